@@ -1,0 +1,35 @@
+#pragma once
+// Pycroscope: one timeline for native C++ zones and embedded-CPython profiling.
+//
+// Include this header (or the amalgamated single_include/pycroscope.hpp).
+// It needs only the C++ standard library.
+
+#include "pycroscope/version.hpp"
+
+#include "pycroscope/core/call_tree.hpp"
+#include "pycroscope/core/clock.hpp"
+#include "pycroscope/core/config.hpp"
+#include "pycroscope/core/error.hpp"
+#include "pycroscope/core/event.hpp"
+#include "pycroscope/core/name_table.hpp"
+#include "pycroscope/core/recorder.hpp"
+#include "pycroscope/core/ring_buffer.hpp"
+#include "pycroscope/core/session.hpp"
+#include "pycroscope/core/session_core.hpp"
+#include "pycroscope/core/session_info.hpp"
+#include "pycroscope/core/sink.hpp"
+#include "pycroscope/core/source_location.hpp"
+#include "pycroscope/core/span_stack.hpp"
+#include "pycroscope/core/thread_buffer.hpp"
+#include "pycroscope/core/thread_info.hpp"
+#include "pycroscope/core/thread_registry.hpp"
+#include "pycroscope/core/zone.hpp"
+
+#include "pycroscope/sinks/atomic_file.hpp"
+#include "pycroscope/sinks/base_sink.hpp"
+#include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/file_sink.hpp"
+#include "pycroscope/sinks/folded_stack_sink.hpp"
+#include "pycroscope/sinks/json_summary_sink.hpp"
+#include "pycroscope/sinks/json_writer.hpp"
+#include "pycroscope/sinks/per_thread_state.hpp"

@@ -1,0 +1,92 @@
+#pragma once
+// The hot path: turning one event into one ring-buffer slot on the calling
+// thread. No lock, no allocation, no virtual call, no system call, except on a
+// thread's first event of a session (attach) and when a full buffer blocks.
+
+#include "pycroscope/core/clock.hpp"
+#include "pycroscope/core/event.hpp"
+#include "pycroscope/core/source_location.hpp"
+#include "pycroscope/core/thread_registry.hpp"
+
+#include <atomic>
+#include <cstdint>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PYCROSCOPE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PYCROSCOPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PYCROSCOPE_FORCE_INLINE inline __attribute__((always_inline))
+#else
+#define PYCROSCOPE_LIKELY(x) (x)
+#define PYCROSCOPE_UNLIKELY(x) (x)
+#define PYCROSCOPE_FORCE_INLINE inline
+#endif
+
+namespace pycroscope {
+namespace detail {
+
+// Equal to session_epoch while the running session collects native zones,
+// marks, counters and frame marks (the NativeZones collector), else zero.
+inline std::atomic<std::uint64_t> native_epoch{0};
+
+PYCROSCOPE_FORCE_INLINE bool push_event(std::uint64_t epoch, const Event& event) noexcept {
+    ThreadBuffer* buffer = tls_slot.buffer;
+    if (PYCROSCOPE_UNLIKELY(tls_slot.epoch != epoch)) {
+        buffer = attach_current_thread(epoch);
+        if (buffer == nullptr) {
+            return false;
+        }
+    }
+    return buffer->ring.push(event);
+}
+
+PYCROSCOPE_FORCE_INLINE Event make_event(EventKind kind, const SourceLocation* location, std::uint64_t payload = 0,
+                                         std::uint32_t aux = 0) noexcept {
+    return Event{clock::now(), location_id(location), payload, aux, kind, 0, 0};
+}
+
+} // namespace detail
+
+// Records an event for any collector (the Python layer uses this). Returns
+// false when no session records or the event was lost (and counted).
+PYCROSCOPE_FORCE_INLINE bool record(EventKind kind, const SourceLocation* location, std::uint64_t payload = 0,
+                                    std::uint32_t aux = 0) noexcept {
+    const std::uint64_t epoch = detail::session_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(epoch == 0)) {
+        return false;
+    }
+    return detail::push_event(epoch, detail::make_event(kind, location, payload, aux));
+}
+
+// Native zone begin; returns the epoch to hand to end_zone(), or 0 when
+// nothing was recorded (then end_zone() must not be called).
+PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location) noexcept {
+    const std::uint64_t epoch = detail::native_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(epoch == 0) || location == nullptr) {
+        return 0;
+    }
+    return detail::push_event(epoch, detail::make_event(EventKind::zone_begin, location)) ? epoch : 0;
+}
+
+// Skipped when the session changed since begin_zone(), so every recorded
+// end has its begin in the same session.
+PYCROSCOPE_FORCE_INLINE void end_zone(const SourceLocation* location, std::uint64_t epoch) noexcept {
+    if (PYCROSCOPE_UNLIKELY(detail::native_epoch.load(std::memory_order_relaxed) != epoch)) {
+        return;
+    }
+    detail::push_event(epoch, detail::make_event(EventKind::zone_end, location));
+}
+
+PYCROSCOPE_FORCE_INLINE void native_event(EventKind kind, const SourceLocation* location,
+                                          std::uint64_t payload = 0) noexcept {
+    const std::uint64_t epoch = detail::native_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(epoch == 0)) {
+        return;
+    }
+    detail::push_event(epoch, detail::make_event(kind, location, payload));
+}
+
+// True while a session collects native zones: lets callers skip building
+// dynamic names nobody will record.
+inline bool native_zones_active() noexcept { return detail::native_epoch.load(std::memory_order_relaxed) != 0; }
+
+} // namespace pycroscope

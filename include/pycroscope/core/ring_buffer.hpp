@@ -1,0 +1,228 @@
+#pragma once
+// Single-producer single-consumer ring of Events. The producer is the thread
+// that owns the buffer; the consumer is the drain thread.
+//
+// Hot path (push): no lock, no allocation, no virtual call, no system call.
+// Slots are arrays of relaxed atomics: on x86-64 these are plain moves, and
+// they make the overwrite policy's optimistic reads well defined (and TSan-clean).
+
+#include "pycroscope/core/config.hpp"
+#include "pycroscope/core/event.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
+// ThreadSanitizer does not model fences (GCC warns under -Werror); there the
+// overwrite policy uses read-modify-write operations with the same ordering.
+#if defined(__SANITIZE_THREAD__)
+#define PYCROSCOPE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PYCROSCOPE_TSAN 1
+#endif
+#endif
+#ifndef PYCROSCOPE_TSAN
+#define PYCROSCOPE_TSAN 0
+#endif
+
+namespace pycroscope {
+
+namespace detail {
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(_M_X64)
+    _mm_pause();
+#endif
+}
+constexpr std::size_t cache_line = 64;
+} // namespace detail
+
+class RingBuffer {
+public:
+    // capacity must be a power of two (Config::effective_capacity()).
+    RingBuffer(std::size_t capacity, OverflowPolicy policy)
+        : slots_(new Slot[capacity]), mask_(capacity - 1), capacity_(capacity), policy_(policy) {}
+
+    RingBuffer(const RingBuffer&) = delete;
+    RingBuffer& operator=(const RingBuffer&) = delete;
+
+    std::size_t capacity() const noexcept { return capacity_; }
+    OverflowPolicy policy() const noexcept { return policy_; }
+
+    // Producer side. Returns false when the event was not stored (drop_newest
+    // with a full buffer, or block after close()); the loss is counted.
+    bool push(const Event& event) noexcept {
+        const std::uint64_t head = producer_head_;
+        if (policy_ == OverflowPolicy::overwrite_oldest) {
+            // Announce the slot before touching it so a concurrent reader can
+            // tell that what it copied may be torn (seqlock order).
+#if PYCROSCOPE_TSAN
+            claimed_.exchange(head + 1, std::memory_order_acq_rel);
+#else
+            claimed_.store(head + 1, std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_release);
+#endif
+        } else if (head - cached_tail_ >= capacity_) {
+            cached_tail_ = tail_.load(std::memory_order_acquire);
+            if (head - cached_tail_ >= capacity_ && !wait_for_room(head)) {
+                return false;
+            }
+        }
+        store(slots_[head & mask_], event);
+        producer_head_ = head + 1;
+        head_.store(head + 1, std::memory_order_release);
+        return true;
+    }
+
+    // Consumer side: copies up to max events into out and returns how many.
+    std::size_t pop(Event* out, std::size_t max) noexcept {
+        std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+        const std::uint64_t head = head_.load(std::memory_order_acquire);
+        if (head == tail) {
+            return 0;
+        }
+        if (policy_ != OverflowPolicy::overwrite_oldest) {
+            std::size_t n = static_cast<std::size_t>(head - tail);
+            if (n > max) {
+                n = max;
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                out[i] = load(slots_[(tail + i) & mask_]);
+            }
+            tail_.store(tail + n, std::memory_order_release);
+            return n;
+        }
+        return pop_overwritten(out, max, tail, head);
+    }
+
+    // Producer-side events that were not stored (drop_newest, or block after close()).
+    std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+    // Consumer-side events overwritten before they could be read.
+    std::uint64_t overwritten() const noexcept { return overwritten_.load(std::memory_order_relaxed); }
+    std::uint64_t lost() const noexcept { return dropped() + overwritten(); }
+    // Events stored so far (read or not).
+    std::uint64_t pushed() const noexcept { return head_.load(std::memory_order_acquire); }
+    bool empty() const noexcept {
+        return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_relaxed);
+    }
+
+    // After close() a blocked producer gives up instead of waiting for a
+    // consumer that is gone; its events are counted as dropped.
+    void close() noexcept { closed_.store(true, std::memory_order_release); }
+
+private:
+    struct alignas(32) Slot {
+        std::atomic<std::uint64_t> word[4];
+    };
+
+    static void store(Slot& slot, const Event& e) noexcept {
+        const std::uint64_t packed = static_cast<std::uint64_t>(static_cast<std::uint8_t>(e.kind)) |
+                                     (static_cast<std::uint64_t>(e.flags) << 8) |
+                                     (static_cast<std::uint64_t>(e.reserved) << 16) |
+                                     (static_cast<std::uint64_t>(e.aux) << 32);
+        slot.word[0].store(e.timestamp, std::memory_order_relaxed);
+        slot.word[1].store(e.id, std::memory_order_relaxed);
+        slot.word[2].store(e.payload, std::memory_order_relaxed);
+        slot.word[3].store(packed, std::memory_order_relaxed);
+    }
+
+    static Event load(const Slot& slot) noexcept {
+        Event e;
+        e.timestamp = slot.word[0].load(std::memory_order_relaxed);
+        e.id = slot.word[1].load(std::memory_order_relaxed);
+        e.payload = slot.word[2].load(std::memory_order_relaxed);
+        const std::uint64_t packed = slot.word[3].load(std::memory_order_relaxed);
+        e.kind = static_cast<EventKind>(packed & 0xff);
+        e.flags = static_cast<std::uint8_t>((packed >> 8) & 0xff);
+        e.reserved = static_cast<std::uint16_t>((packed >> 16) & 0xffff);
+        e.aux = static_cast<std::uint32_t>(packed >> 32);
+        return e;
+    }
+
+    // Slow path of push() for block and drop_newest.
+    bool wait_for_room(std::uint64_t head) noexcept {
+        if (policy_ == OverflowPolicy::drop_newest) {
+            dropped_.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        for (unsigned spins = 0;; ++spins) {
+            if (closed_.load(std::memory_order_acquire)) {
+                dropped_.fetch_add(1, std::memory_order_relaxed);
+                return false;
+            }
+            cached_tail_ = tail_.load(std::memory_order_acquire);
+            if (head - cached_tail_ < capacity_) {
+                return true;
+            }
+            if (spins < 64) {
+                detail::cpu_relax();
+            } else {
+                std::this_thread::yield(); // only when the buffer is full: block means wait
+            }
+        }
+    }
+
+    // Overwrite policy: skip what was already overwritten, copy optimistically,
+    // then discard the copies the producer may have torn meanwhile.
+    std::size_t pop_overwritten(Event* out, std::size_t max, std::uint64_t tail, std::uint64_t head) noexcept {
+        if (head - tail > capacity_) {
+            overwritten_.fetch_add(head - capacity_ - tail, std::memory_order_relaxed);
+            tail = head - capacity_;
+        }
+        std::size_t n = static_cast<std::size_t>(head - tail);
+        if (n > max) {
+            n = max;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            out[i] = load(slots_[(tail + i) & mask_]);
+        }
+#if PYCROSCOPE_TSAN
+        const std::uint64_t claimed = claimed_.fetch_add(0, std::memory_order_acq_rel);
+#else
+        std::atomic_thread_fence(std::memory_order_acquire);
+        const std::uint64_t claimed = claimed_.load(std::memory_order_relaxed);
+#endif
+        // Slot tail+i is intact while no claim reached index tail+i+capacity.
+        std::size_t first_valid = 0;
+        if (claimed > tail + capacity_) {
+            first_valid = static_cast<std::size_t>(claimed - capacity_ - tail);
+            if (first_valid > n) {
+                first_valid = n;
+            }
+        }
+        if (first_valid > 0) {
+            overwritten_.fetch_add(first_valid, std::memory_order_relaxed);
+            for (std::size_t i = first_valid; i < n; ++i) {
+                out[i - first_valid] = out[i];
+            }
+        }
+        tail_.store(tail + n, std::memory_order_relaxed);
+        return n - first_valid;
+    }
+
+    // Read-mostly configuration.
+    std::unique_ptr<Slot[]> slots_;
+    const std::uint64_t mask_;
+    const std::uint64_t capacity_;
+    const OverflowPolicy policy_;
+
+    // Producer-owned.
+    alignas(detail::cache_line) std::uint64_t producer_head_ = 0;
+    std::uint64_t cached_tail_ = 0;
+    std::atomic<std::uint64_t> head_{0};
+    std::atomic<std::uint64_t> claimed_{0};
+    std::atomic<std::uint64_t> dropped_{0};
+
+    // Consumer-owned.
+    alignas(detail::cache_line) std::atomic<std::uint64_t> tail_{0};
+    std::atomic<std::uint64_t> overwritten_{0};
+    std::atomic<bool> closed_{false};
+};
+
+} // namespace pycroscope

@@ -1,0 +1,341 @@
+#pragma once
+// The non-template part of a session: validation, the thread registry, the
+// drain thread and the sinks. Session<Collectors...> wraps it.
+
+#include "pycroscope/core/clock.hpp"
+#include "pycroscope/core/config.hpp"
+#include "pycroscope/core/error.hpp"
+#include "pycroscope/core/recorder.hpp"
+#include "pycroscope/core/session_info.hpp"
+#include "pycroscope/core/sink.hpp"
+#include "pycroscope/core/thread_registry.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace pycroscope {
+namespace detail {
+
+inline std::uint64_t current_pid() noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+    return static_cast<std::uint64_t>(::getpid());
+#else
+    return 0;
+#endif
+}
+
+// Only one session records at a time: the hot path reads one global epoch.
+inline std::atomic<bool>& session_slot_taken() {
+    static std::atomic<bool> taken{false};
+    return taken;
+}
+inline std::atomic<std::uint64_t>& last_epoch() {
+    static std::atomic<std::uint64_t> epoch{0};
+    return epoch;
+}
+
+} // namespace detail
+
+class SessionCore {
+public:
+    explicit SessionCore(Config config) : config_(std::move(config)) {}
+    ~SessionCore() {
+        if (running_) {
+            try {
+                stop();
+            } catch (...) {
+                // Destruction must not throw; the errors are in last_summary().
+            }
+        }
+    }
+    SessionCore(const SessionCore&) = delete;
+    SessionCore& operator=(const SessionCore&) = delete;
+
+    const Config& config() const noexcept { return config_; }
+    bool running() const noexcept { return running_; }
+    std::uint64_t epoch() const noexcept { return epoch_; }
+    const SessionInfo& info() const noexcept { return info_; }
+    const SessionSummary& last_summary() const noexcept { return summary_; }
+
+    void add_sink(std::shared_ptr<Sink> sink) {
+        if (!sink) {
+            throw ConfigError("add_sink() was given a null sink");
+        }
+        if (running_) {
+            throw SessionError("sinks must be added before start()");
+        }
+        sinks_.push_back(std::move(sink));
+    }
+    const std::vector<std::shared_ptr<Sink>>& sinks() const noexcept { return sinks_; }
+
+    // Validates, opens every sink, then starts recording. Throws before
+    // anything records when a value or an output is wrong.
+    void start(std::vector<std::string> collector_names) {
+        if (running_) {
+            return;
+        }
+        config_.validate();
+        const clock::Calibration calibration = clock::select(config_.clock);
+        bool expected = false;
+        if (!detail::session_slot_taken().compare_exchange_strong(expected, true)) {
+            throw SessionError("another session is already recording in this process; stop it first");
+        }
+        try {
+            info_ = SessionInfo{};
+            info_.process_name = config_.process_name;
+            info_.pid = detail::current_pid();
+            info_.start_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+            info_.calibration = calibration;
+            info_.buffer_capacity = config_.effective_capacity();
+            info_.overflow = config_.overflow;
+            info_.collectors = std::move(collector_names);
+            info_.metadata = config_.metadata;
+            info_.start_ticks = clock::now();
+            open_sinks();
+        } catch (...) {
+            detail::session_slot_taken().store(false);
+            throw;
+        }
+
+        epoch_ = detail::last_epoch().fetch_add(1) + 1;
+        registry_ = std::make_unique<detail::ThreadRegistry>(info_.buffer_capacity, config_.overflow, epoch_);
+        {
+            std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
+            detail::active_registry() = registry_.get();
+        }
+        finished_.clear();
+        drain_cache_.clear();
+        stop_requested_ = false;
+        drain_thread_ = std::thread([this] { drain_loop(); });
+        running_ = true;
+        detail::session_epoch.store(epoch_, std::memory_order_release);
+    }
+
+    // Stops recording, drains every buffer, closes the sinks and joins the
+    // drain thread. Safe to call twice. Throws SinkError after everything
+    // else completed when a sink could not write its output.
+    SessionSummary stop() {
+        if (!running_) {
+            return summary_;
+        }
+        const std::uint64_t stop_ticks = clock::now();
+        detail::native_epoch.store(0, std::memory_order_release);
+        detail::session_epoch.store(0, std::memory_order_release);
+        registry_->close_all();
+        {
+            std::lock_guard<std::mutex> lock(wake_mutex_);
+            stop_requested_ = true;
+        }
+        wake_.notify_all();
+        drain_thread_.join();
+        {
+            std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
+            detail::active_registry() = nullptr;
+        }
+
+        summary_ = SessionSummary{};
+        summary_.info = info_;
+        summary_.stop_ticks = stop_ticks;
+        summary_.duration_ns = info_.session_ns(stop_ticks);
+        summary_.threads = finished_;
+        std::vector<std::shared_ptr<ThreadBuffer>> live;
+        registry_->snapshot(live);
+        for (const auto& buffer : live) {
+            summary_.threads.push_back(thread_info(*buffer));
+        }
+        std::sort(summary_.threads.begin(), summary_.threads.end(),
+                  [](const ThreadInfo& a, const ThreadInfo& b) { return a.index < b.index; });
+        for (const auto& t : summary_.threads) {
+            summary_.total_events += t.events;
+            summary_.total_lost += t.lost;
+        }
+        summary_.errors = sink_errors_;
+        for (std::size_t i = 0; i < sinks_.size(); ++i) {
+            if (sink_failed_[i]) {
+                continue;
+            }
+            try {
+                sinks_[i]->close(summary_);
+            } catch (const std::exception& e) {
+                summary_.errors.push_back(sinks_[i]->describe() + ": " + e.what());
+                sinks_[i]->abort();
+            }
+        }
+        registry_.reset();
+        running_ = false;
+        detail::session_slot_taken().store(false);
+        if (!summary_.errors.empty()) {
+            std::string message = "some outputs were not written:";
+            for (const auto& error : summary_.errors) {
+                message += "\n  " + error;
+            }
+            throw SinkError(message);
+        }
+        return summary_;
+    }
+
+    // Undoes start() when a collector failed to install: nothing is written.
+    void abort() noexcept {
+        if (!running_) {
+            return;
+        }
+        detail::native_epoch.store(0, std::memory_order_release);
+        detail::session_epoch.store(0, std::memory_order_release);
+        registry_->close_all();
+        {
+            std::lock_guard<std::mutex> lock(wake_mutex_);
+            stop_requested_ = true;
+        }
+        wake_.notify_all();
+        drain_thread_.join();
+        {
+            std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
+            detail::active_registry() = nullptr;
+        }
+        for (auto& sink : sinks_) {
+            sink->abort();
+        }
+        registry_.reset();
+        running_ = false;
+        detail::session_slot_taken().store(false);
+    }
+
+private:
+    static constexpr std::size_t batch_size = 4096;
+
+    void open_sinks() {
+        sink_failed_.assign(sinks_.size(), false);
+        sink_errors_.clear();
+        for (std::size_t i = 0; i < sinks_.size(); ++i) {
+            try {
+                sinks_[i]->open(info_);
+            } catch (...) {
+                for (std::size_t j = 0; j < i; ++j) {
+                    sinks_[j]->abort();
+                }
+                throw;
+            }
+        }
+    }
+
+    ThreadInfo thread_info(const ThreadBuffer& buffer) const {
+        ThreadInfo t;
+        t.index = buffer.index;
+        t.os_tid = buffer.os_tid;
+        t.name = registry_->name_of(buffer);
+        t.events = buffer.delivered;
+        t.lost = buffer.ring.lost();
+        t.exited = buffer.exited.load(std::memory_order_acquire);
+        return t;
+    }
+
+    void drain_loop() {
+        std::vector<Event> batch(batch_size);
+        std::vector<std::shared_ptr<ThreadBuffer>> buffers;
+        for (;;) {
+            bool stopping;
+            {
+                std::lock_guard<std::mutex> lock(wake_mutex_);
+                stopping = stop_requested_;
+            }
+            const std::size_t drained = drain_all(buffers, batch, stopping);
+            if (stopping) {
+                while (drain_all(buffers, batch, true) > 0) {
+                }
+                return;
+            }
+            if (drained == 0) {
+                std::unique_lock<std::mutex> lock(wake_mutex_);
+                wake_.wait_for(lock, config_.drain_interval, [this] { return stop_requested_; });
+            }
+        }
+    }
+
+    std::size_t drain_all(std::vector<std::shared_ptr<ThreadBuffer>>& buffers, std::vector<Event>& batch,
+                          bool stopping) {
+        registry_->snapshot(buffers);
+        std::size_t total = 0;
+        for (const auto& buffer : buffers) {
+            // Read before draining: once an exited thread's buffer is empty, it stays empty.
+            const bool exited = buffer->exited.load(std::memory_order_acquire);
+            std::size_t from_this = 0;
+            for (;;) {
+                const std::size_t n = buffer->ring.pop(batch.data(), batch.size());
+                if (n == 0) {
+                    break;
+                }
+                deliver(*buffer, batch.data(), n);
+                from_this += n;
+                // Fairness between threads, except when this buffer must be emptied now.
+                if (!exited && !stopping && from_this >= 16 * batch_size) {
+                    break;
+                }
+            }
+            total += from_this;
+            if (exited && buffer->ring.empty()) {
+                ThreadInfo info = thread_info(*buffer);
+                info.exited = true;
+                finished_.push_back(std::move(info));
+                drain_cache_.erase(buffer.get());
+                registry_->remove(buffer.get());
+            }
+        }
+        buffers.clear();
+        return total;
+    }
+
+    void deliver(ThreadBuffer& buffer, const Event* events, std::size_t count) {
+        buffer.delivered += count;
+        ThreadInfo& info = drain_cache_[&buffer];
+        info.index = buffer.index;
+        info.os_tid = buffer.os_tid;
+        info.name = registry_->name_of(buffer);
+        info.events = buffer.delivered;
+        info.lost = buffer.ring.lost();
+        for (std::size_t i = 0; i < sinks_.size(); ++i) {
+            if (sink_failed_[i]) {
+                continue;
+            }
+            try {
+                sinks_[i]->consume(info, events, count);
+            } catch (const std::exception& e) {
+                // One broken sink must not cost the others their data.
+                sink_failed_[i] = true;
+                sink_errors_.push_back(sinks_[i]->describe() + ": " + e.what());
+                sinks_[i]->abort();
+            }
+        }
+    }
+
+    Config config_;
+    std::vector<std::shared_ptr<Sink>> sinks_;
+    std::vector<bool> sink_failed_;
+    std::vector<std::string> sink_errors_;
+    SessionInfo info_;
+    SessionSummary summary_;
+    bool running_ = false;
+    std::uint64_t epoch_ = 0;
+    std::unique_ptr<detail::ThreadRegistry> registry_;
+    std::vector<ThreadInfo> finished_;
+    std::unordered_map<const ThreadBuffer*, ThreadInfo> drain_cache_;
+    std::thread drain_thread_;
+    std::mutex wake_mutex_;
+    std::condition_variable wake_;
+    bool stop_requested_ = false;
+};
+
+} // namespace pycroscope
