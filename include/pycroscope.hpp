@@ -2,7 +2,8 @@
 // Pycroscope: one timeline for native C++ zones and embedded-CPython profiling.
 //
 // Include this header (or the amalgamated single_include/pycroscope.hpp).
-// It needs only the C++ standard library.
+// It needs only the C++ standard library. Define PYCROSCOPE_PYTHON=1, with
+// <Python.h> on the include path, to get the Python layer as well.
 
 #include "pycroscope/version.hpp"
 
@@ -33,3 +34,7 @@
 #include "pycroscope/sinks/json_summary_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
+
+#if defined(PYCROSCOPE_PYTHON) && PYCROSCOPE_PYTHON
+#include "pycroscope/python/python.hpp"
+#endif

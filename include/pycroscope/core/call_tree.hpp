@@ -21,26 +21,30 @@ public:
         std::uint32_t parent;
         std::uint32_t first_child;
         std::uint32_t next_sibling;
-        std::uint64_t count;
+        std::uint64_t count;   // fresh entries (calls)
+        std::uint64_t resumes; // generator and coroutine re-entries
         std::uint64_t inclusive_ticks;
         std::uint64_t self_ticks;
     };
 
-    CallTree() { nodes_.push_back(Node{nullptr, no_node, no_node, no_node, 0, 0, 0}); }
+    CallTree() { nodes_.push_back(Node{nullptr, no_node, no_node, no_node, 0, 0, 0, 0}); }
 
     // Feeds one event; events that open or close no span are ignored.
     void add(const Event& event) {
         if (opens_span(event.kind)) {
-            enter(event.location(), event.timestamp);
+            const bool counted = (event.flags & event_flags::synthetic) == 0;
+            enter(event.location(), event.timestamp, counted && event.kind != EventKind::py_resume,
+                  counted && event.kind == EventKind::py_resume);
         } else if (closes_span(event.kind)) {
             leave(event.location(), event.timestamp);
         }
     }
 
-    void enter(const SourceLocation* location, std::uint64_t timestamp) {
+    void enter(const SourceLocation* location, std::uint64_t timestamp, bool call = true, bool resume = false) {
         const std::uint32_t parent = stack_.empty() ? 0 : stack_.top().payload.node;
         const std::uint32_t node = child(parent, location);
-        nodes_[node].count += 1;
+        nodes_[node].count += call ? 1 : 0;
+        nodes_[node].resumes += resume ? 1 : 0;
         stack_.push(location, timestamp, Open{node, 0});
     }
 
@@ -98,7 +102,7 @@ private:
             previous = c;
         }
         const auto index = static_cast<std::uint32_t>(nodes_.size());
-        nodes_.push_back(Node{location, parent, no_node, nodes_[parent].first_child, 0, 0, 0});
+        nodes_.push_back(Node{location, parent, no_node, nodes_[parent].first_child, 0, 0, 0, 0});
         nodes_[parent].first_child = index;
         return index;
     }
@@ -121,6 +125,7 @@ private:
 // activation of a recursive location, as cProfile's cumulative time does.
 struct LocationTotals {
     std::uint64_t count = 0;
+    std::uint64_t resumes = 0;
     std::uint64_t inclusive_ticks = 0;
     std::uint64_t self_ticks = 0;
 };
@@ -149,6 +154,7 @@ inline void accumulate_totals(const CallTree& tree, std::unordered_map<const Sou
         }
         LocationTotals& totals = out[node.location];
         totals.count += node.count;
+        totals.resumes += node.resumes;
         totals.self_ticks += node.self_ticks;
         if (on_path.find(node.location) == on_path.end()) {
             totals.inclusive_ticks += node.inclusive_ticks;

@@ -66,6 +66,16 @@ inline std::uint64_t double_bits(double value) noexcept {
     return bits;
 }
 
+// Bits of Event::flags.
+namespace event_flags {
+// A span opened for a frame that was already running when recording began
+// (stack sync): it nests and times like a call but is not counted as one.
+constexpr std::uint8_t synthetic = 1;
+// py_return: the frame exited by an exception. py_exception: the exception
+// was handled in this frame.
+constexpr std::uint8_t exception = 2;
+} // namespace event_flags
+
 // Events that open and close a span on their thread's stack.
 constexpr bool opens_span(EventKind kind) noexcept {
     return kind == EventKind::zone_begin || kind == EventKind::py_call || kind == EventKind::c_call ||

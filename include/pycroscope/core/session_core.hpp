@@ -87,12 +87,14 @@ public:
             return;
         }
         config_.validate();
-        const clock::Calibration calibration = clock::select(config_.clock);
         bool expected = false;
         if (!detail::session_slot_taken().compare_exchange_strong(expected, true)) {
             throw SessionError("another session is already recording in this process; stop it first");
         }
         try {
+            // Only once the slot is ours: select() switches the process-wide
+            // hot-path clock, which a refused start must leave alone.
+            const clock::Calibration calibration = clock::select(config_.clock);
             info_ = SessionInfo{};
             info_.process_name = config_.process_name;
             info_.pid = detail::current_pid();

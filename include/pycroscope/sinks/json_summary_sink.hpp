@@ -38,7 +38,8 @@ inline const char* to_string(LocationKind kind) noexcept {
 // Per-location totals across all threads, in nanoseconds.
 struct LocationStats {
     const SourceLocation* location = nullptr;
-    std::uint64_t count = 0;
+    std::uint64_t count = 0;   // calls (fresh entries)
+    std::uint64_t resumes = 0; // generator/coroutine re-entries
     double inclusive_ns = 0;
     double self_ns = 0;
 };
@@ -139,7 +140,7 @@ protected:
         });
         stats_.clear();
         for (const auto& entry : totals) {
-            stats_.push_back(LocationStats{entry.first, entry.second.count,
+            stats_.push_back(LocationStats{entry.first, entry.second.count, entry.second.resumes,
                                            info.ticks_to_ns(entry.second.inclusive_ticks),
                                            info.ticks_to_ns(entry.second.self_ticks)});
         }
@@ -194,6 +195,7 @@ protected:
         for (const auto& s : stats_) {
             write_location(json, *s.location);
             json.field("count", s.count)
+                .field("resumes", s.resumes)
                 .field("inclusive_ns", static_cast<std::uint64_t>(s.inclusive_ns + 0.5))
                 .field("self_ns", static_cast<std::uint64_t>(s.self_ns + 0.5))
                 .end_object();

@@ -12,6 +12,11 @@
 #include <type_traits>
 #include <vector>
 
+#if !(defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L)
+#include <locale>
+#include <sstream>
+#endif
+
 namespace pycroscope {
 namespace sinks {
 
@@ -52,26 +57,38 @@ inline void append_unsigned(std::string& out, std::uint64_t value) {
     out.append(buffer, result.ptr);
 }
 
-// JSON has no NaN or infinity: those become null.
+// JSON has no NaN or infinity: those become null. The text is "%.17g" in
+// the C locale whatever LC_NUMERIC the host set (printf would write a decimal
+// comma under de_DE, for example, and break the file).
 inline void append_double(std::string& out, double value) {
     if (!std::isfinite(value)) {
         out += "null";
         return;
     }
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
     char buffer[32];
-    const int n = std::snprintf(buffer, sizeof buffer, "%.17g", value);
-    out.append(buffer, static_cast<std::size_t>(n));
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general, 17);
+    out.append(buffer, result.ptr);
+#else
+    std::ostringstream text;
+    text.imbue(std::locale::classic());
+    text.precision(17);
+    text << value;
+    out += text.str();
+#endif
 }
 
 // Nanoseconds as microseconds with three decimals ("12.345"), the unit of
 // the Chrome trace format, without going through floating point.
 inline void append_ns_as_us(std::string& out, std::int64_t ns) {
+    // Unsigned magnitude: negating INT64_MIN would overflow.
+    auto magnitude = static_cast<std::uint64_t>(ns);
     if (ns < 0) {
         out += '-';
-        ns = -ns;
+        magnitude = 0 - magnitude;
     }
-    append_integer(out, ns / 1000);
-    const auto frac = static_cast<int>(ns % 1000);
+    append_unsigned(out, magnitude / 1000);
+    const auto frac = static_cast<int>(magnitude % 1000);
     out += '.';
     out += static_cast<char>('0' + frac / 100);
     out += static_cast<char>('0' + (frac / 10) % 10);

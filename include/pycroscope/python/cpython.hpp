@@ -1,0 +1,186 @@
+#pragma once
+// The only place <Python.h> enters Pycroscope, plus the small per-version
+// layer: everything that differs between CPython 3.9 and 3.13 is here.
+
+#ifndef PY_SSIZE_T_CLEAN
+#define PY_SSIZE_T_CLEAN
+#endif
+#include <Python.h>
+#include <frameobject.h>
+#include <opcode.h>
+
+#include <cstdint>
+
+#if PY_VERSION_HEX < 0x03090000
+#error "Pycroscope's Python layer needs CPython 3.9 or newer"
+#endif
+
+namespace pycroscope {
+namespace python {
+namespace compat {
+
+constexpr int generator_flags = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE;
+
+inline bool is_generator_code(PyCodeObject* code) noexcept { return (code->co_flags & generator_flags) != 0; }
+
+// Borrowed: the frame keeps its code object alive.
+inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
+    PyCodeObject* code = PyFrame_GetCode(frame);
+    Py_DECREF(code);
+    return code;
+}
+
+inline PyObject* qualified_name(PyCodeObject* code) noexcept {
+#if PY_VERSION_HEX >= 0x030B0000
+    return code->co_qualname;
+#else
+    return code->co_name;
+#endif
+}
+
+#if PY_VERSION_HEX >= 0x030B0000
+// From 3.11 every entry into a frame executes a RESUME whose oparg is 0 at
+// the start of the function and nonzero after a yield or await.
+inline bool is_resume_opcode(int opcode) noexcept {
+#ifdef RESUME_QUICK
+    return opcode == RESUME || opcode == RESUME_QUICK;
+#else
+    return opcode == RESUME;
+#endif
+}
+// units points at the next instruction to run; skips the few prologue
+// instructions (POP_TOP after RETURN_GENERATOR) that precede RESUME.
+inline bool resumes_after_yield(const _Py_CODEUNIT* units, const _Py_CODEUNIT* end) noexcept {
+    for (int i = 0; i < 4 && units + i < end; ++i) {
+        const auto unit = static_cast<std::uint16_t>(units[i]);
+        const int opcode = unit & 0xff;
+        if (is_resume_opcode(opcode)) {
+            return (unit >> 8) != 0;
+        }
+    }
+    return false;
+}
+#endif
+
+// True when a profile-hook CALL event for a generator or coroutine frame
+// re-enters it after a yield or await, rather than starting it.
+inline bool profile_call_is_resume(PyFrameObject* frame, PyCodeObject* code) noexcept {
+    if (!is_generator_code(code)) {
+        return false;
+    }
+#if PY_VERSION_HEX >= 0x030B0000
+    const int lasti = PyFrame_GetLasti(frame);
+    if (lasti < 0) {
+        return false;
+    }
+    const auto* units = reinterpret_cast<const _Py_CODEUNIT*>(_PyCode_CODE(code));
+    const Py_ssize_t count = Py_SIZE(code);
+    return resumes_after_yield(units + lasti / 2, units + count);
+#else
+    return frame->f_lasti >= 0;
+#endif
+}
+
+inline int frame_line(PyFrameObject* frame) noexcept { return PyFrame_GetLineNumber(frame); }
+
+// PEP 523 frame evaluation, where this version supports it well enough to
+// count calls exactly like cProfile (3.9 to 3.11). 3.12+ gets sys.monitoring
+// behind the same backend seam.
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
+// Mirror of the leading fields of CPython 3.11's _PyInterpreterFrame
+// (Include/internal/pycore_frame.h), which is not a public header.
+struct InterpreterFrame {
+    PyObject* f_func;
+    PyObject* f_globals;
+    PyObject* f_builtins;
+    PyObject* f_locals;
+    PyCodeObject* f_code;
+    PyObject* frame_obj;
+    InterpreterFrame* previous;
+    _Py_CODEUNIT* prev_instr;
+    int stacktop;
+    bool is_entry;
+    char owner;
+};
+using EvalFrame = struct _PyInterpreterFrame;
+inline PyCodeObject* eval_frame_code(EvalFrame* frame) noexcept {
+    return reinterpret_cast<InterpreterFrame*>(frame)->f_code;
+}
+// kind of entry for the eval-frame hook: 0 = creation run of a generator
+// (cProfile sees no call), 1 = call, 2 = resume.
+inline int eval_frame_entry(EvalFrame* raw) noexcept {
+    auto* frame = reinterpret_cast<InterpreterFrame*>(raw);
+    PyCodeObject* code = frame->f_code;
+    if (!is_generator_code(code)) {
+        return 1;
+    }
+    const auto* start = reinterpret_cast<const _Py_CODEUNIT*>(_PyCode_CODE(code));
+    const _Py_CODEUNIT* next = frame->prev_instr + 1;
+    if (next == start) {
+        return 0;
+    }
+    return resumes_after_yield(next, start + Py_SIZE(code)) ? 2 : 1;
+}
+#elif PY_VERSION_HEX < 0x030B0000
+#define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
+using EvalFrame = PyFrameObject;
+inline PyCodeObject* eval_frame_code(EvalFrame* frame) noexcept { return frame->f_code; }
+inline int eval_frame_entry(EvalFrame* frame) noexcept {
+    if (!is_generator_code(frame->f_code)) {
+        return 1;
+    }
+    return frame->f_lasti >= 0 ? 2 : 1;
+}
+#else
+#define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 0
+#endif
+
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+using EvalFrameFunction = PyObject* (*)(PyThreadState*, EvalFrame*, int);
+inline EvalFrameFunction current_eval_frame(PyInterpreterState* interp) noexcept {
+    return reinterpret_cast<EvalFrameFunction>(_PyInterpreterState_GetEvalFrameFunc(interp));
+}
+inline void set_eval_frame(PyInterpreterState* interp, EvalFrameFunction function) noexcept {
+    _PyInterpreterState_SetEvalFrameFunc(interp, reinterpret_cast<_PyFrameEvalFunction>(function));
+}
+inline EvalFrameFunction default_eval_frame() noexcept {
+    return reinterpret_cast<EvalFrameFunction>(&_PyEval_EvalFrameDefault);
+}
+#endif
+
+// Installs or removes a profile / trace function on any thread state (GIL held).
+inline int set_profile(PyThreadState* tstate, Py_tracefunc function) noexcept {
+    return _PyEval_SetProfile(tstate, function, nullptr);
+}
+inline int set_trace(PyThreadState* tstate, Py_tracefunc function) noexcept {
+    return _PyEval_SetTrace(tstate, function, nullptr);
+}
+inline Py_tracefunc profile_function(PyThreadState* tstate) noexcept { return tstate->c_profilefunc; }
+inline Py_tracefunc trace_function(PyThreadState* tstate) noexcept { return tstate->c_tracefunc; }
+
+inline Py_ssize_t request_code_extra_index() noexcept {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyUnstable_Eval_RequestCodeExtraIndex(nullptr);
+#else
+    return _PyEval_RequestCodeExtraIndex(nullptr);
+#endif
+}
+inline int get_code_extra(PyCodeObject* code, Py_ssize_t index, void** extra) noexcept {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyUnstable_Code_GetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+#else
+    return _PyCode_GetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+#endif
+}
+inline int set_code_extra(PyCodeObject* code, Py_ssize_t index, void* extra) noexcept {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyUnstable_Code_SetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+#else
+    return _PyCode_SetExtra(reinterpret_cast<PyObject*>(code), index, extra);
+#endif
+}
+
+} // namespace compat
+} // namespace python
+} // namespace pycroscope

@@ -1,0 +1,42 @@
+#pragma once
+// Per-thread Python tracing state: which session it belongs to, and the
+// shadow stack of Python frames the hooks maintain (the resource collectors
+// attribute allocations to its top). Trivially initialised thread_local, so
+// reading it on the hot path costs no TLS wrapper.
+
+#include "pycroscope/core/source_location.hpp"
+
+#include <cstdint>
+
+namespace pycroscope {
+namespace python {
+
+struct ThreadTraceState {
+    static constexpr std::uint32_t max_depth = 512;
+
+    std::uint64_t epoch;  // session this state was synced for
+    std::uint32_t depth;  // true depth; entries above max_depth are not stored
+    std::uint32_t line;   // last line event of the innermost frame
+    const void* exception_frame; // frame an exception passed through, until handled or left
+    const SourceLocation* stack[max_depth];
+
+    void push(const SourceLocation* location) noexcept {
+        if (depth < max_depth) {
+            stack[depth] = location;
+        }
+        ++depth;
+    }
+    void pop() noexcept {
+        if (depth > 0) {
+            --depth;
+        }
+    }
+    const SourceLocation* top() const noexcept {
+        return depth == 0 ? nullptr : depth <= max_depth ? stack[depth - 1] : stack[max_depth - 1];
+    }
+};
+
+inline thread_local ThreadTraceState tls_trace{};
+
+} // namespace python
+} // namespace pycroscope
