@@ -9,6 +9,7 @@
 
 #include "pycroscope/core/call_tree.hpp"
 #include "pycroscope/core/clock.hpp"
+#include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/config.hpp"
 #include "pycroscope/core/error.hpp"
 #include "pycroscope/core/event.hpp"
@@ -33,6 +34,7 @@
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
+#include "pycroscope/sinks/line_profile.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
 
 #if defined(PYCROSCOPE_PYTHON) && PYCROSCOPE_PYTHON

@@ -481,9 +481,21 @@ struct Config {
         if (process_name.empty()) {
             throw ConfigError("process_name must not be empty");
         }
-        for (const auto& entry : metadata) {
-            if (entry.first.empty()) {
+        static const char* const reserved[] = {"producer", "duration_ns", "events_total", "lost_events", "clock"};
+        for (std::size_t i = 0; i < metadata.size(); ++i) {
+            const std::string& key = metadata[i].first;
+            if (key.empty()) {
                 throw ConfigError("metadata keys must not be empty");
+            }
+            for (const char* word : reserved) {
+                if (key == word) {
+                    throw ConfigError("metadata key '" + key + "' is reserved for Pycroscope's own trace metadata");
+                }
+            }
+            for (std::size_t j = 0; j < i; ++j) {
+                if (metadata[j].first == key) {
+                    throw ConfigError("metadata key '" + key + "' appears twice");
+                }
             }
         }
     }
@@ -649,6 +661,21 @@ inline std::uint64_t now() noexcept {
 } // namespace clock
 } // namespace pycroscope
 // ---- end pycroscope/core/clock.hpp ----
+// ---- begin pycroscope/core/compiler.hpp ----
+// Compiler hints for the hot path.
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PYCROSCOPE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PYCROSCOPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PYCROSCOPE_FORCE_INLINE inline __attribute__((always_inline))
+#define PYCROSCOPE_NOINLINE __attribute__((noinline))
+#else
+#define PYCROSCOPE_LIKELY(x) (x)
+#define PYCROSCOPE_UNLIKELY(x) (x)
+#define PYCROSCOPE_FORCE_INLINE inline
+#define PYCROSCOPE_NOINLINE
+#endif
+// ---- end pycroscope/core/compiler.hpp ----
 // ---- begin pycroscope/core/name_table.hpp ----
 // Interning of names known only at run time (user strings, Python code
 // objects). Each distinct (kind, name, function, file, line) becomes one
@@ -821,7 +848,8 @@ class RingBuffer {
 public:
     // capacity must be a power of two (Config::effective_capacity()).
     RingBuffer(std::size_t capacity, OverflowPolicy policy)
-        : slots_(new Slot[capacity]), mask_(capacity - 1), capacity_(capacity), policy_(policy) {}
+        : slots_(new Slot[capacity]), mask_(capacity - 1), capacity_(capacity), policy_(policy),
+          limit_(policy == OverflowPolicy::overwrite_oldest ? 0 : capacity) {}
 
     RingBuffer(const RingBuffer&) = delete;
     RingBuffer& operator=(const RingBuffer&) = delete;
@@ -831,25 +859,15 @@ public:
 
     // Producer side. Returns false when the event was not stored (drop_newest
     // with a full buffer, or block after close()); the loss is counted.
-    bool push(const Event& event) noexcept {
-        const std::uint64_t head = producer_head_;
-        if (policy_ == OverflowPolicy::overwrite_oldest) {
-            // Announce the slot before touching it so a concurrent reader can
-            // tell that what it copied may be torn (seqlock order).
-#if PYCROSCOPE_TSAN
-            claimed_.exchange(head + 1, std::memory_order_acq_rel);
-#else
-            claimed_.store(head + 1, std::memory_order_relaxed);
-            std::atomic_thread_fence(std::memory_order_release);
-#endif
-        } else if (head - cached_tail_ >= capacity_) {
-            cached_tail_ = tail_.load(std::memory_order_acquire);
-            if (head - cached_tail_ >= capacity_ && !wait_for_room(head)) {
-                return false;
-            }
+    PYCROSCOPE_FORCE_INLINE bool push(const Event& event) noexcept {
+        const std::uint64_t head = head_.load(std::memory_order_relaxed); // only this thread writes it
+        // One compare on the fast path: limit_ is the first index the cached
+        // view of the consumer forbids; 0 under overwrite_oldest, so that
+        // policy always takes make_room().
+        if (PYCROSCOPE_UNLIKELY(head >= limit_) && !make_room(head)) {
+            return false;
         }
         store(slots_[head & mask_], event);
-        producer_head_ = head + 1;
         head_.store(head + 1, std::memory_order_release);
         return true;
     }
@@ -890,6 +908,12 @@ public:
     // consumer that is gone; its events are counted as dropped.
     void close() noexcept { closed_.store(true, std::memory_order_release); }
 
+    // Called (from the producer) when a block-policy push starts waiting.
+    void set_waker(void (*waker)(void*), void* context) noexcept {
+        waker_ = waker;
+        waker_context_ = context;
+    }
+
 private:
     struct alignas(32) Slot {
         std::atomic<std::uint64_t> word[4];
@@ -919,8 +943,23 @@ private:
         return e;
     }
 
-    // Slow path of push() for block and drop_newest.
-    bool wait_for_room(std::uint64_t head) noexcept {
+    // Slow path of push(): the overwrite policy's claim, or a buffer that
+    // looked full from the producer's cached view of the consumer.
+    PYCROSCOPE_NOINLINE bool make_room(std::uint64_t head) noexcept {
+        if (policy_ == OverflowPolicy::overwrite_oldest) {
+            // Announce the slot before touching it so a concurrent reader can
+            // tell that what it copied may be torn (seqlock order).
+#if PYCROSCOPE_TSAN
+            claimed_.exchange(head + 1, std::memory_order_acq_rel);
+#else
+            claimed_.store(head + 1, std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_release);
+#endif
+            return true;
+        }
+        if (refresh_limit(head)) {
+            return true;
+        }
         if (policy_ == OverflowPolicy::drop_newest) {
             dropped_.fetch_add(1, std::memory_order_relaxed);
             return false;
@@ -930,9 +969,11 @@ private:
                 dropped_.fetch_add(1, std::memory_order_relaxed);
                 return false;
             }
-            cached_tail_ = tail_.load(std::memory_order_acquire);
-            if (head - cached_tail_ < capacity_) {
+            if (refresh_limit(head)) {
                 return true;
+            }
+            if (spins == 0 && waker_ != nullptr) {
+                waker_(waker_context_); // the drain thread may be asleep
             }
             if (spins < 64) {
                 detail::cpu_relax();
@@ -940,6 +981,11 @@ private:
                 std::this_thread::yield(); // only when the buffer is full: block means wait
             }
         }
+    }
+
+    bool refresh_limit(std::uint64_t head) noexcept {
+        limit_ = tail_.load(std::memory_order_acquire) + capacity_;
+        return head < limit_;
     }
 
     // Overwrite policy: skip what was already overwritten, copy optimistically,
@@ -985,10 +1031,11 @@ private:
     const std::uint64_t mask_;
     const std::uint64_t capacity_;
     const OverflowPolicy policy_;
+    void (*waker_)(void*) = nullptr;
+    void* waker_context_ = nullptr;
 
     // Producer-owned.
-    alignas(detail::cache_line) std::uint64_t producer_head_ = 0;
-    std::uint64_t cached_tail_ = 0;
+    alignas(detail::cache_line) std::uint64_t limit_;
     std::atomic<std::uint64_t> head_{0};
     std::atomic<std::uint64_t> claimed_{0};
     std::atomic<std::uint64_t> dropped_{0};
@@ -1069,8 +1116,9 @@ inline std::atomic<std::uint64_t> session_epoch{0};
 
 class ThreadRegistry {
 public:
-    ThreadRegistry(std::size_t capacity, OverflowPolicy policy, std::uint64_t epoch)
-        : capacity_(capacity), policy_(policy), epoch_(epoch) {}
+    ThreadRegistry(std::size_t capacity, OverflowPolicy policy, std::uint64_t epoch,
+                   void (*waker)(void*) = nullptr, void* waker_context = nullptr)
+        : capacity_(capacity), policy_(policy), epoch_(epoch), waker_(waker), waker_context_(waker_context) {}
 
     std::uint64_t epoch() const noexcept { return epoch_; }
 
@@ -1081,6 +1129,7 @@ public:
             name = "thread-" + std::to_string(index);
         }
         auto buffer = std::make_shared<ThreadBuffer>(capacity_, policy_, index, os_tid, std::move(name));
+        buffer->ring.set_waker(waker_, waker_context_);
         live_.push_back(buffer);
         return buffer;
     }
@@ -1124,6 +1173,8 @@ private:
     const std::size_t capacity_;
     const OverflowPolicy policy_;
     const std::uint64_t epoch_;
+    void (*const waker_)(void*);
+    void* const waker_context_;
     mutable std::mutex mutex_;
     std::uint32_t last_index_ = 0;
     std::vector<std::shared_ptr<ThreadBuffer>> live_;
@@ -1185,7 +1236,11 @@ inline ThreadBuffer* attach_current_thread(std::uint64_t epoch) noexcept {
 
 // Names the calling thread in every sink's output. Works before or during a session.
 inline void set_thread_name(std::string_view name) {
-    const std::size_t n = std::min(name.size(), sizeof(detail::tls_thread_name) - 1);
+    std::size_t n = std::min(name.size(), sizeof(detail::tls_thread_name) - 1);
+    // Cut at a character boundary: never leave half a UTF-8 sequence.
+    while (n < name.size() && n > 0 && (static_cast<unsigned char>(name[n]) & 0xc0) == 0x80) {
+        --n;
+    }
     std::memcpy(detail::tls_thread_name, name.data(), n);
     detail::tls_thread_name[n] = '\0';
     const detail::ThreadSlot slot = detail::tls_slot;
@@ -1203,15 +1258,6 @@ inline void set_thread_name(std::string_view name) {
 #include <atomic>
 #include <cstdint>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PYCROSCOPE_LIKELY(x) __builtin_expect(!!(x), 1)
-#define PYCROSCOPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define PYCROSCOPE_FORCE_INLINE inline __attribute__((always_inline))
-#else
-#define PYCROSCOPE_LIKELY(x) (x)
-#define PYCROSCOPE_UNLIKELY(x) (x)
-#define PYCROSCOPE_FORCE_INLINE inline
-#endif
 
 namespace pycroscope {
 namespace detail {
@@ -1393,6 +1439,9 @@ public:
     // A short description for error messages, e.g. "chrome trace 'out/trace.json'".
     virtual std::string describe() const = 0;
 
+    // The file this sink writes, if any: two sinks may not share one.
+    virtual std::string output_path() const { return {}; }
+
     // Before recording starts. Throw ConfigError when the output cannot be
     // written, so the session fails before anything is profiled.
     virtual void open(const SessionInfo& info) = 0;
@@ -1422,6 +1471,7 @@ public:
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
 #include <unistd.h>
 #endif
 
@@ -1444,6 +1494,24 @@ inline std::atomic<bool>& session_slot_taken() {
 inline std::atomic<std::uint64_t>& last_epoch() {
     static std::atomic<std::uint64_t> epoch{0};
     return epoch;
+}
+
+// fork(): the child keeps only the forking thread, so the drain thread is
+// gone. The child detaches: it records nothing and leaves the parent's
+// output alone; a Session object it inherited stops without touching files.
+inline void stop_recording_in_child() noexcept {
+    native_epoch.store(0, std::memory_order_relaxed);
+    session_epoch.store(0, std::memory_order_relaxed);
+    session_slot_taken().store(false, std::memory_order_relaxed);
+}
+inline void install_fork_handler() {
+#if defined(__unix__) || defined(__APPLE__)
+    static const bool installed = [] {
+        ::pthread_atfork(nullptr, nullptr, &stop_recording_in_child);
+        return true;
+    }();
+    (void)installed;
+#endif
 }
 
 } // namespace detail
@@ -1487,6 +1555,7 @@ public:
             return;
         }
         config_.validate();
+        detail::install_fork_handler();
         bool expected = false;
         if (!detail::session_slot_taken().compare_exchange_strong(expected, true)) {
             throw SessionError("another session is already recording in this process; stop it first");
@@ -1498,6 +1567,7 @@ public:
             info_ = SessionInfo{};
             info_.process_name = config_.process_name;
             info_.pid = detail::current_pid();
+            owner_pid_ = info_.pid;
             info_.start_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();
@@ -1514,7 +1584,8 @@ public:
         }
 
         epoch_ = detail::last_epoch().fetch_add(1) + 1;
-        registry_ = std::make_unique<detail::ThreadRegistry>(info_.buffer_capacity, config_.overflow, epoch_);
+        registry_ = std::make_unique<detail::ThreadRegistry>(info_.buffer_capacity, config_.overflow, epoch_,
+                                                             &SessionCore::wake_drain, this);
         {
             std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
             detail::active_registry() = registry_.get();
@@ -1534,9 +1605,13 @@ public:
         if (!running_) {
             return summary_;
         }
-        const std::uint64_t stop_ticks = clock::now();
+        if (detach_if_forked()) {
+            return summary_;
+        }
         detail::native_epoch.store(0, std::memory_order_release);
         detail::session_epoch.store(0, std::memory_order_release);
+        // After recording stopped, so no delivered event lies beyond it.
+        const std::uint64_t stop_ticks = clock::now();
         registry_->close_all();
         {
             std::lock_guard<std::mutex> lock(wake_mutex_);
@@ -1575,6 +1650,9 @@ public:
             } catch (const std::exception& e) {
                 summary_.errors.push_back(sinks_[i]->describe() + ": " + e.what());
                 sinks_[i]->abort();
+            } catch (...) {
+                summary_.errors.push_back(sinks_[i]->describe() + ": unknown exception");
+                sinks_[i]->abort();
             }
         }
         registry_.reset();
@@ -1593,6 +1671,9 @@ public:
     // Undoes start() when a collector failed to install: nothing is written.
     void abort() noexcept {
         if (!running_) {
+            return;
+        }
+        if (detach_if_forked()) {
             return;
         }
         detail::native_epoch.store(0, std::memory_order_release);
@@ -1619,7 +1700,31 @@ public:
 private:
     static constexpr std::size_t batch_size = 4096;
 
+    // In a forked child the drain thread does not exist and the sinks' files
+    // belong to the parent: forget both without touching them.
+    bool detach_if_forked() noexcept {
+        if (detail::current_pid() == owner_pid_) {
+            return false;
+        }
+        new std::thread(std::move(drain_thread_)); // never joined or destroyed: it has no thread here
+        (void)registry_.release();                 // the parent's threads' buffers: not ours to free
+        sinks_.clear();
+        running_ = false;
+        summary_.errors.assign(1, "session inherited through fork(): detached in the child, nothing written");
+        return true;
+    }
+
     void open_sinks() {
+        // Two sinks writing one file would share its temporary and clobber each other.
+        for (std::size_t i = 0; i < sinks_.size(); ++i) {
+            const std::string path = sinks_[i]->output_path();
+            for (std::size_t j = 0; j < i && !path.empty(); ++j) {
+                if (sinks_[j]->output_path() == path) {
+                    throw ConfigError(sinks_[j]->describe() + " and " + sinks_[i]->describe() +
+                                      " write the same file");
+                }
+            }
+        }
         sink_failed_.assign(sinks_.size(), false);
         sink_errors_.clear();
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
@@ -1634,13 +1739,25 @@ private:
         }
     }
 
+    // A producer blocked on a full buffer (block policy) wakes the drain
+    // thread instead of waiting out its sleep.
+    static void wake_drain(void* self) {
+        auto* core = static_cast<SessionCore*>(self);
+        core->producer_waiting_.store(true, std::memory_order_release);
+        core->wake_.notify_one();
+    }
+
     ThreadInfo thread_info(const ThreadBuffer& buffer) const {
         ThreadInfo t;
         t.index = buffer.index;
         t.os_tid = buffer.os_tid;
         t.name = registry_->name_of(buffer);
         t.events = buffer.delivered;
-        t.lost = buffer.ring.lost();
+        // Events stored after the final drain (a push racing stop()) were
+        // never delivered: they count as lost too.
+        const std::uint64_t stored = buffer.ring.pushed();
+        const std::uint64_t accounted = buffer.delivered + buffer.ring.overwritten();
+        t.lost = buffer.ring.lost() + (stored > accounted ? stored - accounted : 0);
         t.exited = buffer.exited.load(std::memory_order_acquire);
         return t;
     }
@@ -1662,7 +1779,9 @@ private:
             }
             if (drained == 0) {
                 std::unique_lock<std::mutex> lock(wake_mutex_);
-                wake_.wait_for(lock, config_.drain_interval, [this] { return stop_requested_; });
+                wake_.wait_for(lock, config_.drain_interval, [this] {
+                    return stop_requested_ || producer_waiting_.exchange(false, std::memory_order_acq_rel);
+                });
             }
         }
     }
@@ -1719,6 +1838,10 @@ private:
                 sink_failed_[i] = true;
                 sink_errors_.push_back(sinks_[i]->describe() + ": " + e.what());
                 sinks_[i]->abort();
+            } catch (...) {
+                sink_failed_[i] = true;
+                sink_errors_.push_back(sinks_[i]->describe() + ": unknown exception");
+                sinks_[i]->abort();
             }
         }
     }
@@ -1730,6 +1853,7 @@ private:
     SessionInfo info_;
     SessionSummary summary_;
     bool running_ = false;
+    std::uint64_t owner_pid_ = 0;
     std::uint64_t epoch_ = 0;
     std::unique_ptr<detail::ThreadRegistry> registry_;
     std::vector<ThreadInfo> finished_;
@@ -1738,6 +1862,7 @@ private:
     std::mutex wake_mutex_;
     std::condition_variable wake_;
     bool stop_requested_ = false;
+    std::atomic<bool> producer_waiting_{false};
 };
 
 } // namespace pycroscope
@@ -1862,8 +1987,9 @@ namespace pycroscope {
 // A span on the calling thread from construction to destruction.
 class Zone {
 public:
-    explicit Zone(const SourceLocation* location) noexcept : location_(location), epoch_(begin_zone(location)) {}
-    ~Zone() {
+    PYCROSCOPE_FORCE_INLINE explicit Zone(const SourceLocation* location) noexcept
+        : location_(location), epoch_(begin_zone(location)) {}
+    PYCROSCOPE_FORCE_INLINE ~Zone() {
         if (epoch_ != 0) {
             end_zone(location_, epoch_);
         }
@@ -1968,13 +2094,15 @@ inline const SourceLocation* default_frame_location() noexcept {
 
 #else
 
+// Arguments go into an unevaluated sizeof: nothing runs, and variables used
+// only in macros do not turn into unused-variable warnings.
 #define PYCRO_SCOPE() static_cast<void>(0)
-#define PYCRO_SCOPE_N(name) static_cast<void>(0)
-#define PYCRO_SCOPE_DYN(name_expr) static_cast<void>(0)
-#define PYCRO_MARK(name) static_cast<void>(0)
-#define PYCRO_COUNTER(name, value) static_cast<void>(0)
+#define PYCRO_SCOPE_N(name) static_cast<void>(sizeof(name))
+#define PYCRO_SCOPE_DYN(name_expr) static_cast<void>(sizeof(name_expr))
+#define PYCRO_MARK(name) static_cast<void>(sizeof(name))
+#define PYCRO_COUNTER(name, value) static_cast<void>(sizeof(name) + sizeof(value))
 #define PYCRO_FRAME_MARK() static_cast<void>(0)
-#define PYCRO_FRAME_MARK_N(name) static_cast<void>(0)
+#define PYCRO_FRAME_MARK_N(name) static_cast<void>(sizeof(name))
 
 #endif
 // ---- end pycroscope/core/zone.hpp ----
@@ -2017,7 +2145,8 @@ public:
         if (path_.empty()) {
             throw ConfigError("output path is empty");
         }
-        temporary_ = path_ + ".tmp." + std::to_string(pid());
+        owner_pid_ = pid();
+        temporary_ = path_ + ".tmp." + std::to_string(owner_pid_);
         file_ = std::fopen(temporary_.c_str(), "wb");
         if (file_ == nullptr) {
             const int error = errno;
@@ -2060,6 +2189,13 @@ public:
 
     // Drops what was written; the final path is left untouched.
     void discard() noexcept {
+        if (file_ != nullptr && pid() != owner_pid_) {
+            // Inherited through fork(): closing would flush the parent's
+            // buffered bytes into its file a second time. Leave it be.
+            file_ = nullptr;
+            temporary_.clear();
+            return;
+        }
         if (file_ != nullptr) {
             std::fclose(file_);
             file_ = nullptr;
@@ -2082,6 +2218,7 @@ private:
     std::string path_;
     std::string temporary_;
     std::FILE* file_ = nullptr;
+    long owner_pid_ = 0;
 };
 
 } // namespace sinks
@@ -2168,6 +2305,7 @@ public:
 
     std::string describe() const override { return kind_ + " '" + file_.path() + "'"; }
     const std::string& path() const noexcept { return file_.path(); }
+    std::string output_path() const override { return file_.path(); }
 
 protected:
     void open_(const SessionInfo&) override { file_.open(); }
@@ -2210,10 +2348,46 @@ private:
 namespace pycroscope {
 namespace sinks {
 
-// Appends text as the inside of a JSON string (no quotes).
+// Length of the well-formed UTF-8 sequence at text[i], or 0 when it is not
+// one (stray continuation byte, overlong form, surrogate, truncated).
+inline std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    std::size_t length;
+    std::uint32_t code;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        length = 2;
+        code = lead & 0x1fu;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+        length = 3;
+        code = lead & 0x0fu;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+        length = 4;
+        code = lead & 0x07u;
+    } else {
+        return 0;
+    }
+    if (i + length > text.size()) {
+        return 0;
+    }
+    for (std::size_t k = 1; k < length; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) {
+            return 0;
+        }
+        code = (code << 6) | (byte(i + k) & 0x3fu);
+    }
+    const bool overlong = (length == 3 && code < 0x800) || (length == 4 && code < 0x10000);
+    const bool surrogate = code >= 0xd800 && code <= 0xdfff;
+    return (overlong || surrogate || code > 0x10ffff) ? 0 : length;
+}
+
+// Appends text as the inside of a JSON string (no quotes). Names come from
+// hosts and scripts unchecked: bytes that are not UTF-8 become U+FFFD, so
+// every file stays valid JSON for strict readers.
 inline void append_json_escaped(std::string& out, std::string_view text) {
     static const char hex[] = "0123456789abcdef";
-    for (const char c : text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
         const auto u = static_cast<unsigned char>(c);
         switch (c) {
         case '"': out += "\\\""; break;
@@ -2228,8 +2402,13 @@ inline void append_json_escaped(std::string& out, std::string_view text) {
                 out += "\\u00";
                 out += hex[u >> 4];
                 out += hex[u & 15];
-            } else {
+            } else if (u < 0x80) {
                 out += c;
+            } else if (const std::size_t length = utf8_sequence_length(text, i)) {
+                out.append(text.data() + i, length);
+                i += length - 1;
+            } else {
+                out += "\\ufffd";
             }
         }
     }
@@ -2238,13 +2417,13 @@ inline void append_json_escaped(std::string& out, std::string_view text) {
 inline void append_integer(std::string& out, std::int64_t value) {
     char buffer[24];
     const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-    out.append(buffer, result.ptr);
+    out.append(buffer, static_cast<std::size_t>(result.ptr - buffer));
 }
 
 inline void append_unsigned(std::string& out, std::uint64_t value) {
     char buffer[24];
     const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-    out.append(buffer, result.ptr);
+    out.append(buffer, static_cast<std::size_t>(result.ptr - buffer));
 }
 
 // JSON has no NaN or infinity: those become null. The text is "%.17g" in
@@ -2258,7 +2437,7 @@ inline void append_double(std::string& out, double value) {
 #if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
     char buffer[32];
     const auto result = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general, 17);
-    out.append(buffer, result.ptr);
+    out.append(buffer, static_cast<std::size_t>(result.ptr - buffer));
 #else
     std::ostringstream text;
     text.imbue(std::locale::classic());
@@ -2269,20 +2448,27 @@ inline void append_double(std::string& out, double value) {
 }
 
 // Nanoseconds as microseconds with three decimals ("12.345"), the unit of
-// the Chrome trace format, without going through floating point.
-inline void append_ns_as_us(std::string& out, std::int64_t ns) {
+// the Chrome trace format, without going through floating point. Writes at
+// most 25 characters at out and returns the end.
+inline char* write_ns_as_us(char* out, std::int64_t ns) noexcept {
     // Unsigned magnitude: negating INT64_MIN would overflow.
     auto magnitude = static_cast<std::uint64_t>(ns);
     if (ns < 0) {
-        out += '-';
+        *out++ = '-';
         magnitude = 0 - magnitude;
     }
-    append_unsigned(out, magnitude / 1000);
-    const auto frac = static_cast<int>(magnitude % 1000);
-    out += '.';
-    out += static_cast<char>('0' + frac / 100);
-    out += static_cast<char>('0' + (frac / 10) % 10);
-    out += static_cast<char>('0' + frac % 10);
+    out = std::to_chars(out, out + 20, magnitude / 1000).ptr;
+    const auto frac = static_cast<unsigned>(magnitude % 1000);
+    out[0] = '.';
+    out[1] = static_cast<char>('0' + frac / 100);
+    out[2] = static_cast<char>('0' + (frac / 10) % 10);
+    out[3] = static_cast<char>('0' + frac % 10);
+    return out + 4;
+}
+
+inline void append_ns_as_us(std::string& out, std::int64_t ns) {
+    char buffer[32];
+    out.append(buffer, static_cast<std::size_t>(write_ns_as_us(buffer, ns) - buffer));
 }
 
 class JsonWriter {
@@ -2393,6 +2579,90 @@ private:
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/json_writer.hpp ----
+// ---- begin pycroscope/sinks/line_profile.hpp ----
+// Per-line hits and time from py_line events, as line_profiler reports them:
+// a line's time runs from its line event to the next line event of the same
+// frame, or to the frame's return, and so includes the calls it makes.
+
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+struct LineKey {
+    const SourceLocation* function;
+    std::uint32_t line;
+    bool operator==(const LineKey& other) const noexcept {
+        return function == other.function && line == other.line;
+    }
+};
+
+struct LineKeyHash {
+    std::size_t operator()(const LineKey& key) const noexcept {
+        return std::hash<const void*>()(key.function) ^ (static_cast<std::size_t>(key.line) * 0x9e3779b97f4a7c15ull);
+    }
+};
+
+struct LineTotals {
+    std::uint64_t hits = 0;
+    std::uint64_t ticks = 0;
+};
+
+using LineTable = std::unordered_map<LineKey, LineTotals, LineKeyHash>;
+
+// One thread's line timing. Feed every event of the thread in order.
+class LineProfile {
+public:
+    void add(const Event& event, LineTable& table) {
+        if (opens_span(event.kind)) {
+            open_.push_back(Pending{nullptr, 0, 0});
+        } else if (closes_span(event.kind)) {
+            if (!open_.empty()) {
+                settle(open_.back(), event.timestamp, table);
+                open_.pop_back();
+            }
+        } else if (event.kind == EventKind::py_line) {
+            if (open_.empty()) {
+                open_.push_back(Pending{nullptr, 0, 0}); // line of a frame entered before recording
+            }
+            Pending& current = open_.back();
+            settle(current, event.timestamp, table);
+            current = Pending{event.location(), static_cast<std::uint32_t>(event.payload), event.timestamp};
+            table[LineKey{current.function, current.line}].hits += 1;
+        }
+    }
+
+    // Lines still running at stop are timed up to then.
+    void finish(std::uint64_t timestamp, LineTable& table) {
+        for (auto& pending : open_) {
+            settle(pending, timestamp, table);
+        }
+        open_.clear();
+    }
+
+private:
+    struct Pending {
+        const SourceLocation* function;
+        std::uint32_t line;
+        std::uint64_t since;
+    };
+
+    static void settle(Pending& pending, std::uint64_t now, LineTable& table) {
+        if (pending.function != nullptr && now >= pending.since) {
+            table[LineKey{pending.function, pending.line}].ticks += now - pending.since;
+        }
+        pending.function = nullptr;
+    }
+
+    std::vector<Pending> open_;
+};
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/line_profile.hpp ----
 // ---- begin pycroscope/sinks/per_thread_state.hpp ----
 // Drain-side state a sink keeps per recording thread, found by the thread's
 // session index in constant time.
@@ -2479,7 +2749,23 @@ public:
     explicit JsonSummarySink(std::string path) : FileSink("session summary", std::move(path)) {}
 
     // Adds a top-level key written at close; call before the session starts.
-    void add_section(std::string key, Section writer) { sections_.emplace_back(std::move(key), std::move(writer)); }
+    void add_section(std::string key, Section writer) {
+        static const char* const built_in[] = {"format", "version", "process", "start_unix_ns", "duration_ns",
+                                               "clock", "buffer", "collectors", "metadata", "events_total",
+                                               "lost_events", "unmatched_ends", "threads", "zones", "marks",
+                                               "counters", "frames", "lines", "errors"};
+        for (const char* name : built_in) {
+            if (key == name) {
+                throw ConfigError("session summary section '" + key + "' is built in");
+            }
+        }
+        for (const auto& section : sections_) {
+            if (section.first == key) {
+                throw ConfigError("session summary section '" + key + "' was added twice");
+            }
+        }
+        sections_.emplace_back(std::move(key), std::move(writer));
+    }
 
     // Merged per-location totals; valid during and after close().
     const std::vector<LocationStats>& location_stats() const noexcept { return stats_; }
@@ -2502,12 +2788,14 @@ protected:
     };
     struct ThreadState {
         CallTree tree;
+        LineProfile lines;
         std::unordered_map<const SourceLocation*, FrameStats> frames;
     };
 
     void open_(const SessionInfo& info) override {
         FileSink::open_(info);
         threads_.clear();
+        line_table_.clear();
         counters_.clear();
         marks_.clear();
         stats_.clear();
@@ -2543,7 +2831,10 @@ protected:
                 f.previous = e.timestamp;
                 break;
             }
-            default: state.tree.add(e); break;
+            default:
+                state.tree.add(e);
+                state.lines.add(e, line_table_);
+                break;
             }
         }
     }
@@ -2555,6 +2846,7 @@ protected:
         std::unordered_map<const SourceLocation*, FrameStats> frames;
         threads_.for_each([&](std::uint32_t, ThreadState& state) {
             state.tree.finish(summary.stop_ticks);
+            state.lines.finish(summary.stop_ticks, line_table_);
             unmatched += state.tree.unmatched_ends();
             accumulate_totals(state.tree, totals);
             for (const auto& entry : state.frames) {
@@ -2646,6 +2938,7 @@ protected:
                 .end_object();
         }
         json.end_array();
+        write_lines(json, info);
         json.key("frames").begin_array();
         for (const auto& f : sorted(frames)) {
             write_location(json, *f.first);
@@ -2674,6 +2967,32 @@ protected:
     }
 
 private:
+    // Per-line hits and time (line mode), ordered by file and line.
+    void write_lines(JsonWriter& json, const SessionInfo& info) const {
+        std::vector<std::pair<LineKey, LineTotals>> lines(line_table_.begin(), line_table_.end());
+        std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) {
+            const int order = std::string_view(a.first.function->file).compare(b.first.function->file);
+            if (order != 0) {
+                return order < 0;
+            }
+            if (a.first.line != b.first.line) {
+                return a.first.line < b.first.line;
+            }
+            return std::string_view(a.first.function->display_name()) < b.first.function->display_name();
+        });
+        json.key("lines").begin_array();
+        for (const auto& entry : lines) {
+            json.begin_object()
+                .field("file", entry.first.function->file)
+                .field("line", entry.first.line)
+                .field("function", entry.first.function->display_name())
+                .field("hits", entry.second.hits)
+                .field("time_ns", static_cast<std::uint64_t>(info.ticks_to_ns(entry.second.ticks) + 0.5))
+                .end_object();
+        }
+        json.end_array();
+    }
+
     static void write_location(JsonWriter& json, const SourceLocation& location) {
         json.begin_object()
             .field("name", location.display_name())
@@ -2699,12 +3018,15 @@ private:
     std::unordered_map<const SourceLocation*, CounterStats> counters_;
     std::unordered_map<const SourceLocation*, std::uint64_t> marks_;
     std::vector<LocationStats> stats_;
+    LineTable line_table_;
 };
 
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/json_summary_sink.hpp ----
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -2718,12 +3040,20 @@ public:
 protected:
     struct Empty {};
     using Stack = SpanStack<Empty>;
+    // Per recording thread: its open spans and the text all its events repeat.
+    struct ThreadState {
+        Stack stack;
+        std::string ids; // ,"pid":P,"tid":T,"ts":
+    };
 
     void open_(const SessionInfo& info) override {
         FileSink::open_(info);
         info_ = info;
         stacks_.clear();
         fragments_.clear();
+        for (auto& slot : fragment_cache_) {
+            slot = CachedFragment{};
+        }
         common_.clear();
         common_ += ",\"pid\":";
         append_unsigned(common_, info.pid);
@@ -2739,33 +3069,36 @@ protected:
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
-        Stack& stack = stacks_[thread.index];
+        ThreadState& state = thread_state(thread.index);
         for (std::size_t i = 0; i < count; ++i) {
             const Event& e = events[i];
             if (opens_span(e.kind)) {
-                stack.push(e.location(), e.timestamp, Empty{});
+                state.stack.push(e.location(), e.timestamp, Empty{});
             } else if (closes_span(e.kind)) {
-                stack.pop(e.location(), e.timestamp, [&](const Stack::Frame& frame, std::uint64_t end) {
-                    write_complete(thread.index, frame, end);
+                state.stack.pop(e.location(), e.timestamp, [&](const Stack::Frame& frame, std::uint64_t end) {
+                    write_complete(state, frame, end);
                 });
-            } else if (e.kind == EventKind::instant || e.kind == EventKind::frame_mark) {
-                begin_event(e.kind == EventKind::instant ? "i\",\"s\":\"t" : "i\",\"s\":\"p", thread.index,
-                            e.timestamp, e.location());
+            } else if (e.kind == EventKind::instant) {
+                begin_event(",\n{\"ph\":\"i\",\"s\":\"t\"", state, e.timestamp, e.location());
+                out_ += '}';
+            } else if (e.kind == EventKind::frame_mark) {
+                begin_event(",\n{\"ph\":\"i\",\"s\":\"p\"", state, e.timestamp, e.location());
                 out_ += '}';
             } else if (e.kind == EventKind::counter) {
-                begin_event("C", thread.index, e.timestamp, e.location());
-                out_ += ",\"args\":{\"value\":";
+                begin_event(",\n{\"ph\":\"C\"", state, e.timestamp, e.location());
+                literal(",\"args\":{\"value\":");
                 append_double(out_, e.value());
-                out_ += "}}";
+                literal("}}");
             }
             flush_if_large();
         }
     }
 
     void close_(const SessionSummary& summary) override {
-        stacks_.for_each([&](std::uint32_t index, Stack& stack) {
-            stack.close_all(summary.stop_ticks,
-                            [&](const Stack::Frame& frame, std::uint64_t end) { write_complete(index, frame, end); });
+        stacks_.for_each([&](std::uint32_t, ThreadState& state) {
+            state.stack.close_all(summary.stop_ticks, [&](const Stack::Frame& frame, std::uint64_t end) {
+                write_complete(state, frame, end);
+            });
             flush_if_large();
         });
         for (const auto& thread : summary.threads) {
@@ -2815,30 +3148,73 @@ protected:
     }
 
 private:
-    void begin_event(const char* phase, std::uint32_t tid, std::uint64_t timestamp, const SourceLocation* location) {
-        out_ += ",\n{\"ph\":\"";
-        out_ += phase;
-        out_ += '"';
-        out_ += common_;
-        append_unsigned(out_, tid);
-        out_ += ",\"ts\":";
-        append_ns_as_us(out_, info_.session_ns(timestamp));
+    // Room for the longest head, the ids and a timestamp.
+    static constexpr std::size_t line_buffer = 128;
+
+    template <std::size_t N>
+    void literal(const char (&text)[N]) {
+        out_.append(text, N - 1);
+    }
+
+    ThreadState& thread_state(std::uint32_t index) {
+        ThreadState& state = stacks_[index];
+        if (state.ids.empty()) {
+            state.ids = common_;
+            append_unsigned(state.ids, index);
+            state.ids += ",\"ts\":";
+        }
+        return state;
+    }
+
+    // head is the event's opening up to its phase, e.g. ,\n{"ph":"C". Appends
+    // head, pid, tid, ts, name and category; the caller closes the object.
+    template <std::size_t N>
+    void begin_event(const char (&head)[N], const ThreadState& state, std::uint64_t timestamp,
+                     const SourceLocation* location) {
+        static_assert(N - 1 <= 32, "event head too long for the line buffer");
+        char line[line_buffer];
+        char* p = line;
+        std::memcpy(p, head, N - 1);
+        p += N - 1;
+        if (state.ids.size() <= line_buffer - 32 - 25) {
+            std::memcpy(p, state.ids.data(), state.ids.size());
+            p += state.ids.size();
+        } else { // never with real pids and thread indices; kept correct anyway
+            out_.append(line, static_cast<std::size_t>(p - line));
+            out_ += state.ids;
+            p = line;
+        }
+        p = write_ns_as_us(p, info_.session_ns(timestamp));
+        out_.append(line, static_cast<std::size_t>(p - line));
         out_ += fragment(location);
     }
 
-    void write_complete(std::uint32_t tid, const Stack::Frame& frame, std::uint64_t end) {
-        begin_event("X", tid, frame.begin, frame.location);
-        out_ += ",\"dur\":";
-        const std::uint64_t ticks = end > frame.begin ? end - frame.begin : 0;
-        append_ns_as_us(out_, static_cast<std::int64_t>(info_.ticks_to_ns(ticks) + 0.5));
-        out_ += '}';
+    void write_complete(const ThreadState& state, const Stack::Frame& frame, std::uint64_t end) {
+        begin_event(",\n{\"ph\":\"X\"", state, frame.begin, frame.location);
+        // The converted end minus the converted begin, not the converted
+        // length: with a fractional ns_per_tick, rounding the length could
+        // make a child end after the parent it ends with.
+        const std::int64_t begin_ns = info_.session_ns(frame.begin);
+        const std::int64_t end_ns = end > frame.begin ? info_.session_ns(end) : begin_ns;
+        char line[40] = ",\"dur\":";
+        char* p = write_ns_as_us(line + 7, end_ns - begin_ns);
+        *p++ = '}';
+        out_.append(line, static_cast<std::size_t>(p - line));
     }
 
     // The escaped name/category (and source position for Python code) of a
     // location, rendered once.
     const std::string& fragment(const SourceLocation* location) {
+        // A direct-mapped cache in front of the map: map values never move.
+        CachedFragment& slot =
+            fragment_cache_[(reinterpret_cast<std::uintptr_t>(location) / sizeof(SourceLocation)) %
+                            fragment_cache_size];
+        if (slot.location == location && location != nullptr) {
+            return *slot.text;
+        }
         auto found = fragments_.find(location);
         if (found != fragments_.end()) {
+            slot = CachedFragment{location, &found->second};
             return found->second;
         }
         std::string text = ",\"name\":\"";
@@ -2853,7 +3229,9 @@ private:
             append_unsigned(text, location->line);
             text += '}';
         }
-        return fragments_.emplace(location, std::move(text)).first->second;
+        const std::string& stored = fragments_.emplace(location, std::move(text)).first->second;
+        slot = CachedFragment{location, &stored};
+        return stored;
     }
 
     void flush_if_large() {
@@ -2866,8 +3244,14 @@ private:
     SessionInfo info_;
     std::string common_; // ,"pid":N,"tid":
     std::string out_;
-    PerThreadState<Stack> stacks_;
+    PerThreadState<ThreadState> stacks_;
     std::unordered_map<const SourceLocation*, std::string> fragments_;
+    struct CachedFragment {
+        const SourceLocation* location = nullptr;
+        const std::string* text = nullptr;
+    };
+    static constexpr std::size_t fragment_cache_size = 256;
+    CachedFragment fragment_cache_[fragment_cache_size];
 };
 
 } // namespace sinks
@@ -2936,10 +3320,13 @@ protected:
                     return;
                 }
                 path = prefix;
+                // A separator before every frame but the first (an empty name is still a frame).
+                bool first = !options_.thread_frames;
                 for (const SourceLocation* location : stack) {
-                    if (!path.empty()) {
+                    if (!first) {
                         path += ';';
                     }
+                    first = false;
                     append_folded_frame(path, location->display_name());
                 }
                 lines[path] += ns;
@@ -3114,6 +3501,28 @@ inline int eval_frame_entry(EvalFrame* raw) noexcept {
     }
     return resumes_after_yield(next, start + Py_SIZE(code)) ? 2 : 1;
 }
+// True when _PyEval_EvalFrameDefault will refuse the frame with a
+// RecursionError before its first instruction (_Py_EnterRecursivePy and
+// _Py_CheckRecursiveCall in 3.11): the profile hook and cProfile see no call.
+inline bool frame_will_hit_recursion_limit(PyThreadState* tstate) noexcept {
+    const int remaining = tstate->recursion_remaining;
+    if (remaining > 0) {
+        return false;
+    }
+    return tstate->recursion_headroom == 0 && tstate->recursion_limit - remaining + 1 >= Py_GetRecursionLimit();
+}
+// Mirror of the head of 3.11's PyFrameObject (struct _frame, internal).
+struct FrameObjectHead {
+    PyObject ob_base;
+    PyFrameObject* f_back;
+    InterpreterFrame* f_frame;
+};
+// Identities of running frames, compared and never dereferenced: the frame
+// the eval-frame hook's caller runs in, and the frame behind a frame object.
+inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->cframe->current_frame; }
+inline const void* frame_id(PyFrameObject* frame) noexcept {
+    return reinterpret_cast<FrameObjectHead*>(frame)->f_frame;
+}
 #elif PY_VERSION_HEX < 0x030B0000
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
 using EvalFrame = PyFrameObject;
@@ -3124,6 +3533,10 @@ inline int eval_frame_entry(EvalFrame* frame) noexcept {
     }
     return frame->f_lasti >= 0 ? 2 : 1;
 }
+// Not modelled before 3.11: a call refused at the recursion limit is counted.
+inline bool frame_will_hit_recursion_limit(PyThreadState*) noexcept { return false; }
+inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->frame; }
+inline const void* frame_id(PyFrameObject* frame) noexcept { return frame; }
 #else
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 0
 #endif
@@ -3173,6 +3586,18 @@ inline int set_code_extra(PyCodeObject* code, Py_ssize_t index, void* extra) noe
 #endif
 }
 
+// A code object's co_extra slot without the call into libpython: a mirror
+// of _PyCodeObjectExtra (internal, the same from 3.6 to 3.13). Null when the
+// slot was never set.
+struct CodeExtraMirror {
+    Py_ssize_t ce_size;
+    void* ce_extras[1];
+};
+inline void* peek_code_extra(PyCodeObject* code, Py_ssize_t index) noexcept {
+    const auto* extra = static_cast<const CodeExtraMirror*>(code->co_extra);
+    return extra != nullptr && index < extra->ce_size ? extra->ce_extras[index] : nullptr;
+}
+
 } // namespace compat
 } // namespace python
 } // namespace pycroscope
@@ -3204,10 +3629,9 @@ struct CodeExtraSlot {
     PyInterpreterState* interpreter = nullptr;
     Py_ssize_t index = -1;
 };
-inline CodeExtraSlot& code_extra_slot() {
-    static CodeExtraSlot slot;
-    return slot;
-}
+// Constant-initialised: read on every event without a guard.
+inline CodeExtraSlot code_extra_slot_value{};
+inline CodeExtraSlot& code_extra_slot() { return code_extra_slot_value; }
 
 struct CallableKey {
     const void* method;
@@ -3265,10 +3689,11 @@ inline const SourceLocation* intern_code(PyCodeObject* code) {
 // The location of a code object (GIL held). Never fails: without a co_extra
 // slot it interns every time, which is correct, only slower.
 inline const SourceLocation* code_location(PyCodeObject* code) {
-    const Py_ssize_t index = detail::code_extra_slot().index;
-    void* extra = nullptr;
-    if (index >= 0 && compat::get_code_extra(code, index, &extra) == 0 && extra != nullptr) {
-        return static_cast<const SourceLocation*>(extra);
+    const Py_ssize_t index = detail::code_extra_slot_value.index;
+    if (index >= 0) {
+        if (void* extra = compat::peek_code_extra(code, index)) {
+            return static_cast<const SourceLocation*>(extra);
+        }
     }
     const SourceLocation* location = intern_code(code);
     if (index >= 0 && compat::set_code_extra(code, index, const_cast<SourceLocation*>(location)) != 0) {
@@ -3325,6 +3750,29 @@ inline const SourceLocation* callable_location(PyObject* callable) {
 } // namespace python
 } // namespace pycroscope
 // ---- end pycroscope/python/code_registry.hpp ----
+// ---- begin pycroscope/python/summary_sections.hpp ----
+// The Python sections of session.json: "python" (version, backend,
+// conflicts) and "functions" (one entry per Python function with calls,
+// resumes, inclusive and self time), plus "c_functions" for builtins.
+
+// ---- begin pycroscope/python/tracer.hpp ----
+// PythonTracer: the collector that puts Python calls into the session's
+// per-thread buffers, in the same timeline as native zones.
+//
+// Two backends behind one seam:
+//  - eval_frame: a PEP 523 frame-evaluation hook, Python functions only.
+//    Measured 1.09x on pyperformance here against 1.83x for a no-op
+//    profile function. Per interpreter, so it covers every thread.
+//  - profile: PyEval_SetProfile (calls, C calls) plus PyEval_SetTrace when
+//    lines or exceptions are wanted. Per thread: installed on every thread
+//    at start, and on threads that appear later by a PEP 523 hook that only
+//    looks for threads without it (threading, _thread, PyGILState_Ensure).
+// Backend::automatic picks eval_frame when only Python calls are wanted.
+// sys.monitoring (3.12+) is the next backend for the same seam.
+//
+// start() and stop() need the GIL (stop() takes it when it can). The host
+// stops the session before Py_FinalizeEx: see stop_session_at_exit().
+
 // ---- begin pycroscope/python/thread_trace_state.hpp ----
 // Per-thread Python tracing state: which session it belongs to, and the
 // shadow stack of Python frames the hooks maintain (the resource collectors
@@ -3344,7 +3792,12 @@ struct ThreadTraceState {
     std::uint32_t depth;  // true depth; entries above max_depth are not stored
     std::uint32_t line;   // last line event of the innermost frame
     const void* exception_frame; // frame an exception passed through, until handled or left
+    // eval_frame backend: the bottom `synthetic` entries of the stack are
+    // frames that were running at sync, identified by synthetic_frames. The
+    // hook never sees them return, so it closes them once they stop running.
+    std::uint32_t synthetic;
     const SourceLocation* stack[max_depth];
+    const void* synthetic_frames[max_depth];
 
     void push(const SourceLocation* location) noexcept {
         if (depth < max_depth) {
@@ -3367,24 +3820,6 @@ inline thread_local ThreadTraceState tls_trace{};
 } // namespace python
 } // namespace pycroscope
 // ---- end pycroscope/python/thread_trace_state.hpp ----
-// ---- begin pycroscope/python/tracer.hpp ----
-// PythonTracer: the collector that puts Python calls into the session's
-// per-thread buffers, in the same timeline as native zones.
-//
-// Two backends behind one seam:
-//  - eval_frame: a PEP 523 frame-evaluation hook, Python functions only.
-//    Measured 1.09x on pyperformance here against 1.83x for a no-op
-//    profile function. Per interpreter, so it covers every thread.
-//  - profile: PyEval_SetProfile (calls, C calls) plus PyEval_SetTrace when
-//    lines or exceptions are wanted. Per thread: installed on every thread
-//    at start, and on threads that appear later by a PEP 523 hook that only
-//    looks for threads without it (threading, _thread, PyGILState_Ensure).
-// Backend::automatic picks eval_frame when only Python calls are wanted.
-// sys.monitoring (3.12+) is the next backend for the same seam.
-//
-// start() and stop() need the GIL (stop() takes it when it can). The host
-// stops the session before Py_FinalizeEx: see stop_session_at_exit().
-
 
 #include <atomic>
 #include <cstring>
@@ -3434,14 +3869,21 @@ struct TracerState {
     TracerOptions options;
     Backend backend = Backend::profile;
     bool eval_hook_installed = false;
-    bool discovery_only = false; // profile backend: eval hook just finds new threads
-#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
-    compat::EvalFrameFunction next_eval = nullptr;
-#endif
     std::unordered_set<PyThreadState*> stepped_aside;
     std::vector<std::string> conflicts;
     bool audit_hook_added = false;
 };
+
+// What the hooks read on every event: constant-initialised, so no guard and
+// no indirection on the hot path. Written by start() with the GIL held.
+struct HotState {
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+    compat::EvalFrameFunction next_eval;
+#endif
+    bool discovery_only; // profile backend: the eval hook only finds new threads
+    bool c_calls;
+};
+inline HotState hot{};
 
 inline TracerState& tracer_state() {
     static TracerState* state = new TracerState(); // outlives atexit handlers
@@ -3455,11 +3897,13 @@ PYCROSCOPE_FORCE_INLINE void emit(std::uint64_t epoch, EventKind kind, const Sou
 
 // First event of this thread in this session: open synthetic spans for the
 // frames already running (outermost first), so their returns are balanced.
-// Takes ownership of the reference to innermost.
-inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost) {
+// Takes ownership of the reference to innermost. track_frames (eval_frame
+// backend) remembers which frames those are: that hook never sees them return.
+inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool track_frames = false) {
     ThreadTraceState& state = tls_trace;
     state.epoch = epoch;
     state.depth = 0;
+    state.synthetic = 0;
     state.exception_frame = nullptr;
     std::vector<PyFrameObject*> frames;
     for (PyFrameObject* frame = innermost; frame != nullptr; frame = PyFrame_GetBack(frame)) {
@@ -3469,6 +3913,14 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost) {
         const SourceLocation* location = code_location(compat::frame_code(*it));
         emit(epoch, EventKind::py_call, location, 0, event_flags::synthetic);
         state.push(location);
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+        if (track_frames && state.depth <= ThreadTraceState::max_depth) {
+            state.synthetic_frames[state.depth - 1] = compat::frame_id(*it);
+            state.synthetic = state.depth;
+        }
+#else
+        (void)track_frames;
+#endif
     }
     for (PyFrameObject* frame : frames) {
         Py_DECREF(frame);
@@ -3508,13 +3960,13 @@ inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject*
         break;
     }
     case PyTrace_C_CALL:
-        if (tracer_state().options.c_calls) {
+        if (hot.c_calls) {
             emit(epoch, EventKind::c_call, callable_location(arg));
         }
         break;
     case PyTrace_C_RETURN:
     case PyTrace_C_EXCEPTION:
-        if (tracer_state().options.c_calls) {
+        if (hot.c_calls) {
             emit(epoch, EventKind::c_return, callable_location(arg));
         }
         break;
@@ -3592,31 +4044,51 @@ inline void uninstall_from(PyThreadState* tstate) {
 }
 
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+// The innermost shadow entry is a frame that was running at sync. Frames that
+// are no longer running (the hook's caller is not them) returned unseen:
+// close them now, with a py_return flagged synthetic (its time is inferred).
+inline void close_finished_synthetic(std::uint64_t epoch, ThreadTraceState& state, const void* running) {
+    if (state.synthetic > state.depth) {
+        state.synthetic = state.depth;
+    }
+    while (state.synthetic > 0 && state.depth == state.synthetic &&
+           state.synthetic_frames[state.depth - 1] != running) {
+        emit(epoch, EventKind::py_return, state.top(), 0, event_flags::synthetic);
+        state.pop();
+        --state.synthetic;
+    }
+}
+
 inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame, int throwflag) {
-    TracerState& tracer = tracer_state();
     const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
     if (epoch == 0) {
-        return tracer.next_eval(tstate, frame, throwflag);
+        return hot.next_eval(tstate, frame, throwflag);
     }
-    if (tracer.discovery_only) {
+    if (hot.discovery_only) {
         if (PYCROSCOPE_UNLIKELY(compat::profile_function(tstate) != &profile_callback) &&
-            tracer.stepped_aside.count(tstate) == 0) {
+            tracer_state().stepped_aside.count(tstate) == 0) {
             install_on(tstate);
         }
-        return tracer.next_eval(tstate, frame, throwflag);
+        return hot.next_eval(tstate, frame, throwflag);
     }
     const int entry = compat::eval_frame_entry(frame);
     if (entry == 0) {
-        return tracer.next_eval(tstate, frame, throwflag); // generator creation: no call
+        return hot.next_eval(tstate, frame, throwflag); // generator creation: no call
+    }
+    if (PYCROSCOPE_UNLIKELY(compat::frame_will_hit_recursion_limit(tstate))) {
+        return hot.next_eval(tstate, frame, throwflag); // refused before it runs: no call
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
-        sync_thread(epoch, PyThreadState_GetFrame(tstate));
+        sync_thread(epoch, PyThreadState_GetFrame(tstate), true);
+    }
+    if (PYCROSCOPE_UNLIKELY(state.synthetic != 0) && state.depth <= state.synthetic) {
+        close_finished_synthetic(epoch, state, compat::running_frame_id(tstate));
     }
     const SourceLocation* location = code_location(compat::eval_frame_code(frame));
     emit(epoch, entry == 2 ? EventKind::py_resume : EventKind::py_call, location);
     state.push(location);
-    PyObject* result = tracer.next_eval(tstate, frame, throwflag);
+    PyObject* result = hot.next_eval(tstate, frame, throwflag);
     if (python_epoch.load(std::memory_order_relaxed) == epoch) {
         emit(epoch, EventKind::py_return, location, 0, result == nullptr ? event_flags::exception : 0);
         state.pop();
@@ -3745,10 +4217,11 @@ public:
         detail::python_epoch.store(core.epoch(), std::memory_order_release);
         tracer.active = true;
         tracer.eval_hook_installed = false;
-        tracer.discovery_only = tracer.backend == Backend::profile;
+        detail::hot.discovery_only = tracer.backend == Backend::profile;
+        detail::hot.c_calls = options.c_calls;
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
         if (!eval_taken || options.on_conflict == ConflictPolicy::take_over) {
-            tracer.next_eval = eval_taken ? current : compat::default_eval_frame();
+            detail::hot.next_eval = eval_taken ? current : compat::default_eval_frame();
             compat::set_eval_frame(interp, &detail::eval_frame_hook);
             tracer.eval_hook_installed = true;
         } else if (tracer.backend == Backend::profile) {
@@ -3784,7 +4257,7 @@ public:
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
         if (tracer.eval_hook_installed) {
             if (compat::current_eval_frame(interp) == &detail::eval_frame_hook) {
-                compat::set_eval_frame(interp, tracer.next_eval);
+                compat::set_eval_frame(interp, detail::hot.next_eval);
             } else {
                 conflicts_.push_back("the eval-frame hook was replaced by another tool during the run; left as is");
             }
@@ -3817,5 +4290,1797 @@ private:
 } // namespace python
 } // namespace pycroscope
 // ---- end pycroscope/python/tracer.hpp ----
+
+#include <memory>
+
+namespace pycroscope {
+namespace python {
+
+namespace detail {
+inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySink& sink, LocationKind kind) {
+    json.begin_array();
+    for (const auto& stats : sink.location_stats()) {
+        if (stats.location->kind != kind) {
+            continue;
+        }
+        json.begin_object()
+            .field("name", stats.location->display_name())
+            .field("file", stats.location->file)
+            .field("line", stats.location->line)
+            .field("calls", stats.count)
+            .field("resumes", stats.resumes)
+            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
+            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5))
+            .end_object();
+    }
+    json.end_array();
+}
+} // namespace detail
+
+// Registers the sections on sink; tracer must outlive the session's stop().
+inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTracer& tracer) {
+    const sinks::JsonSummarySink* source = &sink;
+    const PythonTracer* collector = &tracer;
+    sink.add_section("python", [collector](sinks::JsonWriter& json, const SessionSummary&) {
+        json.begin_object()
+            .field("version", PY_VERSION)
+            .field("backend", to_string(collector->backend()))
+            .field("c_calls", collector->options.c_calls)
+            .field("lines", collector->options.lines)
+            .field("exceptions", collector->options.exceptions);
+        json.key("conflicts").begin_array();
+        for (const auto& conflict : collector->conflicts()) {
+            json.value(conflict);
+        }
+        json.end_array().end_object();
+    });
+    sink.add_section("functions", [source](sinks::JsonWriter& json, const SessionSummary&) {
+        detail::write_functions(json, *source, LocationKind::python_function);
+    });
+    sink.add_section("c_functions", [source](sinks::JsonWriter& json, const SessionSummary&) {
+        detail::write_functions(json, *source, LocationKind::c_function);
+    });
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/summary_sections.hpp ----
+// ---- begin pycroscope/python/shutdown.hpp ----
+// Stopping a session while the interpreter is still alive.
+//
+// A host that lets CPython run to the end (Py_RunMain, or a script that calls
+// sys.exit) must stop its session before Py_FinalizeEx tears the interpreter
+// down: the tracer's hooks come off while every thread state still exists,
+// and the outputs are written while Python objects can still be named.
+// stop_at_exit() registers the stop function with Python's `atexit` module:
+//
+//     Py_InitializeFromConfig(&config);
+//     session.start();                           // GIL held
+//     pycroscope::python::stop_session_at_exit(session);
+//     return Py_RunMain();                       // runs the script, then finalizes
+//
+// When it runs: Py_FinalizeEx first joins the non-daemon threads
+// (threading._shutdown), then calls the atexit handlers in LIFO order, and
+// only then starts tearing modules down. Register early (right after start):
+// handlers the script registers later run before ours, so they are still
+// profiled, and so are the threads joined before them.
+//
+// It also runs when the process exits through sys.exit() or an uncaught
+// exception, but not through os._exit() or a fatal signal.
+//
+// fork: a child made by os.fork() inherits the registration; the callback
+// does nothing in a process other than the one that registered it, so a child
+// never stops (or overwrites the outputs of) its parent's session.
+
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+constexpr const char* stop_capsule_name = "pycroscope.stop_at_exit";
+
+struct AtExitStop {
+    std::function<void()> stop;
+    long long pid = 0;
+};
+
+inline long long process_id() noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+    return static_cast<long long>(::getpid());
+#else
+    return 0;
+#endif
+}
+
+inline void delete_stop_capsule(PyObject* capsule) {
+    delete static_cast<AtExitStop*>(PyCapsule_GetPointer(capsule, stop_capsule_name));
+}
+
+// The atexit callback: runs the stop function once, in the registering process.
+inline PyObject* run_stop_at_exit(PyObject* capsule, PyObject*) {
+    auto* entry = static_cast<AtExitStop*>(PyCapsule_GetPointer(capsule, stop_capsule_name));
+    if (entry == nullptr) {
+        return nullptr;
+    }
+    if (entry->pid != process_id() || !entry->stop) {
+        Py_RETURN_NONE; // a fork child, or already ran
+    }
+    std::function<void()> stop = std::move(entry->stop);
+    entry->stop = nullptr;
+    try {
+        stop();
+    } catch (const std::exception& error) {
+        // atexit prints it as "Exception ignored in atexit callback".
+        PyErr_SetString(PyExc_RuntimeError, error.what());
+        return nullptr;
+    } catch (...) {
+        PyErr_SetString(PyExc_RuntimeError, "pycroscope: unknown C++ exception while stopping at exit");
+        return nullptr;
+    }
+    Py_RETURN_NONE;
+}
+
+inline PyMethodDef* stop_at_exit_method() {
+    static PyMethodDef method = {
+        "pycroscope_stop_at_exit",
+        reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_stop_at_exit)),
+        METH_NOARGS,
+        "Stops the pycroscope session registered by the host (atexit handler).",
+    };
+    return &method;
+}
+
+// The message of the pending Python exception (cleared), for a C++ exception.
+inline std::string fetch_python_error() {
+    PyObject* type = nullptr;
+    PyObject* value = nullptr;
+    PyObject* traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    std::string message = "unknown error";
+    if (value != nullptr || type != nullptr) {
+        PyObject* text = PyObject_Str(value != nullptr ? value : type);
+        if (text != nullptr) {
+            const char* utf8 = PyUnicode_AsUTF8(text);
+            if (utf8 != nullptr) {
+                message = utf8;
+            }
+            Py_DECREF(text);
+        }
+        PyErr_Clear();
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return message;
+}
+
+} // namespace detail
+
+// Registers stop to run from Python's atexit handlers, once, in this process.
+// Needs an initialized interpreter and the GIL. Exceptions thrown by stop are
+// reported by atexit ("Exception ignored in atexit callback") and go no
+// further. Throws std::runtime_error when the registration fails.
+inline void stop_at_exit(std::function<void()> stop) {
+    if (!Py_IsInitialized() || !PyGILState_Check()) {
+        throw std::runtime_error("pycroscope: stop_at_exit() needs an initialized interpreter and the GIL");
+    }
+    auto entry = std::make_unique<detail::AtExitStop>();
+    entry->stop = std::move(stop);
+    entry->pid = detail::process_id();
+    PyObject* capsule = PyCapsule_New(entry.get(), detail::stop_capsule_name, &detail::delete_stop_capsule);
+    if (capsule == nullptr) {
+        throw std::runtime_error("pycroscope: stop_at_exit(): " + detail::fetch_python_error());
+    }
+    entry.release(); // owned by the capsule from here
+    PyObject* callback = PyCFunction_New(detail::stop_at_exit_method(), capsule);
+    Py_DECREF(capsule);
+    if (callback == nullptr) {
+        throw std::runtime_error("pycroscope: stop_at_exit(): " + detail::fetch_python_error());
+    }
+    PyObject* atexit = PyImport_ImportModule("atexit");
+    PyObject* result = atexit != nullptr ? PyObject_CallMethod(atexit, "register", "O", callback) : nullptr;
+    Py_XDECREF(atexit);
+    Py_DECREF(callback);
+    if (result == nullptr) {
+        throw std::runtime_error("pycroscope: stop_at_exit(): atexit.register failed: " +
+                                 detail::fetch_python_error());
+    }
+    Py_DECREF(result);
+}
+
+// stop_at_exit() for a session (anything with stop()): errors from the
+// outputs are printed by atexit; the session keeps them in summary().errors.
+template <class SessionType>
+void stop_session_at_exit(SessionType& session) {
+    SessionType* target = &session;
+    stop_at_exit([target] { target->stop(); });
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/shutdown.hpp ----
+// ---- begin pycroscope/python/module.hpp ----
+// The builtin module `pycroscope`, written against the C-API. The host
+// registers it before the interpreter starts:
+//
+//     pycroscope::python::register_builtin_module();  // before Py_Initialize*
+//     Py_InitializeFromConfig(&config);
+//
+// and Python code then uses:
+//
+//     import pycroscope
+//     with pycroscope.zone("load"):        # a native zone, same timeline as PYCRO_SCOPE
+//         ...
+//     @pycroscope.zone("solve")           # or @pycroscope.zone: named after the function
+//     def solve(): ...
+//     pycroscope.mark("checkpoint")
+//     pycroscope.counter("queue", len(q))
+//     pycroscope.set_thread_name("loader")
+//     with pycroscope.profile(output_dir="out") as session:
+//         ...
+//     print(session.duration, session.get_completed_profilers())
+//
+// pycroscope.profile() calls the host's ProfileHandler (set_profile_handler);
+// without one it runs a StandardProfile: native zones + the Python tracer,
+// writing session.json, stacks.folded and trace.json into its output directory.
+//
+// Zones, marks and counters record only while a session with the NativeZones
+// collector runs; otherwise they cost a branch. Every function here runs with
+// the GIL held; no C++ exception crosses into CPython (ConfigError becomes
+// ValueError, an unknown profile() option TypeError, the rest RuntimeError).
+// One interpreter per process: the module keeps its state in process globals.
+
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+// An option pycroscope.profile() does not accept: raised as TypeError.
+class OptionError : public ConfigError {
+public:
+    using ConfigError::ConfigError;
+};
+
+// A C-API call failed and left its Python exception set: propagated as is.
+class PythonErrorSet : public std::exception {
+public:
+    const char* what() const noexcept override { return "pycroscope: a Python exception is set"; }
+};
+
+namespace detail {
+
+// Call from a catch block: turns the current C++ exception into a Python one.
+inline void set_python_error_from_exception() noexcept {
+    try {
+        throw;
+    } catch (const PythonErrorSet&) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "pycroscope: a C-API call failed without an exception");
+        }
+    } catch (const OptionError& error) {
+        PyErr_SetString(PyExc_TypeError, error.what());
+    } catch (const ConfigError& error) {
+        PyErr_SetString(PyExc_ValueError, error.what());
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& error) {
+        PyErr_SetString(PyExc_RuntimeError, error.what());
+    } catch (...) {
+        PyErr_SetString(PyExc_RuntimeError, "pycroscope: unknown C++ exception");
+    }
+}
+
+// A str argument as UTF-8; throws PythonErrorSet (TypeError) otherwise.
+inline std::string_view str_arg(PyObject* value, const char* what) {
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(value)->tp_name);
+        throw PythonErrorSet();
+    }
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(value, &size);
+    if (data == nullptr) {
+        throw PythonErrorSet();
+    }
+    return std::string_view(data, static_cast<std::size_t>(size));
+}
+
+// A path argument (str, bytes or os.PathLike) in the file-system encoding.
+inline std::string path_arg(PyObject* value) {
+    PyObject* path = PyOS_FSPath(value);
+    if (path == nullptr) {
+        throw PythonErrorSet();
+    }
+    PyObject* bytes = nullptr;
+    if (PyUnicode_Check(path)) {
+        bytes = PyUnicode_EncodeFSDefault(path);
+        Py_DECREF(path);
+    } else {
+        bytes = path; // PyOS_FSPath returns str or bytes
+    }
+    if (bytes == nullptr) {
+        throw PythonErrorSet();
+    }
+    std::string result(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+    Py_DECREF(bytes);
+    return result;
+}
+
+inline bool truth_arg(PyObject* value) {
+    const int truth = PyObject_IsTrue(value);
+    if (truth < 0) {
+        throw PythonErrorSet();
+    }
+    return truth != 0;
+}
+
+template <class F>
+PyCFunction as_cfunction(F function) noexcept {
+    return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
+}
+
+inline double steady_seconds() noexcept {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline std::string local_timestamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+#if defined(_WIN32)
+    localtime_s(&tm, &now);
+#else
+    localtime_r(&now, &tm);
+#endif
+    char text[32];
+    std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", &tm);
+    return text;
+}
+
+} // namespace detail
+
+// ---------------------------------------------------------------------------
+// The standard profile: what `pycroscope profile script.py` and a bare
+// pycroscope.profile() record.
+// ---------------------------------------------------------------------------
+
+struct ProfileOptions {
+    // Empty: ./profiling_results/<YYYYmmdd-HHMMSS>/, with -2, -3, ... appended
+    // when that directory exists. Otherwise created if missing and reused if present.
+    std::string output_dir;
+    bool minimal = false;        // Python functions only (no C calls): the eval_frame backend
+    bool lines = false;          // line events (profile backend with a trace function)
+    std::optional<bool> c_calls; // default: on unless minimal or backend eval_frame
+    Backend backend = Backend::automatic;
+    bool json = true;   // session.json
+    bool folded = true; // stacks.folded
+    bool chrome = true; // trace.json
+    Config config;
+
+    // The tracer options these resolve to; throws ConfigError on a contradiction.
+    TracerOptions tracer_options() const {
+        TracerOptions tracer;
+        tracer.backend = backend;
+        tracer.lines = lines;
+        if (minimal && c_calls.value_or(false)) {
+            throw ConfigError("minimal profiling records Python functions only; it cannot be combined with C calls");
+        }
+        const bool c = c_calls.value_or(!minimal && backend != Backend::eval_frame);
+        if (backend == Backend::eval_frame) {
+#if !PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+            throw ConfigError("the eval_frame backend is not available on Python " PY_VERSION
+                              "; use the profile backend");
+#endif
+            if (c) {
+                throw ConfigError("the eval_frame backend sees Python functions only; it cannot record C calls");
+            }
+            if (lines) {
+                throw ConfigError("the eval_frame backend cannot record lines; use the profile backend");
+            }
+        }
+        tracer.c_calls = c;
+        return tracer;
+    }
+};
+
+namespace detail {
+
+// Creates the output directory (see ProfileOptions::output_dir).
+inline std::filesystem::path make_output_dir(const std::string& requested) {
+    namespace fs = std::filesystem;
+    std::error_code error;
+    if (!requested.empty()) {
+        const fs::path dir(requested);
+        fs::create_directories(dir, error);
+        if (error || !fs::is_directory(dir)) {
+            throw ConfigError("cannot create output directory '" + requested +
+                              "': " + (error ? error.message() : std::string("not a directory")));
+        }
+        return dir;
+    }
+    const fs::path root("profiling_results");
+    fs::create_directories(root, error);
+    if (error) {
+        throw ConfigError("cannot create output directory '" + root.string() + "': " + error.message());
+    }
+    const std::string stamp = local_timestamp();
+    for (int attempt = 1; attempt <= 1000; ++attempt) {
+        const fs::path candidate = root / (attempt == 1 ? stamp : stamp + "-" + std::to_string(attempt));
+        if (fs::create_directory(candidate, error)) {
+            return candidate;
+        }
+        if (error) {
+            throw ConfigError("cannot create output directory '" + candidate.string() + "': " + error.message());
+        }
+    }
+    throw ConfigError("cannot create an output directory under '" + root.string() + "' for " + stamp);
+}
+
+} // namespace detail
+
+// Native zones + the Python tracer, into the built-in sinks of one output
+// directory. Construct anywhere (it creates the directory and nothing else);
+// start() and stop() follow Session's rules (start with the GIL held).
+class StandardProfile {
+public:
+    using SessionType = Session<NativeZones, PythonTracer>;
+
+    explicit StandardProfile(ProfileOptions options)
+        : options_(std::move(options)), tracer_options_(options_.tracer_options()), session_(options_.config) {
+        if (!options_.json && !options_.folded && !options_.chrome) {
+            throw ConfigError("no output selected: enable at least one of json, folded, chrome");
+        }
+        dir_ = detail::make_output_dir(options_.output_dir);
+        PythonTracer& tracer = session_.collector<PythonTracer>();
+        tracer.options = tracer_options_;
+        if (options_.json) {
+            json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
+            add_summary_sections(*json_, tracer);
+            files_.push_back(json_->path());
+        }
+        if (options_.folded) {
+            files_.push_back(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string())->path());
+        }
+        if (options_.chrome) {
+            files_.push_back(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string())->path());
+        }
+    }
+    StandardProfile(const StandardProfile&) = delete;
+    StandardProfile& operator=(const StandardProfile&) = delete;
+
+    void start() { session_.start(); }
+    // Throws SinkError (after writing every output it could) when one failed.
+    SessionSummary stop() { return session_.stop(); }
+    bool running() const noexcept { return session_.running(); }
+
+    std::string output_dir() const { return dir_.string(); }
+    const std::vector<std::string>& files() const noexcept { return files_; }
+    static std::vector<std::string> collectors() { return {NativeZones::name, PythonTracer::name}; }
+    Backend backend() { return session_.collector<PythonTracer>().backend(); }
+    const SessionSummary& summary() const noexcept { return session_.summary(); }
+    SessionType& session() noexcept { return session_; }
+    // Per-location totals of the last run; null when json is off.
+    const sinks::JsonSummarySink* summary_sink() const noexcept { return json_.get(); }
+
+    // A text report of the last run: the top Python functions by self time,
+    // then the files written.
+    std::string report(std::size_t top = 15) {
+        std::string out;
+        char line[512];
+        const SessionSummary& s = session_.summary();
+        std::snprintf(line, sizeof line,
+                      "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), backend %s\n",
+                      static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
+                      static_cast<unsigned long long>(s.total_lost), s.threads.size(), to_string(backend()));
+        out += line;
+        if (json_ != nullptr && top > 0) {
+            std::vector<sinks::LocationStats> functions;
+            for (const auto& stats : json_->location_stats()) {
+                if (stats.location->kind == LocationKind::python_function) {
+                    functions.push_back(stats);
+                }
+            }
+            std::sort(functions.begin(), functions.end(),
+                      [](const sinks::LocationStats& a, const sinks::LocationStats& b) {
+                          return a.self_ns != b.self_ns ? a.self_ns > b.self_ns : a.count > b.count;
+                      });
+            const std::size_t shown = std::min(top, functions.size());
+            std::snprintf(line, sizeof line, "pycroscope: top %zu of %zu Python functions by self time\n", shown,
+                          functions.size());
+            out += line;
+            std::snprintf(line, sizeof line, "%11s %11s %10s  %-32s %s\n", "self ms", "incl ms", "calls",
+                          "function", "location");
+            out += line;
+            for (std::size_t i = 0; i < shown; ++i) {
+                const sinks::LocationStats& f = functions[i];
+                const std::string where = std::string(f.location->file) + ":" + std::to_string(f.location->line);
+                std::snprintf(line, sizeof line, "%11.3f %11.3f %10llu  %-32s %s\n", f.self_ns / 1e6,
+                              f.inclusive_ns / 1e6, static_cast<unsigned long long>(f.count),
+                              f.location->display_name(), where.c_str());
+                out += line;
+            }
+        } else if (json_ == nullptr && top > 0) {
+            out += "pycroscope: no function table (the json output is off)\n";
+        }
+        for (const auto& error : s.errors) {
+            out += "pycroscope: error: " + error + "\n";
+        }
+        out += "pycroscope: wrote\n";
+        for (const auto& file : files_) {
+            out += "  " + file + "\n";
+        }
+        return out;
+    }
+
+private:
+    ProfileOptions options_;
+    TracerOptions tracer_options_;
+    SessionType session_;
+    std::filesystem::path dir_;
+    std::shared_ptr<sinks::JsonSummarySink> json_;
+    std::vector<std::string> files_;
+};
+
+// Reads the keyword arguments of pycroscope.profile(**options) for the
+// default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
+// c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
+// or an iterable of those names). GIL held.
+inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
+    ProfileOptions result;
+    result.config.process_name = "python";
+    if (options == nullptr) {
+        return result;
+    }
+    Py_ssize_t pos = 0;
+    PyObject* key = nullptr;
+    PyObject* value = nullptr;
+    while (PyDict_Next(options, &pos, &key, &value)) {
+        const std::string name(detail::str_arg(key, "option name"));
+        if (name == "output_dir") {
+            result.output_dir = value == Py_None ? std::string() : detail::path_arg(value);
+        } else if (name == "minimal") {
+            result.minimal = detail::truth_arg(value);
+        } else if (name == "lines") {
+            result.lines = detail::truth_arg(value);
+        } else if (name == "c_calls") {
+            if (value != Py_None) {
+                result.c_calls = detail::truth_arg(value);
+            }
+        } else if (name == "backend") {
+            const std::string_view backend = detail::str_arg(value, "backend");
+            if (backend == "auto" || backend == "automatic") {
+                result.backend = Backend::automatic;
+            } else if (backend == "eval_frame") {
+                result.backend = Backend::eval_frame;
+            } else if (backend == "profile") {
+                result.backend = Backend::profile;
+            } else {
+                throw ConfigError("unknown backend '" + std::string(backend) +
+                                  "' (accepted: auto, eval_frame, profile)");
+            }
+        } else if (name == "sinks") {
+            std::vector<std::string> names;
+            if (PyUnicode_Check(value)) {
+                const std::string text(detail::str_arg(value, "sinks"));
+                std::size_t start = 0;
+                while (start <= text.size()) {
+                    const std::size_t comma = std::min(text.find(',', start), text.size());
+                    names.push_back(text.substr(start, comma - start));
+                    start = comma + 1;
+                }
+            } else {
+                PyObject* iterator = PyObject_GetIter(value);
+                if (iterator == nullptr) {
+                    throw PythonErrorSet();
+                }
+                PyObject* item = nullptr;
+                try {
+                    while ((item = PyIter_Next(iterator)) != nullptr) {
+                        names.emplace_back(detail::str_arg(item, "a sink name"));
+                        Py_DECREF(item);
+                        item = nullptr;
+                    }
+                } catch (...) {
+                    Py_XDECREF(item);
+                    Py_DECREF(iterator);
+                    throw;
+                }
+                Py_DECREF(iterator);
+                if (PyErr_Occurred()) {
+                    throw PythonErrorSet();
+                }
+            }
+            result.json = result.folded = result.chrome = false;
+            for (const auto& sink : names) {
+                if (sink == "json") {
+                    result.json = true;
+                } else if (sink == "folded") {
+                    result.folded = true;
+                } else if (sink == "chrome") {
+                    result.chrome = true;
+                } else {
+                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome)");
+                }
+            }
+        } else {
+            throw OptionError("profile() got an unexpected keyword argument '" + name +
+                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks)");
+        }
+    }
+    (void)result.tracer_options(); // contradictions are errors now, not at start
+    return result;
+}
+
+// ---------------------------------------------------------------------------
+// pycroscope.profile(): the host's hook
+// ---------------------------------------------------------------------------
+
+struct ProfileResult {
+    std::vector<std::string> completed; // collector names, e.g. {"native_zones", "python"}
+    std::vector<std::string> files;     // outputs written
+};
+
+// What pycroscope.profile() does, supplied by the host. Every callback runs
+// with the GIL held and gets the keyword arguments of profile() as a dict
+// (borrowed). Throw to refuse: OptionError -> TypeError, ConfigError ->
+// ValueError, PythonErrorSet -> the Python exception already set, anything
+// else -> RuntimeError.
+struct ProfileHandler {
+    std::function<void(PyObject* options)> check;         // optional: at profile(...) time
+    std::function<std::string(PyObject* options)> start; // returns the output directory ("" if none)
+    std::function<ProfileResult()> stop;
+};
+
+namespace detail {
+
+struct ModuleState {
+    ProfileHandler handler; // the host's; empty: the default handler
+    std::unique_ptr<StandardProfile> standard;
+};
+
+inline ModuleState& module_state() {
+    static ModuleState* state = new ModuleState(); // outlives atexit handlers and static destructors
+    return *state;
+}
+
+inline void default_check(PyObject* options) { (void)profile_options_from_kwargs(options); }
+
+inline std::string default_start(PyObject* options) {
+    ModuleState& state = module_state();
+    if (state.standard != nullptr && state.standard->running()) {
+        throw SessionError("pycroscope.profile() is already running; profiles do not nest");
+    }
+    if (pycroscope::detail::session_slot_taken().load()) {
+        throw SessionError("another session is already recording in this process; stop it first");
+    }
+    ProfileOptions parsed = profile_options_from_kwargs(options);
+    const bool default_dir = parsed.output_dir.empty();
+    auto profile = std::make_unique<StandardProfile>(std::move(parsed));
+    try {
+        profile->start();
+    } catch (...) {
+        if (default_dir) {
+            std::error_code ignored;
+            std::filesystem::remove(profile->output_dir(), ignored); // only if still empty
+        }
+        throw;
+    }
+    state.standard = std::move(profile);
+    return state.standard->output_dir();
+}
+
+inline ProfileResult default_stop() {
+    std::unique_ptr<StandardProfile> profile = std::move(module_state().standard);
+    if (profile == nullptr) {
+        return {};
+    }
+    ProfileResult result{StandardProfile::collectors(), profile->files()};
+    profile->stop();
+    return result;
+}
+
+inline const ProfileHandler& profile_handler() {
+    static const ProfileHandler fallback{&default_check, &default_start, &default_stop};
+    const ProfileHandler& handler = module_state().handler;
+    return handler.start ? handler : fallback;
+}
+
+} // namespace detail
+
+// Installs the host's handler for pycroscope.profile(); an empty handler
+// restores the default. Call before the interpreter starts or with the GIL held.
+inline void set_profile_handler(ProfileHandler handler) {
+    if (static_cast<bool>(handler.start) != static_cast<bool>(handler.stop)) {
+        throw ConfigError("a ProfileHandler needs both start and stop (or neither, for the default)");
+    }
+    detail::module_state().handler = std::move(handler);
+}
+
+// ---------------------------------------------------------------------------
+// Python types
+// ---------------------------------------------------------------------------
+
+namespace detail {
+
+constexpr int zone_inline_depth = 4;
+constexpr int zone_max_depth = 64;
+
+// pycroscope.zone("name"): a context manager, and a decorator through __call__.
+struct ZoneObject {
+    PyObject_HEAD
+    const SourceLocation* location;
+    int depth;
+    std::uint64_t epochs[zone_inline_depth]; // one per open enter: the epoch begin_zone returned
+    std::uint64_t* more_epochs;              // depths zone_inline_depth .. zone_max_depth-1
+};
+
+// Zone.__enter__ / Zone.__exit__: the descriptor in the type (zone null) and
+// the bound method. Not a builtin function on purpose: the profile hook
+// reports calls of builtin functions as C calls, and a C-call span around
+// the zone's end (or begin) would interleave with the zone instead of nesting.
+struct ZoneMethod {
+    PyObject_HEAD
+    PyObject* zone; // null: unbound (the descriptor)
+    int exit;
+    vectorcallfunc vectorcall;
+};
+
+// A function wrapped in a zone: every call is a span.
+struct ZonedFunction {
+    PyObject_HEAD
+    const SourceLocation* location;
+    PyObject* function;
+    PyObject* dict;
+    PyObject* weakrefs;
+    vectorcallfunc vectorcall;
+};
+
+// The result of pycroscope.profile(...): a context manager and a decorator.
+struct ProfileObject {
+    PyObject_HEAD
+    PyObject* options; // dict
+    PyObject* session; // the latest ProfileSessionObject, or null
+    int running;
+};
+
+// A function run under a profile.
+struct ProfiledFunction {
+    PyObject_HEAD
+    PyObject* profile; // ProfileObject
+    PyObject* function;
+    PyObject* dict;
+    PyObject* weakrefs;
+    vectorcallfunc vectorcall;
+};
+
+// What `with pycroscope.profile() as session` binds.
+struct ProfileSessionObject {
+    PyObject_HEAD
+    double start;
+    double duration;
+    int running;
+    PyObject* completed;  // list of str, never handed out (copies are)
+    PyObject* files;      // list of str, never handed out
+    PyObject* output_dir; // str
+};
+
+inline PyTypeObject new_type(const char* name, Py_ssize_t size, unsigned long flags, const char* doc) {
+    PyTypeObject type{};
+    Py_SET_REFCNT(reinterpret_cast<PyObject*>(&type), 1); // static: never deallocated
+    type.tp_name = name;
+    type.tp_basicsize = size;
+    type.tp_flags = flags;
+    type.tp_doc = doc;
+    return type;
+}
+
+PyTypeObject* zone_type();
+PyTypeObject* zone_method_type();
+PyTypeObject* zoned_function_type();
+PyTypeObject* profile_type();
+PyTypeObject* profiled_function_type();
+PyTypeObject* profile_session_type();
+
+inline const SourceLocation* python_zone_site() {
+    static constexpr SourceLocation site{"<python zone>", "", "", 0, LocationKind::dynamic_zone};
+    return &site;
+}
+
+inline const SourceLocation* intern_python_zone(std::string_view name) {
+    return intern_zone_name(python_zone_site(), name);
+}
+
+// The name a bare @pycroscope.zone gives a function: its __qualname__.
+inline std::string callable_name(PyObject* function) {
+    for (const char* attribute : {"__qualname__", "__name__"}) {
+        PyObject* value = PyObject_GetAttrString(function, attribute);
+        if (value != nullptr && PyUnicode_Check(value)) {
+            const char* text = PyUnicode_AsUTF8(value);
+            if (text != nullptr) {
+                std::string name(text);
+                Py_DECREF(value);
+                return name;
+            }
+        }
+        Py_XDECREF(value);
+        PyErr_Clear();
+    }
+    return Py_TYPE(function)->tp_name;
+}
+
+// functools.update_wrapper(wrapper, function): __name__, __qualname__,
+// __doc__, __module__, __dict__ and __wrapped__.
+inline bool update_wrapper(PyObject* wrapper, PyObject* function) {
+    PyObject* functools = PyImport_ImportModule("functools");
+    if (functools == nullptr) {
+        return false;
+    }
+    PyObject* result = PyObject_CallMethod(functools, "update_wrapper", "OO", wrapper, function);
+    Py_DECREF(functools);
+    if (result == nullptr) {
+        return false;
+    }
+    Py_DECREF(result);
+    return true;
+}
+
+inline PyObject* bind_to_instance(PyObject* self, PyObject* instance, PyObject*) {
+    if (instance == nullptr || instance == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, instance);
+}
+
+// --- zone ------------------------------------------------------------------
+
+inline PyObject* new_zone(const SourceLocation* location) {
+    PyTypeObject* type = zone_type();
+    auto* zone = reinterpret_cast<ZoneObject*>(type->tp_alloc(type, 0));
+    if (zone == nullptr) {
+        return nullptr;
+    }
+    zone->location = location;
+    return reinterpret_cast<PyObject*>(zone);
+}
+
+inline PyObject* zone_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"name", nullptr};
+    PyObject* name = nullptr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U:zone", const_cast<char**>(keywords), &name)) {
+        return nullptr;
+    }
+    try {
+        return new_zone(intern_python_zone(str_arg(name, "zone name")));
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+inline void zone_dealloc(PyObject* self) {
+    auto* zone = reinterpret_cast<ZoneObject*>(self);
+    PyMem_Free(zone->more_epochs);
+    Py_TYPE(self)->tp_free(self);
+}
+
+inline std::uint64_t& zone_slot(ZoneObject* zone, int depth) {
+    return depth < zone_inline_depth ? zone->epochs[depth] : zone->more_epochs[depth - zone_inline_depth];
+}
+
+inline PyObject* zone_enter(PyObject* self, PyObject*) {
+    auto* zone = reinterpret_cast<ZoneObject*>(self);
+    if (zone->depth >= zone_max_depth) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "pycroscope.zone('%s') entered %d times without an exit; use a new zone object per nesting level",
+                     zone->location->name, zone_max_depth);
+        return nullptr;
+    }
+    if (zone->depth >= zone_inline_depth && zone->more_epochs == nullptr) {
+        zone->more_epochs = static_cast<std::uint64_t*>(
+            PyMem_Calloc(zone_max_depth - zone_inline_depth, sizeof(std::uint64_t)));
+        if (zone->more_epochs == nullptr) {
+            return PyErr_NoMemory();
+        }
+    }
+    zone_slot(zone, zone->depth) = begin_zone(zone->location);
+    ++zone->depth;
+    Py_INCREF(self);
+    return self;
+}
+
+inline PyObject* zone_exit(PyObject* self, PyObject* const*, Py_ssize_t) {
+    auto* zone = reinterpret_cast<ZoneObject*>(self);
+    if (zone->depth == 0) {
+        PyErr_Format(PyExc_RuntimeError, "pycroscope.zone('%s').__exit__() without __enter__()",
+                     zone->location->name);
+        return nullptr;
+    }
+    --zone->depth;
+    const std::uint64_t epoch = zone_slot(zone, zone->depth);
+    if (epoch != 0) {
+        end_zone(zone->location, epoch);
+    }
+    Py_RETURN_FALSE; // never swallows the exception
+}
+
+inline PyObject* new_zone_method(PyObject* zone, int exit) {
+    PyTypeObject* type = zone_method_type();
+    auto* method = reinterpret_cast<ZoneMethod*>(type->tp_alloc(type, 0));
+    if (method == nullptr) {
+        return nullptr;
+    }
+    Py_XINCREF(zone);
+    method->zone = zone;
+    method->exit = exit;
+    method->vectorcall = [](PyObject* callable, PyObject* const* args, std::size_t nargsf,
+                            PyObject* kwnames) -> PyObject* {
+        auto* self = reinterpret_cast<ZoneMethod*>(callable);
+        Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+        PyObject* zone = self->zone;
+        const char* name = self->exit ? "__exit__" : "__enter__";
+        if (zone == nullptr) { // unbound: Zone.__exit__(zone, ...), as contextlib.ExitStack calls it
+            if (nargs < 1 || !PyObject_TypeCheck(args[0], zone_type())) {
+                PyErr_Format(PyExc_TypeError, "pycroscope.zone.%s() needs a pycroscope.zone as first argument",
+                             name);
+                return nullptr;
+            }
+            zone = args[0];
+            ++args;
+            --nargs;
+        }
+        if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) != 0) {
+            PyErr_Format(PyExc_TypeError, "pycroscope.zone.%s() takes no keyword arguments", name);
+            return nullptr;
+        }
+        if (self->exit) {
+            if (nargs != 3) {
+                PyErr_Format(PyExc_TypeError, "pycroscope.zone.__exit__() takes 3 arguments (%zd given)", nargs);
+                return nullptr;
+            }
+            return zone_exit(zone, args, nargs);
+        }
+        if (nargs != 0) {
+            PyErr_Format(PyExc_TypeError, "pycroscope.zone.__enter__() takes no arguments (%zd given)", nargs);
+            return nullptr;
+        }
+        return zone_enter(zone, nullptr);
+    };
+    return reinterpret_cast<PyObject*>(method);
+}
+
+inline PyObject* zone_method_get(PyObject* self, PyObject* instance, PyObject*) {
+    auto* method = reinterpret_cast<ZoneMethod*>(self);
+    if (method->zone != nullptr || instance == nullptr || instance == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return new_zone_method(instance, method->exit);
+}
+
+inline void zone_method_dealloc(PyObject* self) {
+    Py_XDECREF(reinterpret_cast<ZoneMethod*>(self)->zone);
+    Py_TYPE(self)->tp_free(self);
+}
+
+inline PyObject* zone_method_repr(PyObject* self) {
+    auto* method = reinterpret_cast<ZoneMethod*>(self);
+    const char* name = method->exit ? "__exit__" : "__enter__";
+    if (method->zone == nullptr) {
+        return PyUnicode_FromFormat("<method '%s' of 'pycroscope.zone' objects>", name);
+    }
+    return PyUnicode_FromFormat("<bound method pycroscope.zone.%s of %R>", name, method->zone);
+}
+
+inline PyTypeObject* zone_method_type() {
+    static PyTypeObject type = [] {
+        PyTypeObject t = new_type("pycroscope.ZoneMethod", sizeof(ZoneMethod),
+                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+                                  "__enter__ or __exit__ of a pycroscope.zone.");
+        t.tp_dealloc = &zone_method_dealloc;
+        t.tp_repr = &zone_method_repr;
+        t.tp_call = &PyVectorcall_Call;
+        t.tp_vectorcall_offset = offsetof(ZoneMethod, vectorcall);
+        t.tp_descr_get = &zone_method_get;
+        return t;
+    }();
+    return &type;
+}
+
+// Puts the two ZoneMethod descriptors into the zone type (once, after PyType_Ready).
+inline bool add_zone_methods(PyTypeObject* type) {
+    if (PyType_Ready(zone_method_type()) < 0) {
+        return false;
+    }
+    for (int exit = 0; exit < 2; ++exit) {
+        const char* name = exit ? "__exit__" : "__enter__";
+        if (PyDict_GetItemString(type->tp_dict, name) != nullptr) {
+            continue;
+        }
+        PyObject* descriptor = new_zone_method(nullptr, exit);
+        if (descriptor == nullptr || PyDict_SetItemString(type->tp_dict, name, descriptor) < 0) {
+            Py_XDECREF(descriptor);
+            return false;
+        }
+        Py_DECREF(descriptor);
+    }
+    PyType_Modified(type);
+    return true;
+}
+
+inline PyObject* wrap_in_zone(const SourceLocation* location, PyObject* function) {
+    if (!PyCallable_Check(function)) {
+        PyErr_Format(PyExc_TypeError, "pycroscope.zone() can decorate callables only, not %.100s",
+                     Py_TYPE(function)->tp_name);
+        return nullptr;
+    }
+    PyTypeObject* type = zoned_function_type();
+    auto* wrapper = reinterpret_cast<ZonedFunction*>(type->tp_alloc(type, 0));
+    if (wrapper == nullptr) {
+        return nullptr;
+    }
+    wrapper->location = location;
+    Py_INCREF(function);
+    wrapper->function = function;
+    wrapper->vectorcall = [](PyObject* callable, PyObject* const* args, std::size_t nargsf,
+                             PyObject* kwnames) -> PyObject* {
+        auto* self = reinterpret_cast<ZonedFunction*>(callable);
+        const std::uint64_t epoch = begin_zone(self->location);
+        PyObject* result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+        if (epoch != 0) {
+            end_zone(self->location, epoch);
+        }
+        return result;
+    };
+    PyObject* object = reinterpret_cast<PyObject*>(wrapper);
+    if (!update_wrapper(object, function)) {
+        Py_DECREF(object);
+        return nullptr;
+    }
+    return object;
+}
+
+inline PyObject* zone_call(PyObject* self, PyObject* args, PyObject* kwargs) {
+    PyObject* function = nullptr;
+    if ((kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0) || !PyArg_UnpackTuple(args, "zone", 1, 1, &function)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "a pycroscope.zone decorates one function: @pycroscope.zone('name')");
+        }
+        return nullptr;
+    }
+    return wrap_in_zone(reinterpret_cast<ZoneObject*>(self)->location, function);
+}
+
+inline PyObject* zone_repr(PyObject* self) {
+    return PyUnicode_FromFormat("<pycroscope.zone '%s'>", reinterpret_cast<ZoneObject*>(self)->location->name);
+}
+
+inline PyObject* zone_get_name(PyObject* self, void*) {
+    return PyUnicode_FromString(reinterpret_cast<ZoneObject*>(self)->location->name);
+}
+
+inline PyTypeObject* zone_type() {
+    static PyGetSetDef getset[] = {
+        {"name", &zone_get_name, nullptr, "The zone's name.", nullptr},
+        {nullptr, nullptr, nullptr, nullptr, nullptr},
+    };
+    static PyTypeObject type = [] {
+        PyTypeObject t = new_type("pycroscope.zone", sizeof(ZoneObject), Py_TPFLAGS_DEFAULT,
+                                  "zone(name)\n--\n\nA native zone: `with zone(name):` records a span on the "
+                                  "calling thread;\n`@zone(name)` records one around every call of a function.");
+        t.tp_new = &zone_new;
+        t.tp_dealloc = &zone_dealloc;
+        t.tp_repr = &zone_repr;
+        t.tp_call = &zone_call;
+        t.tp_getset = getset;
+        return t;
+    }();
+    return &type;
+}
+
+// --- zoned function ----------------------------------------------------------
+
+inline int zoned_traverse(PyObject* self, visitproc visit, void* arg) {
+    auto* wrapper = reinterpret_cast<ZonedFunction*>(self);
+    Py_VISIT(wrapper->function);
+    Py_VISIT(wrapper->dict);
+    return 0;
+}
+
+inline int zoned_clear(PyObject* self) {
+    auto* wrapper = reinterpret_cast<ZonedFunction*>(self);
+    Py_CLEAR(wrapper->function);
+    Py_CLEAR(wrapper->dict);
+    return 0;
+}
+
+inline void zoned_dealloc(PyObject* self) {
+    PyObject_GC_UnTrack(self);
+    if (reinterpret_cast<ZonedFunction*>(self)->weakrefs != nullptr) {
+        PyObject_ClearWeakRefs(self);
+    }
+    zoned_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+inline PyObject* zoned_repr(PyObject* self) {
+    auto* wrapper = reinterpret_cast<ZonedFunction*>(self);
+    if (wrapper->function == nullptr) {
+        return PyUnicode_FromFormat("<pycroscope.zone '%s' (cleared)>", wrapper->location->name);
+    }
+    return PyUnicode_FromFormat("<pycroscope.zone '%s' wrapping %R>", wrapper->location->name, wrapper->function);
+}
+
+inline PyObject* zoned_get_zone_name(PyObject* self, void*) {
+    return PyUnicode_FromString(reinterpret_cast<ZonedFunction*>(self)->location->name);
+}
+
+inline PyTypeObject* zoned_function_type() {
+    static PyGetSetDef getset[] = {
+        {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+        {"zone_name", &zoned_get_zone_name, nullptr, "Name of the zone around each call.", nullptr},
+        {nullptr, nullptr, nullptr, nullptr, nullptr},
+    };
+    static PyTypeObject type = [] {
+        PyTypeObject t = new_type("pycroscope.ZonedFunction", sizeof(ZonedFunction),
+                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+                                  "A function whose every call is a pycroscope zone.");
+        t.tp_dealloc = &zoned_dealloc;
+        t.tp_traverse = &zoned_traverse;
+        t.tp_clear = &zoned_clear;
+        t.tp_repr = &zoned_repr;
+        t.tp_call = &PyVectorcall_Call;
+        t.tp_vectorcall_offset = offsetof(ZonedFunction, vectorcall);
+        t.tp_dictoffset = offsetof(ZonedFunction, dict);
+        t.tp_weaklistoffset = offsetof(ZonedFunction, weakrefs);
+        t.tp_descr_get = &bind_to_instance;
+        t.tp_getset = getset;
+        return t;
+    }();
+    return &type;
+}
+
+// --- profile session -----------------------------------------------------------
+
+inline PyObject* new_profile_session() {
+    PyTypeObject* type = profile_session_type();
+    auto* session = reinterpret_cast<ProfileSessionObject*>(type->tp_alloc(type, 0));
+    if (session == nullptr) {
+        return nullptr;
+    }
+    session->completed = PyList_New(0);
+    session->files = PyList_New(0);
+    session->output_dir = PyUnicode_FromString("");
+    if (session->completed == nullptr || session->files == nullptr || session->output_dir == nullptr) {
+        Py_DECREF(session);
+        return nullptr;
+    }
+    return reinterpret_cast<PyObject*>(session);
+}
+
+inline void profile_session_dealloc(PyObject* self) {
+    auto* session = reinterpret_cast<ProfileSessionObject*>(self);
+    Py_XDECREF(session->completed);
+    Py_XDECREF(session->files);
+    Py_XDECREF(session->output_dir);
+    Py_TYPE(self)->tp_free(self);
+}
+
+inline PyObject* string_list(const std::vector<std::string>& items) {
+    PyObject* list = PyList_New(static_cast<Py_ssize_t>(items.size()));
+    if (list == nullptr) {
+        return nullptr;
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        PyObject* item = PyUnicode_DecodeFSDefaultAndSize(items[i].data(), static_cast<Py_ssize_t>(items[i].size()));
+        if (item == nullptr) {
+            Py_DECREF(list);
+            return nullptr;
+        }
+        PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
+    }
+    return list;
+}
+
+inline PyObject* list_copy(PyObject* list) { return PyList_GetSlice(list, 0, PyList_GET_SIZE(list)); }
+
+inline PyObject* session_get_completed(PyObject* self, PyObject*) {
+    return list_copy(reinterpret_cast<ProfileSessionObject*>(self)->completed);
+}
+
+inline PyObject* session_get_duration(PyObject* self, void*) {
+    auto* session = reinterpret_cast<ProfileSessionObject*>(self);
+    return PyFloat_FromDouble(session->running ? steady_seconds() - session->start : session->duration);
+}
+
+inline PyObject* session_get_output_dir(PyObject* self, void*) {
+    PyObject* dir = reinterpret_cast<ProfileSessionObject*>(self)->output_dir;
+    Py_INCREF(dir);
+    return dir;
+}
+
+inline PyObject* session_get_files(PyObject* self, void*) {
+    return list_copy(reinterpret_cast<ProfileSessionObject*>(self)->files);
+}
+
+inline PyObject* session_get_running(PyObject* self, void*) {
+    return PyBool_FromLong(reinterpret_cast<ProfileSessionObject*>(self)->running);
+}
+
+inline PyObject* session_repr(PyObject* self) {
+    auto* session = reinterpret_cast<ProfileSessionObject*>(self);
+    PyObject* duration = session_get_duration(self, nullptr);
+    if (duration == nullptr) {
+        return nullptr;
+    }
+    PyObject* text = PyUnicode_FromFormat("<pycroscope.ProfileSession %s, duration %R s, output_dir %R>",
+                                          session->running ? "running" : "stopped", duration, session->output_dir);
+    Py_DECREF(duration);
+    return text;
+}
+
+inline PyTypeObject* profile_session_type() {
+    static PyMethodDef methods[] = {
+        {"get_completed_profilers", as_cfunction(&session_get_completed), METH_NOARGS,
+         "Names of the collectors that completed, e.g. ['native_zones', 'python']."},
+        {nullptr, nullptr, 0, nullptr},
+    };
+    static PyGetSetDef getset[] = {
+        {"duration", &session_get_duration, nullptr,
+         "Seconds profiled (so far, while running).", nullptr},
+        {"output_dir", &session_get_output_dir, nullptr, "Directory of the outputs.", nullptr},
+        {"files", &session_get_files, nullptr, "Outputs written (after the profile ended).", nullptr},
+        {"running", &session_get_running, nullptr, "True until the profile ends.", nullptr},
+        {nullptr, nullptr, nullptr, nullptr, nullptr},
+    };
+    static PyTypeObject type = [] {
+        PyTypeObject t = new_type("pycroscope.ProfileSession", sizeof(ProfileSessionObject), Py_TPFLAGS_DEFAULT,
+                                  "One run of pycroscope.profile().");
+        t.tp_dealloc = &profile_session_dealloc;
+        t.tp_repr = &session_repr;
+        t.tp_methods = methods;
+        t.tp_getset = getset;
+        return t;
+    }();
+    return &type;
+}
+
+// --- profile ---------------------------------------------------------------------
+
+inline PyObject* new_profile(PyObject* options) {
+    PyTypeObject* type = profile_type();
+    auto* profile = reinterpret_cast<ProfileObject*>(type->tp_alloc(type, 0));
+    if (profile == nullptr) {
+        return nullptr;
+    }
+    profile->options = options != nullptr ? PyDict_Copy(options) : PyDict_New();
+    if (profile->options == nullptr) {
+        Py_DECREF(profile);
+        return nullptr;
+    }
+    try {
+        const ProfileHandler& handler = profile_handler();
+        if (handler.check) {
+            handler.check(profile->options);
+        }
+    } catch (...) {
+        set_python_error_from_exception();
+        Py_DECREF(profile);
+        return nullptr;
+    }
+    return reinterpret_cast<PyObject*>(profile);
+}
+
+inline PyObject* profile_enter(PyObject* self, PyObject*) {
+    auto* profile = reinterpret_cast<ProfileObject*>(self);
+    if (profile->running) {
+        PyErr_SetString(PyExc_RuntimeError, "this pycroscope.profile() is already running");
+        return nullptr;
+    }
+    PyObject* object = new_profile_session();
+    if (object == nullptr) {
+        return nullptr;
+    }
+    auto* session = reinterpret_cast<ProfileSessionObject*>(object);
+    std::string dir;
+    try {
+        dir = profile_handler().start(profile->options);
+    } catch (...) {
+        set_python_error_from_exception();
+        Py_DECREF(object);
+        return nullptr;
+    }
+    PyObject* dir_text = PyUnicode_DecodeFSDefaultAndSize(dir.data(), static_cast<Py_ssize_t>(dir.size()));
+    if (dir_text == nullptr) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        try {
+            profile_handler().stop();
+        } catch (...) {
+        }
+        PyErr_Restore(type, value, traceback);
+        Py_DECREF(object);
+        return nullptr;
+    }
+    Py_SETREF(session->output_dir, dir_text);
+    session->running = 1;
+    session->start = steady_seconds();
+    profile->running = 1;
+    Py_XSETREF(profile->session, object); // the profile keeps one reference
+    Py_INCREF(object);
+    return object;
+}
+
+// Ends the running profile; nullptr with an exception when stopping failed.
+inline PyObject* profile_exit(PyObject* self, PyObject* const*, Py_ssize_t) {
+    auto* profile = reinterpret_cast<ProfileObject*>(self);
+    if (!profile->running) {
+        Py_RETURN_FALSE;
+    }
+    profile->running = 0;
+    auto* session = reinterpret_cast<ProfileSessionObject*>(profile->session);
+    session->duration = steady_seconds() - session->start;
+    session->running = 0;
+    ProfileResult result;
+    try {
+        result = profile_handler().stop();
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+    PyObject* completed = string_list(result.completed);
+    PyObject* files = string_list(result.files);
+    if (completed == nullptr || files == nullptr) {
+        Py_XDECREF(completed);
+        Py_XDECREF(files);
+        return nullptr;
+    }
+    Py_SETREF(session->completed, completed);
+    Py_SETREF(session->files, files);
+    Py_RETURN_FALSE; // never swallows the exception
+}
+
+inline PyObject* wrap_in_profile(PyObject* profile, PyObject* function) {
+    if (!PyCallable_Check(function)) {
+        PyErr_Format(PyExc_TypeError, "pycroscope.profile() can decorate callables only, not %.100s",
+                     Py_TYPE(function)->tp_name);
+        return nullptr;
+    }
+    PyTypeObject* type = profiled_function_type();
+    auto* wrapper = reinterpret_cast<ProfiledFunction*>(type->tp_alloc(type, 0));
+    if (wrapper == nullptr) {
+        return nullptr;
+    }
+    Py_INCREF(profile);
+    wrapper->profile = profile;
+    Py_INCREF(function);
+    wrapper->function = function;
+    wrapper->vectorcall = [](PyObject* callable, PyObject* const* args, std::size_t nargsf,
+                             PyObject* kwnames) -> PyObject* {
+        auto* self = reinterpret_cast<ProfiledFunction*>(callable);
+        if (reinterpret_cast<ProfileObject*>(self->profile)->running) {
+            // Recursion, or a call from inside the same profile: already profiled.
+            return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+        }
+        PyObject* session = profile_enter(self->profile, nullptr);
+        if (session == nullptr) {
+            return nullptr;
+        }
+        Py_DECREF(session);
+        PyObject* result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+        if (result == nullptr) {
+            // Keep the function's exception; a failure to stop is reported as unraisable.
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyObject* stopped = profile_exit(self->profile, nullptr, 0);
+            if (stopped == nullptr) {
+                PyErr_WriteUnraisable(self->profile);
+            } else {
+                Py_DECREF(stopped);
+            }
+            PyErr_Restore(type, value, traceback);
+            return nullptr;
+        }
+        PyObject* stopped = profile_exit(self->profile, nullptr, 0);
+        if (stopped == nullptr) {
+            Py_DECREF(result);
+            return nullptr;
+        }
+        Py_DECREF(stopped);
+        return result;
+    };
+    PyObject* object = reinterpret_cast<PyObject*>(wrapper);
+    if (!update_wrapper(object, function)) {
+        Py_DECREF(object);
+        return nullptr;
+    }
+    return object;
+}
+
+inline PyObject* profile_call(PyObject* self, PyObject* args, PyObject* kwargs) {
+    PyObject* function = nullptr;
+    if ((kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0) || !PyArg_UnpackTuple(args, "profile", 1, 1, &function)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "a pycroscope.profile() decorates one function");
+        }
+        return nullptr;
+    }
+    return wrap_in_profile(self, function);
+}
+
+inline int profile_traverse(PyObject* self, visitproc visit, void* arg) {
+    auto* profile = reinterpret_cast<ProfileObject*>(self);
+    Py_VISIT(profile->options);
+    Py_VISIT(profile->session);
+    return 0;
+}
+
+inline int profile_clear(PyObject* self) {
+    auto* profile = reinterpret_cast<ProfileObject*>(self);
+    Py_CLEAR(profile->options);
+    Py_CLEAR(profile->session);
+    return 0;
+}
+
+inline void profile_dealloc(PyObject* self) {
+    PyObject_GC_UnTrack(self);
+    auto* profile = reinterpret_cast<ProfileObject*>(self);
+    if (profile->running) {
+        // Dropped while running (a generator never resumed): end it here.
+        profile->running = 0;
+        try {
+            profile_handler().stop();
+        } catch (...) {
+        }
+    }
+    profile_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+inline PyObject* profile_get_session(PyObject* self, void*) {
+    PyObject* session = reinterpret_cast<ProfileObject*>(self)->session;
+    if (session == nullptr) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(session);
+    return session;
+}
+
+inline PyObject* profile_get_options(PyObject* self, void*) {
+    return PyDict_Copy(reinterpret_cast<ProfileObject*>(self)->options);
+}
+
+inline PyObject* profile_repr(PyObject* self) {
+    auto* profile = reinterpret_cast<ProfileObject*>(self);
+    return PyUnicode_FromFormat("<pycroscope.profile %s options=%R>", profile->running ? "running" : "idle",
+                                profile->options);
+}
+
+inline PyTypeObject* profile_type() {
+    static PyMethodDef methods[] = {
+        {"__enter__", as_cfunction(&profile_enter), METH_NOARGS,
+         "Starts profiling; returns the ProfileSession."},
+        {"__exit__", as_cfunction(&profile_exit), METH_FASTCALL, "Stops profiling and writes the outputs."},
+        {nullptr, nullptr, 0, nullptr},
+    };
+    static PyGetSetDef getset[] = {
+        {"session", &profile_get_session, nullptr, "The latest ProfileSession, or None.", nullptr},
+        {"options", &profile_get_options, nullptr, "The keyword arguments given to profile().", nullptr},
+        {nullptr, nullptr, nullptr, nullptr, nullptr},
+    };
+    static PyTypeObject type = [] {
+        PyTypeObject t = new_type("pycroscope.profile", sizeof(ProfileObject), Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+                                  "Profiles a block (`with profile(**options) as session:`) or every call "
+                                  "of a function (`@profile(**options)`).");
+        t.tp_dealloc = &profile_dealloc;
+        t.tp_traverse = &profile_traverse;
+        t.tp_clear = &profile_clear;
+        t.tp_repr = &profile_repr;
+        t.tp_call = &profile_call;
+        t.tp_methods = methods;
+        t.tp_getset = getset;
+        return t;
+    }();
+    return &type;
+}
+
+// --- profiled function -------------------------------------------------------------
+
+inline int profiled_traverse(PyObject* self, visitproc visit, void* arg) {
+    auto* wrapper = reinterpret_cast<ProfiledFunction*>(self);
+    Py_VISIT(wrapper->profile);
+    Py_VISIT(wrapper->function);
+    Py_VISIT(wrapper->dict);
+    return 0;
+}
+
+inline int profiled_clear(PyObject* self) {
+    auto* wrapper = reinterpret_cast<ProfiledFunction*>(self);
+    Py_CLEAR(wrapper->profile);
+    Py_CLEAR(wrapper->function);
+    Py_CLEAR(wrapper->dict);
+    return 0;
+}
+
+inline void profiled_dealloc(PyObject* self) {
+    PyObject_GC_UnTrack(self);
+    if (reinterpret_cast<ProfiledFunction*>(self)->weakrefs != nullptr) {
+        PyObject_ClearWeakRefs(self);
+    }
+    profiled_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+inline PyObject* profiled_get_last_session(PyObject* self, void*) {
+    PyObject* profile = reinterpret_cast<ProfiledFunction*>(self)->profile;
+    if (profile == nullptr) {
+        Py_RETURN_NONE;
+    }
+    return profile_get_session(profile, nullptr);
+}
+
+inline PyObject* profiled_repr(PyObject* self) {
+    auto* wrapper = reinterpret_cast<ProfiledFunction*>(self);
+    if (wrapper->function == nullptr) {
+        return PyUnicode_FromString("<pycroscope.profile wrapper (cleared)>");
+    }
+    return PyUnicode_FromFormat("<pycroscope.profile wrapping %R>", wrapper->function);
+}
+
+inline PyTypeObject* profiled_function_type() {
+    static PyGetSetDef getset[] = {
+        {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+        {"last_session", &profiled_get_last_session, nullptr, "The ProfileSession of the latest call, or None.",
+         nullptr},
+        {nullptr, nullptr, nullptr, nullptr, nullptr},
+    };
+    static PyTypeObject type = [] {
+        PyTypeObject t = new_type("pycroscope.ProfiledFunction", sizeof(ProfiledFunction),
+                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+                                  "A function profiled on every (outermost) call.");
+        t.tp_dealloc = &profiled_dealloc;
+        t.tp_traverse = &profiled_traverse;
+        t.tp_clear = &profiled_clear;
+        t.tp_repr = &profiled_repr;
+        t.tp_call = &PyVectorcall_Call;
+        t.tp_vectorcall_offset = offsetof(ProfiledFunction, vectorcall);
+        t.tp_dictoffset = offsetof(ProfiledFunction, dict);
+        t.tp_weaklistoffset = offsetof(ProfiledFunction, weakrefs);
+        t.tp_descr_get = &bind_to_instance;
+        t.tp_getset = getset;
+        return t;
+    }();
+    return &type;
+}
+
+// --- module functions -----------------------------------------------------------------
+
+inline PyObject* module_zone(PyObject*, PyObject* argument) {
+    try {
+        if (PyUnicode_Check(argument)) {
+            return new_zone(intern_python_zone(str_arg(argument, "zone name")));
+        }
+        if (PyCallable_Check(argument)) { // bare @pycroscope.zone
+            return wrap_in_zone(intern_python_zone(callable_name(argument)), argument);
+        }
+        PyErr_Format(PyExc_TypeError, "zone() takes a name (str) or a function, not %.100s",
+                     Py_TYPE(argument)->tp_name);
+        return nullptr;
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+inline PyObject* module_mark(PyObject*, PyObject* name) {
+    try {
+        mark(str_arg(name, "mark name")); // records only while native zones are collected
+        Py_RETURN_NONE;
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+inline PyObject* module_counter(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "counter() takes 2 arguments (name, value), %zd given", nargs);
+        return nullptr;
+    }
+    try {
+        const std::string_view name = str_arg(args[0], "counter name");
+        const double value = PyFloat_AsDouble(args[1]);
+        if (value == -1.0 && PyErr_Occurred()) {
+            return nullptr;
+        }
+        counter(name, value);
+        Py_RETURN_NONE;
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+inline PyObject* module_frame_mark(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "frame_mark() takes at most 1 argument (name), %zd given", nargs);
+        return nullptr;
+    }
+    try {
+        if (nargs == 0 || args[0] == Py_None) {
+            frame_mark(pycroscope::detail::default_frame_location());
+        } else {
+            const std::string_view name = str_arg(args[0], "frame name");
+            if (native_zones_active()) {
+                frame_mark(names().intern(LocationKind::frame, name));
+            }
+        }
+        Py_RETURN_NONE;
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+inline PyObject* module_set_thread_name(PyObject*, PyObject* name) {
+    try {
+        set_thread_name(str_arg(name, "thread name"));
+        Py_RETURN_NONE;
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+inline PyObject* module_is_recording(PyObject*, PyObject*) { return PyBool_FromLong(native_zones_active()); }
+
+inline PyObject* module_profile(PyObject*, PyObject* args, PyObject* kwargs) {
+    const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs == 1 && (kwargs == nullptr || PyDict_GET_SIZE(kwargs) == 0) &&
+        PyCallable_Check(PyTuple_GET_ITEM(args, 0))) {
+        // Bare @pycroscope.profile
+        PyObject* profile = new_profile(nullptr);
+        if (profile == nullptr) {
+            return nullptr;
+        }
+        PyObject* wrapper = wrap_in_profile(profile, PyTuple_GET_ITEM(args, 0));
+        Py_DECREF(profile);
+        return wrapper;
+    }
+    if (nargs != 0) {
+        PyErr_SetString(PyExc_TypeError, "profile() takes keyword arguments only: profile(output_dir=..., ...)");
+        return nullptr;
+    }
+    return new_profile(kwargs);
+}
+
+inline bool add_type(PyObject* module, const char* name, PyTypeObject* type) {
+    if (PyType_Ready(type) < 0) {
+        return false;
+    }
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, reinterpret_cast<PyObject*>(type)) < 0) {
+        Py_DECREF(type);
+        return false;
+    }
+    return true;
+}
+
+inline PyModuleDef* module_def() {
+    static PyMethodDef methods[] = {
+        {"zone", as_cfunction(&module_zone), METH_O,
+         "zone(name)\n--\n\nA native zone named name: `with pycroscope.zone(name):` or "
+         "`@pycroscope.zone(name)`.\n`@pycroscope.zone` on a function names the zone after it."},
+        {"mark", as_cfunction(&module_mark), METH_O,
+         "mark(name)\n--\n\nAn instant event on the calling thread."},
+        {"counter", as_cfunction(&module_counter), METH_FASTCALL,
+         "counter(name, value)\n--\n\nA sample of a counter track."},
+        {"frame_mark", as_cfunction(&module_frame_mark), METH_FASTCALL,
+         "frame_mark(name=None)\n--\n\nThe end of a frame (of the named frame set)."},
+        {"set_thread_name", as_cfunction(&module_set_thread_name), METH_O,
+         "set_thread_name(name)\n--\n\nNames the calling thread in every output."},
+        {"is_recording", as_cfunction(&module_is_recording), METH_NOARGS,
+         "is_recording()\n--\n\nTrue while a session records zones, marks and counters."},
+        {"profile", as_cfunction(&module_profile), METH_VARARGS | METH_KEYWORDS,
+         "profile(**options)\n--\n\nProfiles a block (`with pycroscope.profile() as session:`) or a "
+         "function\n(`@pycroscope.profile()`). Without a host handler the options are output_dir,\n"
+         "minimal, lines, c_calls, backend ('auto', 'eval_frame', 'profile') and sinks\n"
+         "('json,folded,chrome')."},
+        {nullptr, nullptr, 0, nullptr},
+    };
+    static PyModuleDef definition = {
+        PyModuleDef_HEAD_INIT,
+        "pycroscope",
+        "Pycroscope: native zones, marks and counters in the host's profiling timeline,\n"
+        "and pycroscope.profile() for Python code.",
+        -1,
+        methods,
+        nullptr,
+        nullptr,
+        nullptr,
+        nullptr,
+    };
+    return &definition;
+}
+
+} // namespace detail
+
+// The init function of the builtin module (C++ linkage; passed by pointer).
+inline PyObject* PyInit_pycroscope() {
+    PyObject* module = PyModule_Create(detail::module_def());
+    if (module == nullptr) {
+        return nullptr;
+    }
+    if (!detail::add_type(module, "Zone", detail::zone_type()) || !detail::add_zone_methods(detail::zone_type()) ||
+        !detail::add_type(module, "ZonedFunction", detail::zoned_function_type()) ||
+        !detail::add_type(module, "Profile", detail::profile_type()) ||
+        !detail::add_type(module, "ProfiledFunction", detail::profiled_function_type()) ||
+        !detail::add_type(module, "ProfileSession", detail::profile_session_type()) ||
+        PyModule_AddStringConstant(module, "__version__", PYCROSCOPE_VERSION_STRING) < 0) {
+        Py_DECREF(module);
+        return nullptr;
+    }
+    // A profile() the script never ended (os._exit aside) still gets written.
+    try {
+        stop_at_exit([] {
+            if (detail::module_state().standard != nullptr) {
+                detail::default_stop();
+            }
+        });
+    } catch (const std::exception&) {
+        // Not fatal: only the safety net is missing.
+    }
+    return module;
+}
+
+// Makes `import pycroscope` work in the interpreter the host initializes next.
+// Call once, before Py_Initialize*; later calls do nothing.
+inline void register_builtin_module() {
+    static bool registered = false;
+    if (registered) {
+        return;
+    }
+    if (Py_IsInitialized()) {
+        throw SessionError("register_builtin_module() must be called before Py_Initialize()");
+    }
+    if (PyImport_AppendInittab("pycroscope", &PyInit_pycroscope) != 0) {
+        throw std::runtime_error("pycroscope: PyImport_AppendInittab(\"pycroscope\") failed");
+    }
+    registered = true;
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/module.hpp ----
 // ---- end pycroscope/python/python.hpp ----
 #endif

@@ -65,9 +65,21 @@ struct Config {
         if (process_name.empty()) {
             throw ConfigError("process_name must not be empty");
         }
-        for (const auto& entry : metadata) {
-            if (entry.first.empty()) {
+        static const char* const reserved[] = {"producer", "duration_ns", "events_total", "lost_events", "clock"};
+        for (std::size_t i = 0; i < metadata.size(); ++i) {
+            const std::string& key = metadata[i].first;
+            if (key.empty()) {
                 throw ConfigError("metadata keys must not be empty");
+            }
+            for (const char* word : reserved) {
+                if (key == word) {
+                    throw ConfigError("metadata key '" + key + "' is reserved for Pycroscope's own trace metadata");
+                }
+            }
+            for (std::size_t j = 0; j < i; ++j) {
+                if (metadata[j].first == key) {
+                    throw ConfigError("metadata key '" + key + "' appears twice");
+                }
             }
         }
     }

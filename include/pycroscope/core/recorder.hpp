@@ -4,6 +4,7 @@
 // thread's first event of a session (attach) and when a full buffer blocks.
 
 #include "pycroscope/core/clock.hpp"
+#include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/source_location.hpp"
 #include "pycroscope/core/thread_registry.hpp"
@@ -11,15 +12,6 @@
 #include <atomic>
 #include <cstdint>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PYCROSCOPE_LIKELY(x) __builtin_expect(!!(x), 1)
-#define PYCROSCOPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define PYCROSCOPE_FORCE_INLINE inline __attribute__((always_inline))
-#else
-#define PYCROSCOPE_LIKELY(x) (x)
-#define PYCROSCOPE_UNLIKELY(x) (x)
-#define PYCROSCOPE_FORCE_INLINE inline
-#endif
 
 namespace pycroscope {
 namespace detail {

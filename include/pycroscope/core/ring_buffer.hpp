@@ -6,6 +6,7 @@
 // Slots are arrays of relaxed atomics: on x86-64 these are plain moves, and
 // they make the overwrite policy's optimistic reads well defined (and TSan-clean).
 
+#include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/config.hpp"
 #include "pycroscope/core/event.hpp"
 
@@ -47,7 +48,8 @@ class RingBuffer {
 public:
     // capacity must be a power of two (Config::effective_capacity()).
     RingBuffer(std::size_t capacity, OverflowPolicy policy)
-        : slots_(new Slot[capacity]), mask_(capacity - 1), capacity_(capacity), policy_(policy) {}
+        : slots_(new Slot[capacity]), mask_(capacity - 1), capacity_(capacity), policy_(policy),
+          limit_(policy == OverflowPolicy::overwrite_oldest ? 0 : capacity) {}
 
     RingBuffer(const RingBuffer&) = delete;
     RingBuffer& operator=(const RingBuffer&) = delete;
@@ -57,25 +59,15 @@ public:
 
     // Producer side. Returns false when the event was not stored (drop_newest
     // with a full buffer, or block after close()); the loss is counted.
-    bool push(const Event& event) noexcept {
-        const std::uint64_t head = producer_head_;
-        if (policy_ == OverflowPolicy::overwrite_oldest) {
-            // Announce the slot before touching it so a concurrent reader can
-            // tell that what it copied may be torn (seqlock order).
-#if PYCROSCOPE_TSAN
-            claimed_.exchange(head + 1, std::memory_order_acq_rel);
-#else
-            claimed_.store(head + 1, std::memory_order_relaxed);
-            std::atomic_thread_fence(std::memory_order_release);
-#endif
-        } else if (head - cached_tail_ >= capacity_) {
-            cached_tail_ = tail_.load(std::memory_order_acquire);
-            if (head - cached_tail_ >= capacity_ && !wait_for_room(head)) {
-                return false;
-            }
+    PYCROSCOPE_FORCE_INLINE bool push(const Event& event) noexcept {
+        const std::uint64_t head = head_.load(std::memory_order_relaxed); // only this thread writes it
+        // One compare on the fast path: limit_ is the first index the cached
+        // view of the consumer forbids; 0 under overwrite_oldest, so that
+        // policy always takes make_room().
+        if (PYCROSCOPE_UNLIKELY(head >= limit_) && !make_room(head)) {
+            return false;
         }
         store(slots_[head & mask_], event);
-        producer_head_ = head + 1;
         head_.store(head + 1, std::memory_order_release);
         return true;
     }
@@ -116,6 +108,12 @@ public:
     // consumer that is gone; its events are counted as dropped.
     void close() noexcept { closed_.store(true, std::memory_order_release); }
 
+    // Called (from the producer) when a block-policy push starts waiting.
+    void set_waker(void (*waker)(void*), void* context) noexcept {
+        waker_ = waker;
+        waker_context_ = context;
+    }
+
 private:
     struct alignas(32) Slot {
         std::atomic<std::uint64_t> word[4];
@@ -145,8 +143,23 @@ private:
         return e;
     }
 
-    // Slow path of push() for block and drop_newest.
-    bool wait_for_room(std::uint64_t head) noexcept {
+    // Slow path of push(): the overwrite policy's claim, or a buffer that
+    // looked full from the producer's cached view of the consumer.
+    PYCROSCOPE_NOINLINE bool make_room(std::uint64_t head) noexcept {
+        if (policy_ == OverflowPolicy::overwrite_oldest) {
+            // Announce the slot before touching it so a concurrent reader can
+            // tell that what it copied may be torn (seqlock order).
+#if PYCROSCOPE_TSAN
+            claimed_.exchange(head + 1, std::memory_order_acq_rel);
+#else
+            claimed_.store(head + 1, std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_release);
+#endif
+            return true;
+        }
+        if (refresh_limit(head)) {
+            return true;
+        }
         if (policy_ == OverflowPolicy::drop_newest) {
             dropped_.fetch_add(1, std::memory_order_relaxed);
             return false;
@@ -156,9 +169,11 @@ private:
                 dropped_.fetch_add(1, std::memory_order_relaxed);
                 return false;
             }
-            cached_tail_ = tail_.load(std::memory_order_acquire);
-            if (head - cached_tail_ < capacity_) {
+            if (refresh_limit(head)) {
                 return true;
+            }
+            if (spins == 0 && waker_ != nullptr) {
+                waker_(waker_context_); // the drain thread may be asleep
             }
             if (spins < 64) {
                 detail::cpu_relax();
@@ -166,6 +181,11 @@ private:
                 std::this_thread::yield(); // only when the buffer is full: block means wait
             }
         }
+    }
+
+    bool refresh_limit(std::uint64_t head) noexcept {
+        limit_ = tail_.load(std::memory_order_acquire) + capacity_;
+        return head < limit_;
     }
 
     // Overwrite policy: skip what was already overwritten, copy optimistically,
@@ -211,10 +231,11 @@ private:
     const std::uint64_t mask_;
     const std::uint64_t capacity_;
     const OverflowPolicy policy_;
+    void (*waker_)(void*) = nullptr;
+    void* waker_context_ = nullptr;
 
     // Producer-owned.
-    alignas(detail::cache_line) std::uint64_t producer_head_ = 0;
-    std::uint64_t cached_tail_ = 0;
+    alignas(detail::cache_line) std::uint64_t limit_;
     std::atomic<std::uint64_t> head_{0};
     std::atomic<std::uint64_t> claimed_{0};
     std::atomic<std::uint64_t> dropped_{0};

@@ -22,6 +22,7 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
 #include <unistd.h>
 #endif
 
@@ -44,6 +45,24 @@ inline std::atomic<bool>& session_slot_taken() {
 inline std::atomic<std::uint64_t>& last_epoch() {
     static std::atomic<std::uint64_t> epoch{0};
     return epoch;
+}
+
+// fork(): the child keeps only the forking thread, so the drain thread is
+// gone. The child detaches: it records nothing and leaves the parent's
+// output alone; a Session object it inherited stops without touching files.
+inline void stop_recording_in_child() noexcept {
+    native_epoch.store(0, std::memory_order_relaxed);
+    session_epoch.store(0, std::memory_order_relaxed);
+    session_slot_taken().store(false, std::memory_order_relaxed);
+}
+inline void install_fork_handler() {
+#if defined(__unix__) || defined(__APPLE__)
+    static const bool installed = [] {
+        ::pthread_atfork(nullptr, nullptr, &stop_recording_in_child);
+        return true;
+    }();
+    (void)installed;
+#endif
 }
 
 } // namespace detail
@@ -87,6 +106,7 @@ public:
             return;
         }
         config_.validate();
+        detail::install_fork_handler();
         bool expected = false;
         if (!detail::session_slot_taken().compare_exchange_strong(expected, true)) {
             throw SessionError("another session is already recording in this process; stop it first");
@@ -98,6 +118,7 @@ public:
             info_ = SessionInfo{};
             info_.process_name = config_.process_name;
             info_.pid = detail::current_pid();
+            owner_pid_ = info_.pid;
             info_.start_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();
@@ -114,7 +135,8 @@ public:
         }
 
         epoch_ = detail::last_epoch().fetch_add(1) + 1;
-        registry_ = std::make_unique<detail::ThreadRegistry>(info_.buffer_capacity, config_.overflow, epoch_);
+        registry_ = std::make_unique<detail::ThreadRegistry>(info_.buffer_capacity, config_.overflow, epoch_,
+                                                             &SessionCore::wake_drain, this);
         {
             std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
             detail::active_registry() = registry_.get();
@@ -134,9 +156,13 @@ public:
         if (!running_) {
             return summary_;
         }
-        const std::uint64_t stop_ticks = clock::now();
+        if (detach_if_forked()) {
+            return summary_;
+        }
         detail::native_epoch.store(0, std::memory_order_release);
         detail::session_epoch.store(0, std::memory_order_release);
+        // After recording stopped, so no delivered event lies beyond it.
+        const std::uint64_t stop_ticks = clock::now();
         registry_->close_all();
         {
             std::lock_guard<std::mutex> lock(wake_mutex_);
@@ -175,6 +201,9 @@ public:
             } catch (const std::exception& e) {
                 summary_.errors.push_back(sinks_[i]->describe() + ": " + e.what());
                 sinks_[i]->abort();
+            } catch (...) {
+                summary_.errors.push_back(sinks_[i]->describe() + ": unknown exception");
+                sinks_[i]->abort();
             }
         }
         registry_.reset();
@@ -193,6 +222,9 @@ public:
     // Undoes start() when a collector failed to install: nothing is written.
     void abort() noexcept {
         if (!running_) {
+            return;
+        }
+        if (detach_if_forked()) {
             return;
         }
         detail::native_epoch.store(0, std::memory_order_release);
@@ -219,7 +251,31 @@ public:
 private:
     static constexpr std::size_t batch_size = 4096;
 
+    // In a forked child the drain thread does not exist and the sinks' files
+    // belong to the parent: forget both without touching them.
+    bool detach_if_forked() noexcept {
+        if (detail::current_pid() == owner_pid_) {
+            return false;
+        }
+        new std::thread(std::move(drain_thread_)); // never joined or destroyed: it has no thread here
+        (void)registry_.release();                 // the parent's threads' buffers: not ours to free
+        sinks_.clear();
+        running_ = false;
+        summary_.errors.assign(1, "session inherited through fork(): detached in the child, nothing written");
+        return true;
+    }
+
     void open_sinks() {
+        // Two sinks writing one file would share its temporary and clobber each other.
+        for (std::size_t i = 0; i < sinks_.size(); ++i) {
+            const std::string path = sinks_[i]->output_path();
+            for (std::size_t j = 0; j < i && !path.empty(); ++j) {
+                if (sinks_[j]->output_path() == path) {
+                    throw ConfigError(sinks_[j]->describe() + " and " + sinks_[i]->describe() +
+                                      " write the same file");
+                }
+            }
+        }
         sink_failed_.assign(sinks_.size(), false);
         sink_errors_.clear();
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
@@ -234,13 +290,25 @@ private:
         }
     }
 
+    // A producer blocked on a full buffer (block policy) wakes the drain
+    // thread instead of waiting out its sleep.
+    static void wake_drain(void* self) {
+        auto* core = static_cast<SessionCore*>(self);
+        core->producer_waiting_.store(true, std::memory_order_release);
+        core->wake_.notify_one();
+    }
+
     ThreadInfo thread_info(const ThreadBuffer& buffer) const {
         ThreadInfo t;
         t.index = buffer.index;
         t.os_tid = buffer.os_tid;
         t.name = registry_->name_of(buffer);
         t.events = buffer.delivered;
-        t.lost = buffer.ring.lost();
+        // Events stored after the final drain (a push racing stop()) were
+        // never delivered: they count as lost too.
+        const std::uint64_t stored = buffer.ring.pushed();
+        const std::uint64_t accounted = buffer.delivered + buffer.ring.overwritten();
+        t.lost = buffer.ring.lost() + (stored > accounted ? stored - accounted : 0);
         t.exited = buffer.exited.load(std::memory_order_acquire);
         return t;
     }
@@ -262,7 +330,9 @@ private:
             }
             if (drained == 0) {
                 std::unique_lock<std::mutex> lock(wake_mutex_);
-                wake_.wait_for(lock, config_.drain_interval, [this] { return stop_requested_; });
+                wake_.wait_for(lock, config_.drain_interval, [this] {
+                    return stop_requested_ || producer_waiting_.exchange(false, std::memory_order_acq_rel);
+                });
             }
         }
     }
@@ -319,6 +389,10 @@ private:
                 sink_failed_[i] = true;
                 sink_errors_.push_back(sinks_[i]->describe() + ": " + e.what());
                 sinks_[i]->abort();
+            } catch (...) {
+                sink_failed_[i] = true;
+                sink_errors_.push_back(sinks_[i]->describe() + ": unknown exception");
+                sinks_[i]->abort();
             }
         }
     }
@@ -330,6 +404,7 @@ private:
     SessionInfo info_;
     SessionSummary summary_;
     bool running_ = false;
+    std::uint64_t owner_pid_ = 0;
     std::uint64_t epoch_ = 0;
     std::unique_ptr<detail::ThreadRegistry> registry_;
     std::vector<ThreadInfo> finished_;
@@ -338,6 +413,7 @@ private:
     std::mutex wake_mutex_;
     std::condition_variable wake_;
     bool stop_requested_ = false;
+    std::atomic<bool> producer_waiting_{false};
 };
 
 } // namespace pycroscope

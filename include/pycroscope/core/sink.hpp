@@ -20,6 +20,9 @@ public:
     // A short description for error messages, e.g. "chrome trace 'out/trace.json'".
     virtual std::string describe() const = 0;
 
+    // The file this sink writes, if any: two sinks may not share one.
+    virtual std::string output_path() const { return {}; }
+
     // Before recording starts. Throw ConfigError when the output cannot be
     // written, so the session fails before anything is profiled.
     virtual void open(const SessionInfo& info) = 0;

@@ -50,8 +50,9 @@ inline std::atomic<std::uint64_t> session_epoch{0};
 
 class ThreadRegistry {
 public:
-    ThreadRegistry(std::size_t capacity, OverflowPolicy policy, std::uint64_t epoch)
-        : capacity_(capacity), policy_(policy), epoch_(epoch) {}
+    ThreadRegistry(std::size_t capacity, OverflowPolicy policy, std::uint64_t epoch,
+                   void (*waker)(void*) = nullptr, void* waker_context = nullptr)
+        : capacity_(capacity), policy_(policy), epoch_(epoch), waker_(waker), waker_context_(waker_context) {}
 
     std::uint64_t epoch() const noexcept { return epoch_; }
 
@@ -62,6 +63,7 @@ public:
             name = "thread-" + std::to_string(index);
         }
         auto buffer = std::make_shared<ThreadBuffer>(capacity_, policy_, index, os_tid, std::move(name));
+        buffer->ring.set_waker(waker_, waker_context_);
         live_.push_back(buffer);
         return buffer;
     }
@@ -105,6 +107,8 @@ private:
     const std::size_t capacity_;
     const OverflowPolicy policy_;
     const std::uint64_t epoch_;
+    void (*const waker_)(void*);
+    void* const waker_context_;
     mutable std::mutex mutex_;
     std::uint32_t last_index_ = 0;
     std::vector<std::shared_ptr<ThreadBuffer>> live_;
@@ -166,7 +170,11 @@ inline ThreadBuffer* attach_current_thread(std::uint64_t epoch) noexcept {
 
 // Names the calling thread in every sink's output. Works before or during a session.
 inline void set_thread_name(std::string_view name) {
-    const std::size_t n = std::min(name.size(), sizeof(detail::tls_thread_name) - 1);
+    std::size_t n = std::min(name.size(), sizeof(detail::tls_thread_name) - 1);
+    // Cut at a character boundary: never leave half a UTF-8 sequence.
+    while (n < name.size() && n > 0 && (static_cast<unsigned char>(name[n]) & 0xc0) == 0x80) {
+        --n;
+    }
     std::memcpy(detail::tls_thread_name, name.data(), n);
     detail::tls_thread_name[n] = '\0';
     const detail::ThreadSlot slot = detail::tls_slot;

@@ -37,7 +37,8 @@ public:
         if (path_.empty()) {
             throw ConfigError("output path is empty");
         }
-        temporary_ = path_ + ".tmp." + std::to_string(pid());
+        owner_pid_ = pid();
+        temporary_ = path_ + ".tmp." + std::to_string(owner_pid_);
         file_ = std::fopen(temporary_.c_str(), "wb");
         if (file_ == nullptr) {
             const int error = errno;
@@ -80,6 +81,13 @@ public:
 
     // Drops what was written; the final path is left untouched.
     void discard() noexcept {
+        if (file_ != nullptr && pid() != owner_pid_) {
+            // Inherited through fork(): closing would flush the parent's
+            // buffered bytes into its file a second time. Leave it be.
+            file_ = nullptr;
+            temporary_.clear();
+            return;
+        }
         if (file_ != nullptr) {
             std::fclose(file_);
             file_ = nullptr;
@@ -102,6 +110,7 @@ private:
     std::string path_;
     std::string temporary_;
     std::FILE* file_ = nullptr;
+    long owner_pid_ = 0;
 };
 
 } // namespace sinks

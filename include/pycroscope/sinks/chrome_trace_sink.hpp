@@ -11,6 +11,8 @@
 #include "pycroscope/sinks/json_writer.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -24,12 +26,20 @@ public:
 protected:
     struct Empty {};
     using Stack = SpanStack<Empty>;
+    // Per recording thread: its open spans and the text all its events repeat.
+    struct ThreadState {
+        Stack stack;
+        std::string ids; // ,"pid":P,"tid":T,"ts":
+    };
 
     void open_(const SessionInfo& info) override {
         FileSink::open_(info);
         info_ = info;
         stacks_.clear();
         fragments_.clear();
+        for (auto& slot : fragment_cache_) {
+            slot = CachedFragment{};
+        }
         common_.clear();
         common_ += ",\"pid\":";
         append_unsigned(common_, info.pid);
@@ -45,33 +55,36 @@ protected:
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
-        Stack& stack = stacks_[thread.index];
+        ThreadState& state = thread_state(thread.index);
         for (std::size_t i = 0; i < count; ++i) {
             const Event& e = events[i];
             if (opens_span(e.kind)) {
-                stack.push(e.location(), e.timestamp, Empty{});
+                state.stack.push(e.location(), e.timestamp, Empty{});
             } else if (closes_span(e.kind)) {
-                stack.pop(e.location(), e.timestamp, [&](const Stack::Frame& frame, std::uint64_t end) {
-                    write_complete(thread.index, frame, end);
+                state.stack.pop(e.location(), e.timestamp, [&](const Stack::Frame& frame, std::uint64_t end) {
+                    write_complete(state, frame, end);
                 });
-            } else if (e.kind == EventKind::instant || e.kind == EventKind::frame_mark) {
-                begin_event(e.kind == EventKind::instant ? "i\",\"s\":\"t" : "i\",\"s\":\"p", thread.index,
-                            e.timestamp, e.location());
+            } else if (e.kind == EventKind::instant) {
+                begin_event(",\n{\"ph\":\"i\",\"s\":\"t\"", state, e.timestamp, e.location());
+                out_ += '}';
+            } else if (e.kind == EventKind::frame_mark) {
+                begin_event(",\n{\"ph\":\"i\",\"s\":\"p\"", state, e.timestamp, e.location());
                 out_ += '}';
             } else if (e.kind == EventKind::counter) {
-                begin_event("C", thread.index, e.timestamp, e.location());
-                out_ += ",\"args\":{\"value\":";
+                begin_event(",\n{\"ph\":\"C\"", state, e.timestamp, e.location());
+                literal(",\"args\":{\"value\":");
                 append_double(out_, e.value());
-                out_ += "}}";
+                literal("}}");
             }
             flush_if_large();
         }
     }
 
     void close_(const SessionSummary& summary) override {
-        stacks_.for_each([&](std::uint32_t index, Stack& stack) {
-            stack.close_all(summary.stop_ticks,
-                            [&](const Stack::Frame& frame, std::uint64_t end) { write_complete(index, frame, end); });
+        stacks_.for_each([&](std::uint32_t, ThreadState& state) {
+            state.stack.close_all(summary.stop_ticks, [&](const Stack::Frame& frame, std::uint64_t end) {
+                write_complete(state, frame, end);
+            });
             flush_if_large();
         });
         for (const auto& thread : summary.threads) {
@@ -121,30 +134,73 @@ protected:
     }
 
 private:
-    void begin_event(const char* phase, std::uint32_t tid, std::uint64_t timestamp, const SourceLocation* location) {
-        out_ += ",\n{\"ph\":\"";
-        out_ += phase;
-        out_ += '"';
-        out_ += common_;
-        append_unsigned(out_, tid);
-        out_ += ",\"ts\":";
-        append_ns_as_us(out_, info_.session_ns(timestamp));
+    // Room for the longest head, the ids and a timestamp.
+    static constexpr std::size_t line_buffer = 128;
+
+    template <std::size_t N>
+    void literal(const char (&text)[N]) {
+        out_.append(text, N - 1);
+    }
+
+    ThreadState& thread_state(std::uint32_t index) {
+        ThreadState& state = stacks_[index];
+        if (state.ids.empty()) {
+            state.ids = common_;
+            append_unsigned(state.ids, index);
+            state.ids += ",\"ts\":";
+        }
+        return state;
+    }
+
+    // head is the event's opening up to its phase, e.g. ,\n{"ph":"C". Appends
+    // head, pid, tid, ts, name and category; the caller closes the object.
+    template <std::size_t N>
+    void begin_event(const char (&head)[N], const ThreadState& state, std::uint64_t timestamp,
+                     const SourceLocation* location) {
+        static_assert(N - 1 <= 32, "event head too long for the line buffer");
+        char line[line_buffer];
+        char* p = line;
+        std::memcpy(p, head, N - 1);
+        p += N - 1;
+        if (state.ids.size() <= line_buffer - 32 - 25) {
+            std::memcpy(p, state.ids.data(), state.ids.size());
+            p += state.ids.size();
+        } else { // never with real pids and thread indices; kept correct anyway
+            out_.append(line, static_cast<std::size_t>(p - line));
+            out_ += state.ids;
+            p = line;
+        }
+        p = write_ns_as_us(p, info_.session_ns(timestamp));
+        out_.append(line, static_cast<std::size_t>(p - line));
         out_ += fragment(location);
     }
 
-    void write_complete(std::uint32_t tid, const Stack::Frame& frame, std::uint64_t end) {
-        begin_event("X", tid, frame.begin, frame.location);
-        out_ += ",\"dur\":";
-        const std::uint64_t ticks = end > frame.begin ? end - frame.begin : 0;
-        append_ns_as_us(out_, static_cast<std::int64_t>(info_.ticks_to_ns(ticks) + 0.5));
-        out_ += '}';
+    void write_complete(const ThreadState& state, const Stack::Frame& frame, std::uint64_t end) {
+        begin_event(",\n{\"ph\":\"X\"", state, frame.begin, frame.location);
+        // The converted end minus the converted begin, not the converted
+        // length: with a fractional ns_per_tick, rounding the length could
+        // make a child end after the parent it ends with.
+        const std::int64_t begin_ns = info_.session_ns(frame.begin);
+        const std::int64_t end_ns = end > frame.begin ? info_.session_ns(end) : begin_ns;
+        char line[40] = ",\"dur\":";
+        char* p = write_ns_as_us(line + 7, end_ns - begin_ns);
+        *p++ = '}';
+        out_.append(line, static_cast<std::size_t>(p - line));
     }
 
     // The escaped name/category (and source position for Python code) of a
     // location, rendered once.
     const std::string& fragment(const SourceLocation* location) {
+        // A direct-mapped cache in front of the map: map values never move.
+        CachedFragment& slot =
+            fragment_cache_[(reinterpret_cast<std::uintptr_t>(location) / sizeof(SourceLocation)) %
+                            fragment_cache_size];
+        if (slot.location == location && location != nullptr) {
+            return *slot.text;
+        }
         auto found = fragments_.find(location);
         if (found != fragments_.end()) {
+            slot = CachedFragment{location, &found->second};
             return found->second;
         }
         std::string text = ",\"name\":\"";
@@ -159,7 +215,9 @@ private:
             append_unsigned(text, location->line);
             text += '}';
         }
-        return fragments_.emplace(location, std::move(text)).first->second;
+        const std::string& stored = fragments_.emplace(location, std::move(text)).first->second;
+        slot = CachedFragment{location, &stored};
+        return stored;
     }
 
     void flush_if_large() {
@@ -172,8 +230,14 @@ private:
     SessionInfo info_;
     std::string common_; // ,"pid":N,"tid":
     std::string out_;
-    PerThreadState<Stack> stacks_;
+    PerThreadState<ThreadState> stacks_;
     std::unordered_map<const SourceLocation*, std::string> fragments_;
+    struct CachedFragment {
+        const SourceLocation* location = nullptr;
+        const std::string* text = nullptr;
+    };
+    static constexpr std::size_t fragment_cache_size = 256;
+    CachedFragment fragment_cache_[fragment_cache_size];
 };
 
 } // namespace sinks

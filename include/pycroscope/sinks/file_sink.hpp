@@ -16,6 +16,7 @@ public:
 
     std::string describe() const override { return kind_ + " '" + file_.path() + "'"; }
     const std::string& path() const noexcept { return file_.path(); }
+    std::string output_path() const override { return file_.path(); }
 
 protected:
     void open_(const SessionInfo&) override { file_.open(); }

@@ -65,10 +65,13 @@ protected:
                     return;
                 }
                 path = prefix;
+                // A separator before every frame but the first (an empty name is still a frame).
+                bool first = !options_.thread_frames;
                 for (const SourceLocation* location : stack) {
-                    if (!path.empty()) {
+                    if (!first) {
                         path += ';';
                     }
+                    first = false;
                     append_folded_frame(path, location->display_name());
                 }
                 lines[path] += ns;

@@ -7,6 +7,7 @@
 #include "pycroscope/core/call_tree.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
+#include "pycroscope/sinks/line_profile.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
 
 #include <algorithm>
@@ -51,7 +52,23 @@ public:
     explicit JsonSummarySink(std::string path) : FileSink("session summary", std::move(path)) {}
 
     // Adds a top-level key written at close; call before the session starts.
-    void add_section(std::string key, Section writer) { sections_.emplace_back(std::move(key), std::move(writer)); }
+    void add_section(std::string key, Section writer) {
+        static const char* const built_in[] = {"format", "version", "process", "start_unix_ns", "duration_ns",
+                                               "clock", "buffer", "collectors", "metadata", "events_total",
+                                               "lost_events", "unmatched_ends", "threads", "zones", "marks",
+                                               "counters", "frames", "lines", "errors"};
+        for (const char* name : built_in) {
+            if (key == name) {
+                throw ConfigError("session summary section '" + key + "' is built in");
+            }
+        }
+        for (const auto& section : sections_) {
+            if (section.first == key) {
+                throw ConfigError("session summary section '" + key + "' was added twice");
+            }
+        }
+        sections_.emplace_back(std::move(key), std::move(writer));
+    }
 
     // Merged per-location totals; valid during and after close().
     const std::vector<LocationStats>& location_stats() const noexcept { return stats_; }
@@ -74,12 +91,14 @@ protected:
     };
     struct ThreadState {
         CallTree tree;
+        LineProfile lines;
         std::unordered_map<const SourceLocation*, FrameStats> frames;
     };
 
     void open_(const SessionInfo& info) override {
         FileSink::open_(info);
         threads_.clear();
+        line_table_.clear();
         counters_.clear();
         marks_.clear();
         stats_.clear();
@@ -115,7 +134,10 @@ protected:
                 f.previous = e.timestamp;
                 break;
             }
-            default: state.tree.add(e); break;
+            default:
+                state.tree.add(e);
+                state.lines.add(e, line_table_);
+                break;
             }
         }
     }
@@ -127,6 +149,7 @@ protected:
         std::unordered_map<const SourceLocation*, FrameStats> frames;
         threads_.for_each([&](std::uint32_t, ThreadState& state) {
             state.tree.finish(summary.stop_ticks);
+            state.lines.finish(summary.stop_ticks, line_table_);
             unmatched += state.tree.unmatched_ends();
             accumulate_totals(state.tree, totals);
             for (const auto& entry : state.frames) {
@@ -218,6 +241,7 @@ protected:
                 .end_object();
         }
         json.end_array();
+        write_lines(json, info);
         json.key("frames").begin_array();
         for (const auto& f : sorted(frames)) {
             write_location(json, *f.first);
@@ -246,6 +270,32 @@ protected:
     }
 
 private:
+    // Per-line hits and time (line mode), ordered by file and line.
+    void write_lines(JsonWriter& json, const SessionInfo& info) const {
+        std::vector<std::pair<LineKey, LineTotals>> lines(line_table_.begin(), line_table_.end());
+        std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) {
+            const int order = std::string_view(a.first.function->file).compare(b.first.function->file);
+            if (order != 0) {
+                return order < 0;
+            }
+            if (a.first.line != b.first.line) {
+                return a.first.line < b.first.line;
+            }
+            return std::string_view(a.first.function->display_name()) < b.first.function->display_name();
+        });
+        json.key("lines").begin_array();
+        for (const auto& entry : lines) {
+            json.begin_object()
+                .field("file", entry.first.function->file)
+                .field("line", entry.first.line)
+                .field("function", entry.first.function->display_name())
+                .field("hits", entry.second.hits)
+                .field("time_ns", static_cast<std::uint64_t>(info.ticks_to_ns(entry.second.ticks) + 0.5))
+                .end_object();
+        }
+        json.end_array();
+    }
+
     static void write_location(JsonWriter& json, const SourceLocation& location) {
         json.begin_object()
             .field("name", location.display_name())
@@ -271,6 +321,7 @@ private:
     std::unordered_map<const SourceLocation*, CounterStats> counters_;
     std::unordered_map<const SourceLocation*, std::uint64_t> marks_;
     std::vector<LocationStats> stats_;
+    LineTable line_table_;
 };
 
 } // namespace sinks

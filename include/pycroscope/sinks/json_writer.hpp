@@ -20,10 +20,46 @@
 namespace pycroscope {
 namespace sinks {
 
-// Appends text as the inside of a JSON string (no quotes).
+// Length of the well-formed UTF-8 sequence at text[i], or 0 when it is not
+// one (stray continuation byte, overlong form, surrogate, truncated).
+inline std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    std::size_t length;
+    std::uint32_t code;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        length = 2;
+        code = lead & 0x1fu;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+        length = 3;
+        code = lead & 0x0fu;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+        length = 4;
+        code = lead & 0x07u;
+    } else {
+        return 0;
+    }
+    if (i + length > text.size()) {
+        return 0;
+    }
+    for (std::size_t k = 1; k < length; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) {
+            return 0;
+        }
+        code = (code << 6) | (byte(i + k) & 0x3fu);
+    }
+    const bool overlong = (length == 3 && code < 0x800) || (length == 4 && code < 0x10000);
+    const bool surrogate = code >= 0xd800 && code <= 0xdfff;
+    return (overlong || surrogate || code > 0x10ffff) ? 0 : length;
+}
+
+// Appends text as the inside of a JSON string (no quotes). Names come from
+// hosts and scripts unchecked: bytes that are not UTF-8 become U+FFFD, so
+// every file stays valid JSON for strict readers.
 inline void append_json_escaped(std::string& out, std::string_view text) {
     static const char hex[] = "0123456789abcdef";
-    for (const char c : text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
         const auto u = static_cast<unsigned char>(c);
         switch (c) {
         case '"': out += "\\\""; break;
@@ -38,8 +74,13 @@ inline void append_json_escaped(std::string& out, std::string_view text) {
                 out += "\\u00";
                 out += hex[u >> 4];
                 out += hex[u & 15];
-            } else {
+            } else if (u < 0x80) {
                 out += c;
+            } else if (const std::size_t length = utf8_sequence_length(text, i)) {
+                out.append(text.data() + i, length);
+                i += length - 1;
+            } else {
+                out += "\\ufffd";
             }
         }
     }
@@ -48,13 +89,13 @@ inline void append_json_escaped(std::string& out, std::string_view text) {
 inline void append_integer(std::string& out, std::int64_t value) {
     char buffer[24];
     const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-    out.append(buffer, result.ptr);
+    out.append(buffer, static_cast<std::size_t>(result.ptr - buffer));
 }
 
 inline void append_unsigned(std::string& out, std::uint64_t value) {
     char buffer[24];
     const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-    out.append(buffer, result.ptr);
+    out.append(buffer, static_cast<std::size_t>(result.ptr - buffer));
 }
 
 // JSON has no NaN or infinity: those become null. The text is "%.17g" in
@@ -68,7 +109,7 @@ inline void append_double(std::string& out, double value) {
 #if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
     char buffer[32];
     const auto result = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general, 17);
-    out.append(buffer, result.ptr);
+    out.append(buffer, static_cast<std::size_t>(result.ptr - buffer));
 #else
     std::ostringstream text;
     text.imbue(std::locale::classic());
@@ -79,20 +120,27 @@ inline void append_double(std::string& out, double value) {
 }
 
 // Nanoseconds as microseconds with three decimals ("12.345"), the unit of
-// the Chrome trace format, without going through floating point.
-inline void append_ns_as_us(std::string& out, std::int64_t ns) {
+// the Chrome trace format, without going through floating point. Writes at
+// most 25 characters at out and returns the end.
+inline char* write_ns_as_us(char* out, std::int64_t ns) noexcept {
     // Unsigned magnitude: negating INT64_MIN would overflow.
     auto magnitude = static_cast<std::uint64_t>(ns);
     if (ns < 0) {
-        out += '-';
+        *out++ = '-';
         magnitude = 0 - magnitude;
     }
-    append_unsigned(out, magnitude / 1000);
-    const auto frac = static_cast<int>(magnitude % 1000);
-    out += '.';
-    out += static_cast<char>('0' + frac / 100);
-    out += static_cast<char>('0' + (frac / 10) % 10);
-    out += static_cast<char>('0' + frac % 10);
+    out = std::to_chars(out, out + 20, magnitude / 1000).ptr;
+    const auto frac = static_cast<unsigned>(magnitude % 1000);
+    out[0] = '.';
+    out[1] = static_cast<char>('0' + frac / 100);
+    out[2] = static_cast<char>('0' + (frac / 10) % 10);
+    out[3] = static_cast<char>('0' + frac % 10);
+    return out + 4;
+}
+
+inline void append_ns_as_us(std::string& out, std::int64_t ns) {
+    char buffer[32];
+    out.append(buffer, static_cast<std::size_t>(write_ns_as_us(buffer, ns) - buffer));
 }
 
 class JsonWriter {

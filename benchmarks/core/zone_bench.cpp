@@ -1,0 +1,85 @@
+// Cost of one native zone (begin + end) against the floor: two bare rdtsc
+// reads. BM_ZoneWithSession / BM_TwoRdtsc is the figure the README quotes.
+//
+// Run all core benchmarks together (ring_buffer_bench.cpp links into the
+// same binary), e.g.
+//   g++ -std=c++17 -O2 -Iinclude benchmarks/core/*_bench.cpp
+//       -lbenchmark -lbenchmark_main -pthread -o core_bench && ./core_bench
+
+#include "pycroscope/core/clock.hpp"
+#include "pycroscope/core/session.hpp"
+#include "pycroscope/core/zone.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+
+namespace {
+
+// The reference: what a zone cannot get below (two timestamps).
+void BM_TwoRdtsc(benchmark::State& state) {
+#if PYCROSCOPE_HAS_RDTSC
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(__rdtsc());
+        benchmark::DoNotOptimize(__rdtsc());
+    }
+#else
+    state.SkipWithError("no rdtsc on this architecture");
+#endif
+}
+BENCHMARK(BM_TwoRdtsc);
+
+// A zone while nothing records: one relaxed load and a branch.
+void BM_ZoneNoSession(benchmark::State& state) {
+    for (auto _ : state) {
+        PYCRO_SCOPE_N("x");
+        benchmark::ClobberMemory();
+    }
+}
+BENCHMARK(BM_ZoneNoSession);
+
+// A zone recorded into a running session: two timestamps and two 32-byte
+// ring writes. No sinks: the drain thread pops and discards. The buffer is
+// policy is block, so nothing is lost; "lost" proves it, and any time the
+// producer spent waiting for the drain is in the figure. The argument is the
+// per-thread capacity in events; 1<<16 is the default.
+void BM_ZoneWithSession(benchmark::State& state) {
+    pycroscope::Config config;
+    config.buffer_capacity = static_cast<std::size_t>(state.range(0));
+    config.overflow = pycroscope::OverflowPolicy::block;
+    pycroscope::Session<pycroscope::NativeZones> session(config);
+    session.start();
+    { PYCRO_SCOPE_N("warm-up"); } // attach this thread outside the timed loop
+    for (auto _ : state) {
+        PYCRO_SCOPE_N("x");
+        benchmark::ClobberMemory();
+    }
+    const pycroscope::SessionSummary summary = session.stop();
+    state.counters["lost"] = static_cast<double>(summary.total_lost);
+    state.counters["events"] = static_cast<double>(summary.total_events);
+    state.SetLabel(pycroscope::clock::to_string(summary.info.calibration.source));
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ZoneWithSession)->Arg(1 << 12)->Arg(1 << 16)->Arg(1 << 20);
+
+// The hot-path clock as the session selects it (automatic: TSC when invariant).
+void BM_ClockNow(benchmark::State& state) {
+    const pycroscope::clock::Calibration calibration = pycroscope::clock::select(pycroscope::ClockSource::automatic);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(pycroscope::clock::now());
+    }
+    state.SetLabel(pycroscope::clock::to_string(calibration.source));
+}
+BENCHMARK(BM_ClockNow);
+
+// For comparison: the steady_clock fallback.
+void BM_ClockNowSteady(benchmark::State& state) {
+    pycroscope::clock::select(pycroscope::ClockSource::steady);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(pycroscope::clock::now());
+    }
+    pycroscope::clock::select(pycroscope::ClockSource::automatic);
+}
+BENCHMARK(BM_ClockNowSteady);
+
+} // namespace
