@@ -12,6 +12,14 @@
 
 namespace {
 
+// prefix + number by appending: GCC 12's -Wrestrict misfires at -O3 on
+// "literal" + std::string, which inserts at the front.
+std::string numbered(const char* prefix, int number) {
+    std::string text = prefix;
+    text += std::to_string(number);
+    return text;
+}
+
 using pycroscope::LocationKind;
 using pycroscope::NameTable;
 using pycroscope::SourceLocation;
@@ -86,7 +94,7 @@ TEST(NameTable, ConcurrentInterningAgrees) {
     for (int t = 0; t < threads; ++t) {
         workers.emplace_back([&, t] {
             for (int i = 0; i < names; ++i) {
-                results[t].push_back(table.intern(LocationKind::mark, "m" + std::to_string(i)));
+                results[t].push_back(table.intern(LocationKind::mark, numbered("m", i)));
             }
         });
     }
@@ -134,11 +142,11 @@ TEST(NameTable, InternZoneNameManyNamesThroughTheCache) {
     // and still return the one interned location per (site, name).
     std::vector<const SourceLocation*> first;
     for (int i = 0; i < 1000; ++i) {
-        first.push_back(pycroscope::intern_zone_name(&site_a, "n" + std::to_string(i)));
+        first.push_back(pycroscope::intern_zone_name(&site_a, numbered("n", i)));
     }
     for (int round = 0; round < 2; ++round) {
         for (int i = 0; i < 1000; ++i) {
-            const std::string name = "n" + std::to_string(i);
+            const std::string name = numbered("n", i);
             const SourceLocation* again = pycroscope::intern_zone_name(&site_a, name);
             ASSERT_EQ(again, first[i]) << name;
             ASSERT_EQ(std::string(again->name), name);

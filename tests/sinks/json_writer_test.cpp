@@ -56,7 +56,9 @@ TEST(JsonEscape, EveryAsciiCharacterRoundTrips) {
     for (int c = 0; c < 128; ++c) {
         all += static_cast<char>(c);
     }
-    const std::string text = "\"" + escaped(all) + "\"";
+    std::string text = "\"";
+    text += escaped(all);
+    text += '"';
     EXPECT_EQ(json::parse(text).as_string(), all);
 }
 

@@ -8,6 +8,7 @@
 #include "pycroscope/core/name_table.hpp"
 #include "pycroscope/python/cpython.hpp"
 
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -34,10 +35,9 @@ struct CodeExtraSlot {
     PyInterpreterState* interpreter = nullptr;
     Py_ssize_t index = -1;
 };
-inline CodeExtraSlot& code_extra_slot() {
-    static CodeExtraSlot slot;
-    return slot;
-}
+// Constant-initialised: read on every event without a guard.
+inline CodeExtraSlot code_extra_slot_value{};
+inline CodeExtraSlot& code_extra_slot() { return code_extra_slot_value; }
 
 struct CallableKey {
     const void* method;
@@ -54,6 +54,19 @@ struct CallableKeyHash {
 inline std::unordered_map<CallableKey, const SourceLocation*, CallableKeyHash>& callable_cache() {
     static auto* cache = new std::unordered_map<CallableKey, const SourceLocation*, CallableKeyHash>();
     return *cache;
+}
+
+// A direct-mapped cache in front of callable_cache(): two C events per C call
+// find their name in a few loads instead of a hash-map lookup. GIL held.
+struct RecentCallable {
+    const void* method;
+    const void* owner;
+    const SourceLocation* location;
+};
+inline RecentCallable recent_callables[256]{};
+inline RecentCallable& recent_callable(const void* method, const void* owner) noexcept {
+    const auto bits = reinterpret_cast<std::uintptr_t>(method) ^ (reinterpret_cast<std::uintptr_t>(owner) >> 3);
+    return recent_callables[(bits >> 4) & 255];
 }
 
 // Interning may call into the C-API while an exception is propagating
@@ -95,10 +108,11 @@ inline const SourceLocation* intern_code(PyCodeObject* code) {
 // The location of a code object (GIL held). Never fails: without a co_extra
 // slot it interns every time, which is correct, only slower.
 inline const SourceLocation* code_location(PyCodeObject* code) {
-    const Py_ssize_t index = detail::code_extra_slot().index;
-    void* extra = nullptr;
-    if (index >= 0 && compat::get_code_extra(code, index, &extra) == 0 && extra != nullptr) {
-        return static_cast<const SourceLocation*>(extra);
+    const Py_ssize_t index = detail::code_extra_slot_value.index;
+    if (index >= 0) {
+        if (void* extra = compat::peek_code_extra(code, index)) {
+            return static_cast<const SourceLocation*>(extra);
+        }
     }
     const SourceLocation* location = intern_code(code);
     if (index >= 0 && compat::set_code_extra(code, index, const_cast<SourceLocation*>(location)) != 0) {
@@ -121,10 +135,15 @@ inline const SourceLocation* callable_location(PyObject* callable) {
     } else {
         method = Py_TYPE(callable);
     }
+    detail::RecentCallable& recent = detail::recent_callable(method, owner);
+    if (recent.method == method && recent.owner == owner && recent.location != nullptr) {
+        return recent.location;
+    }
     auto& cache = detail::callable_cache();
     const detail::CallableKey key{method, owner};
     auto found = cache.find(key);
     if (found != cache.end()) {
+        recent = detail::RecentCallable{method, owner, found->second};
         return found->second;
     }
     detail::PendingExceptionGuard guard;
@@ -149,6 +168,7 @@ inline const SourceLocation* callable_location(PyObject* callable) {
     }
     const SourceLocation* location = names().intern(LocationKind::c_function, name, name, "<built-in>", 0);
     cache.emplace(key, location);
+    recent = detail::RecentCallable{method, owner, location};
     return location;
 }
 

@@ -24,11 +24,7 @@ constexpr int generator_flags = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
 inline bool is_generator_code(PyCodeObject* code) noexcept { return (code->co_flags & generator_flags) != 0; }
 
 // Borrowed: the frame keeps its code object alive.
-inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
-    PyCodeObject* code = PyFrame_GetCode(frame);
-    Py_DECREF(code);
-    return code;
-}
+inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept;
 
 inline PyObject* qualified_name(PyCodeObject* code) noexcept {
 #if PY_VERSION_HEX >= 0x030B0000
@@ -122,6 +118,31 @@ inline int eval_frame_entry(EvalFrame* raw) noexcept {
     }
     return resumes_after_yield(next, start + Py_SIZE(code)) ? 2 : 1;
 }
+// True when _PyEval_EvalFrameDefault will refuse the frame with a
+// RecursionError before its first instruction (_Py_EnterRecursivePy and
+// _Py_CheckRecursiveCall in 3.11): the profile hook and cProfile see no call.
+inline bool frame_will_hit_recursion_limit(PyThreadState* tstate) noexcept {
+    const int remaining = tstate->recursion_remaining;
+    if (remaining > 0) {
+        return false;
+    }
+    return tstate->recursion_headroom == 0 && tstate->recursion_limit - remaining + 1 >= Py_GetRecursionLimit();
+}
+// Mirror of the head of 3.11's PyFrameObject (struct _frame, internal).
+struct FrameObjectHead {
+    PyObject ob_base;
+    PyFrameObject* f_back;
+    InterpreterFrame* f_frame;
+};
+inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
+    return reinterpret_cast<FrameObjectHead*>(frame)->f_frame->f_code; // PyFrame_GetCode without the calls
+}
+// Identities of running frames, compared and never dereferenced: the frame
+// the eval-frame hook's caller runs in, and the frame behind a frame object.
+inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->cframe->current_frame; }
+inline const void* frame_id(PyFrameObject* frame) noexcept {
+    return reinterpret_cast<FrameObjectHead*>(frame)->f_frame;
+}
 #elif PY_VERSION_HEX < 0x030B0000
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
 using EvalFrame = PyFrameObject;
@@ -132,8 +153,18 @@ inline int eval_frame_entry(EvalFrame* frame) noexcept {
     }
     return frame->f_lasti >= 0 ? 2 : 1;
 }
+inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept { return frame->f_code; }
+// Not modelled before 3.11: a call refused at the recursion limit is counted.
+inline bool frame_will_hit_recursion_limit(PyThreadState*) noexcept { return false; }
+inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->frame; }
+inline const void* frame_id(PyFrameObject* frame) noexcept { return frame; }
 #else
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 0
+inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
+    PyCodeObject* code = PyFrame_GetCode(frame);
+    Py_DECREF(code);
+    return code;
+}
 #endif
 
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
@@ -179,6 +210,18 @@ inline int set_code_extra(PyCodeObject* code, Py_ssize_t index, void* extra) noe
 #else
     return _PyCode_SetExtra(reinterpret_cast<PyObject*>(code), index, extra);
 #endif
+}
+
+// A code object's co_extra slot without the call into libpython: a mirror
+// of _PyCodeObjectExtra (internal, the same from 3.6 to 3.13). Null when the
+// slot was never set.
+struct CodeExtraMirror {
+    Py_ssize_t ce_size;
+    void* ce_extras[1];
+};
+inline void* peek_code_extra(PyCodeObject* code, Py_ssize_t index) noexcept {
+    const auto* extra = static_cast<const CodeExtraMirror*>(code->co_extra);
+    return extra != nullptr && index < extra->ce_size ? extra->ce_extras[index] : nullptr;
 }
 
 } // namespace compat

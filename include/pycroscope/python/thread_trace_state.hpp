@@ -18,7 +18,12 @@ struct ThreadTraceState {
     std::uint32_t depth;  // true depth; entries above max_depth are not stored
     std::uint32_t line;   // last line event of the innermost frame
     const void* exception_frame; // frame an exception passed through, until handled or left
+    // eval_frame backend: the bottom `synthetic` entries of the stack are
+    // frames that were running at sync, identified by synthetic_frames. The
+    // hook never sees them return, so it closes them once they stop running.
+    std::uint32_t synthetic;
     const SourceLocation* stack[max_depth];
+    const void* synthetic_frames[max_depth];
 
     void push(const SourceLocation* location) noexcept {
         if (depth < max_depth) {

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Overhead of profiling whole processes, all on the same libpython:
+#
+#   plain     python3 SCRIPT                              (the baseline)
+#   cProfile  python3 -m cProfile -o /dev/null SCRIPT
+#   minimal   BUILD/pycroscope profile --minimal --output-dir TMP SCRIPT
+#   complete  BUILD/pycroscope profile --output-dir TMP SCRIPT   (C calls too)
+#
+# "python3" is python_launcher.c (Py_BytesMain) built against the shared
+# libpython from pkg-config python3-embed, the library the pycroscope CLI
+# links. Debian's /usr/bin/python3.11 links libpython statically and is
+# faster; it is shown too ("static"), for reference, not as the baseline.
+#
+# for every script in workloads/ (or the scripts given after BUILD_DIR). Each
+# configuration runs N times (default 5), interleaved round-robin so drift
+# hits all of them alike; the median wall time is compared with the plain
+# run's. Prints markdown tables of slowdowns (wall time, and CPU time of all
+# threads) and the geometric mean per mode.
+#
+#   benchmarks/python/overhead.sh BUILD_DIR [SCRIPT...]
+#   N=9 SINKS=json benchmarks/python/overhead.sh /tmp/bpy
+#
+# The pycroscope runs include writing all outputs (session.json,
+# stacks.folded, trace.json) into a fresh directory, removed afterwards;
+# SINKS=json,folded (a --sinks list) limits them. --top 0: no report.
+# Build the CLI with:
+#   cmake -S . -B /tmp/bpy -G Ninja -DCMAKE_BUILD_TYPE=Release \
+#         -DPYCROSCOPE_BUILD_EXAMPLES=ON -DPYCROSCOPE_BUILD_TESTS=OFF
+#   cmake --build /tmp/bpy --target pycroscope
+
+set -euo pipefail
+
+if [[ $# -lt 1 ]]; then
+    echo "usage: $0 BUILD_DIR [SCRIPT...]" >&2
+    exit 2
+fi
+build_dir=$1
+shift
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+static_python=${STATIC_PYTHON:-/usr/bin/python3.11}
+reps=${N:-5}
+cli=${PYCROSCOPE:-$build_dir/pycroscope}
+
+if [[ ! -x $cli ]]; then
+    echo "error: no pycroscope CLI at $cli (build it first, or set PYCROSCOPE=path)" >&2
+    exit 2
+fi
+timer=/usr/bin/time
+if [[ ! -x $timer ]]; then
+    echo "error: needs GNU time at $timer (apt-get install time)" >&2
+    exit 2
+fi
+# SINKS=json (for example) limits the outputs the pycroscope runs write.
+sinks=()
+if [[ -n ${SINKS:-} ]]; then
+    sinks=(--sinks "$SINKS")
+fi
+if [[ ! -x $static_python ]]; then
+    echo "error: no interpreter at $static_python (set STATIC_PYTHON=...)" >&2
+    exit 2
+fi
+if [[ $# -gt 0 ]]; then
+    scripts=("$@")
+else
+    scripts=("$here"/workloads/*.py)
+fi
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/pycroscope_overhead.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+# python3 on the shared libpython.
+python="$scratch/python3"
+# shellcheck disable=SC2046
+if ! ${CC:-cc} -O2 -o "$python" "$here/python_launcher.c" $(pkg-config --cflags --libs python3-embed); then
+    echo "error: could not build the launcher (needs a C compiler and pkg-config python3-embed)" >&2
+    exit 2
+fi
+
+modes=(plain static cprofile minimal complete)
+declare -A label=([plain]="python3" [static]="python3.11 (static)" [cprofile]="cProfile"
+                  [minimal]="pycroscope --minimal" [complete]="pycroscope (complete)")
+
+# run_once MODE SCRIPT -> prints "WALL CPU" in seconds (CPU = user + system,
+# all threads: less sensitive than wall time to other load on the machine).
+run_once() {
+    local mode=$1 script=$2 out="$scratch/out" status=0
+    rm -rf "$out"
+    local -a cmd
+    case $mode in
+    plain) cmd=("$python" "$script") ;;
+    static) cmd=("$static_python" "$script") ;;
+    cprofile) cmd=("$python" -m cProfile -o /dev/null "$script") ;;
+    minimal) cmd=("$cli" profile --minimal "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    complete) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    esac
+    "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
+    if [[ $status -ne 0 ]]; then
+        echo "error: '${cmd[*]}' exited with $status:" >&2
+        tail -n 20 "$scratch/stderr" >&2
+        exit 1
+    fi
+    if [[ $mode == minimal || $mode == complete ]] && [[ ! -s $out/session.json ]]; then
+        echo "error: '${cmd[*]}' wrote no session.json" >&2
+        exit 1
+    fi
+    awk 'END { printf "%.4f %.4f\n", $1, $2 + $3 }' "$scratch/time"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo "libpython:   $("$python" -c 'import sys, sysconfig; print(sys.version.split()[0], sysconfig.get_config_var("INSTSONAME"))')" >&2
+echo "pycroscope:  $cli" >&2
+echo "repetitions: $reps (median), $(nproc) CPUs" >&2
+
+declare -A wall cpu
+for script in "${scripts[@]}"; do
+    name=$(basename "$script" .py)
+    declare -A walls=() cpus=()
+    for ((r = 0; r < reps; r++)); do
+        for mode in "${modes[@]}"; do
+            read -r w c < <(run_once "$mode" "$script")
+            walls[$mode]+="$w "
+            cpus[$mode]+="$c "
+        done
+    done
+    for mode in "${modes[@]}"; do
+        # shellcheck disable=SC2086
+        wall[$name,$mode]=$(median ${walls[$mode]})
+        # shellcheck disable=SC2086
+        cpu[$name,$mode]=$(median ${cpus[$mode]})
+    done
+    echo "  $name (wall): plain ${wall[$name,plain]}s, static ${wall[$name,static]}s," \
+        "cProfile ${wall[$name,cprofile]}s, minimal ${wall[$name,minimal]}s, complete ${wall[$name,complete]}s" >&2
+    unset walls cpus
+done
+
+# table TITLE ARRAY-NAME: slowdowns against the plain run, per script and geomean.
+table() {
+    local title=$1
+    local -n times=$2
+    printf '\n%s\n\n| script | python3 (s) |' "$title"
+    for mode in "${modes[@]:1}"; do printf ' %s |' "${label[$mode]}"; done
+    printf '\n|---|---:|'
+    for mode in "${modes[@]:1}"; do printf -- '---:|'; done
+    printf '\n'
+    local -A logsum
+    for mode in "${modes[@]:1}"; do logsum[$mode]=0; done
+    local count=0 name base ratio
+    for script in "${scripts[@]}"; do
+        name=$(basename "$script" .py)
+        base=${times[$name,plain]}
+        printf '| %s | %.3f |' "$name" "$base"
+        for mode in "${modes[@]:1}"; do
+            ratio=$(awk -v t="${times[$name,$mode]}" -v b="$base" 'BEGIN { printf "%.3f", t / b }')
+            logsum[$mode]=$(awk -v s="${logsum[$mode]}" -v r="$ratio" 'BEGIN { printf "%.6f", s + log(r) }')
+            printf ' %.2fx |' "$ratio"
+        done
+        printf '\n'
+        count=$((count + 1))
+    done
+    printf '| **geometric mean** | |'
+    for mode in "${modes[@]:1}"; do
+        printf ' **%sx** |' "$(awk -v s="${logsum[$mode]}" -v n="$count" 'BEGIN { printf "%.2f", exp(s / n) }')"
+    done
+    printf '\n'
+}
+
+table "Wall time, median of $reps (slowdown against python3)" wall
+table "CPU time (user + system, all threads), median of $reps" cpu

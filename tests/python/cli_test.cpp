@@ -1,0 +1,431 @@
+// The `pycroscope profile` command runs a script exactly as the interpreter of
+// the same libpython would: same exit status, same sys.argv / sys.path /
+// __name__ / sys.executable, same traceback; and it writes the profile even
+// when the script exits early or raises.
+//
+// CMake passes the built CLI as PYCROSCOPE_CLI_PATH (examples enabled) and
+// the matching interpreter as PYCROSCOPE_PYTHON_EXECUTABLE.
+
+#include "support/json.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char** environ;
+#define PYCROSCOPE_CLI_TEST_POSIX 1
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+
+#if defined(PYCROSCOPE_CLI_PATH) && defined(PYCROSCOPE_PYTHON_EXECUTABLE) && defined(PYCROSCOPE_CLI_TEST_POSIX)
+#define PYCROSCOPE_CLI_TESTS 1
+#else
+#define PYCROSCOPE_CLI_TESTS 0
+#endif
+
+#if PYCROSCOPE_CLI_TESTS
+
+const std::string cli = PYCROSCOPE_CLI_PATH;
+const std::string python = PYCROSCOPE_PYTHON_EXECUTABLE;
+
+struct ProcessResult {
+    int status = -1; // exit status, or 128 + signal
+    std::string out;
+    std::string err;
+};
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// Runs argv[0] with argv in cwd, stdin from /dev/null; kills it (by pid)
+// after timeout so a hung child fails the test instead of the suite.
+ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& cwd,
+                std::chrono::seconds timeout = std::chrono::seconds(120)) {
+    const fs::path out_path = cwd / ".stdout";
+    const fs::path err_path = cwd / ".stderr";
+    const std::string out_file = out_path.string(), err_file = err_path.string(), dir = cwd.string();
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+        args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    // Under ASan, LeakSanitizer reports libpython's own never-freed allocations
+    // (`import threading` is enough), which would change the exit status.
+    std::vector<std::string> env_storage;
+    bool asan_options = false;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string entry = *e;
+        if (entry.rfind("ASAN_OPTIONS=", 0) == 0) {
+            entry += ":detect_leaks=0";
+            asan_options = true;
+        }
+        env_storage.push_back(std::move(entry));
+    }
+    if (!asan_options) {
+        env_storage.push_back("ASAN_OPTIONS=detect_leaks=0");
+    }
+    std::vector<char*> env;
+    for (auto& entry : env_storage) {
+        env.push_back(entry.data());
+    }
+    env.push_back(nullptr);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // Only async-signal-safe calls until exec.
+        const int in = ::open("/dev/null", O_RDONLY);
+        const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || err < 0 || ::chdir(dir.c_str()) != 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
+            ::dup2(err, 2) < 0) {
+            ::_exit(126);
+        }
+        ::execve(args[0], args.data(), env.data());
+        ::_exit(127);
+    }
+    ProcessResult run;
+    if (pid < 0) {
+        ADD_FAILURE() << "fork failed";
+        return run;
+    }
+    int wstatus = 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const pid_t done = ::waitpid(pid, &wstatus, WNOHANG);
+        if (done == pid) {
+            break;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &wstatus, 0);
+            ADD_FAILURE() << "timed out: " << argv[0] << " " << (argv.size() > 1 ? argv[1] : "");
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    run.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    run.out = read_file(out_path);
+    run.err = read_file(err_path);
+    return run;
+}
+
+fs::path temp_root() { return fs::temp_directory_path() / ("pycroscope_cli_test_" + std::to_string(::getpid())); }
+
+class RemoveTempRoot : public ::testing::Environment {
+public:
+    void TearDown() override {
+        std::error_code ignored;
+        fs::remove_all(temp_root(), ignored);
+    }
+};
+::testing::Environment* const remove_temp_root = ::testing::AddGlobalTestEnvironment(new RemoveTempRoot);
+
+class CliTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        dir_ = temp_root() / info->name();
+        fs::remove_all(dir_);
+        fs::create_directories(dir_ / "scripts");
+    }
+
+    // Writes scripts/<name> and returns its path relative to dir_.
+    std::string script(const std::string& name, const std::string& source) {
+        std::ofstream(dir_ / "scripts" / name, std::ios::binary) << source;
+        return "scripts/" + name;
+    }
+
+    ProcessResult python_run(const std::vector<std::string>& args) {
+        std::vector<std::string> argv{python};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run_process(argv, dir_);
+    }
+
+    // pycroscope profile --output-dir out [options] args...
+    ProcessResult profile_run(const std::vector<std::string>& args, const std::vector<std::string>& options = {}) {
+        std::vector<std::string> argv{cli, "profile", "--output-dir", (dir_ / "out").string()};
+        argv.insert(argv.end(), options.begin(), options.end());
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run_process(argv, dir_);
+    }
+
+    json::Value session_json() { return json::parse_file((dir_ / "out" / "session.json").string()); }
+
+    fs::path dir_;
+};
+
+std::int64_t calls_of(const json::Value& doc, const std::string& name) {
+    const json::Value& functions = doc.at("functions");
+    for (std::size_t i = 0; i < functions.size(); ++i) {
+        if (functions[i].at("name").as_string() == name) {
+            return functions[i].at("calls").as_int();
+        }
+    }
+    return -1;
+}
+
+const char* const identity_script = R"PY(import sys
+print(sys.argv)
+print(sys.path)
+print(__name__, __file__, __spec__, __package__)
+print(sys.executable, sys.prefix)
+print(sys.flags)
+)PY";
+
+TEST_F(CliTest, ScriptSeesTheSameInterpreterStateAsPython) {
+    const std::string path = script("identity.py", identity_script);
+    const ProcessResult plain = python_run({path, "first", "with space", "--not-an-option"});
+    const ProcessResult profiled = profile_run({path, "first", "with space", "--not-an-option"});
+    EXPECT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_EQ(profiled.out, plain.out);
+    EXPECT_NE(plain.out.find("['scripts/identity.py', 'first', 'with space', '--not-an-option']"),
+              std::string::npos)
+        << plain.out;
+    EXPECT_NE(plain.out.find("__main__"), std::string::npos);
+}
+
+TEST_F(CliTest, NormalExitWritesEveryOutput) {
+    const std::string path = script("work.py", R"PY(
+def hot(n):
+    return n * n
+
+def main():
+    return sum(hot(i) for i in range(321))
+
+print(main())
+)PY");
+    const ProcessResult plain = python_run({path});
+    const ProcessResult profiled = profile_run({path});
+    EXPECT_EQ(profiled.status, plain.status);
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_EQ(profiled.out, plain.out);
+    for (const char* file : {"session.json", "stacks.folded", "trace.json"}) {
+        EXPECT_TRUE(fs::exists(dir_ / "out" / file)) << file;
+    }
+    const json::Value doc = session_json();
+    EXPECT_EQ(calls_of(doc, "hot"), 321);
+    EXPECT_EQ(calls_of(doc, "main"), 1);
+    // The report: top functions by self time, then the files.
+    EXPECT_NE(profiled.err.find("self ms"), std::string::npos) << profiled.err;
+    EXPECT_NE(profiled.err.find("hot"), std::string::npos) << profiled.err;
+    EXPECT_NE(profiled.err.find("session.json"), std::string::npos) << profiled.err;
+}
+
+TEST_F(CliTest, SysExitKeepsItsStatusAndStillWritesTheProfile) {
+    const std::string path = script("exit3.py", R"PY(
+import sys
+def before_exit():
+    return 1
+before_exit()
+print("leaving", flush=True)
+sys.exit(3)
+print("never")
+)PY");
+    const ProcessResult plain = python_run({path});
+    const ProcessResult profiled = profile_run({path});
+    EXPECT_EQ(plain.status, 3);
+    EXPECT_EQ(profiled.status, 3) << profiled.err;
+    EXPECT_EQ(profiled.out, plain.out);
+    EXPECT_EQ(calls_of(session_json(), "before_exit"), 1);
+}
+
+TEST_F(CliTest, UncaughtExceptionPrintsTheSameTracebackAndExits1) {
+    const std::string path = script("raises.py", R"PY(
+def failing_function():
+    raise LookupError("something was not found")
+
+failing_function()
+)PY");
+    const ProcessResult plain = python_run({path});
+    const ProcessResult profiled = profile_run({path});
+    EXPECT_EQ(plain.status, 1);
+    EXPECT_EQ(profiled.status, 1);
+    EXPECT_NE(profiled.err.find("Traceback (most recent call last)"), std::string::npos) << profiled.err;
+    EXPECT_NE(profiled.err.find("LookupError: something was not found"), std::string::npos) << profiled.err;
+    // The traceback comes first and is Python's own; the report follows it.
+    EXPECT_EQ(profiled.err.substr(0, plain.err.size()), plain.err);
+    EXPECT_EQ(calls_of(session_json(), "failing_function"), 1);
+}
+
+TEST_F(CliTest, AtexitHandlersAndThreadsOfTheScriptAreProfiled) {
+    const std::string path = script("late.py", R"PY(
+import atexit, threading
+
+def in_thread():
+    return sum(range(10))
+
+def thread_body():
+    for _ in range(10):
+        in_thread()
+
+def at_exit_work():
+    return 42
+
+atexit.register(at_exit_work)
+threads = [threading.Thread(target=thread_body) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+)PY");
+    const ProcessResult profiled = profile_run({path});
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    const json::Value doc = session_json();
+    EXPECT_EQ(calls_of(doc, "at_exit_work"), 1);
+    EXPECT_EQ(calls_of(doc, "in_thread"), 20);
+}
+
+TEST_F(CliTest, ScriptCanUseThePycroscopeModule) {
+    const std::string path = script("module.py", R"PY(
+import pycroscope
+
+@pycroscope.zone("decorated zone")
+def step():
+    return 1
+
+with pycroscope.zone("script zone"):
+    for _ in range(4):
+        step()
+
+# Under the CLI, profile() joins the running session.
+with pycroscope.profile() as session:
+    step()
+print(session.get_completed_profilers())
+)PY");
+    const ProcessResult profiled = profile_run({path});
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_EQ(profiled.out, "['native_zones', 'python']\n");
+    const json::Value doc = session_json();
+    std::int64_t script_zone = -1, decorated = -1;
+    const json::Value& zones = doc.at("zones");
+    for (std::size_t i = 0; i < zones.size(); ++i) {
+        const std::string& name = zones[i].at("name").as_string();
+        if (name == "script zone") {
+            script_zone = zones[i].at("count").as_int();
+        } else if (name == "decorated zone") {
+            decorated = zones[i].at("count").as_int();
+        }
+    }
+    EXPECT_EQ(script_zone, 1);
+    EXPECT_EQ(decorated, 5);
+    EXPECT_EQ(doc.at("unmatched_ends").as_int(), 0);
+}
+
+TEST_F(CliTest, MinimalUsesTheEvalFrameBackendWithoutCCalls) {
+    const std::string path = script("minimal.py", "def f():\n    return len([1])\nf()\n");
+    const ProcessResult profiled = profile_run({path}, {"--minimal"});
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    const json::Value doc = session_json();
+    EXPECT_EQ(doc.at("python").at("backend").as_string(), "eval_frame");
+    EXPECT_EQ(doc.at("c_functions").size(), 0u);
+    EXPECT_EQ(calls_of(doc, "f"), 1);
+}
+
+TEST_F(CliTest, SinksSelectTheOutputs) {
+    const std::string path = script("tiny.py", "pass\n");
+    const ProcessResult profiled = profile_run({path}, {"--sinks", "folded", "--no-line", "--no-memory"});
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_TRUE(fs::exists(dir_ / "out" / "stacks.folded"));
+    EXPECT_FALSE(fs::exists(dir_ / "out" / "session.json"));
+    EXPECT_FALSE(fs::exists(dir_ / "out" / "trace.json"));
+}
+
+TEST_F(CliTest, DefaultOutputDirectoryIsTimestamped) {
+    const std::string path = script("tiny.py", "pass\n");
+    const ProcessResult first = run_process({cli, "profile", path}, dir_);
+    const ProcessResult second = run_process({cli, "profile", path}, dir_);
+    EXPECT_EQ(first.status, 0) << first.err;
+    EXPECT_EQ(second.status, 0) << second.err;
+    std::size_t runs = 0;
+    for (const auto& entry : fs::directory_iterator(dir_ / "profiling_results")) {
+        EXPECT_TRUE(fs::exists(entry.path() / "session.json")) << entry.path();
+        ++runs;
+    }
+    EXPECT_EQ(runs, 2u); // never the same directory twice
+}
+
+TEST_F(CliTest, MissingScriptExits2BeforeStarting) {
+    const ProcessResult plain = python_run({"missing.py"});
+    const ProcessResult profiled = run_process({cli, "profile", "missing.py"}, dir_);
+    EXPECT_EQ(plain.status, 2);
+    EXPECT_EQ(profiled.status, 2);
+    EXPECT_NE(profiled.err.find("can't open file 'missing.py'"), std::string::npos) << profiled.err;
+    EXPECT_NE(profiled.err.find("No such file or directory"), std::string::npos) << profiled.err;
+    EXPECT_FALSE(fs::exists(dir_ / "profiling_results"));
+}
+
+TEST_F(CliTest, BadUsageExits2WithUsage) {
+    const std::string path = script("tiny.py", "pass\n");
+    for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
+             {cli, "profile", "--no-such-flag", path},
+             {cli, "profile"},
+             {cli},
+             {cli, "frobnicate", path},
+             {cli, "profile", "--sinks", "json,xml", path},
+             {cli, "profile", "--backend", "turbo", path},
+             {cli, "profile", "--backend", "eval_frame", "--line", path},
+             {cli, "profile", "--output-dir"},
+         }) {
+        const ProcessResult run = run_process(argv, dir_);
+        EXPECT_EQ(run.status, 2) << argv.back() << ": " << run.err;
+        EXPECT_NE(run.err.find("usage: pycroscope profile"), std::string::npos) << run.err;
+    }
+    const ProcessResult help = run_process({cli, "--help"}, dir_);
+    EXPECT_EQ(help.status, 0);
+    EXPECT_NE(help.out.find("--output-dir"), std::string::npos);
+}
+
+// Enable once the core detaches a fork child from the parent's session
+// (today the child's events have no drain thread, and with the block policy
+// it waits for room forever).
+TEST_F(CliTest, DISABLED_ForkChildDetachesFromTheSession) {
+    const std::string path = script("fork.py", R"PY(
+import os, sys
+def work(n):
+    return sum(i * i for i in range(n))
+work(1000)
+pid = os.fork()
+if pid == 0:
+    for _ in range(5000):
+        work(100)
+    sys.exit(0)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+)PY");
+    const ProcessResult profiled = profile_run({path});
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_EQ(profiled.out, "child 0\n");
+    EXPECT_GE(calls_of(session_json(), "work"), 1);
+}
+
+#else
+
+TEST(CliTest, SkippedWithoutTheCli) {
+    GTEST_SKIP() << "the pycroscope CLI is not built (PYCROSCOPE_BUILD_EXAMPLES=OFF or no Python embed)";
+}
+
+#endif
+
+} // namespace
