@@ -3858,6 +3858,7 @@ inline thread_local ThreadTraceState tls_trace{};
 // ---- end pycroscope/python/thread_trace_state.hpp ----
 
 #include <atomic>
+#include <pthread.h>
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -4171,6 +4172,17 @@ void for_each_thread(PyInterpreterState* interp, F&& f) {
     }
 }
 
+// os.fork(): the child detaches like the core does (session_core.hpp); its
+// hooks stay installed but inert, since nothing drains its buffers.
+inline void stop_python_recording_in_child() noexcept { python_epoch.store(0, std::memory_order_relaxed); }
+inline void install_python_fork_handler() {
+    static const bool installed = [] {
+        ::pthread_atfork(nullptr, nullptr, &stop_python_recording_in_child);
+        return true;
+    }();
+    (void)installed;
+}
+
 } // namespace detail
 
 // The collector. Configure before Session::start():
@@ -4250,6 +4262,7 @@ public:
             tracer.backend = Backend::profile;
         }
 
+        detail::install_python_fork_handler();
         detail::python_epoch.store(core.epoch(), std::memory_order_release);
         tracer.active = true;
         tracer.eval_hook_installed = false;

@@ -6,6 +6,7 @@
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/core/zone.hpp"
 #include "support/recording_sink.hpp"
+#include "support/scoped_env.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,32 +23,7 @@ namespace {
 using pycroscope::ClockSource;
 namespace clock = pycroscope::clock;
 
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        if (const char* old = std::getenv(name)) {
-            old_ = std::string(old);
-        }
-        if (value != nullptr) {
-            ::setenv(name, value, 1);
-        } else {
-            ::unsetenv(name);
-        }
-    }
-    ~ScopedEnv() {
-        if (old_) {
-            ::setenv(name_.c_str(), old_->c_str(), 1);
-        } else {
-            ::unsetenv(name_.c_str());
-        }
-    }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-private:
-    std::string name_;
-    std::optional<std::string> old_;
-};
+using pycroscope_test::ScopedEnv;
 
 // One (clock::now(), steady ns) pair taken inside the narrowest of a few
 // steady_clock windows, so a preemption does not skew the comparison.

@@ -7,6 +7,7 @@
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/core/zone.hpp"
 #include "support/recording_sink.hpp"
+#include "support/scoped_env.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,32 +25,7 @@ using pycroscope::Session;
 using pycroscope_test::RecordingSink;
 
 // Sets or clears an environment variable for one test and restores it after.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        if (const char* old = std::getenv(name)) {
-            old_ = std::string(old);
-        }
-        if (value != nullptr) {
-            ::setenv(name, value, 1);
-        } else {
-            ::unsetenv(name);
-        }
-    }
-    ~ScopedEnv() {
-        if (old_) {
-            ::setenv(name_.c_str(), old_->c_str(), 1);
-        } else {
-            ::unsetenv(name_.c_str());
-        }
-    }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-private:
-    std::string name_;
-    std::optional<std::string> old_;
-};
+using pycroscope_test::ScopedEnv;
 
 // Runs start() on a fresh session with config and returns the ConfigError
 // message, or "" when start() did not throw one. Checks that a refused start

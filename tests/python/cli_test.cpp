@@ -400,7 +400,7 @@ TEST_F(CliTest, BadUsageExits2WithUsage) {
 // Enable once the core detaches a fork child from the parent's session
 // (today the child's events have no drain thread, and with the block policy
 // it waits for room forever).
-TEST_F(CliTest, DISABLED_ForkChildDetachesFromTheSession) {
+TEST_F(CliTest, ForkChildDetachesFromTheSession) {
     const std::string path = script("fork.py", R"PY(
 import os, sys
 def work(n):
