@@ -3425,20 +3425,38 @@ inline PyObject* qualified_name(PyCodeObject* code) noexcept {
 // From 3.11 every entry into a frame executes a RESUME whose oparg is 0 at
 // the start of the function and nonzero after a yield or await.
 inline bool is_resume_opcode(int opcode) noexcept {
+    // The adaptive interpreter rewrites RESUME in place: quickened (3.11),
+    // checked (3.13) or instrumented while a profile function is set (3.12+).
 #ifdef RESUME_QUICK
-    return opcode == RESUME || opcode == RESUME_QUICK;
-#else
-    return opcode == RESUME;
+    if (opcode == RESUME_QUICK) {
+        return true;
+    }
 #endif
+#ifdef RESUME_CHECK
+    if (opcode == RESUME_CHECK) {
+        return true;
+    }
+#endif
+#ifdef INSTRUMENTED_RESUME
+    if (opcode == INSTRUMENTED_RESUME) {
+        return true;
+    }
+#endif
+    return opcode == RESUME;
 }
-// units points at the next instruction to run; skips the few prologue
+// The code units of a code object as bytes: (opcode, oparg) pairs. Read as
+// bytes because _Py_CODEUNIT is a different type in every version.
+inline const std::uint8_t* code_bytes(PyCodeObject* code) noexcept {
+    return reinterpret_cast<const std::uint8_t*>(code->co_code_adaptive);
+}
+// unit is the index of the next instruction to run; skips the few prologue
 // instructions (POP_TOP after RETURN_GENERATOR) that precede RESUME.
-inline bool resumes_after_yield(const _Py_CODEUNIT* units, const _Py_CODEUNIT* end) noexcept {
-    for (int i = 0; i < 4 && units + i < end; ++i) {
-        const auto unit = static_cast<std::uint16_t>(units[i]);
-        const int opcode = unit & 0xff;
-        if (is_resume_opcode(opcode)) {
-            return (unit >> 8) != 0;
+inline bool resumes_after_yield(PyCodeObject* code, Py_ssize_t unit) noexcept {
+    const std::uint8_t* bytes = code_bytes(code);
+    const Py_ssize_t count = Py_SIZE(code);
+    for (Py_ssize_t i = unit; i < unit + 4 && i >= 0 && i < count; ++i) {
+        if (is_resume_opcode(bytes[2 * i])) {
+            return bytes[2 * i + 1] != 0;
         }
     }
     return false;
@@ -3456,9 +3474,7 @@ inline bool profile_call_is_resume(PyFrameObject* frame, PyCodeObject* code) noe
     if (lasti < 0) {
         return false;
     }
-    const auto* units = reinterpret_cast<const _Py_CODEUNIT*>(_PyCode_CODE(code));
-    const Py_ssize_t count = Py_SIZE(code);
-    return resumes_after_yield(units + lasti / 2, units + count);
+    return resumes_after_yield(code, lasti / 2);
 #else
     return frame->f_lasti >= 0;
 #endif
@@ -3503,7 +3519,7 @@ inline int eval_frame_entry(EvalFrame* raw) noexcept {
     if (next == start) {
         return 0;
     }
-    return resumes_after_yield(next, start + Py_SIZE(code)) ? 2 : 1;
+    return resumes_after_yield(code, next - start) ? 2 : 1;
 }
 // True when _PyEval_EvalFrameDefault will refuse the frame with a
 // RecursionError before its first instruction (_Py_EnterRecursivePy and
@@ -3567,12 +3583,33 @@ inline EvalFrameFunction default_eval_frame() noexcept {
 }
 #endif
 
+#if PY_VERSION_HEX >= 0x030D0000
+} // namespace compat
+} // namespace python
+} // namespace pycroscope
+// 3.13 moved these to internal headers; _PyEval_SetProfile is still exported.
+extern "C" int _PyEval_SetProfile(PyThreadState* tstate, Py_tracefunc func, PyObject* arg);
+namespace pycroscope {
+namespace python {
+namespace compat {
+#endif
+
 // Installs or removes a profile / trace function on any thread state (GIL held).
 inline int set_profile(PyThreadState* tstate, Py_tracefunc function) noexcept {
     return _PyEval_SetProfile(tstate, function, nullptr);
 }
+// Returns -1 where this version cannot do it (another thread's trace
+// function on 3.13): the tracer reports that thread as not traced for lines.
 inline int set_trace(PyThreadState* tstate, Py_tracefunc function) noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    if (tstate != PyThreadState_Get()) {
+        return -1;
+    }
+    PyEval_SetTrace(function, nullptr);
+    return 0;
+#else
     return _PyEval_SetTrace(tstate, function, nullptr);
+#endif
 }
 inline Py_tracefunc profile_function(PyThreadState* tstate) noexcept { return tstate->c_profilefunc; }
 inline Py_tracefunc trace_function(PyThreadState* tstate) noexcept { return tstate->c_tracefunc; }
