@@ -159,21 +159,7 @@ public:
         if (detach_if_forked()) {
             return summary_;
         }
-        detail::native_epoch.store(0, std::memory_order_release);
-        detail::session_epoch.store(0, std::memory_order_release);
-        // After recording stopped, so no delivered event lies beyond it.
-        const std::uint64_t stop_ticks = clock::now();
-        registry_->close_all();
-        {
-            std::lock_guard<std::mutex> lock(wake_mutex_);
-            stop_requested_ = true;
-        }
-        wake_.notify_all();
-        drain_thread_.join();
-        {
-            std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
-            detail::active_registry() = nullptr;
-        }
+        const std::uint64_t stop_ticks = halt_recording();
 
         summary_ = SessionSummary{};
         summary_.info = info_;
@@ -206,9 +192,7 @@ public:
                 sinks_[i]->abort();
             }
         }
-        registry_.reset();
-        running_ = false;
-        detail::session_slot_taken().store(false);
+        release_session();
         if (!summary_.errors.empty()) {
             std::string message = "some outputs were not written:";
             for (const auto& error : summary_.errors) {
@@ -227,8 +211,23 @@ public:
         if (detach_if_forked()) {
             return;
         }
+        halt_recording();
+        for (auto& sink : sinks_) {
+            sink->abort();
+        }
+        release_session();
+    }
+
+private:
+    static constexpr std::size_t batch_size = 4096;
+
+    // Stops every recording path, drains what was recorded and joins the
+    // drain thread. Returns the stop time, taken once nothing records, so no
+    // delivered event lies beyond it.
+    std::uint64_t halt_recording() noexcept {
         detail::native_epoch.store(0, std::memory_order_release);
         detail::session_epoch.store(0, std::memory_order_release);
+        const std::uint64_t stop_ticks = clock::now();
         registry_->close_all();
         {
             std::lock_guard<std::mutex> lock(wake_mutex_);
@@ -236,20 +235,17 @@ public:
         }
         wake_.notify_all();
         drain_thread_.join();
-        {
-            std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
-            detail::active_registry() = nullptr;
-        }
-        for (auto& sink : sinks_) {
-            sink->abort();
-        }
+        std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
+        detail::active_registry() = nullptr;
+        return stop_ticks;
+    }
+
+    // The session's slot is free for the next one.
+    void release_session() noexcept {
         registry_.reset();
         running_ = false;
         detail::session_slot_taken().store(false);
     }
-
-private:
-    static constexpr std::size_t batch_size = 4096;
 
     // In a forked child the drain thread does not exist and the sinks' files
     // belong to the parent: forget both without touching them.

@@ -16,7 +16,6 @@ struct ThreadTraceState {
 
     std::uint64_t epoch;  // session this state was synced for
     std::uint32_t depth;  // true depth; entries above max_depth are not stored
-    std::uint32_t line;   // last line event of the innermost frame
     const void* exception_frame; // frame an exception passed through, until handled or left
     // eval_frame backend: the bottom `synthetic` entries of the stack are
     // frames that were running at sync, identified by synthetic_frames. The

@@ -209,7 +209,6 @@ inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject*) 
         if (options.lines) {
             emit(epoch, EventKind::py_line, location, line);
         }
-        state.line = static_cast<std::uint32_t>(line);
     } else {
         state.exception_frame = frame;
         if (options.exceptions) {
