@@ -50,13 +50,34 @@ PYCROSCOPE_FORCE_INLINE bool record(EventKind kind, const SourceLocation* locati
 }
 
 // Native zone begin; returns the epoch to hand to end_zone(), or 0 when
-// nothing was recorded (then end_zone() must not be called).
-PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location) noexcept {
+// nothing was recorded (then end_zone() must not be called). position says
+// where the zone sits on the thread's stack for the sampler (ZoneStack): 0
+// takes an address in the caller's C frame (this is force-inlined), else a
+// tagged Python frame identity.
+PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
+                                                 std::uintptr_t position = 0) noexcept {
     const std::uint64_t epoch = detail::native_epoch.load(std::memory_order_relaxed);
     if (PYCROSCOPE_LIKELY(epoch == 0) || location == nullptr) {
         return 0;
     }
-    return detail::push_event(epoch, detail::make_event(EventKind::zone_begin, location)) ? epoch : 0;
+    ThreadBuffer* buffer = detail::tls_slot.buffer;
+    if (PYCROSCOPE_UNLIKELY(detail::tls_slot.epoch != epoch)) {
+        buffer = detail::attach_current_thread(epoch);
+        if (buffer == nullptr) {
+            return 0;
+        }
+    }
+    if (!buffer->ring.push(detail::make_event(EventKind::zone_begin, location))) {
+        return 0;
+    }
+    if (position == 0) {
+        // Taken only once recording: an escaping local on the fast path
+        // would keep the caller from holding the Zone in registers.
+        char marker = 0;
+        position = reinterpret_cast<std::uintptr_t>(&marker);
+    }
+    buffer->zones.push(location, position);
+    return epoch;
 }
 
 // Skipped when the session changed since begin_zone(), so every recorded
@@ -65,7 +86,12 @@ PYCROSCOPE_FORCE_INLINE void end_zone(const SourceLocation* location, std::uint6
     if (PYCROSCOPE_UNLIKELY(detail::native_epoch.load(std::memory_order_relaxed) != epoch)) {
         return;
     }
-    detail::push_event(epoch, detail::make_event(EventKind::zone_end, location));
+    const detail::ThreadSlot slot = detail::tls_slot;
+    if (PYCROSCOPE_UNLIKELY(slot.epoch != epoch)) {
+        return; // the thread is exiting: its buffer is gone from the slot
+    }
+    slot.buffer->zones.pop();
+    slot.buffer->ring.push(detail::make_event(EventKind::zone_end, location));
 }
 
 PYCROSCOPE_FORCE_INLINE void native_event(EventKind kind, const SourceLocation* location,

@@ -5,6 +5,7 @@
 #include "pycroscope/core/clock.hpp"
 #include "pycroscope/core/config.hpp"
 #include "pycroscope/core/error.hpp"
+#include "pycroscope/core/event_processor.hpp"
 #include "pycroscope/core/recorder.hpp"
 #include "pycroscope/core/session_info.hpp"
 #include "pycroscope/core/sink.hpp"
@@ -99,6 +100,30 @@ public:
     }
     const std::vector<std::shared_ptr<Sink>>& sinks() const noexcept { return sinks_; }
 
+    // Runs on every batch before the sinks, in the order added (see event_processor.hpp).
+    void add_processor(std::shared_ptr<EventProcessor> processor) {
+        if (!processor) {
+            throw ConfigError("add_processor() was given a null processor");
+        }
+        if (running_) {
+            throw SessionError("processors must be added before start()");
+        }
+        processors_.push_back(std::move(processor));
+    }
+
+    // The recording threads' buffers (os_tid, open zones), for a sampler:
+    // copied into out, reusing its storage; empty when not running.
+    void thread_buffers(std::vector<std::shared_ptr<ThreadBuffer>>& out) const {
+        if (registry_ != nullptr) {
+            registry_->snapshot(out);
+        } else {
+            out.clear();
+        }
+    }
+    std::string thread_name(const ThreadBuffer& buffer) const {
+        return registry_ != nullptr ? registry_->name_of(buffer) : std::string();
+    }
+
     // Validates, opens every sink, then starts recording. Throws before
     // anything records when a value or an output is wrong.
     void start(std::vector<std::string> collector_names) {
@@ -128,6 +153,9 @@ public:
             info_.collectors = std::move(collector_names);
             info_.metadata = config_.metadata;
             info_.start_ticks = clock::now();
+            for (auto& processor : processors_) {
+                processor->open(info_);
+            }
             open_sinks();
         } catch (...) {
             detail::session_slot_taken().store(false);
@@ -176,6 +204,13 @@ public:
         for (const auto& t : summary_.threads) {
             summary_.total_events += t.events;
             summary_.total_lost += t.lost;
+        }
+        for (auto& processor : processors_) {
+            try {
+                processor->close(summary_);
+            } catch (const std::exception& e) {
+                sink_errors_.push_back(processor->describe() + ": " + e.what());
+            }
         }
         summary_.errors = sink_errors_;
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
@@ -273,6 +308,7 @@ private:
             }
         }
         sink_failed_.assign(sinks_.size(), false);
+        processor_failed_.assign(processors_.size(), false);
         sink_errors_.clear();
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
             try {
@@ -366,7 +402,7 @@ private:
         return total;
     }
 
-    void deliver(ThreadBuffer& buffer, const Event* events, std::size_t count) {
+    void deliver(ThreadBuffer& buffer, Event* events, std::size_t count) {
         buffer.delivered += count;
         ThreadInfo& info = drain_cache_[&buffer];
         info.index = buffer.index;
@@ -374,6 +410,18 @@ private:
         info.name = registry_->name_of(buffer);
         info.events = buffer.delivered;
         info.lost = buffer.ring.lost();
+        for (std::size_t i = 0; i < processors_.size(); ++i) {
+            if (processor_failed_[i]) {
+                continue;
+            }
+            try {
+                processors_[i]->process(info, events, count);
+            } catch (const std::exception& e) {
+                // The sinks still get the events, as they are.
+                processor_failed_[i] = true;
+                sink_errors_.push_back(processors_[i]->describe() + ": " + e.what());
+            }
+        }
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
             if (sink_failed_[i]) {
                 continue;
@@ -396,6 +444,8 @@ private:
     Config config_;
     std::vector<std::shared_ptr<Sink>> sinks_;
     std::vector<bool> sink_failed_;
+    std::vector<std::shared_ptr<EventProcessor>> processors_;
+    std::vector<bool> processor_failed_;
     std::vector<std::string> sink_errors_;
     SessionInfo info_;
     SessionSummary summary_;

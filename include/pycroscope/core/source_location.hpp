@@ -19,6 +19,10 @@ enum class LocationKind : std::uint32_t {
     c_function = 6,      // builtins and methods seen through the profile hook
     python_line = 7,     // one line of a Python function
     other = 8,
+    gc_collection = 9,   // a garbage collection span; line = generation
+    python_import = 10,  // an import span; function = module name
+    io_site = 11,        // an I/O operation at a Python line; name = operation
+    exception_type = 12, // a Python exception type; name = qualified type name
 };
 
 struct SourceLocation {

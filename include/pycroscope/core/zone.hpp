@@ -19,6 +19,7 @@ namespace pycroscope {
 // A span on the calling thread from construction to destruction.
 class Zone {
 public:
+    // begin_zone() marks the zone's place on the C stack (ZoneStack).
     PYCROSCOPE_FORCE_INLINE explicit Zone(const SourceLocation* location) noexcept
         : location_(location), epoch_(begin_zone(location)) {}
     PYCROSCOPE_FORCE_INLINE ~Zone() {

@@ -1,0 +1,116 @@
+#pragma once
+// Call paths interned as nodes of one prefix tree, and a per-thread cursor
+// that follows a thread's span events through it. A thread's position is
+// then a single node index: drain-side analyses (memory, for example) can
+// remember "the stack at this moment" without copying it.
+
+#include "pycroscope/core/event.hpp"
+#include "pycroscope/core/source_location.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+
+class LocationTree {
+public:
+    static constexpr std::uint32_t root = 0;
+
+    LocationTree() { nodes_.push_back(Node{nullptr, root}); }
+
+    // The node for location called from parent, made on first sight.
+    std::uint32_t child(std::uint32_t parent, const SourceLocation* location) {
+        const Key key{parent, location};
+        auto found = index_.find(key);
+        if (found != index_.end()) {
+            return found->second;
+        }
+        const auto node = static_cast<std::uint32_t>(nodes_.size());
+        nodes_.push_back(Node{location, parent});
+        index_.emplace(key, node);
+        return node;
+    }
+
+    const SourceLocation* location(std::uint32_t node) const noexcept { return nodes_[node].location; }
+    std::uint32_t parent(std::uint32_t node) const noexcept { return nodes_[node].parent; }
+    std::size_t size() const noexcept { return nodes_.size(); }
+
+    // The locations from the outermost frame down to node.
+    std::vector<const SourceLocation*> path(std::uint32_t node) const {
+        std::vector<const SourceLocation*> out;
+        for (; node != root; node = nodes_[node].parent) {
+            out.push_back(nodes_[node].location);
+        }
+        return std::vector<const SourceLocation*>(out.rbegin(), out.rend());
+    }
+
+    void clear() {
+        nodes_.resize(1);
+        index_.clear();
+    }
+
+private:
+    struct Node {
+        const SourceLocation* location;
+        std::uint32_t parent;
+    };
+    struct Key {
+        std::uint32_t parent;
+        const SourceLocation* location;
+        bool operator==(const Key& other) const noexcept {
+            return parent == other.parent && location == other.location;
+        }
+    };
+    struct KeyHash {
+        std::size_t operator()(const Key& key) const noexcept {
+            return std::hash<const void*>()(key.location) * 0x9E3779B97F4A7C15ull ^ key.parent;
+        }
+    };
+    std::vector<Node> nodes_;
+    std::unordered_map<Key, std::uint32_t, KeyHash> index_;
+};
+
+// One thread's position in a LocationTree, and the innermost native zone it
+// is in. An end without its begin is ignored; an end closes any span opened
+// after its begin (the same rule as SpanStack).
+class StackPosition {
+public:
+    // Feeds one event; returns false for events that open or close no span.
+    bool add(const Event& event, LocationTree& tree) {
+        if (opens_span(event.kind)) {
+            const SourceLocation* location = event.location();
+            const bool zone = location != nullptr && (location->kind == LocationKind::native_zone ||
+                                                      location->kind == LocationKind::dynamic_zone);
+            frames_.push_back(Frame{location, tree.child(node(), location), zone ? location : this->zone()});
+            return true;
+        }
+        if (closes_span(event.kind)) {
+            std::size_t match = frames_.size();
+            while (match > 0 && frames_[match - 1].location != event.location()) {
+                --match;
+            }
+            if (match > 0) {
+                frames_.resize(match - 1);
+            }
+            return true;
+        }
+        return false;
+    }
+
+    std::uint32_t node() const noexcept { return frames_.empty() ? LocationTree::root : frames_.back().node; }
+    // The innermost native zone (PYCRO_SCOPE or pycroscope.zone), or null.
+    const SourceLocation* zone() const noexcept { return frames_.empty() ? nullptr : frames_.back().zone; }
+    std::size_t depth() const noexcept { return frames_.size(); }
+
+private:
+    struct Frame {
+        const SourceLocation* location;
+        std::uint32_t node;
+        const SourceLocation* zone;
+    };
+    std::vector<Frame> frames_;
+};
+
+} // namespace pycroscope
