@@ -4,11 +4,16 @@
 // complete ("X") events written when they end, so a lost begin or end never
 // leaves a dangling slice. Threads are named with "M" metadata events; lost
 // events are an instant on their thread and a count in "otherData".
+// Stack samples become slices rebuilt from consecutive samples (see
+// analysis/sample_slices.hpp) on a track per sampled thread, tid = os_tid.
 
+#include "pycroscope/analysis/sample_decoder.hpp"
+#include "pycroscope/analysis/sample_slices.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
+#include "pycroscope/sinks/memory_counter_track.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
 
 #include <cstdint>
@@ -23,6 +28,10 @@ class ChromeTraceSink : public FileSink {
 public:
     explicit ChromeTraceSink(std::string path) : FileSink("chrome trace", std::move(path)) {}
 
+    // The sampling interval: the last sample slice of a thread lasts one
+    // interval (0: the thread's last gap between samples). Before start().
+    void set_sample_interval_ns(std::uint64_t ns) noexcept { sample_interval_ns_ = ns; }
+
 protected:
     struct Empty {};
     using Stack = SpanStack<Empty>;
@@ -36,10 +45,13 @@ protected:
         FileSink::open_(info);
         info_ = info;
         stacks_.clear();
+        sample_streams_.clear();
+        sample_slices_.clear();
         fragments_.clear();
         for (auto& slot : fragment_cache_) {
             slot = CachedFragment{};
         }
+        memory_track_.reset(static_cast<std::uint64_t>(100000.0 / info.calibration.ns_per_tick)); // 100 us
         common_.clear();
         common_ += ",\"pid\":";
         append_unsigned(common_, info.pid);
@@ -64,6 +76,8 @@ protected:
                 state.stack.pop(e.location(), e.timestamp, [&](const Stack::Frame& frame, std::uint64_t end) {
                     write_complete(state, frame, end);
                 });
+            } else if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
+                add_sample_event(thread.index, e);
             } else if (e.kind == EventKind::instant) {
                 begin_event(",\n{\"ph\":\"i\",\"s\":\"t\"", state, e.timestamp, e.location());
                 out_ += '}';
@@ -75,6 +89,8 @@ protected:
                 literal(",\"args\":{\"value\":");
                 append_double(out_, e.value());
                 literal("}}");
+            } else if (is_memory_event(e.kind) && memory_track_.add(e, thread.index)) {
+                write_memory_counter(state, e.timestamp);
             }
             flush_if_large();
         }
@@ -87,6 +103,10 @@ protected:
             });
             flush_if_large();
         });
+        finish_samples(summary);
+        if (memory_track_.pending_final() && !summary.threads.empty()) {
+            write_memory_counter(thread_state(summary.threads.front().index), summary.stop_ticks);
+        }
         for (const auto& thread : summary.threads) {
             out_ += ",\n{\"ph\":\"M\",\"name\":\"thread_name\"";
             out_ += common_;
@@ -188,6 +208,13 @@ private:
         out_.append(line, static_cast<std::size_t>(p - line));
     }
 
+    void write_memory_counter(const ThreadState& state, std::uint64_t timestamp) {
+        begin_event(",\n{\"ph\":\"C\"", state, timestamp, &memory_counter_location);
+        literal(",\"args\":{\"bytes\":");
+        append_unsigned(out_, memory_track_.value());
+        literal("}}");
+    }
+
     // The escaped name/category (and source position for Python code) of a
     // location, rendered once.
     const std::string& fragment(const SourceLocation* location) {
@@ -220,6 +247,60 @@ private:
         return stored;
     }
 
+    void add_sample_event(std::uint32_t producer, const Event& e) {
+        sample_streams_.push(producer, e, [&](const analysis::SampleView& sample) {
+            sample_slices_.add(sample, [&](const analysis::SampleSlice& slice) { write_sample_slice(slice); });
+        });
+    }
+
+    void finish_samples(const SessionSummary& summary) {
+        const auto interval = static_cast<std::uint64_t>(
+            static_cast<double>(sample_interval_ns_) / info_.calibration.ns_per_tick + 0.5);
+        sample_slices_.finish(summary.stop_ticks, interval,
+                              [&](const analysis::SampleSlice& slice) { write_sample_slice(slice); });
+        // Sampled tracks are named from the samples and sorted after the recording threads.
+        std::uint64_t order = 0;
+        for (const auto& track : sample_slices_.tracks()) {
+            out_ += ",\n{\"ph\":\"M\",\"name\":\"thread_name\"";
+            out_ += common_;
+            append_unsigned(out_, track.os_tid);
+            out_ += ",\"args\":{\"name\":\"";
+            append_json_escaped(out_, track.name);
+            out_ += "\"}},\n{\"ph\":\"M\",\"name\":\"thread_sort_index\"";
+            out_ += common_;
+            append_unsigned(out_, track.os_tid);
+            out_ += ",\"args\":{\"sort_index\":";
+            append_unsigned(out_, 1000000 + order++);
+            out_ += "}}";
+        }
+        flush_if_large();
+    }
+
+    // A complete event on the sampled thread's track with the samples it covers.
+    void write_sample_slice(const analysis::SampleSlice& slice) {
+        const std::int64_t begin_ns = info_.session_ns(slice.begin);
+        const std::int64_t end_ns = slice.end > slice.begin ? info_.session_ns(slice.end) : begin_ns;
+        out_ += ",\n{\"ph\":\"X\"";
+        out_ += common_;
+        append_unsigned(out_, slice.os_tid);
+        out_ += ",\"ts\":";
+        append_ns_as_us(out_, begin_ns);
+        out_ += ",\"dur\":";
+        append_ns_as_us(out_, end_ns - begin_ns);
+        out_ += ",\"name\":\"";
+        append_json_escaped(out_, slice.location->display_name());
+        out_ += "\",\"cat\":\"sample\",\"args\":{\"samples\":";
+        append_unsigned(out_, slice.samples);
+        if (slice.location->kind == LocationKind::python_function) {
+            out_ += ",\"file\":\"";
+            append_json_escaped(out_, slice.location->file);
+            out_ += "\",\"line\":";
+            append_unsigned(out_, slice.location->line);
+        }
+        out_ += "}}";
+        flush_if_large();
+    }
+
     void flush_if_large() {
         if (out_.size() >= (1u << 20)) {
             file().write(out_);
@@ -231,6 +312,10 @@ private:
     std::string common_; // ,"pid":N,"tid":
     std::string out_;
     PerThreadState<ThreadState> stacks_;
+    MemoryCounterTrack memory_track_;
+    analysis::SampleStreams sample_streams_;
+    analysis::SampleSliceBuilder sample_slices_;
+    std::uint64_t sample_interval_ns_ = 0;
     std::unordered_map<const SourceLocation*, std::string> fragments_;
     struct CachedFragment {
         const SourceLocation* location = nullptr;

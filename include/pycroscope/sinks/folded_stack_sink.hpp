@@ -29,6 +29,24 @@ inline void append_folded_frame(std::string& out, std::string_view name) {
     }
 }
 
+// Writes `stack weight` lines in order, in 1 MiB pieces, and commits the file.
+template <class Lines>
+void write_folded_lines(AtomicFile& file, const Lines& lines) {
+    std::string out;
+    for (const auto& line : lines) {
+        out += line.first;
+        out += ' ';
+        append_unsigned(out, line.second);
+        out += '\n';
+        if (out.size() > (1u << 20)) {
+            file.write(out);
+            out.clear();
+        }
+    }
+    file.write(out);
+    file.commit();
+}
+
 class FoldedStackSink : public FileSink {
 public:
     explicit FoldedStackSink(std::string path, FoldedStackOptions options = {})
@@ -85,19 +103,7 @@ protected:
                 lines[line] += 1;
             }
         }
-        std::string out;
-        for (const auto& line : lines) {
-            out += line.first;
-            out += ' ';
-            append_unsigned(out, line.second);
-            out += '\n';
-            if (out.size() > (1u << 20)) {
-                file().write(out);
-                out.clear();
-            }
-        }
-        file().write(out);
-        file().commit();
+        write_folded_lines(file(), lines);
     }
 
 private:

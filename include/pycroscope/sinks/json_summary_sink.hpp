@@ -32,6 +32,10 @@ inline const char* to_string(LocationKind kind) noexcept {
     case LocationKind::c_function: return "c";
     case LocationKind::python_line: return "line";
     case LocationKind::other: return "other";
+    case LocationKind::gc_collection: return "gc";
+    case LocationKind::python_import: return "import";
+    case LocationKind::io_site: return "io";
+    case LocationKind::exception_type: return "exception";
     }
     return "other";
 }
@@ -109,6 +113,10 @@ protected:
         for (std::size_t i = 0; i < count; ++i) {
             const Event& e = events[i];
             switch (e.kind) {
+            // Most events of a memory session, and neither a span nor a line:
+            // the memory section reads the model instead.
+            case EventKind::mem_alloc:
+            case EventKind::mem_free: break;
             case EventKind::instant: ++marks_[e.location()]; break;
             case EventKind::counter: {
                 CounterStats& c = counters_[e.location()];
