@@ -5,6 +5,10 @@
 #   cProfile  python3 -m cProfile -o /dev/null SCRIPT
 #   minimal   BUILD/pycroscope profile --minimal --output-dir TMP SCRIPT
 #   complete  BUILD/pycroscope profile --output-dir TMP SCRIPT   (C calls too)
+#   sample    BUILD/pycroscope profile --sample --no-memory --output-dir TMP SCRIPT
+#             (the sampler at its default 100 Hz, no tracing, no allocation hooks)
+#
+# MODES="plain sample" (for example) runs a subset; plain must be first.
 #
 # "python3" is python_launcher.c (Py_BytesMain) built against the shared
 # libpython from pkg-config python3-embed, the library the pycroscope CLI
@@ -76,9 +80,14 @@ if ! ${CC:-cc} -O2 -o "$python" "$here/python_launcher.c" $(pkg-config --cflags 
     exit 2
 fi
 
-modes=(plain static cprofile minimal complete)
+read -r -a modes <<<"${MODES:-plain static cprofile minimal complete sample}"
+if [[ ${modes[0]} != plain ]]; then
+    echo "error: MODES must start with plain (the baseline)" >&2
+    exit 2
+fi
 declare -A label=([plain]="python3" [static]="python3.11 (static)" [cprofile]="cProfile"
-                  [minimal]="pycroscope --minimal" [complete]="pycroscope (complete)")
+                  [minimal]="pycroscope --minimal" [complete]="pycroscope (complete)"
+                  [sample]="pycroscope --sample")
 
 # run_once MODE SCRIPT -> prints "WALL CPU" in seconds (CPU = user + system,
 # all threads: less sensitive than wall time to other load on the machine).
@@ -92,6 +101,7 @@ run_once() {
     cprofile) cmd=("$python" -m cProfile -o /dev/null "$script") ;;
     minimal) cmd=("$cli" profile --minimal "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     complete) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    sample) cmd=("$cli" profile --sample --no-memory "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
     if [[ $status -ne 0 ]]; then
@@ -99,7 +109,7 @@ run_once() {
         tail -n 20 "$scratch/stderr" >&2
         exit 1
     fi
-    if [[ $mode == minimal || $mode == complete ]] && [[ ! -s $out/session.json ]]; then
+    if [[ $mode == minimal || $mode == complete || $mode == sample ]] && [[ ! -s $out/session.json ]]; then
         echo "error: '${cmd[*]}' wrote no session.json" >&2
         exit 1
     fi
@@ -131,8 +141,9 @@ for script in "${scripts[@]}"; do
         # shellcheck disable=SC2086
         cpu[$name,$mode]=$(median ${cpus[$mode]})
     done
-    echo "  $name (wall): plain ${wall[$name,plain]}s, static ${wall[$name,static]}s," \
-        "cProfile ${wall[$name,cprofile]}s, minimal ${wall[$name,minimal]}s, complete ${wall[$name,complete]}s" >&2
+    line="  $name (wall):"
+    for mode in "${modes[@]}"; do line+=" $mode ${wall[$name,$mode]}s"; done
+    echo "$line" >&2
     unset walls cpus
 done
 

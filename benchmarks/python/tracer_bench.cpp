@@ -31,10 +31,12 @@ PyObject* g_fib = nullptr;
 constexpr double calls_per_iteration = 21891; // fib(20)
 
 void ensure_python() {
-    if (Py_IsInitialized()) {
+    if (g_fib != nullptr) {
         return;
     }
-    Py_InitializeEx(0);
+    if (!Py_IsInitialized()) { // other benchmarks in this binary may have started it
+        Py_InitializeEx(0);
+    }
     PyObject* globals = PyDict_New();
     PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
     PyObject* result = PyRun_String("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",

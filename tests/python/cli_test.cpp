@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <functional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -316,7 +317,7 @@ print(session.get_completed_profilers())
 )PY");
     const ProcessResult profiled = profile_run({path});
     EXPECT_EQ(profiled.status, 0) << profiled.err;
-    EXPECT_EQ(profiled.out, "['native_zones', 'python']\n");
+    EXPECT_EQ(profiled.out, "['native_zones', 'python', 'exceptions', 'gc', 'imports', 'io', 'memory', 'system_monitor']\n");
     const json::Value doc = session_json();
     std::int64_t script_zone = -1, decorated = -1;
     const json::Value& zones = doc.at("zones");
@@ -429,3 +430,68 @@ TEST(CliTest, SkippedWithoutTheCli) {
 #endif
 
 } // namespace
+
+// `pycroscope profile` turns every resource collector on: each section holds
+// what the script did (exact counts are checked per collector in their tests).
+TEST_F(CliTest, EveryResourceSectionHoldsTheRun) {
+    const std::string path = script("resources.py", R"PY(import atexit, gc, sys
+seen = []
+gc.callbacks.append(lambda phase, info: seen.append(info["generation"]) if phase == "stop" else None)
+atexit.register(lambda: print(len(seen)))
+import fractions
+def fail(n):
+    raise ValueError(n)
+def catcher():
+    for i in range(3):
+        try:
+            fail(i)
+        except ValueError:
+            pass
+catcher()
+with open(sys.argv[1], "w") as f:
+    f.write("x")
+gc.collect()
+gc.collect(0)
+)PY");
+    const ProcessResult profiled = profile_run({path, (dir_ / "written.txt").string()});
+    ASSERT_EQ(profiled.status, 0) << profiled.err;
+    const std::int64_t callbacks_seen = std::stoll(profiled.out);
+    const json::Value doc = session_json();
+
+    // The script's callback was appended after ours: we see at least as many.
+    EXPECT_GE(doc.at("gc").at("collections").as_int(), callbacks_seen);
+    EXPECT_GE(callbacks_seen, 2);
+
+    std::function<bool(const json::Value&)> has_module = [&](const json::Value& nodes) {
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            if (nodes[i].at("module").as_string() == "fractions" || has_module(nodes[i].at("children"))) {
+                return true;
+            }
+        }
+        return false;
+    };
+    EXPECT_TRUE(has_module(doc.at("imports")));
+
+    bool open_at_line = false;
+    const json::Value& io = doc.at("io");
+    for (std::size_t i = 0; i < io.size(); ++i) {
+        open_at_line = open_at_line || (io[i].at("operation").as_string() == "open" && io[i].at("line").as_int() == 15);
+    }
+    EXPECT_TRUE(open_at_line);
+
+    bool fail_site = false;
+    const json::Value& exceptions = doc.at("exceptions");
+    for (std::size_t i = 0; i < exceptions.size(); ++i) {
+        if (exceptions[i].at("function").as_string() == "fail") {
+            fail_site = true;
+            EXPECT_EQ(exceptions[i].at("raised").as_int(), 3);
+            EXPECT_EQ(exceptions[i].at("caught").as_int(), 3);
+            EXPECT_EQ(exceptions[i].at("line").as_int(), 7);
+        }
+    }
+    EXPECT_TRUE(fail_site);
+
+    EXPECT_GE(doc.at("system").at("samples").as_int(), 1);
+    EXPECT_GT(doc.at("memory").at("peak_bytes").as_int(), 0);
+    EXPECT_TRUE(fs::exists(dir_ / "out" / "memory.folded"));
+}

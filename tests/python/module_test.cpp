@@ -469,10 +469,11 @@ with pycroscope.profile(output_dir=OUT) as session:
     EXPECT_GT(eval_double("session.duration"), 0.0);
     EXPECT_EQ(eval_double("session.duration"), eval_double("session.duration")); // frozen at exit
     EXPECT_EQ(eval_str("session.running"), "False");
-    EXPECT_EQ(eval_str("session.get_completed_profilers()"), "['native_zones', 'python']");
+    EXPECT_EQ(eval_str("session.get_completed_profilers()"),
+              "['native_zones', 'python', 'exceptions', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
     EXPECT_EQ(eval_str("session.output_dir"), out);
-    EXPECT_EQ(eval_str("len(session.files)"), "3");
-    for (const char* file : {"session.json", "stacks.folded", "trace.json"}) {
+    EXPECT_EQ(eval_str("len(session.files)"), "4");
+    for (const char* file : {"session.json", "stacks.folded", "memory.folded", "trace.json"}) {
         EXPECT_TRUE(fs::exists(fs::path(out) / file)) << file;
     }
 
@@ -516,7 +517,9 @@ second = profiled_entry(12)
     EXPECT_EQ(eval_str("profiled_entry.__name__"), "profiled_entry");
     EXPECT_EQ(eval_str("profiled_entry.__doc__"), "entry doc");
     EXPECT_EQ(eval_str("first_session is not profiled_entry.last_session"), "True");
-    EXPECT_EQ(eval_str("profiled_entry.last_session.get_completed_profilers()"), "['native_zones', 'python']");
+    // minimal=True: the eval_frame backend, which sees no exceptions.
+    EXPECT_EQ(eval_str("profiled_entry.last_session.get_completed_profilers()"),
+              "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
 
     // The second call overwrote the outputs: its counts.
     const json::Value doc = json::parse_file((fs::path(out) / "session.json").string());

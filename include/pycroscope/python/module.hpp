@@ -31,18 +31,33 @@
 
 #include "pycroscope/core/config.hpp"
 #include "pycroscope/core/error.hpp"
+#include "pycroscope/core/manual_sample.hpp"
 #include "pycroscope/core/name_table.hpp"
 #include "pycroscope/core/recorder.hpp"
 #include "pycroscope/core/session.hpp"
+#include "pycroscope/core/system_monitor.hpp"
 #include "pycroscope/core/thread_registry.hpp"
 #include "pycroscope/core/zone.hpp"
 #include "pycroscope/python/cpython.hpp"
+#include "pycroscope/python/exception_collector.hpp"
+#include "pycroscope/python/frame_walk.hpp"
+#include "pycroscope/python/gc_collector.hpp"
+#include "pycroscope/python/import_collector.hpp"
+#include "pycroscope/python/io_collector.hpp"
+#include "pycroscope/python/memory_collector.hpp"
+#include "pycroscope/python/memory_sections.hpp"
+#include "pycroscope/python/sampler.hpp"
 #include "pycroscope/python/shutdown.hpp"
 #include "pycroscope/python/summary_sections.hpp"
 #include "pycroscope/python/tracer.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
+#include "pycroscope/sinks/hotspot_sections.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
+#include "pycroscope/sinks/memory_folded_sink.hpp"
+#include "pycroscope/sinks/sample_profile_sink.hpp"
+#include "pycroscope/sinks/sampled_stack_sink.hpp"
+#include "pycroscope/sinks/system_sections.hpp"
 #include "pycroscope/version.hpp"
 
 #include <algorithm>
@@ -188,6 +203,25 @@ struct ProfileOptions {
     bool json = true;   // session.json
     bool folded = true; // stacks.folded
     bool chrome = true; // trace.json
+    // Allocations of the PyMem domains (memory section, memory.folded, the
+    // chrome trace's memory counter). memory_sample_bytes: 0 records every
+    // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
+    bool memory = true;
+    std::uint64_t memory_sample_bytes = 0;
+    // Sampling mode: the Sampler instead of the tracer; stacks.folded holds
+    // sample counts and session.json a "hotspots" section.
+    bool sample = false;
+    double sample_rate = 100.0; // Hz
+    // Resource collectors (sections gc, imports, io, exceptions, system).
+    // Exceptions need the profile backend's trace function, which sees every
+    // line: off with minimal, eval_frame or sample.
+    bool gc = true;
+    bool imports = true;
+    bool io = true;
+    bool exceptions = true;
+    bool system = true;
+    std::chrono::milliseconds system_interval{100};
+    std::vector<SystemAlertRule> system_alerts;
     Config config;
 
     // The tracer options these resolve to; throws ConfigError on a contradiction.
@@ -256,23 +290,90 @@ inline std::filesystem::path make_output_dir(const std::string& requested) {
 // start() and stop() follow Session's rules (start with the GIL held).
 class StandardProfile {
 public:
-    using SessionType = Session<NativeZones, PythonTracer>;
+    // ExceptionCollector needs the tracer before it. Collectors that need a
+    // running interpreter start in attach_python().
+    using SessionType = Session<NativeZones, PythonTracer, ExceptionCollector, GcCollector, ImportCollector,
+                                IoCollector, MemoryCollector, Sampler, SystemMonitor>;
 
     explicit StandardProfile(ProfileOptions options)
-        : options_(std::move(options)), tracer_options_(options_.tracer_options()), session_(options_.config) {
+        : options_(std::move(options)), tracer_options_(options_.tracer_options()), session_(session_config(options_)) {
         if (!options_.json && !options_.folded && !options_.chrome) {
             throw ConfigError("no output selected: enable at least one of json, folded, chrome");
         }
         dir_ = detail::make_output_dir(options_.output_dir);
         PythonTracer& tracer = session_.collector<PythonTracer>();
         tracer.options = tracer_options_;
+        tracer.options.deferred = true; // start() may precede Py_Initialize: see attach_python()
+        tracer.options.enabled = !options_.sample;
+        exceptions_ = options_.exceptions && !options_.sample && !options_.minimal &&
+                      tracer.options.backend != Backend::eval_frame;
+        if (exceptions_) {
+            tracer.options.exceptions = true;
+            tracer.options.backend = Backend::profile;
+        }
+        // Started by attach_python(), once the interpreter runs.
+        session_.collector<ExceptionCollector>().enabled = false;
+        session_.collector<GcCollector>().enabled = false;
+        session_.collector<ImportCollector>().enabled = false;
+        session_.collector<IoCollector>().enabled = false;
+        SystemMonitor& system = session_.collector<SystemMonitor>();
+        system.options.enabled = options_.system;
+        system.options.interval = options_.system_interval;
+        system.options.alerts = options_.system_alerts;
+        if (options_.system) {
+            system.options.validate(); // ConfigError now, not at start()
+        }
+        session_.add_sink(gc_model_);
+        session_.add_sink(import_model_);
+        session_.add_sink(io_model_);
+        session_.add_sink(exception_model_);
+        Sampler& sampler = session_.collector<Sampler>();
+        sampler.options.enabled = options_.sample;
+        sampler.options.deferred = true; // samples once the interpreter runs
+        if (options_.sample) {
+            sampler.set_rate(options_.sample_rate); // ConfigError now, not at start()
+            if (options_.folded) {
+                sampled_stacks_ = session_.add_sink<sinks::SampledStackSink>((dir_ / "stacks.folded").string());
+                sample_profile_ = &sampled_stacks_->profile();
+            } else {
+                sample_profile_sink_ = session_.add_sink<sinks::SampleProfileSink>();
+                sample_profile_ = &sample_profile_sink_->profile();
+            }
+        }
+        MemoryCollector& memory = session_.collector<MemoryCollector>();
+        memory.options.enabled = options_.memory;
+        memory.options.sample_bytes = options_.memory_sample_bytes;
+        if (options_.memory) {
+            memory_model_ = add_memory_model(session_);
+        }
         if (options_.json) {
             json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
             add_summary_sections(*json_, tracer);
+            if (sample_profile_ != nullptr) {
+                sinks::HotspotOptions hotspots;
+                hotspots.rate_hz = options_.sample_rate;
+                sinks::add_hotspot_section(*json_, *sample_profile_, hotspots);
+            }
+            if (memory_model_) {
+                add_memory_section(*json_, memory_model_, memory);
+            }
+            add_gc_section(*json_, *gc_model_);
+            add_imports_section(*json_, *import_model_);
+            add_io_section(*json_, *io_model_);
+            add_exceptions_section(*json_, *exception_model_);
+            if (options_.system) {
+                sinks::add_system_section(*json_, system);
+            }
             files_.push_back(json_->path());
         }
-        if (options_.folded) {
+        if (sampled_stacks_ != nullptr) {
+            files_.push_back(sampled_stacks_->path());
+        } else if (options_.folded) {
             files_.push_back(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string())->path());
+            if (memory_model_) {
+                files_.push_back(
+                    session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string())->path());
+            }
         }
         if (options_.chrome) {
             files_.push_back(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string())->path());
@@ -281,14 +382,57 @@ public:
     StandardProfile(const StandardProfile&) = delete;
     StandardProfile& operator=(const StandardProfile&) = delete;
 
-    void start() { session_.start(); }
+    // Before Py_Initialize the tracer waits for attach_python(); the memory
+    // collector then needs install_memory_hooks() after Py_PreInitialize.
+    // On a running interpreter (pycroscope.profile()) this attaches at once.
+    void start() {
+        attached_ = false;
+        session_.collector<ExceptionCollector>().enabled = false;
+        session_.collector<GcCollector>().enabled = false;
+        session_.collector<ImportCollector>().enabled = false;
+        session_.collector<IoCollector>().enabled = false;
+        session_.start();
+        if (Py_IsInitialized()) {
+            attach_python();
+        }
+    }
+    // After Py_Initialize (GIL held) when start() ran before it: installs the
+    // tracer and starts the collectors that need an interpreter. stop() stops them.
+    void attach_python() {
+        if (attached_ || !session_.running()) {
+            return;
+        }
+        attached_ = true;
+        session_.collector<PythonTracer>().attach();
+        SessionCore& core = session_.core();
+        start_late(session_.collector<ExceptionCollector>(), exceptions_, core);
+        start_late(session_.collector<GcCollector>(), options_.gc, core);
+        start_late(session_.collector<ImportCollector>(), options_.imports, core);
+        start_late(session_.collector<IoCollector>(), options_.io, core);
+    }
     // Throws SinkError (after writing every output it could) when one failed.
     SessionSummary stop() { return session_.stop(); }
     bool running() const noexcept { return session_.running(); }
 
     std::string output_dir() const { return dir_.string(); }
     const std::vector<std::string>& files() const noexcept { return files_; }
-    static std::vector<std::string> collectors() { return {NativeZones::name, PythonTracer::name}; }
+    // The collectors this profile runs.
+    std::vector<std::string> collectors() const {
+        std::vector<std::string> names{NativeZones::name};
+        names.push_back(options_.sample ? Sampler::name : PythonTracer::name);
+        const std::pair<bool, const char*> optional[] = {
+            {exceptions_, ExceptionCollector::name}, {options_.gc, GcCollector::name},
+            {options_.imports, ImportCollector::name}, {options_.io, IoCollector::name},
+            {options_.memory, MemoryCollector::name},  {options_.system, SystemMonitor::name}};
+        for (const auto& collector : optional) {
+            if (collector.first) {
+                names.push_back(collector.second);
+            }
+        }
+        return names;
+    }
+    // Null when memory is off.
+    const analysis::MemoryModel* memory_model() const noexcept { return memory_model_.get(); }
     Backend backend() { return session_.collector<PythonTracer>().backend(); }
     const SessionSummary& summary() const noexcept { return session_.summary(); }
     SessionType& session() noexcept { return session_; }
@@ -301,6 +445,28 @@ public:
         std::string out;
         char line[512];
         const SessionSummary& s = session_.summary();
+        if (sample_profile_ != nullptr) {
+            const SamplerStats stats = session_.collector<Sampler>().stats();
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %.3f s profiled, sampling at %.0f Hz (achieved %.1f Hz), %llu lost events\n",
+                          static_cast<double>(s.duration_ns) / 1e9, options_.sample_rate, stats.achieved_rate(),
+                          static_cast<unsigned long long>(s.total_lost));
+            out += line;
+            if (top > 0) {
+                sinks::HotspotOptions hotspots;
+                hotspots.top = top;
+                hotspots.rate_hz = options_.sample_rate;
+                out += sinks::format_hotspot_report(*sample_profile_, hotspots);
+            }
+            for (const auto& error : s.errors) {
+                out += "pycroscope: error: " + error + "\n";
+            }
+            out += "pycroscope: wrote\n";
+            for (const auto& file : files_) {
+                out += "  " + file + "\n";
+            }
+            return out;
+        }
         std::snprintf(line, sizeof line,
                       "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), backend %s\n",
                       static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
@@ -346,11 +512,40 @@ public:
     }
 
 private:
+    // Full allocation tracking writes ~20M events/s on allocation-heavy code:
+    // a default-sized ring (2 MiB) fills in ~3 ms whenever the drain thread is
+    // descheduled, so such threads get 8 MiB unless the host chose a size.
+    static Config session_config(const ProfileOptions& options) {
+        Config config = options.config;
+        if (options.memory && options.memory_sample_bytes == 0 && config.buffer_capacity == Config{}.buffer_capacity) {
+            config.buffer_capacity = std::size_t{1} << 18;
+        }
+        return config;
+    }
+
+    template <class Collector>
+    static void start_late(Collector& collector, bool wanted, SessionCore& core) {
+        if (wanted) {
+            collector.enabled = true;
+            collector.start(core);
+        }
+    }
+
     ProfileOptions options_;
     TracerOptions tracer_options_;
     SessionType session_;
     std::filesystem::path dir_;
     std::shared_ptr<sinks::JsonSummarySink> json_;
+    std::shared_ptr<analysis::MemoryModel> memory_model_;
+    std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
+    std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;
+    std::shared_ptr<GcModel> gc_model_ = std::make_shared<GcModel>();
+    std::shared_ptr<ImportModel> import_model_ = std::make_shared<ImportModel>();
+    std::shared_ptr<IoModel> io_model_ = std::make_shared<IoModel>();
+    std::shared_ptr<ExceptionModel> exception_model_ = std::make_shared<ExceptionModel>();
+    bool exceptions_ = false; // exception collection resolved from the options
+    bool attached_ = false;
+    const analysis::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;
 };
 
@@ -391,6 +586,19 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                 throw ConfigError("unknown backend '" + std::string(backend) +
                                   "' (accepted: auto, eval_frame, profile)");
             }
+        } else if (name == "sample") {
+            result.sample = detail::truth_arg(value);
+        } else if (name == "rate") {
+            if (!PyLong_Check(value) && !PyFloat_Check(value)) {
+                PyErr_Format(PyExc_TypeError, "profile(): rate must be a number (Hz), not %.100s",
+                             Py_TYPE(value)->tp_name);
+                throw PythonErrorSet();
+            }
+            result.sample_rate = PyFloat_AsDouble(value);
+            if (result.sample_rate == -1.0 && PyErr_Occurred()) {
+                throw PythonErrorSet();
+            }
+            detail::validate_rate(result.sample_rate);
         } else if (name == "sinks") {
             std::vector<std::string> names;
             if (PyUnicode_Check(value)) {
@@ -437,7 +645,7 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
             }
         } else {
             throw OptionError("profile() got an unexpected keyword argument '" + name +
-                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks)");
+                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate)");
         }
     }
     (void)result.tracer_options(); // contradictions are errors now, not at start
@@ -507,7 +715,7 @@ inline ProfileResult default_stop() {
     if (profile == nullptr) {
         return {};
     }
-    ProfileResult result{StandardProfile::collectors(), profile->files()};
+    ProfileResult result{profile->collectors(), profile->files()};
     profile->stop();
     return result;
 }
@@ -697,6 +905,16 @@ inline void zone_dealloc(PyObject* self) {
     Py_TYPE(self)->tp_free(self);
 }
 
+// Where a `with pycroscope.zone()` sits for the sampler: inside the Python
+// frame running the with statement, outside its callees (ZoneStack).
+inline std::uintptr_t python_zone_position() noexcept {
+    if (!native_zones_active()) {
+        return 0;
+    }
+    const void* frame = frame_walk::current_frame_id(PyThreadState_Get());
+    return frame != nullptr ? reinterpret_cast<std::uintptr_t>(frame) | ZoneStack::python_frame_tag : 0;
+}
+
 inline std::uint64_t& zone_slot(ZoneObject* zone, int depth) {
     return depth < zone_inline_depth ? zone->epochs[depth] : zone->more_epochs[depth - zone_inline_depth];
 }
@@ -716,7 +934,7 @@ inline PyObject* zone_enter(PyObject* self, PyObject*) {
             return PyErr_NoMemory();
         }
     }
-    zone_slot(zone, zone->depth) = begin_zone(zone->location);
+    zone_slot(zone, zone->depth) = begin_zone(zone->location, python_zone_position());
     ++zone->depth;
     Py_INCREF(self);
     return self;
@@ -1467,6 +1685,123 @@ inline PyObject* module_set_thread_name(PyObject*, PyObject* name) {
 
 inline PyObject* module_is_recording(PyObject*, PyObject*) { return PyBool_FromLong(native_zones_active()); }
 
+// pycroscope.add_sample([(function, file, line), ...]): outermost first.
+inline PyObject* module_add_sample(PyObject*, PyObject* stack) {
+    try {
+        PyObject* items = PySequence_Fast(stack, "add_sample() takes a list of (function, file, line) tuples");
+        if (items == nullptr) {
+            return nullptr;
+        }
+        struct Release {
+            PyObject* object;
+            ~Release() { Py_DECREF(object); }
+        } release_items{items};
+        const Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+        if (count == 0) {
+            PyErr_SetString(PyExc_ValueError, "add_sample() needs at least one (function, file, line) frame");
+            return nullptr;
+        }
+        std::vector<SampleFrame> frames(static_cast<std::size_t>(count));
+        for (Py_ssize_t i = 0; i < count; ++i) {
+            PyObject* frame = PySequence_Fast_GET_ITEM(items, i);
+            if (!PyTuple_Check(frame) || PyTuple_GET_SIZE(frame) != 3) {
+                PyErr_Format(PyExc_TypeError,
+                             "add_sample(): frame %zd must be a (function, file, line) tuple, not %.100s", i,
+                             Py_TYPE(frame)->tp_name);
+                return nullptr;
+            }
+            auto& out = frames[static_cast<std::size_t>(i)];
+            out.name = str_arg(PyTuple_GET_ITEM(frame, 0), "add_sample(): a frame's function");
+            out.file = str_arg(PyTuple_GET_ITEM(frame, 1), "add_sample(): a frame's file");
+            PyObject* line = PyTuple_GET_ITEM(frame, 2);
+            if (!PyLong_Check(line)) {
+                PyErr_Format(PyExc_TypeError, "add_sample(): frame %zd's line must be int, not %.100s", i,
+                             Py_TYPE(line)->tp_name);
+                return nullptr;
+            }
+            const long long value = PyLong_AsLongLong(line);
+            if (value == -1 && PyErr_Occurred()) {
+                return nullptr;
+            }
+            if (value < 0 || value > 0xFFFFFFFFll) {
+                PyErr_Format(PyExc_ValueError, "add_sample(): frame %zd's line must be in 0..4294967295, got %lld", i,
+                             value);
+                return nullptr;
+            }
+            out.line = static_cast<std::uint32_t>(value);
+        }
+        return PyBool_FromLong(add_sample(frames));
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+inline std::shared_ptr<SamplerControl> running_sampler(const char* function) {
+    std::shared_ptr<SamplerControl> control = active_sampler_control();
+    if (control == nullptr) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "%s(): no sampling session is running (start one with pycroscope.profile(sample=True), "
+                     "`pycroscope profile --sample`, or a host session with the Sampler collector)",
+                     function);
+    }
+    return control;
+}
+
+// pycroscope.start_sampling(rate=None): resumes the running Sampler, at a new rate if given.
+inline PyObject* module_start_sampling(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"rate", nullptr};
+    PyObject* rate = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:start_sampling", const_cast<char**>(keywords), &rate)) {
+        return nullptr;
+    }
+    double hz = 0;
+    if (rate != Py_None) {
+        if (!PyLong_Check(rate) && !PyFloat_Check(rate)) {
+            PyErr_Format(PyExc_TypeError, "start_sampling(): rate must be a number (Hz), not %.100s",
+                         Py_TYPE(rate)->tp_name);
+            return nullptr;
+        }
+        hz = PyFloat_AsDouble(rate);
+        if (hz == -1.0 && PyErr_Occurred()) {
+            return nullptr;
+        }
+    }
+    try {
+        if (rate != Py_None) {
+            validate_rate(hz); // ValueError before looking for a sampler
+        }
+        std::shared_ptr<SamplerControl> control = running_sampler("start_sampling");
+        if (control == nullptr) {
+            return nullptr;
+        }
+        if (rate != Py_None) {
+            control->set_rate(hz);
+        }
+        control->resume();
+        Py_RETURN_NONE;
+    } catch (...) {
+        set_python_error_from_exception();
+        return nullptr;
+    }
+}
+
+// pycroscope.stop_sampling(): pauses the running Sampler (start_sampling() resumes it).
+inline PyObject* module_stop_sampling(PyObject*, PyObject*) {
+    std::shared_ptr<SamplerControl> control = running_sampler("stop_sampling");
+    if (control == nullptr) {
+        return nullptr;
+    }
+    control->pause();
+    Py_RETURN_NONE;
+}
+
+// pycroscope.sample_count(): samples the running Sampler wrote so far (0 when none runs).
+inline PyObject* module_sample_count(PyObject*, PyObject*) {
+    std::shared_ptr<SamplerControl> control = active_sampler_control();
+    return PyLong_FromUnsignedLongLong(control != nullptr ? control->stats().samples : 0);
+}
+
 inline PyObject* module_profile(PyObject*, PyObject* args, PyObject* kwargs) {
     const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     if (nargs == 1 && (kwargs == nullptr || PyDict_GET_SIZE(kwargs) == 0) &&
@@ -1512,6 +1847,15 @@ inline PyModuleDef* module_def() {
          "frame_mark(name=None)\n--\n\nThe end of a frame (of the named frame set)."},
         {"set_thread_name", as_cfunction(&module_set_thread_name), METH_O,
          "set_thread_name(name)\n--\n\nNames the calling thread in every output."},
+        {"add_sample", as_cfunction(&module_add_sample), METH_O,
+         "add_sample(stack)\n--\n\nRecords one stack sample of the calling thread: a list of (function, file, "
+         "line)\ntuples, outermost first. Returns False when no session records."},
+        {"start_sampling", as_cfunction(&module_start_sampling), METH_VARARGS | METH_KEYWORDS,
+         "start_sampling(rate=None)\n--\n\nResumes the running session's sampler, at rate Hz if given."},
+        {"stop_sampling", as_cfunction(&module_stop_sampling), METH_NOARGS,
+         "stop_sampling()\n--\n\nPauses the running session's sampler."},
+        {"sample_count", as_cfunction(&module_sample_count), METH_NOARGS,
+         "sample_count()\n--\n\nSamples the running session's sampler wrote so far (0 when none runs)."},
         {"is_recording", as_cfunction(&module_is_recording), METH_NOARGS,
          "is_recording()\n--\n\nTrue while a session records zones, marks and counters."},
         {"profile", as_cfunction(&module_profile), METH_VARARGS | METH_KEYWORDS,

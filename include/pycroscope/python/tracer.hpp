@@ -24,6 +24,7 @@
 #include "pycroscope/core/session_core.hpp"
 #include "pycroscope/python/code_registry.hpp"
 #include "pycroscope/python/cpython.hpp"
+#include "pycroscope/python/exception_types.hpp"
 #include "pycroscope/python/thread_trace_state.hpp"
 
 #include <atomic>
@@ -61,6 +62,14 @@ struct TracerOptions {
     bool lines = false;      // py_line events (trace function)
     bool exceptions = false; // raised and handled exceptions (trace function)
     ConflictPolicy on_conflict = ConflictPolicy::fail;
+    // start() before Py_Initialize only marks the tracer pending (instead of
+    // throwing); the host calls PythonTracer::attach() once the interpreter
+    // runs, with the GIL held. Lets a session (and the memory peak) begin
+    // before the interpreter does.
+    bool deferred = false;
+    // false: start() installs nothing (StandardProfile's sampling mode keeps
+    // one session type for both modes).
+    bool enabled = true;
 };
 
 namespace detail {
@@ -91,6 +100,48 @@ struct HotState {
 };
 inline HotState hot{};
 
+// C callables whose c_call events carry the calling Python line in payload
+// (the IoCollector lists its blocking calls): finding a line walks the line
+// table, so it is done only for these. Open addressing over interned
+// locations; read and written with the GIL held.
+struct CallLineTable {
+    static constexpr std::size_t size = 256;
+    bool active;
+    const SourceLocation* slots[size];
+};
+inline CallLineTable call_lines{};
+
+inline bool wants_call_line(const SourceLocation* location) noexcept {
+    std::size_t i = (reinterpret_cast<std::uintptr_t>(location) >> 4) % CallLineTable::size;
+    for (std::size_t probe = 0; probe < CallLineTable::size; ++probe, i = (i + 1) % CallLineTable::size) {
+        if (call_lines.slots[i] == location) {
+            return true;
+        }
+        if (call_lines.slots[i] == nullptr) {
+            return false;
+        }
+    }
+    return false;
+}
+// False when the table is full.
+inline bool add_call_line_callable(const SourceLocation* location) noexcept {
+    std::size_t i = (reinterpret_cast<std::uintptr_t>(location) >> 4) % CallLineTable::size;
+    for (std::size_t probe = 0; probe + 1 < CallLineTable::size; ++probe, i = (i + 1) % CallLineTable::size) {
+        if (call_lines.slots[i] == location) {
+            return true;
+        }
+        if (call_lines.slots[i] == nullptr) {
+            call_lines.slots[i] = location; // one slot always stays empty, so lookups end
+            return true;
+        }
+    }
+    return false;
+}
+
+// Set by the ExceptionCollector: each raise or propagation (py_exception
+// without the handled flag) is followed by an exception_info event.
+inline std::atomic<bool> exception_details{false};
+
 inline TracerState& tracer_state() {
     static TracerState* state = new TracerState(); // outlives atexit handlers
     return *state;
@@ -99,6 +150,17 @@ inline TracerState& tracer_state() {
 PYCROSCOPE_FORCE_INLINE void emit(std::uint64_t epoch, EventKind kind, const SourceLocation* location,
                                   std::uint64_t payload = 0, std::uint8_t flags = 0) noexcept {
     pycroscope::detail::push_event(epoch, Event{clock::now(), location_id(location), payload, 0, kind, flags, 0});
+}
+
+// arg of a PyTrace_EXCEPTION event: (type, value, traceback), normalized.
+inline void emit_exception_info(std::uint64_t epoch, PyObject* arg) {
+    if (arg == nullptr || !PyTuple_Check(arg) || PyTuple_GET_SIZE(arg) < 2 || !PyType_Check(PyTuple_GET_ITEM(arg, 0))) {
+        return;
+    }
+    PyObject* value = PyTuple_GET_ITEM(arg, 1);
+    emit(epoch, EventKind::exception_info,
+         exception_type_location(reinterpret_cast<PyTypeObject*>(PyTuple_GET_ITEM(arg, 0))),
+         static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(value)));
 }
 
 // First event of this thread in this session: open synthetic spans for the
@@ -167,13 +229,18 @@ inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject*
     }
     case PyTrace_C_CALL:
         if (hot.c_calls) {
-            emit(epoch, EventKind::c_call, callable_location(arg));
+            const SourceLocation* location = callable_location(arg);
+            const std::uint64_t line = PYCROSCOPE_UNLIKELY(call_lines.active) && wants_call_line(location)
+                                           ? static_cast<std::uint64_t>(compat::frame_line(frame))
+                                           : 0;
+            emit(epoch, EventKind::c_call, location, line);
         }
         break;
     case PyTrace_C_RETURN:
     case PyTrace_C_EXCEPTION:
         if (hot.c_calls) {
-            emit(epoch, EventKind::c_return, callable_location(arg));
+            emit(epoch, EventKind::c_return, callable_location(arg), 0,
+                 what == PyTrace_C_EXCEPTION ? event_flags::exception : 0);
         }
         break;
     default: break;
@@ -182,7 +249,7 @@ inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject*
 }
 
 // Lines and exceptions. Calls and returns come from the profile function.
-inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject*) {
+inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     if (what != PyTrace_LINE && what != PyTrace_EXCEPTION) {
         return 0;
     }
@@ -213,6 +280,9 @@ inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject*) 
         state.exception_frame = frame;
         if (options.exceptions) {
             emit(epoch, EventKind::py_exception, location, line);
+            if (exception_details.load(std::memory_order_relaxed)) {
+                emit_exception_info(epoch, arg);
+            }
         }
     }
     return 0;
@@ -362,10 +432,34 @@ public:
     TracerOptions options;
 
     void start(SessionCore& core) {
-        if (!Py_IsInitialized()) {
-            throw ConfigError("PythonTracer: the interpreter is not initialized; start the session after "
-                              "Py_Initialize()");
+        if (!options.enabled) {
+            return;
         }
+        if (!Py_IsInitialized()) {
+            if (options.deferred) {
+                pending_epoch_ = core.epoch();
+                return;
+            }
+            throw ConfigError("PythonTracer: the interpreter is not initialized; start the session after "
+                              "Py_Initialize() or set TracerOptions::deferred");
+        }
+        install(core.epoch());
+    }
+
+    // Deferred mode: installs the hooks of a tracer started before
+    // Py_Initialize (GIL held). Does nothing when none is pending.
+    void attach() {
+        if (pending_epoch_ == 0) {
+            return;
+        }
+        const std::uint64_t epoch = pending_epoch_;
+        pending_epoch_ = 0;
+        install(epoch);
+    }
+    bool pending() const noexcept { return pending_epoch_ != 0; }
+
+private:
+    void install(std::uint64_t epoch) {
         if (!PyGILState_Check()) {
             throw ConfigError("PythonTracer: start the session with the GIL held");
         }
@@ -431,7 +525,7 @@ public:
         }
 
         detail::install_python_fork_handler();
-        detail::python_epoch.store(core.epoch(), std::memory_order_release);
+        detail::python_epoch.store(epoch, std::memory_order_release);
         tracer.active = true;
         tracer.eval_hook_installed = false;
         detail::hot.discovery_only = tracer.backend == Backend::profile;
@@ -457,7 +551,9 @@ public:
         backend_ = tracer.backend;
     }
 
+public:
     void stop(SessionCore&) noexcept {
+        pending_epoch_ = 0; // never attached: nothing was installed
         detail::TracerState& tracer = detail::tracer_state();
         if (!tracer.active) {
             return;
@@ -502,6 +598,7 @@ public:
 private:
     Backend backend_ = Backend::automatic;
     std::vector<std::string> conflicts_;
+    std::uint64_t pending_epoch_ = 0;
 };
 
 } // namespace python

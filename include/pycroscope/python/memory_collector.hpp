@@ -1,0 +1,119 @@
+#pragma once
+// MemoryCollector: allocations and frees of the three PyMem domains, each
+// attributed to the Python line (and, on the drain side, the native zone)
+// that made it. The hooks are in memory_hooks.hpp; the drain-side model that
+// turns the events into live bytes, peak, lifetimes and leaks is
+// analysis/memory_model.hpp.
+//
+//     PyPreConfig pre; PyPreConfig_InitPythonConfig(&pre); Py_PreInitialize(&pre);
+//     pycroscope::python::install_memory_hooks();        // full mode
+//     pycroscope::Session<pycroscope::python::MemoryCollector> session;
+//     auto model = pycroscope::python::add_memory_model(session);
+//     session.start();                                    // may precede Py_Initialize
+//     Py_InitializeFromConfig(&config);
+//     ...
+//     session.stop();   // model->peak(), model->sites(), ...
+//
+// start() and stop() work before Py_Initialize (the peak then counts from
+// interpreter start) and after it. Started on a running interpreter without
+// install_memory_hooks() it installs the degraded mode (GIL held; see
+// memory_hooks.hpp). Started before Py_Initialize without the hooks it
+// throws: they must go in after Py_PreInitialize.
+
+#include "pycroscope/analysis/memory_model.hpp"
+#include "pycroscope/core/error.hpp"
+#include "pycroscope/core/session_core.hpp"
+#include "pycroscope/python/memory_hooks.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <pthread.h>
+
+namespace pycroscope {
+namespace python {
+
+struct MemoryOptions {
+    bool enabled = true;
+    // 0: record every allocation (full mode). Otherwise sampling mode: about
+    // one record per sample_bytes allocated, each standing for sample_bytes
+    // (an unbiased estimate; frees of unsampled blocks are not recorded).
+    std::uint64_t sample_bytes = 0;
+    // Resolve the Python line of each allocation (off: sites are all null).
+    bool attribution = true;
+    // Interval of the live-bytes snapshots used for per-site growth.
+    std::uint64_t snapshot_interval_ns = 50'000'000;
+};
+
+class MemoryCollector {
+public:
+    static constexpr const char* name = "memory";
+
+    MemoryOptions options;
+
+    void start(SessionCore& core) {
+        if (!options.enabled) {
+            return;
+        }
+        MemoryHooksState state = memory_hooks_state();
+        if (state == MemoryHooksState::none) {
+            if (!Py_IsInitialized()) {
+                throw ConfigError("MemoryCollector: call pycroscope::python::install_memory_hooks() after "
+                                  "Py_PreInitialize() and before Py_Initialize(), or start the session after "
+                                  "Py_Initialize()");
+            }
+            if (!PyGILState_Check()) {
+                throw ConfigError("MemoryCollector: start the session with the GIL held");
+            }
+            state = install_memory_hooks();
+        }
+        mode_ = state;
+        install_fork_handler();
+        if (options.sample_bytes != 0) {
+            detail::clear_sampled_filter();
+        }
+        detail::memory_sample_bytes.store(options.sample_bytes, std::memory_order_relaxed);
+        detail::memory_attribution.store(options.attribution, std::memory_order_relaxed);
+        detail::memory_epoch.store(core.epoch(), std::memory_order_release);
+        active_ = true;
+    }
+
+    void stop(SessionCore&) noexcept {
+        if (!active_) {
+            return;
+        }
+        detail::memory_epoch.store(0, std::memory_order_release);
+        active_ = false;
+    }
+
+    // "full" when every block since interpreter start is known, "degraded"
+    // when the hooks went in after Py_Initialize; "none" when not started.
+    MemoryHooksState mode() const noexcept { return mode_; }
+    bool sampling() const noexcept { return options.sample_bytes != 0; }
+
+private:
+    // A forked child has no drain thread: its hooks must stop recording.
+    static void install_fork_handler() {
+        static const bool installed = [] {
+            ::pthread_atfork(nullptr, nullptr, [] { detail::memory_epoch.store(0, std::memory_order_relaxed); });
+            return true;
+        }();
+        (void)installed;
+    }
+
+    bool active_ = false;
+    MemoryHooksState mode_ = MemoryHooksState::none;
+};
+
+// Adds the memory model to session's processors (before start()) with the
+// collector's snapshot interval; returns it for the sinks and sections.
+template <class SessionType>
+std::shared_ptr<analysis::MemoryModel> add_memory_model(SessionType& session,
+                                                        analysis::MemoryModelOptions model_options = {}) {
+    model_options.snapshot_interval_ns = session.template collector<MemoryCollector>().options.snapshot_interval_ns;
+    auto model = std::make_shared<analysis::MemoryModel>(model_options);
+    session.core().add_processor(model);
+    return model;
+}
+
+} // namespace python
+} // namespace pycroscope

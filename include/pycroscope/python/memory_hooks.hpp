@@ -1,0 +1,312 @@
+#pragma once
+// Allocator hooks on the three PyMem domains (RAW, MEM, OBJ). Each wraps the
+// allocator that was installed before it and records mem_alloc / mem_free
+// events (layout in core/event.hpp) while a MemoryCollector records.
+//
+// Install once per process with install_memory_hooks():
+//  - full mode: after Py_PreInitialize() and before Py_Initialize*(). That
+//    order survives every PYTHONMALLOC setting; every block the interpreter
+//    ever allocates goes through the hooks.
+//  - degraded mode: after Py_Initialize(), with the GIL held (what
+//    MemoryCollector::start() does when nobody installed them). Blocks
+//    allocated before are unknown: their frees are flagged and ignored, and
+//    the peak counts from the install.
+// The hooks are never removed (a block must be freed by the allocator that
+// allocated it, and another tool may have wrapped ours): while no session
+// records they only pass through, at the cost of one well-predicted branch.
+//
+// The hook path: no GIL, no lock, no heap allocation, no virtual call, no
+// system call, except on a thread's first event of a session (attach) and
+// the first allocation in a code object (its line table is built). RAW is
+// called without the GIL: allocations are attributed to the calling thread's
+// own innermost frame through its own thread state
+// (PyGILState_GetThisThreadState), never the GIL holder's. A thread-local
+// guard makes nested calls pass through: pymalloc falls back to
+// PyMem_RawMalloc for large blocks, and interning a code object allocates.
+
+#include "pycroscope/core/clock.hpp"
+#include "pycroscope/core/compiler.hpp"
+#include "pycroscope/core/event.hpp"
+#include "pycroscope/core/recorder.hpp"
+#include "pycroscope/python/code_lines.hpp"
+#include "pycroscope/python/cpython.hpp"
+#include "pycroscope/python/current_frame.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace pycroscope {
+namespace python {
+
+enum class MemoryHooksState : std::uint8_t {
+    none,         // not installed
+    before_init,  // installed before Py_Initialize: every block is known
+    after_init,   // degraded: installed on a running interpreter
+};
+
+namespace detail {
+
+struct MemoryDomainHook {
+    PyMemAllocatorEx original;
+    std::uint8_t domain; // 0 raw, 1 mem, 2 obj
+};
+
+// Constant-initialised: read by the hooks without a guard.
+inline MemoryDomainHook memory_domains[3]{};
+inline std::atomic<MemoryHooksState> memory_hooks_state{MemoryHooksState::none};
+
+// Equal to the session epoch while a MemoryCollector records, else zero.
+inline std::atomic<std::uint64_t> memory_epoch{0};
+// Written by the collector before memory_epoch is published (atomics only
+// because RAW hooks on other threads may read them meanwhile).
+// 0: every allocation; else about one record per memory_sample_bytes.
+inline std::atomic<std::uint64_t> memory_sample_bytes{0};
+// Resolve the Python line of each allocation.
+inline std::atomic<bool> memory_attribution{true};
+
+// Sampling mode records only the frees of addresses some sampled allocation
+// used: one bit per address hash, set on a sampled allocation and cleared by
+// the free recorded for it (see wants_free). A collision with an unsampled
+// block records a free the model does not know (flagged unknown, ignored).
+constexpr std::size_t sampled_filter_words = std::size_t{1} << 14; // 1 Mi bits, 128 KiB
+inline std::atomic<std::uint64_t> sampled_filter[sampled_filter_words]{};
+inline std::size_t sampled_bit(const void* address) noexcept {
+    const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address));
+    return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> 44); // 20 bits
+}
+inline void clear_sampled_filter() noexcept {
+    for (auto& word : sampled_filter) {
+        word.store(0, std::memory_order_relaxed);
+    }
+}
+
+struct ThreadMemoryState {
+    std::uint64_t epoch;        // session the sampling state below belongs to
+    std::int64_t until_sample;  // bytes left before the next sample
+    std::uint64_t rng;          // xorshift64* state
+    bool busy;                  // inside a hook: nested calls pass through
+};
+inline thread_local ThreadMemoryState tls_memory{};
+
+// Distance to the next sample: exponential with mean sample_bytes, so every
+// byte has the same chance to be sampled whatever the allocation pattern.
+inline std::int64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t sample_bytes) noexcept {
+    if (state.rng == 0) {
+        state.rng = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&state)) ^ 0x2545F4914F6CDD1Dull;
+    }
+    state.rng ^= state.rng >> 12;
+    state.rng ^= state.rng << 25;
+    state.rng ^= state.rng >> 27;
+    const std::uint64_t draw = state.rng * 0x2545F4914F6CDD1Dull;
+    const double uniform = (static_cast<double>(draw >> 11) + 1.0) * (1.0 / 9007199254740992.0); // (0, 1]
+    const double distance = -std::log(uniform) * static_cast<double>(sample_bytes);
+    return static_cast<std::int64_t>(distance) + 1;
+}
+
+// The innermost Python line of the calling thread, or null. may_build: the
+// caller holds the GIL (MEM and OBJ domains) and may build a line table.
+PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) noexcept {
+    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    if (tstate == nullptr) {
+        return nullptr;
+    }
+    const compat::FramePosition position = compat::current_position(tstate);
+    if (position.code == nullptr) {
+        return nullptr;
+    }
+    const CodeLineTable* table = peek_line_table(position.code);
+    if (PYCROSCOPE_UNLIKELY(table == nullptr)) {
+        if (!may_build) {
+            return nullptr;
+        }
+        table = build_line_table(position.code, line_table_index(tstate->interp));
+        if (table == nullptr) {
+            return nullptr;
+        }
+    }
+    return line_location(*table, position.unit);
+}
+
+PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
+                                          std::size_t size) noexcept {
+    std::uint8_t flags = domain;
+    std::uint64_t bytes = size;
+    const std::uint64_t sample_bytes = memory_sample_bytes.load(std::memory_order_relaxed);
+    if (sample_bytes != 0) {
+        ThreadMemoryState& state = tls_memory;
+        if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
+            state.epoch = epoch;
+            state.until_sample = next_sample_distance(state, sample_bytes);
+        }
+        state.until_sample -= static_cast<std::int64_t>(size);
+        if (PYCROSCOPE_LIKELY(state.until_sample > 0)) {
+            return;
+        }
+        // The sample stands for sample_bytes per sampling point it covers.
+        std::uint64_t points = 0;
+        while (state.until_sample <= 0) {
+            state.until_sample += next_sample_distance(state, sample_bytes);
+            ++points;
+        }
+        bytes = points * sample_bytes;
+        flags |= memory_flags::sampled;
+        sampled_filter[sampled_bit(address) >> 6].fetch_or(std::uint64_t{1} << (sampled_bit(address) & 63),
+                                                          std::memory_order_relaxed);
+    }
+    const SourceLocation* site = memory_attribution.load(std::memory_order_relaxed) ? allocation_site(domain != 0) : nullptr;
+    Event event{clock::now(), location_id(site), static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address)),
+                0, EventKind::mem_alloc, flags, 0};
+    set_memory_bytes(event, bytes);
+    pycroscope::detail::push_event(epoch, event);
+}
+
+// Sampling mode records only the frees of addresses a sample may have used,
+// and clears the bit: pymalloc hands the same hot addresses out again and
+// again, which must not all be recorded because one was sampled once. (Two
+// live samples sharing a bit: the second one's free goes unrecorded and it
+// stays live in the model; with 1 Mi bits, rare.)
+PYCROSCOPE_FORCE_INLINE bool wants_free(void* address) noexcept {
+    if (PYCROSCOPE_LIKELY(memory_sample_bytes.load(std::memory_order_relaxed) == 0)) {
+        return true;
+    }
+    const std::size_t bit = sampled_bit(address);
+    const std::uint64_t mask = std::uint64_t{1} << (bit & 63);
+    std::atomic<std::uint64_t>& word = sampled_filter[bit >> 6];
+    if (PYCROSCOPE_LIKELY((word.load(std::memory_order_relaxed) & mask) == 0)) {
+        return false;
+    }
+    return (word.fetch_and(~mask, std::memory_order_relaxed) & mask) != 0;
+}
+
+// timestamp: taken before the block went back to the allocator, so it
+// precedes any reuse of the address by another thread.
+PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domain, void* address,
+                                         std::uint64_t timestamp) noexcept {
+    pycroscope::detail::push_event(
+        epoch, Event{timestamp, 0, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address)), 0,
+                     EventKind::mem_free, domain, 0});
+}
+
+inline void* hook_malloc(void* context, std::size_t size) {
+    const auto& hook = *static_cast<const MemoryDomainHook*>(context);
+    const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(epoch == 0)) {
+        return hook.original.malloc(hook.original.ctx, size);
+    }
+    ThreadMemoryState& state = tls_memory;
+    if (state.busy) {
+        return hook.original.malloc(hook.original.ctx, size);
+    }
+    state.busy = true;
+    void* block = hook.original.malloc(hook.original.ctx, size);
+    if (block != nullptr) {
+        record_alloc(epoch, hook.domain, block, size);
+    }
+    state.busy = false;
+    return block;
+}
+
+inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
+    const auto& hook = *static_cast<const MemoryDomainHook*>(context);
+    const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(epoch == 0)) {
+        return hook.original.calloc(hook.original.ctx, count, size);
+    }
+    ThreadMemoryState& state = tls_memory;
+    if (state.busy) {
+        return hook.original.calloc(hook.original.ctx, count, size);
+    }
+    state.busy = true;
+    void* block = hook.original.calloc(hook.original.ctx, count, size);
+    if (block != nullptr) {
+        record_alloc(epoch, hook.domain, block, count * size); // the allocator checked the overflow
+    }
+    state.busy = false;
+    return block;
+}
+
+// A realloc is a free of the old block and an allocation of the new one.
+inline void* hook_realloc(void* context, void* address, std::size_t size) {
+    const auto& hook = *static_cast<const MemoryDomainHook*>(context);
+    const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(epoch == 0)) {
+        return hook.original.realloc(hook.original.ctx, address, size);
+    }
+    ThreadMemoryState& state = tls_memory;
+    if (state.busy) {
+        return hook.original.realloc(hook.original.ctx, address, size);
+    }
+    state.busy = true;
+    const bool free_wanted = address != nullptr && wants_free(address);
+    const std::uint64_t before = free_wanted ? clock::now() : 0;
+    void* block = hook.original.realloc(hook.original.ctx, address, size);
+    if (block != nullptr) {
+        if (free_wanted) {
+            record_free(epoch, hook.domain, address, before);
+        }
+        record_alloc(epoch, hook.domain, block, size);
+    }
+    state.busy = false;
+    return block;
+}
+
+inline void hook_free(void* context, void* address) {
+    const auto& hook = *static_cast<const MemoryDomainHook*>(context);
+    const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(epoch == 0) || address == nullptr) {
+        hook.original.free(hook.original.ctx, address);
+        return;
+    }
+    ThreadMemoryState& state = tls_memory;
+    if (state.busy || !wants_free(address)) {
+        hook.original.free(hook.original.ctx, address);
+        return;
+    }
+    state.busy = true;
+    record_free(epoch, hook.domain, address, clock::now());
+    hook.original.free(hook.original.ctx, address);
+    state.busy = false;
+}
+
+} // namespace detail
+
+inline MemoryHooksState memory_hooks_state() noexcept {
+    return detail::memory_hooks_state.load(std::memory_order_acquire);
+}
+
+// Wraps RAW, MEM and OBJ (in that order) around the current allocators.
+// Call once, after Py_PreInitialize() and before Py_Initialize*() for full
+// mode; after Py_Initialize() (GIL held) it installs the degraded mode.
+// Calling it again does nothing. Returns the mode in effect.
+inline MemoryHooksState install_memory_hooks() noexcept {
+    const MemoryHooksState current = memory_hooks_state();
+    if (current != MemoryHooksState::none) {
+        return current;
+    }
+    const PyMemAllocatorDomain domains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
+    for (int i = 0; i < 3; ++i) {
+        detail::MemoryDomainHook& hook = detail::memory_domains[i];
+        PyMem_GetAllocator(domains[i], &hook.original);
+        hook.domain = static_cast<std::uint8_t>(i);
+        PyMemAllocatorEx wrapper{&hook, &detail::hook_malloc, &detail::hook_calloc, &detail::hook_realloc,
+                                 &detail::hook_free};
+        PyMem_SetAllocator(domains[i], &wrapper);
+    }
+    const MemoryHooksState state = Py_IsInitialized() ? MemoryHooksState::after_init : MemoryHooksState::before_init;
+    detail::memory_hooks_state.store(state, std::memory_order_release);
+    return state;
+}
+
+inline const char* to_string(MemoryHooksState state) noexcept {
+    switch (state) {
+    case MemoryHooksState::none: return "none";
+    case MemoryHooksState::before_init: return "full";
+    case MemoryHooksState::after_init: return "degraded";
+    }
+    return "none";
+}
+
+} // namespace python
+} // namespace pycroscope

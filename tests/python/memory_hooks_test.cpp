@@ -1,0 +1,180 @@
+// The allocator hooks in a real embedded interpreter: exact event counts
+// against the allocations made by several Python threads and by a native
+// thread calling PyMem_RawMalloc without the GIL, line attribution, and the
+// memory model's live bytes after every block was freed. In this process the
+// interpreter runs before the session: the hooks go in degraded mode.
+
+#include "python/event_capture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace pycroscope;
+using pycroscope_test::EventCapture;
+using pycroscope_test::ensure_python;
+
+class MemoryHooks : public ::testing::Test {
+protected:
+    void SetUp() override { ensure_python(); }
+};
+
+constexpr int python_threads = 4;
+constexpr int per_thread = 2000;
+constexpr int native_blocks = 5000;
+constexpr std::uint64_t python_block = 77778; // bytearray(77777) keeps a terminating NUL
+constexpr std::uint64_t native_block = 33333;
+
+// Line 6 of the script is the allocation.
+const char* const stress_script = "import threading\n"
+                                  "def work(n):\n"
+                                  "    kept = []\n"
+                                  "    for i in range(n):\n"
+                                  "        kept.clear()\n"
+                                  "        kept.append(bytearray(77777))\n"
+                                  "threads = [threading.Thread(target=work, args=(2000,)) for _ in range(4)]\n"
+                                  "for t in threads: t.start()\n"
+                                  "for t in threads: t.join()\n"
+                                  "del threads\n";
+
+TEST_F(MemoryHooks, ThreadedAllocationsAreCountedExactly) {
+    Config config;
+    config.drain_interval = std::chrono::microseconds(200);
+    Session<python::MemoryCollector> session(config);
+    auto model = python::add_memory_model(session);
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    session.start();
+    ASSERT_NE(python::memory_hooks_state(), python::MemoryHooksState::none);
+
+    std::atomic<bool> go{false};
+    std::thread native([&] {
+        set_thread_name("native-raw");
+        while (!go.load()) {
+            std::this_thread::yield();
+        }
+        std::vector<void*> blocks;
+        for (int i = 0; i < native_blocks; ++i) {
+            blocks.push_back(PyMem_RawMalloc(native_block)); // no GIL here
+            if (blocks.size() == 64) {
+                for (void* block : blocks) {
+                    PyMem_RawFree(block);
+                }
+                blocks.clear();
+            }
+        }
+        for (void* block : blocks) {
+            PyMem_RawFree(block);
+        }
+    });
+    go.store(true);
+    ASSERT_EQ(PyRun_SimpleString(stress_script), 0);
+    Py_BEGIN_ALLOW_THREADS native.join();
+    Py_END_ALLOW_THREADS
+    session.stop();
+
+    std::uint64_t python_allocs = 0, python_frees = 0, native_allocs = 0, native_frees = 0, misattributed = 0;
+    std::uint32_t python_threads_seen = 0;
+    for (const auto& entry : capture->by_thread()) {
+        bool this_thread = false;
+        for (const Event& e : entry.second) {
+            const std::uint64_t bytes = memory_bytes(e);
+            if (e.kind == EventKind::mem_alloc && bytes == python_block) {
+                ++python_allocs;
+                this_thread = true;
+                const SourceLocation* site = e.location();
+                if (site == nullptr || site->line != 6 || std::string(site->function) != "work") {
+                    ++misattributed;
+                }
+            } else if (e.kind == EventKind::mem_free && bytes == python_block &&
+                       (e.flags & memory_flags::known) != 0) {
+                ++python_frees;
+            } else if (e.kind == EventKind::mem_alloc && bytes == native_block) {
+                ++native_allocs;
+                EXPECT_EQ(e.location(), nullptr); // no Python frame on that thread
+                EXPECT_EQ(e.flags & memory_flags::domain_mask, 0);
+            } else if (e.kind == EventKind::mem_free && bytes == native_block &&
+                       (e.flags & memory_flags::known) != 0) {
+                ++native_frees;
+            }
+        }
+        python_threads_seen += this_thread ? 1 : 0;
+    }
+    EXPECT_EQ(python_allocs, std::uint64_t{python_threads} * per_thread);
+    EXPECT_EQ(python_frees, std::uint64_t{python_threads} * per_thread);
+    EXPECT_EQ(misattributed, 0u);
+    EXPECT_EQ(python_threads_seen, static_cast<std::uint32_t>(python_threads));
+    EXPECT_EQ(native_allocs, std::uint64_t{native_blocks});
+    EXPECT_EQ(native_frees, std::uint64_t{native_blocks});
+    EXPECT_EQ(capture->summary().total_lost, 0u);
+
+    // The model agrees: the allocating line's site has every block, none live.
+    std::uint64_t site_count = 0;
+    for (const auto& site : model->sites()) {
+        if (site.line != nullptr && site.line->line == 6 && std::string(site.line->function) == "work") {
+            site_count += site.alloc_count;
+            EXPECT_EQ(site.live_count(), 0);
+        }
+    }
+    EXPECT_GE(site_count, std::uint64_t{python_threads} * per_thread);
+    EXPECT_GE(model->peak().bytes, python_block);
+}
+
+TEST_F(MemoryHooks, PassThroughWhenNoSessionRecords) {
+    {
+        Session<python::MemoryCollector> session;
+        session.start(); // makes sure the hooks are installed
+        session.stop();
+    }
+    auto capture = std::make_shared<EventCapture>();
+    Session<NativeZones> other;
+    other.add_sink(capture);
+    other.start();
+    ASSERT_EQ(PyRun_SimpleString("x = [bytearray(1000) for _ in range(100)]\ndel x\n"), 0);
+    other.stop();
+    std::size_t memory_events = 0;
+    for (const auto& entry : capture->by_thread()) {
+        for (const Event& e : entry.second) {
+            memory_events += is_memory_event(e.kind) ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(memory_events, 0u);
+}
+
+TEST_F(MemoryHooks, SamplingRecordsAboutOnePerRateBytes) {
+    Session<python::MemoryCollector> session;
+    session.collector<python::MemoryCollector>().options.sample_bytes = 64 * 1024;
+    auto model = python::add_memory_model(session);
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    session.start();
+    // 20000 blocks of 10000 bytes: 200 MB allocated, about 3050 samples.
+    ASSERT_EQ(PyRun_SimpleString("for _ in range(20000):\n    b = bytearray(9999)\ndel b\n"), 0);
+    session.stop();
+    std::uint64_t samples = 0, estimated = 0;
+    for (const auto& entry : capture->by_thread()) {
+        for (const Event& e : entry.second) {
+            if (e.kind == EventKind::mem_alloc) {
+                EXPECT_NE(e.flags & memory_flags::sampled, 0);
+                ++samples;
+                if (memory_bytes(e) % (64 * 1024) == 0 && e.location() != nullptr && e.location()->line == 2) {
+                    estimated += memory_bytes(e);
+                }
+            }
+        }
+    }
+    // Poisson: 3050 +- 3 sigma (about 170), with room for the loop's other allocations.
+    EXPECT_GT(samples, 2700u);
+    EXPECT_LT(samples, 3600u);
+    EXPECT_GT(estimated, 170'000'000u);
+    EXPECT_LT(estimated, 230'000'000u);
+}
+
+} // namespace
