@@ -73,7 +73,8 @@ PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
     if (position == 0) {
         // Taken only once recording: an escaping local on the fast path
         // would keep the caller from holding the Zone in registers.
-        char marker = 0;
+        // Word-aligned: the low bit of a position tags Python frames.
+        std::uintptr_t marker = 0;
         position = reinterpret_cast<std::uintptr_t>(&marker);
     }
     buffer->zones.push(location, position);
