@@ -3,6 +3,7 @@
 // bare, passed through a finally, swallowed by C code and escaping to C++;
 // the "exceptions" section agrees.
 
+#include "support/marked_line.hpp"
 #include "python/event_capture.hpp"
 #include "support/json.hpp"
 
@@ -98,17 +99,7 @@ def escapes():
     raise RuntimeError("to C++")  # @runtime
 )PY";
 
-std::uint32_t line_of(const std::string& source, const std::string& marker) {
-    std::istringstream in(source);
-    std::string line;
-    for (std::uint32_t n = 1; std::getline(in, line); ++n) {
-        if (line.find("# " + marker) != std::string::npos) {
-            return n;
-        }
-    }
-    ADD_FAILURE() << "no line marked " << marker;
-    return 0;
-}
+using pycroscope_test::line_of;
 
 // (type, function, line) -> (raised, caught)
 using Key = std::tuple<std::string, std::string, std::uint32_t>;

@@ -3,6 +3,7 @@
 // os.read) per call site, with exact counts and lines; durations from the
 // tracer's C-call spans; bytes null; nothing recorded once stopped.
 
+#include "support/marked_line.hpp"
 #include "python/event_capture.hpp"
 #include "support/json.hpp"
 
@@ -49,17 +50,7 @@ def run(directory):
     os.remove(path)  # @remove
 )PY";
 
-std::uint32_t line_of(const std::string& source, const std::string& marker) {
-    std::istringstream in(source);
-    std::string line;
-    for (std::uint32_t n = 1; std::getline(in, line); ++n) {
-        if (line.find("# " + marker) != std::string::npos) {
-            return n;
-        }
-    }
-    ADD_FAILURE() << "no line marked " << marker;
-    return 0;
-}
+using pycroscope_test::line_of;
 
 // (operation, function, line) -> (count, timed)
 using Key = std::tuple<std::string, std::string, std::uint32_t>;
