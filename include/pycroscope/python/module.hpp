@@ -404,6 +404,7 @@ public:
         }
         attached_ = true;
         session_.collector<PythonTracer>().attach();
+        session_.collector<Sampler>().attach();
         SessionCore& core = session_.core();
         start_late(session_.collector<ExceptionCollector>(), exceptions_, core);
         start_late(session_.collector<GcCollector>(), options_.gc, core);

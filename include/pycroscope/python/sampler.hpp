@@ -83,8 +83,8 @@ struct SamplerOptions {
     bool include_idle = false; // also record threads that are not running
     bool start_paused = false; // start with the sampler paused (resume() or pycroscope.start_sampling())
     std::size_t max_frames = 512; // Python frames per sample; deeper stacks lose their outermost frames
-    // start() before Py_Initialize is allowed: the thread samples nothing
-    // until the interpreter is initialized (otherwise start() throws).
+    // start() before Py_Initialize is allowed: the host then calls attach()
+    // after Py_Initialize to start sampling (otherwise start() throws).
     bool deferred = false;
 };
 
@@ -259,14 +259,8 @@ inline std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) noe
 inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core, std::uint64_t epoch,
                         std::size_t max_frames) {
     set_thread_name("pycroscope-sampler");
-    // Deferred start: wait (at the tick rate) for the interpreter.
     auto next = std::chrono::steady_clock::now();
     bool resumed = false;
-    while (!Py_IsInitialized()) {
-        if (!control->wait_for_tick(next, resumed)) {
-            return;
-        }
-    }
     if (interpreter_finalizing()) {
         return;
     }
@@ -357,15 +351,28 @@ public:
             throw ConfigError("Sampler: the interpreter is not initialized; start the session after "
                               "Py_Initialize() or set SamplerOptions::deferred");
         }
-        detail::install_sampler_fork_handler();
-        control_ = std::make_shared<detail::SamplerControl>(options);
-        pid_ = current_pid();
-        thread_ = std::thread(&detail::run_sampler, control_, &core, core.epoch(), options.max_frames);
-        std::lock_guard<std::mutex> lock(detail::active_sampler_mutex());
-        detail::active_sampler_slot() = control_;
+        if (!Py_IsInitialized()) {
+            // The thread starts in attach(): taking the GIL while Py_Initialize
+            // is still setting up the runtime's locks would race with it.
+            pending_core_ = &core;
+            return;
+        }
+        launch(core);
+    }
+
+    // Deferred mode: starts the sampling thread of a sampler started before
+    // Py_Initialize. Does nothing when none is pending.
+    void attach() {
+        if (pending_core_ == nullptr || !Py_IsInitialized()) {
+            return;
+        }
+        SessionCore& core = *pending_core_;
+        pending_core_ = nullptr;
+        launch(core);
     }
 
     void stop(SessionCore&) noexcept {
+        pending_core_ = nullptr;
         if (!thread_.joinable()) {
             return;
         }
@@ -421,6 +428,16 @@ public:
     }
 
 private:
+    void launch(SessionCore& core) {
+        detail::install_sampler_fork_handler();
+        control_ = std::make_shared<detail::SamplerControl>(options);
+        pid_ = current_pid();
+        thread_ = std::thread(&detail::run_sampler, control_, &core, core.epoch(), options.max_frames);
+        std::lock_guard<std::mutex> lock(detail::active_sampler_mutex());
+        detail::active_sampler_slot() = control_;
+    }
+
+    SessionCore* pending_core_ = nullptr;
     static std::uint64_t current_pid() noexcept {
 #if defined(__unix__) || defined(__APPLE__)
         return static_cast<std::uint64_t>(::getpid());
