@@ -421,16 +421,6 @@ print("child", os.waitstatus_to_exitcode(status))
     EXPECT_GE(calls_of(session_json(), "work"), 1);
 }
 
-#else
-
-TEST(CliTest, SkippedWithoutTheCli) {
-    GTEST_SKIP() << "the pycroscope CLI is not built (PYCROSCOPE_BUILD_EXAMPLES=OFF or no Python embed)";
-}
-
-#endif
-
-} // namespace
-
 // `pycroscope profile` turns every resource collector on: each section holds
 // what the script did (exact counts are checked per collector in their tests).
 TEST_F(CliTest, EveryResourceSectionHoldsTheRun) {
@@ -495,3 +485,14 @@ gc.collect(0)
     EXPECT_GT(doc.at("memory").at("peak_bytes").as_int(), 0);
     EXPECT_TRUE(fs::exists(dir_ / "out" / "memory.folded"));
 }
+
+#else
+
+TEST(CliTest, SkippedWithoutTheCli) {
+    GTEST_SKIP() << "the pycroscope CLI is not built (PYCROSCOPE_BUILD_EXAMPLES=OFF or no Python embed)";
+}
+
+#endif
+
+} // namespace
+
