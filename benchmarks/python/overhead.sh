@@ -3,8 +3,8 @@
 #
 #   plain     python3 SCRIPT                              (the baseline)
 #   cProfile  python3 -m cProfile -o /dev/null SCRIPT
-#   minimal   BUILD/pycroscope profile --minimal --output-dir TMP SCRIPT
-#   complete  BUILD/pycroscope profile --output-dir TMP SCRIPT   (C calls too)
+#   minimal   BUILD/pycroscope profile --minimal --no-memory ... --output-dir TMP SCRIPT
+#   complete  BUILD/pycroscope profile --no-memory ... --output-dir TMP SCRIPT   (C calls too)
 #   sample    BUILD/pycroscope profile --sample --no-memory --output-dir TMP SCRIPT
 #             (the sampler at its default 100 Hz, no tracing, no allocation hooks)
 #
@@ -81,6 +81,9 @@ if ! ${CC:-cc} -O2 -o "$python" "$here/python_launcher.c" $(pkg-config --cflags 
 fi
 
 read -r -a modes <<<"${MODES:-plain static cprofile minimal complete sample}"
+# minimal and complete measure the tracer: the resource collectors (memory,
+# GC, imports, I/O, exceptions, system) are measured by memory_overhead.sh.
+tracing_only=(--no-memory --no-gc --no-imports --no-io --no-exceptions --no-system)
 if [[ ${modes[0]} != plain ]]; then
     echo "error: MODES must start with plain (the baseline)" >&2
     exit 2
@@ -99,8 +102,8 @@ run_once() {
     plain) cmd=("$python" "$script") ;;
     static) cmd=("$static_python" "$script") ;;
     cprofile) cmd=("$python" -m cProfile -o /dev/null "$script") ;;
-    minimal) cmd=("$cli" profile --minimal "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
-    complete) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    minimal) cmd=("$cli" profile --minimal "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    complete) cmd=("$cli" profile "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     sample) cmd=("$cli" profile --sample --no-memory "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
