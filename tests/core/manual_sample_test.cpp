@@ -68,7 +68,7 @@ TEST(ManualSample, DeepStacksKeepEveryFrame) {
     session.start();
     std::vector<std::string> storage;
     for (int i = 0; i < 100; ++i) {
-        storage.push_back("f" + std::to_string(i));
+        storage.push_back(std::string("f").append(std::to_string(i)));
     }
     std::vector<pycroscope::SampleFrame> frames;
     for (int i = 0; i < 100; ++i) {
