@@ -73,6 +73,8 @@ enum class EventKind : std::uint8_t {
     exception_info = 41,
     // 64-71: sampling (python/sampler.hpp). A sample is followed by `aux`
     // sample_frame events, outermost first; id is the sampled thread's os_tid.
+    // A sample_frame's aux is its index in the sample (0: outermost), so a
+    // reader can tell a sample with a frame lost in the middle.
     sample = 64,
     sample_frame = 65,
 };
@@ -1171,6 +1173,32 @@ public:
         return true;
     }
 
+    // Producer side: stores all n events or none, so a group that must be
+    // read whole (a stack sample) is never cut in the middle by drop_newest.
+    // block waits for room for the whole group (one by one when the group is
+    // larger than the ring); overwrite_oldest may still overwrite an older
+    // group's head, which readers detect. Returns false when nothing was
+    // stored (all n counted as dropped).
+    bool push_all(const Event* events, std::size_t n) noexcept {
+        if (policy_ == OverflowPolicy::drop_newest || (policy_ == OverflowPolicy::block && n <= capacity_)) {
+            const std::uint64_t head = head_.load(std::memory_order_relaxed);
+            const std::uint64_t last = head + n - 1;
+            if (n != 0 && PYCROSCOPE_UNLIKELY(last >= limit_) && !make_room(last, n)) {
+                return false;
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                store(slots_[(head + i) & mask_], events[i]);
+            }
+            head_.store(head + n, std::memory_order_release);
+            return true;
+        }
+        bool all = true;
+        for (std::size_t i = 0; i < n; ++i) {
+            all = push(events[i]) && all;
+        }
+        return all;
+    }
+
     static constexpr std::size_t producer_lead = 16; // events: 8 cache lines
 
     // Consumer side: copies up to max events into out and returns how many.
@@ -1251,8 +1279,9 @@ private:
     }
 
     // Slow path of push(): the overwrite policy's claim, or a buffer that
-    // looked full from the producer's cached view of the consumer.
-    PYCROSCOPE_NOINLINE bool make_room(std::uint64_t head) noexcept {
+    // looked full from the producer's cached view of the consumer. head: the
+    // last index to be written; events: how many a failure drops.
+    PYCROSCOPE_NOINLINE bool make_room(std::uint64_t head, std::size_t events = 1) noexcept {
         if (policy_ == OverflowPolicy::overwrite_oldest) {
             // Announce the slot before touching it so a concurrent reader can
             // tell that what it copied may be torn (seqlock order).
@@ -1268,12 +1297,12 @@ private:
             return true;
         }
         if (policy_ == OverflowPolicy::drop_newest) {
-            dropped_.fetch_add(1, std::memory_order_relaxed);
+            dropped_.fetch_add(events, std::memory_order_relaxed);
             return false;
         }
         for (unsigned spins = 0;; ++spins) {
             if (closed_.load(std::memory_order_acquire)) {
-                dropped_.fetch_add(1, std::memory_order_relaxed);
+                dropped_.fetch_add(events, std::memory_order_relaxed);
                 return false;
             }
             if (refresh_limit(head)) {
@@ -1698,6 +1727,18 @@ PYCROSCOPE_FORCE_INLINE bool push_event(std::uint64_t epoch, const Event& event)
     return buffer->ring.push(event);
 }
 
+// All of events or none (RingBuffer::push_all): for groups read as a whole.
+inline bool push_events(std::uint64_t epoch, const Event* events, std::size_t count) noexcept {
+    ThreadBuffer* buffer = tls_slot.buffer;
+    if (PYCROSCOPE_UNLIKELY(tls_slot.epoch != epoch)) {
+        buffer = attach_current_thread(epoch);
+        if (buffer == nullptr) {
+            return false;
+        }
+    }
+    return buffer->ring.push_all(events, count);
+}
+
 PYCROSCOPE_FORCE_INLINE Event make_event(EventKind kind, const SourceLocation* location, std::uint64_t payload = 0,
                                          std::uint32_t aux = 0) noexcept {
     return Event{clock::now(), location_id(location), payload, aux, kind, 0, 0};
@@ -1848,14 +1889,25 @@ inline bool add_sample(const SampleFrame* frames, std::size_t count, bool runnin
     const std::uint64_t now = clock::now();
     const auto flags = static_cast<std::uint8_t>(sample_flags::manual | (running ? sample_flags::running : 0));
     static thread_local const std::uint64_t os_tid = detail::current_os_tid();
-    bool stored = detail::push_event(epoch, Event{now, os_tid, location_id(detail::sample_thread_name()),
-                                                  static_cast<std::uint32_t>(count), EventKind::sample, flags, 0});
-    for (std::size_t i = 0; i < count; ++i) {
-        stored = detail::push_event(epoch, Event{now, location_id(locations[i]), frames[i].line, 0,
-                                                 EventKind::sample_frame, 0, 0}) &&
-                 stored;
+    const Event header{now, os_tid, location_id(detail::sample_thread_name()), static_cast<std::uint32_t>(count),
+                       EventKind::sample, flags, 0};
+    if (count < inline_frames) {
+        Event events[inline_frames];
+        events[0] = header;
+        for (std::size_t i = 0; i < count; ++i) {
+            events[i + 1] = Event{now, location_id(locations[i]), frames[i].line, static_cast<std::uint32_t>(i),
+                                  EventKind::sample_frame, 0, 0};
+        }
+        return detail::push_events(epoch, events, count + 1);
     }
-    return stored;
+    std::vector<Event> events;
+    events.reserve(count + 1);
+    events.push_back(header);
+    for (std::size_t i = 0; i < count; ++i) {
+        events.push_back(Event{now, location_id(locations[i]), frames[i].line, static_cast<std::uint32_t>(i),
+                               EventKind::sample_frame, 0, 0});
+    }
+    return detail::push_events(epoch, events.data(), events.size());
 }
 
 inline bool add_sample(std::initializer_list<SampleFrame> frames, bool running = true) {
@@ -3530,8 +3582,9 @@ inline const SourceLocation* default_frame_location() noexcept {
 // partly read sample of one producer thread between batches.
 //
 // A sample is delivered only when all its frames arrived. One cut short by
-// lost events (a new header, or frames of another timestamp, where its next
-// frame should be) is dropped and counted, never attributed to a wrong stack.
+// lost events (a new header, a frame of another timestamp, or a frame whose
+// index is not the next one, where its next frame should be) is dropped and
+// counted, never attributed to a wrong stack.
 
 
 #include <cstddef>
@@ -3591,7 +3644,7 @@ public:
                 complete(on_sample);
             }
         } else if (e.kind == EventKind::sample_frame) {
-            if (!pending_ || e.timestamp != header_.timestamp) {
+            if (!pending_ || e.timestamp != header_.timestamp || e.aux != frames_.size()) {
                 if (pending_) {
                     ++incomplete_;
                     pending_ = false;
@@ -8408,9 +8461,7 @@ public:
             }
             Event* events = events_.data() + sample.first;
             events[0].flags = static_cast<std::uint8_t>(events[0].flags | (running ? sample_flags::running : 0));
-            for (std::size_t i = 0; i <= sample.frames; ++i) {
-                pycroscope::detail::push_event(epoch, events[i]);
-            }
+            pycroscope::detail::push_events(epoch, events, sample.frames + 1);
             ++written;
         }
         return written;
@@ -8582,7 +8633,8 @@ private:
     }
 
     void add_frame(std::uint64_t now, const SourceLocation* location, std::uint64_t line) {
-        events_.push_back(Event{now, location_id(location), line, 0, EventKind::sample_frame, 0, 0});
+        const auto index = static_cast<std::uint32_t>(events_.size() - staged_.back().first - 1);
+        events_.push_back(Event{now, location_id(location), line, index, EventKind::sample_frame, 0, 0});
     }
 
     void stage_header(std::uint64_t key, std::uint64_t now, const Known& known, bool native) {

@@ -66,8 +66,8 @@ const Stream& stream() {
                 const std::size_t which = d < 12 ? (thread * 3 + d) % 60 : (variant * 7 + d * 3) % 60;
                 const std::uint64_t line = locations[which]->line + random() % 8;
                 out.events.push_back(Event{ts, pycroscope::location_id(locations[which]),
-                                           locations[which]->kind == LocationKind::python_function ? line : 0, 0,
-                                           EventKind::sample_frame, 0, 0});
+                                           locations[which]->kind == LocationKind::python_function ? line : 0,
+                                           static_cast<std::uint32_t>(d), EventKind::sample_frame, 0, 0});
             }
             ++out.samples;
         }

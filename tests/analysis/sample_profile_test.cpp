@@ -139,6 +139,24 @@ TEST(SampleDecoder, SamplesWithLostFramesAreDroppedAndCounted) {
     EXPECT_EQ(decoder.orphan_frames(), 3u);
 }
 
+// A frame lost in the middle (drop_newest freed room again before the next
+// frame): the frame that follows has the header's timestamp but the wrong
+// index, so the sample is dropped, not delivered one frame short.
+TEST(SampleDecoder, AFrameLostInTheMiddleDropsTheSample) {
+    std::vector<Event> events;
+    append_sample(events, 100, 7, nullptr, flags::running, {{&py_f}, {&zone_z}, {&py_g}});
+    events.erase(events.begin() + 2); // frame 1 of 3
+    append_sample(events, 200, 7, nullptr, flags::running, {{&py_r}});
+
+    SampleDecoder decoder;
+    std::vector<Decoded> out;
+    decoder.feed(events.data(), events.size(), [&](const SampleView& s) { out.push_back(copy(s)); });
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].timestamp, 200u);
+    EXPECT_EQ(decoder.incomplete(), 1u);
+    EXPECT_EQ(decoder.orphan_frames(), 1u);
+}
+
 // The synthetic profile of the profile tests: 6 samples.
 //   main (7):   f:10 > g:20        running
 //               f:10 > g:21        running

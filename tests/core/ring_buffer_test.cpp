@@ -235,6 +235,71 @@ TEST(RingBuffer, DropNewestKeepsOldestAndCountsExactly) {
     EXPECT_EQ(out[0].timestamp, n);
 }
 
+// push_all under drop_newest: a group that does not fit is dropped whole
+// (counted), never stored in part; one that fits is stored in order.
+TEST(RingBuffer, PushAllStoresAWholeGroupOrNone) {
+    constexpr std::uint64_t capacity = 16;
+    RingBuffer ring(capacity, OverflowPolicy::drop_newest);
+    std::vector<Event> group;
+    for (std::uint64_t i = 0; i < 10; ++i) {
+        group.push_back(make_event(i));
+    }
+    EXPECT_TRUE(ring.push_all(group.data(), group.size()));
+    EXPECT_EQ(ring.pushed(), 10u);
+    EXPECT_FALSE(ring.push_all(group.data(), group.size())); // 6 free, 10 wanted
+    EXPECT_EQ(ring.pushed(), 10u);
+    EXPECT_EQ(ring.dropped(), 10u);
+    EXPECT_TRUE(ring.push_all(group.data(), 6)); // exactly fills the ring
+    EXPECT_EQ(ring.pushed(), capacity);
+    EXPECT_TRUE(ring.push_all(group.data(), 0));
+
+    std::vector<Event> out(2 * capacity);
+    ASSERT_EQ(ring.pop(out.data(), out.size()), capacity);
+    for (std::uint64_t i = 0; i < capacity; ++i) {
+        EXPECT_EQ(out[i].timestamp, i < 10 ? i : i - 10);
+        EXPECT_TRUE(consistent(out[i]));
+    }
+    EXPECT_TRUE(ring.push_all(group.data(), group.size())); // room again
+    EXPECT_EQ(ring.dropped(), 10u);
+}
+
+// push_all under block waits for room for the whole group; a group larger
+// than the ring goes through one event at a time. Nothing is lost.
+TEST(RingBuffer, PushAllBlocksUntilTheGroupFits) {
+    constexpr std::uint64_t capacity = 16, groups = 2000;
+    RingBuffer ring(capacity, OverflowPolicy::block);
+    std::atomic<bool> done{false};
+    std::vector<Event> received;
+    std::thread consumer([&] {
+        std::vector<Event> out(8);
+        for (;;) {
+            const bool finished = done.load(std::memory_order_acquire);
+            const std::size_t n = ring.pop(out.data(), out.size());
+            received.insert(received.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
+            if (n == 0 && finished) {
+                break;
+            }
+        }
+    });
+    std::uint64_t seq = 0;
+    for (std::uint64_t g = 0; g < groups; ++g) {
+        const std::size_t size = g % 50 == 0 ? capacity + 5 : 1 + g % 13;
+        std::vector<Event> group;
+        for (std::size_t i = 0; i < size; ++i) {
+            group.push_back(make_event(seq++));
+        }
+        EXPECT_TRUE(ring.push_all(group.data(), group.size()));
+    }
+    done.store(true, std::memory_order_release);
+    consumer.join();
+    ASSERT_EQ(received.size(), seq);
+    for (std::uint64_t i = 0; i < seq; ++i) {
+        ASSERT_EQ(received[i].timestamp, i);
+        ASSERT_TRUE(consistent(received[i]));
+    }
+    EXPECT_EQ(ring.lost(), 0u);
+}
+
 // drop_newest with a concurrent consumer: what push() accepted is exactly
 // what arrives, in order; what it refused is exactly dropped().
 TEST(RingBuffer, DropNewestConcurrentAccountsForEveryEvent) {

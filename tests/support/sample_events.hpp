@@ -27,9 +27,10 @@ inline std::vector<pycroscope::Event> sample_events(std::uint64_t timestamp, std
     events.push_back(pycroscope::Event{timestamp, os_tid, pycroscope::location_id(thread_name),
                                        static_cast<std::uint32_t>(frames.size()), pycroscope::EventKind::sample,
                                        flags, 0});
-    for (const Frame& frame : frames) {
-        events.push_back(pycroscope::Event{timestamp, pycroscope::location_id(frame.location), frame.line, 0,
-                                           pycroscope::EventKind::sample_frame, 0, 0});
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        events.push_back(pycroscope::Event{timestamp, pycroscope::location_id(frames[i].location), frames[i].line,
+                                           static_cast<std::uint32_t>(i), pycroscope::EventKind::sample_frame, 0,
+                                           0});
     }
     return events;
 }

@@ -6,8 +6,9 @@
 // partly read sample of one producer thread between batches.
 //
 // A sample is delivered only when all its frames arrived. One cut short by
-// lost events (a new header, or frames of another timestamp, where its next
-// frame should be) is dropped and counted, never attributed to a wrong stack.
+// lost events (a new header, a frame of another timestamp, or a frame whose
+// index is not the next one, where its next frame should be) is dropped and
+// counted, never attributed to a wrong stack.
 
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/source_location.hpp"
@@ -69,7 +70,7 @@ public:
                 complete(on_sample);
             }
         } else if (e.kind == EventKind::sample_frame) {
-            if (!pending_ || e.timestamp != header_.timestamp) {
+            if (!pending_ || e.timestamp != header_.timestamp || e.aux != frames_.size()) {
                 if (pending_) {
                     ++incomplete_;
                     pending_ = false;

@@ -50,6 +50,8 @@ enum class EventKind : std::uint8_t {
     exception_info = 41,
     // 64-71: sampling (python/sampler.hpp). A sample is followed by `aux`
     // sample_frame events, outermost first; id is the sampled thread's os_tid.
+    // A sample_frame's aux is its index in the sample (0: outermost), so a
+    // reader can tell a sample with a frame lost in the middle.
     sample = 64,
     sample_frame = 65,
 };

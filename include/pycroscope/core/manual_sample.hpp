@@ -86,14 +86,25 @@ inline bool add_sample(const SampleFrame* frames, std::size_t count, bool runnin
     const std::uint64_t now = clock::now();
     const auto flags = static_cast<std::uint8_t>(sample_flags::manual | (running ? sample_flags::running : 0));
     static thread_local const std::uint64_t os_tid = detail::current_os_tid();
-    bool stored = detail::push_event(epoch, Event{now, os_tid, location_id(detail::sample_thread_name()),
-                                                  static_cast<std::uint32_t>(count), EventKind::sample, flags, 0});
-    for (std::size_t i = 0; i < count; ++i) {
-        stored = detail::push_event(epoch, Event{now, location_id(locations[i]), frames[i].line, 0,
-                                                 EventKind::sample_frame, 0, 0}) &&
-                 stored;
+    const Event header{now, os_tid, location_id(detail::sample_thread_name()), static_cast<std::uint32_t>(count),
+                       EventKind::sample, flags, 0};
+    if (count < inline_frames) {
+        Event events[inline_frames];
+        events[0] = header;
+        for (std::size_t i = 0; i < count; ++i) {
+            events[i + 1] = Event{now, location_id(locations[i]), frames[i].line, static_cast<std::uint32_t>(i),
+                                  EventKind::sample_frame, 0, 0};
+        }
+        return detail::push_events(epoch, events, count + 1);
     }
-    return stored;
+    std::vector<Event> events;
+    events.reserve(count + 1);
+    events.push_back(header);
+    for (std::size_t i = 0; i < count; ++i) {
+        events.push_back(Event{now, location_id(locations[i]), frames[i].line, static_cast<std::uint32_t>(i),
+                               EventKind::sample_frame, 0, 0});
+    }
+    return detail::push_events(epoch, events.data(), events.size());
 }
 
 inline bool add_sample(std::initializer_list<SampleFrame> frames, bool running = true) {

@@ -31,6 +31,18 @@ PYCROSCOPE_FORCE_INLINE bool push_event(std::uint64_t epoch, const Event& event)
     return buffer->ring.push(event);
 }
 
+// All of events or none (RingBuffer::push_all): for groups read as a whole.
+inline bool push_events(std::uint64_t epoch, const Event* events, std::size_t count) noexcept {
+    ThreadBuffer* buffer = tls_slot.buffer;
+    if (PYCROSCOPE_UNLIKELY(tls_slot.epoch != epoch)) {
+        buffer = attach_current_thread(epoch);
+        if (buffer == nullptr) {
+            return false;
+        }
+    }
+    return buffer->ring.push_all(events, count);
+}
+
 PYCROSCOPE_FORCE_INLINE Event make_event(EventKind kind, const SourceLocation* location, std::uint64_t payload = 0,
                                          std::uint32_t aux = 0) noexcept {
     return Event{clock::now(), location_id(location), payload, aux, kind, 0, 0};

@@ -72,6 +72,32 @@ public:
         return true;
     }
 
+    // Producer side: stores all n events or none, so a group that must be
+    // read whole (a stack sample) is never cut in the middle by drop_newest.
+    // block waits for room for the whole group (one by one when the group is
+    // larger than the ring); overwrite_oldest may still overwrite an older
+    // group's head, which readers detect. Returns false when nothing was
+    // stored (all n counted as dropped).
+    bool push_all(const Event* events, std::size_t n) noexcept {
+        if (policy_ == OverflowPolicy::drop_newest || (policy_ == OverflowPolicy::block && n <= capacity_)) {
+            const std::uint64_t head = head_.load(std::memory_order_relaxed);
+            const std::uint64_t last = head + n - 1;
+            if (n != 0 && PYCROSCOPE_UNLIKELY(last >= limit_) && !make_room(last, n)) {
+                return false;
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                store(slots_[(head + i) & mask_], events[i]);
+            }
+            head_.store(head + n, std::memory_order_release);
+            return true;
+        }
+        bool all = true;
+        for (std::size_t i = 0; i < n; ++i) {
+            all = push(events[i]) && all;
+        }
+        return all;
+    }
+
     static constexpr std::size_t producer_lead = 16; // events: 8 cache lines
 
     // Consumer side: copies up to max events into out and returns how many.
@@ -152,8 +178,9 @@ private:
     }
 
     // Slow path of push(): the overwrite policy's claim, or a buffer that
-    // looked full from the producer's cached view of the consumer.
-    PYCROSCOPE_NOINLINE bool make_room(std::uint64_t head) noexcept {
+    // looked full from the producer's cached view of the consumer. head: the
+    // last index to be written; events: how many a failure drops.
+    PYCROSCOPE_NOINLINE bool make_room(std::uint64_t head, std::size_t events = 1) noexcept {
         if (policy_ == OverflowPolicy::overwrite_oldest) {
             // Announce the slot before touching it so a concurrent reader can
             // tell that what it copied may be torn (seqlock order).
@@ -169,12 +196,12 @@ private:
             return true;
         }
         if (policy_ == OverflowPolicy::drop_newest) {
-            dropped_.fetch_add(1, std::memory_order_relaxed);
+            dropped_.fetch_add(events, std::memory_order_relaxed);
             return false;
         }
         for (unsigned spins = 0;; ++spins) {
             if (closed_.load(std::memory_order_acquire)) {
-                dropped_.fetch_add(1, std::memory_order_relaxed);
+                dropped_.fetch_add(events, std::memory_order_relaxed);
                 return false;
             }
             if (refresh_limit(head)) {

@@ -134,9 +134,7 @@ public:
             }
             Event* events = events_.data() + sample.first;
             events[0].flags = static_cast<std::uint8_t>(events[0].flags | (running ? sample_flags::running : 0));
-            for (std::size_t i = 0; i <= sample.frames; ++i) {
-                pycroscope::detail::push_event(epoch, events[i]);
-            }
+            pycroscope::detail::push_events(epoch, events, sample.frames + 1);
             ++written;
         }
         return written;
@@ -308,7 +306,8 @@ private:
     }
 
     void add_frame(std::uint64_t now, const SourceLocation* location, std::uint64_t line) {
-        events_.push_back(Event{now, location_id(location), line, 0, EventKind::sample_frame, 0, 0});
+        const auto index = static_cast<std::uint32_t>(events_.size() - staged_.back().first - 1);
+        events_.push_back(Event{now, location_id(location), line, index, EventKind::sample_frame, 0, 0});
     }
 
     void stage_header(std::uint64_t key, std::uint64_t now, const Known& known, bool native) {
