@@ -108,8 +108,9 @@ inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t inde
         const std::string file = detail::utf8(code->co_filename, "<unknown>");
         int previous_line = -2;
         const SourceLocation* previous = nullptr;
+        compat::LineWalker walker(code);
         for (Py_ssize_t unit = 0; unit <= units; ++unit) {
-            const int line = unit < units ? PyCode_Addr2Line(code, static_cast<int>(unit * 2)) : code->co_firstlineno;
+            const int line = unit < units ? walker.line_at(static_cast<int>(unit * 2)) : code->co_firstlineno;
             if (line != previous_line || previous == nullptr) {
                 previous = detail::intern_line(function, file, line);
                 previous_line = line;

@@ -120,6 +120,52 @@ inline Py_ssize_t code_units(PyCodeObject* code) noexcept {
 #endif
 }
 
+// The lines of a code object's units, asked in increasing order, in linear
+// time over the whole object: PyCode_Addr2Line() rescans the table from the
+// start on every call, which made building a large module's table quadratic.
+class LineWalker {
+public:
+#if PY_VERSION_HEX >= 0x030A0000
+    explicit LineWalker(PyCodeObject* code) noexcept {
+        // What _PyCode_InitAddressRange() does (not exported); then
+        // _PyCode_CheckLineNumber() moves the range forward incrementally.
+        using Byte = decltype(bounds_.opaque.lo_next);
+        bounds_.opaque.lo_next = reinterpret_cast<Byte>(PyBytes_AS_STRING(code->co_linetable));
+        bounds_.opaque.limit = bounds_.opaque.lo_next + PyBytes_GET_SIZE(code->co_linetable);
+        bounds_.opaque.computed_line = code->co_firstlineno;
+        bounds_.ar_start = -1;
+        bounds_.ar_end = 0;
+        bounds_.ar_line = -1;
+    }
+    // byte_offset: unit * 2; must not decrease from one call to the next.
+    int line_at(int byte_offset) noexcept { return _PyCode_CheckLineNumber(byte_offset, &bounds_); }
+
+private:
+    PyCodeAddressRange bounds_;
+#else
+    // 3.9: co_lnotab holds (address increment, signed line increment) pairs;
+    // this is PyCode_Addr2Line()'s walk, resumed where the last call stopped.
+    explicit LineWalker(PyCodeObject* code) noexcept
+        : next_(reinterpret_cast<const unsigned char*>(PyBytes_AS_STRING(code->co_lnotab))),
+          pairs_left_(PyBytes_GET_SIZE(code->co_lnotab) / 2), line_(code->co_firstlineno) {}
+    int line_at(int byte_offset) noexcept {
+        while (pairs_left_ > 0 && address_ + next_[0] <= byte_offset) {
+            address_ += next_[0];
+            line_ += static_cast<signed char>(next_[1]);
+            next_ += 2;
+            --pairs_left_;
+        }
+        return line_;
+    }
+
+private:
+    const unsigned char* next_;
+    Py_ssize_t pairs_left_;
+    int line_;
+    int address_ = 0;
+#endif
+};
+
 } // namespace compat
 } // namespace python
 } // namespace pycroscope
