@@ -451,6 +451,21 @@ inline void accumulate_totals(const CallTree& tree, std::unordered_map<const Sou
 // is; it is calibrated once against steady_clock. Elsewhere, or when asked to,
 // ticks are steady_clock nanoseconds and the calibration is the identity.
 
+// ---- begin pycroscope/core/compiler.hpp ----
+// Compiler hints for the hot path.
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PYCROSCOPE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PYCROSCOPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PYCROSCOPE_FORCE_INLINE inline __attribute__((always_inline))
+#define PYCROSCOPE_NOINLINE __attribute__((noinline))
+#else
+#define PYCROSCOPE_LIKELY(x) (x)
+#define PYCROSCOPE_UNLIKELY(x) (x)
+#define PYCROSCOPE_FORCE_INLINE inline
+#define PYCROSCOPE_NOINLINE
+#endif
+// ---- end pycroscope/core/compiler.hpp ----
 // ---- begin pycroscope/core/config.hpp ----
 // Session configuration. Validated in full by Session::start() before anything
 // is installed, so a bad value never costs a partly recorded run.
@@ -718,7 +733,7 @@ inline Calibration select(ClockSource wanted) {
 }
 
 // The hot-path clock: raw ticks of the selected source.
-inline std::uint64_t now() noexcept {
+PYCROSCOPE_FORCE_INLINE std::uint64_t now() noexcept {
 #if PYCROSCOPE_HAS_RDTSC
     if (detail::use_tsc.load(std::memory_order_relaxed)) {
         return __rdtsc();
@@ -730,21 +745,6 @@ inline std::uint64_t now() noexcept {
 } // namespace clock
 } // namespace pycroscope
 // ---- end pycroscope/core/clock.hpp ----
-// ---- begin pycroscope/core/compiler.hpp ----
-// Compiler hints for the hot path.
-
-#if defined(__GNUC__) || defined(__clang__)
-#define PYCROSCOPE_LIKELY(x) __builtin_expect(!!(x), 1)
-#define PYCROSCOPE_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define PYCROSCOPE_FORCE_INLINE inline __attribute__((always_inline))
-#define PYCROSCOPE_NOINLINE __attribute__((noinline))
-#else
-#define PYCROSCOPE_LIKELY(x) (x)
-#define PYCROSCOPE_UNLIKELY(x) (x)
-#define PYCROSCOPE_FORCE_INLINE inline
-#define PYCROSCOPE_NOINLINE
-#endif
-// ---- end pycroscope/core/compiler.hpp ----
 // ---- begin pycroscope/core/event_processor.hpp ----
 // A drain-side stage that runs on every batch BEFORE the sinks and may
 // rewrite its events in place, so that the sinks can stay stateless (the
@@ -9302,6 +9302,16 @@ inline FramePosition current_position(PyThreadState* tstate) noexcept {
 }
 #endif
 
+// The thread state holding the GIL (null if none), without the checks of
+// PyThreadState_Get(). Only meaningful while the caller holds the GIL.
+inline PyThreadState* current_thread_state() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
 // Number of code units of a code object: the range of FramePosition::unit.
 inline Py_ssize_t code_units(PyCodeObject* code) noexcept {
 #if PY_VERSION_HEX >= 0x030B0000
@@ -9556,11 +9566,15 @@ inline std::atomic<bool> memory_attribution{true};
 // used: one bit per address hash, set on a sampled allocation and cleared by
 // the free recorded for it (see wants_free). A collision with an unsampled
 // block records a free the model does not know (flagged unknown, ignored).
-constexpr std::size_t sampled_filter_words = std::size_t{1} << 14; // 1 Mi bits, 128 KiB
+// Every free reads the filter, so it must stay in L1: 32 Ki bits (4 KiB).
+// Live samples are few (peak bytes / sample bytes: 70 for 35 MB at the
+// default 512 KiB), so under 1% of unsampled frees hit a set bit.
+constexpr std::size_t sampled_filter_bits_log2 = 15;
+constexpr std::size_t sampled_filter_words = (std::size_t{1} << sampled_filter_bits_log2) / 64;
 inline std::atomic<std::uint64_t> sampled_filter[sampled_filter_words]{};
 inline std::size_t sampled_bit(const void* address) noexcept {
     const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address));
-    return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> 44); // 20 bits
+    return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - sampled_filter_bits_log2));
 }
 inline void clear_sampled_filter() noexcept {
     for (auto& word : sampled_filter) {
@@ -9594,7 +9608,9 @@ inline std::int64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t
 // The innermost Python line of the calling thread, or null. may_build: the
 // caller holds the GIL (MEM and OBJ domains) and may build a line table.
 PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) noexcept {
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    // With the GIL held (MEM, OBJ) the current thread state is this thread's,
+    // one load away; RAW runs without it and needs the thread's own (TSS).
+    PyThreadState* tstate = may_build ? compat::current_thread_state() : PyGILState_GetThisThreadState();
     if (tstate == nullptr) {
         return nullptr;
     }
@@ -9652,7 +9668,7 @@ PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t doma
 // and clears the bit: pymalloc hands the same hot addresses out again and
 // again, which must not all be recorded because one was sampled once. (Two
 // live samples sharing a bit: the second one's free goes unrecorded and it
-// stays live in the model; with 1 Mi bits, rare.)
+// stays live in the model; with so few live samples, rare.)
 PYCROSCOPE_FORCE_INLINE bool wants_free(void* address) noexcept {
     if (PYCROSCOPE_LIKELY(memory_sample_bytes.load(std::memory_order_relaxed) == 0)) {
         return true;
@@ -9746,7 +9762,7 @@ inline void hook_free(void* context, void* address) {
         return;
     }
     ThreadMemoryState& state = tls_memory;
-    if (state.busy || !wants_free(address)) {
+    if (!wants_free(address) || state.busy) {
         hook.original.free(hook.original.ctx, address);
         return;
     }

@@ -4,6 +4,7 @@
 // is; it is calibrated once against steady_clock. Elsewhere, or when asked to,
 // ticks are steady_clock nanoseconds and the calibration is the identity.
 
+#include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/config.hpp"
 #include "pycroscope/core/error.hpp"
 
@@ -146,7 +147,7 @@ inline Calibration select(ClockSource wanted) {
 }
 
 // The hot-path clock: raw ticks of the selected source.
-inline std::uint64_t now() noexcept {
+PYCROSCOPE_FORCE_INLINE std::uint64_t now() noexcept {
 #if PYCROSCOPE_HAS_RDTSC
     if (detail::use_tsc.load(std::memory_order_relaxed)) {
         return __rdtsc();

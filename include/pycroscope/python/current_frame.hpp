@@ -111,6 +111,16 @@ inline FramePosition current_position(PyThreadState* tstate) noexcept {
 }
 #endif
 
+// The thread state holding the GIL (null if none), without the checks of
+// PyThreadState_Get(). Only meaningful while the caller holds the GIL.
+inline PyThreadState* current_thread_state() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
 // Number of code units of a code object: the range of FramePosition::unit.
 inline Py_ssize_t code_units(PyCodeObject* code) noexcept {
 #if PY_VERSION_HEX >= 0x030B0000

@@ -70,11 +70,15 @@ inline std::atomic<bool> memory_attribution{true};
 // used: one bit per address hash, set on a sampled allocation and cleared by
 // the free recorded for it (see wants_free). A collision with an unsampled
 // block records a free the model does not know (flagged unknown, ignored).
-constexpr std::size_t sampled_filter_words = std::size_t{1} << 14; // 1 Mi bits, 128 KiB
+// Every free reads the filter, so it must stay in L1: 32 Ki bits (4 KiB).
+// Live samples are few (peak bytes / sample bytes: 70 for 35 MB at the
+// default 512 KiB), so under 1% of unsampled frees hit a set bit.
+constexpr std::size_t sampled_filter_bits_log2 = 15;
+constexpr std::size_t sampled_filter_words = (std::size_t{1} << sampled_filter_bits_log2) / 64;
 inline std::atomic<std::uint64_t> sampled_filter[sampled_filter_words]{};
 inline std::size_t sampled_bit(const void* address) noexcept {
     const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address));
-    return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> 44); // 20 bits
+    return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - sampled_filter_bits_log2));
 }
 inline void clear_sampled_filter() noexcept {
     for (auto& word : sampled_filter) {
@@ -108,7 +112,9 @@ inline std::int64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t
 // The innermost Python line of the calling thread, or null. may_build: the
 // caller holds the GIL (MEM and OBJ domains) and may build a line table.
 PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) noexcept {
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    // With the GIL held (MEM, OBJ) the current thread state is this thread's,
+    // one load away; RAW runs without it and needs the thread's own (TSS).
+    PyThreadState* tstate = may_build ? compat::current_thread_state() : PyGILState_GetThisThreadState();
     if (tstate == nullptr) {
         return nullptr;
     }
@@ -166,7 +172,7 @@ PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t doma
 // and clears the bit: pymalloc hands the same hot addresses out again and
 // again, which must not all be recorded because one was sampled once. (Two
 // live samples sharing a bit: the second one's free goes unrecorded and it
-// stays live in the model; with 1 Mi bits, rare.)
+// stays live in the model; with so few live samples, rare.)
 PYCROSCOPE_FORCE_INLINE bool wants_free(void* address) noexcept {
     if (PYCROSCOPE_LIKELY(memory_sample_bytes.load(std::memory_order_relaxed) == 0)) {
         return true;
@@ -260,7 +266,7 @@ inline void hook_free(void* context, void* address) {
         return;
     }
     ThreadMemoryState& state = tls_memory;
-    if (state.busy || !wants_free(address)) {
+    if (!wants_free(address) || state.busy) {
         hook.original.free(hook.original.ctx, address);
         return;
     }
