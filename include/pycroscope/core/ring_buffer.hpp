@@ -153,7 +153,7 @@ private:
         std::atomic<std::uint64_t> word[4];
     };
 
-    static void store(Slot& slot, const Event& e) noexcept {
+    PYCROSCOPE_FORCE_INLINE static void store(Slot& slot, const Event& e) noexcept {
         const std::uint64_t packed = static_cast<std::uint64_t>(static_cast<std::uint8_t>(e.kind)) |
                                      (static_cast<std::uint64_t>(e.flags) << 8) |
                                      (static_cast<std::uint64_t>(e.reserved) << 16) |
@@ -164,7 +164,7 @@ private:
         slot.word[3].store(packed, std::memory_order_relaxed);
     }
 
-    static Event load(const Slot& slot) noexcept {
+    PYCROSCOPE_FORCE_INLINE static Event load(const Slot& slot) noexcept {
         Event e;
         e.timestamp = slot.word[0].load(std::memory_order_relaxed);
         e.id = slot.word[1].load(std::memory_order_relaxed);
