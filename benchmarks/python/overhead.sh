@@ -7,6 +7,9 @@
 #   complete  BUILD/pycroscope profile --no-memory ... --output-dir TMP SCRIPT   (C calls too)
 #   sample    BUILD/pycroscope profile --sample --no-memory --output-dir TMP SCRIPT
 #             (the sampler at its default 100 Hz, no tracing, no allocation hooks)
+#   default   BUILD/pycroscope profile --output-dir TMP SCRIPT   (not run unless
+#             asked for in MODES: every collector on, as a user gets it: C calls,
+#             exceptions (a trace function), memory, GC, imports, I/O, system)
 #
 # MODES="plain sample" (for example) runs a subset; plain must be first.
 #
@@ -90,7 +93,7 @@ if [[ ${modes[0]} != plain ]]; then
 fi
 declare -A label=([plain]="python3" [static]="python3.11 (static)" [cprofile]="cProfile"
                   [minimal]="pycroscope --minimal" [complete]="pycroscope (complete)"
-                  [sample]="pycroscope --sample")
+                  [sample]="pycroscope --sample" [default]="pycroscope (default: everything)")
 
 # run_once MODE SCRIPT -> prints "WALL CPU" in seconds (CPU = user + system,
 # all threads: less sensitive than wall time to other load on the machine).
@@ -105,6 +108,8 @@ run_once() {
     minimal) cmd=("$cli" profile --minimal "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     complete) cmd=("$cli" profile "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     sample) cmd=("$cli" profile --sample --no-memory "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    default) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    *) echo "error: unknown mode '$mode' (plain static cprofile minimal complete sample default)" >&2; exit 2 ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
     if [[ $status -ne 0 ]]; then
@@ -112,7 +117,7 @@ run_once() {
         tail -n 20 "$scratch/stderr" >&2
         exit 1
     fi
-    if [[ $mode == minimal || $mode == complete || $mode == sample ]] && [[ ! -s $out/session.json ]]; then
+    if [[ $mode == minimal || $mode == complete || $mode == sample || $mode == default ]] && [[ ! -s $out/session.json ]]; then
         echo "error: '${cmd[*]}' wrote no session.json" >&2
         exit 1
     fi
