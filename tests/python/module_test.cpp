@@ -557,6 +557,108 @@ except LookupError as error:
     EXPECT_TRUE(fs::exists(fs::path(out) / "session.json"));
 }
 
+// What Python sees of ZonedFunction and ProfiledFunction: type, repr,
+// copied attributes, binding, weak references, collection of cycles, errors.
+TEST_F(ModuleTest, FunctionWrappersLookAndBehaveLikeFunctions) {
+    set_global("OUT", temp_dir("wrappers"));
+    ASSERT_TRUE(run(R"PY(
+import gc, weakref
+
+def plain(a, b=2):
+    "plain doc"
+    return (a, b)
+plain.tag = "copied"
+
+zone = pycroscope.zone("wrapper zone")
+zoned = zone(plain)
+bare = pycroscope.zone(plain)
+profile = pycroscope.profile(output_dir=OUT, minimal=True)
+profiled = profile(plain)
+zoned.extra = "own"
+)PY"));
+    EXPECT_EQ(eval_str("repr(type(zoned)), repr(type(profiled))"),
+              "(\"<class 'pycroscope.ZonedFunction'>\", \"<class 'pycroscope.ProfiledFunction'>\")");
+    EXPECT_EQ(eval_str("type(zoned) is pycroscope.ZonedFunction and type(profiled) is pycroscope.ProfiledFunction"),
+              "True");
+    EXPECT_EQ(eval_str("pycroscope.ZonedFunction.__doc__"), "A function whose every call is a pycroscope zone.");
+    EXPECT_EQ(eval_str("pycroscope.ProfiledFunction.__doc__"), "A function profiled on every (outermost) call.");
+    EXPECT_EQ(eval_str("repr(zoned) == \"<pycroscope.zone 'wrapper zone' wrapping %r>\" % (plain,)"), "True");
+    EXPECT_EQ(eval_str("repr(bare) == \"<pycroscope.zone 'plain' wrapping %r>\" % (plain,)"), "True");
+    EXPECT_EQ(eval_str("repr(profiled) == '<pycroscope.profile wrapping %r>' % (plain,)"), "True");
+
+    for (const char* wrapper : {"zoned", "profiled"}) {
+        const std::string w = wrapper;
+        EXPECT_EQ(eval_str(w + ".__wrapped__ is plain"), "True") << w;
+        EXPECT_EQ(eval_str("(" + w + ".__name__, " + w + ".__qualname__, " + w + ".__doc__, " + w + ".tag)"),
+                  "('plain', 'plain', 'plain doc', 'copied')")
+            << w;
+    }
+    EXPECT_EQ(eval_str("zoned.__dict__['extra'], 'extra' in plain.__dict__"), "('own', False)");
+    EXPECT_EQ(eval_str("zoned.zone_name, bare.zone_name, hasattr(zoned, 'last_session')"),
+              "('wrapper zone', 'plain', False)");
+    EXPECT_EQ(eval_str("profiled.last_session, hasattr(profiled, 'zone_name')"), "(None, False)");
+
+    ASSERT_TRUE(run(R"PY(
+called = (zoned(1), zoned(1, b=3), bare(b=4, a=0), profiled(5, b=6))
+
+class Holder:
+    zoned = zone(plain)
+    profiled = profile(plain)
+
+holder = Holder()
+bound = (holder.zoned(7), holder.profiled(b=8))
+)PY"));
+    EXPECT_EQ(eval_str("called"), "((1, 2), (1, 3), (0, 4), (5, 6))");
+    EXPECT_EQ(eval_str("profiled.last_session is profile.session and not profiled.last_session.running"), "True");
+    EXPECT_EQ(eval_str("bound == ((holder, 7), (holder, 8))"), "True");
+    EXPECT_EQ(eval_str("Holder.zoned is Holder.__dict__['zoned'], Holder.profiled is Holder.__dict__['profiled']"),
+              "(True, True)");
+    EXPECT_EQ(eval_str("holder.zoned.__self__ is holder and holder.profiled.__func__ is Holder.__dict__['profiled']"),
+              "True");
+
+    // Cycles through the function, the __dict__ and the profile (its options).
+    ASSERT_TRUE(run(R"PY(
+class Dir:
+    def __fspath__(self):
+        return OUT
+
+def make_cycles():
+    @pycroscope.zone("cycle")
+    def through_function():
+        return through_function
+    through_dict = zone(plain)
+    through_dict.me = through_dict
+    owner_dir = Dir()
+    through_profile = pycroscope.profile(output_dir=owner_dir)(plain)
+    owner_dir.wrapper = through_profile
+    return [weakref.ref(w) for w in (through_function, through_dict, through_profile)]
+
+refs = make_cycles()
+alive_before = [r() is not None for r in refs]
+gc.collect()
+alive_after = [r() is not None for r in refs]
+plain_ref = weakref.ref(pycroscope.zone(plain))
+)PY"));
+    EXPECT_EQ(eval_str("alive_before"), "[True, True, True]");
+    EXPECT_EQ(eval_str("alive_after"), "[False, False, False]");
+    EXPECT_EQ(eval_str("plain_ref()"), "None");
+
+    EXPECT_EQ(run_error("pycroscope.zone('z')(1)"),
+              "TypeError: pycroscope.zone() can decorate callables only, not int");
+    EXPECT_EQ(run_error("pycroscope.profile(output_dir=OUT)(1)"),
+              "TypeError: pycroscope.profile() can decorate callables only, not int");
+    EXPECT_EQ(run_error("pycroscope.zone('z')(plain, plain)"), "TypeError: zone expected 1 argument, got 2");
+    EXPECT_EQ(run_error("pycroscope.profile(output_dir=OUT)(plain, plain)"),
+              "TypeError: profile expected 1 argument, got 2");
+    EXPECT_EQ(run_error("pycroscope.zone('z')(function=plain)"),
+              "TypeError: a pycroscope.zone decorates one function: @pycroscope.zone('name')");
+    EXPECT_EQ(run_error("pycroscope.profile(output_dir=OUT)(function=plain)"),
+              "TypeError: a pycroscope.profile() decorates one function");
+    EXPECT_EQ(run_error("pycroscope.ZonedFunction()"), "TypeError: cannot create 'pycroscope.ZonedFunction' instances");
+    EXPECT_EQ(run_error("pycroscope.ProfiledFunction()"),
+              "TypeError: cannot create 'pycroscope.ProfiledFunction' instances");
+}
+
 TEST_F(ModuleTest, ProfileOptionErrors) {
     const std::string unknown = run_error("pycroscope.profile(bogus=1)");
     EXPECT_NE(unknown.find("TypeError"), std::string::npos) << unknown;
