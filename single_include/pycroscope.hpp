@@ -12206,16 +12206,6 @@ struct ZoneMethod {
     vectorcallfunc vectorcall;
 };
 
-// A function wrapped in a zone: every call is a span.
-struct ZonedFunction {
-    PyObject_HEAD
-    const SourceLocation* location;
-    PyObject* function;
-    PyObject* dict;
-    PyObject* weakrefs;
-    vectorcallfunc vectorcall;
-};
-
 // The result of pycroscope.profile(...): a context manager and a decorator.
 struct ProfileObject {
     PyObject_HEAD
@@ -12224,10 +12214,12 @@ struct ProfileObject {
     int running;
 };
 
-// A function run under a profile.
-struct ProfiledFunction {
+// What a zone or a profile returns as a decorator (types ZonedFunction and
+// ProfiledFunction): the type's vectorcall runs every call of function as a
+// span of the zone or under the profile.
+struct WrappedFunction {
     PyObject_HEAD
-    PyObject* profile; // ProfileObject
+    PyObject* owner; // the ZoneObject or the ProfileObject
     PyObject* function;
     PyObject* dict;
     PyObject* weakrefs;
@@ -12311,6 +12303,102 @@ inline PyObject* bind_to_instance(PyObject* self, PyObject* instance, PyObject*)
         return self;
     }
     return PyMethod_New(self, instance);
+}
+
+// --- wrapped function: what ZonedFunction and ProfiledFunction share ----------
+
+inline WrappedFunction* as_wrapped(PyObject* self) { return reinterpret_cast<WrappedFunction*>(self); }
+
+// The one function a zone or profile object is called with to decorate
+// (borrowed); otherwise null with a TypeError (usage for keyword arguments).
+inline PyObject* decorated_function(PyObject* args, PyObject* kwargs, const char* name, const char* usage) {
+    PyObject* function = nullptr;
+    if ((kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0) || !PyArg_UnpackTuple(args, name, 1, 1, &function)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, usage);
+        }
+        return nullptr;
+    }
+    return function;
+}
+
+// A wrapper of type around function; decorator (e.g. "pycroscope.zone()")
+// names the caller in the TypeError for a function that is not callable.
+inline PyObject* new_wrapped_function(PyTypeObject* type, const char* decorator, PyObject* owner, PyObject* function,
+                                      vectorcallfunc call) {
+    if (!PyCallable_Check(function)) {
+        PyErr_Format(PyExc_TypeError, "%s can decorate callables only, not %.100s", decorator,
+                     Py_TYPE(function)->tp_name);
+        return nullptr;
+    }
+    auto* wrapper = reinterpret_cast<WrappedFunction*>(type->tp_alloc(type, 0));
+    if (wrapper == nullptr) {
+        return nullptr;
+    }
+    Py_INCREF(owner);
+    wrapper->owner = owner;
+    Py_INCREF(function);
+    wrapper->function = function;
+    wrapper->vectorcall = call;
+    PyObject* object = reinterpret_cast<PyObject*>(wrapper);
+    if (!update_wrapper(object, function)) {
+        Py_DECREF(object);
+        return nullptr;
+    }
+    return object;
+}
+
+inline int wrapped_traverse(PyObject* self, visitproc visit, void* arg) {
+    WrappedFunction* wrapper = as_wrapped(self);
+    Py_VISIT(wrapper->owner);
+    Py_VISIT(wrapper->function);
+    Py_VISIT(wrapper->dict);
+    return 0;
+}
+
+// A zone holds no references, so it cannot close a cycle: it stays until
+// dealloc, and a cleared ZonedFunction still has the zone's name for repr.
+inline int wrapped_clear(PyObject* self) {
+    WrappedFunction* wrapper = as_wrapped(self);
+    if (wrapper->owner != nullptr && PyObject_IS_GC(wrapper->owner)) {
+        Py_CLEAR(wrapper->owner);
+    }
+    Py_CLEAR(wrapper->function);
+    Py_CLEAR(wrapper->dict);
+    return 0;
+}
+
+inline void wrapped_dealloc(PyObject* self) {
+    PyObject_GC_UnTrack(self);
+    if (as_wrapped(self)->weakrefs != nullptr) {
+        PyObject_ClearWeakRefs(self);
+    }
+    wrapped_clear(self);
+    Py_CLEAR(as_wrapped(self)->owner);
+    Py_TYPE(self)->tp_free(self);
+}
+
+// The first getter of each wrapper type: a static type gets no __dict__
+// attribute from tp_dictoffset alone.
+inline constexpr PyGetSetDef wrapped_dict_getset{"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict,
+                                                 nullptr, nullptr};
+
+// The slots of both wrapper types; they differ only in name, doc, repr,
+// getset and the vectorcall each instance carries.
+inline PyTypeObject new_wrapped_function_type(const char* name, const char* doc, reprfunc repr, PyGetSetDef* getset) {
+    PyTypeObject t = new_type(name, sizeof(WrappedFunction),
+                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL, doc);
+    t.tp_dealloc = &wrapped_dealloc;
+    t.tp_traverse = &wrapped_traverse;
+    t.tp_clear = &wrapped_clear;
+    t.tp_repr = repr;
+    t.tp_call = &PyVectorcall_Call;
+    t.tp_vectorcall_offset = offsetof(WrappedFunction, vectorcall);
+    t.tp_dictoffset = offsetof(WrappedFunction, dict);
+    t.tp_weaklistoffset = offsetof(WrappedFunction, weakrefs);
+    t.tp_descr_get = &bind_to_instance;
+    t.tp_getset = getset;
+    return t;
 }
 
 // --- zone ------------------------------------------------------------------
@@ -12499,47 +12587,26 @@ inline bool add_zone_methods(PyTypeObject* type) {
     return true;
 }
 
-inline PyObject* wrap_in_zone(const SourceLocation* location, PyObject* function) {
-    if (!PyCallable_Check(function)) {
-        PyErr_Format(PyExc_TypeError, "pycroscope.zone() can decorate callables only, not %.100s",
-                     Py_TYPE(function)->tp_name);
-        return nullptr;
+// ZonedFunction: every call is a span of the zone.
+inline PyObject* zoned_vectorcall(PyObject* callable, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
+    WrappedFunction* self = as_wrapped(callable);
+    const SourceLocation* location = reinterpret_cast<ZoneObject*>(self->owner)->location;
+    const std::uint64_t epoch = begin_zone(location);
+    PyObject* result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+    if (epoch != 0) {
+        end_zone(location, epoch);
     }
-    PyTypeObject* type = zoned_function_type();
-    auto* wrapper = reinterpret_cast<ZonedFunction*>(type->tp_alloc(type, 0));
-    if (wrapper == nullptr) {
-        return nullptr;
-    }
-    wrapper->location = location;
-    Py_INCREF(function);
-    wrapper->function = function;
-    wrapper->vectorcall = [](PyObject* callable, PyObject* const* args, std::size_t nargsf,
-                             PyObject* kwnames) -> PyObject* {
-        auto* self = reinterpret_cast<ZonedFunction*>(callable);
-        const std::uint64_t epoch = begin_zone(self->location);
-        PyObject* result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
-        if (epoch != 0) {
-            end_zone(self->location, epoch);
-        }
-        return result;
-    };
-    PyObject* object = reinterpret_cast<PyObject*>(wrapper);
-    if (!update_wrapper(object, function)) {
-        Py_DECREF(object);
-        return nullptr;
-    }
-    return object;
+    return result;
+}
+
+inline PyObject* wrap_in_zone(PyObject* zone, PyObject* function) {
+    return new_wrapped_function(zoned_function_type(), "pycroscope.zone()", zone, function, &zoned_vectorcall);
 }
 
 inline PyObject* zone_call(PyObject* self, PyObject* args, PyObject* kwargs) {
-    PyObject* function = nullptr;
-    if ((kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0) || !PyArg_UnpackTuple(args, "zone", 1, 1, &function)) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "a pycroscope.zone decorates one function: @pycroscope.zone('name')");
-        }
-        return nullptr;
-    }
-    return wrap_in_zone(reinterpret_cast<ZoneObject*>(self)->location, function);
+    PyObject* function =
+        decorated_function(args, kwargs, "zone", "a pycroscope.zone decorates one function: @pycroscope.zone('name')");
+    return function != nullptr ? wrap_in_zone(self, function) : nullptr;
 }
 
 inline PyObject* zone_repr(PyObject* self) {
@@ -12571,63 +12638,25 @@ inline PyTypeObject* zone_type() {
 
 // --- zoned function ----------------------------------------------------------
 
-inline int zoned_traverse(PyObject* self, visitproc visit, void* arg) {
-    auto* wrapper = reinterpret_cast<ZonedFunction*>(self);
-    Py_VISIT(wrapper->function);
-    Py_VISIT(wrapper->dict);
-    return 0;
-}
-
-inline int zoned_clear(PyObject* self) {
-    auto* wrapper = reinterpret_cast<ZonedFunction*>(self);
-    Py_CLEAR(wrapper->function);
-    Py_CLEAR(wrapper->dict);
-    return 0;
-}
-
-inline void zoned_dealloc(PyObject* self) {
-    PyObject_GC_UnTrack(self);
-    if (reinterpret_cast<ZonedFunction*>(self)->weakrefs != nullptr) {
-        PyObject_ClearWeakRefs(self);
-    }
-    zoned_clear(self);
-    Py_TYPE(self)->tp_free(self);
-}
-
 inline PyObject* zoned_repr(PyObject* self) {
-    auto* wrapper = reinterpret_cast<ZonedFunction*>(self);
+    WrappedFunction* wrapper = as_wrapped(self);
+    const char* name = reinterpret_cast<ZoneObject*>(wrapper->owner)->location->name;
     if (wrapper->function == nullptr) {
-        return PyUnicode_FromFormat("<pycroscope.zone '%s' (cleared)>", wrapper->location->name);
+        return PyUnicode_FromFormat("<pycroscope.zone '%s' (cleared)>", name);
     }
-    return PyUnicode_FromFormat("<pycroscope.zone '%s' wrapping %R>", wrapper->location->name, wrapper->function);
+    return PyUnicode_FromFormat("<pycroscope.zone '%s' wrapping %R>", name, wrapper->function);
 }
 
-inline PyObject* zoned_get_zone_name(PyObject* self, void*) {
-    return PyUnicode_FromString(reinterpret_cast<ZonedFunction*>(self)->location->name);
-}
+inline PyObject* zoned_get_zone_name(PyObject* self, void*) { return zone_get_name(as_wrapped(self)->owner, nullptr); }
 
 inline PyTypeObject* zoned_function_type() {
     static PyGetSetDef getset[] = {
-        {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+        wrapped_dict_getset,
         {"zone_name", &zoned_get_zone_name, nullptr, "Name of the zone around each call.", nullptr},
         {nullptr, nullptr, nullptr, nullptr, nullptr},
     };
-    static PyTypeObject type = [] {
-        PyTypeObject t = new_type("pycroscope.ZonedFunction", sizeof(ZonedFunction),
-                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-                                  "A function whose every call is a pycroscope zone.");
-        t.tp_dealloc = &zoned_dealloc;
-        t.tp_traverse = &zoned_traverse;
-        t.tp_clear = &zoned_clear;
-        t.tp_repr = &zoned_repr;
-        t.tp_call = &PyVectorcall_Call;
-        t.tp_vectorcall_offset = offsetof(ZonedFunction, vectorcall);
-        t.tp_dictoffset = offsetof(ZonedFunction, dict);
-        t.tp_weaklistoffset = offsetof(ZonedFunction, weakrefs);
-        t.tp_descr_get = &bind_to_instance;
-        t.tp_getset = getset;
-        return t;
-    }();
+    static PyTypeObject type = new_wrapped_function_type(
+        "pycroscope.ZonedFunction", "A function whose every call is a pycroscope zone.", &zoned_repr, getset);
     return &type;
 }
 
@@ -12831,72 +12860,51 @@ inline PyObject* profile_exit(PyObject* self, PyObject* const*, Py_ssize_t) {
     Py_RETURN_FALSE; // never swallows the exception
 }
 
-inline PyObject* wrap_in_profile(PyObject* profile, PyObject* function) {
-    if (!PyCallable_Check(function)) {
-        PyErr_Format(PyExc_TypeError, "pycroscope.profile() can decorate callables only, not %.100s",
-                     Py_TYPE(function)->tp_name);
+// ProfiledFunction: every outermost call runs under the profile.
+inline PyObject* profiled_vectorcall(PyObject* callable, PyObject* const* args, std::size_t nargsf,
+                                     PyObject* kwnames) {
+    WrappedFunction* self = as_wrapped(callable);
+    PyObject* profile = self->owner;
+    if (reinterpret_cast<ProfileObject*>(profile)->running) {
+        // Recursion, or a call from inside the same profile: already profiled.
+        return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+    }
+    PyObject* session = profile_enter(profile, nullptr);
+    if (session == nullptr) {
         return nullptr;
     }
-    PyTypeObject* type = profiled_function_type();
-    auto* wrapper = reinterpret_cast<ProfiledFunction*>(type->tp_alloc(type, 0));
-    if (wrapper == nullptr) {
-        return nullptr;
-    }
-    Py_INCREF(profile);
-    wrapper->profile = profile;
-    Py_INCREF(function);
-    wrapper->function = function;
-    wrapper->vectorcall = [](PyObject* callable, PyObject* const* args, std::size_t nargsf,
-                             PyObject* kwnames) -> PyObject* {
-        auto* self = reinterpret_cast<ProfiledFunction*>(callable);
-        if (reinterpret_cast<ProfileObject*>(self->profile)->running) {
-            // Recursion, or a call from inside the same profile: already profiled.
-            return PyObject_Vectorcall(self->function, args, nargsf, kwnames);
-        }
-        PyObject* session = profile_enter(self->profile, nullptr);
-        if (session == nullptr) {
-            return nullptr;
-        }
-        Py_DECREF(session);
-        PyObject* result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
-        if (result == nullptr) {
-            // Keep the function's exception; a failure to stop is reported as unraisable.
-            PyObject *type, *value, *traceback;
-            PyErr_Fetch(&type, &value, &traceback);
-            PyObject* stopped = profile_exit(self->profile, nullptr, 0);
-            if (stopped == nullptr) {
-                PyErr_WriteUnraisable(self->profile);
-            } else {
-                Py_DECREF(stopped);
-            }
-            PyErr_Restore(type, value, traceback);
-            return nullptr;
-        }
-        PyObject* stopped = profile_exit(self->profile, nullptr, 0);
+    Py_DECREF(session);
+    PyObject* result = PyObject_Vectorcall(self->function, args, nargsf, kwnames);
+    if (result == nullptr) {
+        // Keep the function's exception; a failure to stop is reported as unraisable.
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyObject* stopped = profile_exit(profile, nullptr, 0);
         if (stopped == nullptr) {
-            Py_DECREF(result);
-            return nullptr;
+            PyErr_WriteUnraisable(profile);
+        } else {
+            Py_DECREF(stopped);
         }
-        Py_DECREF(stopped);
-        return result;
-    };
-    PyObject* object = reinterpret_cast<PyObject*>(wrapper);
-    if (!update_wrapper(object, function)) {
-        Py_DECREF(object);
+        PyErr_Restore(type, value, traceback);
         return nullptr;
     }
-    return object;
+    PyObject* stopped = profile_exit(profile, nullptr, 0);
+    if (stopped == nullptr) {
+        Py_DECREF(result);
+        return nullptr;
+    }
+    Py_DECREF(stopped);
+    return result;
+}
+
+inline PyObject* wrap_in_profile(PyObject* profile, PyObject* function) {
+    return new_wrapped_function(profiled_function_type(), "pycroscope.profile()", profile, function,
+                                &profiled_vectorcall);
 }
 
 inline PyObject* profile_call(PyObject* self, PyObject* args, PyObject* kwargs) {
-    PyObject* function = nullptr;
-    if ((kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0) || !PyArg_UnpackTuple(args, "profile", 1, 1, &function)) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "a pycroscope.profile() decorates one function");
-        }
-        return nullptr;
-    }
-    return wrap_in_profile(self, function);
+    PyObject* function = decorated_function(args, kwargs, "profile", "a pycroscope.profile() decorates one function");
+    return function != nullptr ? wrap_in_profile(self, function) : nullptr;
 }
 
 inline int profile_traverse(PyObject* self, visitproc visit, void* arg) {
@@ -12977,33 +12985,8 @@ inline PyTypeObject* profile_type() {
 
 // --- profiled function -------------------------------------------------------------
 
-inline int profiled_traverse(PyObject* self, visitproc visit, void* arg) {
-    auto* wrapper = reinterpret_cast<ProfiledFunction*>(self);
-    Py_VISIT(wrapper->profile);
-    Py_VISIT(wrapper->function);
-    Py_VISIT(wrapper->dict);
-    return 0;
-}
-
-inline int profiled_clear(PyObject* self) {
-    auto* wrapper = reinterpret_cast<ProfiledFunction*>(self);
-    Py_CLEAR(wrapper->profile);
-    Py_CLEAR(wrapper->function);
-    Py_CLEAR(wrapper->dict);
-    return 0;
-}
-
-inline void profiled_dealloc(PyObject* self) {
-    PyObject_GC_UnTrack(self);
-    if (reinterpret_cast<ProfiledFunction*>(self)->weakrefs != nullptr) {
-        PyObject_ClearWeakRefs(self);
-    }
-    profiled_clear(self);
-    Py_TYPE(self)->tp_free(self);
-}
-
 inline PyObject* profiled_get_last_session(PyObject* self, void*) {
-    PyObject* profile = reinterpret_cast<ProfiledFunction*>(self)->profile;
+    PyObject* profile = as_wrapped(self)->owner;
     if (profile == nullptr) {
         Py_RETURN_NONE;
     }
@@ -13011,7 +12994,7 @@ inline PyObject* profiled_get_last_session(PyObject* self, void*) {
 }
 
 inline PyObject* profiled_repr(PyObject* self) {
-    auto* wrapper = reinterpret_cast<ProfiledFunction*>(self);
+    WrappedFunction* wrapper = as_wrapped(self);
     if (wrapper->function == nullptr) {
         return PyUnicode_FromString("<pycroscope.profile wrapper (cleared)>");
     }
@@ -13020,27 +13003,13 @@ inline PyObject* profiled_repr(PyObject* self) {
 
 inline PyTypeObject* profiled_function_type() {
     static PyGetSetDef getset[] = {
-        {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+        wrapped_dict_getset,
         {"last_session", &profiled_get_last_session, nullptr, "The ProfileSession of the latest call, or None.",
          nullptr},
         {nullptr, nullptr, nullptr, nullptr, nullptr},
     };
-    static PyTypeObject type = [] {
-        PyTypeObject t = new_type("pycroscope.ProfiledFunction", sizeof(ProfiledFunction),
-                                  Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-                                  "A function profiled on every (outermost) call.");
-        t.tp_dealloc = &profiled_dealloc;
-        t.tp_traverse = &profiled_traverse;
-        t.tp_clear = &profiled_clear;
-        t.tp_repr = &profiled_repr;
-        t.tp_call = &PyVectorcall_Call;
-        t.tp_vectorcall_offset = offsetof(ProfiledFunction, vectorcall);
-        t.tp_dictoffset = offsetof(ProfiledFunction, dict);
-        t.tp_weaklistoffset = offsetof(ProfiledFunction, weakrefs);
-        t.tp_descr_get = &bind_to_instance;
-        t.tp_getset = getset;
-        return t;
-    }();
+    static PyTypeObject type = new_wrapped_function_type(
+        "pycroscope.ProfiledFunction", "A function profiled on every (outermost) call.", &profiled_repr, getset);
     return &type;
 }
 
@@ -13052,7 +13021,13 @@ inline PyObject* module_zone(PyObject*, PyObject* argument) {
             return new_zone(intern_python_zone(str_arg(argument, "zone name")));
         }
         if (PyCallable_Check(argument)) { // bare @pycroscope.zone
-            return wrap_in_zone(intern_python_zone(callable_name(argument)), argument);
+            PyObject* zone = new_zone(intern_python_zone(callable_name(argument)));
+            if (zone == nullptr) {
+                return nullptr;
+            }
+            PyObject* wrapper = wrap_in_zone(zone, argument);
+            Py_DECREF(zone);
+            return wrapper;
         }
         PyErr_Format(PyExc_TypeError, "zone() takes a name (str) or a function, not %.100s",
                      Py_TYPE(argument)->tp_name);
