@@ -78,7 +78,7 @@ TEST(CodeLines, TableMatchesAddr2LineForEveryUnit) {
         Py_DECREF(module_code);
     }
     EXPECT_GT(codes, 500u);
-    EXPECT_GT(units, 50000u);
+    EXPECT_GT(units, 15000u); // 3.9/3.10 bytecode: about 23 000 units; 3.11+: about 60 000
 }
 
 } // namespace
