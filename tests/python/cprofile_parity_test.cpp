@@ -12,7 +12,9 @@
 // cProfile.Profile inside every thread the threads workload starts, and the
 // comparison is over the sum of all threads on both sides: Pycroscope's
 // per-thread buffers, cProfile's per-thread profilers. Per-thread placement
-// is checked exactly in threads_test.cpp.
+// is checked exactly in threads_test.cpp. From 3.12 cProfile is built on
+// sys.monitoring, per interpreter: one profiler sees every thread and a
+// second one cannot be enabled, so the harness starts only the main one.
 
 #include "python/event_capture.hpp"
 
@@ -27,18 +29,20 @@ using namespace pycroscope_test;
 
 constexpr const char* kHarness = R"PY(
 import cProfile
+import sys
 import threading
 
 _lock = threading.Lock()
 _profiles = []
 MODE = None
+PER_THREAD_PROFILERS = sys.version_info < (3, 12)
 
 def quiet_excepthook(args):
     pass
 
 def run_thread(target, *args):
     # Thread body wrapper: in cProfile mode every thread gets its own profiler.
-    if MODE == "cprofile":
+    if MODE == "cprofile" and PER_THREAD_PROFILERS:
         pr = cProfile.Profile()
         pr.enable()
         try:

@@ -4,14 +4,20 @@
 //  - a threading thread and a _thread.start_new_thread thread started later,
 //  - a native std::thread that enters Python through PyGILState_Ensure,
 //  - the main (test) thread itself.
+// Threads started later are found by a PEP 523 hook (3.9-3.11) or a
+// sys.monitoring callback (3.12+); the tests below cover what each holds and
+// what happens when another tool holds it first, a thread whose first frame
+// resumes a generator, and a discovery with no thread profiled at the time.
 
 #include "python/event_capture.hpp"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -199,5 +205,371 @@ TEST_P(ThreadsTest, EveryThreadsCallsLandInItsOwnBufferWithExactCounts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ThreadsTest, ::testing::ValuesIn(backend_cases()), backend_case_name);
+
+// ---------------------------------------------------------------------------
+// Thread discovery (profile backend)
+// ---------------------------------------------------------------------------
+
+namespace compat = pycroscope::python::compat;
+using pycroscope::python::ConflictPolicy;
+using pycroscope::python::TracerOptions;
+
+constexpr const char* kDiscovery = R"PY(
+import sys
+import threading
+import time
+import _thread
+
+def leaf():
+    return 1
+
+def repeat(n):
+    for _ in range(n):
+        leaf()
+
+def main_side():
+    repeat(2)
+
+def later_threading():
+    repeat(7)
+
+def start_later():
+    t = threading.Thread(target=later_threading)
+    t.start()
+    t.join()
+
+def run():
+    main_side()
+    start_later()
+
+def other_profiler(frame, event, arg):
+    pass
+
+def drop_profile_then_start_later():
+    sys.setprofile(other_profiler)  # Pycroscope steps aside on this thread
+    sys.setprofile(None)            # now no thread has a profile function
+    start_later()
+
+def wait_for_threads_to_end(deadline=20.0):
+    end = time.monotonic() + deadline
+    while _thread._count() > 0 and time.monotonic() < end:
+        time.sleep(0.001)
+    return _thread._count()
+
+def gen(resumed):
+    yield 1
+    leaf()
+    resumed.release()
+    yield 2
+
+def resume_in_new_thread():
+    resumed = _thread.allocate_lock()
+    resumed.acquire()
+    g = gen(resumed)
+    next(g)
+    # The new thread's first Python frame is the generator, resumed.
+    _thread.start_new_thread(g.__next__, ())
+    resumed.acquire()
+    return wait_for_threads_to_end()  # started for sure: _count() is reliable
+
+def claim_tools(*tools):
+    for tool in tools:
+        sys.monitoring.use_tool_id(tool, "another tool")
+
+def release_tools():
+    for tool in range(6):
+        if sys.monitoring.get_tool(tool) == "another tool":
+            sys.monitoring.free_tool_id(tool)
+
+def tool_owner(tool):
+    return str(sys.monitoring.get_tool(tool))
+)PY";
+
+constexpr const char* kDiscoveryFile = "discovery_workload.py";
+
+// A debugger's or JIT's PEP 523 function: counts frames and forwards them.
+std::atomic<std::uint64_t> g_foreign_frames{0};
+PyObject* foreign_eval(PyThreadState* tstate, compat::EvalFrame* frame, int throwflag) {
+    g_foreign_frames.fetch_add(1, std::memory_order_relaxed);
+    return compat::default_eval_frame()(tstate, frame, throwflag);
+}
+
+TracerOptions profile_with(ConflictPolicy policy) {
+    TracerOptions o = profile_options();
+    o.on_conflict = policy;
+    return o;
+}
+
+bool any_conflict_contains(const PythonTracer& tracer, const std::string& text) {
+    for (const auto& c : tracer.conflicts()) {
+        if (c.find(text) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Calls of later_threading per buffer that has any, the leaf calls in those
+// buffers, and that every buffer is balanced.
+std::vector<std::uint64_t> later_thread_counts(const EventCapture& capture, std::uint64_t& leaf_in_later) {
+    std::vector<std::uint64_t> found;
+    leaf_in_later = 0;
+    for (const auto& thread : capture.by_thread()) {
+        const std::uint64_t n = count_calls(thread.second, "later_threading");
+        if (n != 0) {
+            found.push_back(n);
+            leaf_in_later += count_calls(thread.second, "leaf");
+        }
+        const Reconstruction r = reconstruct(thread.second);
+        EXPECT_EQ(r.unmatched_ends, 0u) << "thread " << thread.first << "\n" << r.problems;
+        EXPECT_EQ(r.mismatched, 0u) << "thread " << thread.first << "\n" << r.problems;
+    }
+    return found;
+}
+
+class ThreadDiscovery : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ensure_python();
+        ns_ = exec_module(kDiscovery, kDiscoveryFile);
+        ASSERT_TRUE(ns_);
+        Ref running = call(ns_.get(), "wait_for_threads_to_end");
+        ASSERT_EQ(as_long(running.get()), 0) << "threads of an earlier test are still running";
+    }
+    void TearDown() override {
+        PyInterpreterState* interp = PyInterpreterState_Get();
+        if (compat::current_eval_frame(interp) == &foreign_eval) {
+            compat::set_eval_frame(interp, compat::default_eval_frame());
+        }
+        if (ns_) {
+            exec_in(ns_.get(), "sys.setprofile(None)\n");
+#if PYCROSCOPE_HAS_SYS_MONITORING
+            call(ns_.get(), "release_tools");
+#endif
+        }
+    }
+    static void install_foreign() {
+        compat::set_eval_frame(PyInterpreterState_Get(), &foreign_eval);
+        g_foreign_frames.store(0);
+    }
+    static bool foreign_installed() {
+        return compat::current_eval_frame(PyInterpreterState_Get()) == &foreign_eval;
+    }
+    std::string tool_owner(int tool) {
+        Ref args(Py_BuildValue("(i)", tool));
+        Ref owner = call(ns_.get(), "tool_owner", args.get());
+        const char* text = owner ? PyUnicode_AsUTF8(owner.get()) : nullptr;
+        return text != nullptr ? text : "?";
+    }
+    Ref ns_;
+};
+
+TEST_F(ThreadDiscovery, ThreadWhoseFirstFrameResumesAGeneratorIsCountedExactly) {
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    session.collector<PythonTracer>().options = profile_options();
+    session.start();
+    Ref remaining = call(ns_.get(), "resume_in_new_thread");
+    session.stop();
+    ASSERT_TRUE(remaining);
+    EXPECT_EQ(as_long(remaining.get()), 0);
+
+    std::size_t mains = 0, others = 0;
+    for (const auto& thread : capture->by_thread()) {
+        if (count_calls(thread.second, "resume_in_new_thread") != 0) {
+            ++mains; // holds the first run and the close when g is freed
+            continue;
+        }
+        ++others;
+        EXPECT_EQ(count_calls(thread.second, "gen"), 1u) << "the resume, in the new thread's buffer";
+        EXPECT_EQ(count_calls(thread.second, "leaf"), 1u);
+        const Reconstruction r = reconstruct(thread.second);
+        EXPECT_EQ(r.unmatched_ends + r.mismatched, 0u) << r.problems;
+        EXPECT_TRUE(r.open_at_end.empty());
+    }
+    EXPECT_EQ(mains, 1u);
+    EXPECT_EQ(others, 1u);
+}
+
+// On 3.12+ the profile function is a sys.monitoring tool shared by the
+// interpreter: with no thread left using it, its events are off, and the
+// discovery of a new thread turns them back on from inside its first frame.
+TEST_F(ThreadDiscovery, NewThreadIsTracedAfterEveryOtherThreadDroppedTheProfileFunction) {
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    auto& tracer = session.collector<PythonTracer>();
+    tracer.options = profile_with(ConflictPolicy::step_aside);
+    session.start();
+    ASSERT_TRUE(call(ns_.get(), "drop_profile_then_start_later"));
+    session.stop();
+
+    std::uint64_t leaf_in_later = 0;
+    EXPECT_EQ(later_thread_counts(*capture, leaf_in_later), std::vector<std::uint64_t>{1u});
+    EXPECT_EQ(leaf_in_later, 7u);
+    EXPECT_TRUE(any_conflict_contains(tracer, "stepped aside"));
+}
+
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+// 3.9-3.11: discovery is the PEP 523 hook, and another PEP 523 function is a
+// conflict.
+
+TEST_F(ThreadDiscovery, FailPolicyRefusesAForeignEvalFrameFunction) {
+    install_foreign();
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    session.collector<PythonTracer>().options = profile_with(ConflictPolicy::fail);
+    try {
+        session.start();
+        ADD_FAILURE() << "start() should have thrown";
+    } catch (const pycroscope::ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("PEP 523"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(session.running());
+    EXPECT_TRUE(foreign_installed()) << "the other tool keeps the slot";
+    EXPECT_EQ(compat::profile_function(PyThreadState_Get()), nullptr) << "no profile function left behind";
+    ASSERT_TRUE(call(ns_.get(), "run"));
+    EXPECT_GT(g_foreign_frames.load(), 0u);
+    EXPECT_TRUE(capture->all().empty());
+}
+
+TEST_F(ThreadDiscovery, StepAsideLeavesTheSlotAndSaysLaterThreadsAreNotTraced) {
+    install_foreign();
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    auto& tracer = session.collector<PythonTracer>();
+    tracer.options = profile_with(ConflictPolicy::step_aside);
+    session.start();
+    EXPECT_TRUE(foreign_installed());
+    ASSERT_TRUE(call(ns_.get(), "run"));
+    session.stop();
+    EXPECT_TRUE(foreign_installed()) << "stop() leaves the other tool's function";
+    EXPECT_GT(g_foreign_frames.load(), 0u);
+
+    EXPECT_EQ(count_calls(capture->all(), "main_side"), 1u) << "threads that existed at start are traced";
+    std::uint64_t leaf_in_later = 0;
+    EXPECT_TRUE(later_thread_counts(*capture, leaf_in_later).empty()) << "a thread started later is not";
+    EXPECT_TRUE(any_conflict_contains(tracer, "threads started after start() are not traced"));
+}
+
+TEST_F(ThreadDiscovery, TakeOverChainsTheForeignFunctionAndRestoresItAtStop) {
+    install_foreign();
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    auto& tracer = session.collector<PythonTracer>();
+    tracer.options = profile_with(ConflictPolicy::take_over);
+    session.start();
+    EXPECT_FALSE(foreign_installed()) << "Pycroscope's hook is in the slot";
+    ASSERT_TRUE(call(ns_.get(), "run"));
+    const std::uint64_t forwarded = g_foreign_frames.load();
+    session.stop();
+    EXPECT_TRUE(foreign_installed()) << "stop() puts the other tool's function back";
+    EXPECT_GT(forwarded, 0u) << "frames still reach the other tool";
+
+    EXPECT_EQ(count_calls(capture->all(), "main_side"), 1u);
+    std::uint64_t leaf_in_later = 0;
+    EXPECT_EQ(later_thread_counts(*capture, leaf_in_later), std::vector<std::uint64_t>{1u});
+    EXPECT_EQ(leaf_in_later, 7u);
+    EXPECT_TRUE(any_conflict_contains(tracer, "PEP 523"));
+}
+
+#else
+// 3.12+: discovery holds a sys.monitoring tool id (4, else 3) and leaves the
+// eval-frame slot alone.
+
+TEST_F(ThreadDiscovery, HoldsAMonitoringToolIdOnlyWhileRunning) {
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    session.collector<PythonTracer>().options = profile_options();
+    session.start();
+    EXPECT_EQ(tool_owner(4), "pycroscope");
+    EXPECT_TRUE(compat::current_eval_frame(PyInterpreterState_Get()) == compat::default_eval_frame())
+        << "no PEP 523 hook: Python calls stay inlined";
+    ASSERT_TRUE(call(ns_.get(), "run"));
+    session.stop();
+    EXPECT_EQ(tool_owner(4), "None");
+
+    std::uint64_t leaf_in_later = 0;
+    EXPECT_EQ(later_thread_counts(*capture, leaf_in_later), std::vector<std::uint64_t>{1u});
+    EXPECT_EQ(leaf_in_later, 7u);
+}
+
+TEST_F(ThreadDiscovery, AForeignEvalFrameFunctionIsNoConflict) {
+    install_foreign();
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    auto& tracer = session.collector<PythonTracer>();
+    tracer.options = profile_with(ConflictPolicy::fail);
+    session.start();
+    EXPECT_TRUE(foreign_installed());
+    ASSERT_TRUE(call(ns_.get(), "run"));
+    session.stop();
+    EXPECT_TRUE(foreign_installed());
+    EXPECT_GT(g_foreign_frames.load(), 0u);
+
+    EXPECT_EQ(count_calls(capture->all(), "main_side"), 1u);
+    std::uint64_t leaf_in_later = 0;
+    EXPECT_EQ(later_thread_counts(*capture, leaf_in_later), std::vector<std::uint64_t>{1u});
+    EXPECT_EQ(leaf_in_later, 7u);
+    EXPECT_TRUE(tracer.conflicts().empty());
+}
+
+TEST_F(ThreadDiscovery, FallsBackToToolId3WhenAnotherToolHolds4) {
+    Ref args(Py_BuildValue("(i)", 4));
+    ASSERT_TRUE(call(ns_.get(), "claim_tools", args.get()));
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    session.collector<PythonTracer>().options = profile_with(ConflictPolicy::fail);
+    session.start();
+    EXPECT_EQ(tool_owner(3), "pycroscope");
+    ASSERT_TRUE(call(ns_.get(), "run"));
+    session.stop();
+    EXPECT_EQ(tool_owner(3), "None");
+    EXPECT_EQ(tool_owner(4), "another tool") << "left to its owner";
+
+    std::uint64_t leaf_in_later = 0;
+    EXPECT_EQ(later_thread_counts(*capture, leaf_in_later), std::vector<std::uint64_t>{1u});
+    EXPECT_EQ(leaf_in_later, 7u);
+}
+
+TEST_F(ThreadDiscovery, NoFreeToolIdFailsOrStepsAside) {
+    Ref args(Py_BuildValue("(ii)", 4, 3));
+    ASSERT_TRUE(call(ns_.get(), "claim_tools", args.get()));
+    {
+        PySession session;
+        session.collector<PythonTracer>().options = profile_with(ConflictPolicy::fail);
+        try {
+            session.start();
+            ADD_FAILURE() << "start() should have thrown";
+        } catch (const pycroscope::ConfigError& e) {
+            EXPECT_NE(std::string(e.what()).find("sys.monitoring"), std::string::npos) << e.what();
+        }
+        EXPECT_FALSE(session.running());
+        EXPECT_EQ(compat::profile_function(PyThreadState_Get()), nullptr) << "no profile function left behind";
+    }
+    PySession session;
+    auto capture = std::make_shared<EventCapture>();
+    session.add_sink(capture);
+    auto& tracer = session.collector<PythonTracer>();
+    tracer.options = profile_with(ConflictPolicy::step_aside);
+    session.start();
+    ASSERT_TRUE(call(ns_.get(), "run"));
+    session.stop();
+    EXPECT_EQ(tool_owner(4), "another tool");
+    EXPECT_EQ(tool_owner(3), "another tool");
+
+    EXPECT_EQ(count_calls(capture->all(), "main_side"), 1u) << "threads that existed at start are traced";
+    std::uint64_t leaf_in_later = 0;
+    EXPECT_TRUE(later_thread_counts(*capture, leaf_in_later).empty()) << "a thread started later is not";
+    EXPECT_TRUE(any_conflict_contains(tracer, "threads started after start() are not traced"));
+}
+#endif
 
 } // namespace

@@ -60,13 +60,17 @@ foreach(entry IN LISTS _found)
     list(APPEND _excluded "ModuleTest.StopAtExitRunsOnceFromAtexit")
   endif()
   if(version VERSION_GREATER_EQUAL 3.12)
-    # Threads started after start() are not traced on 3.12+ (no discovery
-    # path without the 3.9-3.11 eval-frame hook); the automatic backend is
-    # the profile one there; inlined comprehensions (PEP 709), generator and
-    # exception-exit events differ from 3.11 and are not handled yet.
-    list(APPEND _excluded "Workloads/CProfileParity.*threads*" "*EventsAreBalancedOnEveryThread*"
-         "ModuleTest.ProfileDecoratorProfilesEachOutermostCall" "Workloads/CProfileParity.*generators*"
-         "Workloads/CProfileParity.*comprehensions*")
+    # 3.12+ has no eval_frame backend: the decorator's minimal=True records
+    # with the profile backend. Inlined comprehensions (PEP 709) and
+    # generator events differ from 3.11 and are not handled yet.
+    list(APPEND _excluded "ModuleTest.ProfileDecoratorProfilesEachOutermostCall"
+         "Workloads/CProfileParity.*generators*" "Workloads/CProfileParity.*comprehensions*")
+  endif()
+  if(version VERSION_EQUAL 3.12)
+    # Exception exits: 3.12 reports a frame left by an exception to the
+    # profile function with arg None, not NULL (3.13 passes NULL), so those
+    # returns carry no exception flag. Not handled yet.
+    list(APPEND _excluded "*EventsAreBalancedOnEveryThread*")
   endif()
   if(version VERSION_GREATER_EQUAL 3.13)
     # Crashes in the eval-frame backend on 3.13: open bug.

@@ -95,9 +95,20 @@ inline bool profile_call_is_resume(PyFrameObject* frame, PyCodeObject* code) noe
 
 inline int frame_line(PyFrameObject* frame) noexcept { return PyFrame_GetLineNumber(frame); }
 
-// PEP 523 frame evaluation, where this version supports it well enough to
-// count calls exactly like cProfile (3.9 to 3.11). 3.12+ gets sys.monitoring
-// behind the same backend seam.
+// PEP 523 frame evaluation. The slot exists on every supported version
+// (PYCROSCOPE_HAS_EVAL_FRAME_HOOK: the accessors below). Pycroscope hooks it
+// on 3.9 to 3.11 only (PYCROSCOPE_HAS_EVAL_FRAME_BACKEND), where it records
+// calls exactly like cProfile and, with the profile backend, finds threads
+// started after start(). On 3.12+ a pass-through hook would make every
+// Python call a C recursion (no inlined calls): 3.12 then raises
+// RecursionError at about 750 frames. sys.monitoring finds new threads
+// there instead (PYCROSCOPE_HAS_SYS_MONITORING).
+#define PYCROSCOPE_HAS_EVAL_FRAME_HOOK 1
+#if PY_VERSION_HEX >= 0x030C0000
+#define PYCROSCOPE_HAS_SYS_MONITORING 1
+#else
+#define PYCROSCOPE_HAS_SYS_MONITORING 0
+#endif
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
 // Mirror of the leading fields of CPython 3.11's _PyInterpreterFrame
@@ -176,6 +187,8 @@ inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tst
 inline const void* frame_id(PyFrameObject* frame) noexcept { return frame; }
 #else
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 0
+// Opaque: only the slot's accessors below use it.
+using EvalFrame = struct _PyInterpreterFrame;
 inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
     PyCodeObject* code = PyFrame_GetCode(frame);
     Py_DECREF(code);
@@ -183,7 +196,7 @@ inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
 }
 #endif
 
-#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+#if PYCROSCOPE_HAS_EVAL_FRAME_HOOK
 using EvalFrameFunction = PyObject* (*)(PyThreadState*, EvalFrame*, int);
 inline EvalFrameFunction current_eval_frame(PyInterpreterState* interp) noexcept {
     return reinterpret_cast<EvalFrameFunction>(_PyInterpreterState_GetEvalFrameFunc(interp));

@@ -11,10 +11,12 @@
 //    made outside them (or at session stop).
 //  - profile: PyEval_SetProfile (calls, C calls) plus PyEval_SetTrace when
 //    lines or exceptions are wanted. Per thread: installed on every thread
-//    at start, and on threads that appear later by a PEP 523 hook that only
-//    looks for threads without it (threading, _thread, PyGILState_Ensure).
-// Backend::automatic picks eval_frame when only Python calls are wanted.
-// sys.monitoring (3.12+) is the next backend for the same seam.
+//    at start, and on threads that appear later (threading, _thread,
+//    PyGILState_Ensure) by a hook that only looks for threads without it:
+//    the PEP 523 one on 3.9-3.11, a sys.monitoring callback on frame starts
+//    on 3.12+ (see cpython.hpp for why not PEP 523 there).
+// Backend::automatic picks eval_frame when only Python calls are wanted
+// (3.9-3.11). sys.monitoring (3.12+) is the next backend for the same seam.
 //
 // start() and stop() need the GIL (stop() takes it when it can). The host
 // stops the session before Py_FinalizeEx: see stop_session_at_exit().
@@ -87,6 +89,7 @@ struct TracerState {
     std::unordered_set<PyThreadState*> stepped_aside;
     std::vector<std::string> conflicts;
     bool audit_hook_added = false;
+    int monitoring_tool = -1; // 3.12+: the sys.monitoring tool id thread discovery holds
 };
 
 // What the hooks read on every event: constant-initialised, so no guard and
@@ -372,6 +375,120 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
 }
 #endif
 
+#if PYCROSCOPE_HAS_SYS_MONITORING
+// Thread discovery on 3.12+: called by sys.monitoring on every event that
+// starts or re-enters a Python frame on any thread (the events the legacy
+// profile function reports as calls). It runs after the profile function's
+// own callback for the same event (tools run from the highest id down, and
+// the profile function is tool 6), so on a thread that had none yet it
+// installs one and records this frame's call itself.
+inline PyObject* monitoring_discovery(PyObject*, PyObject* const*, Py_ssize_t) {
+    if (python_epoch.load(std::memory_order_relaxed) == 0) {
+        Py_RETURN_NONE;
+    }
+    PyThreadState* tstate = PyThreadState_Get();
+    if (PYCROSCOPE_UNLIKELY(compat::profile_function(tstate) != &profile_callback) &&
+        tracer_state().stepped_aside.count(tstate) == 0 && install_on(tstate)) {
+        PyFrameObject* frame = PyEval_GetFrame(); // borrowed: the frame that starts
+        if (frame != nullptr) {
+            profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+inline PyMethodDef monitoring_discovery_def = {
+    "pycroscope_thread_discovery",
+    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&monitoring_discovery)), METH_FASTCALL,
+    "Pycroscope: installs its profile function on threads started after the session"};
+
+// Tool ids no convention claims (0 debugger, 1 coverage, 2 profiler, which
+// cProfile takes, 5 optimizer).
+constexpr int discovery_tool_ids[] = {4, 3};
+constexpr const char* discovery_events[] = {"PY_START", "PY_RESUME", "PY_THROW"};
+
+// sys.monitoring calls without disturbing an exception the caller has set.
+struct KeepPendingException {
+    PyObject* pending = PyErr_GetRaisedException();
+    KeepPendingException() = default;
+    KeepPendingException(const KeepPendingException&) = delete;
+    KeepPendingException& operator=(const KeepPendingException&) = delete;
+    ~KeepPendingException() { PyErr_SetRaisedException(pending); }
+};
+
+// True when the call returned; its result is dropped.
+template <class... Args>
+bool call_monitoring(PyObject* monitoring, const char* method, const char* format, Args... args) {
+    PyObject* result = PyObject_CallMethod(monitoring, method, format, args...);
+    Py_XDECREF(result);
+    PyErr_Clear();
+    return result != nullptr;
+}
+
+// A free tool id for discovery, or -1.
+inline int free_discovery_tool() {
+    KeepPendingException keep;
+    PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
+    for (int tool : discovery_tool_ids) {
+        PyObject* owner = monitoring != nullptr ? PyObject_CallMethod(monitoring, "get_tool", "i", tool) : nullptr;
+        const bool free = owner == Py_None;
+        Py_XDECREF(owner);
+        PyErr_Clear();
+        if (free) {
+            return tool;
+        }
+    }
+    return -1;
+}
+
+inline void stop_monitoring_discovery(int tool) {
+    KeepPendingException keep;
+    PyObject* monitoring = PySys_GetObject("monitoring");
+    if (monitoring == nullptr) {
+        return;
+    }
+    call_monitoring(monitoring, "set_events", "ii", tool, 0);
+    PyObject* events = PyObject_GetAttrString(monitoring, "events");
+    for (const char* name : discovery_events) {
+        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, name) : nullptr;
+        if (event != nullptr) {
+            call_monitoring(monitoring, "register_callback", "iOO", tool, event, Py_None);
+        }
+        Py_XDECREF(event);
+    }
+    Py_XDECREF(events);
+    call_monitoring(monitoring, "free_tool_id", "i", tool);
+}
+
+// Claims tool and turns discovery on; false (and nothing claimed) on failure.
+inline bool start_monitoring_discovery(int tool) {
+    KeepPendingException keep;
+    PyObject* monitoring = PySys_GetObject("monitoring");
+    if (monitoring == nullptr || !call_monitoring(monitoring, "use_tool_id", "is", tool, "pycroscope")) {
+        PyErr_Clear();
+        return false;
+    }
+    PyObject* events = PyObject_GetAttrString(monitoring, "events");
+    PyObject* callback = PyCFunction_New(&monitoring_discovery_def, nullptr);
+    bool ok = events != nullptr && callback != nullptr;
+    long mask = 0;
+    for (const char* name : discovery_events) {
+        PyObject* event = ok ? PyObject_GetAttrString(events, name) : nullptr;
+        const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
+        ok = bit > 0 && call_monitoring(monitoring, "register_callback", "iOO", tool, event, callback);
+        mask |= ok ? bit : 0;
+        Py_XDECREF(event);
+    }
+    ok = ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
+    Py_XDECREF(callback);
+    Py_XDECREF(events);
+    if (!ok) {
+        stop_monitoring_discovery(tool);
+    }
+    return ok;
+}
+#endif
+
 inline int audit_hook(const char* event, PyObject*, void*) {
     TracerState& tracer = tracer_state();
     if (!tracer.active || tls_installing) {
@@ -508,6 +625,14 @@ private:
 #else
         const bool eval_taken = false;
 #endif
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        const int discovery_tool = tracer.backend == Backend::profile ? detail::free_discovery_tool() : -1;
+        const bool discovery_taken = tracer.backend == Backend::profile && discovery_tool < 0;
+        if (discovery_taken && options.on_conflict == ConflictPolicy::fail) {
+            found.push_back("sys.monitoring tool ids 4 and 3 are both in use: threads started after start() are "
+                            "found through one");
+        }
+#endif
         if (!found.empty() && options.on_conflict == ConflictPolicy::fail) {
             std::string message = "PythonTracer: another tool owns a hook Pycroscope needs:";
             for (const auto& f : found) {
@@ -537,6 +662,20 @@ private:
             tracer.eval_hook_installed = true;
         } else if (tracer.backend == Backend::profile) {
             tracer.conflicts.push_back("threads started after start() are not traced: the eval-frame slot is taken");
+        }
+#endif
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        tracer.monitoring_tool = -1;
+        if (!discovery_taken && tracer.backend == Backend::profile) {
+            if (detail::start_monitoring_discovery(discovery_tool)) {
+                tracer.monitoring_tool = discovery_tool;
+            } else {
+                tracer.conflicts.push_back("threads started after start() are not traced: sys.monitoring refused "
+                                           "tool id " + std::to_string(discovery_tool));
+            }
+        } else if (discovery_taken) {
+            tracer.conflicts.push_back("threads started after start() are not traced: sys.monitoring tool ids 4 "
+                                       "and 3 are both in use");
         }
 #endif
         if (tracer.backend == Backend::profile) {
@@ -575,6 +714,12 @@ public:
                 conflicts_.push_back("the eval-frame hook was replaced by another tool during the run; left as is");
             }
             tracer.eval_hook_installed = false;
+        }
+#endif
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        if (tracer.monitoring_tool >= 0) {
+            detail::stop_monitoring_discovery(tracer.monitoring_tool);
+            tracer.monitoring_tool = -1;
         }
 #endif
         PyGILState_Release(gil);
