@@ -50,11 +50,6 @@ foreach(entry IN LISTS _found)
   set(_excluded "")
   # Known gaps, excluded so that everything else must keep passing. Each is
   # listed as open work in the README's version table.
-  if(version VERSION_LESS 3.11)
-    # At the recursion limit the PEP 523 hook sees one more entry than
-    # cProfile: the frame that raises RecursionError before it runs.
-    list(APPEND _excluded "*recursion_eval_frame*")
-  endif()
   if(version VERSION_LESS 3.10)
     # 3.9's atexit reports the exception differently.
     list(APPEND _excluded "ModuleTest.StopAtExitRunsOnceFromAtexit")

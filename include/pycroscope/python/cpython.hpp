@@ -181,8 +181,20 @@ inline int eval_frame_entry(EvalFrame* frame) noexcept {
     return frame->f_lasti >= 0 ? 2 : 1;
 }
 inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept { return frame->f_code; }
-// Not modelled before 3.11: a call refused at the recursion limit is counted.
-inline bool frame_will_hit_recursion_limit(PyThreadState*) noexcept { return false; }
+// True when _PyEval_EvalFrameDefault will refuse the frame with a
+// RecursionError before the profile function sees it: _Py_EnterRecursiveCall
+// raises when the depth would pass the limit, unless the thread is already
+// handling an overflow (then it lets the frame run).
+inline bool frame_will_hit_recursion_limit(PyThreadState* tstate) noexcept {
+    if (tstate->recursion_depth + 1 <= Py_GetRecursionLimit()) {
+        return false;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    return tstate->recursion_headroom == 0;
+#else
+    return tstate->overflowed == 0;
+#endif
+}
 inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->frame; }
 inline const void* frame_id(PyFrameObject* frame) noexcept { return frame; }
 #else
