@@ -66,24 +66,94 @@ inline std::atomic<std::uint64_t> memory_sample_bytes{0};
 // Resolve the Python line of each allocation.
 inline std::atomic<bool> memory_attribution{true};
 
-// Sampling mode records only the frees of addresses some sampled allocation
-// used: one bit per address hash, set on a sampled allocation and cleared by
-// the free recorded for it (see wants_free). A collision with an unsampled
-// block records a free the model does not know (flagged unknown, ignored).
-// Every free reads the filter, so it must stay in L1: 32 Ki bits (4 KiB).
-// Live samples are few (peak bytes / sample bytes: 70 for 35 MB at the
-// default 512 KiB), so under 1% of unsampled frees hit a set bit.
+// Sampling mode records the frees of sampled blocks only, and must record
+// each of them: a sampled block whose free goes unrecorded stays live in the
+// model for good. Two structures, indexed by the same address hash:
+//  - a bit filter, read by every free: 32 Ki bits (4 KiB), so it stays in
+//    L1. A bit is set while its bucket holds a block;
+//  - a bucket of sampled_bucket_slots addresses per bit, read only when the
+//    bit is set, which decides exactly. A free of an unsampled block that
+//    shares the bit (about live samples / 32 Ki of all frees) is not
+//    recorded and does not disturb the sampled block's entry.
+// Lock-free (RAW frees run without the GIL on any thread). A sample whose
+// bucket is full is not taken (counted in sampled_unrecorded).
 constexpr std::size_t sampled_filter_bits_log2 = 15;
-constexpr std::size_t sampled_filter_words = (std::size_t{1} << sampled_filter_bits_log2) / 64;
+constexpr std::size_t sampled_filter_bits = std::size_t{1} << sampled_filter_bits_log2;
+constexpr std::size_t sampled_filter_words = sampled_filter_bits / 64;
+constexpr std::size_t sampled_bucket_slots = 4;
 inline std::atomic<std::uint64_t> sampled_filter[sampled_filter_words]{};
+struct SampledBucket {
+    std::atomic<std::uintptr_t> addresses[sampled_bucket_slots];
+};
+// 1 MiB of zeroed memory; a page is touched only when a sample lands in it.
+inline SampledBucket sampled_buckets[sampled_filter_bits]{};
+inline std::atomic<std::uint64_t> sampled_unrecorded{0};
+
 inline std::size_t sampled_bit(const void* address) noexcept {
     const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address));
     return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - sampled_filter_bits_log2));
 }
+inline std::uint64_t sampled_mask(std::size_t bit) noexcept { return std::uint64_t{1} << (bit & 63); }
+
+// Between sessions (no hook records): forgets every block still remembered.
 inline void clear_sampled_filter() noexcept {
-    for (auto& word : sampled_filter) {
-        word.store(0, std::memory_order_relaxed);
+    for (std::size_t word = 0; word < sampled_filter_words; ++word) {
+        std::uint64_t bits = sampled_filter[word].exchange(0);
+        for (std::size_t bit = word * 64; bits != 0; ++bit, bits >>= 1) {
+            if ((bits & 1) != 0) {
+                for (auto& slot : sampled_buckets[bit].addresses) {
+                    slot.store(0, std::memory_order_relaxed);
+                }
+            }
+        }
     }
+    sampled_unrecorded.store(0, std::memory_order_relaxed);
+}
+
+// Remembers a sampled block (entry first, then its bit, so a free that sees
+// the bit finds the entry). False when its bucket is full.
+inline bool remember_sampled(const void* address) noexcept {
+    const std::size_t bit = sampled_bit(address);
+    const auto key = reinterpret_cast<std::uintptr_t>(address);
+    for (auto& slot : sampled_buckets[bit].addresses) {
+        std::uintptr_t empty = 0;
+        if (slot.load(std::memory_order_relaxed) == 0 && slot.compare_exchange_strong(empty, key)) {
+            sampled_filter[bit >> 6].fetch_or(sampled_mask(bit));
+            return true;
+        }
+    }
+    sampled_unrecorded.fetch_add(1, std::memory_order_relaxed);
+    return false;
+}
+
+inline bool sampled_bucket_empty(const SampledBucket& bucket) noexcept {
+    for (const auto& slot : bucket.addresses) {
+        if (slot.load() != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// A free whose bit is set: true, and the block forgotten, when it is a
+// remembered sampled block. The last entry of a bucket clears the bit; a
+// block remembered meanwhile by another thread sets it again.
+inline bool forget_sampled(const void* address, std::size_t bit) noexcept {
+    const auto key = reinterpret_cast<std::uintptr_t>(address);
+    SampledBucket& bucket = sampled_buckets[bit];
+    for (auto& slot : bucket.addresses) {
+        std::uintptr_t expected = key;
+        if (slot.load(std::memory_order_relaxed) == key && slot.compare_exchange_strong(expected, 0)) {
+            if (sampled_bucket_empty(bucket)) {
+                sampled_filter[bit >> 6].fetch_and(~sampled_mask(bit));
+                if (!sampled_bucket_empty(bucket)) {
+                    sampled_filter[bit >> 6].fetch_or(sampled_mask(bit));
+                }
+            }
+            return true;
+        }
+    }
+    return false;
 }
 
 struct ThreadMemoryState {
@@ -135,31 +205,44 @@ PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) no
     return line_location(*table, position.unit);
 }
 
-PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
-                                          std::size_t size) noexcept {
-    std::uint8_t flags = domain;
-    std::uint64_t bytes = size;
+// Decides, before the allocator runs, whether an allocation of size bytes is
+// recorded and with what weight (bytes): every one in full mode; in sampling
+// mode about one per sample_bytes, standing for sample_bytes per sampling
+// point it covers. The common unsampled path only counts down, so the hooks
+// skip it without setting their busy guard.
+PYCROSCOPE_FORCE_INLINE bool take_sample(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size,
+                                         std::uint64_t& bytes) noexcept {
     const std::uint64_t sample_bytes = memory_sample_bytes.load(std::memory_order_relaxed);
-    if (sample_bytes != 0) {
-        ThreadMemoryState& state = tls_memory;
-        if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
-            state.epoch = epoch;
-            state.until_sample = next_sample_distance(state, sample_bytes);
-        }
-        state.until_sample -= static_cast<std::int64_t>(size);
-        if (PYCROSCOPE_LIKELY(state.until_sample > 0)) {
+    if (sample_bytes == 0) {
+        bytes = size;
+        return true;
+    }
+    if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
+        state.epoch = epoch;
+        state.until_sample = next_sample_distance(state, sample_bytes);
+    }
+    state.until_sample -= static_cast<std::int64_t>(size);
+    if (PYCROSCOPE_LIKELY(state.until_sample > 0)) {
+        return false;
+    }
+    std::uint64_t points = 0;
+    while (state.until_sample <= 0) {
+        state.until_sample += next_sample_distance(state, sample_bytes);
+        ++points;
+    }
+    bytes = points * sample_bytes;
+    return true;
+}
+
+// bytes: take_sample()'s weight.
+PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
+                                          std::uint64_t bytes) noexcept {
+    std::uint8_t flags = domain;
+    if (memory_sample_bytes.load(std::memory_order_relaxed) != 0) {
+        if (!remember_sampled(address)) {
             return;
         }
-        // The sample stands for sample_bytes per sampling point it covers.
-        std::uint64_t points = 0;
-        while (state.until_sample <= 0) {
-            state.until_sample += next_sample_distance(state, sample_bytes);
-            ++points;
-        }
-        bytes = points * sample_bytes;
         flags |= memory_flags::sampled;
-        sampled_filter[sampled_bit(address) >> 6].fetch_or(std::uint64_t{1} << (sampled_bit(address) & 63),
-                                                          std::memory_order_relaxed);
     }
     const SourceLocation* site = memory_attribution.load(std::memory_order_relaxed) ? allocation_site(domain != 0) : nullptr;
     Event event{clock::now(), location_id(site), static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address)),
@@ -168,22 +251,17 @@ PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t doma
     pycroscope::detail::push_event(epoch, event);
 }
 
-// Sampling mode records only the frees of addresses a sample may have used,
-// and clears the bit: pymalloc hands the same hot addresses out again and
-// again, which must not all be recorded because one was sampled once. (Two
-// live samples sharing a bit: the second one's free goes unrecorded and it
-// stays live in the model; with so few live samples, rare.)
+// Full mode records every free; sampling mode the frees of remembered
+// sampled blocks only (a set bit, then the exact bucket).
 PYCROSCOPE_FORCE_INLINE bool wants_free(void* address) noexcept {
     if (PYCROSCOPE_LIKELY(memory_sample_bytes.load(std::memory_order_relaxed) == 0)) {
         return true;
     }
     const std::size_t bit = sampled_bit(address);
-    const std::uint64_t mask = std::uint64_t{1} << (bit & 63);
-    std::atomic<std::uint64_t>& word = sampled_filter[bit >> 6];
-    if (PYCROSCOPE_LIKELY((word.load(std::memory_order_relaxed) & mask) == 0)) {
+    if (PYCROSCOPE_LIKELY((sampled_filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) == 0)) {
         return false;
     }
-    return (word.fetch_and(~mask, std::memory_order_relaxed) & mask) != 0;
+    return forget_sampled(address, bit);
 }
 
 // timestamp: taken before the block went back to the allocator, so it
@@ -205,10 +283,14 @@ inline void* hook_malloc(void* context, std::size_t size) {
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
+    std::uint64_t bytes = 0;
+    const bool sampled = take_sample(state, epoch, size, bytes);
+    // Busy even when not sampled: pymalloc passes large blocks on to RAW,
+    // whose hook must not count them again.
     state.busy = true;
     void* block = hook.original.malloc(hook.original.ctx, size);
-    if (block != nullptr) {
-        record_alloc(epoch, hook.domain, block, size);
+    if (block != nullptr && sampled) {
+        record_alloc(epoch, hook.domain, block, bytes);
     }
     state.busy = false;
     return block;
@@ -224,10 +306,15 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
     if (state.busy) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
+    // count * size may wrap: the allocator then fails, and nothing is recorded.
+    std::uint64_t bytes = 0;
+    const bool sampled = take_sample(state, epoch, count * size, bytes);
+    // Busy even when not sampled: pymalloc passes large blocks on to RAW,
+    // whose hook must not count them again.
     state.busy = true;
     void* block = hook.original.calloc(hook.original.ctx, count, size);
-    if (block != nullptr) {
-        record_alloc(epoch, hook.domain, block, count * size); // the allocator checked the overflow
+    if (block != nullptr && sampled) {
+        record_alloc(epoch, hook.domain, block, bytes);
     }
     state.busy = false;
     return block;
@@ -244,15 +331,22 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     if (state.busy) {
         return hook.original.realloc(hook.original.ctx, address, size);
     }
-    state.busy = true;
+    std::uint64_t bytes = 0;
+    const bool alloc_wanted = take_sample(state, epoch, size, bytes);
     const bool free_wanted = address != nullptr && wants_free(address);
+    state.busy = true; // as in hook_malloc
     const std::uint64_t before = free_wanted ? clock::now() : 0;
     void* block = hook.original.realloc(hook.original.ctx, address, size);
+    if (block == nullptr && free_wanted && size != 0) {
+        remember_sampled(address); // failed: the old block lives on
+    }
     if (block != nullptr) {
         if (free_wanted) {
             record_free(epoch, hook.domain, address, before);
         }
-        record_alloc(epoch, hook.domain, block, size);
+        if (alloc_wanted) {
+            record_alloc(epoch, hook.domain, block, bytes);
+        }
     }
     state.busy = false;
     return block;
@@ -266,7 +360,7 @@ inline void hook_free(void* context, void* address) {
         return;
     }
     ThreadMemoryState& state = tls_memory;
-    if (!wants_free(address) || state.busy) {
+    if (state.busy || !wants_free(address)) { // a nested free must not forget a sampled block
         hook.original.free(hook.original.ctx, address);
         return;
     }
