@@ -244,6 +244,8 @@ TEST_F(MemoryCli, SamplingModeEstimatesThePeak) {
     const json::Value sampled = profile(script, "--memory-sample 65536").at("memory");
     EXPECT_EQ(sampled.at("sampling").at("mode").as_string(), "sampled");
     EXPECT_EQ(sampled.at("sampling").at("sample_bytes").as_number(), 65536);
+    EXPECT_EQ(sampled.at("sampling").at("samples_not_taken").as_number(), 0);
+    EXPECT_EQ(sampled.at("unknown_frees").as_number(), 0); // every recorded free is a sampled block's
     // ~500 samples over the peak's 50 MB: a 15% band is > 4 sigma.
     EXPECT_NEAR(sampled.at("peak_bytes").as_number() / full.at("peak_bytes").as_number(), 1.0, 0.15);
 }

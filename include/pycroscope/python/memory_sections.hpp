@@ -2,7 +2,7 @@
 // The "memory" section of session.json, read off the memory model at stop:
 //   mode            "full" (hooks before Py_Initialize: every block known),
 //                   "degraded" (hooks installed on a running interpreter) or "off"
-//   sampling        {mode: "full"|"sampled", sample_bytes}
+//   sampling        {mode: "full"|"sampled", sample_bytes, samples_not_taken}
 //   peak_bytes      peak of live bytes traced through the PyMem domains
 //   peak_stack      [{name, function, file, line, kind}] outermost first,
 //                   ending with the allocating line; peak_thread names the thread
@@ -58,6 +58,8 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
         .begin_object()
         .field("mode", collector.sampling() ? "sampled" : "full")
         .field("sample_bytes", collector.options.sample_bytes)
+        // Samples dropped because their filter bucket was full (memory_hooks.hpp).
+        .field("samples_not_taken", detail::sampled_unrecorded.load(std::memory_order_relaxed))
         .end_object();
     const analysis::MemoryPeak peak = model.peak();
     json.field("peak_bytes", peak.bytes);
