@@ -16,8 +16,40 @@
 //    writes, select) are recognized by name; for those the tracer puts the
 //    calling line in the c_call event while this collector runs.
 // Bytes: neither audit events nor profile events expose sizes or results,
-// so "bytes" is null for every operation (the io_call payload is reserved
-// for it: io_bytes_unknown).
+// so bytes come from the thread's own I/O counters (Linux,
+// /proc/thread-self/io: rchar + wchar, the bytes passed by this thread's
+// read(2)/write(2)-family syscalls), read by the tracer at the c_call and
+// at the c_return of a measured call; the difference (less the tracer's own
+// reads of that file) is the call's bytes, carried in the c_return payload
+// (0: not measured, else bytes + 1; see tracer.hpp, IoBytes). It needs the
+// profile backend with c_calls, like durations. Measured:
+//  - os.read/write/pread/pwrite/readv/writev and _io.FileIO methods: the
+//    syscall bytes, on any fd (read(2) on a socket or pipe counts too);
+//  - _io.BufferedReader/Writer/Random and _io.TextIOWrapper methods whose
+//    object reads and writes through an _io.FileIO: the bytes of the
+//    syscalls the call made, which is not what it returned or was given.
+//    A buffered write that fits the buffer is 0 and the flush() that
+//    writes it carries the bytes; a buffered read of a few bytes shows the
+//    chunk (up to the buffer size) it read from the file, or 0 when the
+//    buffer had them. Bytes flushed by close() or a with-block's exit are
+//    not attributed (those calls are not listed);
+//  - C calls raising "open" or an os.* audit event other than the process
+//    ones (os.system, exec, fork, forkpty, posix_spawn, spawn, startfile)
+//    and os.walk/os.fwalk: usually 0, since opening, listing, removing move
+//    no bytes through read/write.
+// Everything the thread read or wrote during the call counts (a signal
+// handler's or another audit hook's writes too). Null (unknown), never 0,
+// for: socket methods (recv/send/sendto/sendmsg... use recv(2)/send(2),
+// which leave rchar/wchar unchanged: measured on Linux 6.18, a 1000-byte
+// send/recv moved neither), _ssl reads and writes (OpenSSL's read(2)s and
+// write(2)s count ciphertext), buffered objects not on an _io.FileIO (a
+// socket's makefile(), BytesIO, BufferedRWPair), os.sendfile (the kernel
+// counts its bytes twice, once read and once written), waits and sleeps,
+// fsync, input(), audit events of sockets, subprocesses, shutil and other
+// Python-level modules, calls without the tracer, and everything when
+// /proc/thread-self/io is missing or unreadable. A site's bytes is a number
+// only when every call counted there was measured. The io_call payload
+// stays io_bytes_unknown: the audit event comes before the I/O is done.
 
 #include "pycroscope/core/error.hpp"
 #include "pycroscope/core/name_table.hpp"
@@ -75,10 +107,54 @@ inline const std::vector<std::string>& blocking_io_callables() {
     return *names;
 }
 
+// How the bytes of a blocking callable are measured (see "Bytes:" above).
+inline detail::IoBytesMode io_bytes_mode(std::string_view callable) noexcept {
+    static constexpr std::string_view direct[] = {"posix.read",  "posix.write",  "posix.pread",
+                                                  "posix.pwrite", "posix.readv", "posix.writev"};
+    static constexpr std::string_view buffered[] = {"_io.BufferedReader.", "_io.BufferedWriter.",
+                                                    "_io.BufferedRandom.", "_io.TextIOWrapper."};
+    for (std::string_view name : direct) {
+        if (callable == name) {
+            return detail::IoBytesMode::direct;
+        }
+    }
+    if (callable.substr(0, 11) == "_io.FileIO.") {
+        return detail::IoBytesMode::direct;
+    }
+    for (std::string_view prefix : buffered) {
+        if (callable.substr(0, prefix.size()) == prefix) {
+            return detail::IoBytesMode::buffered;
+        }
+    }
+    return detail::IoBytesMode::none;
+}
+
 namespace detail {
 
 inline std::atomic<std::uint64_t> io_epoch{0};
-inline void stop_io_recording_in_child() noexcept { io_epoch.store(0, std::memory_order_relaxed); }
+// The child's thread is not the one its counter file was opened for.
+inline void stop_io_recording_in_child() noexcept {
+    io_epoch.store(0, std::memory_order_relaxed);
+    close_io_counters(tls_io_bytes);
+}
+
+// Audit events whose C call's bytes are measured ("Bytes:" above).
+inline bool io_audit_bytes_measured(const char* event) noexcept {
+    static constexpr const char* process[] = {"os.system", "os.exec",  "os.fork",    "os.forkpty", "os.posix_spawn",
+                                              "os.spawn",  "os.startfile", "os.walk", "os.fwalk"};
+    if (std::strcmp(event, "open") == 0) {
+        return true;
+    }
+    if (std::strncmp(event, "os.", 3) != 0) {
+        return false;
+    }
+    for (const char* name : process) {
+        if (std::strcmp(event, name) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
 inline bool io_audit_hook_added = false;
 
 // Audit events that are I/O: exact names, or prefixes ending in '.'.
@@ -141,6 +217,9 @@ inline int io_audit_hook(const char* event, PyObject*, void*) {
     const SourceLocation* site = io_site(event, frame);
     pycroscope::detail::push_event(
         epoch, Event{clock::now(), location_id(site), io_bytes_unknown, 0, EventKind::io_call, 0, 0});
+    if (io_audit_bytes_measured(event)) {
+        begin_audited_io_bytes(frame); // the bytes come with the C call's c_return
+    }
     return 0;
 }
 
@@ -168,8 +247,10 @@ public:
             detail::io_audit_hook_added = true;
         }
         code_extra_index();
+        detail::prepare_io_bytes();
         for (const auto& callable : blocking_io_callables()) {
-            detail::add_call_line_callable(names().intern(LocationKind::c_function, callable, callable, "<built-in>", 0));
+            detail::add_call_line_callable(names().intern(LocationKind::c_function, callable, callable, "<built-in>", 0),
+                                           io_bytes_mode(callable));
         }
         detail::call_lines.active = true;
         static const int fork_handler = ::pthread_atfork(nullptr, nullptr, &detail::stop_io_recording_in_child);
@@ -183,6 +264,7 @@ public:
         if (started_ && Py_IsInitialized()) {
             const PyGILState_STATE gil = PyGILState_Ensure();
             detail::call_lines.active = false;
+            detail::close_io_counters(detail::tls_io_bytes); // other threads' close when they exit
             PyGILState_Release(gil);
         }
         started_ = false;
@@ -206,8 +288,9 @@ public:
         std::uint64_t count = 0;
         std::uint64_t timed = 0; // calls with a duration (inside a traced C call)
         std::uint64_t ticks = 0;
-        bool bytes_known = false;
-        std::uint64_t bytes = 0;
+        std::uint64_t measured = 0;   // calls whose bytes were measured
+        bool bytes_known = false;     // every call counted here was measured
+        std::uint64_t bytes = 0;      // sum over the measured calls
     };
 
     std::string describe() const override { return "io model"; }
@@ -233,9 +316,10 @@ protected:
                 Site& entry = sites_[index];
                 ++entry.count;
                 if (e.payload != io_bytes_unknown) {
-                    entry.bytes_known = true;
+                    ++entry.measured;
                     entry.bytes += e.payload;
                 }
+                settle_bytes(entry);
                 // sys.audit() is how Python code raises its own events: its span times nothing.
                 if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
@@ -259,8 +343,14 @@ protected:
                     ++sites_[index].count;
                 }
                 if (index != no_site) {
-                    ++sites_[index].timed;
-                    sites_[index].ticks += ticks;
+                    Site& entry = sites_[index];
+                    ++entry.timed;
+                    entry.ticks += ticks;
+                    if (e.kind == EventKind::c_return && e.payload != 0) { // bytes + 1 (tracer.hpp, IoBytes)
+                        ++entry.measured;
+                        entry.bytes += e.payload - 1;
+                    }
+                    settle_bytes(entry);
                 }
             }
         }
@@ -276,6 +366,8 @@ private:
         std::uint32_t line; // c_call: the calling line, when the tracer recorded it
         std::size_t site;   // the audit event this C call raised
     };
+
+    static void settle_bytes(Site& entry) noexcept { entry.bytes_known = entry.count > 0 && entry.measured == entry.count; }
 
     static const SourceLocation* innermost_python(const std::vector<Open>& stack) {
         for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
@@ -324,7 +416,8 @@ private:
 
 // The "io" section: [{"file", "line", "function", "operation", "count",
 // "timed", "time_ns", "bytes"}], most time first. time_ns covers the timed
-// calls and is null when none was; bytes is null when unknown.
+// calls and is null when none was; bytes (read/write syscall bytes, see
+// "Bytes:" at the top) is null unless every call at the site was measured.
 inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
     IoModel* source = &model;
     sink.add_section("io", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
