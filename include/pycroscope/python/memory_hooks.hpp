@@ -138,7 +138,7 @@ inline bool sampled_bucket_empty(const SampledBucket& bucket) noexcept {
 // A free whose bit is set: true, and the block forgotten, when it is a
 // remembered sampled block. The last entry of a bucket clears the bit; a
 // block remembered meanwhile by another thread sets it again.
-inline bool forget_sampled(const void* address, std::size_t bit) noexcept {
+PYCROSCOPE_NOINLINE inline bool forget_sampled(const void* address, std::size_t bit) noexcept {
     const auto key = reinterpret_cast<std::uintptr_t>(address);
     SampledBucket& bucket = sampled_buckets[bit];
     for (auto& slot : bucket.addresses) {
@@ -210,31 +210,48 @@ PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) no
 // mode about one per sample_bytes, standing for sample_bytes per sampling
 // point it covers. The common unsampled path only counts down, so the hooks
 // skip it without setting their busy guard.
-PYCROSCOPE_FORCE_INLINE bool take_sample(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size,
-                                         std::uint64_t& bytes) noexcept {
-    const std::uint64_t sample_bytes = memory_sample_bytes.load(std::memory_order_relaxed);
-    if (sample_bytes == 0) {
-        bytes = size;
+// Sampling mode's common case, counted down inline: true when this
+// allocation is not sampled. False leaves the decision to sample_weight().
+PYCROSCOPE_FORCE_INLINE bool skip_unsampled(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
+    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+        return false;
+    }
+    const std::int64_t left = state.until_sample - static_cast<std::int64_t>(size);
+    if (PYCROSCOPE_LIKELY(left > 0 && state.epoch == epoch)) {
+        state.until_sample = left;
         return true;
     }
-    if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
+    return false;
+}
+
+constexpr std::uint64_t not_sampled = ~std::uint64_t{0};
+
+// What an allocation that skip_unsampled() did not skip is recorded as: its
+// size in full mode; in sampling mode sample_bytes per sampling point it
+// covers, or not_sampled (a thread's first allocation of the session that
+// reaches no point).
+inline std::uint64_t sample_weight(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
+    const std::uint64_t sample_bytes = memory_sample_bytes.load(std::memory_order_relaxed);
+    if (sample_bytes == 0) {
+        return size;
+    }
+    if (state.epoch != epoch) {
         state.epoch = epoch;
         state.until_sample = next_sample_distance(state, sample_bytes);
     }
     state.until_sample -= static_cast<std::int64_t>(size);
-    if (PYCROSCOPE_LIKELY(state.until_sample > 0)) {
-        return false;
+    if (state.until_sample > 0) {
+        return not_sampled;
     }
     std::uint64_t points = 0;
     while (state.until_sample <= 0) {
         state.until_sample += next_sample_distance(state, sample_bytes);
         ++points;
     }
-    bytes = points * sample_bytes;
-    return true;
+    return points * sample_bytes;
 }
 
-// bytes: take_sample()'s weight.
+// bytes: sample_weight()'s answer.
 PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
                                           std::uint64_t bytes) noexcept {
     std::uint8_t flags = domain;
@@ -273,6 +290,22 @@ PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domai
                      EventKind::mem_free, domain, 0});
 }
 
+// The hooks keep their common paths (no session; sampling mode's unsampled
+// blocks) free of saved registers: whatever records goes out of line, as GCC
+// would otherwise save registers on entry to every hook for it.
+
+PYCROSCOPE_NOINLINE inline void* malloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                 std::uint64_t epoch, std::size_t size) {
+    const std::uint64_t bytes = sample_weight(state, epoch, size);
+    state.busy = true;
+    void* block = hook.original.malloc(hook.original.ctx, size);
+    if (block != nullptr && bytes != not_sampled) {
+        record_alloc(epoch, hook.domain, block, bytes);
+    }
+    state.busy = false;
+    return block;
+}
+
 inline void* hook_malloc(void* context, std::size_t size) {
     const auto& hook = *static_cast<const MemoryDomainHook*>(context);
     const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
@@ -283,13 +316,23 @@ inline void* hook_malloc(void* context, std::size_t size) {
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
-    std::uint64_t bytes = 0;
-    const bool sampled = take_sample(state, epoch, size, bytes);
+    if (!skip_unsampled(state, epoch, size)) {
+        return malloc_recorded(hook, state, epoch, size);
+    }
     // Busy even when not sampled: pymalloc passes large blocks on to RAW,
     // whose hook must not count them again.
     state.busy = true;
     void* block = hook.original.malloc(hook.original.ctx, size);
-    if (block != nullptr && sampled) {
+    state.busy = false;
+    return block;
+}
+
+PYCROSCOPE_NOINLINE inline void* calloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                 std::uint64_t epoch, std::size_t count, std::size_t size) {
+    const std::uint64_t bytes = sample_weight(state, epoch, count * size);
+    state.busy = true;
+    void* block = hook.original.calloc(hook.original.ctx, count, size);
+    if (block != nullptr && bytes != not_sampled) {
         record_alloc(epoch, hook.domain, block, bytes);
     }
     state.busy = false;
@@ -307,15 +350,11 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
     // count * size may wrap: the allocator then fails, and nothing is recorded.
-    std::uint64_t bytes = 0;
-    const bool sampled = take_sample(state, epoch, count * size, bytes);
-    // Busy even when not sampled: pymalloc passes large blocks on to RAW,
-    // whose hook must not count them again.
-    state.busy = true;
-    void* block = hook.original.calloc(hook.original.ctx, count, size);
-    if (block != nullptr && sampled) {
-        record_alloc(epoch, hook.domain, block, bytes);
+    if (!skip_unsampled(state, epoch, count * size)) {
+        return calloc_recorded(hook, state, epoch, count, size);
     }
+    state.busy = true; // as in hook_malloc
+    void* block = hook.original.calloc(hook.original.ctx, count, size);
     state.busy = false;
     return block;
 }
@@ -331,8 +370,8 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     if (state.busy) {
         return hook.original.realloc(hook.original.ctx, address, size);
     }
-    std::uint64_t bytes = 0;
-    const bool alloc_wanted = take_sample(state, epoch, size, bytes);
+    const std::uint64_t bytes = skip_unsampled(state, epoch, size) ? not_sampled : sample_weight(state, epoch, size);
+    const bool alloc_wanted = bytes != not_sampled;
     const bool free_wanted = address != nullptr && wants_free(address);
     state.busy = true; // as in hook_malloc
     const std::uint64_t before = free_wanted ? clock::now() : 0;
@@ -352,6 +391,14 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     return block;
 }
 
+PYCROSCOPE_NOINLINE inline void free_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                              std::uint64_t epoch, void* address) {
+    state.busy = true;
+    record_free(epoch, hook.domain, address, clock::now());
+    hook.original.free(hook.original.ctx, address);
+    state.busy = false;
+}
+
 inline void hook_free(void* context, void* address) {
     const auto& hook = *static_cast<const MemoryDomainHook*>(context);
     const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
@@ -364,10 +411,7 @@ inline void hook_free(void* context, void* address) {
         hook.original.free(hook.original.ctx, address);
         return;
     }
-    state.busy = true;
-    record_free(epoch, hook.domain, address, clock::now());
-    hook.original.free(hook.original.ctx, address);
-    state.busy = false;
+    free_recorded(hook, state, epoch, address);
 }
 
 } // namespace detail
