@@ -7039,9 +7039,20 @@ inline bool profile_call_is_resume(PyFrameObject* frame, PyCodeObject* code) noe
 
 inline int frame_line(PyFrameObject* frame) noexcept { return PyFrame_GetLineNumber(frame); }
 
-// PEP 523 frame evaluation, where this version supports it well enough to
-// count calls exactly like cProfile (3.9 to 3.11). 3.12+ gets sys.monitoring
-// behind the same backend seam.
+// PEP 523 frame evaluation. The slot exists on every supported version
+// (PYCROSCOPE_HAS_EVAL_FRAME_HOOK: the accessors below). Pycroscope hooks it
+// on 3.9 to 3.11 only (PYCROSCOPE_HAS_EVAL_FRAME_BACKEND), where it records
+// calls exactly like cProfile and, with the profile backend, finds threads
+// started after start(). On 3.12+ a pass-through hook would make every
+// Python call a C recursion (no inlined calls): 3.12 then raises
+// RecursionError at about 750 frames. sys.monitoring finds new threads
+// there instead (PYCROSCOPE_HAS_SYS_MONITORING).
+#define PYCROSCOPE_HAS_EVAL_FRAME_HOOK 1
+#if PY_VERSION_HEX >= 0x030C0000
+#define PYCROSCOPE_HAS_SYS_MONITORING 1
+#else
+#define PYCROSCOPE_HAS_SYS_MONITORING 0
+#endif
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
 // Mirror of the leading fields of CPython 3.11's _PyInterpreterFrame
@@ -7114,12 +7125,26 @@ inline int eval_frame_entry(EvalFrame* frame) noexcept {
     return frame->f_lasti >= 0 ? 2 : 1;
 }
 inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept { return frame->f_code; }
-// Not modelled before 3.11: a call refused at the recursion limit is counted.
-inline bool frame_will_hit_recursion_limit(PyThreadState*) noexcept { return false; }
+// True when _PyEval_EvalFrameDefault will refuse the frame with a
+// RecursionError before the profile function sees it: _Py_EnterRecursiveCall
+// raises when the depth would pass the limit, unless the thread is already
+// handling an overflow (then it lets the frame run).
+inline bool frame_will_hit_recursion_limit(PyThreadState* tstate) noexcept {
+    if (tstate->recursion_depth + 1 <= Py_GetRecursionLimit()) {
+        return false;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    return tstate->recursion_headroom == 0;
+#else
+    return tstate->overflowed == 0;
+#endif
+}
 inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->frame; }
 inline const void* frame_id(PyFrameObject* frame) noexcept { return frame; }
 #else
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 0
+// Opaque: only the slot's accessors below use it.
+using EvalFrame = struct _PyInterpreterFrame;
 inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
     PyCodeObject* code = PyFrame_GetCode(frame);
     Py_DECREF(code);
@@ -7127,7 +7152,7 @@ inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
 }
 #endif
 
-#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+#if PYCROSCOPE_HAS_EVAL_FRAME_HOOK
 using EvalFrameFunction = PyObject* (*)(PyThreadState*, EvalFrame*, int);
 inline EvalFrameFunction current_eval_frame(PyInterpreterState* interp) noexcept {
     return reinterpret_cast<EvalFrameFunction>(_PyInterpreterState_GetEvalFrameFunc(interp));
@@ -7395,10 +7420,12 @@ inline const SourceLocation* callable_location(PyObject* callable) {
 //    made outside them (or at session stop).
 //  - profile: PyEval_SetProfile (calls, C calls) plus PyEval_SetTrace when
 //    lines or exceptions are wanted. Per thread: installed on every thread
-//    at start, and on threads that appear later by a PEP 523 hook that only
-//    looks for threads without it (threading, _thread, PyGILState_Ensure).
-// Backend::automatic picks eval_frame when only Python calls are wanted.
-// sys.monitoring (3.12+) is the next backend for the same seam.
+//    at start, and on threads that appear later (threading, _thread,
+//    PyGILState_Ensure) by a hook that only looks for threads without it:
+//    the PEP 523 one on 3.9-3.11, a sys.monitoring callback on frame starts
+//    on 3.12+ (see cpython.hpp for why not PEP 523 there).
+// Backend::automatic picks eval_frame when only Python calls are wanted
+// (3.9-3.11). sys.monitoring (3.12+) is the next backend for the same seam.
 //
 // start() and stop() need the GIL (stop() takes it when it can). The host
 // stops the session before Py_FinalizeEx: see stop_session_at_exit().
@@ -7502,6 +7529,10 @@ inline thread_local ThreadTraceState tls_trace{};
 
 #include <atomic>
 #include <pthread.h>
+#if defined(__linux__)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -7560,6 +7591,7 @@ struct TracerState {
     std::unordered_set<PyThreadState*> stepped_aside;
     std::vector<std::string> conflicts;
     bool audit_hook_added = false;
+    int monitoring_tool = -1; // 3.12+: the sys.monitoring tool id thread discovery holds
 };
 
 // What the hooks read on every event: constant-initialised, so no guard and
@@ -7576,38 +7608,267 @@ inline HotState hot{};
 // C callables whose c_call events carry the calling Python line in payload
 // (the IoCollector lists its blocking calls): finding a line walks the line
 // table, so it is done only for these. Open addressing over interned
-// locations; read and written with the GIL held.
+// locations; read and written with the GIL held. Each slot also says whether
+// (and how) the call's I/O bytes are measured (see IoBytes below).
+enum class IoBytesMode : std::uint8_t {
+    none,     // not measured: the bytes stay unknown
+    direct,   // read(2)/write(2)-family syscalls on the fd the call is given (os.read, FileIO)
+    buffered, // an _io buffered or text object: measured only when it sits on an _io.FileIO
+};
 struct CallLineTable {
     static constexpr std::size_t size = 256;
+    struct Slot {
+        const SourceLocation* location;
+        IoBytesMode bytes;
+    };
     bool active;
-    const SourceLocation* slots[size];
+    Slot slots[size];
 };
 inline CallLineTable call_lines{};
 
-inline bool wants_call_line(const SourceLocation* location) noexcept {
+// The slot of location, or null.
+inline const CallLineTable::Slot* find_call_line(const SourceLocation* location) noexcept {
     std::size_t i = (reinterpret_cast<std::uintptr_t>(location) >> 4) % CallLineTable::size;
     for (std::size_t probe = 0; probe < CallLineTable::size; ++probe, i = (i + 1) % CallLineTable::size) {
-        if (call_lines.slots[i] == location) {
+        if (call_lines.slots[i].location == location) {
+            return &call_lines.slots[i];
+        }
+        if (call_lines.slots[i].location == nullptr) {
+            return nullptr;
+        }
+    }
+    return nullptr;
+}
+inline bool wants_call_line(const SourceLocation* location) noexcept { return find_call_line(location) != nullptr; }
+// False when the table is full.
+inline bool add_call_line_callable(const SourceLocation* location, IoBytesMode bytes = IoBytesMode::none) noexcept {
+    std::size_t i = (reinterpret_cast<std::uintptr_t>(location) >> 4) % CallLineTable::size;
+    for (std::size_t probe = 0; probe + 1 < CallLineTable::size; ++probe, i = (i + 1) % CallLineTable::size) {
+        if (call_lines.slots[i].location == location) {
+            call_lines.slots[i].bytes = bytes;
             return true;
         }
-        if (call_lines.slots[i] == nullptr) {
-            return false;
+        if (call_lines.slots[i].location == nullptr) {
+            call_lines.slots[i] = CallLineTable::Slot{location, bytes}; // one slot always stays empty, so lookups end
+            return true;
         }
     }
     return false;
 }
-// False when the table is full.
-inline bool add_call_line_callable(const SourceLocation* location) noexcept {
-    std::size_t i = (reinterpret_cast<std::uintptr_t>(location) >> 4) % CallLineTable::size;
-    for (std::size_t probe = 0; probe + 1 < CallLineTable::size; ++probe, i = (i + 1) % CallLineTable::size) {
-        if (call_lines.slots[i] == location) {
-            return true;
-        }
-        if (call_lines.slots[i] == nullptr) {
-            call_lines.slots[i] = location; // one slot always stays empty, so lookups end
-            return true;
-        }
+
+// IoBytes: the bytes of one blocking I/O call, from the thread's own I/O
+// counters (Linux: /proc/thread-self/io, rchar + wchar: bytes passed by
+// read(2)/write(2)-family syscalls of this thread). Read at the call and at
+// its return; the difference is what the call (and anything it ran) moved.
+// recv(2)/send(2) on sockets do not move these counters, so socket calls are
+// never measured (the IoCollector decides per callable; io_collector.hpp).
+//
+// Only the IoCollector's I/O calls pay for it (two pread(2)s each, with the
+// GIL held): calls that are themselves syscalls, usually much slower. Nothing
+// here runs for ordinary calls beyond one flag and one thread-local test at
+// c_return, and never on the allocation or zone paths.
+//
+// Pairing: a measured call pushes (frame, callable) at c_call; an I/O audit
+// event inside a C call pushes (frame, any callable) from the audit hook, so
+// the next C return in that frame (the call that raised it) takes the bytes.
+// The c_return's payload is 0 when nothing was measured, else bytes + 1.
+struct IoBytesThread {
+    static constexpr std::uint32_t max_depth = 8;
+    struct Entry {
+        const void* frame;
+        const SourceLocation* location; // null: the call that raised an audit event in frame
+        std::uint64_t start;            // rchar + wchar at the call
+        std::uint64_t self_before;      // self_read before that reading
+    };
+    int fd_plus_one;         // 0: not opened yet; -1: unavailable (bytes stay unknown)
+    std::uint32_t depth;
+    std::uint64_t epoch;     // session the entries belong to
+    std::uint64_t self_read; // bytes read from the counter file: they count in rchar too
+    Entry entries[max_depth];
+};
+// Trivially initialised: reading depth at c_return costs no TLS wrapper.
+inline thread_local IoBytesThread tls_io_bytes{};
+
+inline void close_io_counters(IoBytesThread& t) noexcept {
+#if defined(__linux__)
+    if (t.fd_plus_one > 0) {
+        ::close(t.fd_plus_one - 1);
     }
+#endif
+    t.fd_plus_one = 0;
+    t.depth = 0;
+}
+
+// Closes the thread's counter file when the thread exits.
+struct IoCountersCloser {
+    IoCountersCloser() = default;
+    IoCountersCloser(const IoCountersCloser&) = delete;
+    IoCountersCloser& operator=(const IoCountersCloser&) = delete;
+    ~IoCountersCloser() { close_io_counters(tls_io_bytes); }
+};
+
+// rchar + wchar of this thread; false when the counters cannot be read. A
+// syscall: only around the I/O calls themselves. No allocation.
+inline bool read_io_counters(IoBytesThread& t, std::uint64_t& total) noexcept {
+#if defined(__linux__)
+    if (t.fd_plus_one == 0) {
+        static thread_local IoCountersCloser closer; // registered on first use only
+        const int fd = ::open("/proc/thread-self/io", O_RDONLY | O_CLOEXEC);
+        t.fd_plus_one = fd >= 0 ? fd + 1 : -1;
+    }
+    if (t.fd_plus_one < 0) {
+        return false;
+    }
+    char buffer[512];
+    const ssize_t n = ::pread(t.fd_plus_one - 1, buffer, sizeof buffer, 0);
+    if (n <= 0) {
+        return false;
+    }
+    t.self_read += static_cast<std::uint64_t>(n);
+    // "rchar: N\nwchar: N\n..."; both lines must be there.
+    std::uint64_t sum = 0;
+    int found = 0;
+    const char* p = buffer;
+    const char* const end = buffer + n;
+    while (p < end && found < 2) {
+        const bool rchar = end - p > 7 && std::memcmp(p, "rchar: ", 7) == 0;
+        const bool wchar = end - p > 7 && std::memcmp(p, "wchar: ", 7) == 0;
+        if (rchar || wchar) {
+            p += 7;
+            std::uint64_t value = 0;
+            const char* digits = p;
+            while (p < end && *p >= '0' && *p <= '9') {
+                value = value * 10 + static_cast<std::uint64_t>(*p - '0');
+                ++p;
+            }
+            if (p == digits || p == end) { // no number, or cut off by the buffer
+                return false;
+            }
+            sum += value;
+            ++found;
+        }
+        while (p < end && *p != '\n') {
+            ++p;
+        }
+        ++p;
+    }
+    if (found != 2) {
+        return false;
+    }
+    total = sum;
+    return true;
+#else
+    (void)t;
+    (void)total;
+    return false;
+#endif
+}
+
+// A C call starts in frame: entries of frame on top are stale (a frame runs
+// one C call at a time), left by an audit event raised outside a traced call
+// (or by an earlier audit event of the same call: measured from the last).
+inline void drop_io_bytes_of(IoBytesThread& t, const void* frame) noexcept {
+    while (t.depth > 0 && t.entries[t.depth - 1].frame == frame) {
+        --t.depth;
+    }
+}
+
+// Starts measuring a call in frame (location null: the C call that raised an
+// I/O audit event). No entry when the counters are unreadable or 8 calls nest.
+inline void begin_io_bytes(std::uint64_t epoch, const void* frame, const SourceLocation* location) noexcept {
+    IoBytesThread& t = tls_io_bytes;
+    if (t.epoch != epoch) {
+        t.epoch = epoch;
+        t.depth = 0;
+    }
+    drop_io_bytes_of(t, frame);
+    if (t.depth == IoBytesThread::max_depth) {
+        t.depth = 0; // leftovers of calls whose return was never seen: start over
+    }
+    IoBytesThread::Entry entry{frame, location, 0, t.self_read};
+    if (read_io_counters(t, entry.start)) {
+        t.entries[t.depth++] = entry;
+    }
+}
+
+// At a C return in frame: bytes + 1 of the measured call that returns, or 0.
+// Entries above it were calls nested in it, so they are over.
+inline std::uint64_t end_io_bytes(std::uint64_t epoch, const void* frame, const SourceLocation* location) noexcept {
+    IoBytesThread& t = tls_io_bytes;
+    if (t.epoch != epoch) {
+        t.depth = 0;
+        return 0;
+    }
+    for (std::uint32_t i = t.depth; i-- > 0;) {
+        const IoBytesThread::Entry entry = t.entries[i];
+        if (entry.frame != frame || (entry.location != nullptr && entry.location != location)) {
+            continue;
+        }
+        t.depth = i;
+        const std::uint64_t self_before = t.self_read;
+        std::uint64_t now = 0;
+        if (!read_io_counters(t, now)) {
+            return 0;
+        }
+        // Our own reads of the counter file since the first reading count in rchar.
+        const std::uint64_t own = self_before - entry.self_before;
+        if (now < entry.start || now - entry.start < own) {
+            return 0;
+        }
+        return now - entry.start - own + 1;
+    }
+    return 0;
+}
+
+// Buffered mode: self (the bound method's object) reads and writes through
+// an _io.FileIO (TextIOWrapper -> buffer -> raw). Exact types only, so the
+// attribute lookups are C members and run no Python code. GIL held.
+struct IoAttributeNames {
+    PyObject* buffer;
+    PyObject* raw;
+};
+inline IoAttributeNames io_attribute_names{};
+// By IoCollector::start (GIL held), so recording allocates nothing. Once per
+// start: an interpreter started again has new strings (the old ones are not
+// released, they may belong to a finalized interpreter).
+inline void prepare_io_bytes() noexcept {
+    io_attribute_names.buffer = PyUnicode_InternFromString("buffer");
+    io_attribute_names.raw = PyUnicode_InternFromString("raw");
+    PyErr_Clear();
+}
+
+inline bool io_object_on_file(PyObject* callable) noexcept {
+    PyObject* const buffer_name = io_attribute_names.buffer;
+    PyObject* const raw_name = io_attribute_names.raw;
+    if (buffer_name == nullptr || raw_name == nullptr || !PyCFunction_Check(callable)) {
+        return false;
+    }
+    PyObject* self = PyCFunction_GET_SELF(callable);
+    if (self == nullptr) {
+        return false;
+    }
+    Py_INCREF(self);
+    for (int level = 0; level < 3; ++level) {
+        const char* type = Py_TYPE(self)->tp_name;
+        PyObject* inner = nullptr;
+        if (std::strcmp(type, "_io.FileIO") == 0) {
+            Py_DECREF(self);
+            return true;
+        }
+        if (std::strcmp(type, "_io.TextIOWrapper") == 0) {
+            inner = PyObject_GetAttr(self, buffer_name);
+        } else if (std::strcmp(type, "_io.BufferedReader") == 0 || std::strcmp(type, "_io.BufferedWriter") == 0 ||
+                   std::strcmp(type, "_io.BufferedRandom") == 0) {
+            inner = PyObject_GetAttr(self, raw_name);
+        }
+        Py_DECREF(self);
+        if (inner == nullptr) {
+            PyErr_Clear();
+            return false;
+        }
+        self = inner;
+    }
+    Py_DECREF(self);
     return false;
 }
 
@@ -7703,22 +7964,58 @@ inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject*
     case PyTrace_C_CALL:
         if (hot.c_calls) {
             const SourceLocation* location = callable_location(arg);
-            const std::uint64_t line = PYCROSCOPE_UNLIKELY(call_lines.active) && wants_call_line(location)
-                                           ? static_cast<std::uint64_t>(compat::frame_line(frame))
-                                           : 0;
+            std::uint64_t line = 0;
+            if (PYCROSCOPE_UNLIKELY(call_lines.active)) {
+                if (const CallLineTable::Slot* slot = find_call_line(location)) {
+                    line = static_cast<std::uint64_t>(compat::frame_line(frame));
+                    // The counters are read before the c_call event, so the read is not in the span.
+                    if (slot->bytes == IoBytesMode::direct ||
+                        (slot->bytes == IoBytesMode::buffered && io_object_on_file(arg))) {
+                        begin_io_bytes(epoch, frame, location);
+                    } else if (tls_io_bytes.depth != 0) {
+                        drop_io_bytes_of(tls_io_bytes, frame); // so its return takes no stale bytes
+                    }
+                }
+            }
             emit(epoch, EventKind::c_call, location, line);
         }
         break;
     case PyTrace_C_RETURN:
     case PyTrace_C_EXCEPTION:
         if (hot.c_calls) {
-            emit(epoch, EventKind::c_return, callable_location(arg), 0,
-                 what == PyTrace_C_EXCEPTION ? event_flags::exception : 0);
+            const SourceLocation* location = callable_location(arg);
+            const std::uint8_t flags = what == PyTrace_C_EXCEPTION ? event_flags::exception : 0;
+            if (PYCROSCOPE_UNLIKELY(call_lines.active) && tls_io_bytes.depth != 0) {
+                // Timestamp first: the counter read is not in the span. payload: bytes + 1, or 0.
+                const std::uint64_t now = clock::now();
+                const std::uint64_t bytes = end_io_bytes(epoch, frame, location);
+                pycroscope::detail::push_event(
+                    epoch, Event{now, location_id(location), bytes, 0, EventKind::c_return, flags, 0});
+            } else {
+                emit(epoch, EventKind::c_return, location, 0, flags);
+            }
         }
         break;
     default: break;
     }
     return 0;
+}
+
+// From the IoCollector's audit hook: the C call running in frame raised an
+// I/O audit event. Measured when the tracer reports this thread's C calls,
+// unless that call is a measured blocking call (its own entry covers it).
+inline void begin_audited_io_bytes(PyFrameObject* frame) noexcept {
+    const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
+    if (epoch == 0 || !hot.c_calls || frame == nullptr ||
+        compat::profile_function(PyThreadState_Get()) != &profile_callback) {
+        return;
+    }
+    const IoBytesThread& t = tls_io_bytes;
+    if (t.epoch == epoch && t.depth > 0 && t.entries[t.depth - 1].frame == frame &&
+        t.entries[t.depth - 1].location != nullptr) {
+        return;
+    }
+    begin_io_bytes(epoch, frame, nullptr);
 }
 
 // Lines and exceptions. Calls and returns come from the profile function.
@@ -7842,6 +8139,120 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         state.pop();
     }
     return result;
+}
+#endif
+
+#if PYCROSCOPE_HAS_SYS_MONITORING
+// Thread discovery on 3.12+: called by sys.monitoring on every event that
+// starts or re-enters a Python frame on any thread (the events the legacy
+// profile function reports as calls). It runs after the profile function's
+// own callback for the same event (tools run from the highest id down, and
+// the profile function is tool 6), so on a thread that had none yet it
+// installs one and records this frame's call itself.
+inline PyObject* monitoring_discovery(PyObject*, PyObject* const*, Py_ssize_t) {
+    if (python_epoch.load(std::memory_order_relaxed) == 0) {
+        Py_RETURN_NONE;
+    }
+    PyThreadState* tstate = PyThreadState_Get();
+    if (PYCROSCOPE_UNLIKELY(compat::profile_function(tstate) != &profile_callback) &&
+        tracer_state().stepped_aside.count(tstate) == 0 && install_on(tstate)) {
+        PyFrameObject* frame = PyEval_GetFrame(); // borrowed: the frame that starts
+        if (frame != nullptr) {
+            profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+inline PyMethodDef monitoring_discovery_def = {
+    "pycroscope_thread_discovery",
+    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&monitoring_discovery)), METH_FASTCALL,
+    "Pycroscope: installs its profile function on threads started after the session"};
+
+// Tool ids no convention claims (0 debugger, 1 coverage, 2 profiler, which
+// cProfile takes, 5 optimizer).
+constexpr int discovery_tool_ids[] = {4, 3};
+constexpr const char* discovery_events[] = {"PY_START", "PY_RESUME", "PY_THROW"};
+
+// sys.monitoring calls without disturbing an exception the caller has set.
+struct KeepPendingException {
+    PyObject* pending = PyErr_GetRaisedException();
+    KeepPendingException() = default;
+    KeepPendingException(const KeepPendingException&) = delete;
+    KeepPendingException& operator=(const KeepPendingException&) = delete;
+    ~KeepPendingException() { PyErr_SetRaisedException(pending); }
+};
+
+// True when the call returned; its result is dropped.
+template <class... Args>
+bool call_monitoring(PyObject* monitoring, const char* method, const char* format, Args... args) {
+    PyObject* result = PyObject_CallMethod(monitoring, method, format, args...);
+    Py_XDECREF(result);
+    PyErr_Clear();
+    return result != nullptr;
+}
+
+// A free tool id for discovery, or -1.
+inline int free_discovery_tool() {
+    KeepPendingException keep;
+    PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
+    for (int tool : discovery_tool_ids) {
+        PyObject* owner = monitoring != nullptr ? PyObject_CallMethod(monitoring, "get_tool", "i", tool) : nullptr;
+        const bool free = owner == Py_None;
+        Py_XDECREF(owner);
+        PyErr_Clear();
+        if (free) {
+            return tool;
+        }
+    }
+    return -1;
+}
+
+inline void stop_monitoring_discovery(int tool) {
+    KeepPendingException keep;
+    PyObject* monitoring = PySys_GetObject("monitoring");
+    if (monitoring == nullptr) {
+        return;
+    }
+    call_monitoring(monitoring, "set_events", "ii", tool, 0);
+    PyObject* events = PyObject_GetAttrString(monitoring, "events");
+    for (const char* name : discovery_events) {
+        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, name) : nullptr;
+        if (event != nullptr) {
+            call_monitoring(monitoring, "register_callback", "iOO", tool, event, Py_None);
+        }
+        Py_XDECREF(event);
+    }
+    Py_XDECREF(events);
+    call_monitoring(monitoring, "free_tool_id", "i", tool);
+}
+
+// Claims tool and turns discovery on; false (and nothing claimed) on failure.
+inline bool start_monitoring_discovery(int tool) {
+    KeepPendingException keep;
+    PyObject* monitoring = PySys_GetObject("monitoring");
+    if (monitoring == nullptr || !call_monitoring(monitoring, "use_tool_id", "is", tool, "pycroscope")) {
+        PyErr_Clear();
+        return false;
+    }
+    PyObject* events = PyObject_GetAttrString(monitoring, "events");
+    PyObject* callback = PyCFunction_New(&monitoring_discovery_def, nullptr);
+    bool ok = events != nullptr && callback != nullptr;
+    long mask = 0;
+    for (const char* name : discovery_events) {
+        PyObject* event = ok ? PyObject_GetAttrString(events, name) : nullptr;
+        const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
+        ok = bit > 0 && call_monitoring(monitoring, "register_callback", "iOO", tool, event, callback);
+        mask |= ok ? bit : 0;
+        Py_XDECREF(event);
+    }
+    ok = ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
+    Py_XDECREF(callback);
+    Py_XDECREF(events);
+    if (!ok) {
+        stop_monitoring_discovery(tool);
+    }
+    return ok;
 }
 #endif
 
@@ -7981,6 +8392,14 @@ private:
 #else
         const bool eval_taken = false;
 #endif
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        const int discovery_tool = tracer.backend == Backend::profile ? detail::free_discovery_tool() : -1;
+        const bool discovery_taken = tracer.backend == Backend::profile && discovery_tool < 0;
+        if (discovery_taken && options.on_conflict == ConflictPolicy::fail) {
+            found.push_back("sys.monitoring tool ids 4 and 3 are both in use: threads started after start() are "
+                            "found through one");
+        }
+#endif
         if (!found.empty() && options.on_conflict == ConflictPolicy::fail) {
             std::string message = "PythonTracer: another tool owns a hook Pycroscope needs:";
             for (const auto& f : found) {
@@ -8010,6 +8429,20 @@ private:
             tracer.eval_hook_installed = true;
         } else if (tracer.backend == Backend::profile) {
             tracer.conflicts.push_back("threads started after start() are not traced: the eval-frame slot is taken");
+        }
+#endif
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        tracer.monitoring_tool = -1;
+        if (!discovery_taken && tracer.backend == Backend::profile) {
+            if (detail::start_monitoring_discovery(discovery_tool)) {
+                tracer.monitoring_tool = discovery_tool;
+            } else {
+                tracer.conflicts.push_back("threads started after start() are not traced: sys.monitoring refused "
+                                           "tool id " + std::to_string(discovery_tool));
+            }
+        } else if (discovery_taken) {
+            tracer.conflicts.push_back("threads started after start() are not traced: sys.monitoring tool ids 4 "
+                                       "and 3 are both in use");
         }
 #endif
         if (tracer.backend == Backend::profile) {
@@ -8048,6 +8481,12 @@ public:
                 conflicts_.push_back("the eval-frame hook was replaced by another tool during the run; left as is");
             }
             tracer.eval_hook_installed = false;
+        }
+#endif
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        if (tracer.monitoring_tool >= 0) {
+            detail::stop_monitoring_discovery(tracer.monitoring_tool);
+            tracer.monitoring_tool = -1;
         }
 #endif
         PyGILState_Release(gil);
@@ -9562,24 +10001,94 @@ inline std::atomic<std::uint64_t> memory_sample_bytes{0};
 // Resolve the Python line of each allocation.
 inline std::atomic<bool> memory_attribution{true};
 
-// Sampling mode records only the frees of addresses some sampled allocation
-// used: one bit per address hash, set on a sampled allocation and cleared by
-// the free recorded for it (see wants_free). A collision with an unsampled
-// block records a free the model does not know (flagged unknown, ignored).
-// Every free reads the filter, so it must stay in L1: 32 Ki bits (4 KiB).
-// Live samples are few (peak bytes / sample bytes: 70 for 35 MB at the
-// default 512 KiB), so under 1% of unsampled frees hit a set bit.
+// Sampling mode records the frees of sampled blocks only, and must record
+// each of them: a sampled block whose free goes unrecorded stays live in the
+// model for good. Two structures, indexed by the same address hash:
+//  - a bit filter, read by every free: 32 Ki bits (4 KiB), so it stays in
+//    L1. A bit is set while its bucket holds a block;
+//  - a bucket of sampled_bucket_slots addresses per bit, read only when the
+//    bit is set, which decides exactly. A free of an unsampled block that
+//    shares the bit (about live samples / 32 Ki of all frees) is not
+//    recorded and does not disturb the sampled block's entry.
+// Lock-free (RAW frees run without the GIL on any thread). A sample whose
+// bucket is full is not taken (counted in sampled_unrecorded).
 constexpr std::size_t sampled_filter_bits_log2 = 15;
-constexpr std::size_t sampled_filter_words = (std::size_t{1} << sampled_filter_bits_log2) / 64;
+constexpr std::size_t sampled_filter_bits = std::size_t{1} << sampled_filter_bits_log2;
+constexpr std::size_t sampled_filter_words = sampled_filter_bits / 64;
+constexpr std::size_t sampled_bucket_slots = 4;
 inline std::atomic<std::uint64_t> sampled_filter[sampled_filter_words]{};
+struct SampledBucket {
+    std::atomic<std::uintptr_t> addresses[sampled_bucket_slots];
+};
+// 1 MiB of zeroed memory; a page is touched only when a sample lands in it.
+inline SampledBucket sampled_buckets[sampled_filter_bits]{};
+inline std::atomic<std::uint64_t> sampled_unrecorded{0};
+
 inline std::size_t sampled_bit(const void* address) noexcept {
     const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address));
     return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - sampled_filter_bits_log2));
 }
+inline std::uint64_t sampled_mask(std::size_t bit) noexcept { return std::uint64_t{1} << (bit & 63); }
+
+// Between sessions (no hook records): forgets every block still remembered.
 inline void clear_sampled_filter() noexcept {
-    for (auto& word : sampled_filter) {
-        word.store(0, std::memory_order_relaxed);
+    for (std::size_t word = 0; word < sampled_filter_words; ++word) {
+        std::uint64_t bits = sampled_filter[word].exchange(0);
+        for (std::size_t bit = word * 64; bits != 0; ++bit, bits >>= 1) {
+            if ((bits & 1) != 0) {
+                for (auto& slot : sampled_buckets[bit].addresses) {
+                    slot.store(0, std::memory_order_relaxed);
+                }
+            }
+        }
     }
+    sampled_unrecorded.store(0, std::memory_order_relaxed);
+}
+
+// Remembers a sampled block (entry first, then its bit, so a free that sees
+// the bit finds the entry). False when its bucket is full.
+inline bool remember_sampled(const void* address) noexcept {
+    const std::size_t bit = sampled_bit(address);
+    const auto key = reinterpret_cast<std::uintptr_t>(address);
+    for (auto& slot : sampled_buckets[bit].addresses) {
+        std::uintptr_t empty = 0;
+        if (slot.load(std::memory_order_relaxed) == 0 && slot.compare_exchange_strong(empty, key)) {
+            sampled_filter[bit >> 6].fetch_or(sampled_mask(bit));
+            return true;
+        }
+    }
+    sampled_unrecorded.fetch_add(1, std::memory_order_relaxed);
+    return false;
+}
+
+inline bool sampled_bucket_empty(const SampledBucket& bucket) noexcept {
+    for (const auto& slot : bucket.addresses) {
+        if (slot.load() != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// A free whose bit is set: true, and the block forgotten, when it is a
+// remembered sampled block. The last entry of a bucket clears the bit; a
+// block remembered meanwhile by another thread sets it again.
+PYCROSCOPE_NOINLINE inline bool forget_sampled(const void* address, std::size_t bit) noexcept {
+    const auto key = reinterpret_cast<std::uintptr_t>(address);
+    SampledBucket& bucket = sampled_buckets[bit];
+    for (auto& slot : bucket.addresses) {
+        std::uintptr_t expected = key;
+        if (slot.load(std::memory_order_relaxed) == key && slot.compare_exchange_strong(expected, 0)) {
+            if (sampled_bucket_empty(bucket)) {
+                sampled_filter[bit >> 6].fetch_and(~sampled_mask(bit));
+                if (!sampled_bucket_empty(bucket)) {
+                    sampled_filter[bit >> 6].fetch_or(sampled_mask(bit));
+                }
+            }
+            return true;
+        }
+    }
+    return false;
 }
 
 struct ThreadMemoryState {
@@ -9631,31 +10140,61 @@ PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) no
     return line_location(*table, position.unit);
 }
 
-PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
-                                          std::size_t size) noexcept {
-    std::uint8_t flags = domain;
-    std::uint64_t bytes = size;
+// Decides, before the allocator runs, whether an allocation of size bytes is
+// recorded and with what weight (bytes): every one in full mode; in sampling
+// mode about one per sample_bytes, standing for sample_bytes per sampling
+// point it covers. The common unsampled path only counts down, so the hooks
+// skip it without setting their busy guard.
+// Sampling mode's common case, counted down inline: true when this
+// allocation is not sampled. False leaves the decision to sample_weight().
+PYCROSCOPE_FORCE_INLINE bool skip_unsampled(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
+    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+        return false;
+    }
+    const std::int64_t left = state.until_sample - static_cast<std::int64_t>(size);
+    if (PYCROSCOPE_LIKELY(left > 0 && state.epoch == epoch)) {
+        state.until_sample = left;
+        return true;
+    }
+    return false;
+}
+
+constexpr std::uint64_t not_sampled = ~std::uint64_t{0};
+
+// What an allocation that skip_unsampled() did not skip is recorded as: its
+// size in full mode; in sampling mode sample_bytes per sampling point it
+// covers, or not_sampled (a thread's first allocation of the session that
+// reaches no point).
+inline std::uint64_t sample_weight(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
     const std::uint64_t sample_bytes = memory_sample_bytes.load(std::memory_order_relaxed);
-    if (sample_bytes != 0) {
-        ThreadMemoryState& state = tls_memory;
-        if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
-            state.epoch = epoch;
-            state.until_sample = next_sample_distance(state, sample_bytes);
-        }
-        state.until_sample -= static_cast<std::int64_t>(size);
-        if (PYCROSCOPE_LIKELY(state.until_sample > 0)) {
+    if (sample_bytes == 0) {
+        return size;
+    }
+    if (state.epoch != epoch) {
+        state.epoch = epoch;
+        state.until_sample = next_sample_distance(state, sample_bytes);
+    }
+    state.until_sample -= static_cast<std::int64_t>(size);
+    if (state.until_sample > 0) {
+        return not_sampled;
+    }
+    std::uint64_t points = 0;
+    while (state.until_sample <= 0) {
+        state.until_sample += next_sample_distance(state, sample_bytes);
+        ++points;
+    }
+    return points * sample_bytes;
+}
+
+// bytes: sample_weight()'s answer.
+PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
+                                          std::uint64_t bytes) noexcept {
+    std::uint8_t flags = domain;
+    if (memory_sample_bytes.load(std::memory_order_relaxed) != 0) {
+        if (!remember_sampled(address)) {
             return;
         }
-        // The sample stands for sample_bytes per sampling point it covers.
-        std::uint64_t points = 0;
-        while (state.until_sample <= 0) {
-            state.until_sample += next_sample_distance(state, sample_bytes);
-            ++points;
-        }
-        bytes = points * sample_bytes;
         flags |= memory_flags::sampled;
-        sampled_filter[sampled_bit(address) >> 6].fetch_or(std::uint64_t{1} << (sampled_bit(address) & 63),
-                                                          std::memory_order_relaxed);
     }
     const SourceLocation* site = memory_attribution.load(std::memory_order_relaxed) ? allocation_site(domain != 0) : nullptr;
     Event event{clock::now(), location_id(site), static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address)),
@@ -9664,22 +10203,17 @@ PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t doma
     pycroscope::detail::push_event(epoch, event);
 }
 
-// Sampling mode records only the frees of addresses a sample may have used,
-// and clears the bit: pymalloc hands the same hot addresses out again and
-// again, which must not all be recorded because one was sampled once. (Two
-// live samples sharing a bit: the second one's free goes unrecorded and it
-// stays live in the model; with so few live samples, rare.)
+// Full mode records every free; sampling mode the frees of remembered
+// sampled blocks only (a set bit, then the exact bucket).
 PYCROSCOPE_FORCE_INLINE bool wants_free(void* address) noexcept {
     if (PYCROSCOPE_LIKELY(memory_sample_bytes.load(std::memory_order_relaxed) == 0)) {
         return true;
     }
     const std::size_t bit = sampled_bit(address);
-    const std::uint64_t mask = std::uint64_t{1} << (bit & 63);
-    std::atomic<std::uint64_t>& word = sampled_filter[bit >> 6];
-    if (PYCROSCOPE_LIKELY((word.load(std::memory_order_relaxed) & mask) == 0)) {
+    if (PYCROSCOPE_LIKELY((sampled_filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) == 0)) {
         return false;
     }
-    return (word.fetch_and(~mask, std::memory_order_relaxed) & mask) != 0;
+    return forget_sampled(address, bit);
 }
 
 // timestamp: taken before the block went back to the allocator, so it
@@ -9689,6 +10223,22 @@ PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domai
     pycroscope::detail::push_event(
         epoch, Event{timestamp, 0, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address)), 0,
                      EventKind::mem_free, domain, 0});
+}
+
+// The hooks keep their common paths (no session; sampling mode's unsampled
+// blocks) free of saved registers: whatever records goes out of line, as GCC
+// would otherwise save registers on entry to every hook for it.
+
+PYCROSCOPE_NOINLINE inline void* malloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                 std::uint64_t epoch, std::size_t size) {
+    const std::uint64_t bytes = sample_weight(state, epoch, size);
+    state.busy = true;
+    void* block = hook.original.malloc(hook.original.ctx, size);
+    if (block != nullptr && bytes != not_sampled) {
+        record_alloc(epoch, hook.domain, block, bytes);
+    }
+    state.busy = false;
+    return block;
 }
 
 inline void* hook_malloc(void* context, std::size_t size) {
@@ -9701,10 +10251,24 @@ inline void* hook_malloc(void* context, std::size_t size) {
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
+    if (!skip_unsampled(state, epoch, size)) {
+        return malloc_recorded(hook, state, epoch, size);
+    }
+    // Busy even when not sampled: pymalloc passes large blocks on to RAW,
+    // whose hook must not count them again.
     state.busy = true;
     void* block = hook.original.malloc(hook.original.ctx, size);
-    if (block != nullptr) {
-        record_alloc(epoch, hook.domain, block, size);
+    state.busy = false;
+    return block;
+}
+
+PYCROSCOPE_NOINLINE inline void* calloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                 std::uint64_t epoch, std::size_t count, std::size_t size) {
+    const std::uint64_t bytes = sample_weight(state, epoch, count * size);
+    state.busy = true;
+    void* block = hook.original.calloc(hook.original.ctx, count, size);
+    if (block != nullptr && bytes != not_sampled) {
+        record_alloc(epoch, hook.domain, block, bytes);
     }
     state.busy = false;
     return block;
@@ -9720,11 +10284,12 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
     if (state.busy) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
-    state.busy = true;
-    void* block = hook.original.calloc(hook.original.ctx, count, size);
-    if (block != nullptr) {
-        record_alloc(epoch, hook.domain, block, count * size); // the allocator checked the overflow
+    // count * size may wrap: the allocator then fails, and nothing is recorded.
+    if (!skip_unsampled(state, epoch, count * size)) {
+        return calloc_recorded(hook, state, epoch, count, size);
     }
+    state.busy = true; // as in hook_malloc
+    void* block = hook.original.calloc(hook.original.ctx, count, size);
     state.busy = false;
     return block;
 }
@@ -9740,18 +10305,33 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     if (state.busy) {
         return hook.original.realloc(hook.original.ctx, address, size);
     }
-    state.busy = true;
+    const std::uint64_t bytes = skip_unsampled(state, epoch, size) ? not_sampled : sample_weight(state, epoch, size);
+    const bool alloc_wanted = bytes != not_sampled;
     const bool free_wanted = address != nullptr && wants_free(address);
+    state.busy = true; // as in hook_malloc
     const std::uint64_t before = free_wanted ? clock::now() : 0;
     void* block = hook.original.realloc(hook.original.ctx, address, size);
+    if (block == nullptr && free_wanted && size != 0) {
+        remember_sampled(address); // failed: the old block lives on
+    }
     if (block != nullptr) {
         if (free_wanted) {
             record_free(epoch, hook.domain, address, before);
         }
-        record_alloc(epoch, hook.domain, block, size);
+        if (alloc_wanted) {
+            record_alloc(epoch, hook.domain, block, bytes);
+        }
     }
     state.busy = false;
     return block;
+}
+
+PYCROSCOPE_NOINLINE inline void free_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                              std::uint64_t epoch, void* address) {
+    state.busy = true;
+    record_free(epoch, hook.domain, address, clock::now());
+    hook.original.free(hook.original.ctx, address);
+    state.busy = false;
 }
 
 inline void hook_free(void* context, void* address) {
@@ -9762,14 +10342,11 @@ inline void hook_free(void* context, void* address) {
         return;
     }
     ThreadMemoryState& state = tls_memory;
-    if (!wants_free(address) || state.busy) {
+    if (state.busy || !wants_free(address)) { // a nested free must not forget a sampled block
         hook.original.free(hook.original.ctx, address);
         return;
     }
-    state.busy = true;
-    record_free(epoch, hook.domain, address, clock::now());
-    hook.original.free(hook.original.ctx, address);
-    state.busy = false;
+    free_recorded(hook, state, epoch, address);
 }
 
 } // namespace detail
@@ -9933,7 +10510,7 @@ std::shared_ptr<analysis::MemoryModel> add_memory_model(SessionType& session,
 // The "memory" section of session.json, read off the memory model at stop:
 //   mode            "full" (hooks before Py_Initialize: every block known),
 //                   "degraded" (hooks installed on a running interpreter) or "off"
-//   sampling        {mode: "full"|"sampled", sample_bytes}
+//   sampling        {mode: "full"|"sampled", sample_bytes, samples_not_taken}
 //   peak_bytes      peak of live bytes traced through the PyMem domains
 //   peak_stack      [{name, function, file, line, kind}] outermost first,
 //                   ending with the allocating line; peak_thread names the thread
@@ -9986,6 +10563,8 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
         .begin_object()
         .field("mode", collector.sampling() ? "sampled" : "full")
         .field("sample_bytes", collector.options.sample_bytes)
+        // Samples dropped because their filter bucket was full (memory_hooks.hpp).
+        .field("samples_not_taken", detail::sampled_unrecorded.load(std::memory_order_relaxed))
         .end_object();
     const analysis::MemoryPeak peak = model.peak();
     json.field("peak_bytes", peak.bytes);
@@ -10715,8 +11294,40 @@ inline void add_imports_section(sinks::JsonSummarySink& sink, ImportModel& model
 //    writes, select) are recognized by name; for those the tracer puts the
 //    calling line in the c_call event while this collector runs.
 // Bytes: neither audit events nor profile events expose sizes or results,
-// so "bytes" is null for every operation (the io_call payload is reserved
-// for it: io_bytes_unknown).
+// so bytes come from the thread's own I/O counters (Linux,
+// /proc/thread-self/io: rchar + wchar, the bytes passed by this thread's
+// read(2)/write(2)-family syscalls), read by the tracer at the c_call and
+// at the c_return of a measured call; the difference (less the tracer's own
+// reads of that file) is the call's bytes, carried in the c_return payload
+// (0: not measured, else bytes + 1; see tracer.hpp, IoBytes). It needs the
+// profile backend with c_calls, like durations. Measured:
+//  - os.read/write/pread/pwrite/readv/writev and _io.FileIO methods: the
+//    syscall bytes, on any fd (read(2) on a socket or pipe counts too);
+//  - _io.BufferedReader/Writer/Random and _io.TextIOWrapper methods whose
+//    object reads and writes through an _io.FileIO: the bytes of the
+//    syscalls the call made, which is not what it returned or was given.
+//    A buffered write that fits the buffer is 0 and the flush() that
+//    writes it carries the bytes; a buffered read of a few bytes shows the
+//    chunk (up to the buffer size) it read from the file, or 0 when the
+//    buffer had them. Bytes flushed by close() or a with-block's exit are
+//    not attributed (those calls are not listed);
+//  - C calls raising "open" or an os.* audit event other than the process
+//    ones (os.system, exec, fork, forkpty, posix_spawn, spawn, startfile)
+//    and os.walk/os.fwalk: usually 0, since opening, listing, removing move
+//    no bytes through read/write.
+// Everything the thread read or wrote during the call counts (a signal
+// handler's or another audit hook's writes too). Null (unknown), never 0,
+// for: socket methods (recv/send/sendto/sendmsg... use recv(2)/send(2),
+// which leave rchar/wchar unchanged: measured on Linux 6.18, a 1000-byte
+// send/recv moved neither), _ssl reads and writes (OpenSSL's read(2)s and
+// write(2)s count ciphertext), buffered objects not on an _io.FileIO (a
+// socket's makefile(), BytesIO, BufferedRWPair), os.sendfile (the kernel
+// counts its bytes twice, once read and once written), waits and sleeps,
+// fsync, input(), audit events of sockets, subprocesses, shutil and other
+// Python-level modules, calls without the tracer, and everything when
+// /proc/thread-self/io is missing or unreadable. A site's bytes is a number
+// only when every call counted there was measured. The io_call payload
+// stays io_bytes_unknown: the audit event comes before the I/O is done.
 
 
 #include <algorithm>
@@ -10764,10 +11375,54 @@ inline const std::vector<std::string>& blocking_io_callables() {
     return *names;
 }
 
+// How the bytes of a blocking callable are measured (see "Bytes:" above).
+inline detail::IoBytesMode io_bytes_mode(std::string_view callable) noexcept {
+    static constexpr std::string_view direct[] = {"posix.read",  "posix.write",  "posix.pread",
+                                                  "posix.pwrite", "posix.readv", "posix.writev"};
+    static constexpr std::string_view buffered[] = {"_io.BufferedReader.", "_io.BufferedWriter.",
+                                                    "_io.BufferedRandom.", "_io.TextIOWrapper."};
+    for (std::string_view name : direct) {
+        if (callable == name) {
+            return detail::IoBytesMode::direct;
+        }
+    }
+    if (callable.substr(0, 11) == "_io.FileIO.") {
+        return detail::IoBytesMode::direct;
+    }
+    for (std::string_view prefix : buffered) {
+        if (callable.substr(0, prefix.size()) == prefix) {
+            return detail::IoBytesMode::buffered;
+        }
+    }
+    return detail::IoBytesMode::none;
+}
+
 namespace detail {
 
 inline std::atomic<std::uint64_t> io_epoch{0};
-inline void stop_io_recording_in_child() noexcept { io_epoch.store(0, std::memory_order_relaxed); }
+// The child's thread is not the one its counter file was opened for.
+inline void stop_io_recording_in_child() noexcept {
+    io_epoch.store(0, std::memory_order_relaxed);
+    close_io_counters(tls_io_bytes);
+}
+
+// Audit events whose C call's bytes are measured ("Bytes:" above).
+inline bool io_audit_bytes_measured(const char* event) noexcept {
+    static constexpr const char* process[] = {"os.system", "os.exec",  "os.fork",    "os.forkpty", "os.posix_spawn",
+                                              "os.spawn",  "os.startfile", "os.walk", "os.fwalk"};
+    if (std::strcmp(event, "open") == 0) {
+        return true;
+    }
+    if (std::strncmp(event, "os.", 3) != 0) {
+        return false;
+    }
+    for (const char* name : process) {
+        if (std::strcmp(event, name) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
 inline bool io_audit_hook_added = false;
 
 // Audit events that are I/O: exact names, or prefixes ending in '.'.
@@ -10830,6 +11485,9 @@ inline int io_audit_hook(const char* event, PyObject*, void*) {
     const SourceLocation* site = io_site(event, frame);
     pycroscope::detail::push_event(
         epoch, Event{clock::now(), location_id(site), io_bytes_unknown, 0, EventKind::io_call, 0, 0});
+    if (io_audit_bytes_measured(event)) {
+        begin_audited_io_bytes(frame); // the bytes come with the C call's c_return
+    }
     return 0;
 }
 
@@ -10857,8 +11515,10 @@ public:
             detail::io_audit_hook_added = true;
         }
         code_extra_index();
+        detail::prepare_io_bytes();
         for (const auto& callable : blocking_io_callables()) {
-            detail::add_call_line_callable(names().intern(LocationKind::c_function, callable, callable, "<built-in>", 0));
+            detail::add_call_line_callable(names().intern(LocationKind::c_function, callable, callable, "<built-in>", 0),
+                                           io_bytes_mode(callable));
         }
         detail::call_lines.active = true;
         static const int fork_handler = ::pthread_atfork(nullptr, nullptr, &detail::stop_io_recording_in_child);
@@ -10872,6 +11532,7 @@ public:
         if (started_ && Py_IsInitialized()) {
             const PyGILState_STATE gil = PyGILState_Ensure();
             detail::call_lines.active = false;
+            detail::close_io_counters(detail::tls_io_bytes); // other threads' close when they exit
             PyGILState_Release(gil);
         }
         started_ = false;
@@ -10895,8 +11556,9 @@ public:
         std::uint64_t count = 0;
         std::uint64_t timed = 0; // calls with a duration (inside a traced C call)
         std::uint64_t ticks = 0;
-        bool bytes_known = false;
-        std::uint64_t bytes = 0;
+        std::uint64_t measured = 0;   // calls whose bytes were measured
+        bool bytes_known = false;     // every call counted here was measured
+        std::uint64_t bytes = 0;      // sum over the measured calls
     };
 
     std::string describe() const override { return "io model"; }
@@ -10922,9 +11584,10 @@ protected:
                 Site& entry = sites_[index];
                 ++entry.count;
                 if (e.payload != io_bytes_unknown) {
-                    entry.bytes_known = true;
+                    ++entry.measured;
                     entry.bytes += e.payload;
                 }
+                settle_bytes(entry);
                 // sys.audit() is how Python code raises its own events: its span times nothing.
                 if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
@@ -10948,8 +11611,14 @@ protected:
                     ++sites_[index].count;
                 }
                 if (index != no_site) {
-                    ++sites_[index].timed;
-                    sites_[index].ticks += ticks;
+                    Site& entry = sites_[index];
+                    ++entry.timed;
+                    entry.ticks += ticks;
+                    if (e.kind == EventKind::c_return && e.payload != 0) { // bytes + 1 (tracer.hpp, IoBytes)
+                        ++entry.measured;
+                        entry.bytes += e.payload - 1;
+                    }
+                    settle_bytes(entry);
                 }
             }
         }
@@ -10965,6 +11634,8 @@ private:
         std::uint32_t line; // c_call: the calling line, when the tracer recorded it
         std::size_t site;   // the audit event this C call raised
     };
+
+    static void settle_bytes(Site& entry) noexcept { entry.bytes_known = entry.count > 0 && entry.measured == entry.count; }
 
     static const SourceLocation* innermost_python(const std::vector<Open>& stack) {
         for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
@@ -11013,7 +11684,8 @@ private:
 
 // The "io" section: [{"file", "line", "function", "operation", "count",
 // "timed", "time_ns", "bytes"}], most time first. time_ns covers the timed
-// calls and is null when none was; bytes is null when unknown.
+// calls and is null when none was; bytes (read/write syscall bytes, see
+// "Bytes:" at the top) is null unless every call at the site was measured.
 inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
     IoModel* source = &model;
     sink.add_section("io", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
