@@ -105,6 +105,23 @@ inline pycroscope::python::TracerOptions profile_options() {
     o.c_calls = true;
     return o;
 }
+inline pycroscope::python::TracerOptions profile_with(pycroscope::python::ConflictPolicy policy) {
+    pycroscope::python::TracerOptions o = profile_options();
+    o.on_conflict = policy;
+    return o;
+}
+// start() must throw a ConfigError that mentions `expected`, and leave the
+// session stopped.
+template <class SessionType>
+void expect_start_refused(SessionType& session, const std::string& expected) {
+    try {
+        session.start();
+        ADD_FAILURE() << "start() should have thrown";
+    } catch (const pycroscope::ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(session.running());
+}
 inline std::vector<BackendCase> backend_cases() {
     return {BackendCase{"eval_frame", eval_frame_options()}, BackendCase{"profile", profile_options()}};
 }

@@ -25,7 +25,9 @@ using namespace pycroscope_test;
 using pycroscope::EventKind;
 using pycroscope::python::PythonTracer;
 
-constexpr const char* kThreads = R"PY(
+// What both workloads below start with.
+constexpr const char* kPrelude = R"PY(
+import sys
 import threading
 import time
 import _thread
@@ -37,6 +39,14 @@ def repeat(n):
     for _ in range(n):
         leaf()
 
+def wait_for_threads_to_end(deadline=20.0):
+    end = time.monotonic() + deadline
+    while _thread._count() > 0 and time.monotonic() < end:
+        time.sleep(0.001)
+    return _thread._count()
+)PY";
+
+const std::string kThreads = std::string(kPrelude).append(R"PY(
 def pre_a():
     repeat(3)
 
@@ -75,12 +85,6 @@ def start_pre():
     for flag in ready:
         flag.wait()
 
-def wait_for_threads_to_end(deadline=20.0):
-    end = time.monotonic() + deadline
-    while _thread._count() > 0 and time.monotonic() < end:
-        time.sleep(0.001)
-    return _thread._count()
-
 def run_later():
     go.set()
     for t in pre:
@@ -99,7 +103,7 @@ def run_later():
     done.acquire()
     main_side()
     return wait_for_threads_to_end()
-)PY";
+)PY");
 
 constexpr const char* kFile = "threads_workload.py";
 
@@ -214,19 +218,7 @@ namespace compat = pycroscope::python::compat;
 using pycroscope::python::ConflictPolicy;
 using pycroscope::python::TracerOptions;
 
-constexpr const char* kDiscovery = R"PY(
-import sys
-import threading
-import time
-import _thread
-
-def leaf():
-    return 1
-
-def repeat(n):
-    for _ in range(n):
-        leaf()
-
+const std::string kDiscovery = std::string(kPrelude).append(R"PY(
 def main_side():
     repeat(2)
 
@@ -249,12 +241,6 @@ def drop_profile_then_start_later():
     sys.setprofile(other_profiler)  # Pycroscope steps aside on this thread
     sys.setprofile(None)            # now no thread has a profile function
     start_later()
-
-def wait_for_threads_to_end(deadline=20.0):
-    end = time.monotonic() + deadline
-    while _thread._count() > 0 and time.monotonic() < end:
-        time.sleep(0.001)
-    return _thread._count()
 
 def gen(resumed):
     yield 1
@@ -283,7 +269,7 @@ def release_tools():
 
 def tool_owner(tool):
     return str(sys.monitoring.get_tool(tool))
-)PY";
+)PY");
 
 constexpr const char* kDiscoveryFile = "discovery_workload.py";
 
@@ -294,11 +280,6 @@ PyObject* foreign_eval(PyThreadState* tstate, compat::EvalFrame* frame, int thro
     return compat::default_eval_frame()(tstate, frame, throwflag);
 }
 
-TracerOptions profile_with(ConflictPolicy policy) {
-    TracerOptions o = profile_options();
-    o.on_conflict = policy;
-    return o;
-}
 
 bool any_conflict_contains(const PythonTracer& tracer, const std::string& text) {
     for (const auto& c : tracer.conflicts()) {
@@ -421,13 +402,7 @@ TEST_F(ThreadDiscovery, FailPolicyRefusesAForeignEvalFrameFunction) {
     auto capture = std::make_shared<EventCapture>();
     session.add_sink(capture);
     session.collector<PythonTracer>().options = profile_with(ConflictPolicy::fail);
-    try {
-        session.start();
-        ADD_FAILURE() << "start() should have thrown";
-    } catch (const pycroscope::ConfigError& e) {
-        EXPECT_NE(std::string(e.what()).find("PEP 523"), std::string::npos) << e.what();
-    }
-    EXPECT_FALSE(session.running());
+    expect_start_refused(session, "PEP 523");
     EXPECT_TRUE(foreign_installed()) << "the other tool keeps the slot";
     EXPECT_EQ(compat::profile_function(PyThreadState_Get()), nullptr) << "no profile function left behind";
     ASSERT_TRUE(call(ns_.get(), "run"));
@@ -545,13 +520,7 @@ TEST_F(ThreadDiscovery, NoFreeToolIdFailsOrStepsAside) {
     {
         PySession session;
         session.collector<PythonTracer>().options = profile_with(ConflictPolicy::fail);
-        try {
-            session.start();
-            ADD_FAILURE() << "start() should have thrown";
-        } catch (const pycroscope::ConfigError& e) {
-            EXPECT_NE(std::string(e.what()).find("sys.monitoring"), std::string::npos) << e.what();
-        }
-        EXPECT_FALSE(session.running());
+        expect_start_refused(session, "sys.monitoring");
         EXPECT_EQ(compat::profile_function(PyThreadState_Get()), nullptr) << "no profile function left behind";
     }
     PySession session;
