@@ -17,6 +17,10 @@ struct ThreadTraceState {
     std::uint64_t epoch;  // session this state was synced for
     std::uint32_t depth;  // true depth; entries above max_depth are not stored
     const void* exception_frame; // frame an exception passed through, until handled or left
+    // 3.12: the frame an exception is propagating in (sys.monitoring RAISE or
+    // RERAISE, until EXCEPTION_HANDLED), so that its return with arg None is
+    // told apart from returning None.
+    const void* raising_frame;
     // eval_frame backend: the bottom `synthetic` entries of the stack are
     // frames that were running at sync, identified by synthetic_frames. The
     // hook never sees them return, so it closes them once they stop running.
