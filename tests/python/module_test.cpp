@@ -517,13 +517,14 @@ second = profiled_entry(12)
     EXPECT_EQ(eval_str("profiled_entry.__name__"), "profiled_entry");
     EXPECT_EQ(eval_str("profiled_entry.__doc__"), "entry doc");
     EXPECT_EQ(eval_str("first_session is not profiled_entry.last_session"), "True");
-    // minimal=True: the eval_frame backend, which sees no exceptions.
+    // minimal=True: the eval_frame backend where there is one (3.9-3.11),
+    // and no exception collector either way.
     EXPECT_EQ(eval_str("profiled_entry.last_session.get_completed_profilers()"),
               "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
 
     // The second call overwrote the outputs: its counts.
     const json::Value doc = json::parse_file((fs::path(out) / "session.json").string());
-    EXPECT_EQ(doc.at("python").at("backend").as_string(), "eval_frame");
+    EXPECT_EQ(doc.at("python").at("backend").as_string(), PYCROSCOPE_HAS_EVAL_FRAME_BACKEND ? "eval_frame" : "profile");
     const json::Value& functions = doc.at("functions");
     std::int64_t leaf_calls = -1, entry_calls = -1;
     for (std::size_t i = 0; i < functions.size(); ++i) {
@@ -771,8 +772,15 @@ TEST_F(ModuleTest, StopAtExitRunsOnceFromAtexit) {
     int calls = 0;
     py::stop_at_exit([&calls] { ++calls; });
     py::stop_at_exit([] { throw std::runtime_error("reported by atexit, not raised"); });
-    // atexit._run_exitfuncs() runs (and clears) the handlers as finalization would.
-    ASSERT_TRUE(run("import atexit\natexit._run_exitfuncs()\natexit._run_exitfuncs()\n"));
+    // atexit._run_exitfuncs() runs (and clears) the handlers as finalization
+    // would; called from Python, 3.9's re-raises the last handler's exception
+    // after printing it (finalization ignores it).
+    ASSERT_TRUE(run("import atexit, sys\n"
+                    "try:\n"
+                    "    atexit._run_exitfuncs()\n"
+                    "except RuntimeError as e:\n"
+                    "    assert sys.version_info < (3, 10) and 'reported by atexit' in str(e)\n"
+                    "atexit._run_exitfuncs()\n"));
     EXPECT_EQ(calls, 1);
 }
 

@@ -50,27 +50,6 @@ foreach(entry IN LISTS _found)
   set(_excluded "")
   # Known gaps, excluded so that everything else must keep passing. Each is
   # listed as open work in the README's version table.
-  if(version VERSION_LESS 3.10)
-    # 3.9's atexit reports the exception differently.
-    list(APPEND _excluded "ModuleTest.StopAtExitRunsOnceFromAtexit")
-  endif()
-  if(version VERSION_GREATER_EQUAL 3.12)
-    # 3.12+ has no eval_frame backend: the decorator's minimal=True records
-    # with the profile backend. Inlined comprehensions (PEP 709) and
-    # generator events differ from 3.11 and are not handled yet.
-    list(APPEND _excluded "ModuleTest.ProfileDecoratorProfilesEachOutermostCall"
-         "Workloads/CProfileParity.*generators*" "Workloads/CProfileParity.*comprehensions*")
-  endif()
-  if(version VERSION_EQUAL 3.12)
-    # Exception exits: 3.12 reports a frame left by an exception to the
-    # profile function with arg None, not NULL (3.13 passes NULL), so those
-    # returns carry no exception flag. Not handled yet.
-    list(APPEND _excluded "*EventsAreBalancedOnEveryThread*")
-  endif()
-  if(version VERSION_GREATER_EQUAL 3.13)
-    # Crashes in the eval-frame backend on 3.13: open bug.
-    list(APPEND _excluded "Backends/TimelineTest.*eval_frame")
-  endif()
   if(_excluded)
     list(JOIN _excluded ":" _excluded)
     set(_filter "*-${_excluded}")
