@@ -7498,6 +7498,10 @@ struct ThreadTraceState {
     std::uint64_t epoch;  // session this state was synced for
     std::uint32_t depth;  // true depth; entries above max_depth are not stored
     const void* exception_frame; // frame an exception passed through, until handled or left
+    // 3.12: the frame an exception is propagating in (sys.monitoring RAISE or
+    // RERAISE, until EXCEPTION_HANDLED), so that its return with arg None is
+    // told apart from returning None.
+    const void* raising_frame;
     // eval_frame backend: the bottom `synthetic` entries of the stack are
     // frames that were running at sync, identified by synthetic_frames. The
     // hook never sees them return, so it closes them once they stop running.
@@ -7907,6 +7911,7 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     state.depth = 0;
     state.synthetic = 0;
     state.exception_frame = nullptr;
+    state.raising_frame = nullptr;
     std::vector<PyFrameObject*> frames;
     for (PyFrameObject* frame = innermost; frame != nullptr; frame = PyFrame_GetBack(frame)) {
         frames.push_back(frame);
@@ -7954,7 +7959,15 @@ inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject*
     }
     case PyTrace_RETURN: {
         const SourceLocation* location = code_location(compat::frame_code(frame));
-        emit(epoch, EventKind::py_return, location, 0, arg == nullptr ? event_flags::exception : 0);
+        bool exception_exit = arg == nullptr;
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
+        // 3.12 passes None for a frame left by an exception (3.13 NULL again).
+        if (state.raising_frame == frame) {
+            state.raising_frame = nullptr;
+            exception_exit = exception_exit || arg == Py_None;
+        }
+#endif
+        emit(epoch, EventKind::py_return, location, 0, exception_exit ? event_flags::exception : 0);
         state.pop();
         if (state.exception_frame == frame) {
             state.exception_frame = nullptr;
@@ -8169,10 +8182,47 @@ inline PyMethodDef monitoring_discovery_def = {
     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&monitoring_discovery)), METH_FASTCALL,
     "Pycroscope: installs its profile function on threads started after the session"};
 
+#if PY_VERSION_HEX < 0x030D0000
+// 3.12: RAISE and RERAISE mark the frame an exception propagates in,
+// EXCEPTION_HANDLED unmarks it; its PY_UNWIND reaches the profile function
+// as a return with arg None (see profile_callback).
+inline PyObject* monitoring_raised(PyObject*, PyObject* const*, Py_ssize_t) {
+    if (python_epoch.load(std::memory_order_relaxed) != 0) {
+        tls_trace.raising_frame = PyEval_GetFrame();
+    }
+    Py_RETURN_NONE;
+}
+inline PyObject* monitoring_handled(PyObject*, PyObject* const*, Py_ssize_t) {
+    if (tls_trace.raising_frame != nullptr && tls_trace.raising_frame == PyEval_GetFrame()) {
+        tls_trace.raising_frame = nullptr;
+    }
+    Py_RETURN_NONE;
+}
+inline PyMethodDef monitoring_raised_def = {
+    "pycroscope_raised", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&monitoring_raised)),
+    METH_FASTCALL, "Pycroscope: an exception propagates in this frame"};
+inline PyMethodDef monitoring_handled_def = {
+    "pycroscope_handled", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&monitoring_handled)),
+    METH_FASTCALL, "Pycroscope: a handler of this frame took the exception"};
+#endif
+
 // Tool ids no convention claims (0 debugger, 1 coverage, 2 profiler, which
 // cProfile takes, 5 optimizer).
 constexpr int discovery_tool_ids[] = {4, 3};
-constexpr const char* discovery_events[] = {"PY_START", "PY_RESUME", "PY_THROW"};
+struct MonitoringCallback {
+    const char* event;
+    PyMethodDef* function;
+};
+inline const MonitoringCallback discovery_events[] = {
+    {"PY_START", &monitoring_discovery_def},
+    {"PY_RESUME", &monitoring_discovery_def},
+    {"PY_THROW", &monitoring_discovery_def},
+#if PY_VERSION_HEX < 0x030D0000
+    {"RAISE", &monitoring_raised_def},
+    {"RERAISE", &monitoring_raised_def},
+    {"EXCEPTION_HANDLED", &monitoring_handled_def},
+#endif
+};
 
 // sys.monitoring calls without disturbing an exception the caller has set.
 struct KeepPendingException {
@@ -8216,8 +8266,8 @@ inline void stop_monitoring_discovery(int tool) {
     }
     call_monitoring(monitoring, "set_events", "ii", tool, 0);
     PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    for (const char* name : discovery_events) {
-        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, name) : nullptr;
+    for (const MonitoringCallback& callback : discovery_events) {
+        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, callback.event) : nullptr;
         if (event != nullptr) {
             call_monitoring(monitoring, "register_callback", "iOO", tool, event, Py_None);
         }
@@ -8236,18 +8286,19 @@ inline bool start_monitoring_discovery(int tool) {
         return false;
     }
     PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    PyObject* callback = PyCFunction_New(&monitoring_discovery_def, nullptr);
-    bool ok = events != nullptr && callback != nullptr;
+    bool ok = events != nullptr;
     long mask = 0;
-    for (const char* name : discovery_events) {
-        PyObject* event = ok ? PyObject_GetAttrString(events, name) : nullptr;
+    for (const MonitoringCallback& callback : discovery_events) {
+        PyObject* event = ok ? PyObject_GetAttrString(events, callback.event) : nullptr;
+        PyObject* function = event != nullptr ? PyCFunction_New(callback.function, nullptr) : nullptr;
         const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
-        ok = bit > 0 && call_monitoring(monitoring, "register_callback", "iOO", tool, event, callback);
+        ok = bit > 0 && function != nullptr &&
+             call_monitoring(monitoring, "register_callback", "iOO", tool, event, function);
         mask |= ok ? bit : 0;
+        Py_XDECREF(function);
         Py_XDECREF(event);
     }
     ok = ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
-    Py_XDECREF(callback);
     Py_XDECREF(events);
     if (!ok) {
         stop_monitoring_discovery(tool);
