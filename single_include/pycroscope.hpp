@@ -10075,11 +10075,17 @@ struct SampledBucket {
 inline SampledBucket sampled_buckets[sampled_filter_bits]{};
 inline std::atomic<std::uint64_t> sampled_unrecorded{0};
 
+// The address's bits above the 16-byte alignment: no multiply on the free
+// path. Blocks collide when they sit a multiple of 512 KiB apart, as likely
+// for any pair as with a mixing hash (the buckets keep it exact either way).
 inline std::size_t sampled_bit(const void* address) noexcept {
     const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address));
-    return static_cast<std::size_t>(((bits >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - sampled_filter_bits_log2));
+    return static_cast<std::size_t>((bits >> 4) & (sampled_filter_bits - 1));
 }
 inline std::uint64_t sampled_mask(std::size_t bit) noexcept { return std::uint64_t{1} << (bit & 63); }
+PYCROSCOPE_FORCE_INLINE bool sampled_filter_has(std::size_t bit) noexcept {
+    return (sampled_filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) != 0;
+}
 
 // Between sessions (no hook records): forgets every block still remembered.
 inline void clear_sampled_filter() noexcept {
@@ -10261,7 +10267,7 @@ PYCROSCOPE_FORCE_INLINE bool wants_free(void* address) noexcept {
         return true;
     }
     const std::size_t bit = sampled_bit(address);
-    if (PYCROSCOPE_LIKELY((sampled_filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) == 0)) {
+    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit))) {
         return false;
     }
     return forget_sampled(address, bit);
@@ -10385,6 +10391,16 @@ PYCROSCOPE_NOINLINE inline void free_recorded(const MemoryDomainHook& hook, Thre
     state.busy = false;
 }
 
+// Sampling mode, a free whose filter bit is set.
+PYCROSCOPE_NOINLINE inline void free_maybe_sampled(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                   std::uint64_t epoch, void* address, std::size_t bit) {
+    if (forget_sampled(address, bit)) {
+        free_recorded(hook, state, epoch, address);
+    } else {
+        hook.original.free(hook.original.ctx, address);
+    }
+}
+
 inline void hook_free(void* context, void* address) {
     const auto& hook = *static_cast<const MemoryDomainHook*>(context);
     const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
@@ -10393,11 +10409,20 @@ inline void hook_free(void* context, void* address) {
         return;
     }
     ThreadMemoryState& state = tls_memory;
-    if (state.busy || !wants_free(address)) { // a nested free must not forget a sampled block
+    if (state.busy) { // a nested free must not forget a sampled block
         hook.original.free(hook.original.ctx, address);
         return;
     }
-    free_recorded(hook, state, epoch, address);
+    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+        free_recorded(hook, state, epoch, address);
+        return;
+    }
+    const std::size_t bit = sampled_bit(address);
+    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit))) {
+        hook.original.free(hook.original.ctx, address);
+        return;
+    }
+    free_maybe_sampled(hook, state, epoch, address, bit);
 }
 
 } // namespace detail
