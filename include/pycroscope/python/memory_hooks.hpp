@@ -211,11 +211,6 @@ PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) no
     return line_location(*table, position.unit);
 }
 
-// Decides, before the allocator runs, whether an allocation of size bytes is
-// recorded and with what weight (bytes): every one in full mode; in sampling
-// mode about one per sample_bytes, standing for sample_bytes per sampling
-// point it covers. The common unsampled path only counts down, so the hooks
-// skip it without setting their busy guard.
 // Sampling mode's common case, counted down inline: true when this
 // allocation is not sampled. False leaves the decision to sample_weight().
 PYCROSCOPE_FORCE_INLINE bool skip_unsampled(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
@@ -300,16 +295,29 @@ PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domai
 // blocks) free of saved registers: whatever records goes out of line, as GCC
 // would otherwise save registers on entry to every hook for it.
 
-PYCROSCOPE_NOINLINE inline void* malloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                                 std::uint64_t epoch, std::size_t size) {
-    const std::uint64_t bytes = sample_weight(state, epoch, size);
+// allocate() runs the wrapped allocator. Busy around it even for a block
+// that is not recorded: pymalloc passes large blocks on to RAW, whose hook
+// must not count them again.
+template <class Allocate>
+PYCROSCOPE_FORCE_INLINE void* allocate_busy(ThreadMemoryState& state, Allocate allocate) {
     state.busy = true;
-    void* block = hook.original.malloc(hook.original.ctx, size);
-    if (block != nullptr && bytes != not_sampled) {
-        record_alloc(epoch, hook.domain, block, bytes);
-    }
+    void* block = allocate();
     state.busy = false;
     return block;
+}
+
+// An allocation skip_unsampled() did not skip: weighed, then recorded.
+template <class Allocate>
+PYCROSCOPE_NOINLINE void* allocate_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                            std::uint64_t epoch, std::size_t size, Allocate allocate) {
+    const std::uint64_t bytes = sample_weight(state, epoch, size);
+    return allocate_busy(state, [&] {
+        void* block = allocate();
+        if (block != nullptr && bytes != not_sampled) {
+            record_alloc(epoch, hook.domain, block, bytes);
+        }
+        return block;
+    });
 }
 
 inline void* hook_malloc(void* context, std::size_t size) {
@@ -322,27 +330,11 @@ inline void* hook_malloc(void* context, std::size_t size) {
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
+    const auto allocate = [&hook, size] { return hook.original.malloc(hook.original.ctx, size); };
     if (!skip_unsampled(state, epoch, size)) {
-        return malloc_recorded(hook, state, epoch, size);
+        return allocate_recorded(hook, state, epoch, size, allocate);
     }
-    // Busy even when not sampled: pymalloc passes large blocks on to RAW,
-    // whose hook must not count them again.
-    state.busy = true;
-    void* block = hook.original.malloc(hook.original.ctx, size);
-    state.busy = false;
-    return block;
-}
-
-PYCROSCOPE_NOINLINE inline void* calloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                                 std::uint64_t epoch, std::size_t count, std::size_t size) {
-    const std::uint64_t bytes = sample_weight(state, epoch, count * size);
-    state.busy = true;
-    void* block = hook.original.calloc(hook.original.ctx, count, size);
-    if (block != nullptr && bytes != not_sampled) {
-        record_alloc(epoch, hook.domain, block, bytes);
-    }
-    state.busy = false;
-    return block;
+    return allocate_busy(state, allocate);
 }
 
 inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
@@ -355,14 +347,12 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
     if (state.busy) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
+    const auto allocate = [&hook, count, size] { return hook.original.calloc(hook.original.ctx, count, size); };
     // count * size may wrap: the allocator then fails, and nothing is recorded.
     if (!skip_unsampled(state, epoch, count * size)) {
-        return calloc_recorded(hook, state, epoch, count, size);
+        return allocate_recorded(hook, state, epoch, count * size, allocate);
     }
-    state.busy = true; // as in hook_malloc
-    void* block = hook.original.calloc(hook.original.ctx, count, size);
-    state.busy = false;
-    return block;
+    return allocate_busy(state, allocate);
 }
 
 // A realloc is a free of the old block and an allocation of the new one.
@@ -379,7 +369,7 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     const std::uint64_t bytes = skip_unsampled(state, epoch, size) ? not_sampled : sample_weight(state, epoch, size);
     const bool alloc_wanted = bytes != not_sampled;
     const bool free_wanted = address != nullptr && wants_free(address);
-    state.busy = true; // as in hook_malloc
+    state.busy = true; // as in allocate_busy()
     const std::uint64_t before = free_wanted ? clock::now() : 0;
     void* block = hook.original.realloc(hook.original.ctx, address, size);
     if (block == nullptr && free_wanted && size != 0) {
@@ -431,6 +421,7 @@ inline void hook_free(void* context, void* address) {
         free_recorded(hook, state, epoch, address);
         return;
     }
+    // wants_free()'s test, split so that every outcome is a tail call.
     const std::size_t bit = sampled_bit(address);
     if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit))) {
         hook.original.free(hook.original.ctx, address);
