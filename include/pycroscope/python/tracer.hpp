@@ -22,6 +22,7 @@
 // stops the session before Py_FinalizeEx: see stop_session_at_exit().
 
 #include "pycroscope/core/error.hpp"
+#include "pycroscope/core/proc_stats.hpp"
 #include "pycroscope/core/recorder.hpp"
 #include "pycroscope/core/session_core.hpp"
 #include "pycroscope/python/code_registry.hpp"
@@ -37,6 +38,7 @@
 #endif
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -227,37 +229,11 @@ inline bool read_io_counters(IoBytesThread& t, std::uint64_t& total) noexcept {
         return false;
     }
     t.self_read += static_cast<std::uint64_t>(n);
-    // "rchar: N\nwchar: N\n..."; both lines must be there.
-    std::uint64_t sum = 0;
-    int found = 0;
-    const char* p = buffer;
-    const char* const end = buffer + n;
-    while (p < end && found < 2) {
-        const bool rchar = end - p > 7 && std::memcmp(p, "rchar: ", 7) == 0;
-        const bool wchar = end - p > 7 && std::memcmp(p, "wchar: ", 7) == 0;
-        if (rchar || wchar) {
-            p += 7;
-            std::uint64_t value = 0;
-            const char* digits = p;
-            while (p < end && *p >= '0' && *p <= '9') {
-                value = value * 10 + static_cast<std::uint64_t>(*p - '0');
-                ++p;
-            }
-            if (p == digits || p == end) { // no number, or cut off by the buffer
-                return false;
-            }
-            sum += value;
-            ++found;
-        }
-        while (p < end && *p != '\n') {
-            ++p;
-        }
-        ++p;
-    }
-    if (found != 2) {
+    proc::IoCounters counters;
+    if (!proc::parse_io(std::string_view(buffer, static_cast<std::size_t>(n)), counters)) {
         return false;
     }
-    total = sum;
+    total = counters.rchar + counters.wchar;
     return true;
 #else
     (void)t;
@@ -722,15 +698,6 @@ inline const MonitoringCallback discovery_events[] = {
 #endif
 };
 
-// sys.monitoring calls without disturbing an exception the caller has set.
-struct KeepPendingException {
-    PyObject* pending = PyErr_GetRaisedException();
-    KeepPendingException() = default;
-    KeepPendingException(const KeepPendingException&) = delete;
-    KeepPendingException& operator=(const KeepPendingException&) = delete;
-    ~KeepPendingException() { PyErr_SetRaisedException(pending); }
-};
-
 // True when the call returned; its result is dropped.
 template <class... Args>
 bool call_monitoring(PyObject* monitoring, const char* method, const char* format, Args... args) {
@@ -742,7 +709,7 @@ bool call_monitoring(PyObject* monitoring, const char* method, const char* forma
 
 // A free tool id for discovery, or -1.
 inline int free_discovery_tool() {
-    KeepPendingException keep;
+    PendingExceptionGuard keep; // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
     for (int tool : discovery_tool_ids) {
         PyObject* owner = monitoring != nullptr ? PyObject_CallMethod(monitoring, "get_tool", "i", tool) : nullptr;
@@ -757,7 +724,7 @@ inline int free_discovery_tool() {
 }
 
 inline void stop_monitoring_discovery(int tool) {
-    KeepPendingException keep;
+    PendingExceptionGuard keep; // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring");
     if (monitoring == nullptr) {
         return;
@@ -777,7 +744,7 @@ inline void stop_monitoring_discovery(int tool) {
 
 // Claims tool and turns discovery on; false (and nothing claimed) on failure.
 inline bool start_monitoring_discovery(int tool) {
-    KeepPendingException keep;
+    PendingExceptionGuard keep; // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring");
     if (monitoring == nullptr || !call_monitoring(monitoring, "use_tool_id", "is", tool, "pycroscope")) {
         PyErr_Clear();
