@@ -124,9 +124,10 @@ BytesByLine io_bytes_of(const char* source, const std::string& file, const char*
     return sites;
 }
 
-// "count/bytes" of the site, or "missing".
-std::string site_bytes(const BytesByLine& sites, const std::string& operation, std::uint32_t line) {
-    const auto found = sites.find({operation, line});
+// "count/bytes" of the operation on the line of source holding marker, or "missing".
+std::string site_bytes(const BytesByLine& sites, const std::string& source, const std::string& operation,
+                       const char* marker) {
+    const auto found = sites.find({operation, line_of(source, marker)});
     return found == sites.end() ? "missing" : std::to_string(found->second.count) + "/" + found->second.bytes;
 }
 
@@ -223,7 +224,7 @@ TEST(IoCollector, CountsWithoutTheTracerAndStopsRecording) {
         if (site.file == file) {
             counts[site.operation] += site.count;
             EXPECT_EQ(site.timed, 0u) << "no C-call spans without the tracer";
-            EXPECT_FALSE(site.bytes_known) << site.operation << ": no bytes without the tracer's C calls";
+            EXPECT_FALSE(site.bytes_known()) << site.operation << ": no bytes without the tracer's C calls";
         }
     }
     std::map<std::string, std::uint64_t> expected = {{"open", 5}, {"os.listdir", 1}, {"os.remove", 1}};
@@ -255,11 +256,11 @@ TEST(IoCollector, BytesOfOsReadAndWriteAreExact) {
     }
     const std::string source = kOsBytes;
     const BytesByLine sites = io_bytes_of(kOsBytes, "io_os_bytes.py", "run");
-    EXPECT_EQ(site_bytes(sites, "posix.write", line_of(source, "@os_write")), "1/12345");
-    EXPECT_EQ(site_bytes(sites, "posix.pwrite", line_of(source, "@os_pwrite")), "1/55");
-    EXPECT_EQ(site_bytes(sites, "posix.read", line_of(source, "@os_read")), "3/12000");
+    EXPECT_EQ(site_bytes(sites, source, "posix.write", "@os_write"), "1/12345");
+    EXPECT_EQ(site_bytes(sites, source, "posix.pwrite", "@os_pwrite"), "1/55");
+    EXPECT_EQ(site_bytes(sites, source, "posix.read", "@os_read"), "3/12000");
     // The file has 12400 bytes: a pread of 1000 at 12000 gets 400.
-    EXPECT_EQ(site_bytes(sites, "posix.pread", line_of(source, "@os_pread")), "1/400");
+    EXPECT_EQ(site_bytes(sites, source, "posix.pread", "@os_pread"), "1/400");
 }
 
 // Bytes are those of the syscalls each call made. Buffer sizes are given, so
@@ -305,26 +306,23 @@ TEST(IoCollector, BytesOfFileObjectsAreThoseOfTheirSyscalls) {
     }
     const std::string source = kFileBytes;
     const BytesByLine sites = io_bytes_of(kFileBytes, "io_file_bytes.py", "run");
-    auto at = [&](const char* operation, const char* marker) {
-        return site_bytes(sites, operation, line_of(source, marker));
-    };
     // Unbuffered (FileIO): what was written and read; readall() gets the rest.
-    EXPECT_EQ(at("_io.FileIO.write", "@raw_write"), "1/7000");
-    EXPECT_EQ(at("_io.FileIO.read", "@raw_read"), "1/2500");
-    EXPECT_EQ(at("_io.FileIO.readall", "@raw_readall"), "1/4500");
+    EXPECT_EQ(site_bytes(sites, source, "_io.FileIO.write", "@raw_write"), "1/7000");
+    EXPECT_EQ(site_bytes(sites, source, "_io.FileIO.read", "@raw_read"), "1/2500");
+    EXPECT_EQ(site_bytes(sites, source, "_io.FileIO.readall", "@raw_readall"), "1/4500");
     // Buffered: a write that fits the buffer writes nothing, the flush writes
     // it; a write larger than the (empty) buffer goes straight to the file.
-    EXPECT_EQ(at("_io.BufferedWriter.write", "@buf_write_small"), "1/0");
-    EXPECT_EQ(at("_io.BufferedWriter.flush", "@buf_flush"), "1/1000");
-    EXPECT_EQ(at("_io.BufferedWriter.write", "@buf_write_big"), "1/20000");
+    EXPECT_EQ(site_bytes(sites, source, "_io.BufferedWriter.write", "@buf_write_small"), "1/0");
+    EXPECT_EQ(site_bytes(sites, source, "_io.BufferedWriter.flush", "@buf_flush"), "1/1000");
+    EXPECT_EQ(site_bytes(sites, source, "_io.BufferedWriter.write", "@buf_write_big"), "1/20000");
     // read(100) fills the 8192-byte buffer from the 21000-byte file; read()
     // takes the buffer's rest and reads the other 12808 bytes.
-    EXPECT_EQ(at("_io.BufferedReader.read", "@buf_read_small"), "1/8192");
-    EXPECT_EQ(at("_io.BufferedReader.read", "@buf_read_rest"), "1/12808");
+    EXPECT_EQ(site_bytes(sites, source, "_io.BufferedReader.read", "@buf_read_small"), "1/8192");
+    EXPECT_EQ(site_bytes(sites, source, "_io.BufferedReader.read", "@buf_read_rest"), "1/12808");
     // Text: the same, through the TextIOWrapper's own pending buffer.
-    EXPECT_EQ(at("_io.TextIOWrapper.write", "@text_write"), "1/0");
-    EXPECT_EQ(at("_io.TextIOWrapper.flush", "@text_flush"), "1/1000");
-    EXPECT_EQ(at("_io.TextIOWrapper.read", "@text_read"), "1/1000");
+    EXPECT_EQ(site_bytes(sites, source, "_io.TextIOWrapper.write", "@text_write"), "1/0");
+    EXPECT_EQ(site_bytes(sites, source, "_io.TextIOWrapper.flush", "@text_flush"), "1/1000");
+    EXPECT_EQ(site_bytes(sites, source, "_io.TextIOWrapper.read", "@text_read"), "1/1000");
 }
 
 // recv(2)/send(2) leave the thread's rchar/wchar unchanged (checked: a
@@ -357,20 +355,17 @@ TEST(IoCollector, SocketBytesAreUnknownButFdReadsAndWritesCount) {
     ensure_python();
     const std::string source = kSocketBytes;
     const BytesByLine sites = io_bytes_of(kSocketBytes, "io_socket_bytes.py", "run");
-    auto at = [&](const char* operation, const char* marker) {
-        return site_bytes(sites, operation, line_of(source, marker));
-    };
-    EXPECT_EQ(at("socket.send", "@send"), "1/null");
-    EXPECT_EQ(at("socket.recv", "@recv"), "1/null");
-    EXPECT_EQ(at("socket.sendall", "@sendall"), "1/null");
-    EXPECT_EQ(at("socket.recv_into", "@recv_into"), "1/null");
-    EXPECT_EQ(at("_io.BufferedReader.read", "@makefile_read"), "1/null");
+    EXPECT_EQ(site_bytes(sites, source, "socket.send", "@send"), "1/null");
+    EXPECT_EQ(site_bytes(sites, source, "socket.recv", "@recv"), "1/null");
+    EXPECT_EQ(site_bytes(sites, source, "socket.sendall", "@sendall"), "1/null");
+    EXPECT_EQ(site_bytes(sites, source, "socket.recv_into", "@recv_into"), "1/null");
+    EXPECT_EQ(site_bytes(sites, source, "_io.BufferedReader.read", "@makefile_read"), "1/null");
     if (io_counters_readable()) {
-        EXPECT_EQ(at("posix.write", "@fd_write"), "1/200");
-        EXPECT_EQ(at("posix.read", "@fd_read"), "1/200");
+        EXPECT_EQ(site_bytes(sites, source, "posix.write", "@fd_write"), "1/200");
+        EXPECT_EQ(site_bytes(sites, source, "posix.read", "@fd_read"), "1/200");
     } else {
-        EXPECT_EQ(at("posix.write", "@fd_write"), "1/null");
-        EXPECT_EQ(at("posix.read", "@fd_read"), "1/null");
+        EXPECT_EQ(site_bytes(sites, source, "posix.write", "@fd_write"), "1/null");
+        EXPECT_EQ(site_bytes(sites, source, "posix.read", "@fd_read"), "1/null");
     }
 }
 

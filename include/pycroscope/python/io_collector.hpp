@@ -289,8 +289,9 @@ public:
         std::uint64_t timed = 0; // calls with a duration (inside a traced C call)
         std::uint64_t ticks = 0;
         std::uint64_t measured = 0;   // calls whose bytes were measured
-        bool bytes_known = false;     // every call counted here was measured
         std::uint64_t bytes = 0;      // sum over the measured calls
+        // Every call counted here was measured.
+        bool bytes_known() const noexcept { return count > 0 && measured == count; }
     };
 
     std::string describe() const override { return "io model"; }
@@ -319,7 +320,6 @@ protected:
                     ++entry.measured;
                     entry.bytes += e.payload;
                 }
-                settle_bytes(entry);
                 // sys.audit() is how Python code raises its own events: its span times nothing.
                 if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
@@ -350,7 +350,6 @@ protected:
                         ++entry.measured;
                         entry.bytes += e.payload - 1;
                     }
-                    settle_bytes(entry);
                 }
             }
         }
@@ -366,8 +365,6 @@ private:
         std::uint32_t line; // c_call: the calling line, when the tracer recorded it
         std::size_t site;   // the audit event this C call raised
     };
-
-    static void settle_bytes(Site& entry) noexcept { entry.bytes_known = entry.count > 0 && entry.measured == entry.count; }
 
     static const SourceLocation* innermost_python(const std::vector<Open>& stack) {
         for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
@@ -445,7 +442,7 @@ inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
                     json.null();
                 }
                 json.key("bytes");
-                if (site->bytes_known) {
+                if (site->bytes_known()) {
                     json.value(site->bytes);
                 } else {
                     json.null();
