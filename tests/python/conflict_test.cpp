@@ -113,12 +113,8 @@ protected:
         return utf8;
     }
     static bool eval_frame_is_default() {
-#if PYCROSCOPE_HAS_EVAL_FRAME_HOOK
         return pycroscope::python::compat::current_eval_frame(PyInterpreterState_Get()) ==
                pycroscope::python::compat::default_eval_frame();
-#else
-        return true;
-#endif
     }
 
     Ref ns_;

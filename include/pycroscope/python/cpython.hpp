@@ -96,14 +96,13 @@ inline bool profile_call_is_resume(PyFrameObject* frame, PyCodeObject* code) noe
 inline int frame_line(PyFrameObject* frame) noexcept { return PyFrame_GetLineNumber(frame); }
 
 // PEP 523 frame evaluation. The slot exists on every supported version
-// (PYCROSCOPE_HAS_EVAL_FRAME_HOOK: the accessors below). Pycroscope hooks it
+// (the accessors below). Pycroscope hooks it
 // on 3.9 to 3.11 only (PYCROSCOPE_HAS_EVAL_FRAME_BACKEND), where it records
 // calls exactly like cProfile and, with the profile backend, finds threads
 // started after start(). On 3.12+ a pass-through hook would make every
 // Python call a C recursion (no inlined calls): 3.12 then raises
 // RecursionError at about 750 frames. sys.monitoring finds new threads
 // there instead (PYCROSCOPE_HAS_SYS_MONITORING).
-#define PYCROSCOPE_HAS_EVAL_FRAME_HOOK 1
 #if PY_VERSION_HEX >= 0x030C0000
 #define PYCROSCOPE_HAS_SYS_MONITORING 1
 #else
@@ -208,7 +207,6 @@ inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
 }
 #endif
 
-#if PYCROSCOPE_HAS_EVAL_FRAME_HOOK
 using EvalFrameFunction = PyObject* (*)(PyThreadState*, EvalFrame*, int);
 inline EvalFrameFunction current_eval_frame(PyInterpreterState* interp) noexcept {
     return reinterpret_cast<EvalFrameFunction>(_PyInterpreterState_GetEvalFrameFunc(interp));
@@ -219,7 +217,6 @@ inline void set_eval_frame(PyInterpreterState* interp, EvalFrameFunction functio
 inline EvalFrameFunction default_eval_frame() noexcept {
     return reinterpret_cast<EvalFrameFunction>(&_PyEval_EvalFrameDefault);
 }
-#endif
 
 #if PY_VERSION_HEX >= 0x030D0000
 } // namespace compat
