@@ -7040,14 +7040,13 @@ inline bool profile_call_is_resume(PyFrameObject* frame, PyCodeObject* code) noe
 inline int frame_line(PyFrameObject* frame) noexcept { return PyFrame_GetLineNumber(frame); }
 
 // PEP 523 frame evaluation. The slot exists on every supported version
-// (PYCROSCOPE_HAS_EVAL_FRAME_HOOK: the accessors below). Pycroscope hooks it
+// (the accessors below). Pycroscope hooks it
 // on 3.9 to 3.11 only (PYCROSCOPE_HAS_EVAL_FRAME_BACKEND), where it records
 // calls exactly like cProfile and, with the profile backend, finds threads
 // started after start(). On 3.12+ a pass-through hook would make every
 // Python call a C recursion (no inlined calls): 3.12 then raises
 // RecursionError at about 750 frames. sys.monitoring finds new threads
 // there instead (PYCROSCOPE_HAS_SYS_MONITORING).
-#define PYCROSCOPE_HAS_EVAL_FRAME_HOOK 1
 #if PY_VERSION_HEX >= 0x030C0000
 #define PYCROSCOPE_HAS_SYS_MONITORING 1
 #else
@@ -7152,7 +7151,6 @@ inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
 }
 #endif
 
-#if PYCROSCOPE_HAS_EVAL_FRAME_HOOK
 using EvalFrameFunction = PyObject* (*)(PyThreadState*, EvalFrame*, int);
 inline EvalFrameFunction current_eval_frame(PyInterpreterState* interp) noexcept {
     return reinterpret_cast<EvalFrameFunction>(_PyInterpreterState_GetEvalFrameFunc(interp));
@@ -7163,7 +7161,6 @@ inline void set_eval_frame(PyInterpreterState* interp, EvalFrameFunction functio
 inline EvalFrameFunction default_eval_frame() noexcept {
     return reinterpret_cast<EvalFrameFunction>(&_PyEval_EvalFrameDefault);
 }
-#endif
 
 #if PY_VERSION_HEX >= 0x030D0000
 } // namespace compat
@@ -7539,6 +7536,7 @@ inline thread_local ThreadTraceState tls_trace{};
 #endif
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -7729,37 +7727,11 @@ inline bool read_io_counters(IoBytesThread& t, std::uint64_t& total) noexcept {
         return false;
     }
     t.self_read += static_cast<std::uint64_t>(n);
-    // "rchar: N\nwchar: N\n..."; both lines must be there.
-    std::uint64_t sum = 0;
-    int found = 0;
-    const char* p = buffer;
-    const char* const end = buffer + n;
-    while (p < end && found < 2) {
-        const bool rchar = end - p > 7 && std::memcmp(p, "rchar: ", 7) == 0;
-        const bool wchar = end - p > 7 && std::memcmp(p, "wchar: ", 7) == 0;
-        if (rchar || wchar) {
-            p += 7;
-            std::uint64_t value = 0;
-            const char* digits = p;
-            while (p < end && *p >= '0' && *p <= '9') {
-                value = value * 10 + static_cast<std::uint64_t>(*p - '0');
-                ++p;
-            }
-            if (p == digits || p == end) { // no number, or cut off by the buffer
-                return false;
-            }
-            sum += value;
-            ++found;
-        }
-        while (p < end && *p != '\n') {
-            ++p;
-        }
-        ++p;
-    }
-    if (found != 2) {
+    proc::IoCounters counters;
+    if (!proc::parse_io(std::string_view(buffer, static_cast<std::size_t>(n)), counters)) {
         return false;
     }
-    total = sum;
+    total = counters.rchar + counters.wchar;
     return true;
 #else
     (void)t;
@@ -8224,15 +8196,6 @@ inline const MonitoringCallback discovery_events[] = {
 #endif
 };
 
-// sys.monitoring calls without disturbing an exception the caller has set.
-struct KeepPendingException {
-    PyObject* pending = PyErr_GetRaisedException();
-    KeepPendingException() = default;
-    KeepPendingException(const KeepPendingException&) = delete;
-    KeepPendingException& operator=(const KeepPendingException&) = delete;
-    ~KeepPendingException() { PyErr_SetRaisedException(pending); }
-};
-
 // True when the call returned; its result is dropped.
 template <class... Args>
 bool call_monitoring(PyObject* monitoring, const char* method, const char* format, Args... args) {
@@ -8244,7 +8207,7 @@ bool call_monitoring(PyObject* monitoring, const char* method, const char* forma
 
 // A free tool id for discovery, or -1.
 inline int free_discovery_tool() {
-    KeepPendingException keep;
+    PendingExceptionGuard keep; // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
     for (int tool : discovery_tool_ids) {
         PyObject* owner = monitoring != nullptr ? PyObject_CallMethod(monitoring, "get_tool", "i", tool) : nullptr;
@@ -8259,7 +8222,7 @@ inline int free_discovery_tool() {
 }
 
 inline void stop_monitoring_discovery(int tool) {
-    KeepPendingException keep;
+    PendingExceptionGuard keep; // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring");
     if (monitoring == nullptr) {
         return;
@@ -8279,7 +8242,7 @@ inline void stop_monitoring_discovery(int tool) {
 
 // Claims tool and turns discovery on; false (and nothing claimed) on failure.
 inline bool start_monitoring_discovery(int tool) {
-    KeepPendingException keep;
+    PendingExceptionGuard keep; // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring");
     if (monitoring == nullptr || !call_monitoring(monitoring, "use_tool_id", "is", tool, "pycroscope")) {
         PyErr_Clear();
@@ -10197,11 +10160,6 @@ PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) no
     return line_location(*table, position.unit);
 }
 
-// Decides, before the allocator runs, whether an allocation of size bytes is
-// recorded and with what weight (bytes): every one in full mode; in sampling
-// mode about one per sample_bytes, standing for sample_bytes per sampling
-// point it covers. The common unsampled path only counts down, so the hooks
-// skip it without setting their busy guard.
 // Sampling mode's common case, counted down inline: true when this
 // allocation is not sampled. False leaves the decision to sample_weight().
 PYCROSCOPE_FORCE_INLINE bool skip_unsampled(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
@@ -10286,16 +10244,29 @@ PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domai
 // blocks) free of saved registers: whatever records goes out of line, as GCC
 // would otherwise save registers on entry to every hook for it.
 
-PYCROSCOPE_NOINLINE inline void* malloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                                 std::uint64_t epoch, std::size_t size) {
-    const std::uint64_t bytes = sample_weight(state, epoch, size);
+// allocate() runs the wrapped allocator. Busy around it even for a block
+// that is not recorded: pymalloc passes large blocks on to RAW, whose hook
+// must not count them again.
+template <class Allocate>
+PYCROSCOPE_FORCE_INLINE void* allocate_busy(ThreadMemoryState& state, Allocate allocate) {
     state.busy = true;
-    void* block = hook.original.malloc(hook.original.ctx, size);
-    if (block != nullptr && bytes != not_sampled) {
-        record_alloc(epoch, hook.domain, block, bytes);
-    }
+    void* block = allocate();
     state.busy = false;
     return block;
+}
+
+// An allocation skip_unsampled() did not skip: weighed, then recorded.
+template <class Allocate>
+PYCROSCOPE_NOINLINE void* allocate_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                            std::uint64_t epoch, std::size_t size, Allocate allocate) {
+    const std::uint64_t bytes = sample_weight(state, epoch, size);
+    return allocate_busy(state, [&] {
+        void* block = allocate();
+        if (block != nullptr && bytes != not_sampled) {
+            record_alloc(epoch, hook.domain, block, bytes);
+        }
+        return block;
+    });
 }
 
 inline void* hook_malloc(void* context, std::size_t size) {
@@ -10308,27 +10279,11 @@ inline void* hook_malloc(void* context, std::size_t size) {
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
+    const auto allocate = [&hook, size] { return hook.original.malloc(hook.original.ctx, size); };
     if (!skip_unsampled(state, epoch, size)) {
-        return malloc_recorded(hook, state, epoch, size);
+        return allocate_recorded(hook, state, epoch, size, allocate);
     }
-    // Busy even when not sampled: pymalloc passes large blocks on to RAW,
-    // whose hook must not count them again.
-    state.busy = true;
-    void* block = hook.original.malloc(hook.original.ctx, size);
-    state.busy = false;
-    return block;
-}
-
-PYCROSCOPE_NOINLINE inline void* calloc_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                                 std::uint64_t epoch, std::size_t count, std::size_t size) {
-    const std::uint64_t bytes = sample_weight(state, epoch, count * size);
-    state.busy = true;
-    void* block = hook.original.calloc(hook.original.ctx, count, size);
-    if (block != nullptr && bytes != not_sampled) {
-        record_alloc(epoch, hook.domain, block, bytes);
-    }
-    state.busy = false;
-    return block;
+    return allocate_busy(state, allocate);
 }
 
 inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
@@ -10341,14 +10296,12 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
     if (state.busy) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
+    const auto allocate = [&hook, count, size] { return hook.original.calloc(hook.original.ctx, count, size); };
     // count * size may wrap: the allocator then fails, and nothing is recorded.
     if (!skip_unsampled(state, epoch, count * size)) {
-        return calloc_recorded(hook, state, epoch, count, size);
+        return allocate_recorded(hook, state, epoch, count * size, allocate);
     }
-    state.busy = true; // as in hook_malloc
-    void* block = hook.original.calloc(hook.original.ctx, count, size);
-    state.busy = false;
-    return block;
+    return allocate_busy(state, allocate);
 }
 
 // A realloc is a free of the old block and an allocation of the new one.
@@ -10365,7 +10318,7 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     const std::uint64_t bytes = skip_unsampled(state, epoch, size) ? not_sampled : sample_weight(state, epoch, size);
     const bool alloc_wanted = bytes != not_sampled;
     const bool free_wanted = address != nullptr && wants_free(address);
-    state.busy = true; // as in hook_malloc
+    state.busy = true; // as in allocate_busy()
     const std::uint64_t before = free_wanted ? clock::now() : 0;
     void* block = hook.original.realloc(hook.original.ctx, address, size);
     if (block == nullptr && free_wanted && size != 0) {
@@ -10417,6 +10370,7 @@ inline void hook_free(void* context, void* address) {
         free_recorded(hook, state, epoch, address);
         return;
     }
+    // wants_free()'s test, split so that every outcome is a tail call.
     const std::size_t bit = sampled_bit(address);
     if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit))) {
         hook.original.free(hook.original.ctx, address);
@@ -11633,8 +11587,9 @@ public:
         std::uint64_t timed = 0; // calls with a duration (inside a traced C call)
         std::uint64_t ticks = 0;
         std::uint64_t measured = 0;   // calls whose bytes were measured
-        bool bytes_known = false;     // every call counted here was measured
         std::uint64_t bytes = 0;      // sum over the measured calls
+        // Every call counted here was measured.
+        bool bytes_known() const noexcept { return count > 0 && measured == count; }
     };
 
     std::string describe() const override { return "io model"; }
@@ -11663,7 +11618,6 @@ protected:
                     ++entry.measured;
                     entry.bytes += e.payload;
                 }
-                settle_bytes(entry);
                 // sys.audit() is how Python code raises its own events: its span times nothing.
                 if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
@@ -11694,7 +11648,6 @@ protected:
                         ++entry.measured;
                         entry.bytes += e.payload - 1;
                     }
-                    settle_bytes(entry);
                 }
             }
         }
@@ -11710,8 +11663,6 @@ private:
         std::uint32_t line; // c_call: the calling line, when the tracer recorded it
         std::size_t site;   // the audit event this C call raised
     };
-
-    static void settle_bytes(Site& entry) noexcept { entry.bytes_known = entry.count > 0 && entry.measured == entry.count; }
 
     static const SourceLocation* innermost_python(const std::vector<Open>& stack) {
         for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
@@ -11789,7 +11740,7 @@ inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
                     json.null();
                 }
                 json.key("bytes");
-                if (site->bytes_known) {
+                if (site->bytes_known()) {
                     json.value(site->bytes);
                 } else {
                     json.null();
