@@ -62,6 +62,25 @@ void BM_ZoneWithSession(benchmark::State& state) {
 }
 BENCHMARK(BM_ZoneWithSession)->Arg(1 << 12)->Arg(1 << 16)->Arg(1 << 20);
 
+// The same zone while a sampler reads the threads' open zones (a
+// ZoneStackReader lives): each zone also pushes and pops its ZoneStack entry.
+void BM_ZoneWithSessionAndZoneStack(benchmark::State& state) {
+    pycroscope::ZoneStackReader reader;
+    pycroscope::Config config;
+    config.overflow = pycroscope::OverflowPolicy::block;
+    pycroscope::Session<pycroscope::NativeZones> session(config);
+    session.start();
+    { PYCRO_SCOPE_N("warm-up"); }
+    for (auto _ : state) {
+        PYCRO_SCOPE_N("x");
+        benchmark::ClobberMemory();
+    }
+    const pycroscope::SessionSummary summary = session.stop();
+    state.counters["lost"] = static_cast<double>(summary.total_lost);
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ZoneWithSessionAndZoneStack);
+
 // The hot-path clock as the session selects it (automatic: TSC when invariant).
 void BM_ClockNow(benchmark::State& state) {
     const pycroscope::clock::Calibration calibration = pycroscope::clock::select(pycroscope::ClockSource::automatic);

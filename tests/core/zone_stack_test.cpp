@@ -1,5 +1,6 @@
 // The live zone stack a sampler reads: exact entries under nesting, overflow
-// counted, balance across sessions, and a racing reader (run under TSan in CI).
+// counted, balance across sessions, a racing reader (run under TSan in CI),
+// and no stack at all while nothing reads it.
 
 #include <pycroscope/core/session.hpp>
 #include <pycroscope/core/zone.hpp>
@@ -57,6 +58,7 @@ __attribute__((noinline)) void nest(int levels, std::uint32_t& depth_at_bottom, 
 }
 
 TEST(ZoneStack, ExactEntriesUnderNesting) {
+    pycroscope::ZoneStackReader reader;
     pycroscope::Session<pycroscope::NativeZones> session;
     session.start();
     { pycroscope::Zone warm(&deep_site); } // attach this thread
@@ -79,6 +81,7 @@ TEST(ZoneStack, ExactEntriesUnderNesting) {
 }
 
 TEST(ZoneStack, OverflowIsCountedAndStaysBalanced) {
+    pycroscope::ZoneStackReader reader;
     pycroscope::Session<pycroscope::NativeZones> session;
     session.start();
     { pycroscope::Zone warm(&deep_site); }
@@ -98,6 +101,7 @@ TEST(ZoneStack, OverflowIsCountedAndStaysBalanced) {
 }
 
 TEST(ZoneStack, OnlyRecordedZonesArePushed) {
+    pycroscope::ZoneStackReader reader;
     {
         pycroscope::Zone before(&outer_site); // no session: records nothing, pushes nothing
         pycroscope::Session<pycroscope::NativeZones> session;
@@ -120,6 +124,7 @@ TEST(ZoneStack, OnlyRecordedZonesArePushed) {
 }
 
 TEST(ZoneStack, ExplicitPythonFramePositionIsKept) {
+    pycroscope::ZoneStackReader reader;
     pycroscope::Session<pycroscope::NativeZones> session;
     session.start();
     const std::uintptr_t anchor = 0x1000 | ZoneStack::python_frame_tag;
@@ -133,9 +138,43 @@ TEST(ZoneStack, ExplicitPythonFramePositionIsKept) {
     session.stop();
 }
 
+// Without a reader zones are recorded but never pushed; a reader that comes
+// while a zone is open sees only the zones begun after it, and the earlier
+// zone's end pops nothing of theirs.
+TEST(ZoneStack, KeptOnlyWhileAReaderLives) {
+    pycroscope::Session<pycroscope::NativeZones> session;
+    session.start();
+    {
+        pycroscope::Zone unread(&outer_site);
+        EXPECT_TRUE(unread.recording());
+        EXPECT_FALSE(pycroscope::zone_stacks_kept());
+        EXPECT_EQ(own_stack().depth(), 0u);
+        pycroscope::ZoneStackReader reader;
+        EXPECT_TRUE(pycroscope::zone_stacks_kept());
+        {
+            pycroscope::Zone read(&middle_site);
+            const auto seen = read_own();
+            ASSERT_EQ(seen.size(), 1u);
+            EXPECT_EQ(seen[0].location, &middle_site);
+        }
+        EXPECT_EQ(own_stack().depth(), 0u);
+    } // `unread` ends after the reader went: pops nothing
+    EXPECT_EQ(own_stack().depth(), 0u);
+    {
+        pycroscope::ZoneStackReader first;
+        pycroscope::ZoneStackReader second;
+        pycroscope::Zone zone(&inner_site);
+        EXPECT_EQ(own_stack().depth(), 1u);
+    }
+    EXPECT_FALSE(pycroscope::zone_stacks_kept());
+    const pycroscope::SessionSummary summary = session.stop();
+    EXPECT_EQ(summary.total_events, 6u); // three zones, begin and end each: all recorded
+}
+
 // A reader on another thread sees only locations that were pushed and never
 // more entries than capacity, while the owner pushes and pops at full speed.
 TEST(ZoneStack, RacyReaderIsMemorySafe) {
+    pycroscope::ZoneStackReader reader;
     pycroscope::Session<pycroscope::NativeZones> session;
     session.start();
     std::atomic<ZoneStack*> stack{nullptr};

@@ -63,7 +63,8 @@ PYCROSCOPE_FORCE_INLINE bool record(EventKind kind, const SourceLocation* locati
 
 // Native zone begin; returns the epoch to hand to end_zone(), or 0 when
 // nothing was recorded (then end_zone() must not be called). position says
-// where the zone sits on the thread's stack for the sampler (ZoneStack): 0
+// where the zone sits on the thread's stack for a sampler (ZoneStack, kept
+// only while a ZoneStackReader lives): 0
 // takes an address in the caller's C frame (this is force-inlined), else a
 // tagged Python frame identity.
 PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
@@ -81,6 +82,9 @@ PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
     }
     if (!buffer->ring.push(detail::make_event(EventKind::zone_begin, location))) {
         return 0;
+    }
+    if (!zone_stacks_kept()) {
+        return epoch;
     }
     if (position == 0) {
         // Taken only once recording: an escaping local on the fast path
@@ -103,7 +107,9 @@ PYCROSCOPE_FORCE_INLINE void end_zone(const SourceLocation* location, std::uint6
     if (PYCROSCOPE_UNLIKELY(slot.epoch != epoch)) {
         return; // the thread is exiting: its buffer is gone from the slot
     }
-    slot.buffer->zones.pop();
+    if (zone_stacks_kept()) {
+        slot.buffer->zones.pop(); // a zone begun before the reader came was not pushed: pop ignores it at depth 0
+    }
     slot.buffer->ring.push(detail::make_event(EventKind::zone_end, location));
 }
 

@@ -997,7 +997,7 @@ inline void zone_dealloc(PyObject* self) {
 // Where a `with pycroscope.zone()` sits for the sampler: inside the Python
 // frame running the with statement, outside its callees (ZoneStack).
 inline std::uintptr_t python_zone_position() noexcept {
-    if (!native_zones_active()) {
+    if (!native_zones_active() || !zone_stacks_kept()) {
         return 0;
     }
     const void* frame = frame_walk::current_frame_id(PyThreadState_Get());

@@ -351,6 +351,7 @@ public:
             throw ConfigError("Sampler: the interpreter is not initialized; start the session after "
                               "Py_Initialize() or set SamplerOptions::deferred");
         }
+        zone_reader_ = std::make_unique<ZoneStackReader>(); // samples interleave the threads' open zones
         if (!Py_IsInitialized()) {
             // The thread starts in attach(): taking the GIL while Py_Initialize
             // is still setting up the runtime's locks would race with it.
@@ -374,6 +375,7 @@ public:
     void stop(SessionCore&) noexcept {
         pending_core_ = nullptr;
         if (!thread_.joinable()) {
+            zone_reader_.reset();
             return;
         }
         {
@@ -384,6 +386,7 @@ public:
         }
         if (current_pid() != pid_) {
             new std::thread(std::move(thread_)); // forked child: that thread does not exist here
+            zone_reader_.reset();
             return;
         }
         control_->request_stop();
@@ -395,6 +398,7 @@ public:
         } else {
             thread_.join();
         }
+        zone_reader_.reset(); // after the last sample was taken
         last_stats_ = control_->stats();
     }
 
@@ -438,6 +442,7 @@ private:
     }
 
     SessionCore* pending_core_ = nullptr;
+    std::unique_ptr<ZoneStackReader> zone_reader_;
     static std::uint64_t current_pid() noexcept {
 #if defined(__unix__) || defined(__APPLE__)
         return static_cast<std::uint64_t>(::getpid());
