@@ -344,6 +344,28 @@ TEST_F(CliTest, MinimalUsesTheEvalFrameBackendWithoutCCalls) {
     EXPECT_EQ(calls_of(doc, "f"), 1);
 }
 
+TEST_F(CliTest, CollectorsTurnedOffHaveNoSection) {
+    const std::string path = script("quiet.py", "import gc\ngc.collect()\ntry:\n    raise ValueError\nexcept ValueError:\n    pass\n");
+    const ProcessResult profiled =
+        profile_run({path}, {"--no-gc", "--no-imports", "--no-io", "--no-exceptions", "--no-memory", "--no-system"});
+    ASSERT_EQ(profiled.status, 0) << profiled.err;
+    const json::Value doc = session_json();
+    for (const char* section : {"gc", "imports", "io", "exceptions", "memory", "system"}) {
+        EXPECT_FALSE(doc.contains(section)) << section;
+    }
+    EXPECT_TRUE(doc.contains("functions"));
+
+    // Each flag alone removes its own section only.
+    fs::remove_all(dir_ / "out");
+    const ProcessResult no_gc = profile_run({path}, {"--no-gc", "--no-memory"});
+    ASSERT_EQ(no_gc.status, 0) << no_gc.err;
+    const json::Value partial = session_json();
+    EXPECT_FALSE(partial.contains("gc"));
+    EXPECT_TRUE(partial.contains("imports"));
+    EXPECT_TRUE(partial.contains("io"));
+    EXPECT_TRUE(partial.contains("exceptions"));
+}
+
 TEST_F(CliTest, SinksSelectTheOutputs) {
     const std::string path = script("tiny.py", "pass\n");
     const ProcessResult profiled = profile_run({path}, {"--sinks", "folded", "--no-line", "--no-memory"});

@@ -323,10 +323,19 @@ public:
         if (options_.system) {
             system.options.validate(); // ConfigError now, not at start()
         }
-        session_.add_sink(gc_model_);
-        session_.add_sink(import_model_);
-        session_.add_sink(io_model_);
-        session_.add_sink(exception_model_);
+        // A model reads every drained event: only those of collectors that run.
+        if (options_.gc) {
+            session_.add_sink(gc_model_);
+        }
+        if (options_.imports) {
+            session_.add_sink(import_model_);
+        }
+        if (options_.io) {
+            session_.add_sink(io_model_);
+        }
+        if (exceptions_) {
+            session_.add_sink(exception_model_);
+        }
         Sampler& sampler = session_.collector<Sampler>();
         sampler.options.enabled = options_.sample;
         sampler.options.deferred = true; // samples once the interpreter runs
@@ -357,10 +366,19 @@ public:
             if (memory_model_) {
                 add_memory_section(*json_, memory_model_, memory);
             }
-            add_gc_section(*json_, *gc_model_);
-            add_imports_section(*json_, *import_model_);
-            add_io_section(*json_, *io_model_);
-            add_exceptions_section(*json_, *exception_model_);
+            // A collector turned off has no section: zeros would read as "none happened".
+            if (options_.gc) {
+                add_gc_section(*json_, *gc_model_);
+            }
+            if (options_.imports) {
+                add_imports_section(*json_, *import_model_);
+            }
+            if (options_.io) {
+                add_io_section(*json_, *io_model_);
+            }
+            if (exceptions_) {
+                add_exceptions_section(*json_, *exception_model_);
+            }
             if (options_.system) {
                 sinks::add_system_section(*json_, system);
             }
