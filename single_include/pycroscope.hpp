@@ -1406,6 +1406,10 @@ private:
 //    and outside its callees.
 // Deeper nesting than `capacity` is counted (overflowed()) and its entries
 // are not stored; depth() keeps counting so pops stay balanced.
+//
+// Zones keep their thread's stack only while a ZoneStackReader lives (the
+// sampler holds one): without a reader the stack is dead weight on every
+// zone, about a fifth of a zone's cost beyond its two timestamps.
 
 
 #include <atomic>
@@ -1413,6 +1417,26 @@ private:
 #include <cstdint>
 
 namespace pycroscope {
+
+namespace detail {
+inline std::atomic<int> zone_stack_readers{0};
+} // namespace detail
+
+// True while zones push themselves on their thread's ZoneStack.
+PYCROSCOPE_FORCE_INLINE bool zone_stacks_kept() noexcept {
+    return detail::zone_stack_readers.load(std::memory_order_relaxed) != 0;
+}
+
+// Held by whatever reads other threads' ZoneStacks (a sampler), for as long
+// as it reads. Zones that began before it existed are not on the stack; a
+// session's stacks start empty, so take it before the session records zones.
+class ZoneStackReader {
+public:
+    ZoneStackReader() noexcept { detail::zone_stack_readers.fetch_add(1, std::memory_order_relaxed); }
+    ~ZoneStackReader() { detail::zone_stack_readers.fetch_sub(1, std::memory_order_relaxed); }
+    ZoneStackReader(const ZoneStackReader&) = delete;
+    ZoneStackReader& operator=(const ZoneStackReader&) = delete;
+};
 
 class ZoneStack {
 public:
@@ -1759,7 +1783,8 @@ PYCROSCOPE_FORCE_INLINE bool record(EventKind kind, const SourceLocation* locati
 
 // Native zone begin; returns the epoch to hand to end_zone(), or 0 when
 // nothing was recorded (then end_zone() must not be called). position says
-// where the zone sits on the thread's stack for the sampler (ZoneStack): 0
+// where the zone sits on the thread's stack for a sampler (ZoneStack, kept
+// only while a ZoneStackReader lives): 0
 // takes an address in the caller's C frame (this is force-inlined), else a
 // tagged Python frame identity.
 PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
@@ -1777,6 +1802,9 @@ PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
     }
     if (!buffer->ring.push(detail::make_event(EventKind::zone_begin, location))) {
         return 0;
+    }
+    if (!zone_stacks_kept()) {
+        return epoch;
     }
     if (position == 0) {
         // Taken only once recording: an escaping local on the fast path
@@ -1799,7 +1827,9 @@ PYCROSCOPE_FORCE_INLINE void end_zone(const SourceLocation* location, std::uint6
     if (PYCROSCOPE_UNLIKELY(slot.epoch != epoch)) {
         return; // the thread is exiting: its buffer is gone from the slot
     }
-    slot.buffer->zones.pop();
+    if (zone_stacks_kept()) {
+        slot.buffer->zones.pop(); // a zone begun before the reader came was not pushed: pop ignores it at depth 0
+    }
     slot.buffer->ring.push(detail::make_event(EventKind::zone_end, location));
 }
 
@@ -9539,6 +9569,7 @@ public:
             throw ConfigError("Sampler: the interpreter is not initialized; start the session after "
                               "Py_Initialize() or set SamplerOptions::deferred");
         }
+        zone_reader_ = std::make_unique<ZoneStackReader>(); // samples interleave the threads' open zones
         if (!Py_IsInitialized()) {
             // The thread starts in attach(): taking the GIL while Py_Initialize
             // is still setting up the runtime's locks would race with it.
@@ -9562,6 +9593,7 @@ public:
     void stop(SessionCore&) noexcept {
         pending_core_ = nullptr;
         if (!thread_.joinable()) {
+            zone_reader_.reset();
             return;
         }
         {
@@ -9572,6 +9604,7 @@ public:
         }
         if (current_pid() != pid_) {
             new std::thread(std::move(thread_)); // forked child: that thread does not exist here
+            zone_reader_.reset();
             return;
         }
         control_->request_stop();
@@ -9583,6 +9616,7 @@ public:
         } else {
             thread_.join();
         }
+        zone_reader_.reset(); // after the last sample was taken
         last_stats_ = control_->stats();
     }
 
@@ -9626,6 +9660,7 @@ private:
     }
 
     SessionCore* pending_core_ = nullptr;
+    std::unique_ptr<ZoneStackReader> zone_reader_;
     static std::uint64_t current_pid() noexcept {
 #if defined(__unix__) || defined(__APPLE__)
         return static_cast<std::uint64_t>(::getpid());
@@ -12461,10 +12496,19 @@ public:
         if (options_.system) {
             system.options.validate(); // ConfigError now, not at start()
         }
-        session_.add_sink(gc_model_);
-        session_.add_sink(import_model_);
-        session_.add_sink(io_model_);
-        session_.add_sink(exception_model_);
+        // A model reads every drained event: only those of collectors that run.
+        if (options_.gc) {
+            session_.add_sink(gc_model_);
+        }
+        if (options_.imports) {
+            session_.add_sink(import_model_);
+        }
+        if (options_.io) {
+            session_.add_sink(io_model_);
+        }
+        if (exceptions_) {
+            session_.add_sink(exception_model_);
+        }
         Sampler& sampler = session_.collector<Sampler>();
         sampler.options.enabled = options_.sample;
         sampler.options.deferred = true; // samples once the interpreter runs
@@ -12495,10 +12539,19 @@ public:
             if (memory_model_) {
                 add_memory_section(*json_, memory_model_, memory);
             }
-            add_gc_section(*json_, *gc_model_);
-            add_imports_section(*json_, *import_model_);
-            add_io_section(*json_, *io_model_);
-            add_exceptions_section(*json_, *exception_model_);
+            // A collector turned off has no section: zeros would read as "none happened".
+            if (options_.gc) {
+                add_gc_section(*json_, *gc_model_);
+            }
+            if (options_.imports) {
+                add_imports_section(*json_, *import_model_);
+            }
+            if (options_.io) {
+                add_io_section(*json_, *io_model_);
+            }
+            if (exceptions_) {
+                add_exceptions_section(*json_, *exception_model_);
+            }
             if (options_.system) {
                 sinks::add_system_section(*json_, system);
             }
@@ -13135,7 +13188,7 @@ inline void zone_dealloc(PyObject* self) {
 // Where a `with pycroscope.zone()` sits for the sampler: inside the Python
 // frame running the with statement, outside its callees (ZoneStack).
 inline std::uintptr_t python_zone_position() noexcept {
-    if (!native_zones_active()) {
+    if (!native_zones_active() || !zone_stacks_kept()) {
         return 0;
     }
     const void* frame = frame_walk::current_frame_id(PyThreadState_Get());
