@@ -154,12 +154,13 @@ TEST(IoCollector, OperationsPerCallSiteWithTimes) {
 
     const std::string source = kIo;
     // Bytes of read/write syscalls: open, os.listdir and os.remove move none;
-    // f.write("x" * 1000) only fills the text buffer (the with-block's exit
-    // writes it, unattributed); os.read(fd, 100) reads 100 bytes of the
-    // 1000-byte file, twice; time.sleep is no transfer: unknown.
+    // f.write("x" * 1000) only fills the text buffer, and the with-block's
+    // exit (at the with line) writes it; os.read(fd, 100) reads 100 bytes of
+    // the 1000-byte file, twice; time.sleep is no transfer: unknown.
     const std::map<Key, std::string> expected_bytes = {
         {Key{"open", "write_file", line_of(source, "@open_w")}, "0"},
         {Key{"_io.TextIOWrapper.write", "write_file", line_of(source, "@write")}, "0"},
+        {Key{"_io.TextIOWrapper.__exit__", "write_file", line_of(source, "@open_w")}, "3000"},
         {Key{"open", "read_back", line_of(source, "@os_open")}, "0"},
         {Key{"posix.read", "read_back", line_of(source, "@os_read")}, "200"},
         {Key{"time.sleep", "nap", line_of(source, "@sleep")}, "null"},
@@ -169,6 +170,7 @@ TEST(IoCollector, OperationsPerCallSiteWithTimes) {
     const Counts expected = {
         {Key{"open", "write_file", line_of(source, "@open_w")}, {3, 3}},
         {Key{"_io.TextIOWrapper.write", "write_file", line_of(source, "@write")}, {3, 3}},
+        {Key{"_io.TextIOWrapper.__exit__", "write_file", line_of(source, "@open_w")}, {3, 3}},
         {Key{"open", "read_back", line_of(source, "@os_open")}, {2, 2}},
         {Key{"posix.read", "read_back", line_of(source, "@os_read")}, {2, 2}},
         {Key{"time.sleep", "nap", line_of(source, "@sleep")}, {1, 1}},
@@ -293,10 +295,18 @@ def text(path):
     f.read()  # @text_read
     f.close()
 
+def closing(path):
+    f = open(path, "wb", buffering=8192)
+    f.write(b"k" * 700)
+    f.close()  # @close
+    with open(path, "w", encoding="ascii", buffering=8192) as f:  # @with_exit
+        f.write("w" * 900)
+
 def run(path):
     unbuffered(path)
     buffered(path)
     text(path)
+    closing(path)
 )PY";
 
 TEST(IoCollector, BytesOfFileObjectsAreThoseOfTheirSyscalls) {
@@ -323,6 +333,9 @@ TEST(IoCollector, BytesOfFileObjectsAreThoseOfTheirSyscalls) {
     EXPECT_EQ(site_bytes(sites, source, "_io.TextIOWrapper.write", "@text_write"), "1/0");
     EXPECT_EQ(site_bytes(sites, source, "_io.TextIOWrapper.flush", "@text_flush"), "1/1000");
     EXPECT_EQ(site_bytes(sites, source, "_io.TextIOWrapper.read", "@text_read"), "1/1000");
+    // close() and a with-block's exit flush what the buffers still hold.
+    EXPECT_EQ(site_bytes(sites, source, "_io.BufferedWriter.close", "@close"), "1/700");
+    EXPECT_EQ(site_bytes(sites, source, "_io.TextIOWrapper.__exit__", "@with_exit"), "1/900");
 }
 
 // recv(2)/send(2) leave the thread's rchar/wchar unchanged (checked: a
