@@ -11374,8 +11374,8 @@ inline void add_imports_section(sinks::JsonSummarySink& sink, ImportModel& model
 //    A buffered write that fits the buffer is 0 and the flush() that
 //    writes it carries the bytes; a buffered read of a few bytes shows the
 //    chunk (up to the buffer size) it read from the file, or 0 when the
-//    buffer had them. Bytes flushed by close() or a with-block's exit are
-//    not attributed (those calls are not listed);
+//    buffer had them. close() and a with-block's exit (__exit__) carry the
+//    bytes they flush;
 //  - C calls raising "open" or an os.* audit event other than the process
 //    ones (os.system, exec, fork, forkpty, posix_spawn, spawn, startfile)
 //    and os.walk/os.fwalk: usually 0, since opening, listing, removing move
@@ -11424,7 +11424,7 @@ inline const std::vector<std::string>& blocking_io_callables() {
         for (const char* type : {"_io.FileIO", "_io.BufferedReader", "_io.BufferedWriter", "_io.BufferedRandom",
                                  "_io.BufferedRWPair", "_io.TextIOWrapper"}) {
             for (const char* method : {"read", "read1", "readall", "readinto", "readinto1", "readline", "readlines",
-                                       "peek", "write", "writelines", "flush"}) {
+                                       "peek", "write", "writelines", "flush", "close", "__exit__"}) {
                 list->push_back(std::string(type) + "." + method);
             }
         }
