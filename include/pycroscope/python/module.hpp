@@ -323,18 +323,19 @@ public:
         if (options_.system) {
             system.options.validate(); // ConfigError now, not at start()
         }
-        // A model reads every drained event: only those of collectors that run.
+        // A model reads every drained event: only collectors that run get one,
+        // and with it their session.json section (zeros would read as "none happened").
         if (options_.gc) {
-            session_.add_sink(gc_model_);
+            gc_model_ = session_.add_sink<GcModel>();
         }
         if (options_.imports) {
-            session_.add_sink(import_model_);
+            import_model_ = session_.add_sink<ImportModel>();
         }
         if (options_.io) {
-            session_.add_sink(io_model_);
+            io_model_ = session_.add_sink<IoModel>();
         }
         if (exceptions_) {
-            session_.add_sink(exception_model_);
+            exception_model_ = session_.add_sink<ExceptionModel>();
         }
         Sampler& sampler = session_.collector<Sampler>();
         sampler.options.enabled = options_.sample;
@@ -366,17 +367,16 @@ public:
             if (memory_model_) {
                 add_memory_section(*json_, memory_model_, memory);
             }
-            // A collector turned off has no section: zeros would read as "none happened".
-            if (options_.gc) {
+            if (gc_model_) {
                 add_gc_section(*json_, *gc_model_);
             }
-            if (options_.imports) {
+            if (import_model_) {
                 add_imports_section(*json_, *import_model_);
             }
-            if (options_.io) {
+            if (io_model_) {
                 add_io_section(*json_, *io_model_);
             }
-            if (exceptions_) {
+            if (exception_model_) {
                 add_exceptions_section(*json_, *exception_model_);
             }
             if (options_.system) {
@@ -558,10 +558,11 @@ private:
     std::shared_ptr<analysis::MemoryModel> memory_model_;
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
     std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;
-    std::shared_ptr<GcModel> gc_model_ = std::make_shared<GcModel>();
-    std::shared_ptr<ImportModel> import_model_ = std::make_shared<ImportModel>();
-    std::shared_ptr<IoModel> io_model_ = std::make_shared<IoModel>();
-    std::shared_ptr<ExceptionModel> exception_model_ = std::make_shared<ExceptionModel>();
+    // Null for a collector that is off.
+    std::shared_ptr<GcModel> gc_model_;
+    std::shared_ptr<ImportModel> import_model_;
+    std::shared_ptr<IoModel> io_model_;
+    std::shared_ptr<ExceptionModel> exception_model_;
     bool exceptions_ = false; // exception collection resolved from the options
     bool attached_ = false;
     const analysis::SampleProfile* sample_profile_ = nullptr; // sampling mode only
