@@ -374,8 +374,9 @@ public:
 
     void stop(SessionCore&) noexcept {
         pending_core_ = nullptr;
+        // Released on every way out, after the last sample was taken.
+        const std::unique_ptr<ZoneStackReader> zone_reader = std::move(zone_reader_);
         if (!thread_.joinable()) {
-            zone_reader_.reset();
             return;
         }
         {
@@ -386,7 +387,6 @@ public:
         }
         if (current_pid() != pid_) {
             new std::thread(std::move(thread_)); // forked child: that thread does not exist here
-            zone_reader_.reset();
             return;
         }
         control_->request_stop();
@@ -398,7 +398,6 @@ public:
         } else {
             thread_.join();
         }
-        zone_reader_.reset(); // after the last sample was taken
         last_stats_ = control_->stats();
     }
 
