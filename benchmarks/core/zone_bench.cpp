@@ -39,13 +39,13 @@ void BM_ZoneNoSession(benchmark::State& state) {
 BENCHMARK(BM_ZoneNoSession);
 
 // A zone recorded into a running session: two timestamps and two 32-byte
-// ring writes. No sinks: the drain thread pops and discards. The buffer is
-// policy is block, so nothing is lost; "lost" proves it, and any time the
-// producer spent waiting for the drain is in the figure. The argument is the
+// ring writes. No sinks: the drain thread pops and discards. The policy is
+// block, so nothing is lost; "lost" proves it, and any time the
+// producer spent waiting for the drain is in the figure. capacity is the
 // per-thread capacity in events; 1<<16 is the default.
-void BM_ZoneWithSession(benchmark::State& state) {
+void zones_with_session(benchmark::State& state, std::size_t capacity) {
     pycroscope::Config config;
-    config.buffer_capacity = static_cast<std::size_t>(state.range(0));
+    config.buffer_capacity = capacity;
     config.overflow = pycroscope::OverflowPolicy::block;
     pycroscope::Session<pycroscope::NativeZones> session(config);
     session.start();
@@ -60,24 +60,15 @@ void BM_ZoneWithSession(benchmark::State& state) {
     state.SetLabel(pycroscope::clock::to_string(summary.info.calibration.source));
     state.SetItemsProcessed(state.iterations());
 }
+
+void BM_ZoneWithSession(benchmark::State& state) { zones_with_session(state, static_cast<std::size_t>(state.range(0))); }
 BENCHMARK(BM_ZoneWithSession)->Arg(1 << 12)->Arg(1 << 16)->Arg(1 << 20);
 
 // The same zone while a sampler reads the threads' open zones (a
 // ZoneStackReader lives): each zone also pushes and pops its ZoneStack entry.
 void BM_ZoneWithSessionAndZoneStack(benchmark::State& state) {
     pycroscope::ZoneStackReader reader;
-    pycroscope::Config config;
-    config.overflow = pycroscope::OverflowPolicy::block;
-    pycroscope::Session<pycroscope::NativeZones> session(config);
-    session.start();
-    { PYCRO_SCOPE_N("warm-up"); }
-    for (auto _ : state) {
-        PYCRO_SCOPE_N("x");
-        benchmark::ClobberMemory();
-    }
-    const pycroscope::SessionSummary summary = session.stop();
-    state.counters["lost"] = static_cast<double>(summary.total_lost);
-    state.SetItemsProcessed(state.iterations());
+    zones_with_session(state, pycroscope::Config{}.buffer_capacity);
 }
 BENCHMARK(BM_ZoneWithSessionAndZoneStack);
 
