@@ -9592,8 +9592,9 @@ public:
 
     void stop(SessionCore&) noexcept {
         pending_core_ = nullptr;
+        // Released on every way out, after the last sample was taken.
+        const std::unique_ptr<ZoneStackReader> zone_reader = std::move(zone_reader_);
         if (!thread_.joinable()) {
-            zone_reader_.reset();
             return;
         }
         {
@@ -9604,7 +9605,6 @@ public:
         }
         if (current_pid() != pid_) {
             new std::thread(std::move(thread_)); // forked child: that thread does not exist here
-            zone_reader_.reset();
             return;
         }
         control_->request_stop();
@@ -9616,7 +9616,6 @@ public:
         } else {
             thread_.join();
         }
-        zone_reader_.reset(); // after the last sample was taken
         last_stats_ = control_->stats();
     }
 
@@ -12496,18 +12495,19 @@ public:
         if (options_.system) {
             system.options.validate(); // ConfigError now, not at start()
         }
-        // A model reads every drained event: only those of collectors that run.
+        // A model reads every drained event: only collectors that run get one,
+        // and with it their session.json section (zeros would read as "none happened").
         if (options_.gc) {
-            session_.add_sink(gc_model_);
+            gc_model_ = session_.add_sink<GcModel>();
         }
         if (options_.imports) {
-            session_.add_sink(import_model_);
+            import_model_ = session_.add_sink<ImportModel>();
         }
         if (options_.io) {
-            session_.add_sink(io_model_);
+            io_model_ = session_.add_sink<IoModel>();
         }
         if (exceptions_) {
-            session_.add_sink(exception_model_);
+            exception_model_ = session_.add_sink<ExceptionModel>();
         }
         Sampler& sampler = session_.collector<Sampler>();
         sampler.options.enabled = options_.sample;
@@ -12539,17 +12539,16 @@ public:
             if (memory_model_) {
                 add_memory_section(*json_, memory_model_, memory);
             }
-            // A collector turned off has no section: zeros would read as "none happened".
-            if (options_.gc) {
+            if (gc_model_) {
                 add_gc_section(*json_, *gc_model_);
             }
-            if (options_.imports) {
+            if (import_model_) {
                 add_imports_section(*json_, *import_model_);
             }
-            if (options_.io) {
+            if (io_model_) {
                 add_io_section(*json_, *io_model_);
             }
-            if (exceptions_) {
+            if (exception_model_) {
                 add_exceptions_section(*json_, *exception_model_);
             }
             if (options_.system) {
@@ -12731,10 +12730,11 @@ private:
     std::shared_ptr<analysis::MemoryModel> memory_model_;
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
     std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;
-    std::shared_ptr<GcModel> gc_model_ = std::make_shared<GcModel>();
-    std::shared_ptr<ImportModel> import_model_ = std::make_shared<ImportModel>();
-    std::shared_ptr<IoModel> io_model_ = std::make_shared<IoModel>();
-    std::shared_ptr<ExceptionModel> exception_model_ = std::make_shared<ExceptionModel>();
+    // Null for a collector that is off.
+    std::shared_ptr<GcModel> gc_model_;
+    std::shared_ptr<ImportModel> import_model_;
+    std::shared_ptr<IoModel> io_model_;
+    std::shared_ptr<ExceptionModel> exception_model_;
     bool exceptions_ = false; // exception collection resolved from the options
     bool attached_ = false;
     const analysis::SampleProfile* sample_profile_ = nullptr; // sampling mode only
