@@ -10,6 +10,10 @@
 #   default   BUILD/pycroscope profile --output-dir TMP SCRIPT   (not run unless
 #             asked for in MODES: every collector on, as a user gets it: C calls,
 #             exceptions (a trace function), memory, GC, imports, I/O, system)
+#   noop_eval, clock_eval, noop_profile   (not run unless asked for in MODES)
+#             the floors under the two backends, from floor_launcher.c: a PEP 523
+#             function that does nothing, the same reading the clock twice per
+#             frame, and a C profile function that does nothing
 #
 # MODES="plain sample" (for example) runs a subset; plain must be first.
 #
@@ -86,6 +90,14 @@ if ! ${CC:-cc} -O2 -o "$python" "$here/python_launcher.c" $(pkg-config --cflags 
 fi
 
 read -r -a modes <<<"${MODES:-plain static cprofile minimal complete sample}"
+floor_python="$scratch/floor_python3"
+if [[ " ${modes[*]} " == *" noop_"* || " ${modes[*]} " == *" clock_eval "* ]]; then
+    # shellcheck disable=SC2046
+    if ! ${CC:-cc} -O2 -o "$floor_python" "$here/floor_launcher.c" $(pkg-config --cflags --libs python3-embed); then
+        echo "error: could not build floor_launcher.c" >&2
+        exit 2
+    fi
+fi
 # minimal and complete measure the tracer: the resource collectors (memory,
 # GC, imports, I/O, exceptions, system) are measured by memory_overhead.sh.
 tracing_only=(--no-memory --no-gc --no-imports --no-io --no-exceptions --no-system)
@@ -95,7 +107,9 @@ if [[ ${modes[0]} != plain ]]; then
 fi
 declare -A label=([plain]="python3" [static]="python3.11 (static)" [cprofile]="cProfile"
                   [minimal]="pycroscope --minimal" [complete]="pycroscope (complete)"
-                  [sample]="pycroscope --sample" [default]="pycroscope (default: everything)")
+                  [sample]="pycroscope --sample" [default]="pycroscope (default: everything)"
+                  [noop_eval]="no-op PEP 523 function" [clock_eval]="PEP 523 + 2 clock reads"
+                  [noop_profile]="no-op C profile function")
 
 # run_once MODE SCRIPT -> prints "WALL CPU" in seconds (CPU = user + system,
 # all threads: less sensitive than wall time to other load on the machine).
@@ -111,7 +125,8 @@ run_once() {
     complete) cmd=("$cli" profile "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     sample) cmd=("$cli" profile --sample --no-memory "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     default) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
-    *) echo "error: unknown mode '$mode' (plain static cprofile minimal complete sample default)" >&2; exit 2 ;;
+    noop_eval | clock_eval | noop_profile) cmd=(env PYCROSCOPE_FLOOR="$mode" "$floor_python" "$script") ;;
+    *) echo "error: unknown mode '$mode' (plain static cprofile minimal complete sample default noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
     if [[ $status -ne 0 ]]; then
