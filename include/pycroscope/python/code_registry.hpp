@@ -5,6 +5,7 @@
 // at an old address has an empty slot. The interned name outlives the code.
 // Every function here runs with the GIL held.
 
+#include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/name_table.hpp"
 #include "pycroscope/python/cpython.hpp"
 
@@ -105,20 +106,28 @@ inline const SourceLocation* intern_code(PyCodeObject* code) {
                           static_cast<std::uint32_t>(code->co_firstlineno));
 }
 
-// The location of a code object (GIL held). Never fails: without a co_extra
-// slot it interns every time, which is correct, only slower.
-inline const SourceLocation* code_location(PyCodeObject* code) {
-    const Py_ssize_t index = detail::code_extra_slot_value.index;
-    if (index >= 0) {
-        if (void* extra = compat::peek_code_extra(code, index)) {
-            return static_cast<const SourceLocation*>(extra);
-        }
-    }
+namespace detail {
+// code_location()'s first sight of a code object: intern it, keep it in co_extra.
+PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
     const SourceLocation* location = intern_code(code);
     if (index >= 0 && compat::set_code_extra(code, index, const_cast<SourceLocation*>(location)) != 0) {
         PyErr_Clear();
     }
     return location;
+}
+} // namespace detail
+
+// The location of a code object (GIL held). Never fails: without a co_extra
+// slot it interns every time, which is correct, only slower. The hit is
+// inlined into the hooks (a call there cost as much as the lookup).
+PYCROSCOPE_FORCE_INLINE const SourceLocation* code_location(PyCodeObject* code) {
+    const Py_ssize_t index = detail::code_extra_slot_value.index;
+    if (PYCROSCOPE_LIKELY(index >= 0)) {
+        if (void* extra = compat::peek_code_extra(code, index)) {
+            return static_cast<const SourceLocation*>(extra);
+        }
+    }
+    return detail::code_location_miss(code, index);
 }
 
 // A name for a C callable as the profile hook reports it: "builtins.len",
