@@ -295,29 +295,39 @@ PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domai
 // blocks) free of saved registers: whatever records goes out of line, as GCC
 // would otherwise save registers on entry to every hook for it.
 
-// allocate() runs the wrapped allocator. Busy around it even for a block
-// that is not recorded: pymalloc passes large blocks on to RAW, whose hook
-// must not count them again.
-template <class Allocate>
-PYCROSCOPE_FORCE_INLINE void* allocate_busy(ThreadMemoryState& state, Allocate allocate) {
+// The wrapped allocator: calloc(count, size) when zeroed, else malloc(size).
+// Scalars, not a struct: allocate_recorded() gets them all in registers.
+PYCROSCOPE_FORCE_INLINE void* allocate_original(const MemoryDomainHook& hook, bool zeroed, std::size_t count,
+                                                std::size_t size) noexcept {
+    return zeroed ? hook.original.calloc(hook.original.ctx, count, size) : hook.original.malloc(hook.original.ctx, size);
+}
+
+// Busy around the wrapped allocator even for a block that is not recorded:
+// pymalloc passes large blocks on to RAW, whose hook must not count them again.
+PYCROSCOPE_FORCE_INLINE void* allocate_busy(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                            bool zeroed, std::size_t count, std::size_t size) noexcept {
     state.busy = true;
-    void* block = allocate();
+    void* block = allocate_original(hook, zeroed, count, size);
     state.busy = false;
     return block;
 }
 
-// An allocation skip_unsampled() did not skip: weighed, then recorded.
-template <class Allocate>
-PYCROSCOPE_NOINLINE void* allocate_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                            std::uint64_t epoch, std::size_t size, Allocate allocate) {
-    const std::uint64_t bytes = sample_weight(state, epoch, size);
-    return allocate_busy(state, [&] {
-        void* block = allocate();
-        if (block != nullptr && bytes != not_sampled) {
-            record_alloc(epoch, hook.domain, block, bytes);
-        }
-        return block;
-    });
+// An allocation skip_unsampled() did not skip: weighed, made, then recorded
+// while still busy (attribution may build a line table, which allocates).
+// Plain arguments, no lambdas: at -O2 GCC kept a lambda here out of line,
+// which cost a call and a closure per recorded allocation.
+PYCROSCOPE_NOINLINE inline void* allocate_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                   std::uint64_t epoch, bool zeroed, std::size_t count,
+                                                   std::size_t size) {
+    // count * size may wrap: the allocator then fails, and nothing is recorded.
+    const std::uint64_t bytes = sample_weight(state, epoch, zeroed ? count * size : size);
+    state.busy = true;
+    void* block = allocate_original(hook, zeroed, count, size);
+    if (block != nullptr && bytes != not_sampled) {
+        record_alloc(epoch, hook.domain, block, bytes);
+    }
+    state.busy = false;
+    return block;
 }
 
 inline void* hook_malloc(void* context, std::size_t size) {
@@ -330,11 +340,10 @@ inline void* hook_malloc(void* context, std::size_t size) {
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
-    const auto allocate = [&hook, size] { return hook.original.malloc(hook.original.ctx, size); };
     if (!skip_unsampled(state, epoch, size)) {
-        return allocate_recorded(hook, state, epoch, size, allocate);
+        return allocate_recorded(hook, state, epoch, false, 1, size);
     }
-    return allocate_busy(state, allocate);
+    return allocate_busy(hook, state, false, 1, size);
 }
 
 inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
@@ -347,12 +356,10 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
     if (state.busy) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
-    const auto allocate = [&hook, count, size] { return hook.original.calloc(hook.original.ctx, count, size); };
-    // count * size may wrap: the allocator then fails, and nothing is recorded.
     if (!skip_unsampled(state, epoch, count * size)) {
-        return allocate_recorded(hook, state, epoch, count * size, allocate);
+        return allocate_recorded(hook, state, epoch, true, count, size);
     }
-    return allocate_busy(state, allocate);
+    return allocate_busy(hook, state, true, count, size);
 }
 
 // A realloc is a free of the old block and an allocation of the new one.
