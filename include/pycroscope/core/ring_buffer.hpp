@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -42,6 +43,13 @@ inline void cpu_relax() noexcept {
 #endif
 }
 constexpr std::size_t cache_line = 64;
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
+constexpr bool little_endian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+#elif defined(_M_X64) || defined(_M_IX86) || defined(_M_ARM64)
+constexpr bool little_endian = true;
+#else
+constexpr bool little_endian = false; // unknown: the field-by-field path is right everywhere
+#endif
 } // namespace detail
 
 class RingBuffer {
@@ -153,11 +161,28 @@ private:
         std::atomic<std::uint64_t> word[4];
     };
 
+    // Word 3 of a slot is Event's documented packing (event.hpp): kind in the
+    // low byte, aux in the high half. In memory an Event holds aux first, so on
+    // a little-endian machine the two differ by a rotation of 32 bits: one
+    // instruction each way instead of four fields shifted and masked.
+    static constexpr std::size_t tail_offset = offsetof(Event, aux);
+    static_assert(offsetof(Event, aux) == 24 && offsetof(Event, kind) == 28 && offsetof(Event, flags) == 29 &&
+                      offsetof(Event, reserved) == 30,
+                  "Event's last word must be aux, kind, flags, reserved");
+
+    static std::uint64_t rotate32(std::uint64_t word) noexcept { return (word << 32) | (word >> 32); }
+
     PYCROSCOPE_FORCE_INLINE static void store(Slot& slot, const Event& e) noexcept {
-        const std::uint64_t packed = static_cast<std::uint64_t>(static_cast<std::uint8_t>(e.kind)) |
-                                     (static_cast<std::uint64_t>(e.flags) << 8) |
-                                     (static_cast<std::uint64_t>(e.reserved) << 16) |
-                                     (static_cast<std::uint64_t>(e.aux) << 32);
+        std::uint64_t packed;
+        if (detail::little_endian) {
+            std::uint64_t tail;
+            std::memcpy(&tail, reinterpret_cast<const unsigned char*>(&e) + tail_offset, sizeof tail);
+            packed = rotate32(tail);
+        } else {
+            packed = static_cast<std::uint64_t>(static_cast<std::uint8_t>(e.kind)) |
+                     (static_cast<std::uint64_t>(e.flags) << 8) | (static_cast<std::uint64_t>(e.reserved) << 16) |
+                     (static_cast<std::uint64_t>(e.aux) << 32);
+        }
         slot.word[0].store(e.timestamp, std::memory_order_relaxed);
         slot.word[1].store(e.id, std::memory_order_relaxed);
         slot.word[2].store(e.payload, std::memory_order_relaxed);
@@ -170,10 +195,15 @@ private:
         e.id = slot.word[1].load(std::memory_order_relaxed);
         e.payload = slot.word[2].load(std::memory_order_relaxed);
         const std::uint64_t packed = slot.word[3].load(std::memory_order_relaxed);
-        e.kind = static_cast<EventKind>(packed & 0xff);
-        e.flags = static_cast<std::uint8_t>((packed >> 8) & 0xff);
-        e.reserved = static_cast<std::uint16_t>((packed >> 16) & 0xffff);
-        e.aux = static_cast<std::uint32_t>(packed >> 32);
+        if (detail::little_endian) {
+            const std::uint64_t tail = rotate32(packed);
+            std::memcpy(reinterpret_cast<unsigned char*>(&e) + tail_offset, &tail, sizeof tail);
+        } else {
+            e.kind = static_cast<EventKind>(packed & 0xff);
+            e.flags = static_cast<std::uint8_t>((packed >> 8) & 0xff);
+            e.reserved = static_cast<std::uint16_t>((packed >> 16) & 0xffff);
+            e.aux = static_cast<std::uint32_t>(packed >> 32);
+        }
         return e;
     }
 
