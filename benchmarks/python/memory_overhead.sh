@@ -4,6 +4,8 @@
 #
 #   plain        python3 SCRIPT                     (the baseline)
 #   passthrough  hooks installed on RAW, MEM, OBJ, nothing recorded
+#   clock        hooks that only read the clock once per allocation and free:
+#                the floor under full tracking's timestamps
 #   full         every allocation and free recorded, attributed to its line,
 #                drained into the memory model, session.json + memory.folded
 #   sampled      sampling mode, one record per about SAMPLE bytes (default 524288)
@@ -39,7 +41,7 @@ ${CC:-cc} -O2 -o "$scratch/python3" "$here/python_launcher.c" $flags
 ${CXX:-c++} -std=c++17 -O2 -DNDEBUG -I "$root/include" -o "$scratch/memory_python3" \
     "$here/memory/memory_launcher.cpp" $flags -pthread
 
-modes=(plain passthrough full sampled tracemalloc)
+modes=(plain passthrough clock full sampled tracemalloc)
 
 run_mode() { # mode script
     local mode=$1 script=$2
@@ -47,6 +49,7 @@ run_mode() { # mode script
     plain) "$scratch/python3" "$script" ;;
     tracemalloc) "$scratch/python3" -X tracemalloc=1 "$script" ;;
     passthrough) PYCROSCOPE_MEMORY_MODE=passthrough "$scratch/memory_python3" "$script" ;;
+    clock) PYCROSCOPE_MEMORY_MODE=clock "$scratch/memory_python3" "$script" ;;
     full) PYCROSCOPE_MEMORY_MODE=full PYCROSCOPE_MEMORY_OUT="$scratch/out" "$scratch/memory_python3" "$script" ;;
     sampled) PYCROSCOPE_MEMORY_MODE="sampled:$sample" PYCROSCOPE_MEMORY_OUT="$scratch/out" \
         "$scratch/memory_python3" "$script" ;;

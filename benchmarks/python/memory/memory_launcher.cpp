@@ -6,6 +6,9 @@
 //   full         a session with the MemoryCollector (every allocation, line
 //                attribution) + memory model + session.json and memory.folded
 //   sampled:N    the same in sampling mode, one record per about N bytes
+//   clock        the floor under full tracking: hooks of their own (not
+//                Pycroscope's) that read the clock once per allocation and
+//                once per free and record nothing
 // Outputs go to PYCROSCOPE_MEMORY_OUT (default: a directory under /tmp).
 //
 //   c++ -std=c++17 -O2 -I include memory_launcher.cpp $(pkg-config --cflags --libs python3-embed) -pthread
@@ -18,6 +21,48 @@
 #include <cstring>
 #include <memory>
 #include <string>
+
+namespace {
+
+// The "clock" mode's hooks: the original allocator plus one clock read.
+struct ClockHook {
+    PyMemAllocatorDomain domain;
+    PyMemAllocatorEx original;
+};
+ClockHook clock_hooks[] = {{PYMEM_DOMAIN_RAW, {}}, {PYMEM_DOMAIN_MEM, {}}, {PYMEM_DOMAIN_OBJ, {}}};
+volatile std::uint64_t last_clock; // written so the reads stay; read by nobody
+
+void* clock_malloc(void* context, std::size_t size) {
+    const auto& hook = *static_cast<const ClockHook*>(context);
+    last_clock = pycroscope::clock::now();
+    return hook.original.malloc(hook.original.ctx, size);
+}
+void* clock_calloc(void* context, std::size_t count, std::size_t size) {
+    const auto& hook = *static_cast<const ClockHook*>(context);
+    last_clock = pycroscope::clock::now();
+    return hook.original.calloc(hook.original.ctx, count, size);
+}
+void* clock_realloc(void* context, void* address, std::size_t size) {
+    const auto& hook = *static_cast<const ClockHook*>(context);
+    last_clock = pycroscope::clock::now();
+    return hook.original.realloc(hook.original.ctx, address, size);
+}
+void clock_free(void* context, void* address) {
+    const auto& hook = *static_cast<const ClockHook*>(context);
+    last_clock = pycroscope::clock::now();
+    hook.original.free(hook.original.ctx, address);
+}
+
+void install_clock_hooks() {
+    pycroscope::clock::select(pycroscope::ClockSource::automatic); // TSC when invariant, as a session would
+    for (ClockHook& hook : clock_hooks) {
+        PyMem_GetAllocator(hook.domain, &hook.original);
+        PyMemAllocatorEx wrapped{&hook, clock_malloc, clock_calloc, clock_realloc, clock_free};
+        PyMem_SetAllocator(hook.domain, &wrapped);
+    }
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     namespace py = pycroscope::python;
@@ -32,6 +77,10 @@ int main(int argc, char** argv) {
     if (PyStatus_Exception(Py_PreInitialize(&preconfig))) {
         std::fprintf(stderr, "memory_launcher: Py_PreInitialize failed\n");
         return 2;
+    }
+    if (mode == "clock") {
+        install_clock_hooks();
+        return Py_BytesMain(argc, argv);
     }
     py::install_memory_hooks();
     if (mode == "passthrough") {
