@@ -177,6 +177,49 @@ TEST_F(MemoryHooks, SamplingRecordsAboutOnePerRateBytes) {
     EXPECT_LT(estimated, 230'000'000u);
 }
 
+// Sampling mode's unsampled path, white-box: each block counts down its own
+// size exactly once, whether the hook ends in a tail call (RAW; MEM and OBJ
+// up to 448 bytes) or holds the busy guard around pymalloc, which hands a
+// larger block on to the RAW hook. Frees do not count, and the guard is
+// gone afterwards.
+TEST_F(MemoryHooks, SamplingCountsEachUnsampledBlockOnce) {
+    Session<python::MemoryCollector> session;
+    session.collector<python::MemoryCollector>().options.sample_bytes = 1 << 20;
+    session.start();
+    auto& state = python::detail::tls_memory;
+    state.epoch = python::detail::memory_epoch.load();
+    state.until_sample = std::uint64_t{1} << 40; // no sample point in reach
+    auto counted = [&](auto&& allocate_and_free) {
+        const std::uint64_t before = state.until_sample;
+        allocate_and_free();
+        EXPECT_FALSE(state.busy);
+        return before - state.until_sample;
+    };
+    EXPECT_EQ(counted([] { PyObject_Free(PyObject_Malloc(64)); }), 64u);
+    EXPECT_EQ(counted([] { PyObject_Free(PyObject_Malloc(448)); }), 448u);
+    EXPECT_EQ(counted([] { PyObject_Free(PyObject_Malloc(4096)); }), 4096u);
+    EXPECT_EQ(counted([] { PyMem_Free(PyMem_Malloc(100'000)); }), 100'000u);
+    EXPECT_EQ(counted([] { PyMem_Free(PyMem_Calloc(10, 100)); }), 1000u);
+    EXPECT_EQ(counted([] { PyMem_RawFree(PyMem_RawMalloc(1'000'000)); }), 1'000'000u);
+    EXPECT_EQ(counted([] { PyMem_Free(PyMem_Realloc(PyMem_Malloc(100), 5000)); }), 5100u);
+    session.stop();
+
+    // The next session draws its own countdown: that far-away point is gone.
+    Session<python::MemoryCollector> next;
+    next.collector<python::MemoryCollector>().options.sample_bytes = 1024;
+    auto model = python::add_memory_model(next);
+    next.start();
+    // A 1000-byte block covers a sample point with probability
+    // 1 - exp(-1000/1024): about 620 sampled blocks, 3 sigma = 46. With the
+    // old countdown, none.
+    for (int i = 0; i < 1000; ++i) {
+        PyMem_Free(PyMem_Malloc(1000));
+    }
+    next.stop();
+    EXPECT_GT(model->allocations(), 450u);
+    EXPECT_LT(model->allocations(), 800u);
+}
+
 // Sampling mode must record the free of every sampled block, however many
 // unsampled frees share its filter bit meanwhile (a million small frees
 // here): else sampled blocks stay live in the model and the peak and the
@@ -207,8 +250,10 @@ TEST_F(MemoryHooks, SamplingRecordsTheFreeOfEverySampledBlock) {
     // of interpreter state (a few blocks at 16 KiB each), not the records.
     EXPECT_LT(sampled->live_count(), 10u);
     EXPECT_LT(sampled->live_bytes(), 10u * 16 * 1024);
-    // About 600 samples live at the peak: 15% is more than 3 sigma.
-    EXPECT_NEAR(static_cast<double>(sampled->peak().bytes) / static_cast<double>(full->peak().bytes), 1.0, 0.15);
+    // About 600 samples live at the peak (4% sigma). The sampled peak is the
+    // highest of many noisy estimates, so it reads high: 1.015-1.115, mean
+    // 1.06, over 25 runs. 20% leaves 4 sigma above that mean.
+    EXPECT_NEAR(static_cast<double>(sampled->peak().bytes) / static_cast<double>(full->peak().bytes), 1.0, 0.20);
 }
 
 } // namespace

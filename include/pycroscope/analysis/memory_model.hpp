@@ -471,7 +471,7 @@ private:
 
     MemoryModelOptions options_;
     SessionInfo info_;
-    AddressMap<Block> blocks_{1 << 16};
+    AddressMap<Block> blocks_; // grows as blocks live: a sampled session keeps few
     AddressMap<Block> displaced_[2];
     AddressMap<std::uint64_t> early_frees_[2];
     std::vector<MemorySite> sites_;

@@ -68,12 +68,7 @@ public:
         }
         mode_ = state;
         install_fork_handler();
-        if (options.sample_bytes != 0) {
-            detail::clear_sampled_filter();
-        }
-        detail::memory_sample_bytes.store(options.sample_bytes, std::memory_order_relaxed);
-        detail::memory_attribution.store(options.attribution, std::memory_order_relaxed);
-        detail::memory_epoch.store(core.epoch(), std::memory_order_release);
+        detail::start_recording(core.epoch(), options.sample_bytes, options.attribution);
         active_ = true;
     }
 
@@ -81,7 +76,7 @@ public:
         if (!active_) {
             return;
         }
-        detail::memory_epoch.store(0, std::memory_order_release);
+        detail::stop_recording();
         active_ = false;
     }
 
@@ -94,7 +89,7 @@ private:
     // A forked child has no drain thread: its hooks must stop recording.
     static void install_fork_handler() {
         static const bool installed = [] {
-            ::pthread_atfork(nullptr, nullptr, [] { detail::memory_epoch.store(0, std::memory_order_relaxed); });
+            ::pthread_atfork(nullptr, nullptr, [] { detail::stop_recording(); });
             return true;
         }();
         (void)installed;

@@ -50,6 +50,13 @@ namespace detail {
 
 struct MemoryDomainHook {
     PyMemAllocatorEx original;
+    // The largest unsampled block the wrapped allocator makes without calling
+    // another hooked one. pymalloc (MEM, OBJ) hands requests above 512 bytes
+    // (SMALL_REQUEST_THRESHOLD, 3.8 on) to PyMem_RawMalloc; the margin covers
+    // the debug hooks' header and trailer. Below it, RAW is called only when
+    // pymalloc grows its own bookkeeping (rare, and a real RAW block). RAW's
+    // allocator never calls back.
+    std::size_t unguarded_max;
     std::uint8_t domain; // 0 raw, 1 mem, 2 obj
 };
 
@@ -97,8 +104,9 @@ inline std::size_t sampled_bit(const void* address) noexcept {
     return static_cast<std::size_t>((bits >> 4) & (sampled_filter_bits - 1));
 }
 inline std::uint64_t sampled_mask(std::size_t bit) noexcept { return std::uint64_t{1} << (bit & 63); }
-PYCROSCOPE_FORCE_INLINE bool sampled_filter_has(std::size_t bit) noexcept {
-    return (sampled_filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) != 0;
+PYCROSCOPE_FORCE_INLINE bool sampled_filter_has(std::size_t bit,
+                                                const std::atomic<std::uint64_t>* filter = sampled_filter) noexcept {
+    return (filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) != 0;
 }
 
 // Between sessions (no hook records): forgets every block still remembered.
@@ -132,6 +140,13 @@ inline bool remember_sampled(const void* address) noexcept {
     return false;
 }
 
+// What a free tests first, one load for the common case: null while no
+// session records; in sampling mode the filter of sampled blocks (a clear
+// bit passes at once); in full mode a filter with every bit set, so every
+// free goes on to be recorded.
+inline std::atomic<const std::atomic<std::uint64_t>*> free_filter{nullptr};
+inline std::atomic<std::uint64_t> every_block_filter[sampled_filter_words]{};
+
 inline bool sampled_bucket_empty(const SampledBucket& bucket) noexcept {
     for (const auto& slot : bucket.addresses) {
         if (slot.load() != 0) {
@@ -164,7 +179,11 @@ PYCROSCOPE_NOINLINE inline bool forget_sampled(const void* address, std::size_t 
 
 struct ThreadMemoryState {
     std::uint64_t epoch;        // session the sampling state below belongs to
-    std::int64_t until_sample;  // bytes left before the next sample
+    // Bytes left before the next sample. Zero while busy, so that sampling
+    // mode's inline countdown (size < until_sample) fails for nested calls
+    // without a test of its own; the value waits in until_while_busy.
+    std::uint64_t until_sample;
+    std::uint64_t until_while_busy;
     std::uint64_t rng;          // xorshift64* state
     bool busy;                  // inside a hook: nested calls pass through
 };
@@ -172,7 +191,7 @@ inline thread_local ThreadMemoryState tls_memory{};
 
 // Distance to the next sample: exponential with mean sample_bytes, so every
 // byte has the same chance to be sampled whatever the allocation pattern.
-inline std::int64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t sample_bytes) noexcept {
+inline std::uint64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t sample_bytes) noexcept {
     if (state.rng == 0) {
         state.rng = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&state)) ^ 0x2545F4914F6CDD1Dull;
     }
@@ -182,7 +201,19 @@ inline std::int64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t
     const std::uint64_t draw = state.rng * 0x2545F4914F6CDD1Dull;
     const double uniform = (static_cast<double>(draw >> 11) + 1.0) * (1.0 / 9007199254740992.0); // (0, 1]
     const double distance = -std::log(uniform) * static_cast<double>(sample_bytes);
-    return static_cast<std::int64_t>(distance) + 1;
+    return static_cast<std::uint64_t>(distance) + 1;
+}
+
+// Busy around the wrapped allocator (and around recording): nested calls
+// pass through, and sampling mode's countdown waits.
+PYCROSCOPE_FORCE_INLINE void enter_busy(ThreadMemoryState& state) noexcept {
+    state.until_while_busy = state.until_sample;
+    state.until_sample = 0;
+    state.busy = true;
+}
+PYCROSCOPE_FORCE_INLINE void leave_busy(ThreadMemoryState& state) noexcept {
+    state.busy = false;
+    state.until_sample = state.until_while_busy;
 }
 
 // The innermost Python line of the calling thread, or null. may_build: the
@@ -212,17 +243,17 @@ PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) no
 }
 
 // Sampling mode's common case, counted down inline: true when this
-// allocation is not sampled. False leaves the decision to sample_weight().
+// allocation is not sampled. False leaves the decision to sample_weight(),
+// and so do a busy thread (until_sample is 0) and a thread's first
+// allocation of a session (its countdown may belong to an earlier one).
+// Only sample_weight() in sampling mode sets state.epoch, and epochs are
+// never reused: a thread whose state.epoch is this session's is sampling.
 PYCROSCOPE_FORCE_INLINE bool skip_unsampled(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
-    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+    if (state.epoch != epoch || size >= state.until_sample) {
         return false;
     }
-    const std::int64_t left = state.until_sample - static_cast<std::int64_t>(size);
-    if (PYCROSCOPE_LIKELY(left > 0 && state.epoch == epoch)) {
-        state.until_sample = left;
-        return true;
-    }
-    return false;
+    state.until_sample -= size;
+    return true;
 }
 
 constexpr std::uint64_t not_sampled = ~std::uint64_t{0};
@@ -240,13 +271,21 @@ inline std::uint64_t sample_weight(ThreadMemoryState& state, std::uint64_t epoch
         state.epoch = epoch;
         state.until_sample = next_sample_distance(state, sample_bytes);
     }
-    state.until_sample -= static_cast<std::int64_t>(size);
-    if (state.until_sample > 0) {
+    if (size < state.until_sample) {
+        state.until_sample -= size;
         return not_sampled;
     }
-    std::uint64_t points = 0;
-    while (state.until_sample <= 0) {
-        state.until_sample += next_sample_distance(state, sample_bytes);
+    // The block covers the next point and maybe more: count them, and start
+    // the countdown from the last one.
+    std::uint64_t beyond = size - state.until_sample;
+    std::uint64_t points = 1;
+    for (;;) {
+        const std::uint64_t distance = next_sample_distance(state, sample_bytes);
+        if (beyond < distance) {
+            state.until_sample = distance - beyond;
+            break;
+        }
+        beyond -= distance;
         ++points;
     }
     return points * sample_bytes;
@@ -302,13 +341,13 @@ PYCROSCOPE_FORCE_INLINE void* allocate_original(const MemoryDomainHook& hook, bo
     return zeroed ? hook.original.calloc(hook.original.ctx, count, size) : hook.original.malloc(hook.original.ctx, size);
 }
 
-// Busy around the wrapped allocator even for a block that is not recorded:
-// pymalloc passes large blocks on to RAW, whose hook must not count them again.
-PYCROSCOPE_FORCE_INLINE void* allocate_busy(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                            bool zeroed, std::size_t count, std::size_t size) noexcept {
-    state.busy = true;
+// An unsampled block above hook.unguarded_max: busy around the wrapped
+// allocator, as pymalloc passes it on to RAW, whose hook must not count it again.
+PYCROSCOPE_NOINLINE inline void* allocate_busy(const MemoryDomainHook& hook, ThreadMemoryState& state, bool zeroed,
+                                               std::size_t count, std::size_t size) noexcept {
+    enter_busy(state);
     void* block = allocate_original(hook, zeroed, count, size);
-    state.busy = false;
+    leave_busy(state);
     return block;
 }
 
@@ -321,15 +360,17 @@ PYCROSCOPE_NOINLINE inline void* allocate_recorded(const MemoryDomainHook& hook,
                                                    std::size_t size) {
     // count * size may wrap: the allocator then fails, and nothing is recorded.
     const std::uint64_t bytes = sample_weight(state, epoch, zeroed ? count * size : size);
-    state.busy = true;
+    enter_busy(state);
     void* block = allocate_original(hook, zeroed, count, size);
     if (block != nullptr && bytes != not_sampled) {
         record_alloc(epoch, hook.domain, block, bytes);
     }
-    state.busy = false;
+    leave_busy(state);
     return block;
 }
 
+// Sampling mode's unsampled blocks come first: counted down, then a tail
+// call to the wrapped allocator, as a pass-through.
 inline void* hook_malloc(void* context, std::size_t size) {
     const auto& hook = *static_cast<const MemoryDomainHook*>(context);
     const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
@@ -337,13 +378,16 @@ inline void* hook_malloc(void* context, std::size_t size) {
         return hook.original.malloc(hook.original.ctx, size);
     }
     ThreadMemoryState& state = tls_memory;
+    if (skip_unsampled(state, epoch, size)) {
+        if (PYCROSCOPE_LIKELY(size <= hook.unguarded_max)) {
+            return hook.original.malloc(hook.original.ctx, size);
+        }
+        return allocate_busy(hook, state, false, 1, size);
+    }
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
-    if (!skip_unsampled(state, epoch, size)) {
-        return allocate_recorded(hook, state, epoch, false, 1, size);
-    }
-    return allocate_busy(hook, state, false, 1, size);
+    return allocate_recorded(hook, state, epoch, false, 1, size);
 }
 
 inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
@@ -353,13 +397,16 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
     ThreadMemoryState& state = tls_memory;
+    if (skip_unsampled(state, epoch, count * size)) {
+        if (PYCROSCOPE_LIKELY(count * size <= hook.unguarded_max)) {
+            return hook.original.calloc(hook.original.ctx, count, size);
+        }
+        return allocate_busy(hook, state, true, count, size);
+    }
     if (state.busy) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
-    if (!skip_unsampled(state, epoch, count * size)) {
-        return allocate_recorded(hook, state, epoch, true, count, size);
-    }
-    return allocate_busy(hook, state, true, count, size);
+    return allocate_recorded(hook, state, epoch, true, count, size);
 }
 
 // A realloc is a free of the old block and an allocation of the new one.
@@ -376,7 +423,7 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     const std::uint64_t bytes = skip_unsampled(state, epoch, size) ? not_sampled : sample_weight(state, epoch, size);
     const bool alloc_wanted = bytes != not_sampled;
     const bool free_wanted = address != nullptr && wants_free(address);
-    state.busy = true; // as in allocate_busy()
+    enter_busy(state); // as in allocate_busy()
     const std::uint64_t before = free_wanted ? clock::now() : 0;
     void* block = hook.original.realloc(hook.original.ctx, address, size);
     if (block == nullptr && free_wanted && size != 0) {
@@ -390,16 +437,16 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
             record_alloc(epoch, hook.domain, block, bytes);
         }
     }
-    state.busy = false;
+    leave_busy(state);
     return block;
 }
 
 PYCROSCOPE_NOINLINE inline void free_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
                                               std::uint64_t epoch, void* address) {
-    state.busy = true;
+    enter_busy(state);
     record_free(epoch, hook.domain, address, clock::now());
     hook.original.free(hook.original.ctx, address);
-    state.busy = false;
+    leave_busy(state);
 }
 
 // Sampling mode, a free whose filter bit is set.
@@ -412,29 +459,55 @@ PYCROSCOPE_NOINLINE inline void free_maybe_sampled(const MemoryDomainHook& hook,
     }
 }
 
+// wants_free()'s test, split so that every outcome is a tail call. An
+// unsampled block passes before the busy test: either way it passes.
 inline void hook_free(void* context, void* address) {
     const auto& hook = *static_cast<const MemoryDomainHook*>(context);
+    const std::atomic<std::uint64_t>* filter = free_filter.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(filter == nullptr) || address == nullptr) {
+        hook.original.free(hook.original.ctx, address);
+        return;
+    }
+    const std::size_t bit = sampled_bit(address);
+    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit, filter))) {
+        hook.original.free(hook.original.ctx, address);
+        return;
+    }
     const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
-    if (PYCROSCOPE_LIKELY(epoch == 0) || address == nullptr) {
-        hook.original.free(hook.original.ctx, address);
-        return;
-    }
     ThreadMemoryState& state = tls_memory;
-    if (state.busy) { // a nested free must not forget a sampled block
+    // Stopped since the filter was read; or nested, and a nested free must
+    // not forget a sampled block.
+    if (epoch == 0 || state.busy) {
         hook.original.free(hook.original.ctx, address);
         return;
     }
-    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+    if (filter == every_block_filter) { // full mode
         free_recorded(hook, state, epoch, address);
         return;
     }
-    // wants_free()'s test, split so that every outcome is a tail call.
-    const std::size_t bit = sampled_bit(address);
-    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit))) {
-        hook.original.free(hook.original.ctx, address);
-        return;
-    }
     free_maybe_sampled(hook, state, epoch, address, bit);
+}
+
+// A MemoryCollector's start: everything the hooks read, then the epoch and
+// the free filter that make them record.
+inline void start_recording(std::uint64_t epoch, std::uint64_t sample_bytes, bool attribution) noexcept {
+    if (sample_bytes != 0) {
+        clear_sampled_filter();
+    } else {
+        for (auto& word : every_block_filter) {
+            word.store(~std::uint64_t{0}, std::memory_order_relaxed);
+        }
+    }
+    memory_sample_bytes.store(sample_bytes, std::memory_order_relaxed);
+    memory_attribution.store(attribution, std::memory_order_relaxed);
+    memory_epoch.store(epoch, std::memory_order_release);
+    free_filter.store(sample_bytes != 0 ? sampled_filter : every_block_filter, std::memory_order_release);
+}
+
+// Also what a forked child does (it has no drain thread).
+inline void stop_recording() noexcept {
+    free_filter.store(nullptr, std::memory_order_release);
+    memory_epoch.store(0, std::memory_order_release);
 }
 
 } // namespace detail
@@ -457,6 +530,7 @@ inline MemoryHooksState install_memory_hooks() noexcept {
         detail::MemoryDomainHook& hook = detail::memory_domains[i];
         PyMem_GetAllocator(domains[i], &hook.original);
         hook.domain = static_cast<std::uint8_t>(i);
+        hook.unguarded_max = i == 0 ? SIZE_MAX : 512 - 64;
         PyMemAllocatorEx wrapper{&hook, &detail::hook_malloc, &detail::hook_calloc, &detail::hook_realloc,
                                  &detail::hook_free};
         PyMem_SetAllocator(domains[i], &wrapper);
