@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -433,6 +434,23 @@ TEST(Session, CollectorsStartAndStopOnce) {
         EXPECT_EQ(CountingCollector::stops, 1);
     }
     EXPECT_EQ(CountingCollector::stops, 1);
+}
+
+
+// The drain thread's pause: the longest while nothing came; else long enough
+// for the fastest-filling buffer to reach a quarter of its capacity again, at
+// the rate it filled since the pass before; within [20us, drain_interval].
+TEST(Session, DrainPauseTargetsAQuarterOfTheFastestBuffer) {
+    using std::chrono::microseconds;
+    using pycroscope::detail::drain_pause;
+    const microseconds longest{1000};
+    EXPECT_EQ(drain_pause(0.0, microseconds(1000), longest), longest);
+    EXPECT_EQ(drain_pause(1.0, microseconds(1000), longest), microseconds(250));
+    EXPECT_EQ(drain_pause(0.5, microseconds(400), longest), microseconds(200));
+    EXPECT_EQ(drain_pause(0.125, microseconds(400), longest), microseconds(800));
+    EXPECT_EQ(drain_pause(0.01, microseconds(1000), longest), longest);
+    EXPECT_EQ(drain_pause(4.0, microseconds(100), longest), microseconds(20));
+    EXPECT_EQ(drain_pause(1.0, microseconds(1000), microseconds(5)), microseconds(5));
 }
 
 } // namespace

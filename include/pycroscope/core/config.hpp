@@ -40,7 +40,8 @@ struct Config {
     // capacity * 32 bytes, and that is all the memory a thread ever gets.
     std::size_t buffer_capacity = std::size_t{1} << 16;
     OverflowPolicy overflow = OverflowPolicy::block;
-    // How long the drain thread sleeps when every buffer was empty.
+    // The longest the drain thread sleeps between passes (it sleeps less
+    // while a buffer fills fast): the delay before a streaming sink sees an event.
     std::chrono::microseconds drain_interval{1000};
     ClockSource clock = ClockSource::automatic;
     std::string process_name = "pycroscope";

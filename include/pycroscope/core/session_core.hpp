@@ -52,7 +52,7 @@ inline std::atomic<std::uint64_t>& last_epoch() {
 // gone. The child detaches: it records nothing and leaves the parent's
 // output alone; a Session object it inherited stops without touching files.
 inline void stop_recording_in_child() noexcept {
-    native_epoch.store(0, std::memory_order_relaxed);
+    stop_native_zones_in_child();
     session_epoch.store(0, std::memory_order_relaxed);
     session_slot_taken().store(false, std::memory_order_relaxed);
 }
@@ -64,6 +64,27 @@ inline void install_fork_handler() {
     }();
     (void)installed;
 #endif
+}
+
+// How long the drain thread sleeps after a pass. fullest: the largest share
+// of a buffer's capacity that the pass drained; since_last: the time since
+// the pass before. Sleeping lets the drain read in batches and cost little
+// CPU. The pause shrinks while a buffer fills fast, so that the fastest one
+// would be about a quarter full again by the next pass. A producer then
+// never meets a full buffer merely because the drain slept, which costs more
+// than the wait: the producer wakes the drain thread onto its own CPU, and
+// there the two can only take turns.
+inline std::chrono::nanoseconds drain_pause(double fullest, std::chrono::nanoseconds since_last,
+                                            std::chrono::nanoseconds longest) noexcept {
+    constexpr std::chrono::nanoseconds shortest{20'000};
+    if (fullest <= 0) {
+        return longest;
+    }
+    const double pause = static_cast<double>(since_last.count()) * (0.25 / fullest);
+    if (pause >= static_cast<double>(longest.count())) {
+        return longest;
+    }
+    return std::min(longest, std::max(shortest, std::chrono::nanoseconds(static_cast<std::int64_t>(pause))));
 }
 
 } // namespace detail
@@ -260,7 +281,7 @@ private:
     // drain thread. Returns the stop time, taken once nothing records, so no
     // delivered event lies beyond it.
     std::uint64_t halt_recording() noexcept {
-        detail::native_epoch.store(0, std::memory_order_release);
+        detail::set_native_epoch(0);
         detail::session_epoch.store(0, std::memory_order_release);
         const std::uint64_t stop_ticks = clock::now();
         registry_->close_all();
@@ -345,34 +366,45 @@ private:
         return t;
     }
 
+    struct DrainPass {
+        std::size_t events = 0;
+        double fullest = 0; // the largest share of a buffer's capacity drained
+        bool more = false;  // a buffer still held events when its turn ended
+    };
+
     void drain_loop() {
         std::vector<Event> batch(batch_size);
         std::vector<std::shared_ptr<ThreadBuffer>> buffers;
+        auto last_pass = std::chrono::steady_clock::now();
         for (;;) {
             bool stopping;
             {
                 std::lock_guard<std::mutex> lock(wake_mutex_);
                 stopping = stop_requested_;
             }
-            const std::size_t drained = drain_all(buffers, batch, stopping);
+            const auto pass_start = std::chrono::steady_clock::now();
+            const DrainPass pass = drain_all(buffers, batch, stopping);
             if (stopping) {
-                while (drain_all(buffers, batch, true) > 0) {
+                while (drain_all(buffers, batch, true).events > 0) {
                 }
                 return;
             }
-            if (drained == 0) {
-                std::unique_lock<std::mutex> lock(wake_mutex_);
-                wake_.wait_for(lock, config_.drain_interval, [this] {
-                    return stop_requested_ || producer_waiting_.exchange(false, std::memory_order_acq_rel);
-                });
+            const auto since_last = pass_start - last_pass;
+            last_pass = pass_start;
+            if (pass.more) {
+                continue;
             }
+            std::unique_lock<std::mutex> lock(wake_mutex_);
+            wake_.wait_for(lock, detail::drain_pause(pass.fullest, since_last, config_.drain_interval), [this] {
+                return stop_requested_ || producer_waiting_.exchange(false, std::memory_order_acq_rel);
+            });
         }
     }
 
-    std::size_t drain_all(std::vector<std::shared_ptr<ThreadBuffer>>& buffers, std::vector<Event>& batch,
-                          bool stopping) {
+    DrainPass drain_all(std::vector<std::shared_ptr<ThreadBuffer>>& buffers, std::vector<Event>& batch,
+                        bool stopping) {
         registry_->snapshot(buffers);
-        std::size_t total = 0;
+        DrainPass pass;
         for (const auto& buffer : buffers) {
             // Read before draining: once an exited thread's buffer is empty, it stays empty.
             const bool exited = buffer->exited.load(std::memory_order_acquire);
@@ -386,10 +418,13 @@ private:
                 from_this += n;
                 // Fairness between threads, except when this buffer must be emptied now.
                 if (!exited && !stopping && from_this >= 16 * batch_size) {
+                    pass.more = true;
                     break;
                 }
             }
-            total += from_this;
+            pass.events += from_this;
+            pass.fullest = std::max(pass.fullest, static_cast<double>(from_this) /
+                                                      static_cast<double>(buffer->ring.capacity()));
             if (exited && buffer->ring.empty()) {
                 ThreadInfo info = thread_info(*buffer);
                 info.exited = true;
@@ -399,7 +434,7 @@ private:
             }
         }
         buffers.clear();
-        return total;
+        return pass;
     }
 
     void deliver(ThreadBuffer& buffer, Event* events, std::size_t count) {
