@@ -538,7 +538,8 @@ struct Config {
     // capacity * 32 bytes, and that is all the memory a thread ever gets.
     std::size_t buffer_capacity = std::size_t{1} << 16;
     OverflowPolicy overflow = OverflowPolicy::block;
-    // How long the drain thread sleeps when every buffer was empty.
+    // The longest the drain thread sleeps between passes (it sleeps less
+    // while a buffer fills fast): the delay before a streaming sink sees an event.
     std::chrono::microseconds drain_interval{1000};
     ClockSource clock = ClockSource::automatic;
     std::string process_name = "pycroscope";
@@ -1091,6 +1092,70 @@ inline const SourceLocation* intern_zone_name(const SourceLocation* site, std::s
 // thread. No lock, no allocation, no virtual call, no system call, except on a
 // thread's first event of a session (attach) and when a full buffer blocks.
 
+// ---- begin pycroscope/core/native_zone_state.hpp ----
+// Whether native zones record, and how: the words a zone reads first.
+//  - native_epoch: the session's epoch while the NativeZones collector
+//    records (marks, counters and frame marks read it too), else zero;
+//  - zone_stack_readers: how many ZoneStackReaders live (zones then keep
+//    their thread's ZoneStack for a sampler);
+//  - native_fast_epoch: zero while native zones do not record; native_epoch
+//    while a zone may take its shortest path (the clock is the TSC and no
+//    reader lives); else native_checked_path. One load then answers all
+//    three questions, and a zone skips three tests.
+// Writers (a session starting or stopping, a reader coming or going) are
+// rare and take a mutex, so native_fast_epoch always matches the other two.
+
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+namespace pycroscope {
+namespace detail {
+
+inline std::atomic<std::uint64_t> native_epoch{0};
+inline std::atomic<int> zone_stack_readers{0};
+inline std::atomic<std::uint64_t> native_fast_epoch{0};
+constexpr std::uint64_t native_checked_path = ~std::uint64_t{0}; // never an epoch
+
+inline std::mutex& native_zone_state_mutex() {
+    static std::mutex mutex;
+    return mutex;
+}
+
+// The caller holds native_zone_state_mutex().
+inline void publish_native_fast_epoch() noexcept {
+    const std::uint64_t epoch = native_epoch.load(std::memory_order_relaxed);
+    const bool fast = zone_stack_readers.load(std::memory_order_relaxed) == 0 &&
+                      clock::detail::use_tsc.load(std::memory_order_relaxed);
+    native_fast_epoch.store(epoch == 0 ? 0 : fast ? epoch : native_checked_path, std::memory_order_release);
+}
+
+// Zero stops native recording. The clock must be selected before a start.
+inline void set_native_epoch(std::uint64_t epoch) noexcept {
+    std::lock_guard<std::mutex> lock(native_zone_state_mutex());
+    if (epoch == 0) {
+        native_fast_epoch.store(0, std::memory_order_release);
+    }
+    native_epoch.store(epoch, std::memory_order_release);
+    publish_native_fast_epoch();
+}
+
+inline void add_zone_stack_readers(int delta) noexcept {
+    std::lock_guard<std::mutex> lock(native_zone_state_mutex());
+    zone_stack_readers.fetch_add(delta, std::memory_order_relaxed);
+    publish_native_fast_epoch();
+}
+
+// A forked child's only thread: no lock, as the parent's lock holder is gone.
+inline void stop_native_zones_in_child() noexcept {
+    native_fast_epoch.store(0, std::memory_order_relaxed);
+    native_epoch.store(0, std::memory_order_relaxed);
+}
+
+} // namespace detail
+} // namespace pycroscope
+// ---- end pycroscope/core/native_zone_state.hpp ----
 // ---- begin pycroscope/core/thread_registry.hpp ----
 // Which threads record into the running session, and how a thread finds its
 // own buffer. The hot path reads one thread_local pair (buffer, epoch); a
@@ -1448,10 +1513,6 @@ private:
 
 namespace pycroscope {
 
-namespace detail {
-inline std::atomic<int> zone_stack_readers{0};
-} // namespace detail
-
 // True while zones push themselves on their thread's ZoneStack.
 PYCROSCOPE_FORCE_INLINE bool zone_stacks_kept() noexcept {
     return detail::zone_stack_readers.load(std::memory_order_relaxed) != 0;
@@ -1462,8 +1523,8 @@ PYCROSCOPE_FORCE_INLINE bool zone_stacks_kept() noexcept {
 // session's stacks start empty, so take it before the session records zones.
 class ZoneStackReader {
 public:
-    ZoneStackReader() noexcept { detail::zone_stack_readers.fetch_add(1, std::memory_order_relaxed); }
-    ~ZoneStackReader() { detail::zone_stack_readers.fetch_sub(1, std::memory_order_relaxed); }
+    ZoneStackReader() noexcept { detail::add_zone_stack_readers(1); }
+    ~ZoneStackReader() { detail::add_zone_stack_readers(-1); }
     ZoneStackReader(const ZoneStackReader&) = delete;
     ZoneStackReader& operator=(const ZoneStackReader&) = delete;
 };
@@ -1766,10 +1827,6 @@ inline void set_thread_name(std::string_view name) {
 namespace pycroscope {
 namespace detail {
 
-// Equal to session_epoch while the running session collects native zones,
-// marks, counters and frame marks (the NativeZones collector), else zero.
-inline std::atomic<std::uint64_t> native_epoch{0};
-
 PYCROSCOPE_FORCE_INLINE bool push_event(std::uint64_t epoch, const Event& event) noexcept {
     ThreadBuffer* buffer = tls_slot.buffer;
     if (PYCROSCOPE_UNLIKELY(tls_slot.epoch != epoch)) {
@@ -1793,9 +1850,14 @@ inline bool push_events(std::uint64_t epoch, const Event* events, std::size_t co
     return buffer->ring.push_all(events, count);
 }
 
+PYCROSCOPE_FORCE_INLINE Event make_event_at(std::uint64_t ticks, EventKind kind, const SourceLocation* location,
+                                            std::uint64_t payload = 0, std::uint32_t aux = 0) noexcept {
+    return Event{ticks, location_id(location), payload, aux, kind, 0, 0};
+}
+
 PYCROSCOPE_FORCE_INLINE Event make_event(EventKind kind, const SourceLocation* location, std::uint64_t payload = 0,
                                          std::uint32_t aux = 0) noexcept {
-    return Event{clock::now(), location_id(location), payload, aux, kind, 0, 0};
+    return make_event_at(clock::now(), kind, location, payload, aux);
 }
 
 } // namespace detail
@@ -1819,6 +1881,19 @@ PYCROSCOPE_FORCE_INLINE bool record(EventKind kind, const SourceLocation* locati
 // tagged Python frame identity.
 PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
                                                  std::uintptr_t position = 0) noexcept {
+#if PYCROSCOPE_HAS_RDTSC
+    // No session: one load. The common recording case (the TSC, no stack
+    // kept, the thread attached): one more compare.
+    const std::uint64_t fast = detail::native_fast_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(fast == 0)) {
+        return 0;
+    }
+    if (location != nullptr && PYCROSCOPE_LIKELY(detail::tls_slot.epoch == fast)) {
+        return detail::tls_slot.buffer->ring.push(detail::make_event_at(__rdtsc(), EventKind::zone_begin, location))
+                   ? fast
+                   : 0;
+    }
+#endif
     const std::uint64_t epoch = detail::native_epoch.load(std::memory_order_relaxed);
     if (PYCROSCOPE_LIKELY(epoch == 0) || location == nullptr) {
         return 0;
@@ -1850,6 +1925,15 @@ PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
 // Skipped when the session changed since begin_zone(), so every recorded
 // end has its begin in the same session.
 PYCROSCOPE_FORCE_INLINE void end_zone(const SourceLocation* location, std::uint64_t epoch) noexcept {
+#if PYCROSCOPE_HAS_RDTSC
+    if (PYCROSCOPE_LIKELY(detail::native_fast_epoch.load(std::memory_order_relaxed) == epoch)) {
+        const detail::ThreadSlot slot = detail::tls_slot;
+        if (PYCROSCOPE_LIKELY(slot.epoch == epoch)) { // else the thread is exiting
+            slot.buffer->ring.push(detail::make_event_at(__rdtsc(), EventKind::zone_end, location));
+        }
+        return;
+    }
+#endif
     if (PYCROSCOPE_UNLIKELY(detail::native_epoch.load(std::memory_order_relaxed) != epoch)) {
         return;
     }
@@ -2451,7 +2535,7 @@ inline std::atomic<std::uint64_t>& last_epoch() {
 // gone. The child detaches: it records nothing and leaves the parent's
 // output alone; a Session object it inherited stops without touching files.
 inline void stop_recording_in_child() noexcept {
-    native_epoch.store(0, std::memory_order_relaxed);
+    stop_native_zones_in_child();
     session_epoch.store(0, std::memory_order_relaxed);
     session_slot_taken().store(false, std::memory_order_relaxed);
 }
@@ -2463,6 +2547,27 @@ inline void install_fork_handler() {
     }();
     (void)installed;
 #endif
+}
+
+// How long the drain thread sleeps after a pass. fullest: the largest share
+// of a buffer's capacity that the pass drained; since_last: the time since
+// the pass before. Sleeping lets the drain read in batches and cost little
+// CPU. The pause shrinks while a buffer fills fast, so that the fastest one
+// would be about a quarter full again by the next pass. A producer then
+// never meets a full buffer merely because the drain slept, which costs more
+// than the wait: the producer wakes the drain thread onto its own CPU, and
+// there the two can only take turns.
+inline std::chrono::nanoseconds drain_pause(double fullest, std::chrono::nanoseconds since_last,
+                                            std::chrono::nanoseconds longest) noexcept {
+    constexpr std::chrono::nanoseconds shortest{20'000};
+    if (fullest <= 0) {
+        return longest;
+    }
+    const double pause = static_cast<double>(since_last.count()) * (0.25 / fullest);
+    if (pause >= static_cast<double>(longest.count())) {
+        return longest;
+    }
+    return std::min(longest, std::max(shortest, std::chrono::nanoseconds(static_cast<std::int64_t>(pause))));
 }
 
 } // namespace detail
@@ -2659,7 +2764,7 @@ private:
     // drain thread. Returns the stop time, taken once nothing records, so no
     // delivered event lies beyond it.
     std::uint64_t halt_recording() noexcept {
-        detail::native_epoch.store(0, std::memory_order_release);
+        detail::set_native_epoch(0);
         detail::session_epoch.store(0, std::memory_order_release);
         const std::uint64_t stop_ticks = clock::now();
         registry_->close_all();
@@ -2744,34 +2849,45 @@ private:
         return t;
     }
 
+    struct DrainPass {
+        std::size_t events = 0;
+        double fullest = 0; // the largest share of a buffer's capacity drained
+        bool more = false;  // a buffer still held events when its turn ended
+    };
+
     void drain_loop() {
         std::vector<Event> batch(batch_size);
         std::vector<std::shared_ptr<ThreadBuffer>> buffers;
+        auto last_pass = std::chrono::steady_clock::now();
         for (;;) {
             bool stopping;
             {
                 std::lock_guard<std::mutex> lock(wake_mutex_);
                 stopping = stop_requested_;
             }
-            const std::size_t drained = drain_all(buffers, batch, stopping);
+            const auto pass_start = std::chrono::steady_clock::now();
+            const DrainPass pass = drain_all(buffers, batch, stopping);
             if (stopping) {
-                while (drain_all(buffers, batch, true) > 0) {
+                while (drain_all(buffers, batch, true).events > 0) {
                 }
                 return;
             }
-            if (drained == 0) {
-                std::unique_lock<std::mutex> lock(wake_mutex_);
-                wake_.wait_for(lock, config_.drain_interval, [this] {
-                    return stop_requested_ || producer_waiting_.exchange(false, std::memory_order_acq_rel);
-                });
+            const auto since_last = pass_start - last_pass;
+            last_pass = pass_start;
+            if (pass.more) {
+                continue;
             }
+            std::unique_lock<std::mutex> lock(wake_mutex_);
+            wake_.wait_for(lock, detail::drain_pause(pass.fullest, since_last, config_.drain_interval), [this] {
+                return stop_requested_ || producer_waiting_.exchange(false, std::memory_order_acq_rel);
+            });
         }
     }
 
-    std::size_t drain_all(std::vector<std::shared_ptr<ThreadBuffer>>& buffers, std::vector<Event>& batch,
-                          bool stopping) {
+    DrainPass drain_all(std::vector<std::shared_ptr<ThreadBuffer>>& buffers, std::vector<Event>& batch,
+                        bool stopping) {
         registry_->snapshot(buffers);
-        std::size_t total = 0;
+        DrainPass pass;
         for (const auto& buffer : buffers) {
             // Read before draining: once an exited thread's buffer is empty, it stays empty.
             const bool exited = buffer->exited.load(std::memory_order_acquire);
@@ -2785,10 +2901,13 @@ private:
                 from_this += n;
                 // Fairness between threads, except when this buffer must be emptied now.
                 if (!exited && !stopping && from_this >= 16 * batch_size) {
+                    pass.more = true;
                     break;
                 }
             }
-            total += from_this;
+            pass.events += from_this;
+            pass.fullest = std::max(pass.fullest, static_cast<double>(from_this) /
+                                                      static_cast<double>(buffer->ring.capacity()));
             if (exited && buffer->ring.empty()) {
                 ThreadInfo info = thread_info(*buffer);
                 info.exited = true;
@@ -2798,7 +2917,7 @@ private:
             }
         }
         buffers.clear();
-        return total;
+        return pass;
     }
 
     void deliver(ThreadBuffer& buffer, Event* events, std::size_t count) {
@@ -2876,8 +2995,8 @@ namespace pycroscope {
 // Native C++ instrumentation: PYCRO_SCOPE zones, marks, counters, frame marks.
 struct NativeZones {
     static constexpr const char* name = "native_zones";
-    void start(SessionCore& core) { detail::native_epoch.store(core.epoch(), std::memory_order_release); }
-    void stop(SessionCore&) noexcept { detail::native_epoch.store(0, std::memory_order_release); }
+    void start(SessionCore& core) { detail::set_native_epoch(core.epoch()); }
+    void stop(SessionCore&) noexcept { detail::set_native_epoch(0); }
 };
 
 template <class... Collectors>
@@ -4427,7 +4546,7 @@ private:
 
     MemoryModelOptions options_;
     SessionInfo info_;
-    AddressMap<Block> blocks_{1 << 16};
+    AddressMap<Block> blocks_; // grows as blocks live: a sampled session keeps few
     AddressMap<Block> displaced_[2];
     AddressMap<std::uint64_t> early_frees_[2];
     std::vector<MemorySite> sites_;
@@ -10071,6 +10190,13 @@ namespace detail {
 
 struct MemoryDomainHook {
     PyMemAllocatorEx original;
+    // The largest unsampled block the wrapped allocator makes without calling
+    // another hooked one. pymalloc (MEM, OBJ) hands requests above 512 bytes
+    // (SMALL_REQUEST_THRESHOLD, 3.8 on) to PyMem_RawMalloc; the margin covers
+    // the debug hooks' header and trailer. Below it, RAW is called only when
+    // pymalloc grows its own bookkeeping (rare, and a real RAW block). RAW's
+    // allocator never calls back.
+    std::size_t unguarded_max;
     std::uint8_t domain; // 0 raw, 1 mem, 2 obj
 };
 
@@ -10118,8 +10244,9 @@ inline std::size_t sampled_bit(const void* address) noexcept {
     return static_cast<std::size_t>((bits >> 4) & (sampled_filter_bits - 1));
 }
 inline std::uint64_t sampled_mask(std::size_t bit) noexcept { return std::uint64_t{1} << (bit & 63); }
-PYCROSCOPE_FORCE_INLINE bool sampled_filter_has(std::size_t bit) noexcept {
-    return (sampled_filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) != 0;
+PYCROSCOPE_FORCE_INLINE bool sampled_filter_has(std::size_t bit,
+                                                const std::atomic<std::uint64_t>* filter = sampled_filter) noexcept {
+    return (filter[bit >> 6].load(std::memory_order_relaxed) & sampled_mask(bit)) != 0;
 }
 
 // Between sessions (no hook records): forgets every block still remembered.
@@ -10153,6 +10280,13 @@ inline bool remember_sampled(const void* address) noexcept {
     return false;
 }
 
+// What a free tests first, one load for the common case: null while no
+// session records; in sampling mode the filter of sampled blocks (a clear
+// bit passes at once); in full mode a filter with every bit set, so every
+// free goes on to be recorded.
+inline std::atomic<const std::atomic<std::uint64_t>*> free_filter{nullptr};
+inline std::atomic<std::uint64_t> every_block_filter[sampled_filter_words]{};
+
 inline bool sampled_bucket_empty(const SampledBucket& bucket) noexcept {
     for (const auto& slot : bucket.addresses) {
         if (slot.load() != 0) {
@@ -10185,7 +10319,11 @@ PYCROSCOPE_NOINLINE inline bool forget_sampled(const void* address, std::size_t 
 
 struct ThreadMemoryState {
     std::uint64_t epoch;        // session the sampling state below belongs to
-    std::int64_t until_sample;  // bytes left before the next sample
+    // Bytes left before the next sample. Zero while busy, so that sampling
+    // mode's inline countdown (size < until_sample) fails for nested calls
+    // without a test of its own; the value waits in until_while_busy.
+    std::uint64_t until_sample;
+    std::uint64_t until_while_busy;
     std::uint64_t rng;          // xorshift64* state
     bool busy;                  // inside a hook: nested calls pass through
 };
@@ -10193,7 +10331,7 @@ inline thread_local ThreadMemoryState tls_memory{};
 
 // Distance to the next sample: exponential with mean sample_bytes, so every
 // byte has the same chance to be sampled whatever the allocation pattern.
-inline std::int64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t sample_bytes) noexcept {
+inline std::uint64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t sample_bytes) noexcept {
     if (state.rng == 0) {
         state.rng = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&state)) ^ 0x2545F4914F6CDD1Dull;
     }
@@ -10203,7 +10341,19 @@ inline std::int64_t next_sample_distance(ThreadMemoryState& state, std::uint64_t
     const std::uint64_t draw = state.rng * 0x2545F4914F6CDD1Dull;
     const double uniform = (static_cast<double>(draw >> 11) + 1.0) * (1.0 / 9007199254740992.0); // (0, 1]
     const double distance = -std::log(uniform) * static_cast<double>(sample_bytes);
-    return static_cast<std::int64_t>(distance) + 1;
+    return static_cast<std::uint64_t>(distance) + 1;
+}
+
+// Busy around the wrapped allocator (and around recording): nested calls
+// pass through, and sampling mode's countdown waits.
+PYCROSCOPE_FORCE_INLINE void enter_busy(ThreadMemoryState& state) noexcept {
+    state.until_while_busy = state.until_sample;
+    state.until_sample = 0;
+    state.busy = true;
+}
+PYCROSCOPE_FORCE_INLINE void leave_busy(ThreadMemoryState& state) noexcept {
+    state.busy = false;
+    state.until_sample = state.until_while_busy;
 }
 
 // The innermost Python line of the calling thread, or null. may_build: the
@@ -10233,17 +10383,17 @@ PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) no
 }
 
 // Sampling mode's common case, counted down inline: true when this
-// allocation is not sampled. False leaves the decision to sample_weight().
+// allocation is not sampled. False leaves the decision to sample_weight(),
+// and so do a busy thread (until_sample is 0) and a thread's first
+// allocation of a session (its countdown may belong to an earlier one).
+// Only sample_weight() in sampling mode sets state.epoch, and epochs are
+// never reused: a thread whose state.epoch is this session's is sampling.
 PYCROSCOPE_FORCE_INLINE bool skip_unsampled(ThreadMemoryState& state, std::uint64_t epoch, std::size_t size) noexcept {
-    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+    if (state.epoch != epoch || size >= state.until_sample) {
         return false;
     }
-    const std::int64_t left = state.until_sample - static_cast<std::int64_t>(size);
-    if (PYCROSCOPE_LIKELY(left > 0 && state.epoch == epoch)) {
-        state.until_sample = left;
-        return true;
-    }
-    return false;
+    state.until_sample -= size;
+    return true;
 }
 
 constexpr std::uint64_t not_sampled = ~std::uint64_t{0};
@@ -10261,13 +10411,21 @@ inline std::uint64_t sample_weight(ThreadMemoryState& state, std::uint64_t epoch
         state.epoch = epoch;
         state.until_sample = next_sample_distance(state, sample_bytes);
     }
-    state.until_sample -= static_cast<std::int64_t>(size);
-    if (state.until_sample > 0) {
+    if (size < state.until_sample) {
+        state.until_sample -= size;
         return not_sampled;
     }
-    std::uint64_t points = 0;
-    while (state.until_sample <= 0) {
-        state.until_sample += next_sample_distance(state, sample_bytes);
+    // The block covers the next point and maybe more: count them, and start
+    // the countdown from the last one.
+    std::uint64_t beyond = size - state.until_sample;
+    std::uint64_t points = 1;
+    for (;;) {
+        const std::uint64_t distance = next_sample_distance(state, sample_bytes);
+        if (beyond < distance) {
+            state.until_sample = distance - beyond;
+            break;
+        }
+        beyond -= distance;
         ++points;
     }
     return points * sample_bytes;
@@ -10323,13 +10481,13 @@ PYCROSCOPE_FORCE_INLINE void* allocate_original(const MemoryDomainHook& hook, bo
     return zeroed ? hook.original.calloc(hook.original.ctx, count, size) : hook.original.malloc(hook.original.ctx, size);
 }
 
-// Busy around the wrapped allocator even for a block that is not recorded:
-// pymalloc passes large blocks on to RAW, whose hook must not count them again.
-PYCROSCOPE_FORCE_INLINE void* allocate_busy(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                            bool zeroed, std::size_t count, std::size_t size) noexcept {
-    state.busy = true;
+// An unsampled block above hook.unguarded_max: busy around the wrapped
+// allocator, as pymalloc passes it on to RAW, whose hook must not count it again.
+PYCROSCOPE_NOINLINE inline void* allocate_busy(const MemoryDomainHook& hook, ThreadMemoryState& state, bool zeroed,
+                                               std::size_t count, std::size_t size) noexcept {
+    enter_busy(state);
     void* block = allocate_original(hook, zeroed, count, size);
-    state.busy = false;
+    leave_busy(state);
     return block;
 }
 
@@ -10342,15 +10500,17 @@ PYCROSCOPE_NOINLINE inline void* allocate_recorded(const MemoryDomainHook& hook,
                                                    std::size_t size) {
     // count * size may wrap: the allocator then fails, and nothing is recorded.
     const std::uint64_t bytes = sample_weight(state, epoch, zeroed ? count * size : size);
-    state.busy = true;
+    enter_busy(state);
     void* block = allocate_original(hook, zeroed, count, size);
     if (block != nullptr && bytes != not_sampled) {
         record_alloc(epoch, hook.domain, block, bytes);
     }
-    state.busy = false;
+    leave_busy(state);
     return block;
 }
 
+// Sampling mode's unsampled blocks come first: counted down, then a tail
+// call to the wrapped allocator, as a pass-through.
 inline void* hook_malloc(void* context, std::size_t size) {
     const auto& hook = *static_cast<const MemoryDomainHook*>(context);
     const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
@@ -10358,13 +10518,16 @@ inline void* hook_malloc(void* context, std::size_t size) {
         return hook.original.malloc(hook.original.ctx, size);
     }
     ThreadMemoryState& state = tls_memory;
+    if (skip_unsampled(state, epoch, size)) {
+        if (PYCROSCOPE_LIKELY(size <= hook.unguarded_max)) {
+            return hook.original.malloc(hook.original.ctx, size);
+        }
+        return allocate_busy(hook, state, false, 1, size);
+    }
     if (state.busy) {
         return hook.original.malloc(hook.original.ctx, size);
     }
-    if (!skip_unsampled(state, epoch, size)) {
-        return allocate_recorded(hook, state, epoch, false, 1, size);
-    }
-    return allocate_busy(hook, state, false, 1, size);
+    return allocate_recorded(hook, state, epoch, false, 1, size);
 }
 
 inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
@@ -10374,13 +10537,16 @@ inline void* hook_calloc(void* context, std::size_t count, std::size_t size) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
     ThreadMemoryState& state = tls_memory;
+    if (skip_unsampled(state, epoch, count * size)) {
+        if (PYCROSCOPE_LIKELY(count * size <= hook.unguarded_max)) {
+            return hook.original.calloc(hook.original.ctx, count, size);
+        }
+        return allocate_busy(hook, state, true, count, size);
+    }
     if (state.busy) {
         return hook.original.calloc(hook.original.ctx, count, size);
     }
-    if (!skip_unsampled(state, epoch, count * size)) {
-        return allocate_recorded(hook, state, epoch, true, count, size);
-    }
-    return allocate_busy(hook, state, true, count, size);
+    return allocate_recorded(hook, state, epoch, true, count, size);
 }
 
 // A realloc is a free of the old block and an allocation of the new one.
@@ -10397,7 +10563,7 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
     const std::uint64_t bytes = skip_unsampled(state, epoch, size) ? not_sampled : sample_weight(state, epoch, size);
     const bool alloc_wanted = bytes != not_sampled;
     const bool free_wanted = address != nullptr && wants_free(address);
-    state.busy = true; // as in allocate_busy()
+    enter_busy(state); // as in allocate_busy()
     const std::uint64_t before = free_wanted ? clock::now() : 0;
     void* block = hook.original.realloc(hook.original.ctx, address, size);
     if (block == nullptr && free_wanted && size != 0) {
@@ -10411,16 +10577,16 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
             record_alloc(epoch, hook.domain, block, bytes);
         }
     }
-    state.busy = false;
+    leave_busy(state);
     return block;
 }
 
 PYCROSCOPE_NOINLINE inline void free_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
                                               std::uint64_t epoch, void* address) {
-    state.busy = true;
+    enter_busy(state);
     record_free(epoch, hook.domain, address, clock::now());
     hook.original.free(hook.original.ctx, address);
-    state.busy = false;
+    leave_busy(state);
 }
 
 // Sampling mode, a free whose filter bit is set.
@@ -10433,29 +10599,55 @@ PYCROSCOPE_NOINLINE inline void free_maybe_sampled(const MemoryDomainHook& hook,
     }
 }
 
+// wants_free()'s test, split so that every outcome is a tail call. An
+// unsampled block passes before the busy test: either way it passes.
 inline void hook_free(void* context, void* address) {
     const auto& hook = *static_cast<const MemoryDomainHook*>(context);
+    const std::atomic<std::uint64_t>* filter = free_filter.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(filter == nullptr) || address == nullptr) {
+        hook.original.free(hook.original.ctx, address);
+        return;
+    }
+    const std::size_t bit = sampled_bit(address);
+    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit, filter))) {
+        hook.original.free(hook.original.ctx, address);
+        return;
+    }
     const std::uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
-    if (PYCROSCOPE_LIKELY(epoch == 0) || address == nullptr) {
-        hook.original.free(hook.original.ctx, address);
-        return;
-    }
     ThreadMemoryState& state = tls_memory;
-    if (state.busy) { // a nested free must not forget a sampled block
+    // Stopped since the filter was read; or nested, and a nested free must
+    // not forget a sampled block.
+    if (epoch == 0 || state.busy) {
         hook.original.free(hook.original.ctx, address);
         return;
     }
-    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+    if (filter == every_block_filter) { // full mode
         free_recorded(hook, state, epoch, address);
         return;
     }
-    // wants_free()'s test, split so that every outcome is a tail call.
-    const std::size_t bit = sampled_bit(address);
-    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit))) {
-        hook.original.free(hook.original.ctx, address);
-        return;
-    }
     free_maybe_sampled(hook, state, epoch, address, bit);
+}
+
+// A MemoryCollector's start: everything the hooks read, then the epoch and
+// the free filter that make them record.
+inline void start_recording(std::uint64_t epoch, std::uint64_t sample_bytes, bool attribution) noexcept {
+    if (sample_bytes != 0) {
+        clear_sampled_filter();
+    } else {
+        for (auto& word : every_block_filter) {
+            word.store(~std::uint64_t{0}, std::memory_order_relaxed);
+        }
+    }
+    memory_sample_bytes.store(sample_bytes, std::memory_order_relaxed);
+    memory_attribution.store(attribution, std::memory_order_relaxed);
+    memory_epoch.store(epoch, std::memory_order_release);
+    free_filter.store(sample_bytes != 0 ? sampled_filter : every_block_filter, std::memory_order_release);
+}
+
+// Also what a forked child does (it has no drain thread).
+inline void stop_recording() noexcept {
+    free_filter.store(nullptr, std::memory_order_release);
+    memory_epoch.store(0, std::memory_order_release);
 }
 
 } // namespace detail
@@ -10478,6 +10670,7 @@ inline MemoryHooksState install_memory_hooks() noexcept {
         detail::MemoryDomainHook& hook = detail::memory_domains[i];
         PyMem_GetAllocator(domains[i], &hook.original);
         hook.domain = static_cast<std::uint8_t>(i);
+        hook.unguarded_max = i == 0 ? SIZE_MAX : 512 - 64;
         PyMemAllocatorEx wrapper{&hook, &detail::hook_malloc, &detail::hook_calloc, &detail::hook_realloc,
                                  &detail::hook_free};
         PyMem_SetAllocator(domains[i], &wrapper);
@@ -10565,12 +10758,7 @@ public:
         }
         mode_ = state;
         install_fork_handler();
-        if (options.sample_bytes != 0) {
-            detail::clear_sampled_filter();
-        }
-        detail::memory_sample_bytes.store(options.sample_bytes, std::memory_order_relaxed);
-        detail::memory_attribution.store(options.attribution, std::memory_order_relaxed);
-        detail::memory_epoch.store(core.epoch(), std::memory_order_release);
+        detail::start_recording(core.epoch(), options.sample_bytes, options.attribution);
         active_ = true;
     }
 
@@ -10578,7 +10766,7 @@ public:
         if (!active_) {
             return;
         }
-        detail::memory_epoch.store(0, std::memory_order_release);
+        detail::stop_recording();
         active_ = false;
     }
 
@@ -10591,7 +10779,7 @@ private:
     // A forked child has no drain thread: its hooks must stop recording.
     static void install_fork_handler() {
         static const bool installed = [] {
-            ::pthread_atfork(nullptr, nullptr, [] { detail::memory_epoch.store(0, std::memory_order_relaxed); });
+            ::pthread_atfork(nullptr, nullptr, [] { detail::stop_recording(); });
             return true;
         }();
         (void)installed;

@@ -6,6 +6,7 @@
 #include "pycroscope/core/clock.hpp"
 #include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/event.hpp"
+#include "pycroscope/core/native_zone_state.hpp"
 #include "pycroscope/core/source_location.hpp"
 #include "pycroscope/core/thread_registry.hpp"
 
@@ -15,10 +16,6 @@
 
 namespace pycroscope {
 namespace detail {
-
-// Equal to session_epoch while the running session collects native zones,
-// marks, counters and frame marks (the NativeZones collector), else zero.
-inline std::atomic<std::uint64_t> native_epoch{0};
 
 PYCROSCOPE_FORCE_INLINE bool push_event(std::uint64_t epoch, const Event& event) noexcept {
     ThreadBuffer* buffer = tls_slot.buffer;
@@ -43,9 +40,14 @@ inline bool push_events(std::uint64_t epoch, const Event* events, std::size_t co
     return buffer->ring.push_all(events, count);
 }
 
+PYCROSCOPE_FORCE_INLINE Event make_event_at(std::uint64_t ticks, EventKind kind, const SourceLocation* location,
+                                            std::uint64_t payload = 0, std::uint32_t aux = 0) noexcept {
+    return Event{ticks, location_id(location), payload, aux, kind, 0, 0};
+}
+
 PYCROSCOPE_FORCE_INLINE Event make_event(EventKind kind, const SourceLocation* location, std::uint64_t payload = 0,
                                          std::uint32_t aux = 0) noexcept {
-    return Event{clock::now(), location_id(location), payload, aux, kind, 0, 0};
+    return make_event_at(clock::now(), kind, location, payload, aux);
 }
 
 } // namespace detail
@@ -69,6 +71,19 @@ PYCROSCOPE_FORCE_INLINE bool record(EventKind kind, const SourceLocation* locati
 // tagged Python frame identity.
 PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
                                                  std::uintptr_t position = 0) noexcept {
+#if PYCROSCOPE_HAS_RDTSC
+    // No session: one load. The common recording case (the TSC, no stack
+    // kept, the thread attached): one more compare.
+    const std::uint64_t fast = detail::native_fast_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_LIKELY(fast == 0)) {
+        return 0;
+    }
+    if (location != nullptr && PYCROSCOPE_LIKELY(detail::tls_slot.epoch == fast)) {
+        return detail::tls_slot.buffer->ring.push(detail::make_event_at(__rdtsc(), EventKind::zone_begin, location))
+                   ? fast
+                   : 0;
+    }
+#endif
     const std::uint64_t epoch = detail::native_epoch.load(std::memory_order_relaxed);
     if (PYCROSCOPE_LIKELY(epoch == 0) || location == nullptr) {
         return 0;
@@ -100,6 +115,15 @@ PYCROSCOPE_FORCE_INLINE std::uint64_t begin_zone(const SourceLocation* location,
 // Skipped when the session changed since begin_zone(), so every recorded
 // end has its begin in the same session.
 PYCROSCOPE_FORCE_INLINE void end_zone(const SourceLocation* location, std::uint64_t epoch) noexcept {
+#if PYCROSCOPE_HAS_RDTSC
+    if (PYCROSCOPE_LIKELY(detail::native_fast_epoch.load(std::memory_order_relaxed) == epoch)) {
+        const detail::ThreadSlot slot = detail::tls_slot;
+        if (PYCROSCOPE_LIKELY(slot.epoch == epoch)) { // else the thread is exiting
+            slot.buffer->ring.push(detail::make_event_at(__rdtsc(), EventKind::zone_end, location));
+        }
+        return;
+    }
+#endif
     if (PYCROSCOPE_UNLIKELY(detail::native_epoch.load(std::memory_order_relaxed) != epoch)) {
         return;
     }

@@ -29,8 +29,8 @@ namespace pycroscope {
 // Native C++ instrumentation: PYCRO_SCOPE zones, marks, counters, frame marks.
 struct NativeZones {
     static constexpr const char* name = "native_zones";
-    void start(SessionCore& core) { detail::native_epoch.store(core.epoch(), std::memory_order_release); }
-    void stop(SessionCore&) noexcept { detail::native_epoch.store(0, std::memory_order_release); }
+    void start(SessionCore& core) { detail::set_native_epoch(core.epoch()); }
+    void stop(SessionCore&) noexcept { detail::set_native_epoch(0); }
 };
 
 template <class... Collectors>

@@ -26,6 +26,7 @@
 // zone, about a fifth of a zone's cost beyond its two timestamps.
 
 #include "pycroscope/core/compiler.hpp"
+#include "pycroscope/core/native_zone_state.hpp"
 #include "pycroscope/core/source_location.hpp"
 
 #include <atomic>
@@ -33,10 +34,6 @@
 #include <cstdint>
 
 namespace pycroscope {
-
-namespace detail {
-inline std::atomic<int> zone_stack_readers{0};
-} // namespace detail
 
 // True while zones push themselves on their thread's ZoneStack.
 PYCROSCOPE_FORCE_INLINE bool zone_stacks_kept() noexcept {
@@ -48,8 +45,8 @@ PYCROSCOPE_FORCE_INLINE bool zone_stacks_kept() noexcept {
 // session's stacks start empty, so take it before the session records zones.
 class ZoneStackReader {
 public:
-    ZoneStackReader() noexcept { detail::zone_stack_readers.fetch_add(1, std::memory_order_relaxed); }
-    ~ZoneStackReader() { detail::zone_stack_readers.fetch_sub(1, std::memory_order_relaxed); }
+    ZoneStackReader() noexcept { detail::add_zone_stack_readers(1); }
+    ~ZoneStackReader() { detail::add_zone_stack_readers(-1); }
     ZoneStackReader(const ZoneStackReader&) = delete;
     ZoneStackReader& operator=(const ZoneStackReader&) = delete;
 };
