@@ -3,7 +3,11 @@
 # tests against it and run them. Prints "version matrix skipped" (the CTest
 # SKIP_REGULAR_EXPRESSION) when none is found.
 #
-#   cmake -DPYCROSCOPE_SOURCE_DIR=... -DWORK_DIR=... -P run_matrix.cmake
+#   cmake -DPYCROSCOPE_SOURCE_DIR=... -DWORK_DIR=... [-DSKIP_VERSIONS=3.11] -P run_matrix.cmake
+#
+# SKIP_VERSIONS: minor versions (3.X) tested elsewhere, such as the one the
+# main build links. Built at -O1: the matrix checks the C API and behaviour
+# per version, not speed, and -O1 compiles in about two thirds of the time.
 #
 # Known limits are excluded per version, each with its reason, so that
 # everything else must pass exactly.
@@ -22,6 +26,10 @@ endif()
 
 set(_found "")
 foreach(minor 9 10 11 12 13)
+  if("3.${minor}" IN_LIST SKIP_VERSIONS)
+    message("Python 3.${minor}: skipped (SKIP_VERSIONS)")
+    continue()
+  endif()
   file(GLOB _prefixes LIST_DIRECTORIES true "${_root}/versions/3.${minor}.*")
   foreach(prefix IN LISTS _prefixes)
     if(EXISTS "${prefix}/lib/libpython3.${minor}.so" AND EXISTS "${prefix}/include/python3.${minor}/Python.h")
@@ -31,7 +39,7 @@ foreach(minor 9 10 11 12 13)
   endforeach()
 endforeach()
 if(NOT _found)
-  message("no shared CPython 3.9-3.13 under ${_root}/versions: version matrix skipped")
+  message("no shared CPython 3.9-3.13 under ${_root}/versions (besides SKIP_VERSIONS '${SKIP_VERSIONS}'): version matrix skipped")
   return()
 endif()
 
@@ -57,7 +65,7 @@ foreach(entry IN LISTS _found)
   message("==== Python ${version} (${prefix}) filter ${_filter}")
   set(_dir "${WORK_DIR}/py${version}")
   execute_process(COMMAND "${CMAKE_COMMAND}" -S "${PYCROSCOPE_SOURCE_DIR}/tests/version_matrix" -B "${_dir}"
-                          -DCMAKE_BUILD_TYPE=Release -DPYTHON_PREFIX=${prefix} -DPYTHON_VERSION=${version}
+                          -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" -DPYTHON_PREFIX=${prefix} -DPYTHON_VERSION=${version}
                           -DPYCROSCOPE_SOURCE_DIR=${PYCROSCOPE_SOURCE_DIR}
                   RESULT_VARIABLE _rc)
   if(_rc EQUAL 0)
