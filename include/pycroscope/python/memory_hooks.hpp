@@ -291,11 +291,12 @@ inline std::uint64_t sample_weight(ThreadMemoryState& state, std::uint64_t epoch
     return points * sample_bytes;
 }
 
-// bytes: sample_weight()'s answer.
+// bytes: sample_weight()'s answer. sampled: the session samples (the
+// caller has read memory_sample_bytes already).
 PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
-                                          std::uint64_t bytes) noexcept {
+                                          std::uint64_t bytes, bool sampled) noexcept {
     std::uint8_t flags = domain;
-    if (memory_sample_bytes.load(std::memory_order_relaxed) != 0) {
+    if (sampled) {
         if (!remember_sampled(address)) {
             return;
         }
@@ -351,22 +352,47 @@ PYCROSCOPE_NOINLINE inline void* allocate_busy(const MemoryDomainHook& hook, Thr
     return block;
 }
 
-// An allocation skip_unsampled() did not skip: weighed, made, then recorded
-// while still busy (attribution may build a line table, which allocates).
-// Plain arguments, no lambdas: at -O2 GCC kept a lambda here out of line,
-// which cost a call and a closure per recorded allocation.
-PYCROSCOPE_NOINLINE inline void* allocate_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
-                                                   std::uint64_t epoch, bool zeroed, std::size_t count,
-                                                   std::size_t size) {
+// Sampling mode, an allocation skip_unsampled() did not skip: weighed, made,
+// then recorded while still busy (attribution may build a line table, which
+// allocates). Plain arguments, no lambdas: at -O2 GCC kept a lambda here out
+// of line, which cost a call and a closure per recorded allocation.
+PYCROSCOPE_NOINLINE inline void* allocate_sampled(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                  std::uint64_t epoch, bool zeroed, std::size_t count,
+                                                  std::size_t size) {
     // count * size may wrap: the allocator then fails, and nothing is recorded.
     const std::uint64_t bytes = sample_weight(state, epoch, zeroed ? count * size : size);
     enter_busy(state);
     void* block = allocate_original(hook, zeroed, count, size);
     if (block != nullptr && bytes != not_sampled) {
-        record_alloc(epoch, hook.domain, block, bytes);
+        record_alloc(epoch, hook.domain, block, bytes, true);
     }
     leave_busy(state);
     return block;
+}
+
+// Full mode: every allocation, nothing to weigh. Kept apart from the sampled
+// path, whose countdown loop made GCC save six registers and spill the
+// arguments on every call. The busy flag alone: full mode never matches
+// skip_unsampled()'s epoch test, so its countdown need not be parked.
+PYCROSCOPE_NOINLINE inline void* allocate_every(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                std::uint64_t epoch, bool zeroed, std::size_t count,
+                                                std::size_t size) {
+    state.busy = true;
+    void* block = allocate_original(hook, zeroed, count, size);
+    if (block != nullptr) {
+        record_alloc(epoch, hook.domain, block, zeroed ? count * size : size, false);
+    }
+    state.busy = false;
+    return block;
+}
+
+PYCROSCOPE_FORCE_INLINE void* allocate_recorded(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                                std::uint64_t epoch, bool zeroed, std::size_t count,
+                                                std::size_t size) {
+    if (memory_sample_bytes.load(std::memory_order_relaxed) == 0) {
+        return allocate_every(hook, state, epoch, zeroed, count, size);
+    }
+    return allocate_sampled(hook, state, epoch, zeroed, count, size);
 }
 
 // Sampling mode's unsampled blocks come first: counted down, then a tail
@@ -434,7 +460,7 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
             record_free(epoch, hook.domain, address, before);
         }
         if (alloc_wanted) {
-            record_alloc(epoch, hook.domain, block, bytes);
+            record_alloc(epoch, hook.domain, block, bytes, memory_sample_bytes.load(std::memory_order_relaxed) != 0);
         }
     }
     leave_busy(state);
@@ -447,6 +473,15 @@ PYCROSCOPE_NOINLINE inline void free_recorded(const MemoryDomainHook& hook, Thre
     record_free(epoch, hook.domain, address, clock::now());
     hook.original.free(hook.original.ctx, address);
     leave_busy(state);
+}
+
+// Full mode's free: the busy flag alone, as in allocate_every().
+PYCROSCOPE_NOINLINE inline void free_every(const MemoryDomainHook& hook, ThreadMemoryState& state,
+                                           std::uint64_t epoch, void* address) {
+    state.busy = true;
+    record_free(epoch, hook.domain, address, clock::now());
+    hook.original.free(hook.original.ctx, address);
+    state.busy = false;
 }
 
 // Sampling mode, a free whose filter bit is set.
@@ -482,7 +517,7 @@ inline void hook_free(void* context, void* address) {
         return;
     }
     if (filter == every_block_filter) { // full mode
-        free_recorded(hook, state, epoch, address);
+        free_every(hook, state, epoch, address);
         return;
     }
     free_maybe_sampled(hook, state, epoch, address, bit);
