@@ -11,6 +11,8 @@
 #
 # Known limits are excluded per version, each with its reason, so that
 # everything else must pass exactly.
+cmake_minimum_required(VERSION 3.16) # IN_LIST (policy CMP0057) in script mode
+
 if(NOT PYCROSCOPE_SOURCE_DIR OR NOT WORK_DIR)
   message(FATAL_ERROR "set PYCROSCOPE_SOURCE_DIR and WORK_DIR")
 endif()
