@@ -10449,17 +10449,19 @@ PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t doma
     pycroscope::detail::push_event(epoch, event);
 }
 
-// Full mode records every free; sampling mode the frees of remembered
+// Whether a free is recorded, decided by free_filter as in hook_free():
+// full mode records every free; sampling mode the frees of remembered
 // sampled blocks only (a set bit, then the exact bucket).
 PYCROSCOPE_FORCE_INLINE bool wants_free(void* address) noexcept {
-    if (PYCROSCOPE_LIKELY(memory_sample_bytes.load(std::memory_order_relaxed) == 0)) {
-        return true;
+    const std::atomic<std::uint64_t>* filter = free_filter.load(std::memory_order_relaxed);
+    if (filter == nullptr) {
+        return false; // stopped meanwhile
     }
     const std::size_t bit = sampled_bit(address);
-    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit))) {
+    if (PYCROSCOPE_LIKELY(!sampled_filter_has(bit, filter))) {
         return false;
     }
-    return forget_sampled(address, bit);
+    return filter == every_block_filter || forget_sampled(address, bit);
 }
 
 // timestamp: taken before the block went back to the allocator, so it
