@@ -10752,6 +10752,7 @@ inline const char* to_string(MemoryHooksState state) noexcept {
 // throws: they must go in after Py_PreInitialize.
 
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <pthread.h>
@@ -10825,6 +10826,20 @@ private:
     bool active_ = false;
     MemoryHooksState mode_ = MemoryHooksState::none;
 };
+
+// The ring size full tracking wants per recording thread: 8 MiB.
+constexpr std::size_t full_tracking_buffer_capacity = std::size_t{1} << 18;
+
+// config as a session with these memory options should get it. Full
+// tracking writes ~20M events/s on allocation-heavy code: a default-sized
+// ring (2 MiB) is drained in many small passes, and fills whenever the
+// drain thread is descheduled. A ring the host sized itself is kept.
+inline Config memory_tracking_config(Config config, const MemoryOptions& options) {
+    if (options.enabled && options.sample_bytes == 0 && config.buffer_capacity == Config{}.buffer_capacity) {
+        config.buffer_capacity = full_tracking_buffer_capacity;
+    }
+    return config;
+}
 
 // Adds the memory model to session's processors (before start()) with the
 // collector's snapshot interval; returns it for the sinks and sections.
@@ -12973,15 +12988,11 @@ public:
     }
 
 private:
-    // Full allocation tracking writes ~20M events/s on allocation-heavy code:
-    // a default-sized ring (2 MiB) fills in ~3 ms whenever the drain thread is
-    // descheduled, so such threads get 8 MiB unless the host chose a size.
     static Config session_config(const ProfileOptions& options) {
-        Config config = options.config;
-        if (options.memory && options.memory_sample_bytes == 0 && config.buffer_capacity == Config{}.buffer_capacity) {
-            config.buffer_capacity = std::size_t{1} << 18;
-        }
-        return config;
+        MemoryOptions memory;
+        memory.enabled = options.memory;
+        memory.sample_bytes = options.memory_sample_bytes;
+        return memory_tracking_config(options.config, memory);
     }
 
     template <class Collector>

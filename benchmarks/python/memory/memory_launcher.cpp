@@ -98,8 +98,11 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(out);
     int status = 0;
     {
-        pycroscope::Session<py::MemoryCollector> session;
-        session.collector<py::MemoryCollector>().options.sample_bytes = sample_bytes;
+        py::MemoryOptions memory;
+        memory.sample_bytes = sample_bytes;
+        // The ring pycroscope profile gives full tracking: measure what ships.
+        pycroscope::Session<py::MemoryCollector> session(py::memory_tracking_config({}, memory));
+        session.collector<py::MemoryCollector>().options = memory;
         auto model = py::add_memory_model(session);
         auto json = session.add_sink<pycroscope::sinks::JsonSummarySink>(out + "/session.json");
         py::add_memory_section(*json, model, session.collector<py::MemoryCollector>());

@@ -21,10 +21,12 @@
 // throws: they must go in after Py_PreInitialize.
 
 #include "pycroscope/analysis/memory_model.hpp"
+#include "pycroscope/core/config.hpp"
 #include "pycroscope/core/error.hpp"
 #include "pycroscope/core/session_core.hpp"
 #include "pycroscope/python/memory_hooks.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <pthread.h>
@@ -98,6 +100,20 @@ private:
     bool active_ = false;
     MemoryHooksState mode_ = MemoryHooksState::none;
 };
+
+// The ring size full tracking wants per recording thread: 8 MiB.
+constexpr std::size_t full_tracking_buffer_capacity = std::size_t{1} << 18;
+
+// config as a session with these memory options should get it. Full
+// tracking writes ~20M events/s on allocation-heavy code: a default-sized
+// ring (2 MiB) is drained in many small passes, and fills whenever the
+// drain thread is descheduled. A ring the host sized itself is kept.
+inline Config memory_tracking_config(Config config, const MemoryOptions& options) {
+    if (options.enabled && options.sample_bytes == 0 && config.buffer_capacity == Config{}.buffer_capacity) {
+        config.buffer_capacity = full_tracking_buffer_capacity;
+    }
+    return config;
+}
 
 // Adds the memory model to session's processors (before start()) with the
 // collector's snapshot interval; returns it for the sinks and sections.

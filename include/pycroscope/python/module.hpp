@@ -531,15 +531,11 @@ public:
     }
 
 private:
-    // Full allocation tracking writes ~20M events/s on allocation-heavy code:
-    // a default-sized ring (2 MiB) fills in ~3 ms whenever the drain thread is
-    // descheduled, so such threads get 8 MiB unless the host chose a size.
     static Config session_config(const ProfileOptions& options) {
-        Config config = options.config;
-        if (options.memory && options.memory_sample_bytes == 0 && config.buffer_capacity == Config{}.buffer_capacity) {
-            config.buffer_capacity = std::size_t{1} << 18;
-        }
-        return config;
+        MemoryOptions memory;
+        memory.enabled = options.memory;
+        memory.sample_bytes = options.memory_sample_bytes;
+        return memory_tracking_config(options.config, memory);
     }
 
     template <class Collector>
