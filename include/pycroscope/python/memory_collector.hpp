@@ -7,7 +7,8 @@
 //
 //     PyPreConfig pre; PyPreConfig_InitPythonConfig(&pre); Py_PreInitialize(&pre);
 //     pycroscope::python::install_memory_hooks();        // full mode
-//     pycroscope::Session<pycroscope::python::MemoryCollector> session;
+//     pycroscope::Session<pycroscope::python::MemoryCollector> session(
+//         pycroscope::python::memory_tracking_config({}, {})); // an 8 MiB ring
 //     auto model = pycroscope::python::add_memory_model(session);
 //     session.start();                                    // may precede Py_Initialize
 //     Py_InitializeFromConfig(&config);
@@ -104,10 +105,10 @@ private:
 // The ring size full tracking wants per recording thread: 8 MiB.
 constexpr std::size_t full_tracking_buffer_capacity = std::size_t{1} << 18;
 
-// config as a session with these memory options should get it. Full
-// tracking writes ~20M events/s on allocation-heavy code: a default-sized
-// ring (2 MiB) is drained in many small passes, and fills whenever the
-// drain thread is descheduled. A ring the host sized itself is kept.
+// The session config for a collector with these options. Full tracking
+// writes ~20M events/s on allocation-heavy code: a default-sized ring
+// (2 MiB) is drained in many small passes, and fills whenever the drain
+// thread is descheduled. A ring the host sized itself is kept.
 inline Config memory_tracking_config(Config config, const MemoryOptions& options) {
     if (options.enabled && options.sample_bytes == 0 && config.buffer_capacity == Config{}.buffer_capacity) {
         config.buffer_capacity = full_tracking_buffer_capacity;
