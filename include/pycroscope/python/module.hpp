@@ -224,6 +224,14 @@ struct ProfileOptions {
     std::vector<SystemAlertRule> system_alerts;
     Config config;
 
+    // The MemoryCollector options these resolve to.
+    MemoryOptions memory_options() const {
+        MemoryOptions resolved;
+        resolved.enabled = memory;
+        resolved.sample_bytes = memory_sample_bytes;
+        return resolved;
+    }
+
     // The tracer options these resolve to; throws ConfigError on a contradiction.
     TracerOptions tracer_options() const {
         TracerOptions tracer;
@@ -296,7 +304,8 @@ public:
                                 IoCollector, MemoryCollector, Sampler, SystemMonitor>;
 
     explicit StandardProfile(ProfileOptions options)
-        : options_(std::move(options)), tracer_options_(options_.tracer_options()), session_(session_config(options_)) {
+        : options_(std::move(options)), tracer_options_(options_.tracer_options()),
+          session_(memory_tracking_config(options_.config, options_.memory_options())) {
         if (!options_.json && !options_.folded && !options_.chrome) {
             throw ConfigError("no output selected: enable at least one of json, folded, chrome");
         }
@@ -351,8 +360,7 @@ public:
             }
         }
         MemoryCollector& memory = session_.collector<MemoryCollector>();
-        memory.options.enabled = options_.memory;
-        memory.options.sample_bytes = options_.memory_sample_bytes;
+        memory.options = options_.memory_options();
         if (options_.memory) {
             memory_model_ = add_memory_model(session_);
         }
@@ -531,13 +539,6 @@ public:
     }
 
 private:
-    static Config session_config(const ProfileOptions& options) {
-        MemoryOptions memory;
-        memory.enabled = options.memory;
-        memory.sample_bytes = options.memory_sample_bytes;
-        return memory_tracking_config(options.config, memory);
-    }
-
     template <class Collector>
     static void start_late(Collector& collector, bool wanted, SessionCore& core) {
         if (wanted) {
