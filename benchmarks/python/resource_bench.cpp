@@ -14,9 +14,9 @@
 
 #define PYCROSCOPE_PYTHON 1
 #include <pycroscope.hpp>
-#include <pycroscope/python/gc_collector.hpp>
-#include <pycroscope/python/import_collector.hpp>
-#include <pycroscope/python/io_collector.hpp>
+#include <pycroscope/python/gc/gc_collector.hpp>
+#include <pycroscope/python/imports/import_collector.hpp>
+#include <pycroscope/python/io/io_collector.hpp>
 
 #include <benchmark/benchmark.h>
 

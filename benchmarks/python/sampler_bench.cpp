@@ -1,6 +1,6 @@
 // The sampler's costs, in an embedded interpreter (Google Benchmark).
 //
-//   BM_SampleCollect/N/M   one round's GIL-held half (StackCollector::collect):
+//   BM_SampleCollect/N/M   one round's GIL-held half (SamplingRound::collect):
 //                          M Python threads parked N frames deep (plus the
 //                          threading frames of Event.wait), walked, interned
 //                          and staged. This is how long the program pauses
@@ -117,7 +117,7 @@ void BM_SampleCollect(benchmark::State& state) {
     pycroscope::Session<pycroscope::NativeZones> session;
     session.add_sink(std::make_shared<NullSink>());
     session.start();
-    py::detail::StackCollector collector;
+    py::detail::SamplingRound collector;
     PyThreadState* self = PyThreadState_Get();
     collector.collect(session.core(), self, nullptr); // interns the code objects once
     for (auto _ : state) {
@@ -145,7 +145,7 @@ void BM_SamplePublish(benchmark::State& state) {
     pycroscope::Session<pycroscope::NativeZones> session;
     session.add_sink(std::make_shared<NullSink>());
     session.start();
-    py::detail::StackCollector collector;
+    py::detail::SamplingRound collector;
     collector.collect(session.core(), PyThreadState_Get(), nullptr);
     const std::uint64_t epoch = session.core().epoch();
     for (auto _ : state) {

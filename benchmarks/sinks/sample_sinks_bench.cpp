@@ -13,9 +13,9 @@
 // share their outer 12 frames and differ below in one of 16 ways, as a loop
 // calling a few functions does; lines vary per sample.
 
-#include <pycroscope/analysis/sample_decoder.hpp>
-#include <pycroscope/analysis/sample_profile.hpp>
-#include <pycroscope/analysis/sample_slices.hpp>
+#include <pycroscope/model/sample_decoder.hpp>
+#include <pycroscope/model/sample_profile.hpp>
+#include <pycroscope/model/sample_slices.hpp>
 #include <pycroscope/core/event.hpp>
 #include <pycroscope/core/name_table.hpp>
 
@@ -88,10 +88,10 @@ void run(benchmark::State& state, Consume consume) {
 }
 
 void BM_SampleDecode(benchmark::State& state) {
-    pycroscope::analysis::SampleDecoder decoder;
+    pycroscope::model::SampleDecoder decoder;
     std::uint64_t frames = 0;
     run(state, [&](const Event* events, std::size_t count) {
-        decoder.feed(events, count, [&](const pycroscope::analysis::SampleView& sample) { frames += sample.depth; });
+        decoder.feed(events, count, [&](const pycroscope::model::SampleView& sample) { frames += sample.depth; });
     });
     benchmark::DoNotOptimize(frames);
 }
@@ -99,20 +99,20 @@ BENCHMARK(BM_SampleDecode);
 
 void BM_SampleProfile(benchmark::State& state) {
     // One profile across iterations, like a long session: the tables stay warm.
-    pycroscope::analysis::SampleProfile profile;
+    pycroscope::model::SampleProfile profile;
     run(state, [&](const Event* events, std::size_t count) { profile.consume(1, events, count); });
     benchmark::DoNotOptimize(profile.samples().all());
 }
 BENCHMARK(BM_SampleProfile);
 
 void BM_SampleSlices(benchmark::State& state) {
-    pycroscope::analysis::SampleDecoder decoder;
-    pycroscope::analysis::SampleSliceBuilder builder;
+    pycroscope::model::SampleDecoder decoder;
+    pycroscope::model::SampleSliceBuilder builder;
     std::uint64_t slices = 0;
-    const auto count_slice = [&](const pycroscope::analysis::SampleSlice&) { ++slices; };
+    const auto count_slice = [&](const pycroscope::model::SampleSlice&) { ++slices; };
     run(state, [&](const Event* events, std::size_t count) {
         decoder.feed(events, count,
-                     [&](const pycroscope::analysis::SampleView& sample) { builder.add(sample, count_slice); });
+                     [&](const pycroscope::model::SampleView& sample) { builder.add(sample, count_slice); });
     });
     benchmark::DoNotOptimize(slices);
 }

@@ -94,7 +94,7 @@ int usage_error(std::string message) {
 }
 
 struct Command {
-    py::ProfileOptions options;
+    pycroscope::profile::ProfileOptions options;
     std::size_t top = 15;
     int script_index = -1; // index in argv of SCRIPT
 };
@@ -117,7 +117,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     if (verb != "profile") {
         return usage_error("unknown command '" + std::string(verb) + "' (the command is: profile)");
     }
-    py::ProfileOptions& options = command.options;
+    pycroscope::profile::ProfileOptions& options = command.options;
     bool line_flag = false;
     bool no_line_flag = false;
     bool rate_given = false;
@@ -348,11 +348,11 @@ int main(int argc, char** argv) {
     }
 
     // The output directory and the session exist before the interpreter.
-    std::unique_ptr<py::StandardProfile> profile;
+    std::unique_ptr<pycroscope::profile::StandardProfile> profile;
     try {
         command.options.config.process_name = script;
         command.options.config.metadata = {{"script", script}, {"command", "pycroscope profile"}};
-        profile = std::make_unique<py::StandardProfile>(command.options);
+        profile = std::make_unique<pycroscope::profile::StandardProfile>(command.options);
     } catch (const std::exception& error) {
         std::fprintf(stderr, "%s\n", error.what());
         return exit_usage;
@@ -420,13 +420,14 @@ int main(int argc, char** argv) {
     const long long pid = current_pid();
     try {
         profile->attach_python();
-        py::StandardProfile* running = profile.get();
+        pycroscope::profile::StandardProfile* running = profile.get();
         const std::size_t top = command.top;
         // pycroscope.profile() in the script joins this session.
         py::set_profile_handler(py::ProfileHandler{
             nullptr,
             [running](PyObject*) { return running->output_dir(); },
             [running]() { return py::ProfileResult{running->collectors(), running->files()}; },
+            nullptr, // the session is stopped by the handler below
         });
         py::stop_at_exit([running, top] {
             flush_python_streams();

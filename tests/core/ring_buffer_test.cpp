@@ -29,7 +29,7 @@ Event make_event(std::uint64_t seq) {
     e.aux = static_cast<std::uint32_t>(seq ^ 0xA5A5A5A5u);
     e.kind = EventKind::counter;
     e.flags = static_cast<std::uint8_t>(seq & 0xff);
-    e.reserved = static_cast<std::uint16_t>((seq >> 8) & 0xffff);
+    e.aux_high = static_cast<std::uint16_t>((seq >> 8) & 0xffff);
     return e;
 }
 
@@ -38,7 +38,7 @@ Event make_event(std::uint64_t seq) {
     const std::uint64_t seq = e.timestamp;
     const Event want = make_event(seq);
     if (e.id == want.id && e.payload == want.payload && e.aux == want.aux && e.kind == want.kind &&
-        e.flags == want.flags && e.reserved == want.reserved) {
+        e.flags == want.flags && e.aux_high == want.aux_high) {
         return ::testing::AssertionSuccess();
     }
     return ::testing::AssertionFailure() << "torn event: timestamp " << seq << " id " << e.id << " payload "
@@ -69,7 +69,7 @@ TEST(RingBuffer, RoundTripsEveryField) {
     Event e = make_event(0x123456789abcdefull);
     e.kind = EventKind::py_resume;
     e.flags = 0xfe;
-    e.reserved = 0xbeef;
+    e.aux_high = 0xbeef;
     e.aux = 0xfedcba98u;
     ASSERT_TRUE(ring.push(e));
     EXPECT_FALSE(ring.empty());
@@ -82,7 +82,7 @@ TEST(RingBuffer, RoundTripsEveryField) {
     EXPECT_EQ(out[0].aux, e.aux);
     EXPECT_EQ(out[0].kind, e.kind);
     EXPECT_EQ(out[0].flags, e.flags);
-    EXPECT_EQ(out[0].reserved, e.reserved);
+    EXPECT_EQ(out[0].aux_high, e.aux_high);
     EXPECT_TRUE(ring.empty());
     EXPECT_EQ(ring.pop(out, 4), 0u);
 }

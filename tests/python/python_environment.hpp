@@ -9,7 +9,7 @@
 #endif
 #include <Python.h>
 
-#include <pycroscope/python/module.hpp>
+#include <pycroscope/python/module/module.hpp>
 
 #include <cstdio>
 #include <cstdlib>

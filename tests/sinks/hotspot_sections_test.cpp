@@ -23,7 +23,7 @@ namespace {
 
 using pycroscope::LocationKind;
 using pycroscope::SourceLocation;
-using pycroscope::analysis::SampleProfile;
+using pycroscope::model::SampleProfile;
 using pycroscope::sinks::HotspotOptions;
 using pycroscope::sinks::JsonSummarySink;
 using sample_test::Frame;

@@ -6,7 +6,7 @@
 //   word 0  timestamp  raw clock ticks (see clock.hpp for the conversion)
 //   word 1  id         const SourceLocation* for zones, marks, counters, Python code
 //   word 2  payload    kind-specific: counter value (double bits), bytes, line, ...
-//   word 3  aux (bits 32..63) | reserved (16..31) | flags (8..15) | kind (0..7)
+//   word 3  aux (bits 32..63) | aux_high (16..31) | flags (8..15) | kind (0..7)
 
 #include <cstdint>
 #include <cstring>
@@ -63,7 +63,7 @@ struct Event {
     std::uint32_t aux;
     EventKind kind;
     std::uint8_t flags;
-    std::uint16_t reserved;
+    std::uint16_t aux_high; // bits 32..47 of a 48-bit aux (memory events' bytes)
 
     const SourceLocation* location() const noexcept {
         return reinterpret_cast<const SourceLocation*>(static_cast<std::uintptr_t>(id));
@@ -107,7 +107,7 @@ constexpr std::uint8_t manual = 2;  // recorded by add_sample()
 // Memory events (python/memory_hooks.hpp records them, analysis/memory_model.hpp
 // rewrites every mem_free before the sinks see it):
 //   mem_alloc  id = site (a LocationKind::python_line SourceLocation*, or null),
-//              payload = block address, aux | reserved << 32 = bytes (48 bits;
+//              payload = block address, aux | aux_high << 32 = bytes (48 bits;
 //              in sampling mode the bytes the sample stands for),
 //              flags = domain (memory_flags::domain_mask) | sampled | born_freed.
 //   mem_free   as recorded: id = 0, payload = block address, flags = domain.
@@ -126,14 +126,14 @@ constexpr std::uint8_t unknown = 32;    // mem_free of a block allocated before 
 constexpr std::uint64_t max_memory_event_bytes = (std::uint64_t{1} << 48) - 1;
 
 inline std::uint64_t memory_bytes(const Event& event) noexcept {
-    return static_cast<std::uint64_t>(event.aux) | (static_cast<std::uint64_t>(event.reserved) << 32);
+    return static_cast<std::uint64_t>(event.aux) | (static_cast<std::uint64_t>(event.aux_high) << 32);
 }
 inline void set_memory_bytes(Event& event, std::uint64_t bytes) noexcept {
     if (bytes > max_memory_event_bytes) {
         bytes = max_memory_event_bytes;
     }
     event.aux = static_cast<std::uint32_t>(bytes);
-    event.reserved = static_cast<std::uint16_t>(bytes >> 32);
+    event.aux_high = static_cast<std::uint16_t>(bytes >> 32);
 }
 constexpr bool is_memory_event(EventKind kind) noexcept {
     return kind == EventKind::mem_alloc || kind == EventKind::mem_free;

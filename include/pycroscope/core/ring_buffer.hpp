@@ -167,8 +167,8 @@ private:
     // instruction each way instead of four fields shifted and masked.
     static constexpr std::size_t tail_offset = offsetof(Event, aux);
     static_assert(offsetof(Event, aux) == 24 && offsetof(Event, kind) == 28 && offsetof(Event, flags) == 29 &&
-                      offsetof(Event, reserved) == 30,
-                  "Event's last word must be aux, kind, flags, reserved");
+                      offsetof(Event, aux_high) == 30,
+                  "Event's last word must be aux, kind, flags, aux_high");
 
     static std::uint64_t rotate32(std::uint64_t word) noexcept { return (word << 32) | (word >> 32); }
 
@@ -180,7 +180,7 @@ private:
             packed = rotate32(tail);
         } else {
             packed = static_cast<std::uint64_t>(static_cast<std::uint8_t>(e.kind)) |
-                     (static_cast<std::uint64_t>(e.flags) << 8) | (static_cast<std::uint64_t>(e.reserved) << 16) |
+                     (static_cast<std::uint64_t>(e.flags) << 8) | (static_cast<std::uint64_t>(e.aux_high) << 16) |
                      (static_cast<std::uint64_t>(e.aux) << 32);
         }
         slot.word[0].store(e.timestamp, std::memory_order_relaxed);
@@ -201,7 +201,7 @@ private:
         } else {
             e.kind = static_cast<EventKind>(packed & 0xff);
             e.flags = static_cast<std::uint8_t>((packed >> 8) & 0xff);
-            e.reserved = static_cast<std::uint16_t>((packed >> 16) & 0xffff);
+            e.aux_high = static_cast<std::uint16_t>((packed >> 16) & 0xffff);
             e.aux = static_cast<std::uint32_t>(packed >> 32);
         }
         return e;

@@ -6,6 +6,7 @@
 #include "pycroscope/core/config.hpp"
 #include "pycroscope/core/error.hpp"
 #include "pycroscope/core/event_processor.hpp"
+#include "pycroscope/core/fork_child.hpp"
 #include "pycroscope/core/recorder.hpp"
 #include "pycroscope/core/session_info.hpp"
 #include "pycroscope/core/sink.hpp"
@@ -55,15 +56,6 @@ inline void stop_recording_in_child() noexcept {
     stop_native_zones_in_child();
     session_epoch.store(0, std::memory_order_relaxed);
     session_slot_taken().store(false, std::memory_order_relaxed);
-}
-inline void install_fork_handler() {
-#if defined(__unix__) || defined(__APPLE__)
-    static const bool installed = [] {
-        ::pthread_atfork(nullptr, nullptr, &stop_recording_in_child);
-        return true;
-    }();
-    (void)installed;
-#endif
 }
 
 // How long the drain thread sleeps after a pass. fullest: the largest share
@@ -152,7 +144,7 @@ public:
             return;
         }
         config_.validate();
-        detail::install_fork_handler();
+        forget_in_forked_child<&detail::stop_recording_in_child>();
         bool expected = false;
         if (!detail::session_slot_taken().compare_exchange_strong(expected, true)) {
             throw SessionError("another session is already recording in this process; stop it first");

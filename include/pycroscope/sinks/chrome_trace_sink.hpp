@@ -7,8 +7,8 @@
 // Stack samples become slices rebuilt from consecutive samples (see
 // analysis/sample_slices.hpp) on a track per sampled thread, tid = os_tid.
 
-#include "pycroscope/analysis/sample_decoder.hpp"
-#include "pycroscope/analysis/sample_slices.hpp"
+#include "pycroscope/model/sample_decoder.hpp"
+#include "pycroscope/model/sample_slices.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
@@ -248,8 +248,8 @@ private:
     }
 
     void add_sample_event(std::uint32_t producer, const Event& e) {
-        sample_streams_.push(producer, e, [&](const analysis::SampleView& sample) {
-            sample_slices_.add(sample, [&](const analysis::SampleSlice& slice) { write_sample_slice(slice); });
+        sample_streams_.push(producer, e, [&](const model::SampleView& sample) {
+            sample_slices_.add(sample, [&](const model::SampleSlice& slice) { write_sample_slice(slice); });
         });
     }
 
@@ -257,7 +257,7 @@ private:
         const auto interval = static_cast<std::uint64_t>(
             static_cast<double>(sample_interval_ns_) / info_.calibration.ns_per_tick + 0.5);
         sample_slices_.finish(summary.stop_ticks, interval,
-                              [&](const analysis::SampleSlice& slice) { write_sample_slice(slice); });
+                              [&](const model::SampleSlice& slice) { write_sample_slice(slice); });
         // Sampled tracks are named from the samples and sorted after the recording threads.
         std::uint64_t order = 0;
         for (const auto& track : sample_slices_.tracks()) {
@@ -277,7 +277,7 @@ private:
     }
 
     // A complete event on the sampled thread's track with the samples it covers.
-    void write_sample_slice(const analysis::SampleSlice& slice) {
+    void write_sample_slice(const model::SampleSlice& slice) {
         const std::int64_t begin_ns = info_.session_ns(slice.begin);
         const std::int64_t end_ns = slice.end > slice.begin ? info_.session_ns(slice.end) : begin_ns;
         out_ += ",\n{\"ph\":\"X\"";
@@ -313,8 +313,8 @@ private:
     std::string out_;
     PerThreadState<ThreadState> stacks_;
     MemoryCounterTrack memory_track_;
-    analysis::SampleStreams sample_streams_;
-    analysis::SampleSliceBuilder sample_slices_;
+    model::SampleStreams sample_streams_;
+    model::SampleSliceBuilder sample_slices_;
     std::uint64_t sample_interval_ns_ = 0;
     std::unordered_map<const SourceLocation*, std::string> fragments_;
     struct CachedFragment {

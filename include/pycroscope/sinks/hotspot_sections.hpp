@@ -16,7 +16,7 @@
 // samples only ("running", CPU view). A line's samples are those whose
 // innermost frame was on it.
 
-#include "pycroscope/analysis/sample_profile.hpp"
+#include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/core/error.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
@@ -38,10 +38,10 @@ struct HotspotOptions {
 
 namespace detail {
 // Sampled threads, most samples first.
-inline std::vector<analysis::SampledThread> threads_by_samples(const analysis::SampleProfile& profile) {
-    std::vector<analysis::SampledThread> threads = profile.threads();
+inline std::vector<model::SampledThread> threads_by_samples(const model::SampleProfile& profile) {
+    std::vector<model::SampledThread> threads = profile.threads();
     std::stable_sort(threads.begin(), threads.end(),
-                     [](const analysis::SampledThread& a, const analysis::SampledThread& b) {
+                     [](const model::SampledThread& a, const model::SampledThread& b) {
                          return a.samples.all() != b.samples.all() ? a.samples.all() > b.samples.all()
                                                                    : a.os_tid < b.os_tid;
                      });
@@ -72,9 +72,9 @@ inline void append_count(std::string& out, std::uint64_t n, int width) {
 }
 } // namespace detail
 
-inline void write_hotspots(JsonWriter& json, const analysis::SampleProfile& profile, const HotspotOptions& options) {
-    const analysis::Hotspots hot = profile.hotspots(analysis::HotspotQuery{options.include_idle, options.top});
-    const analysis::SampleCounts& counts = profile.samples();
+inline void write_hotspots(JsonWriter& json, const model::SampleProfile& profile, const HotspotOptions& options) {
+    const model::Hotspots hot = profile.hotspots(model::HotspotQuery{options.include_idle, options.top});
+    const model::SampleCounts& counts = profile.samples();
     json.begin_object()
         .field("samples", counts.all())
         .field("running", counts.running)
@@ -131,21 +131,21 @@ inline void write_hotspots(JsonWriter& json, const analysis::SampleProfile& prof
 // SampleProfileSink::profile()) must outlive the session's stop(); it is
 // complete when session.json is written, since every consume() of a session
 // comes before any close().
-inline void add_hotspot_section(JsonSummarySink& sink, const analysis::SampleProfile& profile,
+inline void add_hotspot_section(JsonSummarySink& sink, const model::SampleProfile& profile,
                                 HotspotOptions options = {}) {
     if (!(options.rate_hz >= 0)) {
         throw ConfigError("hotspots: rate_hz must be >= 0");
     }
-    const analysis::SampleProfile* source = &profile;
+    const model::SampleProfile* source = &profile;
     sink.add_section("hotspots", [source, options](JsonWriter& json, const SessionSummary&) {
         write_hotspots(json, *source, options);
     });
 }
 
 // A plain-text table of the top functions and lines, for a terminal.
-inline std::string format_hotspot_report(const analysis::SampleProfile& profile, const HotspotOptions& options = {}) {
-    const analysis::Hotspots hot = profile.hotspots(analysis::HotspotQuery{options.include_idle, options.top});
-    const analysis::SampleCounts& counts = profile.samples();
+inline std::string format_hotspot_report(const model::SampleProfile& profile, const HotspotOptions& options = {}) {
+    const model::Hotspots hot = profile.hotspots(model::HotspotQuery{options.include_idle, options.top});
+    const model::SampleCounts& counts = profile.samples();
     std::string out = "pycroscope: ";
     out.append(std::to_string(counts.all())).append(" samples (").append(std::to_string(counts.running));
     out.append(" running, ").append(std::to_string(counts.idle)).append(" idle) of ");

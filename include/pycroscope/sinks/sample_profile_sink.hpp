@@ -1,9 +1,9 @@
 #pragma once
-// Aggregates the samples of a session into an analysis::SampleProfile and
+// Aggregates the samples of a session into an model::SampleProfile and
 // writes nothing: for hosts that want hotspots (session.json, a report)
 // without stacks.folded. SampledStackSink keeps the same profile.
 
-#include "pycroscope/analysis/sample_profile.hpp"
+#include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/sinks/base_sink.hpp"
 
 #include <string>
@@ -17,7 +17,7 @@ public:
 
     // Complete once the session stopped draining (from the first close() of
     // any sink on); while recording, read it under with_lock().
-    const analysis::SampleProfile& profile() const noexcept { return profile_; }
+    const model::SampleProfile& profile() const noexcept { return profile_; }
 
 protected:
     void open_(const SessionInfo&) override { profile_.clear(); }
@@ -26,7 +26,7 @@ protected:
     }
 
 private:
-    analysis::SampleProfile profile_;
+    model::SampleProfile profile_;
 };
 
 } // namespace sinks

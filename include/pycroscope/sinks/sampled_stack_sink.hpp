@@ -10,7 +10,7 @@
 // without thread frames). Rings that carried samples and lost events get a
 // line "<thread>;[N events lost] 1", as in FoldedStackSink.
 
-#include "pycroscope/analysis/sample_profile.hpp"
+#include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
@@ -41,7 +41,7 @@ public:
     // The aggregated samples. Complete once the session stopped draining,
     // that is from the first close() of any sink on (session.json sections
     // read it there); from another thread while recording, use with_lock().
-    const analysis::SampleProfile& profile() const noexcept { return profile_; }
+    const model::SampleProfile& profile() const noexcept { return profile_; }
 
 protected:
     void open_(const SessionInfo& info) override {
@@ -64,9 +64,9 @@ protected:
     void close_(const SessionSummary& summary) override {
         std::map<std::string, std::uint64_t> lines;
         std::string path;
-        profile_.for_each_stack([&](const analysis::SampledThread& thread,
+        profile_.for_each_stack([&](const model::SampledThread& thread,
                                     const std::vector<const SourceLocation*>& frames,
-                                    const analysis::SampleCounts& self) {
+                                    const model::SampleCounts& self) {
             path.clear();
             if (options_.thread_frames) {
                 append_folded_frame(path, thread.name);
@@ -111,7 +111,7 @@ private:
     }
 
     SampledStackOptions options_;
-    analysis::SampleProfile profile_;
+    model::SampleProfile profile_;
     std::vector<bool> producers_; // by thread index: its ring carried samples
 };
 

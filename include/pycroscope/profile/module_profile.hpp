@@ -1,0 +1,187 @@
+#pragma once
+// pycroscope.profile() without a host handler: the standard profile, with
+// its options read from profile()'s keyword arguments. Including this header
+// installs it as the builtin module's fallback handler.
+
+#include "pycroscope/profile/standard_profile.hpp"
+#include "pycroscope/python/module/module.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace pycroscope {
+namespace profile {
+
+using python::OptionError;
+using python::PythonErrorSet;
+using python::ProfileResult;
+using python::ProfileHandler;
+namespace pydetail = ::pycroscope::python::detail;
+
+// Reads the keyword arguments of pycroscope.profile(**options) for the
+// default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
+// c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
+// or an iterable of those names). GIL held.
+inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
+    ProfileOptions result;
+    result.config.process_name = "python";
+    if (options == nullptr) {
+        return result;
+    }
+    Py_ssize_t pos = 0;
+    PyObject* key = nullptr;
+    PyObject* value = nullptr;
+    while (PyDict_Next(options, &pos, &key, &value)) {
+        const std::string name(pydetail::str_arg(key, "option name"));
+        if (name == "output_dir") {
+            result.output_dir = value == Py_None ? std::string() : pydetail::path_arg(value);
+        } else if (name == "minimal") {
+            result.minimal = pydetail::truth_arg(value);
+        } else if (name == "lines") {
+            result.lines = pydetail::truth_arg(value);
+        } else if (name == "c_calls") {
+            if (value != Py_None) {
+                result.c_calls = pydetail::truth_arg(value);
+            }
+        } else if (name == "backend") {
+            const std::string_view backend = pydetail::str_arg(value, "backend");
+            if (backend == "auto" || backend == "automatic") {
+                result.backend = Backend::automatic;
+            } else if (backend == "eval_frame") {
+                result.backend = Backend::eval_frame;
+            } else if (backend == "profile") {
+                result.backend = Backend::profile;
+            } else {
+                throw ConfigError("unknown backend '" + std::string(backend) +
+                                  "' (accepted: auto, eval_frame, profile)");
+            }
+        } else if (name == "sample") {
+            result.sample = pydetail::truth_arg(value);
+        } else if (name == "rate") {
+            if (!PyLong_Check(value) && !PyFloat_Check(value)) {
+                PyErr_Format(PyExc_TypeError, "profile(): rate must be a number (Hz), not %.100s",
+                             Py_TYPE(value)->tp_name);
+                throw PythonErrorSet();
+            }
+            result.sample_rate = PyFloat_AsDouble(value);
+            if (result.sample_rate == -1.0 && PyErr_Occurred()) {
+                throw PythonErrorSet();
+            }
+            python::detail::validate_rate(result.sample_rate);
+        } else if (name == "sinks") {
+            std::vector<std::string> names;
+            if (PyUnicode_Check(value)) {
+                const std::string text(pydetail::str_arg(value, "sinks"));
+                std::size_t start = 0;
+                while (start <= text.size()) {
+                    const std::size_t comma = std::min(text.find(',', start), text.size());
+                    names.push_back(text.substr(start, comma - start));
+                    start = comma + 1;
+                }
+            } else {
+                PyObject* iterator = PyObject_GetIter(value);
+                if (iterator == nullptr) {
+                    throw PythonErrorSet();
+                }
+                PyObject* item = nullptr;
+                try {
+                    while ((item = PyIter_Next(iterator)) != nullptr) {
+                        names.emplace_back(pydetail::str_arg(item, "a sink name"));
+                        Py_DECREF(item);
+                        item = nullptr;
+                    }
+                } catch (...) {
+                    Py_XDECREF(item);
+                    Py_DECREF(iterator);
+                    throw;
+                }
+                Py_DECREF(iterator);
+                if (PyErr_Occurred()) {
+                    throw PythonErrorSet();
+                }
+            }
+            result.json = result.folded = result.chrome = false;
+            for (const auto& sink : names) {
+                if (sink == "json") {
+                    result.json = true;
+                } else if (sink == "folded") {
+                    result.folded = true;
+                } else if (sink == "chrome") {
+                    result.chrome = true;
+                } else {
+                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome)");
+                }
+            }
+        } else {
+            throw OptionError("profile() got an unexpected keyword argument '" + name +
+                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate)");
+        }
+    }
+    (void)result.tracer_options(); // contradictions are errors now, not at start
+    return result;
+}
+
+
+namespace detail {
+
+inline std::unique_ptr<StandardProfile>& module_profile() {
+    static auto* profile = new std::unique_ptr<StandardProfile>(); // outlives atexit handlers
+    return *profile;
+}
+
+inline void default_check(PyObject* options) { (void)profile_options_from_kwargs(options); }
+
+inline std::string default_start(PyObject* options) {
+    std::unique_ptr<StandardProfile>& standard = module_profile();
+    if (standard != nullptr && standard->running()) {
+        throw SessionError("pycroscope.profile() is already running; profiles do not nest");
+    }
+    if (::pycroscope::detail::session_slot_taken().load()) {
+        throw SessionError("another session is already recording in this process; stop it first");
+    }
+    ProfileOptions parsed = profile_options_from_kwargs(options);
+    const bool default_dir = parsed.output_dir.empty();
+    auto profile = std::make_unique<StandardProfile>(std::move(parsed));
+    try {
+        profile->start();
+    } catch (...) {
+        if (default_dir) {
+            std::error_code ignored;
+            std::filesystem::remove(profile->output_dir(), ignored); // only if still empty
+        }
+        throw;
+    }
+    standard = std::move(profile);
+    return standard->output_dir();
+}
+
+inline ProfileResult default_stop() {
+    std::unique_ptr<StandardProfile> profile = std::move(module_profile());
+    if (profile == nullptr) {
+        return {};
+    }
+    ProfileResult result{profile->collectors(), profile->files()};
+    profile->stop();
+    return result;
+}
+
+} // namespace detail
+
+// Makes the standard profile what pycroscope.profile() runs when the host set no handler.
+inline void install_module_profile() {
+    python::set_fallback_profile_handler({&detail::default_check, &detail::default_start, &detail::default_stop, [] {
+        if (detail::module_profile() != nullptr) {
+            detail::default_stop();
+        }
+    }});
+}
+
+namespace detail {
+inline const bool module_profile_installed = (install_module_profile(), true);
+} // namespace detail
+
+} // namespace profile
+} // namespace pycroscope

@@ -1,0 +1,185 @@
+#pragma once
+// Names for Python code objects and C callables, interned once. A code
+// object's SourceLocation is cached in its co_extra slot (PEP 523), so the
+// lookup per event is two loads and survives address reuse: a new code object
+// at an old address has an empty slot. The interned name outlives the code.
+// Every function here runs with the GIL held.
+
+#include "pycroscope/core/compiler.hpp"
+#include "pycroscope/core/name_table.hpp"
+#include "pycroscope/python/runtime/cpython.hpp"
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace pycroscope {
+namespace python {
+
+namespace detail {
+
+inline std::string utf8(PyObject* text, const char* fallback) {
+    if (text == nullptr || !PyUnicode_Check(text)) {
+        return fallback;
+    }
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
+    if (data == nullptr) {
+        PyErr_Clear(); // lone surrogates: a name is not worth an exception
+        return fallback;
+    }
+    return std::string(data, static_cast<std::size_t>(size));
+}
+
+struct CodeExtraSlot {
+    PyInterpreterState* interpreter = nullptr;
+    Py_ssize_t index = -1;
+};
+// Constant-initialised: read on every event without a guard.
+inline CodeExtraSlot code_extra_slot_value{};
+inline CodeExtraSlot& code_extra_slot() { return code_extra_slot_value; }
+
+struct CallableKey {
+    const void* method;
+    const void* owner;
+    bool operator==(const CallableKey& other) const noexcept {
+        return method == other.method && owner == other.owner;
+    }
+};
+struct CallableKeyHash {
+    std::size_t operator()(const CallableKey& key) const noexcept {
+        return std::hash<const void*>()(key.method) * 31u ^ std::hash<const void*>()(key.owner);
+    }
+};
+inline std::unordered_map<CallableKey, const SourceLocation*, CallableKeyHash>& callable_cache() {
+    static auto* cache = new std::unordered_map<CallableKey, const SourceLocation*, CallableKeyHash>();
+    return *cache;
+}
+
+// A direct-mapped cache in front of callable_cache(): two C events per C call
+// find their name in a few loads instead of a hash-map lookup. GIL held.
+struct RecentCallable {
+    const void* method;
+    const void* owner;
+    const SourceLocation* location;
+};
+inline RecentCallable recent_callables[256]{};
+inline RecentCallable& recent_callable(const void* method, const void* owner) noexcept {
+    const auto bits = reinterpret_cast<std::uintptr_t>(method) ^ (reinterpret_cast<std::uintptr_t>(owner) >> 3);
+    return recent_callables[(bits >> 4) & 255];
+}
+
+// Interning may call into the C-API while an exception is propagating
+// (a RETURN event of a frame that raised): park it and put it back.
+class PendingExceptionGuard {
+public:
+    PendingExceptionGuard() noexcept { PyErr_Fetch(&type_, &value_, &traceback_); }
+    ~PendingExceptionGuard() { PyErr_Restore(type_, value_, traceback_); }
+    PendingExceptionGuard(const PendingExceptionGuard&) = delete;
+    PendingExceptionGuard& operator=(const PendingExceptionGuard&) = delete;
+
+private:
+    PyObject* type_ = nullptr;
+    PyObject* value_ = nullptr;
+    PyObject* traceback_ = nullptr;
+};
+
+} // namespace detail
+
+// The co_extra index of the running interpreter; requested once per interpreter.
+inline Py_ssize_t code_extra_index() {
+    detail::CodeExtraSlot& slot = detail::code_extra_slot();
+    PyInterpreterState* interpreter = PyInterpreterState_Get();
+    if (slot.interpreter != interpreter) {
+        slot.index = compat::request_code_extra_index();
+        slot.interpreter = interpreter;
+    }
+    return slot.index;
+}
+
+inline const SourceLocation* intern_code(PyCodeObject* code) {
+    detail::PendingExceptionGuard guard;
+    const std::string name = detail::utf8(compat::qualified_name(code), "<unknown>");
+    const std::string file = detail::utf8(code->co_filename, "<unknown>");
+    return names().intern(LocationKind::python_function, name, name, file,
+                          static_cast<std::uint32_t>(code->co_firstlineno));
+}
+
+namespace detail {
+// code_location()'s first sight of a code object: intern it, keep it in co_extra.
+PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
+    const SourceLocation* location = intern_code(code);
+    if (index >= 0 && compat::set_code_extra(code, index, const_cast<SourceLocation*>(location)) != 0) {
+        PyErr_Clear();
+    }
+    return location;
+}
+} // namespace detail
+
+// The location of a code object (GIL held). Never fails: without a co_extra
+// slot it interns every time, which is correct, only slower. The hit is
+// inlined into the hooks (a call there cost as much as the lookup).
+PYCROSCOPE_FORCE_INLINE const SourceLocation* code_location(PyCodeObject* code) {
+    const Py_ssize_t index = detail::code_extra_slot_value.index;
+    if (PYCROSCOPE_LIKELY(index >= 0)) {
+        if (void* extra = compat::peek_code_extra(code, index)) {
+            return static_cast<const SourceLocation*>(extra);
+        }
+    }
+    return detail::code_location_miss(code, index);
+}
+
+// A name for a C callable as the profile hook reports it: "builtins.len",
+// "list.append", "time.sleep".
+inline const SourceLocation* callable_location(PyObject* callable) {
+    const void* method = nullptr;
+    const void* owner = nullptr;
+    if (PyCFunction_Check(callable)) {
+        auto* function = reinterpret_cast<PyCFunctionObject*>(callable);
+        method = function->m_ml;
+        PyObject* self = function->m_self;
+        owner = (self == nullptr || PyModule_Check(self)) ? static_cast<const void*>(self)
+                                                          : static_cast<const void*>(Py_TYPE(self));
+    } else {
+        method = Py_TYPE(callable);
+    }
+    detail::RecentCallable& recent = detail::recent_callable(method, owner);
+    if (recent.method == method && recent.owner == owner && recent.location != nullptr) {
+        return recent.location;
+    }
+    auto& cache = detail::callable_cache();
+    const detail::CallableKey key{method, owner};
+    auto found = cache.find(key);
+    if (found != cache.end()) {
+        recent = detail::RecentCallable{method, owner, found->second};
+        return found->second;
+    }
+    detail::PendingExceptionGuard guard;
+    std::string name;
+    if (PyCFunction_Check(callable)) {
+        auto* function = reinterpret_cast<PyCFunctionObject*>(callable);
+        PyObject* self = function->m_self;
+        if (self != nullptr && PyModule_Check(self)) {
+            const char* module = PyModule_GetName(self);
+            if (module == nullptr) {
+                PyErr_Clear();
+                module = "?";
+            }
+            name = std::string(module) + "." + function->m_ml->ml_name;
+        } else if (self != nullptr) {
+            name = std::string(Py_TYPE(self)->tp_name) + "." + function->m_ml->ml_name;
+        } else {
+            name = function->m_ml->ml_name;
+        }
+    } else {
+        name = std::string("<") + Py_TYPE(callable)->tp_name + ">";
+    }
+    const SourceLocation* location = names().intern(LocationKind::c_function, name, name, "<built-in>", 0);
+    cache.emplace(key, location);
+    recent = detail::RecentCallable{method, owner, location};
+    return location;
+}
+
+} // namespace python
+} // namespace pycroscope

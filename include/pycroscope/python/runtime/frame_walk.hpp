@@ -1,0 +1,202 @@
+#pragma once
+// Reading any thread's Python stack from its thread state, under the GIL,
+// without allocating: the internal frame chain, never PyThreadState_GetFrame
+// or PyFrame_GetBack (which create frame objects on 3.11+). Measured 0.8 us
+// for the internal chain against 8.7 us through the public API.
+//
+// Each frame comes with its place on the C stack, so the sampler can put the
+// native zones open on that thread (ZoneStack) between the right frames. The
+// C stack grows down: an address lower than another is deeper (newer).
+//   3.11     each _PyCFrame in the tstate->cframe chain is a local of one
+//            _PyEval_EvalFrameDefault call; it runs the interpreter frames
+//            from its current_frame back to the one marked is_entry.
+//   3.12/13  each _PyEval_EvalFrameDefault call pushes an entry shim frame
+//            (owner FRAME_OWNED_BY_CSTACK) that lives on the C stack; the
+//            frames newer than a shim (up to the next one) are its own.
+//   3.10     one CFrame (a local of _PyEval_EvalFrameDefault) per frame:
+//            the tstate->cframe chain pairs with the frame chain.
+//   3.9      no marker: every frame is reported outermost (c_position
+//            unknown), so native zones land inside all Python frames.
+// Version-specific layouts stay in this file (and compat::InterpreterFrame
+// in cpython.hpp for 3.11).
+
+#include "pycroscope/python/runtime/cpython.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pycroscope {
+namespace python {
+namespace frame_walk {
+
+// A frame's C-stack position when it is not known: outermost.
+constexpr std::uintptr_t unknown_position = ~static_cast<std::uintptr_t>(0);
+
+struct RawFrame {
+    PyCodeObject* code;         // borrowed: alive while the GIL is held
+    int byte_offset;            // of the current instruction; -1 when not started
+    std::uintptr_t c_position;  // C-stack address of the eval loop running it
+    const void* id;             // identity of the frame (compared, never dereferenced)
+};
+
+namespace detail {
+
+#if PY_VERSION_HEX >= 0x030B0000
+// _Py_CODEUNIT and _PyCode_CODE went internal in 3.13: a code unit is two bytes.
+using CodeUnit = std::uint16_t;
+inline const CodeUnit* code_start(PyCodeObject* code) noexcept {
+    return reinterpret_cast<const CodeUnit*>(code->co_code_adaptive);
+}
+#endif
+
+#if PY_VERSION_HEX >= 0x030C0000
+constexpr char owned_by_cstack = 3; // FRAME_OWNED_BY_CSTACK (internal/pycore_frame.h)
+constexpr char owned_by_generator = 1;
+// Mirror of 3.12's and 3.13's _PyInterpreterFrame (internal/pycore_frame.h):
+// only the first field changed its meaning (f_code, then f_executable).
+struct InterpreterFrame {
+    PyObject* f_code_or_executable;
+    InterpreterFrame* previous;
+    PyObject* f_funcobj;
+    PyObject* f_globals;
+    PyObject* f_builtins;
+    PyObject* f_locals;
+    PyFrameObject* frame_obj;
+    CodeUnit* instr; // 3.12: prev_instr; 3.13: instr_ptr
+    int stacktop;
+    std::uint16_t return_offset;
+    char owner;
+};
+#endif
+
+#if PY_VERSION_HEX >= 0x030B0000
+// Index (in code units) of the instruction a frame runs, from its
+// instruction pointer; -1 when the frame has not started.
+inline int code_unit_index(PyCodeObject* code, const void* instr_pointer) noexcept {
+    const auto* instr = static_cast<const CodeUnit*>(instr_pointer);
+    // 3.13's instr_ptr is the current instruction; 3.11's and 3.12's
+    // prev_instr the one before the next: the same unit while it runs a call.
+    const std::ptrdiff_t index = instr - code_start(code);
+    return index < 0 ? -1 : static_cast<int>(index);
+}
+// Frames still being set up (_PyFrame_IsIncomplete): CPython hides them too.
+inline bool incomplete(PyCodeObject* code, const void* instr, char owner, char generator_owner) noexcept {
+    return owner != generator_owner &&
+           static_cast<const CodeUnit*>(instr) < code_start(code) + code->_co_firsttraceable;
+}
+#endif
+
+} // namespace detail
+
+// Thread states of the interpreter; GIL held.
+inline unsigned long thread_id(PyThreadState* tstate) noexcept { return tstate->thread_id; }
+
+// Kernel thread id of a thread state, 0 where this version does not keep it
+// (before 3.11: match thread_id() to pthread_self() instead).
+inline unsigned long native_thread_id(PyThreadState* tstate) noexcept {
+#if PY_VERSION_HEX >= 0x030B0000
+    return tstate->native_thread_id;
+#else
+    (void)tstate;
+    return 0;
+#endif
+}
+
+// Identity of the frame the thread runs now (the RawFrame::id it would get);
+// null when none. GIL held, on any thread state.
+inline const void* current_frame_id(PyThreadState* tstate) noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    return tstate->current_frame;
+#elif PY_VERSION_HEX >= 0x030B0000
+    return tstate->cframe != nullptr ? tstate->cframe->current_frame : nullptr;
+#else
+    return tstate->frame;
+#endif
+}
+
+// Writes the Python frames of tstate, innermost first, into out (at most
+// max; deeper frames are cut off at the outer end). Returns how many. GIL
+// held; no allocation, no call into the interpreter.
+inline std::size_t walk(PyThreadState* tstate, RawFrame* out, std::size_t max) noexcept {
+    std::size_t n = 0;
+#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030D0000
+    auto* frame = reinterpret_cast<detail::InterpreterFrame*>(tstate->current_frame);
+#else
+    auto* frame = tstate->cframe != nullptr
+                      ? reinterpret_cast<detail::InterpreterFrame*>(tstate->cframe->current_frame)
+                      : nullptr;
+#endif
+    std::size_t unplaced = 0; // frames newer than the last shim seen
+    for (; frame != nullptr; frame = frame->previous) {
+        if (frame->owner == detail::owned_by_cstack) {
+            for (; unplaced < n; ++unplaced) {
+                out[unplaced].c_position = reinterpret_cast<std::uintptr_t>(frame);
+            }
+            continue;
+        }
+        if (n == max) {
+            break;
+        }
+        PyObject* executable = frame->f_code_or_executable;
+        if (executable == nullptr || !PyCode_Check(executable)) {
+            continue;
+        }
+        auto* code = reinterpret_cast<PyCodeObject*>(executable);
+        if (detail::incomplete(code, frame->instr, frame->owner, detail::owned_by_generator)) {
+            continue;
+        }
+        const int index = detail::code_unit_index(code, frame->instr);
+        out[n++] = RawFrame{code, index < 0 ? -1 : index * static_cast<int>(sizeof(detail::CodeUnit)),
+                            frame_walk::unknown_position, frame};
+    }
+#elif PY_VERSION_HEX >= 0x030B0000
+    for (_PyCFrame* cframe = tstate->cframe; cframe != nullptr && n < max; cframe = cframe->previous) {
+        auto* frame = reinterpret_cast<compat::InterpreterFrame*>(cframe->current_frame);
+        for (; frame != nullptr && n < max; frame = frame->previous) {
+            PyCodeObject* code = frame->f_code;
+            if (!detail::incomplete(code, frame->prev_instr, frame->owner, 1 /* FRAME_OWNED_BY_GENERATOR */)) {
+                const int index = detail::code_unit_index(code, frame->prev_instr);
+                out[n++] = RawFrame{code, index < 0 ? -1 : index * static_cast<int>(sizeof(detail::CodeUnit)),
+                                    reinterpret_cast<std::uintptr_t>(cframe), frame};
+            }
+            if (frame->is_entry) {
+                break;
+            }
+        }
+    }
+#else
+#if PY_VERSION_HEX >= 0x030A0000
+    CFrame* cframe = tstate->cframe;
+    const CFrame* root = &tstate->root_cframe;
+#endif
+    for (PyFrameObject* frame = tstate->frame; frame != nullptr && n < max; frame = frame->f_back) {
+        std::uintptr_t position = unknown_position;
+#if PY_VERSION_HEX >= 0x030A0000
+        if (cframe != nullptr && cframe != root) {
+            position = reinterpret_cast<std::uintptr_t>(cframe);
+            cframe = cframe->previous;
+        }
+        const int offset = frame->f_lasti < 0 ? -1 : frame->f_lasti * 2; // instructions in 3.10
+#else
+        const int offset = frame->f_lasti; // bytes in 3.9
+#endif
+        out[n++] = RawFrame{frame->f_code, offset, position, frame};
+    }
+#endif
+    return n;
+}
+
+// Line of a frame's current instruction (PyCode_Addr2Line: no allocation,
+// but linear in the size of the line table: callers cache it).
+inline int line_of(PyCodeObject* code, int byte_offset) noexcept {
+    if (byte_offset < 0) {
+        return code->co_firstlineno;
+    }
+    const int line = PyCode_Addr2Line(code, byte_offset);
+    return line < 0 ? code->co_firstlineno : line;
+}
+
+} // namespace frame_walk
+} // namespace python
+} // namespace pycroscope
