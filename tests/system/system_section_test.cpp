@@ -1,7 +1,7 @@
 // The "system" section of session.json and the system counters in the Chrome
 // trace, read back from the files a real session with a SystemMonitor wrote.
 
-include "sinks/sink_test_helpers.hpp"
+#include "sinks/sink_test_helpers.hpp"
 #include "support/json.hpp"
 
 #include <pycroscope/core/session.hpp>
