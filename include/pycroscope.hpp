@@ -40,6 +40,10 @@
 #include "pycroscope/model/memory_model.hpp"
 #include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/model/sample_slices.hpp"
+#include "pycroscope/model/exception_model.hpp"
+#include "pycroscope/model/gc_model.hpp"
+#include "pycroscope/model/import_model.hpp"
+#include "pycroscope/model/io_model.hpp"
 
 #include "pycroscope/sinks/atomic_file.hpp"
 #include "pycroscope/sinks/base_sink.hpp"

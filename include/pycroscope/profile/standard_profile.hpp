@@ -79,16 +79,20 @@ public:
         // A model reads every drained event: only collectors that run get one,
         // and with it their session.json section (zeros would read as "none happened").
         if (options_.gc) {
-            gc_model_ = session_.add_sink<GcModel>();
+            gc_model_ = std::make_shared<model::GcModel>();
+            session_.core().add_processor(gc_model_);
         }
         if (options_.imports) {
-            import_model_ = session_.add_sink<ImportModel>();
+            import_model_ = std::make_shared<model::ImportModel>();
+            session_.core().add_processor(import_model_);
         }
         if (options_.io) {
-            io_model_ = session_.add_sink<IoModel>();
+            io_model_ = std::make_shared<model::IoModel>();
+            session_.core().add_processor(io_model_);
         }
         if (exceptions_) {
-            exception_model_ = session_.add_sink<ExceptionModel>();
+            exception_model_ = std::make_shared<model::ExceptionModel>();
+            session_.core().add_processor(exception_model_);
         }
         Sampler& sampler = session_.collector<Sampler>();
         sampler.options.enabled = options_.sample;
@@ -120,16 +124,16 @@ public:
                 add_memory_section(*json_, memory_model_, memory);
             }
             if (gc_model_) {
-                add_gc_section(*json_, *gc_model_);
+                model::add_gc_section(*json_, *gc_model_);
             }
             if (import_model_) {
-                add_imports_section(*json_, *import_model_);
+                model::add_imports_section(*json_, *import_model_);
             }
             if (io_model_) {
-                add_io_section(*json_, *io_model_);
+                model::add_io_section(*json_, *io_model_);
             }
             if (exception_model_) {
-                add_exceptions_section(*json_, *exception_model_);
+                model::add_exceptions_section(*json_, *exception_model_);
             }
             if (options_.system) {
                 sinks::add_system_section(*json_, system);
@@ -300,10 +304,10 @@ private:
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
     std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;
     // Null for a collector that is off.
-    std::shared_ptr<GcModel> gc_model_;
-    std::shared_ptr<ImportModel> import_model_;
-    std::shared_ptr<IoModel> io_model_;
-    std::shared_ptr<ExceptionModel> exception_model_;
+    std::shared_ptr<model::GcModel> gc_model_;
+    std::shared_ptr<model::ImportModel> import_model_;
+    std::shared_ptr<model::IoModel> io_model_;
+    std::shared_ptr<model::ExceptionModel> exception_model_;
     bool exceptions_ = false; // exception collection resolved from the options
     bool attached_ = false;
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only

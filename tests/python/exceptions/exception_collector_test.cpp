@@ -112,10 +112,10 @@ TEST(ExceptionCollector, CountsRaisedAndCaughtPerSite) {
     ASSERT_TRUE(ns);
     TempDir dir;
     pycroscope::Session<py::PythonTracer, py::ExceptionCollector> session;
-    auto model = std::make_shared<py::ExceptionModel>();
+    auto model = std::make_shared<pycroscope::model::ExceptionModel>();
     auto summary = std::make_shared<pycroscope::sinks::JsonSummarySink>(dir.file("session.json"));
-    py::add_exceptions_section(*summary, *model);
-    session.add_sink(model);
+    pycroscope::model::add_exceptions_section(*summary, *model);
+    session.core().add_processor(model);
     session.add_sink(summary);
     auto& tracer = session.collector<py::PythonTracer>();
     tracer.options = profile_options();

@@ -81,11 +81,11 @@ TEST(GcCollector, OneSpanPerCollectionThatGcCallbacksSee) {
     TempDir dir;
     pycroscope::Session<py::GcCollector> session;
     auto capture = std::make_shared<EventCapture>();
-    auto model = std::make_shared<py::GcModel>();
+    auto model = std::make_shared<pycroscope::model::GcModel>();
     auto json = std::make_shared<pycroscope::sinks::JsonSummarySink>(dir.file("session.json"));
-    py::add_gc_section(*json, *model);
+    pycroscope::model::add_gc_section(*json, *model);
     session.add_sink(capture);
-    session.add_sink(model);
+    session.core().add_processor(model);
     session.add_sink(json);
     session.start();
     // Our callback is last in gc.callbacks and nothing allocates between

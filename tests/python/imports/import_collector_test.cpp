@@ -158,10 +158,10 @@ TEST(ImportCollector, TreeMatchesImportTime) {
 
     // 4. The same imports here, recorded.
     pycroscope::Session<py::ImportCollector> session;
-    auto model = std::make_shared<py::ImportModel>();
+    auto model = std::make_shared<pycroscope::model::ImportModel>();
     auto summary = std::make_shared<pycroscope::sinks::JsonSummarySink>(dir.file("session.json"));
-    py::add_imports_section(*summary, *model);
-    session.add_sink(model);
+    pycroscope::model::add_imports_section(*summary, *model);
+    session.core().add_processor(model);
     session.add_sink(summary);
     session.start();
     Ref ns(PyDict_New());
@@ -195,8 +195,8 @@ TEST(ImportCollector, FailedImportIsMarkedAndStopRestoresImportlib) {
     Ref importlib(PyImport_ImportModule("_frozen_importlib"));
     Ref before(PyObject_GetAttrString(importlib.get(), "_find_and_load"));
     pycroscope::Session<py::ImportCollector> session;
-    auto model = std::make_shared<py::ImportModel>();
-    session.add_sink(model);
+    auto model = std::make_shared<pycroscope::model::ImportModel>();
+    session.core().add_processor(model);
     session.start();
     Ref during(PyObject_GetAttrString(importlib.get(), "_find_and_load"));
     EXPECT_NE(during.get(), before.get());

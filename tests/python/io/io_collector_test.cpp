@@ -98,10 +98,10 @@ BytesByLine io_bytes_of(const char* source, const std::string& file, const char*
     TempDir dir;
     TempDir work;
     pycroscope::Session<py::PythonTracer, py::IoCollector> session;
-    auto model = std::make_shared<py::IoModel>();
+    auto model = std::make_shared<pycroscope::model::IoModel>();
     auto summary = std::make_shared<pycroscope::sinks::JsonSummarySink>(dir.file("session.json"));
-    py::add_io_section(*summary, *model);
-    session.add_sink(model);
+    pycroscope::model::add_io_section(*summary, *model);
+    session.core().add_processor(model);
     session.add_sink(summary);
     session.collector<py::PythonTracer>().options = profile_options();
     session.start();
@@ -139,10 +139,10 @@ TEST(IoCollector, OperationsPerCallSiteWithTimes) {
     TempDir dir;
     TempDir work;
     pycroscope::Session<py::PythonTracer, py::IoCollector> session;
-    auto model = std::make_shared<py::IoModel>();
+    auto model = std::make_shared<pycroscope::model::IoModel>();
     auto summary = std::make_shared<pycroscope::sinks::JsonSummarySink>(dir.file("session.json"));
-    py::add_io_section(*summary, *model);
-    session.add_sink(model);
+    pycroscope::model::add_io_section(*summary, *model);
+    session.core().add_processor(model);
     session.add_sink(summary);
     session.collector<py::PythonTracer>().options = profile_options();
     session.start();
@@ -213,8 +213,8 @@ TEST(IoCollector, CountsWithoutTheTracerAndStopsRecording) {
     const std::string directory = work.file("");
     Ref args(Py_BuildValue("(s)", directory.c_str()));
     pycroscope::Session<py::IoCollector> session;
-    auto model = std::make_shared<py::IoModel>();
-    session.add_sink(model);
+    auto model = std::make_shared<pycroscope::model::IoModel>();
+    session.core().add_processor(model);
     session.start();
     Ref first = call(ns.get(), "run", args.get());
     session.stop();
