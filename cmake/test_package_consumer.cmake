@@ -1,9 +1,12 @@
 # CTest driver for `install_and_find_package` (cmake -P script).
 # Installs the Pycroscope build tree into a temporary prefix, then configures,
-# builds and runs tests/package_consumer against it with find_package().
+# builds and runs tests/package_consumer against it with find_package(). When
+# the build has the `pycroscope` command (EXPECT_CLI=1), the installed command
+# must report EXPECT_VERSION and profile a script into a session.json.
 #
 # Inputs (-D...): PYCROSCOPE_SOURCE_DIR, PYCROSCOPE_BINARY_DIR, WORK_DIR,
-#                 CONSUMER_GENERATOR, CONSUMER_CXX_COMPILER, CONSUMER_CXX_STANDARD, CONFIG
+#                 CONSUMER_GENERATOR, CONSUMER_CXX_COMPILER, CONSUMER_CXX_STANDARD, CONFIG,
+#                 EXPECT_CLI, EXPECT_VERSION
 cmake_minimum_required(VERSION 3.16)
 
 foreach(var PYCROSCOPE_SOURCE_DIR PYCROSCOPE_BINARY_DIR WORK_DIR)
@@ -70,3 +73,30 @@ if(NOT consumer_exe)
 endif()
 list(GET consumer_exe 0 consumer_exe)
 run_step("run consumer" "${consumer_exe}")
+
+if(EXPECT_CLI)
+  set(cli "${prefix}/bin/pycroscope")
+  if(NOT EXISTS "${cli}")
+    message(FATAL_ERROR "install_and_find_package: the pycroscope command was not installed at ${cli}")
+  endif()
+  execute_process(COMMAND "${cli}" --version RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "^pycroscope ${EXPECT_VERSION} ")
+    message(FATAL_ERROR "install_and_find_package: `${cli} --version` returned ${rc} and printed\n${out}${err}"
+                        "expected: pycroscope ${EXPECT_VERSION} (Python ...)")
+  endif()
+  string(STRIP "${out}" out)
+  message(STATUS "install_and_find_package: installed command --version: ${out}")
+  run_step("installed command --help" "${cli}" --help)
+
+  # The installed command finds its libpython and standard library and profiles a script.
+  set(script "${WORK_DIR}/installed_cli_script.py")
+  file(WRITE "${script}" "import json\nprint(json.dumps({'sum': sum(range(1000))}))\n")
+  set(outputs "${WORK_DIR}/installed_cli_outputs")
+  execute_process(COMMAND "${cli}" profile --no-system --sinks json --output-dir "${outputs}" "${script}"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out STREQUAL "{\"sum\": 499500}\n" OR NOT EXISTS "${outputs}/session.json")
+    message(FATAL_ERROR "install_and_find_package: the installed command failed to profile ${script} (${rc})\n"
+                        "--- stdout ---\n${out}\n--- stderr ---\n${err}")
+  endif()
+  message(STATUS "install_and_find_package: installed command profiled a script: ok")
+endif()

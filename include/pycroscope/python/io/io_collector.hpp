@@ -40,8 +40,7 @@
 // Everything the thread read or wrote during the call counts (a signal
 // handler's or another audit hook's writes too). Null (unknown), never 0,
 // for: socket methods (recv/send/sendto/sendmsg... use recv(2)/send(2),
-// which leave rchar/wchar unchanged: measured on Linux 6.18, a 1000-byte
-// send/recv moved neither), _ssl reads and writes (OpenSSL's read(2)s and
+// which leave rchar/wchar unchanged), _ssl reads and writes (OpenSSL's read(2)s and
 // write(2)s count ciphertext), buffered objects not on an _io.FileIO (a
 // socket's makefile(), BytesIO, BufferedRWPair), os.sendfile (the kernel
 // counts its bytes twice, once read and once written), waits and sleeps,

@@ -98,7 +98,7 @@ private:
 constexpr std::size_t full_tracking_buffer_capacity = std::size_t{1} << 18;
 
 // The session config for a collector with these options. Full tracking
-// writes ~20M events/s on allocation-heavy code: a default-sized ring
+// writes an event per allocation and per free: a default-sized ring
 // (2 MiB) is drained in many small passes, and fills whenever the drain
 // thread is descheduled. A ring the host sized itself is kept.
 inline Config memory_tracking_config(Config config, const MemoryOptions& options) {

@@ -108,8 +108,8 @@ inline int frame_line(PyFrameObject* frame) noexcept { return PyFrame_GetLineNum
 // calls exactly like cProfile and, with the profile backend, finds threads
 // started after start(). On 3.12+ a pass-through hook would make every
 // Python call a C recursion (no inlined calls): 3.12 then raises
-// RecursionError at about 750 frames. sys.monitoring finds new threads
-// there instead (PYCROSCOPE_HAS_SYS_MONITORING).
+// RecursionError at depths plain Python allows. sys.monitoring finds new
+// threads there instead (PYCROSCOPE_HAS_SYS_MONITORING).
 #if PY_VERSION_HEX >= 0x030C0000
 #define PYCROSCOPE_HAS_SYS_MONITORING 1
 #else

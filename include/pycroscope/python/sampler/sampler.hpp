@@ -18,8 +18,7 @@
 //    of anything, including the interpreter updating its frames: only
 //    async-signal-safe code, and still a torn stack.
 //  - Under the GIL the frame chains are consistent, the walk needs no copy
-//    and no retry (0.8 us measured for a whole stack), and code objects can
-//    be interned on first sight.
+//    and no retry, and code objects can be interned on first sight.
 // Native zones come from each thread's ZoneStack (core/zone_stack.hpp), which
 // that thread writes on the zone path and the sampler reads racily, so the
 // zones of threads running without the GIL are seen too; threads with open
@@ -36,8 +35,9 @@
 //    the time lands on the code that runs when it returns.
 //  - Threads that released the GIL (I/O, sleep, native work) are sampled at
 //    their exact position, without waiting.
-//  - While the sampler holds the GIL the program does not run Python. The
-//    walk is short (see the README figures) but it is not free.
+//  - While the sampler holds the GIL the program does not run Python: the
+//    pause grows with the number of threads and the depth of their stacks
+//    (docs/benchmarks.md).
 // Running or idle: a thread is "running" when its CPU clock advanced by at
 // least 10% of the wall time since the previous tick (CLOCK_THREAD_CPUTIME
 // of its kernel thread id): a thread waiting for the GIL, sleeping or blocked
