@@ -4,6 +4,8 @@
 
 #include "python/python_environment.hpp"
 
+#include <pycroscope/python/runtime/code_lines.hpp>
+
 #include <gtest/gtest.h>
 
 #include <cstddef>

@@ -71,6 +71,10 @@ public:
             state = install_memory_hooks();
         }
         mode_ = state;
+        if (options.attribution && Py_IsInitialized() && PyGILState_Check()) {
+            // Now rather than in a hook, which may not when inside a realloc.
+            line_table_index(PyInterpreterState_Get());
+        }
         forget_in_forked_child<&detail::stop_recording>(); // the child has no drain thread
         detail::start_recording(core.epoch(), options.sample_bytes, options.attribution);
         active_ = true;

@@ -21,8 +21,44 @@
 // called without the GIL: allocations are attributed to the calling thread's
 // own innermost frame through its own thread state
 // (PyGILState_GetThisThreadState), never the GIL holder's. A thread-local
-// guard makes nested calls pass through: pymalloc falls back to
-// PyMem_RawMalloc for large blocks, and interning a code object allocates.
+// guard (busy) makes nested calls pass through: pymalloc falls back to
+// PyMem_RawMalloc for large blocks, and attaching a line table allocates.
+//
+// The invariant. A hook runs in the middle of whatever CPython call
+// allocates, so it calls nothing that could touch state that call may hold
+// half-changed: no Python code, no GC, no exception, no PyUnicode_AsUTF8 (it
+// caches into the str), no _PyCode_SetExtra (its realloc leaves co_extra
+// pointing at the freed block, then it reads the slot count again). What a
+// hook may do:
+//  - read the calling thread's frame and code object, co_extra and str data
+//    (current_frame.hpp, code_extra.hpp, code_registry.hpp's utf8), and
+//    intern names (C++ heap, not PyMem);
+//  - MEM and OBJ only (GIL held): build a line table and attach it with
+//    attach_code_extra(), whose one PyMem allocation passes through the
+//    guard; request the slot index from malloc and calloc only;
+//  - a realloc does not read co_extra when it is the block being moved.
+// The tracer's own co_extra writes use attach_code_extra() too, so a hook
+// that interrupts them finds co_extra whole, and they re-read it afterwards.
+//
+// The allocation path (hook_calloc alike):
+//   hook_malloc                 inline. No session: tail call to the wrapped
+//   |                           allocator. Sampling mode, unsampled block:
+//   |                           counted down, tail call; above 448 bytes
+//   |                           allocate_busy (pymalloc hands it to RAW,
+//   |                           whose hook must not count it again).
+//   +- allocate_recorded        inline: picks the mode
+//      +- allocate_every        out of line, full mode  } busy, the wrapped
+//      +- allocate_sampled      out of line, sampling   } allocator, then
+//         +- record_alloc       inlined into both       } record, still busy
+//            +- allocation_site        thread -> frame -> code -> line table
+//            |  +- build_line_table    a code object's first allocation
+//            |     +- attach_code_extra  one PyMem_Malloc (passes through)
+//            +- push_event             the thread's ring (core/recorder.hpp)
+//   hook_free: the filter test inline, free_every / free_maybe_sampled out
+//   of line. hook_realloc: one path, a free and an allocation.
+// Why the split: the inline parts are what every allocation pays (a branch
+// while no session records); whatever records lives out of line, or the
+// compiler saves registers on entry to every hook for it.
 
 #include "pycroscope/core/clock.hpp"
 #include "pycroscope/core/compiler.hpp"
@@ -216,25 +252,38 @@ PYCROSCOPE_FORCE_INLINE void leave_busy(ThreadMemoryState& state) noexcept {
     state.until_sample = state.until_while_busy;
 }
 
-// The innermost Python line of the calling thread, or null. may_build: the
-// caller holds the GIL (MEM and OBJ domains) and may build a line table.
-PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) noexcept {
+// Who calls allocation_site(), and so what it may do (the invariant at the top).
+enum class SiteAccess : std::uint8_t {
+    raw,     // RAW, maybe without the GIL: reads only
+    realloc, // MEM or OBJ realloc: may build a line table, not request the slot
+    build,   // MEM or OBJ malloc and calloc: may build a line table and request its slot
+};
+
+// The innermost Python line of the calling thread, or null. moving: the
+// block a realloc just moved, or null. When it is the co_extra block of the
+// thread's own code object, a _PyCode_SetExtra up the stack has freed it and
+// not yet stored the new one: co_extra is not read at all.
+PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(SiteAccess access, const void* moving) noexcept {
     // With the GIL held (MEM, OBJ) the current thread state is this thread's,
     // one load away; RAW runs without it and needs the thread's own (TSS).
-    PyThreadState* tstate = may_build ? compat::current_thread_state() : PyGILState_GetThisThreadState();
+    PyThreadState* tstate = access != SiteAccess::raw     ? compat::current_thread_state()
+                            : compat::interpreter_finalizing() ? nullptr
+                                                             : PyGILState_GetThisThreadState();
     if (tstate == nullptr) {
         return nullptr;
     }
     const compat::FramePosition position = compat::current_position(tstate);
-    if (position.code == nullptr) {
+    if (position.code == nullptr || (moving != nullptr && position.code->co_extra == moving)) {
         return nullptr;
     }
     const CodeLineTable* table = peek_line_table(position.code);
     if (PYCROSCOPE_UNLIKELY(table == nullptr)) {
-        if (!may_build) {
+        if (access == SiteAccess::raw) {
             return nullptr;
         }
-        table = build_line_table(position.code, line_table_index(tstate->interp));
+        // _PyCode_SetExtra reads the slot count again after its realloc.
+        const bool may_request = access == SiteAccess::build;
+        table = build_line_table(position.code, line_table_index(tstate->interp, may_request));
         if (table == nullptr) {
             return nullptr;
         }
@@ -293,8 +342,10 @@ inline std::uint64_t sample_weight(ThreadMemoryState& state, std::uint64_t epoch
 
 // bytes: sample_weight()'s answer. sampled: the session samples (the
 // caller has read memory_sample_bytes already).
+// moving: a realloc's old block, else null (then MEM and OBJ may build).
 PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
-                                          std::uint64_t bytes, bool sampled) noexcept {
+                                          std::uint64_t bytes, bool sampled, const void* moving = nullptr,
+                                          bool from_realloc = false) noexcept {
     std::uint8_t flags = domain;
     if (sampled) {
         if (!remember_sampled(address)) {
@@ -302,7 +353,9 @@ PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t doma
         }
         flags |= memory_flags::sampled;
     }
-    const SourceLocation* site = memory_attribution.load(std::memory_order_relaxed) ? allocation_site(domain != 0) : nullptr;
+    const SiteAccess access = domain == 0 ? SiteAccess::raw : from_realloc ? SiteAccess::realloc : SiteAccess::build;
+    const SourceLocation* site =
+        memory_attribution.load(std::memory_order_relaxed) ? allocation_site(access, moving) : nullptr;
     Event event{clock::now(), location_id(site), static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address)),
                 0, EventKind::mem_alloc, flags, 0};
     set_memory_bytes(event, bytes);
@@ -334,8 +387,8 @@ PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domai
 }
 
 // The hooks keep their common paths (no session; sampling mode's unsampled
-// blocks) free of saved registers: whatever records goes out of line, as GCC
-// would otherwise save registers on entry to every hook for it.
+// blocks) free of saved registers: whatever records goes out of line, or
+// the compiler saves registers on entry to every hook for it.
 
 // The wrapped allocator: calloc(count, size) when zeroed, else malloc(size).
 // Scalars, not a struct: allocate_recorded() gets them all in registers.
@@ -462,7 +515,8 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
             record_free(epoch, hook.domain, address, before);
         }
         if (alloc_wanted) {
-            record_alloc(epoch, hook.domain, block, bytes, memory_sample_bytes.load(std::memory_order_relaxed) != 0);
+            record_alloc(epoch, hook.domain, block, bytes, memory_sample_bytes.load(std::memory_order_relaxed) != 0,
+                         address, true);
         }
     }
     leave_busy(state);

@@ -5,11 +5,16 @@
 // co_extra slot (separate from the tracer's, see code_registry.hpp) and is
 // freed with its code object; the interned locations outlive both.
 //
-// line_location() reads only. build_line_table() interns and needs the GIL;
-// the allocation hooks call it from the MEM and OBJ domains (GIL held) under
-// their reentrancy guard, since interning may itself allocate through PyMem.
+// line_location() and peek_line_table() read only (any thread).
+// build_line_table() runs inside the MEM and OBJ allocation hooks (GIL held),
+// under their reentrancy guard: it reads the code object and its names
+// without a call into libpython, and attaches through attach_code_extra()
+// (code_extra.hpp), whose one allocation passes through the guard.
+// line_table_index() requests the slot on first use: never from inside a
+// realloc (see code_extra.hpp); MemoryCollector::start() asks up front.
 
 #include "pycroscope/core/name_table.hpp"
+#include "pycroscope/python/runtime/code_extra.hpp"
 #include "pycroscope/python/runtime/code_registry.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
 #include "pycroscope/python/runtime/current_frame.hpp"
@@ -51,15 +56,16 @@ inline const SourceLocation* intern_line(const std::string& function, const std:
 
 } // namespace detail
 
-// The slot index for interp, requested on first use (GIL held). -1 when this
-// interpreter is not the one the slot belongs to, or none is left.
-inline Py_ssize_t line_table_index(PyInterpreterState* interp) noexcept {
+// The slot index for interp, requested on first use when may_request (GIL
+// held). -1 when this interpreter is not the one the slot belongs to, none is
+// left, or none was requested yet.
+inline Py_ssize_t line_table_index(PyInterpreterState* interp, bool may_request = true) noexcept {
     detail::LineTableSlot& slot = detail::line_table_slot;
     PyInterpreterState* owner = slot.interpreter.load(std::memory_order_acquire);
     if (owner == interp) {
         return slot.index.load(std::memory_order_relaxed);
     }
-    if (owner != nullptr) {
+    if (owner != nullptr || !may_request) {
         return -1;
     }
 #if PY_VERSION_HEX >= 0x030C0000
@@ -78,7 +84,7 @@ inline const CodeLineTable* peek_line_table(PyCodeObject* code) noexcept {
     if (index < 0) {
         return nullptr;
     }
-    return static_cast<const CodeLineTable*>(compat::peek_code_extra(code, index));
+    return static_cast<const CodeLineTable*>(compat::load_code_extra(code, index));
 }
 
 inline const SourceLocation* line_location(const CodeLineTable& table, Py_ssize_t unit) noexcept {
@@ -86,7 +92,7 @@ inline const SourceLocation* line_location(const CodeLineTable& table, Py_ssize_
 }
 
 // Builds and attaches the table of code (GIL held). Null on failure (no slot,
-// out of memory); never leaves a Python exception set.
+// out of memory). Calls into libpython only to allocate co_extra's block.
 inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t index) noexcept {
     if (index < 0) {
         return nullptr;
@@ -103,7 +109,6 @@ inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t inde
     auto* table = static_cast<CodeLineTable*>(memory);
     table->units = units;
     try {
-        detail::PendingExceptionGuard guard;
         const std::string function = detail::utf8(compat::qualified_name(code), "<unknown>");
         const std::string file = detail::utf8(code->co_filename, "<unknown>");
         int previous_line = -2;
@@ -117,14 +122,13 @@ inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t inde
             }
             table->lines[unit] = previous;
         }
-        if (compat::set_code_extra(code, index, table) != 0) {
-            PyErr_Clear();
-            ::operator delete(memory);
-            return nullptr;
-        }
     } catch (...) {
         ::operator delete(memory);
         return nullptr;
+    }
+    if (!compat::attach_code_extra(code, index, table)) {
+        ::operator delete(memory);
+        return peek_line_table(code); // attached meanwhile by a nested call, or null
     }
     return table;
 }

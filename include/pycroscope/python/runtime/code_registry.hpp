@@ -1,12 +1,13 @@
 #pragma once
 // Names for Python code objects and C callables, interned once. A code
-// object's SourceLocation is cached in its co_extra slot (PEP 523), so the
-// lookup per event is two loads and survives address reuse: a new code object
-// at an old address has an empty slot. The interned name outlives the code.
-// Every function here runs with the GIL held.
+// object's SourceLocation is cached in its co_extra slot (PEP 523, written
+// through code_extra.hpp), so the lookup per event is two loads and survives
+// address reuse: a new code object at an old address has an empty slot. The
+// interned name outlives the code. Every function here runs with the GIL held.
 
 #include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/name_table.hpp"
+#include "pycroscope/python/runtime/code_extra.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
 
 #include <cstdint>
@@ -19,17 +20,43 @@ namespace python {
 
 namespace detail {
 
+// The UTF-8 text of a str, read from its own storage: no call into
+// libpython, so no allocation (PyUnicode_AsUTF8 caches an encoded copy in the
+// object) and no exception. The allocation hooks name code objects with it.
+// fallback for what is not a ready str, or holds a lone surrogate.
 inline std::string utf8(PyObject* text, const char* fallback) {
-    if (text == nullptr || !PyUnicode_Check(text)) {
+    if (text == nullptr || !PyUnicode_Check(text) || !PyUnicode_IS_READY(text)) {
         return fallback;
     }
-    Py_ssize_t size = 0;
-    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
-    if (data == nullptr) {
-        PyErr_Clear(); // lone surrogates: a name is not worth an exception
-        return fallback;
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    const void* data = PyUnicode_DATA(text);
+    if (PyUnicode_IS_ASCII(text)) {
+        return std::string(static_cast<const char*>(data), static_cast<std::size_t>(length));
     }
-    return std::string(data, static_cast<std::size_t>(size));
+    const int kind = PyUnicode_KIND(text);
+    std::string out;
+    out.reserve(static_cast<std::size_t>(length) * 2);
+    for (Py_ssize_t i = 0; i < length; ++i) {
+        const Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else if (c < 0x800) {
+            out += static_cast<char>(0xC0 | (c >> 6));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        } else if (c >= 0xD800 && c <= 0xDFFF) {
+            return fallback; // a name is not worth an escape scheme
+        } else if (c < 0x10000) {
+            out += static_cast<char>(0xE0 | (c >> 12));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (c >> 18));
+            out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        }
+    }
+    return out;
 }
 
 struct CodeExtraSlot {
@@ -99,7 +126,6 @@ inline Py_ssize_t code_extra_index() {
 }
 
 inline const SourceLocation* intern_code(PyCodeObject* code) {
-    detail::PendingExceptionGuard guard;
     const std::string name = detail::utf8(compat::qualified_name(code), "<unknown>");
     const std::string file = detail::utf8(code->co_filename, "<unknown>");
     return names().intern(LocationKind::python_function, name, name, file,
@@ -107,12 +133,12 @@ inline const SourceLocation* intern_code(PyCodeObject* code) {
 }
 
 namespace detail {
-// code_location()'s first sight of a code object: intern it, keep it in co_extra.
+// code_location()'s first sight of a code object: intern it, keep it in
+// co_extra. attach_code_extra(), not _PyCode_SetExtra: its allocation may
+// re-enter the memory hooks, which attach line tables to this same code.
 PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
     const SourceLocation* location = intern_code(code);
-    if (index >= 0 && compat::set_code_extra(code, index, const_cast<SourceLocation*>(location)) != 0) {
-        PyErr_Clear();
-    }
+    compat::attach_code_extra(code, index, const_cast<SourceLocation*>(location));
     return location;
 }
 } // namespace detail

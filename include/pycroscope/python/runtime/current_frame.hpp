@@ -121,6 +121,17 @@ inline PyThreadState* current_thread_state() noexcept {
 #endif
 }
 
+// True once Py_Finalize has begun: other threads' states are then freed
+// under them, so a thread without the GIL must not read its own any more.
+// One atomic load, no allocation.
+inline bool interpreter_finalizing() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing() != 0;
+#else
+    return _Py_IsFinalizing() != 0;
+#endif
+}
+
 // Number of code units of a code object: the range of FramePosition::unit.
 inline Py_ssize_t code_units(PyCodeObject* code) noexcept {
 #if PY_VERSION_HEX >= 0x030B0000
