@@ -8,9 +8,11 @@
 #include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/name_table.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/runtime/python_text.hpp"
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -19,17 +21,18 @@ namespace python {
 
 namespace detail {
 
+// A name as Python has it (see python_text.hpp); fallback for a non-str.
 inline std::string utf8(PyObject* text, const char* fallback) {
     if (text == nullptr || !PyUnicode_Check(text)) {
         return fallback;
     }
-    Py_ssize_t size = 0;
-    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
-    if (data == nullptr) {
-        PyErr_Clear(); // lone surrogates: a name is not worth an exception
+    std::string_view view;
+    std::string storage;
+    if (!python_text(text, view, storage)) {
+        PyErr_Clear(); // out of memory: a name is not worth an exception
         return fallback;
     }
-    return std::string(data, static_cast<std::size_t>(size));
+    return std::string(view);
 }
 
 struct CodeExtraSlot {
