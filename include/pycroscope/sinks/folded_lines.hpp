@@ -16,6 +16,7 @@
 #include "pycroscope/sinks/atomic_file.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
