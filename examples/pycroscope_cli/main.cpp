@@ -16,6 +16,16 @@
 // sys.exit(), and atexit handlers the script registers are still profiled.
 // Not after os._exit() or a fatal signal.
 //
+// SIGTERM and SIGHUP (what `timeout`, systemd and container runtimes send)
+// end the script as Python's default does, at once (no finally blocks, no
+// atexit handlers), but first the outputs are written; then the process dies
+// by that signal (a shell sees 128+signo: 143, 129). A second signal during
+// the writing kills at once. A script that installs its own handler keeps
+// it; one inherited ignored (nohup) stays ignored.
+//
+// Exit status: the script's own; 3 when the script succeeded (0) but an
+// output could not be written; 2 for a usage error (see docs/cli.md).
+//
 // os.fork(): the child keeps running the script but detaches from the
 // session. It never stops it or writes the outputs (the parent does); what
 // the child runs is not profiled.
@@ -23,8 +33,10 @@
 #define PYCROSCOPE_PYTHON 1
 #include <pycroscope.hpp>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +47,7 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>
 #include <unistd.h>
 #endif
 
@@ -48,6 +61,7 @@ namespace {
 namespace py = pycroscope::python;
 
 constexpr int exit_usage = 2;
+constexpr int exit_output_error = 3; // the script succeeded, an output was not written
 
 const char* const usage_text =
     "usage: pycroscope profile [OPTIONS] SCRIPT [ARGS...]\n"
@@ -326,6 +340,174 @@ int check_status(PyStatus status, PyConfig& config) {
     return -1;
 }
 
+// The end of a run, once, from whichever comes first: the atexit handler
+// (the script returned, raised or called sys.exit) or a termination signal.
+struct Finish {
+    pycroscope::profile::StandardProfile* profile = nullptr;
+    std::size_t top = 15;
+    long long pid = 0;
+    bool started = false;
+    bool done = false;
+    bool outputs_failed = false;
+    int pending_signal = 0; // a termination signal that came while finishing
+};
+Finish finish_state;
+
+void restore_default_termination();
+[[noreturn]] void die_by_signal(int signo);
+
+// Stops the session, writes the outputs and prints the report. GIL held.
+void finish_run() {
+    Finish& f = finish_state;
+    if (f.started || f.profile == nullptr) {
+        return;
+    }
+    f.started = true;
+    flush_python_streams();
+    try {
+        f.profile->stop();
+    } catch (const std::exception&) {
+        // The failed outputs are listed by report().
+    }
+    f.outputs_failed = f.profile->outputs_failed();
+    const std::string report = f.profile->report(f.top);
+    std::fputs(report.c_str(), stderr);
+    std::fflush(stderr);
+    f.done = true;
+    // Everything is on disk: from here a termination signal may kill as by default.
+    restore_default_termination();
+    if (f.pending_signal != 0) {
+        die_by_signal(f.pending_signal);
+    }
+}
+
+// The status to exit with: the script's, unless it succeeded and an output failed.
+int exit_status(int script_status) {
+    return script_status == 0 && finish_state.outputs_failed ? exit_output_error : script_status;
+}
+
+#if defined(__unix__) || defined(__APPLE__)
+constexpr int termination_signals[] = {SIGTERM, SIGHUP};
+using SignalHandler = void (*)(int);
+// Python's own C-level handler for each termination signal (it trips the
+// Python-level handler), saved when ours took its place.
+SignalHandler python_c_handler[NSIG] = {};
+
+extern "C" void on_termination_signal(int signo);
+
+// Every termination signal still routed through us goes back to the
+// default, so the next one kills at once. Async-signal-safe.
+void restore_default_termination() {
+    for (const int signo : termination_signals) {
+        struct sigaction current {};
+        if (::sigaction(signo, nullptr, &current) == 0 && current.sa_handler == &on_termination_signal) {
+            struct sigaction fallback {};
+            fallback.sa_handler = SIG_DFL;
+            sigemptyset(&fallback.sa_mask);
+            ::sigaction(signo, &fallback, nullptr);
+        }
+    }
+}
+
+// The first signal: later ones kill by default; this one goes to Python,
+// which runs on_python_termination() in the main thread.
+extern "C" void on_termination_signal(int signo) {
+    const int saved = errno;
+    restore_default_termination();
+    if (signo > 0 && signo < NSIG && python_c_handler[signo] != nullptr) {
+        python_c_handler[signo](signo);
+    }
+    errno = saved;
+}
+
+[[noreturn]] void die_by_signal(int signo) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(signo, &fallback, nullptr);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    ::raise(signo);
+    std::_Exit(128 + signo); // not reached: the signal is fatal by default
+}
+
+// The Python-level handler of SIGTERM and SIGHUP: write, then die by the signal.
+PyObject* on_python_termination(PyObject*, PyObject* args) {
+    int signo = 0;
+    PyObject* frame = nullptr;
+    if (!PyArg_ParseTuple(args, "i|O", &signo, &frame)) {
+        return nullptr;
+    }
+    Finish& f = finish_state;
+    if (current_pid() != f.pid) {
+        die_by_signal(signo); // a fork child: Python's default
+    }
+    if (f.started && !f.done) {
+        f.pending_signal = signo; // finish_run() is writing: it dies when done
+        Py_RETURN_NONE;
+    }
+    std::fprintf(stderr, "pycroscope: %s received: stopping the script and writing the outputs\n",
+                 signo == SIGTERM ? "SIGTERM" : signo == SIGHUP ? "SIGHUP" : "signal");
+    finish_run();
+    die_by_signal(signo);
+}
+
+PyMethodDef termination_method = {
+    "pycroscope_termination_handler",
+    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&on_python_termination)),
+    METH_VARARGS,
+    "Writes pycroscope's outputs, then dies by the signal (SIGTERM, SIGHUP).",
+};
+
+// GIL held, main thread, before the script runs. Takes SIGTERM and SIGHUP
+// where their disposition is the default; an ignored one stays ignored.
+void install_termination_handlers() {
+    PyObject* module = PyImport_ImportModule("_signal"); // the C module: no enum import in the profile
+    PyObject* handler = module != nullptr ? PyCFunction_New(&termination_method, nullptr) : nullptr;
+    PyObject* fallback = module != nullptr ? PyObject_GetAttrString(module, "SIG_DFL") : nullptr;
+    for (const int signo : termination_signals) {
+        if (handler == nullptr || fallback == nullptr) {
+            break;
+        }
+        PyObject* current = PyObject_CallMethod(module, "getsignal", "i", signo);
+        const bool is_default = current != nullptr && PyObject_RichCompareBool(current, fallback, Py_EQ) == 1;
+        Py_XDECREF(current);
+        if (!is_default) {
+            continue;
+        }
+        PyObject* previous = PyObject_CallMethod(module, "signal", "iO", signo, handler);
+        if (previous == nullptr) {
+            break;
+        }
+        Py_DECREF(previous);
+        struct sigaction python_action {};
+        if (::sigaction(signo, nullptr, &python_action) != 0 || (python_action.sa_flags & SA_SIGINFO) != 0 ||
+            python_action.sa_handler == SIG_DFL || python_action.sa_handler == SIG_IGN) {
+            continue; // Python's handler stays: the first signal still writes, a second waits its turn
+        }
+        python_c_handler[signo] = python_action.sa_handler;
+        struct sigaction ours = python_action;
+        ours.sa_handler = &on_termination_signal;
+        ::sigaction(signo, &ours, nullptr);
+    }
+    if (PyErr_Occurred()) {
+        std::fputs("pycroscope: warning: SIGTERM/SIGHUP will not write the outputs: ", stderr);
+        PyErr_Print();
+    }
+    Py_XDECREF(fallback);
+    Py_XDECREF(handler);
+    Py_XDECREF(module);
+}
+#else
+void restore_default_termination() {}
+[[noreturn]] void die_by_signal(int) { std::_Exit(1); }
+void install_termination_handlers() {}
+#endif
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -429,17 +611,11 @@ int main(int argc, char** argv) {
             [running]() { return py::ProfileResult{running->collectors(), running->files()}; },
             nullptr, // the session is stopped by the handler below
         });
-        py::stop_at_exit([running, top] {
-            flush_python_streams();
-            try {
-                running->stop();
-            } catch (const std::exception&) {
-                // The failed outputs are listed by report().
-            }
-            const std::string report = running->report(top);
-            std::fputs(report.c_str(), stderr);
-            std::fflush(stderr);
-        });
+        finish_state.profile = running;
+        finish_state.top = top;
+        finish_state.pid = pid;
+        py::stop_at_exit([] { finish_run(); });
+        install_termination_handlers();
     } catch (const std::exception& error) {
         std::fprintf(stderr, "%s\n", error.what());
         profile.reset();
@@ -458,5 +634,5 @@ int main(int argc, char** argv) {
         std::_Exit(status);
     }
     profile.reset();
-    return status;
+    return exit_status(status);
 }

@@ -79,8 +79,8 @@ TEST(FoldedStackSink, SyntheticLinesWithThreadFrames) {
                     "worker:1;A;B 10\n"
                     "worker:1;X;Y 10\n"
                     "worker:1;Z 110\n"
-                    "worker:1;[3 events lost] 1\n"
-                    "worker:1;ns::f:g h 10\n");
+                    "worker:1;ns::f:g h 10\n"
+                    "worker:1;[3 events lost] 1\n");
 }
 
 TEST(FoldedStackSink, SyntheticLinesMergedAcrossThreads) {

@@ -148,8 +148,9 @@ TEST(HotspotSections, SessionJsonHoldsExactSharesCutToTopN) {
 
     // The built-in sections are still there.
     EXPECT_EQ(doc.at("format").as_string(), "pycroscope-session");
-    EXPECT_EQ(sink_test::read_file(dir.file("stacks.folded")), "main;<module>;cold 3\n"
-                                                                "main;<module>;hot 7\n"
+    // Stacks in the order they were first sampled (the file is streamed).
+    EXPECT_EQ(sink_test::read_file(dir.file("stacks.folded")), "main;<module>;hot 7\n"
+                                                                "main;<module>;cold 3\n"
                                                                 "worker;W 2\n");
 }
 

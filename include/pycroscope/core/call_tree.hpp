@@ -6,6 +6,8 @@
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/span_stack.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -66,7 +68,53 @@ public:
     template <class Visit>
     void for_each_node(Visit&& visit) const {
         std::vector<const SourceLocation*> path;
-        walk(0, path, visit);
+        walk([&](std::uint32_t index) {
+            path.push_back(nodes_[index].location);
+            visit(static_cast<const std::vector<const SourceLocation*>&>(path), nodes_[index]);
+        }, [&](std::uint32_t) { path.pop_back(); });
+    }
+
+    // Depth-first over the non-root nodes, without recursion (the profiled
+    // program's depth is not ours to spend): enter(index) before the node's
+    // children, leave(index) after. Children come in the order of order(a, b)
+    // (node indices), or in the tree's own order without one.
+    template <class Enter, class Leave>
+    void walk(Enter&& enter, Leave&& leave) const {
+        walk(enter, leave, [](std::uint32_t, std::uint32_t) { return false; }, false);
+    }
+    template <class Enter, class Leave, class Order>
+    void walk(Enter&& enter, Leave&& leave, Order&& order, bool sorted = true) const {
+        struct Level {
+            std::size_t begin; // into pending
+            std::size_t next;
+        };
+        std::vector<std::uint32_t> pending; // children of every level on the path
+        std::vector<Level> levels;
+        auto open = [&](std::uint32_t parent) {
+            const std::size_t begin = pending.size();
+            for (std::uint32_t c = nodes_[parent].first_child; c != no_node; c = nodes_[c].next_sibling) {
+                pending.push_back(c);
+            }
+            if (sorted) {
+                std::stable_sort(pending.begin() + static_cast<std::ptrdiff_t>(begin), pending.end(), order);
+            }
+            levels.push_back(Level{begin, begin});
+        };
+        open(0);
+        while (!levels.empty()) {
+            Level& level = levels.back();
+            if (level.next == pending.size()) {
+                pending.resize(level.begin);
+                levels.pop_back();
+                if (!levels.empty()) {
+                    leave(pending[levels.back().next - 1]);
+                }
+                continue;
+            }
+            const std::uint32_t node = pending[level.next++];
+            enter(node);
+            open(node);
+        }
     }
 
 private:
@@ -105,16 +153,6 @@ private:
         nodes_.push_back(Node{location, parent, no_node, nodes_[parent].first_child, 0, 0, 0, 0});
         nodes_[parent].first_child = index;
         return index;
-    }
-
-    template <class Visit>
-    void walk(std::uint32_t index, std::vector<const SourceLocation*>& path, Visit& visit) const {
-        for (std::uint32_t c = nodes_[index].first_child; c != no_node; c = nodes_[c].next_sibling) {
-            path.push_back(nodes_[c].location);
-            visit(static_cast<const std::vector<const SourceLocation*>&>(path), nodes_[c]);
-            walk(c, path, visit);
-            path.pop_back();
-        }
     }
 
     std::vector<Node> nodes_;

@@ -5,6 +5,7 @@
 
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/profile/profile_options.hpp"
+#include "pycroscope/profile/terminal_text.hpp"
 #include "pycroscope/python/exceptions/exception_collector.hpp"
 #include "pycroscope/python/gc/gc_collector.hpp"
 #include "pycroscope/python/imports/import_collector.hpp"
@@ -138,20 +139,21 @@ public:
             if (options_.system) {
                 sinks::add_system_section(*json_, system);
             }
-            files_.push_back(json_->path());
+            add_file(json_);
         }
         if (sampled_stacks_ != nullptr) {
-            files_.push_back(sampled_stacks_->path());
+            add_file(sampled_stacks_);
         } else if (options_.folded) {
-            files_.push_back(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string())->path());
+            add_file(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string()));
             if (memory_model_) {
-                files_.push_back(
-                    session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string())->path());
+                add_file(session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string()));
             }
         }
         if (options_.chrome) {
-            files_.push_back(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string())->path());
+            add_file(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string()));
         }
+        // A run killed outright (SIGKILL) in this folder left its temporaries.
+        stale_temporaries_ = sinks::remove_stale_temporaries(dir_.string(), output_file_names());
     }
     StandardProfile(const StandardProfile&) = delete;
     StandardProfile& operator=(const StandardProfile&) = delete;
@@ -190,7 +192,19 @@ public:
     bool running() const noexcept { return session_.running(); }
 
     std::string output_dir() const { return dir_.string(); }
+    // Every output this profile writes, written or not.
     const std::vector<std::string>& files() const noexcept { return files_; }
+    // After stop(): the outputs on disk, complete, and the ones that are not.
+    std::vector<std::string> written_files() const { return files_where(true); }
+    std::vector<std::string> failed_files() const { return files_where(false); }
+    // After stop(): some output was not written (a sink failed, or a file is missing).
+    bool outputs_failed() const { return !session_.summary().errors.empty() || !failed_files().empty(); }
+    // Temporaries of dead runs removed from the output folder at construction.
+    const std::vector<std::string>& stale_temporaries() const noexcept { return stale_temporaries_; }
+    // The file names this profile may write in its folder.
+    static std::vector<std::string> output_file_names() {
+        return {"session.json", "stacks.folded", "memory.folded", "trace.json"};
+    }
     // The collectors this profile runs.
     std::vector<std::string> collectors() const {
         std::vector<std::string> names{NativeZones::name};
@@ -231,15 +245,16 @@ public:
                 sinks::HotspotOptions hotspots;
                 hotspots.top = top;
                 hotspots.rate_hz = options_.sample_rate;
-                out += sinks::format_hotspot_report(*sample_profile_, hotspots);
+                // Escaped line by line: the table's own newlines stay.
+                const std::string table = sinks::format_hotspot_report(*sample_profile_, hotspots);
+                for (std::size_t at = 0; at < table.size();) {
+                    const std::size_t end = std::min(table.find('\n', at), table.size());
+                    out += terminal_text(std::string_view(table).substr(at, end - at));
+                    out += end < table.size() ? "\n" : "";
+                    at = end + 1;
+                }
             }
-            for (const auto& error : s.errors) {
-                out += "pycroscope: error: " + error + "\n";
-            }
-            out += "pycroscope: wrote\n";
-            for (const auto& file : files_) {
-                out += "  " + file + "\n";
-            }
+            out += outputs_report();
             return out;
         }
         std::snprintf(line, sizeof line,
@@ -268,25 +283,61 @@ public:
             for (std::size_t i = 0; i < shown; ++i) {
                 const sinks::LocationStats& f = functions[i];
                 const std::string where = std::string(f.location->file) + ":" + std::to_string(f.location->line);
+                const std::string name = terminal_text(f.location->display_name());
                 std::snprintf(line, sizeof line, "%11.3f %11.3f %10llu  %-32s %s\n", f.self_ns / 1e6,
-                              f.inclusive_ns / 1e6, static_cast<unsigned long long>(f.count),
-                              f.location->display_name(), where.c_str());
+                              f.inclusive_ns / 1e6, static_cast<unsigned long long>(f.count), name.c_str(),
+                              terminal_text(where).c_str());
                 out += line;
             }
         } else if (json_ == nullptr && top > 0) {
             out += "pycroscope: no function table (the json output is off)\n";
         }
-        for (const auto& error : s.errors) {
-            out += "pycroscope: error: " + error + "\n";
+        out += outputs_report();
+        return out;
+    }
+
+    // The end of report(): errors, the files written, the files not written.
+    std::string outputs_report() const {
+        std::string out;
+        for (const auto& file : stale_temporaries_) {
+            out += "pycroscope: removed " + terminal_text(file) + " (left by a run that was killed)\n";
         }
-        out += "pycroscope: wrote\n";
-        for (const auto& file : files_) {
-            out += "  " + file + "\n";
+        for (const auto& error : session_.summary().errors) {
+            out += "pycroscope: error: " + terminal_text(error) + "\n";
+        }
+        const std::vector<std::string> written = written_files();
+        const std::vector<std::string> failed = failed_files();
+        if (!written.empty()) {
+            out += "pycroscope: wrote\n";
+            for (const auto& file : written) {
+                out += "  " + terminal_text(file) + "\n";
+            }
+        }
+        if (!failed.empty()) {
+            out += "pycroscope: NOT written\n";
+            for (const auto& file : failed) {
+                out += "  " + terminal_text(file) + "\n";
+            }
         }
         return out;
     }
 
 private:
+    template <class Sink>
+    void add_file(const std::shared_ptr<Sink>& sink) {
+        files_.push_back(sink->path());
+        file_sinks_.push_back(sink);
+    }
+    std::vector<std::string> files_where(bool written) const {
+        std::vector<std::string> out;
+        for (const auto& sink : file_sinks_) {
+            if (sink->written() == written) {
+                out.push_back(sink->path());
+            }
+        }
+        return out;
+    }
+
     template <class Collector>
     static void start_late(Collector& collector, bool wanted, SessionCore& core) {
         if (wanted) {
@@ -312,6 +363,8 @@ private:
     bool attached_ = false;
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;
+    std::vector<std::shared_ptr<sinks::FileSink>> file_sinks_; // in files_'s order
+    std::vector<std::string> stale_temporaries_;
 };
 
 

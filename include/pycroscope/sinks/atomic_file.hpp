@@ -2,7 +2,8 @@
 // An output file that appears under its final name only when complete: data
 // goes to "<path>.tmp.<pid>" and is renamed over <path> by commit(). A failed
 // or interrupted run leaves at most the temporary file, never a truncated
-// file that looks whole.
+// file that looks whole; one killed outright (SIGKILL) leaves it behind, and
+// remove_stale_temporaries() clears those of processes that are gone.
 
 #include "pycroscope/core/error.hpp"
 
@@ -12,7 +13,12 @@
 #include <string>
 #include <string_view>
 
+#include <filesystem>
+#include <system_error>
+#include <vector>
+
 #if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>
 #include <unistd.h>
 #endif
 
@@ -29,11 +35,14 @@ public:
     const std::string& path() const noexcept { return path_; }
     const std::string& temporary_path() const noexcept { return temporary_; }
     bool is_open() const noexcept { return file_ != nullptr; }
+    // The last open() ended in a successful commit(): the file is on disk, whole.
+    bool committed() const noexcept { return committed_; }
 
     // Throws ConfigError when the file cannot be created (bad directory,
     // no permission): checked before profiling starts.
     void open() {
         discard();
+        committed_ = false;
         if (path_.empty()) {
             throw ConfigError("output path is empty");
         }
@@ -71,6 +80,7 @@ public:
         file_ = nullptr;
         if (ok && std::rename(temporary_.c_str(), path_.c_str()) == 0) {
             temporary_.clear();
+            committed_ = true;
             return;
         }
         error = errno != 0 ? errno : error;
@@ -111,7 +121,42 @@ private:
     std::string temporary_;
     std::FILE* file_ = nullptr;
     long owner_pid_ = 0;
+    bool committed_ = false;
 };
+
+// Removes "<name>.tmp.<pid>" files in dir, for each of names, whose process
+// no longer exists (a run killed before it could clean up). Returns the
+// paths removed; files it cannot remove are left, and so are those of live
+// processes (another run writing to the same folder).
+inline std::vector<std::string> remove_stale_temporaries(const std::string& dir,
+                                                         const std::vector<std::string>& names) {
+    std::vector<std::string> removed;
+#if defined(__unix__) || defined(__APPLE__)
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+        const std::string file = entry.path().filename().string();
+        for (const auto& name : names) {
+            const std::string prefix = name + ".tmp.";
+            if (file.size() <= prefix.size() || file.compare(0, prefix.size(), prefix) != 0) {
+                continue;
+            }
+            const std::string digits = file.substr(prefix.size());
+            if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) {
+                continue;
+            }
+            const auto pid = static_cast<pid_t>(std::stol(digits));
+            const bool gone = pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH;
+            if (gone && std::remove(entry.path().c_str()) == 0) {
+                removed.push_back(entry.path().string());
+            }
+        }
+    }
+#else
+    (void)dir;
+    (void)names;
+#endif
+    return removed;
+}
 
 } // namespace sinks
 } // namespace pycroscope

@@ -17,6 +17,8 @@ public:
     std::string describe() const override { return kind_ + " '" + file_.path() + "'"; }
     const std::string& path() const noexcept { return file_.path(); }
     std::string output_path() const override { return file_.path(); }
+    // The file of the last session is on disk, complete (its commit succeeded).
+    bool written() const noexcept { return file_.committed(); }
 
 protected:
     void open_(const SessionInfo&) override { file_.open(); }

@@ -3,14 +3,18 @@
 // and speedscope. Each line is a distinct stack with its self time in ns.
 // By default every stack starts with its thread's name, as py-spy --threads
 // does. Lost events are named by a line "<thread>;[N events lost] 1" so the
-// gap shows up in the graph without skewing its weights.
+// gap shows up in the graph without skewing its weights. Lines are written
+// as a stream, each bounded (see folded_lines.hpp): deep recursion costs a
+// line per depth, not a path per line. Threads come in name order, and
+// within one the stacks depth first, callees in name order.
 
 #include "pycroscope/core/call_tree.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
+#include "pycroscope/sinks/folded_lines.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
 
-#include <map>
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,32 +24,8 @@ namespace sinks {
 
 struct FoldedStackOptions {
     bool thread_frames = true; // first frame of every stack is the thread name
+    FoldingOptions folding;    // deep recursion and deep stacks stay short lines
 };
-
-// Frame names must not contain the separators of the format.
-inline void append_folded_frame(std::string& out, std::string_view name) {
-    for (const char c : name) {
-        out += (c == ';' ? ':' : (c == '\n' || c == '\r') ? ' ' : c);
-    }
-}
-
-// Writes `stack weight` lines in order, in 1 MiB pieces, and commits the file.
-template <class Lines>
-void write_folded_lines(AtomicFile& file, const Lines& lines) {
-    std::string out;
-    for (const auto& line : lines) {
-        out += line.first;
-        out += ' ';
-        append_unsigned(out, line.second);
-        out += '\n';
-        if (out.size() > (1u << 20)) {
-            file.write(out);
-            out.clear();
-        }
-    }
-    file.write(out);
-    file.commit();
-}
 
 class FoldedStackSink : public FileSink {
 public:
@@ -66,44 +46,70 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        // Ordered map: merges equal stacks (across threads when thread
-        // frames are off) and gives a stable file.
-        std::map<std::string, std::uint64_t> lines;
-        std::string path;
+        struct Thread {
+            std::string frame; // escaped thread name
+            const CallTree* tree;
+            std::uint64_t lost;
+        };
+        std::vector<Thread> threads;
+        std::vector<bool> has_tree;
         trees_.for_each([&](std::uint32_t index, CallTree& tree) {
+            has_tree.resize(std::max<std::size_t>(has_tree.size(), index + 1), false);
+            has_tree[index] = true;
             tree.finish(summary.stop_ticks);
             const ThreadInfo* thread = summary.thread(index);
-            std::string prefix;
-            if (options_.thread_frames) {
-                append_folded_frame(prefix, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
-            }
-            tree.for_each_node([&](const std::vector<const SourceLocation*>& stack, const CallTree::Node& node) {
-                const auto ns = static_cast<std::uint64_t>(summary.info.ticks_to_ns(node.self_ticks) + 0.5);
-                if (ns == 0) {
-                    return;
-                }
-                path = prefix;
-                // A separator before every frame but the first (an empty name is still a frame).
-                bool first = !options_.thread_frames;
-                for (const SourceLocation* location : stack) {
-                    if (!first) {
-                        path += ';';
-                    }
-                    first = false;
-                    append_folded_frame(path, location->display_name());
-                }
-                lines[path] += ns;
-            });
+            Thread entry{{}, &tree, thread != nullptr ? thread->lost : 0};
+            append_folded_frame(entry.frame, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
+            threads.push_back(std::move(entry));
         });
         for (const auto& thread : summary.threads) {
-            if (thread.lost > 0) {
-                std::string line;
-                append_folded_frame(line, thread.name);
-                line += ";[" + std::to_string(thread.lost) + " events lost]";
-                lines[line] += 1;
+            if (thread.lost > 0 && (thread.index >= has_tree.size() || !has_tree[thread.index])) {
+                Thread entry{{}, nullptr, thread.lost};
+                append_folded_frame(entry.frame, thread.name);
+                threads.push_back(std::move(entry));
             }
         }
-        write_folded_lines(file(), lines);
+        std::stable_sort(threads.begin(), threads.end(),
+                         [](const Thread& a, const Thread& b) { return a.frame < b.frame; });
+        const bool thread_frames = options_.thread_frames;
+        const SessionInfo& info = summary.info;
+        FoldedPath path(options_.folding);
+        std::string line;
+        write_folded_stream(file(), [&](auto&& emit) {
+            for (const Thread& thread : threads) {
+                if (thread.tree != nullptr) {
+                    const auto& nodes = thread.tree->nodes();
+                    path.clear();
+                    thread.tree->walk(
+                        [&](std::uint32_t index) {
+                            const CallTree::Node& node = nodes[index];
+                            path.push(node.location->display_name());
+                            const auto ns = static_cast<std::uint64_t>(info.ticks_to_ns(node.self_ticks) + 0.5);
+                            if (ns == 0) {
+                                return;
+                            }
+                            line.clear();
+                            if (thread_frames) {
+                                line = thread.frame;
+                            }
+                            path.render(line, thread_frames);
+                            emit(std::string_view(line), ns);
+                        },
+                        [&](std::uint32_t) { path.pop(); },
+                        [&](std::uint32_t a, std::uint32_t b) {
+                            return std::string_view(nodes[a].location->display_name()) <
+                                   std::string_view(nodes[b].location->display_name());
+                        });
+                }
+                if (thread.lost > 0) {
+                    line = thread.frame;
+                    line += ";[";
+                    append_unsigned(line, thread.lost);
+                    line += " events lost]";
+                    emit(std::string_view(line), 1);
+                }
+            }
+        });
     }
 
 private:

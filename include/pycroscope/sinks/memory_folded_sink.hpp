@@ -5,17 +5,19 @@
 // (from the tracer's and the zones' span events; none without a tracer) and
 // the last frame is the allocating line ("function:line"). Weighted by bytes
 // allocated over the session, freed or not; in sampling mode by the bytes the
-// samples stand for.
+// samples stand for. Lines are streamed and bounded as in FoldedStackSink,
+// depth first through the call paths.
 
 #include "pycroscope/core/location_tree.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
+#include "pycroscope/sinks/folded_lines.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,31 +57,73 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        std::map<std::string, std::uint64_t> lines;
-        std::string path;
+        // (leaf, thread, bytes) by leaf, and the tree's child lists, for one
+        // depth-first walk that renders each line from the path it is on.
+        struct Leaf {
+            std::uint32_t node;
+            std::uint32_t thread;
+            std::uint64_t bytes;
+        };
+        std::vector<Leaf> leaves;
         for (const auto& entry : bytes_) {
-            if (entry.second == 0) {
-                continue;
+            if (entry.second != 0) {
+                leaves.push_back(Leaf{static_cast<std::uint32_t>(entry.first),
+                                      static_cast<std::uint32_t>(entry.first >> 32), entry.second});
             }
-            const auto index = static_cast<std::uint32_t>(entry.first >> 32);
-            const auto leaf = static_cast<std::uint32_t>(entry.first);
-            path.clear();
-            bool first = true;
-            if (options_.thread_frames) {
-                const ThreadInfo* thread = summary.thread(index);
-                append_folded_frame(path, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
-                first = false;
-            }
-            for (const SourceLocation* location : tree_.path(leaf)) {
-                if (!first) {
-                    path += ';';
-                }
-                first = false;
-                append_folded_frame(path, location->display_name());
-            }
-            lines[path] += entry.second;
         }
-        write_folded_lines(file(), lines);
+        std::sort(leaves.begin(), leaves.end(), [](const Leaf& a, const Leaf& b) {
+            return a.node != b.node ? a.node < b.node : a.thread < b.thread;
+        });
+        std::vector<std::string> thread_frames;
+        auto thread_frame = [&](std::uint32_t index) -> const std::string& {
+            if (index >= thread_frames.size()) {
+                thread_frames.resize(index + 1);
+            }
+            std::string& frame = thread_frames[index];
+            if (frame.empty()) {
+                const ThreadInfo* thread = summary.thread(index);
+                append_folded_frame(frame, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
+            }
+            return frame;
+        };
+        constexpr std::uint32_t none = 0xffffffffu;
+        const std::size_t size = tree_.size();
+        std::vector<std::uint32_t> first_child(size, none);
+        std::vector<std::uint32_t> next_sibling(size, none);
+        for (std::size_t n = size; n-- > 1;) {
+            const std::uint32_t parent = tree_.parent(static_cast<std::uint32_t>(n));
+            next_sibling[n] = first_child[parent];
+            first_child[parent] = static_cast<std::uint32_t>(n);
+        }
+        FoldedPath path(options_.folding);
+        std::string line;
+        write_folded_stream(file(), [&](auto&& emit) {
+            path.clear();
+            std::vector<std::uint32_t> stack{first_child[LocationTree::root]}; // next child to visit, per level
+            while (!stack.empty()) {
+                const std::uint32_t node = stack.back();
+                if (node == none) {
+                    stack.pop_back();
+                    if (!stack.empty()) {
+                        path.pop();
+                        stack.back() = next_sibling[stack.back()];
+                    }
+                    continue;
+                }
+                path.push(tree_.location(node)->display_name());
+                auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
+                                              [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
+                for (auto it = range.first; it != range.second; ++it) {
+                    line.clear();
+                    if (options_.thread_frames) {
+                        line = thread_frame(it->thread);
+                    }
+                    path.render(line, options_.thread_frames);
+                    emit(std::string_view(line), it->bytes);
+                }
+                stack.push_back(first_child[node]);
+            }
+        });
     }
 
 private:

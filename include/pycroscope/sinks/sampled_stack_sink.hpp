@@ -12,10 +12,9 @@
 
 #include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
-#include "pycroscope/sinks/folded_stack_sink.hpp"
+#include "pycroscope/sinks/folded_lines.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +30,7 @@ enum class IdleSamples {
 struct SampledStackOptions {
     bool thread_frames = true; // first frame of every stack is the sampled thread's name
     IdleSamples idle = IdleSamples::include;
+    FoldingOptions folding; // runs of one frame fold, deep stacks are cut (see folded_lines.hpp)
 };
 
 class SampledStackSink : public FileSink {
@@ -62,54 +62,50 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        std::map<std::string, std::uint64_t> lines;
-        std::string path;
-        profile_.for_each_stack([&](const model::SampledThread& thread,
-                                    const std::vector<const SourceLocation*>& frames,
-                                    const model::SampleCounts& self) {
-            path.clear();
-            if (options_.thread_frames) {
-                append_folded_frame(path, thread.name);
-            }
-            // A separator before every frame but the first (an empty name is still a frame).
-            bool first = !options_.thread_frames;
-            for (const SourceLocation* location : frames) {
-                if (!first) {
-                    path += ';';
+        FoldedPath path(options_.folding);
+        std::string line;
+        std::string frame;
+        write_folded_stream(file(), [&](auto&& emit) {
+            profile_.for_each_stack([&](const model::SampledThread& thread,
+                                        const std::vector<const SourceLocation*>& frames,
+                                        const model::SampleCounts& self) {
+                line.clear();
+                if (options_.thread_frames) {
+                    append_folded_frame(line, thread.name);
                 }
-                first = false;
-                append_folded_frame(path, location->display_name());
-            }
-            if (first) {
-                path += "[empty stack]";
-            }
-            switch (options_.idle) {
-            case IdleSamples::include: add_line(lines, path, self.all()); break;
-            case IdleSamples::exclude: add_line(lines, path, self.running); break;
-            case IdleSamples::mark:
-                add_line(lines, path, self.running);
-                add_line(lines, path + ";[idle]", self.idle);
-                break;
+                path.clear();
+                for (const SourceLocation* location : frames) {
+                    path.push(location->display_name());
+                }
+                if (frames.empty()) {
+                    line += options_.thread_frames ? "" : "[empty stack]";
+                } else {
+                    path.render(line, options_.thread_frames);
+                }
+                switch (options_.idle) {
+                case IdleSamples::include: emit(std::string_view(line), self.all()); break;
+                case IdleSamples::exclude: emit(std::string_view(line), self.running); break;
+                case IdleSamples::mark:
+                    emit(std::string_view(line), self.running);
+                    line += ";[idle]";
+                    emit(std::string_view(line), self.idle);
+                    break;
+                }
+            });
+            for (const auto& thread : summary.threads) {
+                if (thread.lost > 0 && thread.index < producers_.size() && producers_[thread.index]) {
+                    line.clear();
+                    append_folded_frame(line, thread.name);
+                    line += ";[";
+                    append_unsigned(line, thread.lost);
+                    line += " events lost]";
+                    emit(std::string_view(line), 1);
+                }
             }
         });
-        for (const auto& thread : summary.threads) {
-            if (thread.lost > 0 && thread.index < producers_.size() && producers_[thread.index]) {
-                std::string line;
-                append_folded_frame(line, thread.name);
-                line.append(";[").append(std::to_string(thread.lost)).append(" events lost]");
-                lines[line] += 1;
-            }
-        }
-        write_folded_lines(file(), lines);
     }
 
 private:
-    static void add_line(std::map<std::string, std::uint64_t>& lines, const std::string& path, std::uint64_t n) {
-        if (n > 0) {
-            lines[path] += n;
-        }
-    }
-
     SampledStackOptions options_;
     model::SampleProfile profile_;
     std::vector<bool> producers_; // by thread index: its ring carried samples

@@ -38,6 +38,7 @@
 #include "pycroscope/core/thread_registry.hpp"
 #include "pycroscope/core/zone.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/runtime/python_text.hpp"
 #include "pycroscope/python/runtime/frame_walk.hpp"
 #include "pycroscope/python/sampler/sampler.hpp"
 #include "pycroscope/python/runtime/shutdown.hpp"
@@ -116,6 +117,21 @@ inline std::string_view str_arg(PyObject* value, const char* what) {
         throw PythonErrorSet();
     }
     return std::string_view(data, static_cast<std::size_t>(size));
+}
+
+// A name argument (str): any str is accepted, and one with NUL characters
+// or lone surrogates is escaped into storage (python_text.hpp), so the name
+// is neither cut nor merged with another. Throws PythonErrorSet (TypeError).
+inline std::string_view name_arg(PyObject* value, const char* what, std::string& storage) {
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(value)->tp_name);
+        throw PythonErrorSet();
+    }
+    std::string_view text;
+    if (!python_text(value, text, storage)) {
+        throw PythonErrorSet();
+    }
+    return text;
 }
 
 // A path argument (str, bytes or os.PathLike) in the file-system encoding.
@@ -308,8 +324,9 @@ inline std::string callable_name(PyObject* function) {
     for (const char* attribute : {"__qualname__", "__name__"}) {
         PyObject* value = PyObject_GetAttrString(function, attribute);
         if (value != nullptr && PyUnicode_Check(value)) {
-            const char* text = PyUnicode_AsUTF8(value);
-            if (text != nullptr) {
+            std::string_view text;
+            std::string storage;
+            if (python_text(value, text, storage)) {
                 std::string name(text);
                 Py_DECREF(value);
                 return name;
@@ -460,7 +477,8 @@ inline PyObject* zone_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
         return nullptr;
     }
     try {
-        return new_zone(intern_python_zone(str_arg(name, "zone name")));
+        std::string storage;
+        return new_zone(intern_python_zone(name_arg(name, "zone name", storage)));
     } catch (...) {
         set_python_error_from_exception();
         return nullptr;
@@ -1058,7 +1076,8 @@ inline PyTypeObject* profiled_function_type() {
 inline PyObject* module_zone(PyObject*, PyObject* argument) {
     try {
         if (PyUnicode_Check(argument)) {
-            return new_zone(intern_python_zone(str_arg(argument, "zone name")));
+            std::string storage;
+            return new_zone(intern_python_zone(name_arg(argument, "zone name", storage)));
         }
         if (PyCallable_Check(argument)) { // bare @pycroscope.zone
             PyObject* zone = new_zone(intern_python_zone(callable_name(argument)));
@@ -1080,7 +1099,8 @@ inline PyObject* module_zone(PyObject*, PyObject* argument) {
 
 inline PyObject* module_mark(PyObject*, PyObject* name) {
     try {
-        mark(str_arg(name, "mark name")); // records only while native zones are collected
+        std::string storage;
+        mark(name_arg(name, "mark name", storage)); // records only while native zones are collected
         Py_RETURN_NONE;
     } catch (...) {
         set_python_error_from_exception();
@@ -1094,7 +1114,8 @@ inline PyObject* module_counter(PyObject*, PyObject* const* args, Py_ssize_t nar
         return nullptr;
     }
     try {
-        const std::string_view name = str_arg(args[0], "counter name");
+        std::string storage;
+        const std::string_view name = name_arg(args[0], "counter name", storage);
         const double value = PyFloat_AsDouble(args[1]);
         if (value == -1.0 && PyErr_Occurred()) {
             return nullptr;
@@ -1116,7 +1137,8 @@ inline PyObject* module_frame_mark(PyObject*, PyObject* const* args, Py_ssize_t 
         if (nargs == 0 || args[0] == Py_None) {
             frame_mark(pycroscope::detail::default_frame_location());
         } else {
-            const std::string_view name = str_arg(args[0], "frame name");
+            std::string storage;
+            const std::string_view name = name_arg(args[0], "frame name", storage);
             if (native_zones_active()) {
                 frame_mark(names().intern(LocationKind::frame, name));
             }
@@ -1130,7 +1152,8 @@ inline PyObject* module_frame_mark(PyObject*, PyObject* const* args, Py_ssize_t 
 
 inline PyObject* module_set_thread_name(PyObject*, PyObject* name) {
     try {
-        set_thread_name(str_arg(name, "thread name"));
+        std::string storage;
+        set_thread_name(name_arg(name, "thread name", storage));
         Py_RETURN_NONE;
     } catch (...) {
         set_python_error_from_exception();

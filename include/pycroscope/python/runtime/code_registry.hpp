@@ -9,9 +9,12 @@
 #include "pycroscope/core/name_table.hpp"
 #include "pycroscope/python/runtime/code_extra.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/runtime/python_text.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -23,14 +26,16 @@ namespace detail {
 // The UTF-8 text of a str, read from its own storage: no call into
 // libpython, so no allocation (PyUnicode_AsUTF8 caches an encoded copy in the
 // object) and no exception. The allocation hooks name code objects with it.
-// fallback for what is not a ready str, or holds a lone surrogate.
+// A name keeps its identity as python_text() gives it: a lone surrogate is
+// written "\udcff" (Python's backslashreplace) and a NUL "\0".
+// fallback for what is not a ready str.
 inline std::string utf8(PyObject* text, const char* fallback) {
     if (text == nullptr || !PyUnicode_Check(text) || !PyUnicode_IS_READY(text)) {
         return fallback;
     }
     const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
     const void* data = PyUnicode_DATA(text);
-    if (PyUnicode_IS_ASCII(text)) {
+    if (PyUnicode_IS_ASCII(text) && std::memchr(data, '\0', static_cast<std::size_t>(length)) == nullptr) {
         return std::string(static_cast<const char*>(data), static_cast<std::size_t>(length));
     }
     const int kind = PyUnicode_KIND(text);
@@ -38,13 +43,18 @@ inline std::string utf8(PyObject* text, const char* fallback) {
     out.reserve(static_cast<std::size_t>(length) * 2);
     for (Py_ssize_t i = 0; i < length; ++i) {
         const Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c < 0x80) {
+        if (c == 0) {
+            out += "\\0";
+        } else if (c < 0x80) {
             out += static_cast<char>(c);
         } else if (c < 0x800) {
             out += static_cast<char>(0xC0 | (c >> 6));
             out += static_cast<char>(0x80 | (c & 0x3F));
         } else if (c >= 0xD800 && c <= 0xDFFF) {
-            return fallback; // a name is not worth an escape scheme
+            static const char hex[] = "0123456789abcdef";
+            const char escaped[] = {'\\', 'u', hex[(c >> 12) & 0xF], hex[(c >> 8) & 0xF], hex[(c >> 4) & 0xF],
+                                    hex[c & 0xF]};
+            out.append(escaped, sizeof escaped);
         } else if (c < 0x10000) {
             out += static_cast<char>(0xE0 | (c >> 12));
             out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
@@ -57,6 +67,7 @@ inline std::string utf8(PyObject* text, const char* fallback) {
         }
     }
     return out;
+}
 }
 
 struct CodeExtraSlot {

@@ -86,8 +86,12 @@ public:
     // this share of the wall time since the previous round.
     static constexpr std::int64_t running_cpu_share_percent = 10;
 
+    // One raw slot more than max_frames tells a cut stack from a full one.
     explicit SamplingRound(std::size_t max_frames = 512)
-        : raw_(max_frames), zones_(ZoneStack::capacity), max_frames_(max_frames) {}
+        : raw_(max_frames + 1), zones_(ZoneStack::capacity), max_frames_(max_frames),
+          truncated_(names().intern(LocationKind::other,
+                                    "[outer frames truncated at " + std::to_string(max_frames) + "]",
+                                    "[truncated]", "<sampler>", 0)) {}
 
     std::size_t max_frames() const noexcept { return max_frames_; }
 
@@ -328,7 +332,9 @@ private:
             buffer = nullptr;
         }
         const Known& known = known_python_thread(core, t, buffer);
-        const std::size_t raw_count = frame_walk::walk(t, raw_.data(), raw_.size());
+        std::size_t raw_count = frame_walk::walk(t, raw_.data(), raw_.size());
+        const bool truncated = raw_count > max_frames_;
+        raw_count = truncated ? max_frames_ : raw_count;
         const std::size_t zone_count = buffer != nullptr ? buffer->zones.read(zones_.data(), zones_.size()) : 0;
         stage_header(last_key_, now, known, false);
 
@@ -336,6 +342,9 @@ private:
         // the C stack goes inside every frame whose eval loop is at a higher
         // address; a zone opened from Python goes right after its frame.
         std::size_t next = raw_count; // raw_[next - 1] is the outermost frame not yet emitted
+        if (truncated) {
+            add_frame(now, truncated_, 0); // the stack is cut: say so where the cut is
+        }
         auto emit_frame = [&](const frame_walk::RawFrame& frame) {
             const SourceLocation* location = code_location(frame.code);
             add_frame(now, location, static_cast<std::uint64_t>(line_of(location, frame.code, frame.byte_offset)));
@@ -397,6 +406,7 @@ private:
     std::vector<frame_walk::RawFrame> raw_;
     std::vector<ZoneStack::Entry> zones_;
     std::size_t max_frames_;
+    const SourceLocation* truncated_; // the outermost frame of a cut stack
     std::vector<std::shared_ptr<ThreadBuffer>> buffers_;
     std::vector<bool> matched_;
     std::vector<Staged> staged_;
