@@ -92,6 +92,11 @@ const char* const usage_text =
     "                     rss_mb=500, threads=64, disk_write_mb=100, net_rx_mb=10, ...\n"
     "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: all three)\n"
     "  --backend NAME     auto (default), eval_frame or profile\n"
+    "  --on-conflict POLICY  when the script sets its own profile/trace function (sys.setprofile,\n"
+    "                     sys.settrace, threading.settrace, a debugger, doctest): chain (default: both\n"
+    "                     run, the script behaves as under python3), step_aside (that thread goes\n"
+    "                     unrecorded, reported), take_over (the script's call does nothing) or fail\n"
+    "                     (the script's call raises RuntimeError)\n"
     "  --top N            functions in the report printed at the end (default 15, 0: none)\n"
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
@@ -248,6 +253,10 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                 options.backend = py::Backend::profile;
             } else {
                 return usage_error("unknown backend '" + value + "' (accepted: auto, eval_frame, profile)");
+            }
+        } else if ((matched = value_of(arg, "--on-conflict", value)) != 0) {
+            if (matched < 0 || !py::parse_conflict_policy(value, options.on_conflict)) {
+                return usage_error("--on-conflict needs a policy: chain, step_aside, take_over or fail");
             }
         } else if (arg == "--sample") {
             options.sample = true;

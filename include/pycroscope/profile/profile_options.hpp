@@ -32,6 +32,8 @@ struct ProfileOptions {
     bool lines = false;          // line events (profile backend with a trace function)
     std::optional<bool> c_calls; // default: on unless minimal or backend eval_frame
     Backend backend = Backend::automatic;
+    // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
+    python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
     bool json = true;   // session.json
     bool folded = true; // stacks.folded
     bool chrome = true; // trace.json
@@ -69,6 +71,7 @@ struct ProfileOptions {
         TracerOptions tracer;
         tracer.backend = backend;
         tracer.lines = lines;
+        tracer.on_conflict = on_conflict;
         if (minimal && c_calls.value_or(false)) {
             throw ConfigError("minimal profiling records Python functions only; it cannot be combined with C calls");
         }

@@ -292,6 +292,7 @@ public:
         } else if (json_ == nullptr && top > 0) {
             out += "pycroscope: no function table (the json output is off)\n";
         }
+        out += program_hooks_report(session_.collector<PythonTracer>().program_hooks());
         out += outputs_report();
         return out;
     }
@@ -318,6 +319,35 @@ public:
             for (const auto& file : failed) {
                 out += "  " + terminal_text(file) + "\n";
             }
+        }
+        return out;
+    }
+
+    // What the program's own profile/trace functions cost the profile; empty when nothing.
+    static std::string program_hooks_report(const ProgramHookReport& hooks) {
+        char line[256];
+        std::string out;
+        if (hooks.stepped_aside > 0) {
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %llu thread(s) not recorded for %.3f s in all: the program set its own "
+                          "profile/trace function there (--on-conflict step_aside)\n",
+                          static_cast<unsigned long long>(hooks.stepped_aside),
+                          static_cast<double>(hooks.untraced_ns) / 1e9);
+            out += line;
+        }
+        if (hooks.ignored_calls > 0) {
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %llu sys.setprofile/settrace call(s) of the program ignored "
+                          "(--on-conflict take_over)\n",
+                          static_cast<unsigned long long>(hooks.ignored_calls));
+            out += line;
+        }
+        if (hooks.refused_calls > 0) {
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %llu sys.setprofile/settrace call(s) of the program refused with "
+                          "RuntimeError (--on-conflict fail)\n",
+                          static_cast<unsigned long long>(hooks.refused_calls));
+            out += line;
         }
         return out;
     }

@@ -6,6 +6,8 @@
 #include "pycroscope/python/runtime/code_registry.hpp"
 #include "pycroscope/python/tracer/function_sections.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/tracer/hook_slots.hpp"
+#include "pycroscope/python/tracer/program_hooks.hpp"
 #include "pycroscope/python/tracer/thread_trace_state.hpp"
 #include "pycroscope/python/tracer/tracer.hpp"
 #include "pycroscope/python/runtime/frame_walk.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 // The Python sections of session.json: "python" (version, backend,
-// conflicts) and "functions" (one entry per Python function with calls,
+// conflicts, program_hooks) and "functions" (one entry per Python function with calls,
 // resumes, inclusive and self time), plus "c_functions" for builtins.
 
 #include "pycroscope/python/runtime/cpython.hpp"
@@ -48,7 +48,19 @@ inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTrace
         for (const auto& conflict : collector->conflicts()) {
             json.value(conflict);
         }
-        json.end_array().end_object();
+        json.end_array();
+        // The program's own sys.setprofile/settrace (and C tools like cProfile): what they cost the profile.
+        const ProgramHookReport& hooks = collector->program_hooks();
+        json.key("program_hooks")
+            .begin_object()
+            .field("policy", to_string(collector->options.on_conflict))
+            .field("chained_threads", hooks.chained_threads)
+            .field("stepped_aside_threads", hooks.stepped_aside)
+            .field("untraced_ns", hooks.untraced_ns)
+            .field("ignored_calls", hooks.ignored_calls)
+            .field("refused_calls", hooks.refused_calls)
+            .end_object();
+        json.end_object();
     });
     sink.add_section("functions", [source](sinks::JsonWriter& json, const SessionSummary&) {
         detail::write_functions(json, *source, LocationKind::python_function);

@@ -29,6 +29,8 @@
 #include "pycroscope/python/runtime/cpython.hpp"
 #include "pycroscope/python/exceptions/exception_types.hpp"
 #include "pycroscope/python/io/io_bytes.hpp"
+#include "pycroscope/python/tracer/hook_slots.hpp"
+#include "pycroscope/python/tracer/program_hooks.hpp"
 #include "pycroscope/python/tracer/thread_trace_state.hpp"
 
 #include <atomic>
@@ -57,20 +59,44 @@ inline const char* to_string(Backend backend) noexcept {
     return "unknown";
 }
 
-// What to do when another tool owns a hook Pycroscope needs (cProfile,
-// sys.setprofile, a debugger, another PEP 523 function), at start or mid-run.
+// What to do when the program (or another tool: cProfile, a debugger,
+// coverage) sets a profile or trace function on a thread the tracer records.
 enum class ConflictPolicy : std::uint8_t {
-    fail,       // start() throws; a later sys.setprofile/settrace raises RuntimeError in its caller
-    step_aside, // leave those threads (or the eval hook) to the other tool; they go untraced
-    take_over,  // install anyway (chaining a foreign eval-frame function)
+    chain,      // both run: the program's function is called after the tracer's, with
+                // sys.getprofile()/sys.gettrace() and frame.f_trace as without the tracer
+    step_aside, // the program's function takes the thread, which goes untraced (reported)
+    take_over,  // the tracer keeps the thread; the program's sys.setprofile/settrace does nothing
+    fail,       // start() throws over an existing hook; sys.setprofile/settrace(func) raises RuntimeError
 };
+
+inline const char* to_string(ConflictPolicy policy) noexcept {
+    switch (policy) {
+    case ConflictPolicy::chain: return "chain";
+    case ConflictPolicy::step_aside: return "step_aside";
+    case ConflictPolicy::take_over: return "take_over";
+    case ConflictPolicy::fail: return "fail";
+    }
+    return "unknown";
+}
+
+// "chain", "step_aside", "take_over" or "fail"; false for anything else.
+inline bool parse_conflict_policy(std::string_view text, ConflictPolicy& policy) noexcept {
+    for (ConflictPolicy p : {ConflictPolicy::chain, ConflictPolicy::step_aside, ConflictPolicy::take_over,
+                             ConflictPolicy::fail}) {
+        if (text == to_string(p)) {
+            policy = p;
+            return true;
+        }
+    }
+    return false;
+}
 
 struct TracerOptions {
     Backend backend = Backend::automatic;
     bool c_calls = true;     // builtins and methods (profile backend)
     bool lines = false;      // py_line events (trace function)
     bool exceptions = false; // raised and handled exceptions (trace function)
-    ConflictPolicy on_conflict = ConflictPolicy::fail;
+    ConflictPolicy on_conflict = ConflictPolicy::chain; // the program behaves as without the tracer
     // start() before Py_Initialize only marks the tracer pending (instead of
     // throwing); the host calls PythonTracer::attach() once the interpreter
     // runs, with the GIL held. Lets a session (and the memory peak) begin
@@ -85,17 +111,23 @@ namespace detail {
 
 // Equal to the session epoch while the tracer records, else zero.
 inline std::atomic<std::uint64_t> python_epoch{0};
-// Set while Pycroscope itself installs hooks, so its audit hook ignores them.
-inline thread_local bool tls_installing = false;
 
 struct TracerState {
     bool active = false;
     TracerOptions options;
     Backend backend = Backend::profile;
     bool eval_hook_installed = false;
-    std::unordered_set<PyThreadState*> stepped_aside;
+    ThreadSet stepped_aside;
+    ThreadSet trace_refused; // threads whose trace slot could not be set
     std::vector<std::string> conflicts;
     bool audit_hook_added = false;
+    // sys.setprofile/settrace (and their all-threads forms, 3.12+) while the
+    // profile backend runs: the originals, and whether sys holds ours.
+    PyObject* original_setprofile = nullptr;
+    PyObject* original_settrace = nullptr;
+    PyObject* original_setprofile_all = nullptr;
+    PyObject* original_settrace_all = nullptr;
+    bool sys_functions_replaced = false;
     int monitoring_tool = -1; // 3.12+: the sys.monitoring tool id thread discovery holds
 };
 
@@ -107,6 +139,7 @@ struct HotState {
 #endif
     bool discovery_only; // profile backend: the eval hook only finds new threads
     bool c_calls;
+    bool trace;          // profile backend: the trace function is installed too
 };
 inline HotState hot{};
 
@@ -168,10 +201,21 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     }
 }
 
-inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
+// The tail of both callbacks: the program's own function, when the slot
+// holds one (ConflictPolicy::chain), sees the event as it would alone.
+PYCROSCOPE_FORCE_INLINE int then_program(HookSlot slot, Py_tracefunc ours, PyObject* program, PyFrameObject* frame,
+                                         int what, PyObject* arg) {
+    if (PYCROSCOPE_LIKELY(program == nullptr)) {
+        return 0;
+    }
+    return forward_to_program(slot, ours, program, frame, what, arg);
+}
+
+// program: the slot's object, the program's own profile function or null.
+inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, PyObject* arg) {
     const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
     if (epoch == 0) {
-        return 0;
+        return then_program(HookSlot::profile, &profile_callback, program, frame, what, arg);
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
@@ -245,7 +289,7 @@ inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject*
         break;
     default: break;
     }
-    return 0;
+    return then_program(HookSlot::profile, &profile_callback, program, frame, what, arg);
 }
 
 // From the IoCollector's audit hook: the C call running in frame raised an
@@ -266,13 +310,20 @@ inline void begin_audited_io_bytes(PyFrameObject* frame) noexcept {
 }
 
 // Lines and exceptions. Calls and returns come from the profile function.
-inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
-    if (what != PyTrace_LINE && what != PyTrace_EXCEPTION) {
-        return 0;
-    }
+// program: the slot's object, the program's own trace function or null.
+inline int trace_callback(PyObject* program, PyFrameObject* frame, int what, PyObject* arg) {
     const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
-    if (epoch == 0) {
-        return 0;
+    if ((what != PyTrace_LINE && what != PyTrace_EXCEPTION) || epoch == 0 || !hot.trace) {
+        const int result = then_program(HookSlot::trace, &trace_callback, program, frame, what, arg);
+#if PY_VERSION_HEX >= 0x030B0000
+        // The program's tracer raised on a call: CPython skips the profile
+        // function's call event but still reports the frame's return.
+        if (PYCROSCOPE_UNLIKELY(result != 0) && what == PyTrace_CALL && epoch != 0 &&
+            compat::profile_function(PyThreadState_Get()) == &profile_callback) {
+            profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+        }
+#endif
+        return result;
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
@@ -302,37 +353,103 @@ inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject* a
             }
         }
     }
-    return 0;
+    return then_program(HookSlot::trace, &trace_callback, program, frame, what, arg);
 }
 
 inline bool wants_trace_function(const TracerOptions& options) noexcept { return options.lines || options.exceptions; }
 
-// Installs the profile (and trace) function on one thread; false on refusal.
-inline bool install_on(PyThreadState* tstate) {
-    const TracerOptions& options = tracer_state().options;
-    tls_installing = true;
-    bool ok = compat::set_profile(tstate, &profile_callback) == 0;
-    if (ok && wants_trace_function(options)) {
-        ok = compat::set_trace(tstate, &trace_callback) == 0;
-    }
-    tls_installing = false;
-    if (!ok) {
-        PyErr_Clear();
-        tracer_state().conflicts.push_back("an audit hook refused sys.setprofile/settrace on a thread");
-    }
-    return ok;
+inline std::string thread_label(PyThreadState* tstate) {
+    return "thread " + std::to_string(static_cast<unsigned long long>(PyThreadState_GetID(tstate)));
 }
 
+// The program's function is already in the slot (set before start(), or
+// since by C code such as cProfile.enable() on 3.9-3.11, which bypasses
+// sys.setprofile): what the policy makes of it. False: the thread is left to it.
+inline bool take_slot(PyThreadState* tstate, HookSlot slot, Py_tracefunc ours) {
+    const Py_tracefunc current = slot_function(tstate, slot);
+    if (current == ours) {
+        return true;
+    }
+    TracerState& tracer = tracer_state();
+    PyObject* keep = nullptr;
+    if (current != nullptr) {
+        switch (tracer.options.on_conflict) {
+        case ConflictPolicy::chain:
+            keep = slot_object(tstate, slot);
+            remember_program_function(tstate, slot, current, keep);
+            break;
+        case ConflictPolicy::take_over:
+            tracer.conflicts.push_back(thread_label(tstate) + ": another " +
+                                       (slot == HookSlot::profile ? "profile" : "trace") +
+                                       " function was replaced (take_over); it no longer runs");
+            break;
+        case ConflictPolicy::step_aside:
+        case ConflictPolicy::fail: return false;
+        }
+    }
+    OwnSlotChange own;
+    if (set_quietly(tstate, slot, ours, keep) != 0) {
+        PyErr_Clear();
+        return false;
+    }
+    return true;
+}
+
+// Installs the profile (and trace) function on one thread; false when the
+// thread is left untraced. An exception pending in the program survives.
+inline bool install_on(PyThreadState* tstate) {
+    PendingExceptionGuard pending;
+    TracerState& tracer = tracer_state();
+    if (!take_slot(tstate, HookSlot::profile, &profile_callback)) {
+        tracer.stepped_aside.insert(tstate);
+        step_aside_from(tstate);
+        tracer.conflicts.push_back(thread_label(tstate) +
+                                   ": its profile function belongs to another tool or was refused by an audit "
+                                   "hook; stepped aside, the thread is not traced");
+        return false;
+    }
+    if (wants_trace_function(tracer.options) && tracer.trace_refused.count(tstate) == 0 &&
+        !take_slot(tstate, HookSlot::trace, &trace_callback)) {
+        tracer.trace_refused.insert(tstate);
+        tracer.conflicts.push_back(thread_label(tstate) +
+                                   ": its trace function belongs to another tool or cannot be set; lines and "
+                                   "exceptions of this thread are not recorded");
+    }
+    return true;
+}
+
+// Removes the tracer from one thread; a program function it chained goes
+// back into the slot, as if the tracer had never been there.
 inline void uninstall_from(PyThreadState* tstate) {
-    tls_installing = true;
-    if (compat::profile_function(tstate) == &profile_callback) {
-        compat::set_profile(tstate, nullptr);
+    PendingExceptionGuard pending;
+    OwnSlotChange own;
+    const std::pair<HookSlot, Py_tracefunc> slots[] = {{HookSlot::profile, &profile_callback},
+                                                       {HookSlot::trace, &trace_callback}};
+    for (const auto& entry : slots) {
+        if (slot_function(tstate, entry.first) != entry.second) {
+            continue;
+        }
+        PyObject* program = slot_object(tstate, entry.first);
+        const Py_tracefunc function = program != nullptr ? program_function(tstate, entry.first) : nullptr;
+        if (set_quietly(tstate, entry.first, function, function != nullptr ? program : nullptr) != 0) {
+            PyErr_Clear();
+        }
+        program_hooks().foreign(entry.first).erase(thread_key(tstate));
     }
-    if (compat::trace_function(tstate) == &trace_callback) {
-        compat::set_trace(tstate, nullptr);
+}
+
+// Per frame on the discovery path: does this thread lack the tracer?
+PYCROSCOPE_FORCE_INLINE bool thread_needs_install(PyThreadState* tstate) {
+    const bool profile_missing = compat::profile_function(tstate) != &profile_callback;
+    const bool trace_missing = hot.trace && compat::trace_function(tstate) != &trace_callback;
+    if (PYCROSCOPE_LIKELY(!profile_missing && !trace_missing)) {
+        return false;
     }
-    tls_installing = false;
-    PyErr_Clear();
+    const TracerState& tracer = tracer_state();
+    if (tracer.stepped_aside.count(tstate) != 0) {
+        return false;
+    }
+    return profile_missing || tracer.trace_refused.count(tstate) == 0;
 }
 
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
@@ -357,8 +474,7 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         return hot.next_eval(tstate, frame, throwflag);
     }
     if (hot.discovery_only) {
-        if (PYCROSCOPE_UNLIKELY(compat::profile_function(tstate) != &profile_callback) &&
-            tracer_state().stepped_aside.count(tstate) == 0) {
+        if (PYCROSCOPE_UNLIKELY(thread_needs_install(tstate))) {
             install_on(tstate);
         }
         return hot.next_eval(tstate, frame, throwflag);
@@ -401,11 +517,14 @@ inline PyObject* monitoring_discovery(PyObject*, PyObject* const*, Py_ssize_t) {
         Py_RETURN_NONE;
     }
     PyThreadState* tstate = PyThreadState_Get();
-    if (PYCROSCOPE_UNLIKELY(compat::profile_function(tstate) != &profile_callback) &&
-        tracer_state().stepped_aside.count(tstate) == 0 && install_on(tstate)) {
-        PyFrameObject* frame = PyEval_GetFrame(); // borrowed: the frame that starts
-        if (frame != nullptr) {
-            profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+    if (PYCROSCOPE_UNLIKELY(thread_needs_install(tstate))) {
+        const bool had_profile = compat::profile_function(tstate) == &profile_callback;
+        if (install_on(tstate) && !had_profile) {
+            PyFrameObject* frame = PyEval_GetFrame(); // borrowed: the frame that starts
+            if (frame != nullptr) {
+                // The program's function (if any) had this event already.
+                profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+            }
         }
     }
     Py_RETURN_NONE;
@@ -532,9 +651,16 @@ inline bool start_monitoring_discovery(int tool) {
 }
 #endif
 
+constexpr const char* fail_message = "pycroscope is profiling this interpreter and owns the profile/trace hook "
+                                     "(--on-conflict fail); stop the pycroscope session first";
+
+// Sees changes of a slot that do not go through sys.setprofile/sys.settrace
+// (those are the tracer's own, below): C code such as cProfile on 3.9-3.11
+// or a C tracer. The change happens after this returns; under chain and
+// take_over the thread's next frame puts the tracer back (take_slot).
 inline int audit_hook(const char* event, PyObject*, void*) {
     TracerState& tracer = tracer_state();
-    if (!tracer.active || tls_installing) {
+    if (!tracer.active || tls_own_slot_change > 0) {
         return 0;
     }
     const bool profile = std::strcmp(event, "sys.setprofile") == 0;
@@ -543,24 +669,217 @@ inline int audit_hook(const char* event, PyObject*, void*) {
         return 0;
     }
     PyThreadState* tstate = PyThreadState_Get();
-    const std::string what = std::string(event) + " called by another tool on thread " +
-                             std::to_string(static_cast<unsigned long long>(PyThread_get_thread_ident()));
+    if (tracer.stepped_aside.count(tstate) != 0) {
+        return 0;
+    }
+    const std::string what = std::string(event) + " called from C on " + thread_label(tstate);
     switch (tracer.options.on_conflict) {
     case ConflictPolicy::fail:
         tracer.conflicts.push_back(what + ": refused");
-        PyErr_SetString(PyExc_RuntimeError,
-                        "pycroscope is profiling this interpreter and owns the profile/trace hook "
-                        "(ConflictPolicy::fail); stop the pycroscope session first");
+        ++program_hooks().report.refused_calls;
+        PyErr_SetString(PyExc_RuntimeError, fail_message);
         return -1;
     case ConflictPolicy::step_aside:
         tracer.conflicts.push_back(what + ": stepped aside, this thread is no longer traced");
         tracer.stepped_aside.insert(tstate);
+        step_aside_from(tstate);
+        uninstall_from(tstate);
         return 0;
-    case ConflictPolicy::take_over:
-        tracer.conflicts.push_back(what + ": Pycroscope re-installs its hook on the next frame");
-        return 0;
+    case ConflictPolicy::chain:
+    case ConflictPolicy::take_over: return 0;
     }
     return 0;
+}
+
+// sys.setprofile(function) / sys.settrace(function), replaced while the
+// profile backend runs, so that the program's function joins the tracer in
+// the slot instead of evicting it. Without the tracer in the way they are
+// the originals.
+inline PyObject* program_sets_hook(HookSlot slot, PyObject* function) {
+    TracerState& tracer = tracer_state();
+    PyObject* original = slot == HookSlot::profile ? tracer.original_setprofile : tracer.original_settrace;
+    PyThreadState* tstate = PyThreadState_Get();
+    const bool ours_wanted = tracer.active && tracer.backend == Backend::profile &&
+                             tracer.stepped_aside.count(tstate) == 0 &&
+                             (slot == HookSlot::profile || tracer.trace_refused.count(tstate) == 0);
+    if (!ours_wanted) {
+        return PyObject_CallOneArg(original, function);
+    }
+    PyObject* program = function == Py_None ? nullptr : function;
+    // Without lines or exceptions the tracer needs no trace function: it
+    // wraps the program's only to see a call its error cancels for the
+    // profile function (trace_callback), which is no conflict.
+    const bool forward_only = slot == HookSlot::trace && !wants_trace_function(tracer.options);
+    const Py_tracefunc ours = slot == HookSlot::profile ? &profile_callback
+                              : forward_only && program == nullptr ? nullptr
+                                                                   : &trace_callback;
+    // Removing a function: nothing of the program's left in the slot, the tracer stays.
+    const ConflictPolicy policy =
+        program == nullptr || forward_only ? ConflictPolicy::chain : tracer.options.on_conflict;
+    ProgramHooks& hooks = program_hooks();
+    OwnSlotChange own; // the one audit event below is the program's, as without the tracer
+    switch (policy) {
+    case ConflictPolicy::chain: {
+        const bool first = slot_object(tstate, slot) == nullptr;
+        if (set_audited(tstate, slot, ours, program) != 0) {
+            return nullptr; // a program audit hook refused it: its exception, as without the tracer
+        }
+        remember_program_function(tstate, slot, nullptr, program);
+        tls_profile_just_set = slot == HookSlot::profile && first && program != nullptr;
+        Py_RETURN_NONE;
+    }
+    case ConflictPolicy::take_over:
+        if (PySys_Audit(audit_event(slot), nullptr) < 0) {
+            return nullptr;
+        }
+        if (hooks.report.ignored_calls++ == 0) {
+            tracer.conflicts.push_back(std::string(audit_event(slot)) + " called by the program on " +
+                                       thread_label(tstate) + ": ignored (take_over)");
+        }
+        Py_RETURN_NONE;
+    case ConflictPolicy::fail:
+        if (PySys_Audit(audit_event(slot), nullptr) < 0) {
+            return nullptr;
+        }
+        ++hooks.report.refused_calls;
+        tracer.conflicts.push_back(std::string(audit_event(slot)) + " called by the program on " +
+                                   thread_label(tstate) + ": refused");
+        PyErr_SetString(PyExc_RuntimeError, fail_message);
+        return nullptr;
+    case ConflictPolicy::step_aside:
+        tracer.conflicts.push_back(std::string(audit_event(slot)) + " called by the program on " +
+                                   thread_label(tstate) + ": stepped aside, this thread is no longer traced");
+        tracer.stepped_aside.insert(tstate);
+        step_aside_from(tstate);
+        uninstall_from(tstate);
+        return PyObject_CallOneArg(original, function);
+    }
+    Py_RETURN_NONE;
+}
+
+inline PyObject* sys_setprofile(PyObject*, PyObject* function) { return program_sets_hook(HookSlot::profile, function); }
+inline PyObject* sys_settrace(PyObject*, PyObject* function) { return program_sets_hook(HookSlot::trace, function); }
+
+#if PY_VERSION_HEX >= 0x030C0000
+// sys._setprofileallthreads / sys._settraceallthreads (threading's
+// setprofile_all_threads / settrace_all_threads): chained on every thread.
+inline PyObject* program_sets_hook_everywhere(HookSlot slot, PyObject* function) {
+    TracerState& tracer = tracer_state();
+    PyObject* original = slot == HookSlot::profile ? tracer.original_setprofile_all : tracer.original_settrace_all;
+    const bool forward_only = slot == HookSlot::trace && !wants_trace_function(tracer.options);
+    const bool ours_wanted = tracer.active && tracer.backend == Backend::profile &&
+                             (tracer.options.on_conflict == ConflictPolicy::chain || forward_only);
+    if (!ours_wanted) {
+        return PyObject_CallOneArg(original, function);
+    }
+    PyObject* program = function == Py_None ? nullptr : function;
+    OwnSlotChange own;
+    if (slot == HookSlot::profile) {
+        PyEval_SetProfileAllThreads(&profile_callback, program);
+    } else {
+        PyEval_SetTraceAllThreads(forward_only && program == nullptr ? nullptr : &trace_callback, program);
+    }
+    if (PyErr_Occurred() != nullptr) {
+        return nullptr;
+    }
+    program_hooks().foreign(slot).clear();
+    for (PyThreadState* t = PyInterpreterState_ThreadHead(PyInterpreterState_Get()); t != nullptr;
+         t = PyThreadState_Next(t)) {
+        remember_program_function(t, slot, nullptr, program);
+    }
+    Py_RETURN_NONE;
+}
+inline PyObject* sys_setprofile_all(PyObject*, PyObject* function) {
+    return program_sets_hook_everywhere(HookSlot::profile, function);
+}
+inline PyObject* sys_settrace_all(PyObject*, PyObject* function) {
+    return program_sets_hook_everywhere(HookSlot::trace, function);
+}
+#endif
+
+struct SysFunction {
+    const char* name;
+    PyMethodDef def;
+    PyObject* TracerState::*original;
+};
+inline SysFunction sys_functions[] = {
+    {"setprofile", {"setprofile", &sys_setprofile, METH_O, "Set the profiling function."},
+     &TracerState::original_setprofile},
+    {"settrace", {"settrace", &sys_settrace, METH_O, "Set the global debug tracing function."},
+     &TracerState::original_settrace},
+#if PY_VERSION_HEX >= 0x030C0000
+    {"_setprofileallthreads",
+     {"_setprofileallthreads", &sys_setprofile_all, METH_O, "Set the profiling function in all running threads."},
+     &TracerState::original_setprofile_all},
+    {"_settraceallthreads",
+     {"_settraceallthreads", &sys_settrace_all, METH_O, "Set the global debug tracing function in all running threads."},
+     &TracerState::original_settrace_all},
+#endif
+};
+
+inline bool is_ours(PyObject* object, const SysFunction& function) {
+    return object != nullptr && PyCFunction_Check(object) &&
+           PyCFunction_GET_FUNCTION(object) == function.def.ml_meth;
+}
+
+// Puts the functions above into sys (keeping the originals), and reads
+// CPython's trampolines through the originals.
+inline void replace_sys_functions(TracerState& tracer) {
+    PendingExceptionGuard pending;
+    PyObject* sys = PyImport_AddModule("sys"); // borrowed; __self__ of sys's functions
+    PyObject* module_name = PyUnicode_FromString("sys");
+    if (sys == nullptr || module_name == nullptr) {
+        Py_XDECREF(module_name);
+        PyErr_Clear();
+        return;
+    }
+    for (SysFunction& function : sys_functions) {
+        PyObject* current = PyObject_GetAttrString(sys, function.name);
+        if (current == nullptr) {
+            PyErr_Clear();
+            continue;
+        }
+        if (is_ours(current, function)) {
+            Py_DECREF(current);
+            continue;
+        }
+        Py_XDECREF(tracer.*function.original);
+        tracer.*function.original = current; // kept: a saved reference to ours still works after stop
+    }
+    capture_trampolines(tracer.original_setprofile, tracer.original_settrace);
+    for (SysFunction& function : sys_functions) {
+        if (tracer.*function.original == nullptr) {
+            continue;
+        }
+        PyObject* ours = PyCFunction_NewEx(&function.def, sys, module_name);
+        if (ours == nullptr || PyObject_SetAttrString(sys, function.name, ours) != 0) {
+            tracer.conflicts.push_back(std::string("cannot replace sys.") + function.name +
+                                       ": the program's calls of it replace the tracer");
+        } else {
+            tracer.sys_functions_replaced = true;
+        }
+        Py_XDECREF(ours);
+        PyErr_Clear();
+    }
+    Py_DECREF(module_name);
+}
+
+// Puts back the originals that are still ours in sys.
+inline void restore_sys_functions(TracerState& tracer) {
+    if (!tracer.sys_functions_replaced) {
+        return;
+    }
+    tracer.sys_functions_replaced = false;
+    PendingExceptionGuard pending;
+    PyObject* sys = PyImport_AddModule("sys");
+    for (SysFunction& function : sys_functions) {
+        PyObject* current = sys != nullptr ? PyObject_GetAttrString(sys, function.name) : nullptr;
+        if (is_ours(current, function) && tracer.*function.original != nullptr) {
+            PyObject_SetAttrString(sys, function.name, tracer.*function.original);
+        }
+        Py_XDECREF(current);
+        PyErr_Clear();
+    }
 }
 
 template <class F>
@@ -623,6 +942,8 @@ private:
         tracer.options = options;
         tracer.conflicts.clear();
         tracer.stepped_aside.clear();
+        tracer.trace_refused.clear();
+        detail::program_hooks().clear();
         tracer.backend = choose_backend(options);
         code_extra_index();
         if (!tracer.audit_hook_added) {
@@ -679,7 +1000,8 @@ private:
         }
         for (auto& f : found) {
             tracer.conflicts.push_back(f + (options.on_conflict == ConflictPolicy::step_aside ? ": stepped aside"
-                                                                                              : ": taken over"));
+                                            : options.on_conflict == ConflictPolicy::chain  ? ": chained, both run"
+                                                                                             : ": taken over"));
         }
         if (eval_taken && options.on_conflict == ConflictPolicy::step_aside && tracer.backend == Backend::eval_frame) {
             tracer.backend = Backend::profile;
@@ -691,8 +1013,13 @@ private:
         tracer.eval_hook_installed = false;
         detail::hot.discovery_only = tracer.backend == Backend::profile;
         detail::hot.c_calls = options.c_calls;
+        detail::hot.trace = tracer.backend == Backend::profile && need_trace;
+        if (tracer.backend == Backend::profile) {
+            detail::replace_sys_functions(tracer);
+        }
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
-        if (!eval_taken || options.on_conflict == ConflictPolicy::take_over) {
+        if (!eval_taken || options.on_conflict == ConflictPolicy::take_over ||
+            options.on_conflict == ConflictPolicy::chain) {
             detail::hot.next_eval = eval_taken ? current : compat::default_eval_frame();
             compat::set_eval_frame(interp, &detail::eval_frame_hook);
             tracer.eval_hook_installed = true;
@@ -718,6 +1045,7 @@ private:
             detail::for_each_thread(interp, [&](PyThreadState* t) {
                 if (owned_by_others.count(t) != 0 && options.on_conflict == ConflictPolicy::step_aside) {
                     tracer.stepped_aside.insert(t);
+                    detail::step_aside_from(t);
                 } else {
                     detail::install_on(t);
                 }
@@ -736,11 +1064,14 @@ public:
         detail::python_epoch.store(0, std::memory_order_release);
         tracer.active = false;
         conflicts_ = tracer.conflicts;
+        detail::close_report(clock::now());
+        program_hooks_ = detail::program_hooks().report;
         if (!Py_IsInitialized()) {
             return; // finalized: the hooks went with the interpreter
         }
         const PyGILState_STATE gil = PyGILState_Ensure();
         PyInterpreterState* interp = PyInterpreterState_Get();
+        detail::restore_sys_functions(tracer);
         detail::for_each_thread(interp, [](PyThreadState* t) { detail::uninstall_from(t); });
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
         if (tracer.eval_hook_installed) {
@@ -764,6 +1095,8 @@ public:
     Backend backend() const noexcept { return backend_; }
     // Conflicts met at start and during the run (valid after stop()).
     const std::vector<std::string>& conflicts() const noexcept { return conflicts_; }
+    // What the program's own profile/trace functions cost the profile (valid after stop()).
+    const ProgramHookReport& program_hooks() const noexcept { return program_hooks_; }
 
     static Backend choose_backend(const TracerOptions& options) noexcept {
         if (options.backend == Backend::profile || options.c_calls || detail::wants_trace_function(options)) {
@@ -779,6 +1112,7 @@ public:
 private:
     Backend backend_ = Backend::automatic;
     std::vector<std::string> conflicts_;
+    ProgramHookReport program_hooks_;
     std::uint64_t pending_epoch_ = 0;
 };
 
