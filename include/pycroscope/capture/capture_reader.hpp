@@ -537,7 +537,12 @@ private:
         summary_ = SessionSummary{};
         summary_.info = info_;
         summary_.stop_ticks = std::max(info_.start_ticks, last_timestamp_);
-        summary_.duration_ns = info_.session_ns(summary_.stop_ticks);
+        // As SessionInfo::session_ns(), saturated: a cut file's last timestamp may be anything.
+        const double ns = static_cast<double>(static_cast<std::int64_t>(summary_.stop_ticks - info_.start_ticks)) *
+                          info_.calibration.ns_per_tick;
+        constexpr double limit = 9.2e18;
+        summary_.duration_ns = ns >= limit ? static_cast<std::int64_t>(limit)
+                                           : ns <= -limit ? -static_cast<std::int64_t>(limit) : static_cast<std::int64_t>(ns);
         for (const auto& entry : threads_) {
             summary_.threads.push_back(entry.second.info);
             summary_.total_events += entry.second.info.events;

@@ -69,6 +69,10 @@ inline SessionInfo read_session_info(ByteReader& in) {
     info.calibration.source = static_cast<clock::Source>(source);
     const std::uint64_t ns_per_tick = in.u64();
     std::memcpy(&info.calibration.ns_per_tick, &ns_per_tick, sizeof ns_per_tick);
+    // A clock runs between 1 tick per ns per million and a tick per ms.
+    if (!(info.calibration.ns_per_tick > 1e-6 && info.calibration.ns_per_tick <= 1e6)) {
+        in.fail("clock calibration of " + std::to_string(info.calibration.ns_per_tick) + " ns per tick is not a clock's");
+    }
     info.calibration.tick_origin = in.varint();
     info.calibration.ns_origin = unzigzag(in.varint());
     info.buffer_capacity = static_cast<std::size_t>(in.varint());
