@@ -50,6 +50,7 @@
 #include "pycroscope/python/shutdown.hpp"
 #include "pycroscope/python/summary_sections.hpp"
 #include "pycroscope/python/tracer.hpp"
+#include "pycroscope/capture/capture_sink.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
@@ -203,6 +204,7 @@ struct ProfileOptions {
     bool json = true;   // session.json
     bool folded = true; // stacks.folded
     bool chrome = true; // trace.json
+    bool capture = false; // capture.pycro (capture/capture_sink.hpp)
     // Allocations of the PyMem domains (memory section, memory.folded, the
     // chrome trace's memory counter). memory_sample_bytes: 0 records every
     // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
@@ -306,8 +308,8 @@ public:
     explicit StandardProfile(ProfileOptions options)
         : options_(std::move(options)), tracer_options_(options_.tracer_options()),
           session_(memory_tracking_config(options_.config, options_.memory_options())) {
-        if (!options_.json && !options_.folded && !options_.chrome) {
-            throw ConfigError("no output selected: enable at least one of json, folded, chrome");
+        if (!options_.json && !options_.folded && !options_.chrome && !options_.capture) {
+            throw ConfigError("no output selected: enable at least one of json, folded, chrome, capture");
         }
         dir_ = detail::make_output_dir(options_.output_dir);
         PythonTracer& tracer = session_.collector<PythonTracer>();
@@ -403,6 +405,9 @@ public:
         }
         if (options_.chrome) {
             files_.push_back(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string())->path());
+        }
+        if (options_.capture) {
+            files_.push_back(session_.add_sink<capture::CaptureSink>((dir_ / "capture.pycro").string())->output_path());
         }
     }
     StandardProfile(const StandardProfile&) = delete;
@@ -648,7 +653,7 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     throw PythonErrorSet();
                 }
             }
-            result.json = result.folded = result.chrome = false;
+            result.json = result.folded = result.chrome = result.capture = false;
             for (const auto& sink : names) {
                 if (sink == "json") {
                     result.json = true;
@@ -656,8 +661,10 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     result.folded = true;
                 } else if (sink == "chrome") {
                     result.chrome = true;
+                } else if (sink == "capture") {
+                    result.capture = true;
                 } else {
-                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome)");
+                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome, capture)");
                 }
             }
         } else {
