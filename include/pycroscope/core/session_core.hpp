@@ -321,6 +321,12 @@ private:
             }
         }
         sink_failed_.assign(sinks_.size(), false);
+        sink_recorded_.assign(sinks_.size(), false);
+        any_recorded_sink_ = false;
+        for (std::size_t i = 0; i < sinks_.size(); ++i) {
+            sink_recorded_[i] = sinks_[i]->consumes_recorded_events();
+            any_recorded_sink_ = any_recorded_sink_ || sink_recorded_[i];
+        }
         processor_failed_.assign(processors_.size(), false);
         sink_errors_.clear();
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
@@ -437,6 +443,9 @@ private:
         info.name = registry_->name_of(buffer);
         info.events = buffer.delivered;
         info.lost = buffer.ring.lost();
+        if (any_recorded_sink_) {
+            feed_sinks(info, events, count, true);
+        }
         for (std::size_t i = 0; i < processors_.size(); ++i) {
             if (processor_failed_[i]) {
                 continue;
@@ -449,8 +458,13 @@ private:
                 sink_errors_.push_back(processors_[i]->describe() + ": " + e.what());
             }
         }
+        feed_sinks(info, events, count, false);
+    }
+
+    // The sinks that take recorded events (before the processors) or processed ones.
+    void feed_sinks(const ThreadInfo& info, const Event* events, std::size_t count, bool recorded) {
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
-            if (sink_failed_[i]) {
+            if (sink_failed_[i] || sink_recorded_[i] != recorded) {
                 continue;
             }
             try {
@@ -471,6 +485,8 @@ private:
     Config config_;
     std::vector<std::shared_ptr<Sink>> sinks_;
     std::vector<bool> sink_failed_;
+    std::vector<bool> sink_recorded_; // consumes_recorded_events(), asked at start()
+    bool any_recorded_sink_ = false;
     std::vector<std::shared_ptr<EventProcessor>> processors_;
     std::vector<bool> processor_failed_;
     std::vector<std::string> sink_errors_;

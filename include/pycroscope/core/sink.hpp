@@ -27,6 +27,12 @@ public:
     // written, so the session fails before anything is profiled.
     virtual void open(const SessionInfo& info) = 0;
 
+    // True: consume() gets each batch as recorded, before the EventProcessors
+    // rewrite it in place (a capture, so that a replay can feed the same
+    // processors). Asked once per start(). False: after them, as every
+    // output that reports results.
+    virtual bool consumes_recorded_events() const { return false; }
+
     // A run of consecutive events of one thread, in the order it recorded them.
     virtual void consume(const ThreadInfo& thread, const Event* events, std::size_t count) = 0;
 

@@ -103,7 +103,7 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     throw PythonErrorSet();
                 }
             }
-            result.json = result.folded = result.chrome = false;
+            result.json = result.folded = result.chrome = result.capture = false;
             for (const auto& sink : names) {
                 if (sink == "json") {
                     result.json = true;
@@ -111,8 +111,10 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     result.folded = true;
                 } else if (sink == "chrome") {
                     result.chrome = true;
+                } else if (sink == "capture") {
+                    result.capture = true;
                 } else {
-                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome)");
+                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome, capture)");
                 }
             }
         } else {

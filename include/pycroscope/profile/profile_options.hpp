@@ -37,6 +37,7 @@ struct ProfileOptions {
     bool json = true;   // session.json
     bool folded = true; // stacks.folded
     bool chrome = true; // trace.json
+    bool capture = false; // capture.pycro (capture/capture_sink.hpp)
     // Allocations of the PyMem domains (memory section, memory.folded, the
     // chrome trace's memory counter). memory_sample_bytes: 0 records every
     // allocation, N about one per N bytes (MemoryOptions::sample_bytes).

@@ -3,6 +3,7 @@
 // session.json section that `pycroscope profile` and a bare
 // pycroscope.profile() compose. The only layer that knows them all.
 
+#include "pycroscope/capture/capture_sink.hpp"
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/profile/profile_options.hpp"
 #include "pycroscope/profile/terminal_text.hpp"
@@ -28,6 +29,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -51,8 +53,8 @@ public:
     explicit StandardProfile(ProfileOptions options)
         : options_(std::move(options)), tracer_options_(options_.tracer_options()),
           session_(memory_tracking_config(options_.config, options_.memory_options())) {
-        if (!options_.json && !options_.folded && !options_.chrome) {
-            throw ConfigError("no output selected: enable at least one of json, folded, chrome");
+        if (!options_.json && !options_.folded && !options_.chrome && !options_.capture) {
+            throw ConfigError("no output selected: enable at least one of json, folded, chrome, capture");
         }
         dir_ = detail::make_output_dir(options_.output_dir);
         PythonTracer& tracer = session_.collector<PythonTracer>();
@@ -151,6 +153,9 @@ public:
         }
         if (options_.chrome) {
             add_file(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string()));
+        }
+        if (options_.capture) {
+            add_file(session_.add_sink<capture::CaptureSink>((dir_ / "capture.pycro").string()));
         }
         // A run killed outright (SIGKILL) in this folder left its temporaries.
         stale_temporaries_ = sinks::remove_stale_temporaries(dir_.string(), output_file_names());
@@ -353,16 +358,21 @@ public:
     }
 
 private:
-    template <class Sink>
-    void add_file(const std::shared_ptr<Sink>& sink) {
+    // An output file and whether its last session's file is whole on disk.
+    struct Output {
+        std::string path;
+        std::function<bool()> written;
+    };
+    template <class FileSink>
+    void add_file(const std::shared_ptr<FileSink>& sink) {
         files_.push_back(sink->path());
-        file_sinks_.push_back(sink);
+        outputs_.push_back(Output{sink->path(), [sink] { return sink->written(); }});
     }
     std::vector<std::string> files_where(bool written) const {
         std::vector<std::string> out;
-        for (const auto& sink : file_sinks_) {
-            if (sink->written() == written) {
-                out.push_back(sink->path());
+        for (const auto& output : outputs_) {
+            if (output.written() == written) {
+                out.push_back(output.path);
             }
         }
         return out;
@@ -393,7 +403,7 @@ private:
     bool attached_ = false;
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;
-    std::vector<std::shared_ptr<sinks::FileSink>> file_sinks_; // in files_'s order
+    std::vector<Output> outputs_; // in files_'s order
     std::vector<std::string> stale_temporaries_;
 };
 
