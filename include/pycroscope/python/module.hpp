@@ -38,6 +38,7 @@
 #include "pycroscope/core/system_monitor.hpp"
 #include "pycroscope/core/thread_registry.hpp"
 #include "pycroscope/core/zone.hpp"
+#include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/python/cpython.hpp"
 #include "pycroscope/python/exception_collector.hpp"
 #include "pycroscope/python/frame_walk.hpp"
@@ -50,11 +51,13 @@
 #include "pycroscope/python/shutdown.hpp"
 #include "pycroscope/python/summary_sections.hpp"
 #include "pycroscope/python/tracer.hpp"
+#include "pycroscope/report/terminal_summary.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
 #include "pycroscope/sinks/memory_folded_sink.hpp"
+#include "pycroscope/sinks/profile_sections.hpp"
 #include "pycroscope/sinks/sample_profile_sink.hpp"
 #include "pycroscope/sinks/sampled_stack_sink.hpp"
 #include "pycroscope/sinks/system_sections.hpp"
@@ -364,9 +367,11 @@ public:
         if (options_.memory) {
             memory_model_ = add_memory_model(session_);
         }
+        session_.core().add_processor(profile_model_);
         if (options_.json) {
             json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
-            add_summary_sections(*json_, tracer);
+            add_summary_sections(*json_, tracer, profile_model_.get());
+            sinks::add_profile_sections(*json_, *profile_model_);
             if (sample_profile_ != nullptr) {
                 sinks::HotspotOptions hotspots;
                 hotspots.rate_hz = options_.sample_rate;
@@ -465,9 +470,11 @@ public:
     SessionType& session() noexcept { return session_; }
     // Per-location totals of the last run; null when json is off.
     const sinks::JsonSummarySink* summary_sink() const noexcept { return json_.get(); }
+    // The Profile of the last run (model/profile.hpp).
+    const model::Profile& profile() const noexcept { return profile_model_->profile(); }
 
-    // A text report of the last run: the top Python functions by self time,
-    // then the files written.
+    // A text report of the last run: the top functions of every kind by self
+    // time with the hot path (report/terminal_summary.hpp), then the files written.
     std::string report(std::size_t top = 15) {
         std::string out;
         char line[512];
@@ -499,34 +506,10 @@ public:
                       static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
                       static_cast<unsigned long long>(s.total_lost), s.threads.size(), to_string(backend()));
         out += line;
-        if (json_ != nullptr && top > 0) {
-            std::vector<sinks::LocationStats> functions;
-            for (const auto& stats : json_->location_stats()) {
-                if (stats.location->kind == LocationKind::python_function) {
-                    functions.push_back(stats);
-                }
-            }
-            std::sort(functions.begin(), functions.end(),
-                      [](const sinks::LocationStats& a, const sinks::LocationStats& b) {
-                          return a.self_ns != b.self_ns ? a.self_ns > b.self_ns : a.count > b.count;
-                      });
-            const std::size_t shown = std::min(top, functions.size());
-            std::snprintf(line, sizeof line, "pycroscope: top %zu of %zu Python functions by self time\n", shown,
-                          functions.size());
-            out += line;
-            std::snprintf(line, sizeof line, "%11s %11s %10s  %-32s %s\n", "self ms", "incl ms", "calls",
-                          "function", "location");
-            out += line;
-            for (std::size_t i = 0; i < shown; ++i) {
-                const sinks::LocationStats& f = functions[i];
-                const std::string where = std::string(f.location->file) + ":" + std::to_string(f.location->line);
-                std::snprintf(line, sizeof line, "%11.3f %11.3f %10llu  %-32s %s\n", f.self_ns / 1e6,
-                              f.inclusive_ns / 1e6, static_cast<unsigned long long>(f.count),
-                              f.location->display_name(), where.c_str());
-                out += line;
-            }
-        } else if (json_ == nullptr && top > 0) {
-            out += "pycroscope: no function table (the json output is off)\n";
+        if (top > 0) {
+            report::TerminalSummaryOptions summary;
+            summary.top = top;
+            out += report::terminal_summary(profile_model_->profile(), summary);
         }
         for (const auto& error : s.errors) {
             out += "pycroscope: error: " + error + "\n";
@@ -552,6 +535,7 @@ private:
     SessionType session_;
     std::filesystem::path dir_;
     std::shared_ptr<sinks::JsonSummarySink> json_;
+    std::shared_ptr<model::ProfileBuilder> profile_model_ = std::make_shared<model::ProfileBuilder>();
     std::shared_ptr<analysis::MemoryModel> memory_model_;
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
     std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;
