@@ -51,6 +51,9 @@ TEST(TerminalSummary, CFunctionsLeadTheTableWithTheirShareAndSeverity) {
     EXPECT_NE(row.find("sleep"), std::string::npos) << row;
     EXPECT_EQ(row.substr(row.size() - 2), " c") << row; // no file: the kind stands in
     EXPECT_NE(out.find("hot path: <module> (100.0%) > wait (85.0%) > sleep (80.0%)"), std::string::npos) << out;
+    // Only the critical and high functions get their callers listed.
+    EXPECT_NE(out.find("callers of sleep: wait (4 calls, 100.0%)\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("callers of wait"), std::string::npos) << out;
 }
 
 TEST(TerminalSummary, NamesAreEscapedForTheTerminal) {

@@ -1,7 +1,8 @@
 #pragma once
 // The terminal summary of a Profile: the top functions of every kind
 // (Python, C builtins such as time.sleep, zones, GC, imports) with self and
-// inclusive time, share, calls and severity, then the hot path. Python-free:
+// inclusive time, share, calls and severity, then the hot path and the
+// callers of the critical and high ones. Python-free:
 // any host with a Profile can print it.
 //
 // Names come from the profiled program, so they are escaped before they
@@ -133,6 +134,32 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
             }
             out += escape_for_terminal(profile.functions[step.function].name);
             std::snprintf(line, sizeof line, " (%.1f%%)", step.pct);
+            out += line;
+        }
+        out += '\n';
+    }
+    // Where the worst hotspots are called from (critical and high, at most three).
+    std::size_t explained = 0;
+    for (const auto& r : hot.functions) {
+        if (explained == 3 || r.severity < analysis::Severity::high || r.callers.empty()) {
+            continue;
+        }
+        ++explained;
+        out += "pycroscope: callers of ";
+        out += escape_for_terminal(profile.functions[r.function].name);
+        out += ": ";
+        for (std::size_t i = 0; i < r.callers.size(); ++i) {
+            const auto& caller = r.callers[i];
+            if (i > 0) {
+                out += ", ";
+            }
+            out += escape_for_terminal(profile.functions[caller.function].name);
+            if (samples) {
+                std::snprintf(line, sizeof line, " (%.1f%%)", caller.pct);
+            } else {
+                std::snprintf(line, sizeof line, " (%llu calls, %.1f%%)",
+                              static_cast<unsigned long long>(caller.calls), caller.pct);
+            }
             out += line;
         }
         out += '\n';
