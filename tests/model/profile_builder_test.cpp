@@ -290,6 +290,21 @@ TEST(ProfileBuilder, SamplesFeedFunctionsEdgesTreeAndLinesWeightedBySamples) {
     EXPECT_EQ(p.lines[3].total, 1u);
 }
 
+TEST(ProfileBuilder, SamplesMakeTheProfileEvenWhenSpansWereRecordedToo) {
+    // Sampling mode still records GC and import spans on the interpreter's thread.
+    constexpr SourceLocation gc{"gc", "gc", "", 2, LocationKind::gc_collection};
+    Stream spans;
+    spans.call(0, gc, EventKind::zone_begin).ret(5, gc, EventKind::zone_end);
+    std::vector<Event> samples;
+    sample_test::append_sample(samples, 10, 100, nullptr, 0, {sample_test::Frame{&main_fn, 1}});
+    Built b;
+    const Profile& p = b.run({{thread(1, 100, "main"), spans.events}, {thread(2, 1, "sampler"), samples}}, 20);
+    EXPECT_EQ(p.unit, model::Unit::samples);
+    EXPECT_EQ(p.total, 1u);
+    EXPECT_EQ(fn(p, "main").self, 1u);
+    EXPECT_EQ(p.find("gc"), model::no_index);
+}
+
 TEST(ProfileBuilder, ReopeningForgetsThePreviousRun) {
     Stream s;
     s.call(0, main_fn).ret(10, main_fn);

@@ -11,8 +11,8 @@
 //
 // Traced spans (py_call/c_call/py_resume/zone_begin and their ends) give
 // functions, edges and the tree in nanoseconds; py_line events give lines;
-// stack samples (sample + sample_frame) give the same in samples when the
-// run traced no span (analysis::SampleProfile decodes them). Per event the
+// stack samples (sample + sample_frame) give the same in samples instead
+// when the run has any (analysis::SampleProfile decodes them). Per event the
 // work is a few array updates and at most two hash lookups (function and
 // tree child); the state grows with distinct functions, pairs and paths,
 // never with the run's length.
@@ -76,7 +76,6 @@ public:
         threads_.clear();
         line_table_.clear();
         samples_.clear();
-        spans_ = 0;
         max_depth_ = 0;
         last_location_ = nullptr;
         last_function_ = no_index;
@@ -118,7 +117,9 @@ public:
     void finish(const SessionSummary& summary) {
         profile_ = Profile{};
         profile_.wall_ns = summary.duration_ns > 0 ? static_cast<std::uint64_t>(summary.duration_ns) : 0;
-        if (spans_ > 0 || samples_.samples().all() == 0) {
+        // In sampling mode the GC and import collectors still record spans:
+        // the samples, not those few spans, are the run's profile.
+        if (samples_.samples().all() == 0) {
             finish_traced(summary);
         } else {
             finish_sampled();
@@ -235,7 +236,6 @@ private:
     }
 
     void enter(ThreadState& state, const Event& e) {
-        ++spans_;
         const std::uint32_t f = function_id(e.location());
         if (f >= state.functions.size()) {
             const std::size_t size = std::max<std::size_t>(functions_.size(), 2 * state.functions.size());
@@ -419,6 +419,13 @@ private:
     void finish_sampled() {
         profile_.unit = Unit::samples;
         profile_.total = samples_.samples().all();
+        // Spans recorded beside the samples are not part of a sampled profile.
+        functions_.clear();
+        function_ids_.clear();
+        edges_.clear();
+        edge_ids_.clear();
+        last_location_ = nullptr;
+        last_function_ = no_index;
         nodes_.assign(1, TreeNode{});
         node_ids_.clear();
         for (const auto& t : samples_.threads()) {
@@ -532,7 +539,6 @@ private:
     std::vector<std::unique_ptr<ThreadState>> threads_;
     LineTable line_table_;
     analysis::SampleProfile samples_;
-    std::uint64_t spans_ = 0;
     std::uint64_t max_depth_ = 0;
     const SourceLocation* last_location_ = nullptr;
     std::uint32_t last_function_ = no_index;
