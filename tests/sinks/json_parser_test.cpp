@@ -1,5 +1,5 @@
-// The strict JSON parser the sink tests read their files back with
-// (tests/support/json.hpp): it must accept exactly RFC 8259 JSON.
+// The strict JSON parser (core/json_reader.hpp) that model::load_profile()
+// and the tests read files with: it must accept exactly RFC 8259 JSON.
 
 #include "sinks/sink_test_helpers.hpp"
 #include "support/json.hpp"

@@ -5,6 +5,9 @@
 
 #include "pycroscope/capture/capture_sink.hpp"
 #include "pycroscope/core/session.hpp"
+#include "pycroscope/model/profile_builder.hpp"
+#include "pycroscope/report/terminal_summary.hpp"
+#include "pycroscope/sinks/profile_sections.hpp"
 #include "pycroscope/profile/profile_options.hpp"
 #include "pycroscope/profile/terminal_text.hpp"
 #include "pycroscope/python/exceptions/exception_collector.hpp"
@@ -115,9 +118,11 @@ public:
         if (options_.memory) {
             memory_model_ = add_memory_model(session_);
         }
+        session_.core().add_processor(profile_model_);
         if (options_.json) {
             json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
-            add_summary_sections(*json_, tracer);
+            add_summary_sections(*json_, tracer, profile_model_.get());
+            sinks::add_profile_sections(*json_, *profile_model_);
             if (sample_profile_ != nullptr) {
                 sinks::HotspotOptions hotspots;
                 hotspots.rate_hz = options_.sample_rate;
@@ -232,6 +237,8 @@ public:
     SessionType& session() noexcept { return session_; }
     // Per-location totals of the last run; null when json is off.
     const sinks::JsonSummarySink* summary_sink() const noexcept { return json_.get(); }
+    // The Profile of the last run (model/profile.hpp).
+    const model::Profile& profile() const noexcept { return profile_model_->profile(); }
 
     // A text report of the last run: the top Python functions by self time,
     // then the files written.
@@ -267,35 +274,10 @@ public:
                       static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
                       static_cast<unsigned long long>(s.total_lost), s.threads.size(), to_string(backend()));
         out += line;
-        if (json_ != nullptr && top > 0) {
-            std::vector<sinks::LocationStats> functions;
-            for (const auto& stats : json_->location_stats()) {
-                if (stats.location->kind == LocationKind::python_function) {
-                    functions.push_back(stats);
-                }
-            }
-            std::sort(functions.begin(), functions.end(),
-                      [](const sinks::LocationStats& a, const sinks::LocationStats& b) {
-                          return a.self_ns != b.self_ns ? a.self_ns > b.self_ns : a.count > b.count;
-                      });
-            const std::size_t shown = std::min(top, functions.size());
-            std::snprintf(line, sizeof line, "pycroscope: top %zu of %zu Python functions by self time\n", shown,
-                          functions.size());
-            out += line;
-            std::snprintf(line, sizeof line, "%11s %11s %10s  %-32s %s\n", "self ms", "incl ms", "calls",
-                          "function", "location");
-            out += line;
-            for (std::size_t i = 0; i < shown; ++i) {
-                const sinks::LocationStats& f = functions[i];
-                const std::string where = std::string(f.location->file) + ":" + std::to_string(f.location->line);
-                const std::string name = terminal_text(f.location->display_name());
-                std::snprintf(line, sizeof line, "%11.3f %11.3f %10llu  %-32s %s\n", f.self_ns / 1e6,
-                              f.inclusive_ns / 1e6, static_cast<unsigned long long>(f.count), name.c_str(),
-                              terminal_text(where).c_str());
-                out += line;
-            }
-        } else if (json_ == nullptr && top > 0) {
-            out += "pycroscope: no function table (the json output is off)\n";
+        if (top > 0) {
+            report::TerminalSummaryOptions summary;
+            summary.top = top;
+            out += report::terminal_summary(profile_model_->profile(), summary);
         }
         out += program_hooks_report(session_.collector<PythonTracer>().program_hooks());
         out += outputs_report();
@@ -391,6 +373,7 @@ private:
     SessionType session_;
     std::filesystem::path dir_;
     std::shared_ptr<sinks::JsonSummarySink> json_;
+    std::shared_ptr<model::ProfileBuilder> profile_model_ = std::make_shared<model::ProfileBuilder>();
     std::shared_ptr<model::MemoryModel> memory_model_;
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
     std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;

@@ -4,7 +4,7 @@
 // ("pycroscope.system") and records them as counter events, so they appear as
 // counter tracks in the Chrome trace and under "counters" in session.json.
 // Threshold alerts become instant events (marks) and are kept for the
-// "system" section of session.json (sinks/system_sections.hpp).
+// "system" section of session.json (system/system_section.hpp).
 //
 //     pycroscope::Session<pycroscope::NativeZones, pycroscope::SystemMonitor> session;
 //     auto& monitor = session.collector<pycroscope::SystemMonitor>();

@@ -8,6 +8,8 @@
 
 #include "support/json.hpp"
 
+#include <pycroscope/model/profile_loader.hpp>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -232,6 +234,95 @@ print(main())
     EXPECT_NE(profiled.err.find("self ms"), std::string::npos) << profiled.err;
     EXPECT_NE(profiled.err.find("hot"), std::string::npos) << profiled.err;
     EXPECT_NE(profiled.err.find("session.json"), std::string::npos) << profiled.err;
+}
+
+// A script sleeping about 80% of its run: the C function time.sleep and its
+// caller lead the terminal summary, the ranking, the hot path and the call
+// graph of session.json, which load_profile() reads back.
+TEST_F(CliTest, SleepingScriptShowsSleepAndItsCallerAtTheTop) {
+    const std::string path = script("sleeper.py", R"PY(
+import time
+
+def compute(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+def wait():
+    time.sleep(0.2)
+
+def main():
+    for _ in range(4):
+        wait()
+    end = time.perf_counter() + 0.2
+    while time.perf_counter() < end:
+        compute(200)
+
+main()
+)PY");
+    const ProcessResult profiled = profile_run({path});
+    ASSERT_EQ(profiled.status, 0) << profiled.err;
+    const std::string& err = profiled.err;
+    // The table's first row is time.sleep, critical; its caller is in the table too.
+    const std::size_t header = err.find("severity");
+    ASSERT_NE(header, std::string::npos) << err;
+    const std::size_t first = err.find('\n', header) + 1;
+    const std::string row = err.substr(first, err.find('\n', first) - first);
+    EXPECT_NE(row.find("time.sleep"), std::string::npos) << err;
+    EXPECT_NE(row.find("critical"), std::string::npos) << err;
+    EXPECT_NE(row.find("         4  "), std::string::npos) << err; // 4 calls
+    EXPECT_NE(err.find("callers of time.sleep: wait (4 calls, 100.0%)"), std::string::npos) << err;
+    EXPECT_NE(err.find("> main ("), std::string::npos) << err;
+    EXPECT_NE(err.find("> wait (") , std::string::npos) << err;
+    EXPECT_NE(err.find("> time.sleep ("), std::string::npos) << err;
+
+    const json::Value doc = session_json();
+    const json::Value& top = doc.at("ranking").at("functions")[0];
+    EXPECT_EQ(top.at("name").as_string(), "time.sleep");
+    EXPECT_EQ(top.at("kind").as_string(), "c");
+    EXPECT_EQ(top.at("calls").as_int(), 4);
+    EXPECT_EQ(top.at("severity").as_string(), "critical");
+    EXPECT_GT(top.at("self_pct").as_number(), 60.0);
+    EXPECT_LT(top.at("self_pct").as_number(), 95.0);
+    ASSERT_EQ(top.at("callers").size(), 1u);
+    EXPECT_EQ(top.at("callers")[0].at("name").as_string(), "wait");
+    EXPECT_EQ(top.at("callers")[0].at("calls").as_int(), 4);
+    const json::Value& path_steps = doc.at("hot_path");
+    ASSERT_GE(path_steps.size(), 3u);
+    EXPECT_EQ(path_steps[path_steps.size() - 1].at("name").as_string(), "time.sleep");
+    EXPECT_EQ(path_steps[path_steps.size() - 2].at("name").as_string(), "wait");
+    // functions[*] / c_functions[*] carry the call graph.
+    bool saw_sleep = false, saw_wait = false;
+    for (const auto& f : doc.at("c_functions").items()) {
+        if (f.at("name").as_string() == "time.sleep") {
+            saw_sleep = true;
+            ASSERT_EQ(f.at("callers").size(), 1u);
+            EXPECT_EQ(f.at("callers")[0].at("name").as_string(), "wait");
+            EXPECT_EQ(f.at("callers")[0].at("calls").as_int(), 4);
+            EXPECT_EQ(f.at("callers")[0].at("time_ns").as_int(), f.at("inclusive_ns").as_int());
+        }
+    }
+    for (const auto& f : doc.at("functions").items()) {
+        if (f.at("name").as_string() == "wait") {
+            saw_wait = true;
+            ASSERT_EQ(f.at("callees").size(), 1u);
+            EXPECT_EQ(f.at("callees")[0].at("name").as_string(), "time.sleep");
+            EXPECT_EQ(f.at("callers")[0].at("name").as_string(), "main");
+        }
+    }
+    EXPECT_TRUE(saw_sleep);
+    EXPECT_TRUE(saw_wait);
+    // The same call graph, read back without the capture.
+    const pycroscope::model::Profile loaded = pycroscope::model::load_profile((dir_ / "out" / "session.json").string());
+    const std::uint32_t sleep = loaded.find("time.sleep");
+    const std::uint32_t wait = loaded.find("wait");
+    ASSERT_NE(sleep, pycroscope::model::no_index);
+    ASSERT_NE(wait, pycroscope::model::no_index);
+    EXPECT_EQ(loaded.functions[sleep].calls, 4u);
+    ASSERT_NE(loaded.edge(wait, sleep), nullptr);
+    EXPECT_EQ(loaded.edge(wait, sleep)->calls, 4u);
+    EXPECT_GT(loaded.functions[sleep].self * 10, loaded.total * 6);
 }
 
 TEST_F(CliTest, SysExitKeepsItsStatusAndStillWritesTheProfile) {

@@ -1,0 +1,177 @@
+#pragma once
+// The terminal summary of a Profile: the top functions of every kind
+// (Python, C builtins such as time.sleep, zones, GC, imports) with self and
+// inclusive time, share, calls and severity, then the hot path and the
+// callers of the critical and high ones. Python-free:
+// any host with a Profile can print it.
+//
+// Names come from the profiled program, so they are escaped before they
+// reach a terminal: control characters (CR, LF, ESC, ...), C1 controls and
+// the bidirectional overrides that could reorder what the user sees.
+
+#include "pycroscope/analysis/hotspots.hpp"
+#include "pycroscope/model/profile.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace report {
+
+// Text safe to print: printable ASCII and ordinary UTF-8 as is, everything
+// that a terminal would act on as \xNN (bytes) or \uNNNN (code points).
+inline std::string escape_for_terminal(std::string_view text) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+            continue;
+        }
+        if (c == '\\') {
+            out += "\\\\";
+            continue;
+        }
+        // Two- and three-byte sequences of C1 controls and bidi controls.
+        std::uint32_t cp = 0;
+        std::size_t length = 0;
+        if (c == 0xc2 && i + 1 < text.size()) {
+            cp = static_cast<unsigned char>(text[i + 1]) & 0x3fu;
+            cp |= 0x80u;
+            length = (static_cast<unsigned char>(text[i + 1]) <= 0x9f) ? 2 : 0;
+        } else if (c == 0xd8 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x9c) {
+            cp = 0x061c; // Arabic letter mark
+            length = 2;
+        } else if (c == 0xe2 && i + 2 < text.size()) {
+            const auto b1 = static_cast<unsigned char>(text[i + 1]);
+            const auto b2 = static_cast<unsigned char>(text[i + 2]);
+            cp = 0x2000u | ((b1 & 0x3fu) << 6) | (b2 & 0x3fu);
+            const bool bidi = (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
+                              cp == 0x200f || cp == 0x2028 || cp == 0x2029;
+            length = (b1 >= 0x80 && b1 <= 0x81 && b2 >= 0x80 && b2 <= 0xbf && bidi) ? 3 : 0;
+        }
+        if (length > 0) {
+            out += "\\u";
+            out += hex[(cp >> 12) & 15];
+            out += hex[(cp >> 8) & 15];
+            out += hex[(cp >> 4) & 15];
+            out += hex[cp & 15];
+            i += length - 1;
+            continue;
+        }
+        out += static_cast<char>(c);
+    }
+    return out;
+}
+
+struct TerminalSummaryOptions {
+    std::size_t top = 15;
+    analysis::RankingOptions ranking;
+};
+
+namespace detail {
+// A time in ms, or a sample count.
+inline std::string weight_text(std::uint64_t weight, model::Unit unit) {
+    char text[32];
+    if (unit == model::Unit::samples) {
+        std::snprintf(text, sizeof text, "%llu", static_cast<unsigned long long>(weight));
+    } else {
+        std::snprintf(text, sizeof text, "%.3f", static_cast<double>(weight) / 1e6);
+    }
+    return text;
+}
+} // namespace detail
+
+// The table and the hot path, one line each, ending in a newline.
+inline std::string terminal_summary(const model::Profile& profile, const TerminalSummaryOptions& options = {}) {
+    analysis::RankingOptions ranking = options.ranking;
+    ranking.top = options.top;
+    const analysis::HotspotRanking hot = analysis::rank_hotspots(profile, ranking);
+    const bool samples = profile.unit == model::Unit::samples;
+    std::string out;
+    char line[768];
+    std::size_t with_weight = 0;
+    for (const auto& f : profile.functions) {
+        with_weight += (f.self > 0 || f.inclusive > 0 || f.calls > 0) ? 1 : 0;
+    }
+    if (hot.functions.empty()) {
+        out += "pycroscope: no functions recorded\n";
+        return out;
+    }
+    std::snprintf(line, sizeof line, "pycroscope: top %zu of %zu functions by self %s (all kinds)\n",
+                  hot.functions.size(), with_weight, samples ? "samples" : "time");
+    out += line;
+    std::snprintf(line, sizeof line, "%11s %11s %7s %7s %10s  %-8s  %-32s %s\n", samples ? "self" : "self ms",
+                  samples ? "total" : "incl ms", "self%", "total%", "calls", "severity", "function", "location");
+    out += line;
+    for (const auto& r : hot.functions) {
+        const model::Function& f = profile.functions[r.function];
+        std::string where = escape_for_terminal(f.file);
+        if (!where.empty()) {
+            where += ":" + std::to_string(f.line);
+        } else {
+            where = model::kind_name(f.kind);
+        }
+        const std::string calls = samples ? std::string("-") : std::to_string(r.calls);
+        std::snprintf(line, sizeof line, "%11s %11s %6.1f%% %6.1f%% %10s  %-8s  %-32s %s\n",
+                      detail::weight_text(r.self, profile.unit).c_str(),
+                      detail::weight_text(r.inclusive, profile.unit).c_str(), r.self_pct, r.total_pct, calls.c_str(),
+                      analysis::to_string(r.severity), escape_for_terminal(f.name).c_str(), where.c_str());
+        out += line;
+    }
+    if (!hot.hot_path.empty()) {
+        out += "pycroscope: hot path: ";
+        for (std::size_t i = 0; i < hot.hot_path.size(); ++i) {
+            const auto& step = hot.hot_path[i];
+            if (i > 0) {
+                out += " > ";
+            }
+            out += escape_for_terminal(profile.functions[step.function].name);
+            std::snprintf(line, sizeof line, " (%.1f%%)", step.pct);
+            out += line;
+        }
+        out += '\n';
+    }
+    // Where the worst hotspots are called from (critical and high, at most three).
+    std::size_t explained = 0;
+    for (const auto& r : hot.functions) {
+        if (explained == 3 || r.severity < analysis::Severity::high || r.callers.empty()) {
+            continue;
+        }
+        ++explained;
+        out += "pycroscope: callers of ";
+        out += escape_for_terminal(profile.functions[r.function].name);
+        out += ": ";
+        for (std::size_t i = 0; i < r.callers.size(); ++i) {
+            const auto& caller = r.callers[i];
+            if (i > 0) {
+                out += ", ";
+            }
+            out += escape_for_terminal(profile.functions[caller.function].name);
+            if (samples) {
+                std::snprintf(line, sizeof line, " (%.1f%%)", caller.pct);
+            } else {
+                std::snprintf(line, sizeof line, " (%llu calls, %.1f%%)",
+                              static_cast<unsigned long long>(caller.calls), caller.pct);
+            }
+            out += line;
+        }
+        out += '\n';
+    }
+    if (profile.unclosed_spans > 0) {
+        std::snprintf(line, sizeof line,
+                      "pycroscope: %llu call(s) still running at stop were closed at their thread's last event\n",
+                      static_cast<unsigned long long>(profile.unclosed_spans));
+        out += line;
+    }
+    return out;
+}
+
+} // namespace report
+} // namespace pycroscope
