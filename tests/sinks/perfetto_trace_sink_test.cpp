@@ -271,9 +271,11 @@ TEST(PerfettoTraceSink, EachSequenceInternsANameOnce) {
     EXPORT_TEST_REQUIRE_PROTOC();
     TempDir dir;
     sink_test::Synthetic s;
+    s.thread(3, ""); // unnamed: described once all the same
     for (std::uint64_t i = 0; i < 100; ++i) {
         s.span(1, &export_test::loc_fib, 10 * i, 10 * i + 5);
         s.span(2, &export_test::loc_fib, 10 * i, 10 * i + 5);
+        s.span(3, &export_test::loc_fib, 10 * i, 10 * i + 5);
     }
     PerfettoTraceSink sink(dir.file("t.pftrace"));
     s.play(sink, 2000, 7);
@@ -286,7 +288,13 @@ TEST(PerfettoTraceSink, EachSequenceInternsANameOnce) {
                 static_cast<int>(packet->at("interned_data").all("event_names").size());
         }
     }
-    EXPECT_EQ(names_per_sequence, (std::map<std::uint64_t, int>{{2, 1}, {3, 1}}));
+    EXPECT_EQ(names_per_sequence, (std::map<std::uint64_t, int>{{2, 1}, {3, 1}, {4, 1}}));
+    int thread_descriptors = 0;
+    for (const TextNode* packet : trace.root.all("packet")) {
+        thread_descriptors += packet->has("track_descriptor") && packet->at("track_descriptor").has("thread");
+    }
+    EXPECT_EQ(thread_descriptors, 3);
+    EXPECT_EQ(trace.slices[track_named(trace, "thread-3")].size(), 100u);
     EXPECT_EQ(trace.slices[track_named(trace, "thread-1")].size(), 100u);
     EXPECT_EQ(trace.slices[track_named(trace, "thread-2")].size(), 100u);
 }

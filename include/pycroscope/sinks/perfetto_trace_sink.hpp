@@ -136,6 +136,7 @@ protected:
         Stack stack;
         Sequence sequence;
         std::uint64_t track = 0;
+        bool described = false;
         std::string described_name; // the name its descriptor carries
     };
 
@@ -239,7 +240,8 @@ private:
             state.sequence.id = 1 + thread.index;
             state.sequence.default_track = state.track;
         }
-        if (state.described_name != thread.name || state.described_name.empty()) {
+        if (!state.described || state.described_name != thread.name) {
+            state.described = true;
             state.described_name = thread.name;
             namespace f = perfetto_fields;
             const auto packet = w_.begin(f::trace_packet);
