@@ -76,7 +76,8 @@ const char* const usage_text =
     "  --system-interval MS  system sampling interval in milliseconds (default 100, 1..3600000)\n"
     "  --alert METRIC=VALUE[:N]  alert when METRIC exceeds VALUE for N samples (repeatable): cpu=90,\n"
     "                     rss_mb=500, threads=64, disk_write_mb=100, net_rx_mb=10, ...\n"
-    "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: all three)\n"
+    "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: these three),\n"
+    "                     perfetto, speedscope, pprof, callgrind (see docs/exporters.md)\n"
     "  --backend NAME     auto (default), eval_frame or profile\n"
     "  --top N            functions in the report printed at the end (default 15, 0: none)\n"
     "  -h, --help         show this help\n"
@@ -206,19 +207,14 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             if (matched < 0) {
                 return usage_error("--sinks needs a list such as json,folded,chrome");
             }
-            options.json = options.folded = options.chrome = false;
+            options.clear_sinks();
             std::size_t start = 0;
             while (start <= value.size()) {
                 const std::size_t comma = std::min(value.find(',', start), value.size());
                 const std::string sink = value.substr(start, comma - start);
-                if (sink == "json") {
-                    options.json = true;
-                } else if (sink == "folded") {
-                    options.folded = true;
-                } else if (sink == "chrome") {
-                    options.chrome = true;
-                } else {
-                    return usage_error("unknown sink '" + sink + "' in --sinks (accepted: json, folded, chrome)");
+                if (!options.select_sink(sink)) {
+                    return usage_error("unknown sink '" + sink + "' in --sinks (accepted: " +
+                                       py::ProfileOptions::sink_names + ")");
                 }
                 start = comma + 1;
             }

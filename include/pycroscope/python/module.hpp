@@ -51,6 +51,7 @@
 #include "pycroscope/python/summary_sections.hpp"
 #include "pycroscope/python/tracer.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
@@ -203,6 +204,29 @@ struct ProfileOptions {
     bool json = true;   // session.json
     bool folded = true; // stacks.folded
     bool chrome = true; // trace.json
+    // Exporters (sinks/export_sink.hpp), off by default: trace.perfetto-trace,
+    // profile.speedscope.json, profile.pb.gz (and alloc.pb.gz with memory), callgrind.out.
+    bool perfetto = false;
+    bool speedscope = false;
+    bool pprof = false;
+    bool callgrind = false;
+    static constexpr const char* sink_names = "json, folded, chrome, perfetto, speedscope, pprof, callgrind";
+
+    // Selects the output named name (one of sink_names); false when unknown.
+    bool select_sink(std::string_view name) {
+        bool* const flags[] = {&json, &folded, &chrome, &perfetto, &speedscope, &pprof, &callgrind};
+        const char* const names[] = {"json", "folded", "chrome", "perfetto", "speedscope", "pprof", "callgrind"};
+        for (std::size_t i = 0; i < 7; ++i) {
+            if (name == names[i]) {
+                *flags[i] = true;
+                return true;
+            }
+        }
+        return false;
+    }
+    void clear_sinks() { json = folded = chrome = perfetto = speedscope = pprof = callgrind = false; }
+    bool any_sink() const { return json || folded || chrome || perfetto || speedscope || pprof || callgrind; }
+
     // Allocations of the PyMem domains (memory section, memory.folded, the
     // chrome trace's memory counter). memory_sample_bytes: 0 records every
     // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
@@ -306,8 +330,8 @@ public:
     explicit StandardProfile(ProfileOptions options)
         : options_(std::move(options)), tracer_options_(options_.tracer_options()),
           session_(memory_tracking_config(options_.config, options_.memory_options())) {
-        if (!options_.json && !options_.folded && !options_.chrome) {
-            throw ConfigError("no output selected: enable at least one of json, folded, chrome");
+        if (!options_.any_sink()) {
+            throw ConfigError(std::string("no output selected: enable at least one of ") + ProfileOptions::sink_names);
         }
         dir_ = detail::make_output_dir(options_.output_dir);
         PythonTracer& tracer = session_.collector<PythonTracer>();
@@ -403,6 +427,20 @@ public:
         }
         if (options_.chrome) {
             files_.push_back(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string())->path());
+        }
+        const std::uint64_t interval_ns =
+            options_.sample ? static_cast<std::uint64_t>(1e9 / options_.sample_rate + 0.5) : 0;
+        const std::pair<bool, const char*> exports[] = {{options_.perfetto, "perfetto"},
+                                                        {options_.speedscope, "speedscope"},
+                                                        {options_.pprof, "pprof"},
+                                                        {options_.pprof && options_.memory, "pprof-alloc"},
+                                                        {options_.callgrind, "callgrind"}};
+        for (const auto& format : exports) {
+            if (format.first) {
+                const std::string path = (dir_ / sinks::export_file_name(format.second)).string();
+                session_.add_sink(sinks::make_export_sink(format.second, path, interval_ns));
+                files_.push_back(path);
+            }
         }
     }
     StandardProfile(const StandardProfile&) = delete;
@@ -569,7 +607,7 @@ private:
 // Reads the keyword arguments of pycroscope.profile(**options) for the
 // default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
 // c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
-// or an iterable of those names). GIL held.
+// or an iterable of names among ProfileOptions::sink_names). GIL held.
 inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
     ProfileOptions result;
     result.config.process_name = "python";
@@ -648,16 +686,10 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     throw PythonErrorSet();
                 }
             }
-            result.json = result.folded = result.chrome = false;
+            result.clear_sinks();
             for (const auto& sink : names) {
-                if (sink == "json") {
-                    result.json = true;
-                } else if (sink == "folded") {
-                    result.folded = true;
-                } else if (sink == "chrome") {
-                    result.chrome = true;
-                } else {
-                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome)");
+                if (!result.select_sink(sink)) {
+                    throw ConfigError("unknown sink '" + sink + "' (accepted: " + ProfileOptions::sink_names + ")");
                 }
             }
         } else {
@@ -1854,7 +1886,7 @@ inline PyModuleDef* module_def() {
          "profile(**options)\n--\n\nProfiles a block (`with pycroscope.profile() as session:`) or a "
          "function\n(`@pycroscope.profile()`). Without a host handler the options are output_dir,\n"
          "minimal, lines, c_calls, backend ('auto', 'eval_frame', 'profile') and sinks\n"
-         "('json,folded,chrome')."},
+         "('json,folded,chrome' by default; also perfetto, speedscope, pprof, callgrind)."},
         {nullptr, nullptr, 0, nullptr},
     };
     static PyModuleDef definition = {
