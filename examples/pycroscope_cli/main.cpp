@@ -90,8 +90,12 @@ const char* const usage_text =
     "  --system-interval MS  system sampling interval in milliseconds (default 100, 1..3600000)\n"
     "  --alert METRIC=VALUE[:N]  alert when METRIC exceeds VALUE for N samples (repeatable): cpu=90,\n"
     "                     rss_mb=500, threads=64, disk_write_mb=100, net_rx_mb=10, ...\n"
-    "  --sinks LIST       comma-separated outputs among json, folded, chrome, capture (default: the\n"
-    "                     first three; capture writes capture.pycro, the compact binary capture)\n"
+    "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: these three),
+"
+    "                     capture (capture.pycro, the compact binary capture), perfetto, speedscope,
+"
+    "                     pprof, callgrind (see docs/exporters.md)
+"
     "  --backend NAME     auto (default), eval_frame or profile\n"
     "  --on-conflict POLICY  when the script sets its own profile/trace function (sys.setprofile,\n"
     "                     sys.settrace, threading.settrace, a debugger, doctest): chain (default: both\n"
@@ -226,22 +230,14 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             if (matched < 0) {
                 return usage_error("--sinks needs a list such as json,folded,chrome");
             }
-            options.json = options.folded = options.chrome = options.capture = false;
+            options.clear_sinks();
             std::size_t start = 0;
             while (start <= value.size()) {
                 const std::size_t comma = std::min(value.find(',', start), value.size());
                 const std::string sink = value.substr(start, comma - start);
-                if (sink == "json") {
-                    options.json = true;
-                } else if (sink == "folded") {
-                    options.folded = true;
-                } else if (sink == "chrome") {
-                    options.chrome = true;
-                } else if (sink == "capture") {
-                    options.capture = true;
-                } else {
-                    return usage_error("unknown sink '" + sink +
-                                       "' in --sinks (accepted: json, folded, chrome, capture)");
+                if (!options.select_sink(sink)) {
+                    return usage_error("unknown sink '" + sink + "' in --sinks (accepted: " +
+                                       pycroscope::profile::ProfileOptions::sink_names + ")");
                 }
                 start = comma + 1;
             }

@@ -103,18 +103,10 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     throw PythonErrorSet();
                 }
             }
-            result.json = result.folded = result.chrome = result.capture = false;
+            result.clear_sinks();
             for (const auto& sink : names) {
-                if (sink == "json") {
-                    result.json = true;
-                } else if (sink == "folded") {
-                    result.folded = true;
-                } else if (sink == "chrome") {
-                    result.chrome = true;
-                } else if (sink == "capture") {
-                    result.capture = true;
-                } else {
-                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome, capture)");
+                if (!result.select_sink(sink)) {
+                    throw ConfigError("unknown sink '" + sink + "' (accepted: " + ProfileOptions::sink_names + ")");
                 }
             }
         } else {

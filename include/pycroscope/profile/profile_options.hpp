@@ -8,12 +8,15 @@
 #include "pycroscope/python/tracer/tracer.hpp"
 #include "pycroscope/system/system_monitor.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <system_error>
 #include <vector>
 
@@ -38,6 +41,38 @@ struct ProfileOptions {
     bool folded = true; // stacks.folded
     bool chrome = true; // trace.json
     bool capture = false; // capture.pycro (capture/capture_sink.hpp)
+    // Exporters (sinks/export_sink.hpp), off by default: trace.perfetto-trace,
+    // profile.speedscope.json, profile.pb.gz (and alloc.pb.gz with memory), callgrind.out.
+    bool perfetto = false;
+    bool speedscope = false;
+    bool pprof = false;
+    bool callgrind = false;
+    static constexpr const char* sink_names =
+        "json, folded, chrome, capture, perfetto, speedscope, pprof, callgrind";
+
+    // Selects the output named name (one of sink_names); false when unknown.
+    bool select_sink(std::string_view name) {
+        for (const auto& output : outputs()) {
+            if (name == output.first) {
+                *output.second = true;
+                return true;
+            }
+        }
+        return false;
+    }
+    void clear_sinks() {
+        for (const auto& output : outputs()) {
+            *output.second = false;
+        }
+    }
+    bool any_sink() {
+        for (const auto& output : outputs()) {
+            if (*output.second) {
+                return true;
+            }
+        }
+        return false;
+    }
     // Allocations of the PyMem domains (memory section, memory.folded, the
     // chrome trace's memory counter). memory_sample_bytes: 0 records every
     // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
@@ -58,6 +93,18 @@ struct ProfileOptions {
     std::chrono::milliseconds system_interval{100};
     std::vector<SystemAlertRule> system_alerts;
     Config config;
+
+    // Every output by its --sinks name.
+    std::array<std::pair<const char*, bool*>, 8> outputs() {
+        return {{{"json", &json},
+                 {"folded", &folded},
+                 {"chrome", &chrome},
+                 {"capture", &capture},
+                 {"perfetto", &perfetto},
+                 {"speedscope", &speedscope},
+                 {"pprof", &pprof},
+                 {"callgrind", &callgrind}}};
+    }
 
     // The MemoryCollector options these resolve to.
     MemoryOptions memory_options() const {

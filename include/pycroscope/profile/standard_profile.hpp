@@ -20,6 +20,7 @@
 #include "pycroscope/python/tracer/function_sections.hpp"
 #include "pycroscope/python/tracer/tracer.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
@@ -56,8 +57,8 @@ public:
     explicit StandardProfile(ProfileOptions options)
         : options_(std::move(options)), tracer_options_(options_.tracer_options()),
           session_(memory_tracking_config(options_.config, options_.memory_options())) {
-        if (!options_.json && !options_.folded && !options_.chrome && !options_.capture) {
-            throw ConfigError("no output selected: enable at least one of json, folded, chrome, capture");
+        if (!options_.any_sink()) {
+            throw ConfigError(std::string("no output selected: enable at least one of ") + ProfileOptions::sink_names);
         }
         dir_ = detail::make_output_dir(options_.output_dir);
         PythonTracer& tracer = session_.collector<PythonTracer>();
@@ -161,6 +162,21 @@ public:
         }
         if (options_.capture) {
             add_file(session_.add_sink<capture::CaptureSink>((dir_ / "capture.pycro").string()));
+        }
+        const std::uint64_t interval_ns =
+            options_.sample ? static_cast<std::uint64_t>(1e9 / options_.sample_rate + 0.5) : 0;
+        const std::pair<bool, const char*> exports[] = {{options_.perfetto, "perfetto"},
+                                                        {options_.speedscope, "speedscope"},
+                                                        {options_.pprof, "pprof"},
+                                                        {options_.pprof && options_.memory, "pprof-alloc"},
+                                                        {options_.callgrind, "callgrind"}};
+        for (const auto& format : exports) {
+            if (format.first) {
+                const std::string path = (dir_ / sinks::export_file_name(format.second)).string();
+                const std::shared_ptr<sinks::FileSink> sink = sinks::make_export_sink(format.second, path, interval_ns);
+                session_.add_sink(sink);
+                add_file(sink);
+            }
         }
         // A run killed outright (SIGKILL) in this folder left its temporaries.
         stale_temporaries_ = sinks::remove_stale_temporaries(dir_.string(), output_file_names());

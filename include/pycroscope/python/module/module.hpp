@@ -1340,7 +1340,7 @@ inline PyModuleDef* module_def() {
          "profile(**options)\n--\n\nProfiles a block (`with pycroscope.profile() as session:`) or a "
          "function\n(`@pycroscope.profile()`). Without a host handler the options are output_dir,\n"
          "minimal, lines, c_calls, backend ('auto', 'eval_frame', 'profile') and sinks\n"
-         "('json,folded,chrome')."},
+         "('json,folded,chrome' by default; also capture, perfetto, speedscope, pprof, callgrind)."},
         {nullptr, nullptr, 0, nullptr},
     };
     static PyModuleDef definition = {
