@@ -82,7 +82,8 @@ const char* const usage_text =
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
-    "outputs: session.json (summary), stacks.folded (flame graphs), trace.json (ui.perfetto.dev)\n";
+    "outputs: session.json (summary), stacks.folded (flame graphs), trace.json (ui.perfetto.dev),\n"
+    "         report.html (the interactive report, one offline file), report.md (summary for terminals and CI)\n";
 
 int usage_error(std::string message) {
     const std::string prefix = "pycroscope: ";
@@ -436,6 +437,7 @@ int main(int argc, char** argv) {
             } catch (const std::exception&) {
                 // The failed outputs are listed by report().
             }
+            running->write_reports();
             const std::string report = running->report(top);
             std::fputs(report.c_str(), stderr);
             std::fflush(stderr);

@@ -15,6 +15,8 @@
 #include "pycroscope/python/tracer/function_sections.hpp"
 #include "pycroscope/python/tracer/tracer.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/report/html_report.hpp"
+#include "pycroscope/report/markdown_report.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
@@ -183,6 +185,26 @@ public:
     }
     // Throws SinkError (after writing every output it could) when one failed.
     SessionSummary stop() { return session_.stop(); }
+    // report.html and report.md from the outputs stop() wrote. A report that
+    // cannot be written is listed by report(); the other outputs stay.
+    void write_reports() {
+        if (!options_.json && !options_.folded) {
+            return;
+        }
+        const auto inputs = report::ReportInputs::from_output_dir(dir_.string());
+        const std::pair<const char*, void (*)(const std::string&, const report::ReportInputs&)> writers[] = {
+            {"report.html", [](const std::string& path, const report::ReportInputs& in) { report::write_html_report(path, in); }},
+            {"report.md", [](const std::string& path, const report::ReportInputs& in) { report::write_markdown_report(path, in); }}};
+        for (const auto& writer : writers) {
+            const std::string path = (dir_ / writer.first).string();
+            try {
+                writer.second(path, inputs);
+                files_.push_back(path);
+            } catch (const std::exception& error) {
+                report_errors_.push_back(error.what());
+            }
+        }
+    }
     bool running() const noexcept { return session_.running(); }
 
     std::string output_dir() const { return dir_.string(); }
@@ -232,6 +254,9 @@ public:
             for (const auto& error : s.errors) {
                 out += "pycroscope: error: " + error + "\n";
             }
+            for (const auto& error : report_errors_) {
+                out += "pycroscope: error: " + error + "\n";
+            }
             out += "pycroscope: wrote\n";
             for (const auto& file : files_) {
                 out += "  " + file + "\n";
@@ -275,6 +300,9 @@ public:
         for (const auto& error : s.errors) {
             out += "pycroscope: error: " + error + "\n";
         }
+        for (const auto& error : report_errors_) {
+            out += "pycroscope: error: " + error + "\n";
+        }
         out += "pycroscope: wrote\n";
         for (const auto& file : files_) {
             out += "  " + file + "\n";
@@ -308,6 +336,7 @@ private:
     bool attached_ = false;
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;
+    std::vector<std::string> report_errors_;
 };
 
 
