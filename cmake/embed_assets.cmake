@@ -6,10 +6,9 @@
 #
 # Input:  include/pycroscope/report/assets/report.css and report.js
 # Output: include/pycroscope/report/report_assets.hpp, with
-#   pycroscope::report::assets::report_css[] and report_js[] (NUL-terminated char arrays)
-#
-# Each asset becomes a run of raw string literals of at most 2000 characters
-# (compilers cap the length of one literal). Assets must be ASCII without
+#   pycroscope::report::assets::report_css[] and report_js[]: each asset as an
+#   array of raw string literals of at most 2000 characters, ended by nullptr
+#   (one literal may not exceed 65536 characters; -Woverlength-strings). Assets must be ASCII without
 # carriage returns, must not contain the raw-string delimiter, and must not
 # contain "</script" or "<!--" (the page inlines them in <script>/<style>).
 # Deterministic: no timestamps, no absolute paths.
@@ -54,18 +53,15 @@ foreach(_asset report.css report.js)
     endif()
   endforeach()
   string(REPLACE "." "_" _name "${_asset}")
-  string(APPEND _out "\n// ${_asset}\ninline constexpr char ${_name}[] =")
+  string(APPEND _out "\n// ${_asset}\ninline constexpr const char* const ${_name}[] = {")
   string(LENGTH "${_content}" _length)
   set(_pos 0)
   while(_pos LESS _length)
     string(SUBSTRING "${_content}" ${_pos} 2000 _chunk)
-    string(APPEND _out "\n    R\"${_delimiter}(${_chunk})${_delimiter}\"")
+    string(APPEND _out "\n    R\"${_delimiter}(${_chunk})${_delimiter}\",")
     math(EXPR _pos "${_pos} + 2000")
   endwhile()
-  if(_length EQUAL 0)
-    string(APPEND _out " \"\"")
-  endif()
-  string(APPEND _out ";\n")
+  string(APPEND _out "\n    nullptr};\n")
 endforeach()
 
 string(APPEND _out "\n} // namespace assets\n} // namespace report\n} // namespace pycroscope\n")

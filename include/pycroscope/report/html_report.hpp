@@ -38,23 +38,25 @@ inline std::string render_html_report(const JsonValue& data) {
             }
         }
     }
-    const std::string_view css(assets::report_css, sizeof(assets::report_css) - 1);
-    const std::string_view js(assets::report_js, sizeof(assets::report_js) - 1);
     std::string page;
-    page.reserve(css.size() + js.size() + (1 << 16));
+    page.reserve(1 << 18);
     page += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
     page += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n";
     page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
     page += "<title>" + escape_html(title) + "</title>\n<style>\n";
-    page += css;
+    for (const char* const* part = assets::report_css; *part != nullptr; ++part) {
+        page += *part;
+    }
     page += "</style>\n</head>\n<body>\n";
     page += "<noscript>This report needs JavaScript to draw its panels; report.md holds the summary.</noscript>\n";
     page += "<div id=\"app\"></div>\n";
     page += "<script id=\"pycroscope-data\" type=\"application/json\">";
     append_json(page, data, JsonEscape::script);
     page += "</script>\n<script>\n";
-    page += js;
+    for (const char* const* part = assets::report_js; *part != nullptr; ++part) {
+        page += *part;
+    }
     page += "</script>\n</body>\n</html>\n";
     return page;
 }

@@ -8,7 +8,7 @@ namespace report {
 namespace assets {
 
 // report.css
-inline constexpr char report_css[] =
+inline constexpr const char* const report_css[] = {
     R"pycroscope_asset(/* Pycroscope report: the page's style. Hand-written, no framework; embedded
    into report_assets.hpp by cmake/embed_assets.cmake. */
 :root {
@@ -36,7 +36,7 @@ section.panel > h2 small { color: var(--muted); font-weight: normal; font-size: 
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 8px; margin-bottom: 8px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 6px 10px; background: #fbfcfd; min-width: 0; }
 .card .k { color: var(--muted); font-size: 12px; }
-.card .v { font-size: 17px; font-weight: 600; overflow: )pycroscope_asset"
+.card .v { font-size: 17px; font-weight: 600; overflow: )pycroscope_asset",
     R"pycroscope_asset(hidden; text-overflow: ellipsis; white-space: nowrap; }
 .card .s { color: var(--muted); font-size: 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .health .v { color: var(--ok); }
@@ -65,7 +65,7 @@ table.grid th.sorted::after { content: " \25BE"; }
 table.grid th.sorted.asc::after { content: " \25B4"; }
 table.grid td.num, table.grid th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.grid td.name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }
-table.grid td.loc { color: var(--muted); font-si)pycroscope_asset"
+table.grid td.loc { color: var(--muted); font-si)pycroscope_asset",
     R"pycroscope_asset(ze: 12px; word-break: break-all; }
 table.grid tr.clickable { cursor: pointer; }
 table.grid tr.clickable:hover td { background: #f5f8ff; }
@@ -95,7 +95,7 @@ h3 { font-size: 13px; margin: 10px 0 4px; }
 .src tr.selected td { outline: 2px solid var(--select); outline-offset: -2px; }
 .src .badge { display: inline-block; line-height: 14px; margin-left: 8px; padding: 0 5px; border-radius: 6px; font-size: 11px;
   background: #fee4e2; color: var(--bad); font-family: system-ui, sans-serif; }
-.src .def { disp)pycroscope_asset"
+.src .def { disp)pycroscope_asset",
     R"pycroscope_asset(lay: inline-block; margin-left: 8px; font-size: 11px; color: var(--accent);
   font-family: system-ui, sans-serif; }
 svg.chart { display: block; width: 100%; height: auto; background: #fbfcfd; border: 1px solid var(--line);
@@ -114,10 +114,11 @@ details.imp > summary .t { color: var(--muted); font-size: 12px; margin-left: 6p
 .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
 body.only section.panel { display: none; }
 body.only section.panel.shown { display: block; }
-)pycroscope_asset";
+)pycroscope_asset",
+    nullptr};
 
 // report.js
-inline constexpr char report_js[] =
+inline constexpr const char* const report_js[] = {
     R"pycroscope_asset(/* Pycroscope report: the page's script. Hand-written, no framework; embedded
    into report_assets.hpp by cmake/embed_assets.cmake.
 
@@ -160,7 +161,7 @@ inline constexpr char report_js[] =
     }
     (children || []).forEach(function (child) {
       if (child === null || child === undefined) { return; }
-      node.appendChild(typeof child === 'string' || typeof child === 'num)pycroscope_asset"
+      node.appendChild(typeof child === 'string' || typeof child === 'num)pycroscope_asset",
     R"pycroscope_asset(ber' ? document.createTextNode(String(child)) : child);
     });
     return node;
@@ -210,7 +211,7 @@ inline constexpr char report_js[] =
     return parts.length > 3 ? '.../' + parts.slice(-2).join('/') : path;
   }
   function absent(body, what) {
-    body.appendChild(h('p', { cls: )pycroscope_asset"
+    body.appendChild(h('p', { cls: )pycroscope_asset",
     R"pycroscope_asset('absent', text: what + ' not recorded in this run.' }));
   }
   function hashColor(name) {
@@ -258,7 +259,7 @@ inline constexpr char report_js[] =
   // Hotspot rows: session.hotspots is {functions: [...]} (sampling) or a list.
   var HOTSPOTS = !S || !has(S.hotspots) ? null : (Array.isArray(S.hotspots) ? S.hotspots : arr(S.hotspots.functions));
   var hotByName = {};
-  arr(HOTSPOTS).forEach(function (row) { if (row && has(row.name)) { hotByName[Stri)pycroscope_asset"
+  arr(HOTSPOTS).forEach(function (row) { if (row && has(row.name)) { hotByName[Stri)pycroscope_asset",
     R"pycroscope_asset(ng(row.name)] = row; } });
 
   // One table of functions for every panel: traced python and C functions,
@@ -306,7 +307,7 @@ inline constexpr char report_js[] =
   function onSelect(fn) { listeners.push(fn); }
   function select(name, origin) {
     selected = name;
-    var label = document.getElementB)pycroscope_asset"
+    var label = document.getElementB)pycroscope_asset",
     R"pycroscope_asset(yId('selected-label');
     if (label) { label.textContent = name ? 'selected: ' + name : ''; }
     listeners.forEach(function (fn, i) {
@@ -350,7 +351,7 @@ inline constexpr char report_js[] =
   function panel(id, title, render) {
     var body = h('div', { cls: 'body' });
     var heading = h('h2', null, [title]);
-    var section = h('section', { cls: 'panel' + (only && only.indexOf(id) >= 0 ? ' shown' : ''), id: 'panel-' +)pycroscope_asset"
+    var section = h('section', { cls: 'panel' + (only && only.indexOf(id) >= 0 ? ' shown' : ''), id: 'panel-' +)pycroscope_asset",
     R"pycroscope_asset( id },
       [heading, body]);
     main.appendChild(section);
@@ -397,7 +398,7 @@ inline constexpr char report_js[] =
     var result = h('div', null, [h('div', { cls: 'scroll' }, [h('table', { cls: 'grid' }, [h('thead', null, [headRow]), tbody])]), more]);
     function draw() {
       var shown = rows.filter(function (r) {
-        return (!opts.accept || opts.accept(r)) && (!filter || (opts.filterText ? opts.filterT)pycroscope_asset"
+        return (!opts.accept || opts.accept(r)) && (!filter || (opts.filterText ? opts.filterT)pycroscope_asset",
     R"pycroscope_asset(ext(r) : '').toLowerCase().indexOf(filter) >= 0);
       });
       var col = cols.filter(function (c) { return c.key === sortKey; })[0];
@@ -439,7 +440,7 @@ inline constexpr char report_js[] =
   function bar(share) {
     return h('span', null, [h('span', { cls: 'bar', style: 'width:' + Math.max(1, Math.round(60 * Math.min(1, num(share)))) + 'px' }), fmtPct(share)]);
   }
-  function sevBadge(sev) { return sev ? h('span', { cls: 'sev ' + String(sev).toLowerCase(), text: )pycroscope_asset"
+  function sevBadge(sev) { return sev ? h('span', { cls: 'sev ' + String(sev).toLowerCase(), text: )pycroscope_asset",
     R"pycroscope_asset(sev }) : ''; }
 
   /* ---------- flame trees ---------- */
@@ -489,7 +490,7 @@ inline constexpr char report_js[] =
     } else {
       var sys = S.system && S.system.metrics ? S.system.metrics : {};
       var health = has(S.health) ? (typeof S.health === 'number' ? S.health : num(S.health.score)) : null;
-      var threads = )pycroscope_asset"
+      var threads = )pycroscope_asset",
     R"pycroscope_asset(arr(S.threads);
       body.appendChild(cards([
         { k: 'script', v: shortPath(script) || '-', title: script, s: S.python ? 'Python ' + (S.python.version || '?') + ', backend ' + (S.python.backend || '?') : '' },
@@ -513,7 +514,7 @@ inline constexpr char report_js[] =
         return h('li', null, [
           sevBadge(f.severity), ' ',
           where ? h('span', { cls: 'where', text: shortPath(f.file) + (f.line ? ':' + f.line : ''), title: where,
-            onclick: functio)pycroscope_asset"
+            onclick: functio)pycroscope_asset",
     R"pycroscope_asset(n () { if (f.function) { select(String(f.function), 'advice'); } showSource(f.file, f.line); } }) : '',
           f.function ? h('span', { cls: 'mono', text: ' ' + f.function }) : '',
           f.kind ? h('span', { cls: 'notes', text: ' [' + f.kind + ']' }) : '',
@@ -542,7 +543,7 @@ inline constexpr char report_js[] =
   var flameApi = null;
   panel('flame', 'Flame graph', function (body, heading) {
     if (!TREES.time && !TREES.memory) { absent(body, 'Stacks (stacks.folded, memory.folded)'); return; }
-    var state = { data: TREES.time ? 'time' : 'memory', thread: '', icicle: false,)pycroscope_asset"
+    var state = { data: TREES.time ? 'time' : 'memory', thread: '', icicle: false,)pycroscope_asset",
     R"pycroscope_asset( inverted: false, search: '', zoom: null, base: null };
     var dataSel = h('select', null, [TREES.time ? h('option', { value: 'time', text: TREES.time.unit === 'samples' ? 'samples' : 'time' }) : null,
       TREES.memory ? h('option', { value: 'memory', text: 'allocated bytes' }) : null]);
@@ -579,7 +580,7 @@ inline constexpr char report_js[] =
       }
       if (state.inverted) {
         var key = state.data + '\u0000' + state.thread;
-        if (!inverted[key]) { inverted[key)pycroscope_asset"
+        if (!inverted[key]) { inverted[key)pycroscope_asset",
     R"pycroscope_asset(] = invertTree(base); }
         base = inverted[key];
       }
@@ -626,7 +627,7 @@ inline constexpr char report_js[] =
         if (selected && node.name === selected) {
           ctx.strokeStyle = '#1e40af';
           ctx.lineWidth = 2;
-          ctx.strokeRect(x + 1,)pycroscope_asset"
+          ctx.strokeRect(x + 1,)pycroscope_asset",
     R"pycroscope_asset( y + 1, Math.max(w - 3, 1), ROW - 3);
         }
         if (w > 30) {
@@ -670,7 +671,7 @@ inline constexpr char report_js[] =
       var b = hit(e);
       if (!b) { return; }
       state.zoom = b.node;
-      if (b.node.name !== '[other]' && b.node.p)pycroscope_asset"
+      if (b.node.name !== '[other]' && b.node.p)pycroscope_asset",
     R"pycroscope_asset(arent) { select(b.node.name, 'flame'); } else { draw(); }
     });
     canvas.addEventListener('dblclick', function () { state.zoom = null; draw(); });
@@ -700,7 +701,7 @@ inline constexpr char report_js[] =
     flameApi = {
       state: state, boxes: function () { return boxes; }, canvas: canvas, search: search, draw: draw,
       clickName: function (name) {
-       )pycroscope_asset"
+       )pycroscope_asset",
     R"pycroscope_asset( var best = null;
         boxes.forEach(function (b) { if (b.node.name === name && (!best || b.w > best.w)) { best = b; } });
         if (!best) { return null; }
@@ -739,7 +740,7 @@ inline constexpr char report_js[] =
       var f = funcByName[name];
       var edges;
       if (f && (Array.isArray(f.callers) || Array.isArray(f.callees))) {
-        var norm = function (e) { return { )pycroscope_asset"
+        var norm = function (e) { return { )pycroscope_asset",
     R"pycroscope_asset(name: String(e.name), file: e.file, line: e.line, calls: has(e.calls) ? num(e.calls) : null, time: num(has(e.time_ns) ? e.time_ns : e.time) }; };
         edges = { callers: arr(f.callers).map(norm), callees: arr(f.callees).map(norm), total: f.incl, unit: 'ns', source: 'recorded call graph' };
       } else {
@@ -758,7 +759,7 @@ inline constexpr char report_js[] =
           { key: 'share', label: 'share', num: true, fmt: function (r) { return bar(d ? r.time / d : 0); }, sort: function (r) { return r.time; } },
           { key: 'time', label: edges.unit === 'bytes' ? 'bytes' : 'time', num: true, fmt: function (r) { return fmtUnit(r.time, edges.unit); }, sort: function (r) { return r.time; } },
           { key: 'calls', label: 'calls', num: true, fmt: function (r) { return has(r.calls) ? fmtCount(r.calls) : '-'; }, sort: function (r) { return num(r.calls); } }
-        ], list, { sortKey: 'time', limit: 100, onRow: function (r) { select(r.name, 'callgraph'); } }) : h('p', { cls: 'absent',)pycroscope_asset"
+        ], list, { sortKey: 'time', limit: 100, onRow: function (r) { select(r.name, 'callgraph'); } }) : h('p', { cls: 'absent',)pycroscope_asset",
     R"pycroscope_asset( text: 'none' })]);
       }
       holder.appendChild(h('div', { cls: 'two' }, [side('callers', edges.callers, 0), side('callees', edges.callees, edges.total)]));
@@ -796,7 +797,7 @@ inline constexpr char report_js[] =
           threadRow(x).spans.push({ a: num(x.start_ns), b: end, kind: kind, label: x.module || x.operation || x.name || kind });
           spanCount++;
         } else if (has(x.time_ns)) {
-   )pycroscope_asset"
+   )pycroscope_asset",
     R"pycroscope_asset(       threadRow(x).marks.push({ t: num(x.time_ns), kind: kind, label: x.name || x.metric || kind });
           spanCount++;
         }
@@ -830,7 +831,7 @@ inline constexpr char report_js[] =
     var colors = { gc: '#ef4444', 'import': '#8b5cf6', io: '#0ea5e9', mark: '#111827', alert: '#b42318', peak: '#f59e0b' };
     rows.forEach(function (r, i) {
       var y = i * rowH + 4;
-      svg.appendCh)pycroscope_asset"
+      svg.appendCh)pycroscope_asset",
     R"pycroscope_asset(ild(s('text', { x: 4, y: y + 15 }, r.label.length > 34 ? r.label.slice(0, 33) + '~' : r.label));
       svg.appendChild(s('line', { 'class': 'axis', x1: labelW, x2: labelW + plotW, y1: y + rowH - 4, y2: y + rowH - 4 }));
       // Spans merged per pixel column, so a million spans draw as at most plotW rects.
@@ -862,7 +863,7 @@ inline constexpr char report_js[] =
     if (!spanCount) {
       body.appendChild(h('p', { cls: 'absent', text: 'Per-event times not recorded in this run: session.json holds totals per thread, and the Chrome trace (trace.json) holds every event for ui.perfetto.dev.' }));
     }
-    subtitle(headin)pycroscope_asset"
+    subtitle(headin)pycroscope_asset",
     R"pycroscope_asset(g, 'per thread; GC, imports, I/O, alerts and the memory peak where their times were recorded');
   });
 
@@ -885,7 +886,7 @@ inline constexpr char report_js[] =
       { key: 'self', label: sampled ? 'self samples' : 'self', num: true, fmt: function (r) { return sampled ? fmtCount(r.self) : fmtNs(r.self); }, sort: function (r) { return r.self; } },
       { key: 'selfpct', label: 'self %', num: true, fmt: function (r) { return bar(r.self / total); }, sort: function (r) { return r.self; } },
       { key: 'incl', label: sampled ? 'total samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
-      { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.)pycroscope_asset"
+      { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.)pycroscope_asset",
     R"pycroscope_asset(incl; } },
       sampled ? null : { key: 'per', label: 'per call', num: true, fmt: function (r) { return r.calls ? fmtNs(r.incl / r.calls) : '-'; }, sort: function (r) { return r.calls ? r.incl / r.calls : 0; } },
       { key: 'sev', label: 'severity', fmt: function (r) { return sevBadge(r.severity); }, sort: function (r) { return ({ critical: 4, high: 3, medium: 2, low: 1 })[String(r.severity).toLowerCase()] || 0; } }
@@ -921,7 +922,7 @@ inline constexpr char report_js[] =
     }
     if (S) {
       arr(S.lines).forEach(function (l) { add(l.file, l.line, 'time', num(l.time_ns)); add(l.file, l.line, 'hits', num(l.hits)); });
-      if (S.hotspo)pycroscope_asset"
+      if (S.hotspo)pycroscope_asset",
     R"pycroscope_asset(ts && !Array.isArray(S.hotspots)) { arr(S.hotspots.lines).forEach(function (l) { add(l.file, l.line, 'samples', num(l.samples)); }); }
       if (S.memory) { arr(S.memory.sites).forEach(function (m) { add(m.file, m.line, 'alloc', num(m.bytes)); add(m.file, m.line, 'allocs', num(m.count)); }); }
     }
@@ -952,7 +953,7 @@ inline constexpr char report_js[] =
     }
     function pickMetric(file) {
       var best = null;
-      ['tim)pycroscope_asset"
+      ['tim)pycroscope_asset",
     R"pycroscope_asset(e', 'samples', 'alloc', 'hits', 'self'].forEach(function (m) {
         if (best) { return; }
         var lines = SOURCES[current].text.split('\n').length;
@@ -990,7 +991,7 @@ inline constexpr char report_js[] =
         var code = h('td', { cls: 'code' }, [text]);
         if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmtCount(f.calls) + ' calls' : '') })); }); }
         (notes[file + ':' + n] || []).forEach(function (f) { code.appendChild(h('span', { cls: 'badge', text: (f.severity ? f.severity + ': ' : '') + (f.kind ? f.kind + ' - ' : '') + (f.message || ''), title: f.suggestion || '' })); });
-        var extra)pycroscope_asset"
+        var extra)pycroscope_asset",
     R"pycroscope_asset( = l ? [l.hits ? fmtCount(l.hits) + ' hits' : '', l.alloc ? fmtBytes(l.alloc) + ' in ' + fmtCount(l.allocs) + ' allocations' : '', l.samples ? fmtCount(l.samples) + ' samples' : ''].filter(Boolean).join(', ') : '';
         var tr = h('tr', { cls: v > 0 || l ? 'hit' : '', title: extra }, [h('td', { cls: 'ln', text: n }), h('td', { cls: 'm', text: fmtMetric(v, metric) }), code]);
         if (v > 0 && max > 0) { tr.style.background = 'rgba(234, 88, 12, ' + (0.08 + 0.6 * Math.sqrt(v / max)).toFixed(3) + ')'; }
@@ -1027,7 +1028,7 @@ inline constexpr char report_js[] =
 
   function lineChart(points, opts) {
     var w = 900, hgt = 200, pad = 46;
-    var svg = s('svg', { 'class': ')pycroscope_asset"
+    var svg = s('svg', { 'class': ')pycroscope_asset",
     R"pycroscope_asset(chart', viewBox: '0 0 ' + w + ' ' + hgt });
     var xs = points.map(function (p) { return p[0]; }), ys = points.map(function (p) { return p[1]; });
     var x0 = opts.x0 !== undefined ? opts.x0 : Math.min.apply(null, xs), x1 = Math.max.apply(null, xs.concat([opts.x1 || 0]));
@@ -1061,7 +1062,7 @@ inline constexpr char report_js[] =
     svg.appendChild(s('text', { x: 2, y: 14 }, fy(max)));
     values.forEach(function (v, i) {
       var bh = (hgt - 40) * v / max;
-      var r = s('rect', { 'class': 'pt', x: (pad + i * bw + 1).toFixed(1), y: (hgt - 22 )pycroscope_asset"
+      var r = s('rect', { 'class': 'pt', x: (pad + i * bw + 1).toFixed(1), y: (hgt - 22 )pycroscope_asset",
     R"pycroscope_asset(- bh).toFixed(1), width: Math.max(bw - 2, 1).toFixed(1), height: bh.toFixed(1) });
       r.appendChild(s('title', {}, labels[i] + ': ' + fy(v)));
       svg.appendChild(r);
@@ -1092,7 +1093,7 @@ inline constexpr char report_js[] =
     var bins = [];
     arr(m.sites).forEach(function (site) { arr(site.lifetime_log2_ns).forEach(function (c, i) { bins[i] = (bins[i] || 0) + num(c); }); });
     body.appendChild(h('h3', { text: 'Allocation lifetimes (freed blocks, log2 buckets)' }));
-    if (bins.length && )pycroscope_asset"
+    if (bins.length && )pycroscope_asset",
     R"pycroscope_asset(bins.some(function (b) { return b > 0; })) {
       var labels = bins.map(function (_, i) { return fmtNs(Math.pow(2, i)); });
       body.appendChild(barChart(labels, bins.map(num), fmtCount));
@@ -1122,7 +1123,7 @@ inline constexpr char report_js[] =
       { key: 'live', label: 'live at stop', num: true, fmt: function (r) { return fmtBytes(r.live_bytes); }, sort: function (r) { return num(r.live_bytes); } }
     ]);
     siteTable('Leaks (still growing at stop)', m.leaks, [
-      { key: 'growth', label: 'growth',)pycroscope_asset"
+      { key: 'growth', label: 'growth',)pycroscope_asset",
     R"pycroscope_asset( num: true, fmt: function (r) { return fmtBytes(has(r.growth_bytes) ? r.growth_bytes : r.bytes); }, sort: function (r) { return num(has(r.growth_bytes) ? r.growth_bytes : r.bytes); } },
       { key: 'slope', label: 'slope', num: true, fmt: function (r) { return has(r.slope_bytes_per_s) ? fmtBytes(r.slope_bytes_per_s) + '/s' : ''; }, sort: function (r) { return num(r.slope_bytes_per_s); } }
     ]);
@@ -1145,7 +1146,7 @@ inline constexpr char report_js[] =
       var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns) + ' self' + (imp.failed ? ', FAILED' : '') })];
       var kids = arr(imp.children).slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
       if (!kids.length) { return h('div', { cls: 'leaf' }, label); }
-      return h('details', { cls: 'imp' }, [h('summary', nul)pycroscope_asset"
+      return h('details', { cls: 'imp' }, [h('summary', nul)pycroscope_asset",
     R"pycroscope_asset(l, label)].concat(kids.map(node)));
     }
     var roots = S.imports.slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
@@ -1174,7 +1175,7 @@ inline constexpr char report_js[] =
   });
 
   panel('exceptions', 'Exceptions', function (body) {
-    simpleTable(body, S && S.ex)pycroscope_asset"
+    simpleTable(body, S && S.ex)pycroscope_asset",
     R"pycroscope_asset(ceptions, 'Exceptions', [
       { key: 'type', label: 'type', cls: 'name', fmt: function (r) { return r.type || ''; }, sort: function (r) { return String(r.type || ''); }, ascFirst: true },
       fnCol, locCol,
@@ -1204,7 +1205,7 @@ inline constexpr char report_js[] =
   });
 
   panel('system', 'System', function (body, heading) {
- )pycroscope_asset"
+ )pycroscope_asset",
     R"pycroscope_asset(   var sys = S && S.system;
     if (!sys || sys.supported === false) { absent(body, 'System counters'); return; }
     var metrics = sys.metrics || {};
@@ -1231,7 +1232,7 @@ inline constexpr char report_js[] =
           marks: alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
       });
     } else {
-      body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (sessio)pycroscope_asset"
+      body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (sessio)pycroscope_asset",
     R"pycroscope_asset(n.json keeps min / mean / max; trace.json has every sample).' }));
     }
     body.appendChild(h('h3', { text: 'Alerts' }));
@@ -1260,7 +1261,7 @@ inline constexpr char report_js[] =
       var pts = arr(fit.points || fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
       if (pts.length) { body.appendChild(lineChart(pts, { fx: function (v) { return 'n=' + fmtCount(v); }, fy: fmtNs })); }
     });
-  }))pycroscope_asset"
+  }))pycroscope_asset",
     R"pycroscope_asset(;
 
   /* ---------- initial selection and self test ---------- */
@@ -1295,7 +1296,7 @@ inline constexpr char report_js[] =
       result.selected = selected;
       result.hotspot_rows = document.querySelectorAll('#panel-hotspots tbody tr').length;
       result.hotspot_selected_rows = document.querySelectorAll('#panel-hotspots tbody tr.selected').length;
-      result.callgraph_rows = document.query)pycroscope_asset"
+      result.callgraph_rows = document.query)pycroscope_asset",
     R"pycroscope_asset(SelectorAll('#panel-callgraph tbody tr').length;
       result.heatmap_lines = document.querySelectorAll('#panel-source table.src tr').length;
       result.heatmap_hot_lines = document.querySelectorAll('#panel-source table.src tr.hit').length;
@@ -1315,7 +1316,8 @@ inline constexpr char report_js[] =
     document.body.appendChild(pre);
   }
 })();
-)pycroscope_asset";
+)pycroscope_asset",
+    nullptr};
 
 } // namespace assets
 } // namespace report
