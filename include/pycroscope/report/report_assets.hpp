@@ -657,6 +657,8 @@ inline constexpr const char* const report_js[] = {
       var path = [];
       for (var p = zoom; p; p = p.parent) { path.unshift(p.name); }
       crumbs.textContent = path.join(' > ');
+      // Roots at the bottom: keep them in view when the graph is taller than its box.
+      wrap.scrollTop = state.icicle ? 0 : wrap.scrollHeight;
     }
     function hit(e) {
       var rect = canvas.getBoundingClientRect();
@@ -667,12 +669,12 @@ inline constexpr const char* const report_js[] = {
       }
       return null;
     }
-    canvas.addEventListener('click', function (e) {
+    canvas.addEventListene)pycroscope_asset",
+    R"pycroscope_asset(r('click', function (e) {
       var b = hit(e);
       if (!b) { return; }
       state.zoom = b.node;
-      if (b.node.name !== '[other]' && b.node.p)pycroscope_asset",
-    R"pycroscope_asset(arent) { select(b.node.name, 'flame'); } else { draw(); }
+      if (b.node.name !== '[other]' && b.node.parent) { select(b.node.name, 'flame'); } else { draw(); }
     });
     canvas.addEventListener('dblclick', function () { state.zoom = null; draw(); });
     canvas.addEventListener('mousemove', function (e) {
@@ -698,11 +700,11 @@ inline constexpr const char* const report_js[] = {
     fillThreads();
     rebuild();
     subtitle(heading, 'click a box to zoom, double-click to reset; ' + (TREES.time ? TREES.time.unit === 'samples' ? 'sample counts' : 'wall time' : '') + (TREES.memory ? ' or allocated bytes' : ''));
-    flameApi = {
+    flameApi )pycroscope_asset",
+    R"pycroscope_asset(= {
       state: state, boxes: function () { return boxes; }, canvas: canvas, search: search, draw: draw,
       clickName: function (name) {
-       )pycroscope_asset",
-    R"pycroscope_asset( var best = null;
+        var best = null;
         boxes.forEach(function (b) { if (b.node.name === name && (!best || b.w > best.w)) { best = b; } });
         if (!best) { return null; }
         var rect = canvas.getBoundingClientRect();
@@ -737,11 +739,11 @@ inline constexpr const char* const report_js[] = {
         holder.appendChild(h('p', { cls: FUNCS.length || TREES.time ? 'notes' : 'absent', text: FUNCS.length || TREES.time ? 'Select a function (click a flame-graph box, a hotspot row or a source line) to see its callers and callees.' : 'Call graph not recorded in this run.' }));
         return;
       }
-      var f = funcByName[name];
+      var f = fun)pycroscope_asset",
+    R"pycroscope_asset(cByName[name];
       var edges;
       if (f && (Array.isArray(f.callers) || Array.isArray(f.callees))) {
-        var norm = function (e) { return { )pycroscope_asset",
-    R"pycroscope_asset(name: String(e.name), file: e.file, line: e.line, calls: has(e.calls) ? num(e.calls) : null, time: num(has(e.time_ns) ? e.time_ns : e.time) }; };
+        var norm = function (e) { return { name: String(e.name), file: e.file, line: e.line, calls: has(e.calls) ? num(e.calls) : null, time: num(has(e.time_ns) ? e.time_ns : e.time) }; };
         edges = { callers: arr(f.callers).map(norm), callees: arr(f.callees).map(norm), total: f.incl, unit: 'ns', source: 'recorded call graph' };
       } else {
         edges = edgesFromTree(name);
@@ -758,9 +760,9 @@ inline constexpr const char* const report_js[] = {
           { key: 'name', label: 'function', cls: 'name', sort: function (r) { return r.name; }, ascFirst: true },
           { key: 'share', label: 'share', num: true, fmt: function (r) { return bar(d ? r.time / d : 0); }, sort: function (r) { return r.time; } },
           { key: 'time', label: edges.unit === 'bytes' ? 'bytes' : 'time', num: true, fmt: function (r) { return fmtUnit(r.time, edges.unit); }, sort: function (r) { return r.time; } },
-          { key: 'calls', label: 'calls', num: true, fmt: function (r) { return has(r.calls) ? fmtCount(r.calls) : '-'; }, sort: function (r) { return num(r.calls); } }
-        ], list, { sortKey: 'time', limit: 100, onRow: function (r) { select(r.name, 'callgraph'); } }) : h('p', { cls: 'absent',)pycroscope_asset",
-    R"pycroscope_asset( text: 'none' })]);
+          { key: 'calls', label: 'calls', num: true, fmt: function (r) { return has(r.calls) ? fmtCount(r.calls) : '-'; }, sort: function (r) { return)pycroscope_asset",
+    R"pycroscope_asset( num(r.calls); } }
+        ], list, { sortKey: 'time', limit: 100, onRow: function (r) { select(r.name, 'callgraph'); } }) : h('p', { cls: 'absent', text: 'none' })]);
       }
       holder.appendChild(h('div', { cls: 'two' }, [side('callers', edges.callers, 0), side('callees', edges.callees, edges.total)]));
       holder.appendChild(h('div', { cls: 'notes', text: 'source: ' + edges.source + '; callers\' shares are of all calls into the function, callees\' of its inclusive total' }));
@@ -789,25 +791,27 @@ inline constexpr const char* const report_js[] = {
       return byName ? rowByKey['t' + byName.index] : row('other', 'unattributed');
     }
     var spanCount = 0;
-    function collect(list, kind) {
+    // Instants only where time_ns is a point in time (marks); in the I/O and
+    // import rows time_ns is a total.
+    function collect(list, kind, instants) {
       arr(list).forEach(function (x) {
         if (!x || typeof x !== 'object') { return; }
         if (has(x.start_ns)) {
-          var end = has(x.end_ns) ? num(x.end_ns) : num(x.start_ns) + num(x.duration_ns);
+       )pycroscope_asset",
+    R"pycroscope_asset(   var end = has(x.end_ns) ? num(x.end_ns) : num(x.start_ns) + num(x.duration_ns);
           threadRow(x).spans.push({ a: num(x.start_ns), b: end, kind: kind, label: x.module || x.operation || x.name || kind });
           spanCount++;
-        } else if (has(x.time_ns)) {
-   )pycroscope_asset",
-    R"pycroscope_asset(       threadRow(x).marks.push({ t: num(x.time_ns), kind: kind, label: x.name || x.metric || kind });
+        } else if (instants && has(x.time_ns)) {
+          threadRow(x).marks.push({ t: num(x.time_ns), kind: kind, label: x.name || x.metric || kind });
           spanCount++;
         }
-        if (Array.isArray(x.children)) { collect(x.children, kind); }
+        if (Array.isArray(x.children)) { collect(x.children, kind, instants); }
       });
     }
-    if (S.gc) { collect(S.gc.events || S.gc.collections_list, 'gc'); }
-    collect(S.imports, 'import');
-    collect(S.io, 'io');
-    collect(S.marks, 'mark');
+    if (S.gc) { collect(S.gc.events, 'gc', false); }
+    collect(S.imports, 'import', false);
+    collect(S.io, 'io', false);
+    collect(S.marks, 'mark', true);
     var alerts = S.system ? arr(S.system.alerts) : [];
     if (alerts.length || (S.system && S.system.series)) {
       var sysRow = row('system', 'system');
@@ -827,12 +831,12 @@ inline constexpr const char* const report_js[] = {
     var labelW = 220, rowH = 26, width = Math.max(500, (main.clientWidth || 1000) - 60);
     var plotW = width - labelW - 10;
     var duration = DURATION || 1;
-    var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
+    var svg = s('svg', { )pycroscope_asset",
+    R"pycroscope_asset('class': 'chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
     var colors = { gc: '#ef4444', 'import': '#8b5cf6', io: '#0ea5e9', mark: '#111827', alert: '#b42318', peak: '#f59e0b' };
     rows.forEach(function (r, i) {
       var y = i * rowH + 4;
-      svg.appendCh)pycroscope_asset",
-    R"pycroscope_asset(ild(s('text', { x: 4, y: y + 15 }, r.label.length > 34 ? r.label.slice(0, 33) + '~' : r.label));
+      svg.appendChild(s('text', { x: 4, y: y + 15 }, r.label.length > 34 ? r.label.slice(0, 33) + '~' : r.label));
       svg.appendChild(s('line', { 'class': 'axis', x1: labelW, x2: labelW + plotW, y1: y + rowH - 4, y2: y + rowH - 4 }));
       // Spans merged per pixel column, so a million spans draw as at most plotW rects.
       var cols = {};
@@ -857,14 +861,14 @@ inline constexpr const char* const report_js[] = {
     });
     var axisY = rows.length * rowH + 18;
     for (var k = 0; k <= 4; k++) {
-      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / 4)));
+      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / )pycroscope_asset",
+    R"pycroscope_asset(4)));
     }
     body.appendChild(svg);
     if (!spanCount) {
       body.appendChild(h('p', { cls: 'absent', text: 'Per-event times not recorded in this run: session.json holds totals per thread, and the Chrome trace (trace.json) holds every event for ui.perfetto.dev.' }));
     }
-    subtitle(headin)pycroscope_asset",
-    R"pycroscope_asset(g, 'per thread; GC, imports, I/O, alerts and the memory peak where their times were recorded');
+    subtitle(heading, 'per thread; GC, imports, I/O, alerts and the memory peak where their times were recorded');
   });
 
   var hotTable = null;
@@ -885,9 +889,9 @@ inline constexpr const char* const report_js[] = {
       { key: 'calls', label: 'calls', num: true, fmt: function (r) { return sampled ? '-' : fmtCount(r.calls); }, sort: function (r) { return r.calls; } },
       { key: 'self', label: sampled ? 'self samples' : 'self', num: true, fmt: function (r) { return sampled ? fmtCount(r.self) : fmtNs(r.self); }, sort: function (r) { return r.self; } },
       { key: 'selfpct', label: 'self %', num: true, fmt: function (r) { return bar(r.self / total); }, sort: function (r) { return r.self; } },
-      { key: 'incl', label: sampled ? 'total samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
-      { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.)pycroscope_asset",
-    R"pycroscope_asset(incl; } },
+      { key: 'incl', label: samp)pycroscope_asset",
+    R"pycroscope_asset(led ? 'total samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
+      { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.incl; } },
       sampled ? null : { key: 'per', label: 'per call', num: true, fmt: function (r) { return r.calls ? fmtNs(r.incl / r.calls) : '-'; }, sort: function (r) { return r.calls ? r.incl / r.calls : 0; } },
       { key: 'sev', label: 'severity', fmt: function (r) { return sevBadge(r.severity); }, sort: function (r) { return ({ critical: 4, high: 3, medium: 2, low: 1 })[String(r.severity).toLowerCase()] || 0; } }
     ].filter(Boolean);
@@ -915,15 +919,15 @@ inline constexpr const char* const report_js[] = {
     var perFile = {};
     function facts(file) { if (!perFile[file]) { perFile[file] = {}; } return perFile[file]; }
     function add(file, line, key, value) {
-      if (!file || !(line > 0)) { return; }
+      if (!file || !()pycroscope_asset",
+    R"pycroscope_asset(line > 0)) { return; }
       var f = facts(file);
       var l = f[line] || (f[line] = {});
       l[key] = (l[key] || 0) + value;
     }
     if (S) {
       arr(S.lines).forEach(function (l) { add(l.file, l.line, 'time', num(l.time_ns)); add(l.file, l.line, 'hits', num(l.hits)); });
-      if (S.hotspo)pycroscope_asset",
-    R"pycroscope_asset(ts && !Array.isArray(S.hotspots)) { arr(S.hotspots.lines).forEach(function (l) { add(l.file, l.line, 'samples', num(l.samples)); }); }
+      if (S.hotspots && !Array.isArray(S.hotspots)) { arr(S.hotspots.lines).forEach(function (l) { add(l.file, l.line, 'samples', num(l.samples)); }); }
       if (S.memory) { arr(S.memory.sites).forEach(function (m) { add(m.file, m.line, 'alloc', num(m.bytes)); add(m.file, m.line, 'allocs', num(m.count)); }); }
     }
     var defs = {};
@@ -945,7 +949,8 @@ inline constexpr const char* const report_js[] = {
       var l = (perFile[file] || {})[line];
       return l ? num(l[metric]) : 0;
     }
-    function fmtMetric(v, metric) {
+    function )pycroscope_asset",
+    R"pycroscope_asset(fmtMetric(v, metric) {
       if (!v) { return ''; }
       if (metric === 'time' || (metric === 'self' && FUNC_UNIT === 'ns')) { return fmtNs(v); }
       if (metric === 'alloc') { return fmtBytes(v); }
@@ -953,8 +958,7 @@ inline constexpr const char* const report_js[] = {
     }
     function pickMetric(file) {
       var best = null;
-      ['tim)pycroscope_asset",
-    R"pycroscope_asset(e', 'samples', 'alloc', 'hits', 'self'].forEach(function (m) {
+      ['time', 'samples', 'alloc', 'hits', 'self'].forEach(function (m) {
         if (best) { return; }
         var lines = SOURCES[current].text.split('\n').length;
         for (var i = 1; i <= lines; i++) { if (value(file, i, m) > 0) { best = m; return; } }
@@ -989,10 +993,10 @@ inline constexpr const char* const report_js[] = {
         var l = (perFile[file] || {})[n];
         var d = defs[file + ':' + n];
         var code = h('td', { cls: 'code' }, [text]);
-        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmtCount(f.calls) + ' calls' : '') })); }); }
+        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + f)pycroscope_asset",
+    R"pycroscope_asset(mtCount(f.calls) + ' calls' : '') })); }); }
         (notes[file + ':' + n] || []).forEach(function (f) { code.appendChild(h('span', { cls: 'badge', text: (f.severity ? f.severity + ': ' : '') + (f.kind ? f.kind + ' - ' : '') + (f.message || ''), title: f.suggestion || '' })); });
-        var extra)pycroscope_asset",
-    R"pycroscope_asset( = l ? [l.hits ? fmtCount(l.hits) + ' hits' : '', l.alloc ? fmtBytes(l.alloc) + ' in ' + fmtCount(l.allocs) + ' allocations' : '', l.samples ? fmtCount(l.samples) + ' samples' : ''].filter(Boolean).join(', ') : '';
+        var extra = l ? [l.hits ? fmtCount(l.hits) + ' hits' : '', l.alloc ? fmtBytes(l.alloc) + ' in ' + fmtCount(l.allocs) + ' allocations' : '', l.samples ? fmtCount(l.samples) + ' samples' : ''].filter(Boolean).join(', ') : '';
         var tr = h('tr', { cls: v > 0 || l ? 'hit' : '', title: extra }, [h('td', { cls: 'ln', text: n }), h('td', { cls: 'm', text: fmtMetric(v, metric) }), code]);
         if (v > 0 && max > 0) { tr.style.background = 'rgba(234, 88, 12, ' + (0.08 + 0.6 * Math.sqrt(v / max)).toFixed(3) + ')'; }
         if (d) { tr.style.cursor = 'pointer'; tr.addEventListener('click', function () { select(d[0].name, 'source'); }); }
@@ -1022,14 +1026,14 @@ inline constexpr const char* const report_js[] = {
         return false;
       }
     };
-    onSelect(function (name, origin) { var f = funcByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
+    onSelect(function (name, origin) { )pycroscope_asset",
+    R"pycroscope_asset(var f = funcByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
     subtitle(heading, SOURCES.length + ' file(s), read when the report was written');
   });
 
   function lineChart(points, opts) {
     var w = 900, hgt = 200, pad = 46;
-    var svg = s('svg', { 'class': ')pycroscope_asset",
-    R"pycroscope_asset(chart', viewBox: '0 0 ' + w + ' ' + hgt });
+    var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + w + ' ' + hgt });
     var xs = points.map(function (p) { return p[0]; }), ys = points.map(function (p) { return p[1]; });
     var x0 = opts.x0 !== undefined ? opts.x0 : Math.min.apply(null, xs), x1 = Math.max.apply(null, xs.concat([opts.x1 || 0]));
     var y1 = Math.max.apply(null, ys) || 1;
@@ -1057,13 +1061,13 @@ inline constexpr const char* const report_js[] = {
   function barChart(labels, values, fy) {
     var w = 900, hgt = 180, pad = 46;
     var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + w + ' ' + hgt });
-    var max = Math.max.apply(null, values) || 1;
+    var max = Math.max.apply)pycroscope_asset",
+    R"pycroscope_asset((null, values) || 1;
     var bw = (w - pad - 10) / Math.max(values.length, 1);
     svg.appendChild(s('text', { x: 2, y: 14 }, fy(max)));
     values.forEach(function (v, i) {
       var bh = (hgt - 40) * v / max;
-      var r = s('rect', { 'class': 'pt', x: (pad + i * bw + 1).toFixed(1), y: (hgt - 22 )pycroscope_asset",
-    R"pycroscope_asset(- bh).toFixed(1), width: Math.max(bw - 2, 1).toFixed(1), height: bh.toFixed(1) });
+      var r = s('rect', { 'class': 'pt', x: (pad + i * bw + 1).toFixed(1), y: (hgt - 22 - bh).toFixed(1), width: Math.max(bw - 2, 1).toFixed(1), height: bh.toFixed(1) });
       r.appendChild(s('title', {}, labels[i] + ': ' + fy(v)));
       svg.appendChild(r);
       if (values.length <= 30 && i % 2 === 0) { svg.appendChild(s('text', { x: (pad + i * bw).toFixed(1), y: hgt - 6 }, labels[i])); }
@@ -1089,12 +1093,12 @@ inline constexpr const char* const report_js[] = {
     } else {
       absent(body, 'A live-bytes series (' + fmtCount(m.snapshots) + ' snapshots were taken; session.json keeps their per-site growth below)');
     }
-    // Lifetimes: every site's log2(ns) histogram summed.
+    // Lifetimes: every site's log)pycroscope_asset",
+    R"pycroscope_asset(2(ns) histogram summed.
     var bins = [];
     arr(m.sites).forEach(function (site) { arr(site.lifetime_log2_ns).forEach(function (c, i) { bins[i] = (bins[i] || 0) + num(c); }); });
     body.appendChild(h('h3', { text: 'Allocation lifetimes (freed blocks, log2 buckets)' }));
-    if (bins.length && )pycroscope_asset",
-    R"pycroscope_asset(bins.some(function (b) { return b > 0; })) {
+    if (bins.length && bins.some(function (b) { return b > 0; })) {
       var labels = bins.map(function (_, i) { return fmtNs(Math.pow(2, i)); });
       body.appendChild(barChart(labels, bins.map(num), fmtCount));
     } else {
@@ -1119,12 +1123,12 @@ inline constexpr const char* const report_js[] = {
     }
     siteTable('Top allocation sites', m.sites, [
       { key: 'bytes', label: 'allocated', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } },
-      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r) { return num(r.count); } },
+      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: functio)pycroscope_asset",
+    R"pycroscope_asset(n (r) { return num(r.count); } },
       { key: 'live', label: 'live at stop', num: true, fmt: function (r) { return fmtBytes(r.live_bytes); }, sort: function (r) { return num(r.live_bytes); } }
     ]);
     siteTable('Leaks (still growing at stop)', m.leaks, [
-      { key: 'growth', label: 'growth',)pycroscope_asset",
-    R"pycroscope_asset( num: true, fmt: function (r) { return fmtBytes(has(r.growth_bytes) ? r.growth_bytes : r.bytes); }, sort: function (r) { return num(has(r.growth_bytes) ? r.growth_bytes : r.bytes); } },
+      { key: 'growth', label: 'growth', num: true, fmt: function (r) { return fmtBytes(has(r.growth_bytes) ? r.growth_bytes : r.bytes); }, sort: function (r) { return num(has(r.growth_bytes) ? r.growth_bytes : r.bytes); } },
       { key: 'slope', label: 'slope', num: true, fmt: function (r) { return has(r.slope_bytes_per_s) ? fmtBytes(r.slope_bytes_per_s) + '/s' : ''; }, sort: function (r) { return num(r.slope_bytes_per_s); } }
     ]);
     siteTable('Growth over the run', m.growth, [
@@ -1143,11 +1147,11 @@ inline constexpr const char* const report_js[] = {
     var count = 0;
     function node(imp) {
       count++;
-      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns) + ' self' + (imp.failed ? ', FAILED' : '') })];
+      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns))pycroscope_asset",
+    R"pycroscope_asset( + ' self' + (imp.failed ? ', FAILED' : '') })];
       var kids = arr(imp.children).slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
       if (!kids.length) { return h('div', { cls: 'leaf' }, label); }
-      return h('details', { cls: 'imp' }, [h('summary', nul)pycroscope_asset",
-    R"pycroscope_asset(l, label)].concat(kids.map(node)));
+      return h('details', { cls: 'imp' }, [h('summary', null, label)].concat(kids.map(node)));
     }
     var roots = S.imports.slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
     var total = roots.reduce(function (a, r) { return a + num(r.cumulative_ns); }, 0);
@@ -1169,14 +1173,14 @@ inline constexpr const char* const report_js[] = {
       { key: 'op', label: 'operation', cls: 'name', fmt: function (r) { return r.operation || ''; }, sort: function (r) { return String(r.operation || ''); }, ascFirst: true },
       fnCol, locCol,
       { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r) { return num(r.count); } },
-      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); }, sort: function (r) { return num(r.time_ns); } },
+      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); }, so)pycroscope_asset",
+    R"pycroscope_asset(rt: function (r) { return num(r.time_ns); } },
       { key: 'bytes', label: 'bytes', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } }
     ], 'time');
   });
 
   panel('exceptions', 'Exceptions', function (body) {
-    simpleTable(body, S && S.ex)pycroscope_asset",
-    R"pycroscope_asset(ceptions, 'Exceptions', [
+    simpleTable(body, S && S.exceptions, 'Exceptions', [
       { key: 'type', label: 'type', cls: 'name', fmt: function (r) { return r.type || ''; }, sort: function (r) { return String(r.type || ''); }, ascFirst: true },
       fnCol, locCol,
       { key: 'raised', label: 'raised', num: true, fmt: function (r) { return fmtCount(r.raised); }, sort: function (r) { return num(r.raised); } },
@@ -1198,15 +1202,15 @@ inline constexpr const char* const report_js[] = {
         { key: 'generation', label: 'generation', num: true },
         { key: 'collections', label: 'collections', num: true, fmt: function (r) { return fmtCount(r.collections); } },
         { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); } },
-        { key: 'max', label: 'longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
+        { key: 'max', lab)pycroscope_asset",
+    R"pycroscope_asset(el: 'longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
         { key: 'collected', label: 'collected', num: true, fmt: function (r) { return fmtCount(r.collected); } }
       ], gc.generations, { limit: 10 }));
     }
   });
 
   panel('system', 'System', function (body, heading) {
- )pycroscope_asset",
-    R"pycroscope_asset(   var sys = S && S.system;
+    var sys = S && S.system;
     if (!sys || sys.supported === false) { absent(body, 'System counters'); return; }
     var metrics = sys.metrics || {};
     var names = Object.keys(metrics);
@@ -1229,11 +1233,11 @@ inline constexpr const char* const report_js[] = {
         if (!pts.length) { return; }
         body.appendChild(h('h3', { text: name }));
         body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v); },
-          marks: alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
+          mar)pycroscope_asset",
+    R"pycroscope_asset(ks: alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
       });
     } else {
-      body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (sessio)pycroscope_asset",
-    R"pycroscope_asset(n.json keeps min / mean / max; trace.json has every sample).' }));
+      body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (session.json keeps min / mean / max; trace.json has every sample).' }));
     }
     body.appendChild(h('h3', { text: 'Alerts' }));
     if (alerts.length) {
@@ -1258,11 +1262,11 @@ inline constexpr const char* const report_js[] = {
       var name = fit.function || fit.name || '';
       var model = fit.model || fit.complexity || fit.fit || fit.big_o || '';
       body.appendChild(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
-      var pts = arr(fit.points || fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
+      var pts = arr(fit.points |)pycroscope_asset",
+    R"pycroscope_asset(| fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
       if (pts.length) { body.appendChild(lineChart(pts, { fx: function (v) { return 'n=' + fmtCount(v); }, fy: fmtNs })); }
     });
-  }))pycroscope_asset",
-    R"pycroscope_asset(;
+  });
 
   /* ---------- initial selection and self test ---------- */
 
@@ -1291,13 +1295,13 @@ inline constexpr const char* const report_js[] = {
         flameApi.search.dispatchEvent(new Event('input'));
         result.flame_search = document.querySelector('#panel-flame .info').textContent;
         flameApi.search.value = '';
-        flameApi.search.dispatchEvent(new Event('input'));
+        flameApi.search.dispatchEvent(new Ev)pycroscope_asset",
+    R"pycroscope_asset(ent('input'));
       }
       result.selected = selected;
       result.hotspot_rows = document.querySelectorAll('#panel-hotspots tbody tr').length;
       result.hotspot_selected_rows = document.querySelectorAll('#panel-hotspots tbody tr.selected').length;
-      result.callgraph_rows = document.query)pycroscope_asset",
-    R"pycroscope_asset(SelectorAll('#panel-callgraph tbody tr').length;
+      result.callgraph_rows = document.querySelectorAll('#panel-callgraph tbody tr').length;
       result.heatmap_lines = document.querySelectorAll('#panel-source table.src tr').length;
       result.heatmap_hot_lines = document.querySelectorAll('#panel-source table.src tr.hit').length;
       result.memory_points = document.querySelectorAll('#panel-memory svg .pt').length;

@@ -524,6 +524,8 @@
       var path = [];
       for (var p = zoom; p; p = p.parent) { path.unshift(p.name); }
       crumbs.textContent = path.join(' > ');
+      // Roots at the bottom: keep them in view when the graph is taller than its box.
+      wrap.scrollTop = state.icicle ? 0 : wrap.scrollHeight;
     }
     function hit(e) {
       var rect = canvas.getBoundingClientRect();
@@ -652,24 +654,26 @@
       return byName ? rowByKey['t' + byName.index] : row('other', 'unattributed');
     }
     var spanCount = 0;
-    function collect(list, kind) {
+    // Instants only where time_ns is a point in time (marks); in the I/O and
+    // import rows time_ns is a total.
+    function collect(list, kind, instants) {
       arr(list).forEach(function (x) {
         if (!x || typeof x !== 'object') { return; }
         if (has(x.start_ns)) {
           var end = has(x.end_ns) ? num(x.end_ns) : num(x.start_ns) + num(x.duration_ns);
           threadRow(x).spans.push({ a: num(x.start_ns), b: end, kind: kind, label: x.module || x.operation || x.name || kind });
           spanCount++;
-        } else if (has(x.time_ns)) {
+        } else if (instants && has(x.time_ns)) {
           threadRow(x).marks.push({ t: num(x.time_ns), kind: kind, label: x.name || x.metric || kind });
           spanCount++;
         }
-        if (Array.isArray(x.children)) { collect(x.children, kind); }
+        if (Array.isArray(x.children)) { collect(x.children, kind, instants); }
       });
     }
-    if (S.gc) { collect(S.gc.events || S.gc.collections_list, 'gc'); }
-    collect(S.imports, 'import');
-    collect(S.io, 'io');
-    collect(S.marks, 'mark');
+    if (S.gc) { collect(S.gc.events, 'gc', false); }
+    collect(S.imports, 'import', false);
+    collect(S.io, 'io', false);
+    collect(S.marks, 'mark', true);
     var alerts = S.system ? arr(S.system.alerts) : [];
     if (alerts.length || (S.system && S.system.series)) {
       var sysRow = row('system', 'system');
