@@ -510,12 +510,12 @@ inline constexpr const char* const report_js[] = {
       if (!list.length) { body.appendChild(h('p', { cls: 'absent', text: 'None.' })); return; }
       var ranked = list.slice().sort(function (a, b) { return num(b.time_share) - num(a.time_share); });
       body.appendChild(h('ul', { cls: 'advice' }, ranked.slice(0, 8).map(function (f) {
-        var where = where(f.file, f.line);
+        var at = where(f.file, f.line);
         return h('li', null, [
           sevBadge(f.severity), ' ',
-          where ? h('span', { cls: 'where', text: shortPath(f.file) + (f.line ? ':' + f.line : ''), title: where,
-            onclick: functio)pycroscope_asset",
-    R"pycroscope_asset(n () { if (f.function) { select(String(f.function), 'advice'); } showSource(f.file, f.line); } }) : '',
+          at ? h('span', { cls: 'where', text: shortPath(f.file) + (f.line ? ':' + f.line : ''), title: at,
+            onclick: function () { if)pycroscope_asset",
+    R"pycroscope_asset( (f.function) { select(String(f.function), 'advice'); } showSource(f.file, f.line); } }) : '',
           f.function ? h('span', { cls: 'mono', text: ' ' + f.function }) : '',
           f.kind ? h('span', { cls: 'notes', text: ' [' + f.kind + ']' }) : '',
           ' ', String(f.message || ''),
@@ -543,8 +543,8 @@ inline constexpr const char* const report_js[] = {
   var flameApi = null;
   panel('flame', 'Flame graph', function (body, heading) {
     if (!TREES.time && !TREES.memory) { absent(body, 'Stacks (stacks.folded, memory.folded)'); return; }
-    var state = { data: TREES.time ? 'time' : 'memory', thread: '', icicle: false,)pycroscope_asset",
-    R"pycroscope_asset( inverted: false, search: '', zoom: null, base: null };
+    var state = { data: TREES.time ? 'time' : 'memory', thread: '', icicle: false, inverted)pycroscope_asset",
+    R"pycroscope_asset(: false, search: '', zoom: null, base: null };
     var dataSel = h('select', null, [TREES.time ? h('option', { value: 'time', text: TREES.time.unit === 'samples' ? 'samples' : 'time' }) : null,
       TREES.memory ? h('option', { value: 'memory', text: 'allocated bytes' }) : null]);
     var threadSel = h('select');
@@ -580,8 +580,8 @@ inline constexpr const char* const report_js[] = {
       }
       if (state.inverted) {
         var key = state.data + '\u0000' + state.thread;
-        if (!inverted[key]) { inverted[key)pycroscope_asset",
-    R"pycroscope_asset(] = invertTree(base); }
+        if (!inverted[key]) { inverted[key] = inver)pycroscope_asset",
+    R"pycroscope_asset(tTree(base); }
         base = inverted[key];
       }
       return base;
@@ -627,8 +627,8 @@ inline constexpr const char* const report_js[] = {
         if (selected && node.name === selected) {
           ctx.strokeStyle = '#1e40af';
           ctx.lineWidth = 2;
-          ctx.strokeRect(x + 1,)pycroscope_asset",
-    R"pycroscope_asset( y + 1, Math.max(w - 3, 1), ROW - 3);
+          ctx.strokeRect(x + 1, y + 1, M)pycroscope_asset",
+    R"pycroscope_asset(ath.max(w - 3, 1), ROW - 3);
         }
         if (w > 30) {
           ctx.fillStyle = '#111827';
@@ -669,8 +669,8 @@ inline constexpr const char* const report_js[] = {
       }
       return null;
     }
-    canvas.addEventListene)pycroscope_asset",
-    R"pycroscope_asset(r('click', function (e) {
+    canvas.addEventListener('click')pycroscope_asset",
+    R"pycroscope_asset(, function (e) {
       var b = hit(e);
       if (!b) { return; }
       state.zoom = b.node;
@@ -700,9 +700,9 @@ inline constexpr const char* const report_js[] = {
     fillThreads();
     rebuild();
     subtitle(heading, 'click a box to zoom, double-click to reset; ' + (TREES.time ? TREES.time.unit === 'samples' ? 'sample counts' : 'wall time' : '') + (TREES.memory ? ' or allocated bytes' : ''));
-    flameApi )pycroscope_asset",
-    R"pycroscope_asset(= {
-      state: state, boxes: function () { return boxes; }, canvas: canvas, search: search, draw: draw,
+    flameApi = {
+     )pycroscope_asset",
+    R"pycroscope_asset( state: state, boxes: function () { return boxes; }, canvas: canvas, search: search, draw: draw,
       clickName: function (name) {
         var best = null;
         boxes.forEach(function (b) { if (b.node.name === name && (!best || b.w > best.w)) { best = b; } });
@@ -739,8 +739,8 @@ inline constexpr const char* const report_js[] = {
         holder.appendChild(h('p', { cls: FUNCS.length || TREES.time ? 'notes' : 'absent', text: FUNCS.length || TREES.time ? 'Select a function (click a flame-graph box, a hotspot row or a source line) to see its callers and callees.' : 'Call graph not recorded in this run.' }));
         return;
       }
-      var f = fun)pycroscope_asset",
-    R"pycroscope_asset(cByName[name];
+      var f = funcByName[n)pycroscope_asset",
+    R"pycroscope_asset(ame];
       var edges;
       if (f && (Array.isArray(f.callers) || Array.isArray(f.callees))) {
         var norm = function (e) { return { name: String(e.name), file: e.file, line: e.line, calls: has(e.calls) ? num(e.calls) : null, time: num(has(e.time_ns) ? e.time_ns : e.time) }; };
@@ -760,8 +760,8 @@ inline constexpr const char* const report_js[] = {
           { key: 'name', label: 'function', cls: 'name', sort: function (r) { return r.name; }, ascFirst: true },
           { key: 'share', label: 'share', num: true, fmt: function (r) { return bar(d ? r.time / d : 0); }, sort: function (r) { return r.time; } },
           { key: 'time', label: edges.unit === 'bytes' ? 'bytes' : 'time', num: true, fmt: function (r) { return fmtUnit(r.time, edges.unit); }, sort: function (r) { return r.time; } },
-          { key: 'calls', label: 'calls', num: true, fmt: function (r) { return has(r.calls) ? fmtCount(r.calls) : '-'; }, sort: function (r) { return)pycroscope_asset",
-    R"pycroscope_asset( num(r.calls); } }
+          { key: 'calls', label: 'calls', num: true, fmt: function (r) { return has(r.calls) ? fmtCount(r.calls) : '-'; }, sort: function (r) { return num(r.ca)pycroscope_asset",
+    R"pycroscope_asset(lls); } }
         ], list, { sortKey: 'time', limit: 100, onRow: function (r) { select(r.name, 'callgraph'); } }) : h('p', { cls: 'absent', text: 'none' })]);
       }
       holder.appendChild(h('div', { cls: 'two' }, [side('callers', edges.callers, 0), side('callees', edges.callees, edges.total)]));
@@ -797,8 +797,8 @@ inline constexpr const char* const report_js[] = {
       arr(list).forEach(function (x) {
         if (!x || typeof x !== 'object') { return; }
         if (has(x.start_ns)) {
-       )pycroscope_asset",
-    R"pycroscope_asset(   var end = has(x.end_ns) ? num(x.end_ns) : num(x.start_ns) + num(x.duration_ns);
+          var en)pycroscope_asset",
+    R"pycroscope_asset(d = has(x.end_ns) ? num(x.end_ns) : num(x.start_ns) + num(x.duration_ns);
           threadRow(x).spans.push({ a: num(x.start_ns), b: end, kind: kind, label: x.module || x.operation || x.name || kind });
           spanCount++;
         } else if (instants && has(x.time_ns)) {
@@ -831,8 +831,8 @@ inline constexpr const char* const report_js[] = {
     var labelW = 220, rowH = 26, width = Math.max(500, (main.clientWidth || 1000) - 60);
     var plotW = width - labelW - 10;
     var duration = DURATION || 1;
-    var svg = s('svg', { )pycroscope_asset",
-    R"pycroscope_asset('class': 'chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
+    var svg = s('svg', { 'class': )pycroscope_asset",
+    R"pycroscope_asset('chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
     var colors = { gc: '#ef4444', 'import': '#8b5cf6', io: '#0ea5e9', mark: '#111827', alert: '#b42318', peak: '#f59e0b' };
     rows.forEach(function (r, i) {
       var y = i * rowH + 4;
@@ -861,9 +861,9 @@ inline constexpr const char* const report_js[] = {
     });
     var axisY = rows.length * rowH + 18;
     for (var k = 0; k <= 4; k++) {
-      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / )pycroscope_asset",
-    R"pycroscope_asset(4)));
-    }
+      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / 4)));
+   )pycroscope_asset",
+    R"pycroscope_asset( }
     body.appendChild(svg);
     if (!spanCount) {
       body.appendChild(h('p', { cls: 'absent', text: 'Per-event times not recorded in this run: session.json holds totals per thread, and the Chrome trace (trace.json) holds every event for ui.perfetto.dev.' }));
@@ -889,8 +889,8 @@ inline constexpr const char* const report_js[] = {
       { key: 'calls', label: 'calls', num: true, fmt: function (r) { return sampled ? '-' : fmtCount(r.calls); }, sort: function (r) { return r.calls; } },
       { key: 'self', label: sampled ? 'self samples' : 'self', num: true, fmt: function (r) { return sampled ? fmtCount(r.self) : fmtNs(r.self); }, sort: function (r) { return r.self; } },
       { key: 'selfpct', label: 'self %', num: true, fmt: function (r) { return bar(r.self / total); }, sort: function (r) { return r.self; } },
-      { key: 'incl', label: samp)pycroscope_asset",
-    R"pycroscope_asset(led ? 'total samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
+      { key: 'incl', label: sampled ? 'to)pycroscope_asset",
+    R"pycroscope_asset(tal samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
       { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.incl; } },
       sampled ? null : { key: 'per', label: 'per call', num: true, fmt: function (r) { return r.calls ? fmtNs(r.incl / r.calls) : '-'; }, sort: function (r) { return r.calls ? r.incl / r.calls : 0; } },
       { key: 'sev', label: 'severity', fmt: function (r) { return sevBadge(r.severity); }, sort: function (r) { return ({ critical: 4, high: 3, medium: 2, low: 1 })[String(r.severity).toLowerCase()] || 0; } }
@@ -919,8 +919,8 @@ inline constexpr const char* const report_js[] = {
     var perFile = {};
     function facts(file) { if (!perFile[file]) { perFile[file] = {}; } return perFile[file]; }
     function add(file, line, key, value) {
-      if (!file || !()pycroscope_asset",
-    R"pycroscope_asset(line > 0)) { return; }
+      if (!file || !(line > 0))pycroscope_asset",
+    R"pycroscope_asset() { return; }
       var f = facts(file);
       var l = f[line] || (f[line] = {});
       l[key] = (l[key] || 0) + value;
@@ -949,8 +949,8 @@ inline constexpr const char* const report_js[] = {
       var l = (perFile[file] || {})[line];
       return l ? num(l[metric]) : 0;
     }
-    function )pycroscope_asset",
-    R"pycroscope_asset(fmtMetric(v, metric) {
+    function fmtMetric)pycroscope_asset",
+    R"pycroscope_asset((v, metric) {
       if (!v) { return ''; }
       if (metric === 'time' || (metric === 'self' && FUNC_UNIT === 'ns')) { return fmtNs(v); }
       if (metric === 'alloc') { return fmtBytes(v); }
@@ -993,8 +993,8 @@ inline constexpr const char* const report_js[] = {
         var l = (perFile[file] || {})[n];
         var d = defs[file + ':' + n];
         var code = h('td', { cls: 'code' }, [text]);
-        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + f)pycroscope_asset",
-    R"pycroscope_asset(mtCount(f.calls) + ' calls' : '') })); }); }
+        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmtCount(f)pycroscope_asset",
+    R"pycroscope_asset(.calls) + ' calls' : '') })); }); }
         (notes[file + ':' + n] || []).forEach(function (f) { code.appendChild(h('span', { cls: 'badge', text: (f.severity ? f.severity + ': ' : '') + (f.kind ? f.kind + ' - ' : '') + (f.message || ''), title: f.suggestion || '' })); });
         var extra = l ? [l.hits ? fmtCount(l.hits) + ' hits' : '', l.alloc ? fmtBytes(l.alloc) + ' in ' + fmtCount(l.allocs) + ' allocations' : '', l.samples ? fmtCount(l.samples) + ' samples' : ''].filter(Boolean).join(', ') : '';
         var tr = h('tr', { cls: v > 0 || l ? 'hit' : '', title: extra }, [h('td', { cls: 'ln', text: n }), h('td', { cls: 'm', text: fmtMetric(v, metric) }), code]);
@@ -1026,8 +1026,8 @@ inline constexpr const char* const report_js[] = {
         return false;
       }
     };
-    onSelect(function (name, origin) { )pycroscope_asset",
-    R"pycroscope_asset(var f = funcByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
+    onSelect(function (name, origin) { var f = f)pycroscope_asset",
+    R"pycroscope_asset(uncByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
     subtitle(heading, SOURCES.length + ' file(s), read when the report was written');
   });
 
@@ -1061,8 +1061,8 @@ inline constexpr const char* const report_js[] = {
   function barChart(labels, values, fy) {
     var w = 900, hgt = 180, pad = 46;
     var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + w + ' ' + hgt });
-    var max = Math.max.apply)pycroscope_asset",
-    R"pycroscope_asset((null, values) || 1;
+    var max = Math.max.apply(null, va)pycroscope_asset",
+    R"pycroscope_asset(lues) || 1;
     var bw = (w - pad - 10) / Math.max(values.length, 1);
     svg.appendChild(s('text', { x: 2, y: 14 }, fy(max)));
     values.forEach(function (v, i) {
@@ -1070,7 +1070,7 @@ inline constexpr const char* const report_js[] = {
       var r = s('rect', { 'class': 'pt', x: (pad + i * bw + 1).toFixed(1), y: (hgt - 22 - bh).toFixed(1), width: Math.max(bw - 2, 1).toFixed(1), height: bh.toFixed(1) });
       r.appendChild(s('title', {}, labels[i] + ': ' + fy(v)));
       svg.appendChild(r);
-      if (values.length <= 30 && i % 2 === 0) { svg.appendChild(s('text', { x: (pad + i * bw).toFixed(1), y: hgt - 6 }, labels[i])); }
+      if (i % Math.ceil(values.length / 12) === 0) { svg.appendChild(s('text', { x: (pad + i * bw).toFixed(1), y: hgt - 6 }, labels[i])); }
     });
     return svg;
   }
@@ -1093,8 +1093,8 @@ inline constexpr const char* const report_js[] = {
     } else {
       absent(body, 'A live-bytes series (' + fmtCount(m.snapshots) + ' snapshots were taken; session.json keeps their per-site growth below)');
     }
-    // Lifetimes: every site's log)pycroscope_asset",
-    R"pycroscope_asset(2(ns) histogram summed.
+    // Lifetimes: every site's log2(ns)pycroscope_asset",
+    R"pycroscope_asset() histogram summed.
     var bins = [];
     arr(m.sites).forEach(function (site) { arr(site.lifetime_log2_ns).forEach(function (c, i) { bins[i] = (bins[i] || 0) + num(c); }); });
     body.appendChild(h('h3', { text: 'Allocation lifetimes (freed blocks, log2 buckets)' }));
@@ -1123,8 +1123,8 @@ inline constexpr const char* const report_js[] = {
     }
     siteTable('Top allocation sites', m.sites, [
       { key: 'bytes', label: 'allocated', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } },
-      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: functio)pycroscope_asset",
-    R"pycroscope_asset(n (r) { return num(r.count); } },
+      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r)pycroscope_asset",
+    R"pycroscope_asset() { return num(r.count); } },
       { key: 'live', label: 'live at stop', num: true, fmt: function (r) { return fmtBytes(r.live_bytes); }, sort: function (r) { return num(r.live_bytes); } }
     ]);
     siteTable('Leaks (still growing at stop)', m.leaks, [
@@ -1147,8 +1147,8 @@ inline constexpr const char* const report_js[] = {
     var count = 0;
     function node(imp) {
       count++;
-      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns))pycroscope_asset",
-    R"pycroscope_asset( + ' self' + (imp.failed ? ', FAILED' : '') })];
+      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns) + ')pycroscope_asset",
+    R"pycroscope_asset( self' + (imp.failed ? ', FAILED' : '') })];
       var kids = arr(imp.children).slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
       if (!kids.length) { return h('div', { cls: 'leaf' }, label); }
       return h('details', { cls: 'imp' }, [h('summary', null, label)].concat(kids.map(node)));
@@ -1173,8 +1173,8 @@ inline constexpr const char* const report_js[] = {
       { key: 'op', label: 'operation', cls: 'name', fmt: function (r) { return r.operation || ''; }, sort: function (r) { return String(r.operation || ''); }, ascFirst: true },
       fnCol, locCol,
       { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r) { return num(r.count); } },
-      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); }, so)pycroscope_asset",
-    R"pycroscope_asset(rt: function (r) { return num(r.time_ns); } },
+      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); }, sort: )pycroscope_asset",
+    R"pycroscope_asset(function (r) { return num(r.time_ns); } },
       { key: 'bytes', label: 'bytes', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } }
     ], 'time');
   });
@@ -1202,8 +1202,8 @@ inline constexpr const char* const report_js[] = {
         { key: 'generation', label: 'generation', num: true },
         { key: 'collections', label: 'collections', num: true, fmt: function (r) { return fmtCount(r.collections); } },
         { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); } },
-        { key: 'max', lab)pycroscope_asset",
-    R"pycroscope_asset(el: 'longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
+        { key: 'max', label: )pycroscope_asset",
+    R"pycroscope_asset('longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
         { key: 'collected', label: 'collected', num: true, fmt: function (r) { return fmtCount(r.collected); } }
       ], gc.generations, { limit: 10 }));
     }
@@ -1233,8 +1233,8 @@ inline constexpr const char* const report_js[] = {
         if (!pts.length) { return; }
         body.appendChild(h('h3', { text: name }));
         body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v); },
-          mar)pycroscope_asset",
-    R"pycroscope_asset(ks: alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
+          marks: )pycroscope_asset",
+    R"pycroscope_asset(alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
       });
     } else {
       body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (session.json keeps min / mean / max; trace.json has every sample).' }));
@@ -1262,8 +1262,8 @@ inline constexpr const char* const report_js[] = {
       var name = fit.function || fit.name || '';
       var model = fit.model || fit.complexity || fit.fit || fit.big_o || '';
       body.appendChild(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
-      var pts = arr(fit.points |)pycroscope_asset",
-    R"pycroscope_asset(| fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
+      var pts = arr(fit.points || fi)pycroscope_asset",
+    R"pycroscope_asset(t.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
       if (pts.length) { body.appendChild(lineChart(pts, { fx: function (v) { return 'n=' + fmtCount(v); }, fy: fmtNs })); }
     });
   });
@@ -1295,8 +1295,8 @@ inline constexpr const char* const report_js[] = {
         flameApi.search.dispatchEvent(new Event('input'));
         result.flame_search = document.querySelector('#panel-flame .info').textContent;
         flameApi.search.value = '';
-        flameApi.search.dispatchEvent(new Ev)pycroscope_asset",
-    R"pycroscope_asset(ent('input'));
+        flameApi.search.dispatchEvent(new Event()pycroscope_asset",
+    R"pycroscope_asset('input'));
       }
       result.selected = selected;
       result.hotspot_rows = document.querySelectorAll('#panel-hotspots tbody tr').length;

@@ -381,10 +381,10 @@
       if (!list.length) { body.appendChild(h('p', { cls: 'absent', text: 'None.' })); return; }
       var ranked = list.slice().sort(function (a, b) { return num(b.time_share) - num(a.time_share); });
       body.appendChild(h('ul', { cls: 'advice' }, ranked.slice(0, 8).map(function (f) {
-        var where = where(f.file, f.line);
+        var at = where(f.file, f.line);
         return h('li', null, [
           sevBadge(f.severity), ' ',
-          where ? h('span', { cls: 'where', text: shortPath(f.file) + (f.line ? ':' + f.line : ''), title: where,
+          at ? h('span', { cls: 'where', text: shortPath(f.file) + (f.line ? ':' + f.line : ''), title: at,
             onclick: function () { if (f.function) { select(String(f.function), 'advice'); } showSource(f.file, f.line); } }) : '',
           f.function ? h('span', { cls: 'mono', text: ' ' + f.function }) : '',
           f.kind ? h('span', { cls: 'notes', text: ' [' + f.kind + ']' }) : '',
@@ -924,7 +924,7 @@
       var r = s('rect', { 'class': 'pt', x: (pad + i * bw + 1).toFixed(1), y: (hgt - 22 - bh).toFixed(1), width: Math.max(bw - 2, 1).toFixed(1), height: bh.toFixed(1) });
       r.appendChild(s('title', {}, labels[i] + ': ' + fy(v)));
       svg.appendChild(r);
-      if (values.length <= 30 && i % 2 === 0) { svg.appendChild(s('text', { x: (pad + i * bw).toFixed(1), y: hgt - 6 }, labels[i])); }
+      if (i % Math.ceil(values.length / 12) === 0) { svg.appendChild(s('text', { x: (pad + i * bw).toFixed(1), y: hgt - 6 }, labels[i])); }
     });
     return svg;
   }
