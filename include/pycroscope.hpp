@@ -45,6 +45,18 @@
 #include "pycroscope/model/import_model.hpp"
 #include "pycroscope/model/io_model.hpp"
 
+#include "pycroscope/report/flame_tree.hpp"
+#include "pycroscope/report/html_escape.hpp"
+#include "pycroscope/report/html_report.hpp"
+#include "pycroscope/report/json_document.hpp"
+#include "pycroscope/report/markdown_report.hpp"
+#include "pycroscope/report/report_assets.hpp"
+#include "pycroscope/report/report_data.hpp"
+#include "pycroscope/report/report_error.hpp"
+#include "pycroscope/report/report_file.hpp"
+#include "pycroscope/report/report_inputs.hpp"
+#include "pycroscope/report/source_files.hpp"
+
 #include "pycroscope/sinks/atomic_file.hpp"
 #include "pycroscope/sinks/base_sink.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"

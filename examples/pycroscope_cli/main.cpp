@@ -106,7 +106,8 @@ const char* const usage_text =
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
-    "outputs: session.json (summary), stacks.folded (flame graphs), trace.json (ui.perfetto.dev)\n";
+    "outputs: session.json (summary), stacks.folded (flame graphs), trace.json (ui.perfetto.dev),\n"
+    "         report.html (the interactive report, one offline file), report.md (summary for terminals and CI)\n";
 
 int usage_error(std::string message) {
     const std::string prefix = "pycroscope: ";
@@ -378,6 +379,7 @@ void finish_run() {
     } catch (const std::exception&) {
         // The failed outputs are listed by report().
     }
+    f.profile->write_reports();
     f.outputs_failed = f.profile->outputs_failed();
     const std::string report = f.profile->report(f.top);
     std::fputs(report.c_str(), stderr);

@@ -19,6 +19,8 @@
 #include "pycroscope/python/sampler/sampler.hpp"
 #include "pycroscope/python/tracer/function_sections.hpp"
 #include "pycroscope/python/tracer/tracer.hpp"
+#include "pycroscope/report/html_report.hpp"
+#include "pycroscope/report/markdown_report.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
@@ -215,6 +217,30 @@ public:
     }
     // Throws SinkError (after writing every output it could) when one failed.
     SessionSummary stop() { return session_.stop(); }
+    // report.html and report.md from the outputs stop() wrote. A report that
+    // cannot be written is listed by report() as not written; the other outputs stay.
+    void write_reports() {
+        if (!options_.json && !options_.folded) {
+            return;
+        }
+        const auto inputs = report::ReportInputs::from_output_dir(dir_.string());
+        using Writer = void (*)(const std::string&, const report::ReportInputs&);
+        const std::pair<const char*, Writer> writers[] = {
+            {"report.html", [](const std::string& path, const report::ReportInputs& in) { report::write_html_report(path, in); }},
+            {"report.md", [](const std::string& path, const report::ReportInputs& in) { report::write_markdown_report(path, in); }}};
+        for (const auto& writer : writers) {
+            const std::string path = (dir_ / writer.first).string();
+            bool written = false;
+            try {
+                writer.second(path, inputs);
+                written = true;
+            } catch (const std::exception& error) {
+                report_errors_.push_back(error.what());
+            }
+            files_.push_back(path);
+            outputs_.push_back(Output{path, [written] { return written; }});
+        }
+    }
     bool running() const noexcept { return session_.running(); }
 
     std::string output_dir() const { return dir_.string(); }
@@ -307,6 +333,9 @@ public:
             out += "pycroscope: removed " + terminal_text(file) + " (left by a run that was killed)\n";
         }
         for (const auto& error : session_.summary().errors) {
+            out += "pycroscope: error: " + terminal_text(error) + "\n";
+        }
+        for (const auto& error : report_errors_) {
             out += "pycroscope: error: " + terminal_text(error) + "\n";
         }
         const std::vector<std::string> written = written_files();
@@ -403,6 +432,7 @@ private:
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;
     std::vector<Output> outputs_; // in files_'s order
+    std::vector<std::string> report_errors_; // report.html / report.md that could not be written
     std::vector<std::string> stale_temporaries_;
 };
 
