@@ -9,7 +9,7 @@
 #include "pycroscope/report/terminal_summary.hpp"
 #include "pycroscope/sinks/profile_sections.hpp"
 #include "pycroscope/profile/profile_options.hpp"
-#include "pycroscope/profile/terminal_text.hpp"
+#include "pycroscope/report/terminal_text.hpp"
 #include "pycroscope/python/exceptions/exception_collector.hpp"
 #include "pycroscope/python/gc/gc_collector.hpp"
 #include "pycroscope/python/imports/import_collector.hpp"
@@ -45,6 +45,7 @@ namespace pycroscope {
 namespace profile {
 
 using namespace python; // the collectors, their models and sections
+using report::terminal_text;
 
 // Native zones + the Python tracer, into the built-in sinks of one output
 // directory. Construct anywhere (it creates the directory and nothing else);

@@ -9,6 +9,7 @@
 // reach a terminal: control characters (CR, LF, ESC, ...), C1 controls and
 // the bidirectional overrides that could reorder what the user sees.
 
+#include "pycroscope/report/terminal_text.hpp"
 #include "pycroscope/analysis/hotspots.hpp"
 #include "pycroscope/model/profile.hpp"
 
@@ -19,56 +20,6 @@
 
 namespace pycroscope {
 namespace report {
-
-// Text safe to print: printable ASCII and ordinary UTF-8 as is, everything
-// that a terminal would act on as \xNN (bytes) or \uNNNN (code points).
-inline std::string escape_for_terminal(std::string_view text) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c < 0x20 || c == 0x7f) {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-            continue;
-        }
-        if (c == '\\') {
-            out += "\\\\";
-            continue;
-        }
-        // Two- and three-byte sequences of C1 controls and bidi controls.
-        std::uint32_t cp = 0;
-        std::size_t length = 0;
-        if (c == 0xc2 && i + 1 < text.size()) {
-            cp = static_cast<unsigned char>(text[i + 1]) & 0x3fu;
-            cp |= 0x80u;
-            length = (static_cast<unsigned char>(text[i + 1]) <= 0x9f) ? 2 : 0;
-        } else if (c == 0xd8 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x9c) {
-            cp = 0x061c; // Arabic letter mark
-            length = 2;
-        } else if (c == 0xe2 && i + 2 < text.size()) {
-            const auto b1 = static_cast<unsigned char>(text[i + 1]);
-            const auto b2 = static_cast<unsigned char>(text[i + 2]);
-            cp = 0x2000u | ((b1 & 0x3fu) << 6) | (b2 & 0x3fu);
-            const bool bidi = (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
-                              cp == 0x200f || cp == 0x2028 || cp == 0x2029;
-            length = (b1 >= 0x80 && b1 <= 0x81 && b2 >= 0x80 && b2 <= 0xbf && bidi) ? 3 : 0;
-        }
-        if (length > 0) {
-            out += "\\u";
-            out += hex[(cp >> 12) & 15];
-            out += hex[(cp >> 8) & 15];
-            out += hex[(cp >> 4) & 15];
-            out += hex[cp & 15];
-            i += length - 1;
-            continue;
-        }
-        out += static_cast<char>(c);
-    }
-    return out;
-}
 
 struct TerminalSummaryOptions {
     std::size_t top = 15;
@@ -112,7 +63,7 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
     out += line;
     for (const auto& r : hot.functions) {
         const model::Function& f = profile.functions[r.function];
-        std::string where = escape_for_terminal(f.file);
+        std::string where = terminal_text(f.file);
         if (!where.empty()) {
             where += ":" + std::to_string(f.line);
         } else {
@@ -122,7 +73,7 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
         std::snprintf(line, sizeof line, "%11s %11s %6.1f%% %6.1f%% %10s  %-8s  %-32s %s\n",
                       detail::weight_text(r.self, profile.unit).c_str(),
                       detail::weight_text(r.inclusive, profile.unit).c_str(), r.self_pct, r.total_pct, calls.c_str(),
-                      analysis::to_string(r.severity), escape_for_terminal(f.name).c_str(), where.c_str());
+                      analysis::to_string(r.severity), terminal_text(f.name).c_str(), where.c_str());
         out += line;
     }
     if (!hot.hot_path.empty()) {
@@ -132,7 +83,7 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
             if (i > 0) {
                 out += " > ";
             }
-            out += escape_for_terminal(profile.functions[step.function].name);
+            out += terminal_text(profile.functions[step.function].name);
             std::snprintf(line, sizeof line, " (%.1f%%)", step.pct);
             out += line;
         }
@@ -146,14 +97,14 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
         }
         ++explained;
         out += "pycroscope: callers of ";
-        out += escape_for_terminal(profile.functions[r.function].name);
+        out += terminal_text(profile.functions[r.function].name);
         out += ": ";
         for (std::size_t i = 0; i < r.callers.size(); ++i) {
             const auto& caller = r.callers[i];
             if (i > 0) {
                 out += ", ";
             }
-            out += escape_for_terminal(profile.functions[caller.function].name);
+            out += terminal_text(profile.functions[caller.function].name);
             if (samples) {
                 std::snprintf(line, sizeof line, " (%.1f%%)", caller.pct);
             } else {

@@ -2,7 +2,7 @@
 // terminal (controls, escape sequences, bidi and invisible format
 // characters, bytes that are not UTF-8) is shown escaped.
 
-#include <pycroscope/profile/terminal_text.hpp>
+#include <pycroscope/report/terminal_text.hpp>
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 namespace {
 
-using pycroscope::profile::terminal_text;
+using pycroscope::report::terminal_text;
 
 TEST(TerminalText, PrintableTextIsKeptAsItIs) {
     EXPECT_EQ(terminal_text("Cls.method <lambda> caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x90\x8d"),

@@ -12,15 +12,16 @@
 #include <string_view>
 
 namespace pycroscope {
-namespace profile {
+namespace report {
 
 namespace detail {
 
 // Format characters that reorder or hide text: the bidi embeddings,
-// overrides and isolates, the marks, and zero-width characters.
+// overrides and isolates, the marks, zero-width characters, and the line
+// and paragraph separators some terminals break lines at.
 inline bool invisible_format(std::uint32_t c) noexcept {
     return c == 0x061C || c == 0x200B || c == 0x200C || c == 0x200D || c == 0x200E || c == 0x200F ||
-           (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF;
+           c == 0x2028 || c == 0x2029 || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF;
 }
 
 // The code point of a well-formed UTF-8 sequence at text[i], and its length; 0 when malformed.
@@ -82,5 +83,5 @@ inline std::string terminal_text(std::string_view text) {
     return out;
 }
 
-} // namespace profile
+} // namespace report
 } // namespace pycroscope
