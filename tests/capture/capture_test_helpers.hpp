@@ -197,7 +197,7 @@ inline std::string canonical(const Event& e) {
     std::string out = std::to_string(static_cast<unsigned>(e.kind)) + " t=" + std::to_string(e.timestamp);
     out += " id=" + (id_is_location(e) ? describe_location(e.id) : std::to_string(e.id));
     out += " p=" + (e.kind == EventKind::sample ? describe_location(e.payload) : std::to_string(e.payload));
-    out += " aux=" + std::to_string(e.aux) + " f=" + std::to_string(e.flags) + " r=" + std::to_string(e.reserved);
+    out += " aux=" + std::to_string(e.aux) + " f=" + std::to_string(e.flags) + " r=" + std::to_string(e.aux_high);
     return out;
 }
 

@@ -5,7 +5,7 @@
 #include "capture/capture_test_helpers.hpp"
 #include "sinks/sink_test_helpers.hpp"
 
-#include <pycroscope/analysis/memory_model.hpp>
+#include <pycroscope/model/memory_model.hpp>
 #include <pycroscope/capture/capture_reader.hpp>
 #include <pycroscope/capture/capture_sink.hpp>
 #include <pycroscope/capture/replay.hpp>
@@ -47,7 +47,7 @@ Outputs outputs_in(const TempDir& dir, const std::string& prefix) {
 }
 
 std::vector<std::shared_ptr<pycroscope::EventProcessor>> processors() {
-    return {std::make_shared<pycroscope::analysis::MemoryModel>()};
+    return {std::make_shared<pycroscope::model::MemoryModel>()};
 }
 
 TEST(Replay, WritesTheSameFilesAsTheLiveRunByteForByte) {
