@@ -239,7 +239,7 @@ private:
 
     std::uint32_t frame(const SourceLocation* location) {
         if (location == nullptr) {
-            location = &analysis::unknown_sample_frame;
+            location = &model::unknown_sample_frame;
         }
         auto found = frame_index_.find(location);
         if (found != frame_index_.end()) {
