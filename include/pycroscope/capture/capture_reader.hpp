@@ -293,7 +293,7 @@ private:
             locations_.push_back(location);
             index_.push_back(&locations_.back());
         }
-        children_.clear();
+        tables_.clear();
     }
 
     const char* intern(ByteReader& in) {
@@ -396,7 +396,12 @@ private:
             return;
         }
         e.kind = code_kinds[code];
-        if ((tag & tag_bits::flags) != 0) {
+        if (cls == CodeClass::alloc || cls == CodeClass::free) {
+            if ((tag & tag_bits::flags) != 0) {
+                st.last_memory_flags = in.byte();
+            }
+            e.flags = st.last_memory_flags;
+        } else if ((tag & tag_bits::flags) != 0) {
             e.flags = in.byte();
             if (e.flags == 0) {
                 in.fail("flags byte of 0 announced");
@@ -407,13 +412,12 @@ private:
                 const std::uint32_t top = st.top();
                 std::uint32_t id;
                 if (a) {
-                    id = children_.get(top);
-                    if (id == ChildCache::no_child) {
+                    if (!tables_.children.get(top, id)) {
                         in.fail("predicted child without a previous one");
                     }
                 } else {
                     id = location_at(in);
-                    children_.set(top, id);
+                    tables_.children.set(top, id);
                 }
                 e.id = id_of(id);
                 if (b) {
@@ -461,22 +465,31 @@ private:
                 break;
             }
             case CodeClass::alloc: {
+                std::uint32_t site;
                 if (a) {
-                    st.last_site = location_at(in);
+                    site = location_at(in);
+                    tables_.next_site.set(st.last_site, site);
+                } else {
+                    site = tables_.predicted_site(st.last_site);
                 }
-                e.id = id_of(st.last_site);
-                st.last_address += static_cast<std::uint64_t>(unzigzag(in.varint()));
-                e.payload = st.last_address;
-                if (!b) {
-                    st.last_alloc_bytes = read_bytes_field(in);
+                st.last_site = site;
+                e.id = id_of(site);
+                e.payload = read_address(in, st);
+                std::uint64_t bytes = 0;
+                if (b) {
+                    if (!tables_.site_bytes.get(site, bytes)) {
+                        in.fail("predicted allocation size without a previous one");
+                    }
+                } else {
+                    bytes = read_bytes_field(in);
+                    tables_.site_bytes.set(site, bytes);
                 }
-                set_memory_bytes(e, st.last_alloc_bytes);
+                set_memory_bytes(e, bytes);
                 break;
             }
             case CodeClass::free: {
                 e.id = a ? id_of(location_at(in)) : 0;
-                st.last_address += static_cast<std::uint64_t>(unzigzag(in.varint()));
-                e.payload = st.last_address;
+                e.payload = read_address(in, st);
                 if (b) {
                     set_memory_bytes(e, read_bytes_field(in));
                 }
@@ -525,12 +538,33 @@ private:
         return bytes;
     }
     static void read_extras(ByteReader& in, Event& e) {
-        e.aux = in.varint32("aux");
-        const std::uint64_t reserved = in.varint();
-        if (reserved > 0xFFFF) {
-            in.fail("reserved does not fit 16 bits");
+        const std::uint64_t extras = in.varint();
+        if ((extras >> 48) != 0) {
+            in.fail("aux and reserved do not fit 48 bits");
         }
-        e.aux_high = static_cast<std::uint16_t>(reserved);
+        e.aux = static_cast<std::uint32_t>(extras);
+        e.aux_high = static_cast<std::uint16_t>(extras >> 32);
+    }
+    // ThreadCodecState::address_code() read back.
+    static std::uint64_t read_address(ByteReader& in, ThreadCodecState& st) {
+        const std::uint64_t code = in.varint();
+        std::uint64_t address;
+        if (code < recent_addresses) {
+            address = st.recent[(st.recent_head - 1 - static_cast<std::uint32_t>(code)) & (recent_addresses - 1)];
+        } else {
+            const std::uint64_t y = code - recent_addresses;
+            const std::uint64_t high = (st.last_address >> 4) + static_cast<std::uint64_t>(unzigzag(y >> 1));
+            std::uint64_t low = 0;
+            if ((y & 1) != 0) {
+                low = in.byte();
+                if (low == 0 || low > 15) {
+                    in.fail("address low bits out of range");
+                }
+            }
+            address = high << 4 | low;
+        }
+        st.remember_address(address);
+        return address;
     }
 
     void build_cut_summary() {
@@ -573,7 +607,7 @@ private:
     std::deque<SourceLocation> locations_;
     std::vector<const SourceLocation*> index_{nullptr};
     std::map<std::uint32_t, ThreadSlot> threads_;
-    ChildCache children_;
+    ChunkTables tables_;
     std::vector<Event> events_buffer_;
 };
 

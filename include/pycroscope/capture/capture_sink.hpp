@@ -21,13 +21,15 @@
 #include "pycroscope/capture/format.hpp"
 #include "pycroscope/capture/session_records.hpp"
 #include "pycroscope/core/error.hpp"
-#include "pycroscope/sinks/base_sink.hpp"
+#include "pycroscope/core/sink.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -44,7 +46,8 @@ struct CaptureOptions {
     std::chrono::milliseconds flush_interval{1000};        // or once this old
 };
 
-class CaptureSink : public sinks::BaseSinkMt {
+// Derives from Sink itself, not sinks::BaseSink: capture/ sits below sinks/.
+class CaptureSink : public Sink {
 public:
     explicit CaptureSink(std::string path, CaptureOptions options = {})
         : path_(std::move(path)), options_(options) {
@@ -59,15 +62,32 @@ public:
     bool consumes_recorded_events() const override { return true; }
     const std::string& path() const noexcept { return path_; }
     // The last session's capture is whole on disk: its trailer was written and synced.
-    bool written() const noexcept { return written_; }
+    bool written() const noexcept { return written_.load(); }
+
+    void open(const SessionInfo& info) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        open_(info);
+    }
+    void consume(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        sink_it_(thread, events, count);
+    }
+    void close(const SessionSummary& summary) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        close_(summary);
+    }
+    void abort() noexcept override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        abort_();
+    }
 
     // Written so far (for tests and benchmarks).
     std::uint64_t chunks_written() const noexcept { return chunks_; }
     std::uint64_t events_written() const noexcept { return events_; }
     std::uint64_t bytes_written() const noexcept { return offset_; }
 
-protected:
-    void open_(const SessionInfo& info) override {
+private:
+    void open_(const SessionInfo& info) {
         close_file();
         if (path_.empty()) {
             throw ConfigError("capture output path is empty");
@@ -108,7 +128,7 @@ protected:
         chunk_started_ = std::chrono::steady_clock::now();
     }
 
-    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) {
         if (!is_open()) {
             throw SinkError("capture '" + path_ + "' written after it was closed");
         }
@@ -129,7 +149,7 @@ protected:
         }
     }
 
-    void close_(const SessionSummary& summary) override {
+    void close_(const SessionSummary& summary) {
         written_ = false;
         if (!is_open()) {
             throw SinkError("capture '" + path_ + "' closed twice or after a failure");
@@ -153,7 +173,7 @@ protected:
         written_ = true;
     }
 
-    void abort_() noexcept override {
+    void abort_() noexcept {
         const bool had_file = is_open();
         close_file();
 #if defined(__unix__) || defined(__APPLE__)
@@ -166,7 +186,6 @@ protected:
         }
     }
 
-private:
     bool is_open() const noexcept {
 #if defined(__unix__) || defined(__APPLE__)
         return fd_ >= 0;
@@ -272,6 +291,8 @@ private:
 #endif
     }
 
+    std::mutex mutex_;
+    std::atomic<bool> written_{false};
     std::string path_;
     CaptureOptions options_;
     ChunkEncoder encoder_;
@@ -285,7 +306,6 @@ private:
 #else
     std::FILE* file_ = nullptr;
 #endif
-    bool written_ = false;
 };
 
 } // namespace capture

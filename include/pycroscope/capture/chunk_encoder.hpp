@@ -108,7 +108,7 @@ public:
         batches_.clear();
         events_ = 0;
         new_locations_ = 0;
-        children_.clear();
+        tables_.clear();
         for (auto& entry : threads_) {
             entry.second.codec.reset();
         }
@@ -180,8 +180,16 @@ private:
     }
 
     void put_extras(const Event& e) noexcept {
-        batches_.put_varint(e.aux);
-        batches_.put_varint(e.aux_high);
+        batches_.put_varint(static_cast<std::uint64_t>(e.aux) | static_cast<std::uint64_t>(e.aux_high) << 32);
+    }
+    void put_address(ThreadCodecState& st, std::uint64_t address) noexcept {
+        std::uint8_t low = 0;
+        const std::uint64_t code = st.address_code(address, low);
+        batches_.put_varint(code);
+        if (code >= recent_addresses && low != 0) {
+            batches_.put_byte(low);
+        }
+        st.remember_address(address);
     }
 
     void encode(ThreadCodecState& st, const Event& e) {
@@ -196,7 +204,12 @@ private:
         st.last_ts = ts;
         const Code code = code_of(e.kind);
         std::uint8_t tag = static_cast<std::uint8_t>(code);
-        if (e.flags != 0 && code != Code::raw) {
+        if (code == Code::mem_alloc || code == Code::mem_free) {
+            if (e.flags != st.last_memory_flags) {
+                tag |= tag_bits::flags;
+                st.last_memory_flags = e.flags;
+            }
+        } else if (e.flags != 0 && code != Code::raw) {
             tag |= tag_bits::flags;
         }
         const bool extras = e.aux != 0 || e.aux_high != 0;
@@ -204,13 +217,14 @@ private:
             case CodeClass::open: {
                 const std::uint32_t id = location_index(e.id);
                 const std::uint32_t top = st.top();
-                const bool predicted = children_.get(top) == id;
+                std::uint32_t child = 0;
+                const bool predicted = tables_.children.get(top, child) && child == id;
                 const bool more = e.payload != 0 || extras;
                 tag |= (predicted ? tag_bits::a : 0) | (more ? tag_bits::b : 0);
                 head(tag, delta, e.flags);
                 if (!predicted) {
                     out.put_varint(id);
-                    children_.set(top, id);
+                    tables_.children.set(top, id);
                 }
                 if (more) {
                     out.put_varint(e.payload);
@@ -255,19 +269,20 @@ private:
             case CodeClass::alloc: {
                 const std::uint32_t id = location_index(e.id);
                 const std::uint64_t bytes = memory_bytes(e);
-                const bool same_site = id == st.last_site;
-                const bool same_bytes = bytes == st.last_alloc_bytes;
+                const bool same_site = id == tables_.predicted_site(st.last_site);
+                std::uint64_t known_bytes = 0;
+                const bool same_bytes = tables_.site_bytes.get(id, known_bytes) && known_bytes == bytes;
                 tag |= (same_site ? 0 : tag_bits::a) | (same_bytes ? tag_bits::b : 0);
                 head(tag, delta, e.flags);
                 if (!same_site) {
                     out.put_varint(id);
-                    st.last_site = id;
+                    tables_.next_site.set(st.last_site, id);
                 }
-                out.put_varint(zigzag(static_cast<std::int64_t>(e.payload - st.last_address)));
-                st.last_address = e.payload;
+                st.last_site = id;
+                put_address(st, e.payload);
                 if (!same_bytes) {
                     out.put_varint(bytes);
-                    st.last_alloc_bytes = bytes;
+                    tables_.site_bytes.set(id, bytes);
                 }
                 break;
             }
@@ -279,8 +294,7 @@ private:
                 if (id != 0) {
                     out.put_varint(id);
                 }
-                out.put_varint(zigzag(static_cast<std::int64_t>(e.payload - st.last_address)));
-                st.last_address = e.payload;
+                put_address(st, e.payload);
                 if (bytes != 0) {
                     out.put_varint(bytes);
                 }
@@ -344,7 +358,7 @@ private:
 
     detail::LocationIndex locations_;
     std::unordered_map<std::uint32_t, ThreadState> threads_;
-    ChildCache children_;
+    ChunkTables tables_;
     ByteBuffer definitions_;
     ByteBuffer batches_;
     std::uint64_t events_ = 0;

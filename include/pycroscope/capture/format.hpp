@@ -43,6 +43,7 @@ constexpr std::uint32_t max_block_bytes = 64u << 20;
 constexpr std::uint32_t max_batch_events = 1u << 16;
 constexpr std::size_t max_span_stack = 4096; // deeper opens are not pushed
 constexpr std::size_t close_search_depth = 64; // frames an explicit close looks through
+constexpr std::uint32_t recent_addresses = 16;  // a power of two
 
 // The first byte of an event: code (bits 0..4) and three modifiers.
 namespace tag_bits {
@@ -54,26 +55,31 @@ constexpr std::uint8_t b = 0x80;     // kind-specific, see Code
 
 // Event codes. Per code, what follows the tag and the timestamp delta ("loc":
 // a location index varint, 0 = null):
-//   raw            kind byte, flags byte, id, payload, aux, reserved (varints);
+//   raw            kind byte, flags byte, id, payload (varints), extras;
 //                  any kind this version does not know. Never has a, b or flags.
+// "extras": one varint, aux | reserved << 32.
 //   open (zone_begin, py_call, c_call, py_resume)
-//                  a: id = the child last opened under the current top (loc
-//                     otherwise); b: payload, aux, reserved follow.
+//                  a: id = the child last opened under the current top
+//                     (ChunkTables::children; loc otherwise); b: payload
+//                     varint, extras.
 //   close (zone_end, py_return, c_return)
-//                  a: explicit loc (otherwise the stack top); b: payload, aux,
-//                  reserved follow.
+//                  a: explicit loc (otherwise the stack top); b: payload
+//                  varint, extras.
 //   py_line        a: explicit loc (otherwise the stack top); payload as a
-//                  zigzag delta from the thread's last line; b: aux, reserved.
-//   mem_alloc      a: loc follows (otherwise the thread's last site);
-//                  payload zigzag delta from the thread's last address;
-//                  b: bytes as the thread's last allocation, else varint bytes.
-//   mem_free       a: loc follows (otherwise 0); payload as mem_alloc;
+//                  zigzag delta from the thread's last line; b: extras.
+//   mem_alloc      the flags bit: a flags byte follows, else the thread's last
+//                  memory flags; a: loc follows (otherwise the site that
+//                  followed the thread's last site before, or that site:
+//                  ChunkTables::predicted_site); address
+//                  (ThreadCodecState::address_code); b: bytes as last
+//                  allocated at the site in the chunk, else varint bytes.
+//   mem_free       flags as mem_alloc; a: loc follows (otherwise 0); address;
 //                  b: varint bytes (otherwise 0).
-//   counter        loc; payload 8 bytes little-endian; b: aux, reserved.
-//   sample         id varint (os_tid); payload loc; b: aux, reserved.
+//   counter        loc; payload 8 bytes little-endian; b: extras.
+//   sample         id varint (os_tid); payload loc; b: extras.
 //   plain (instant, frame_mark, py_exception, io_call, exception_info,
 //          sample_frame)
-//                  loc; a: payload varint (otherwise 0); b: aux, reserved.
+//                  loc; a: payload varint (otherwise 0); b: extras.
 //   time_back      not an event: varint n, the thread's clock steps back n
 //                  ticks before the next event (whose delta is unsigned).
 enum class Code : std::uint8_t {
@@ -154,17 +160,44 @@ struct ThreadCodecState {
     std::uint64_t last_ts = 0;
     std::uint64_t last_line = 0;
     std::uint64_t last_address = 0;
-    std::uint64_t last_alloc_bytes = 0;
     std::uint32_t last_site = 0;
-    std::vector<std::uint32_t> stack; // location indices of open spans
+    std::uint8_t last_memory_flags = 0;
+    std::uint32_t recent_head = 0;
+    std::uint64_t recent[recent_addresses] = {}; // the last block addresses allocated or freed
+    std::vector<std::uint32_t> stack;             // location indices of open spans
 
     void reset() noexcept {
         last_ts = 0;
         last_line = 0;
         last_address = 0;
-        last_alloc_bytes = 0;
         last_site = 0;
+        last_memory_flags = 0;
+        recent_head = 0;
+        for (auto& a : recent) {
+            a = 0;
+        }
         stack.clear();
+    }
+
+    // A memory event's address field: x < recent_addresses names the x-th
+    // most recent address of the thread (a free of a block just allocated, an
+    // allocation of a block just freed); otherwise y = x - recent_addresses
+    // holds the change of the address's bits 4..63 as zigzag(delta) << 1,
+    // and y & 1 says that a byte with its low 4 bits follows (most blocks
+    // are 16-byte aligned).
+    std::uint64_t address_code(std::uint64_t address, std::uint8_t& low) const noexcept {
+        for (std::uint32_t k = 0; k < recent_addresses; ++k) {
+            if (recent[(recent_head - 1 - k) & (recent_addresses - 1)] == address) {
+                return k;
+            }
+        }
+        const auto delta = static_cast<std::int64_t>(address >> 4) - static_cast<std::int64_t>(last_address >> 4);
+        low = static_cast<std::uint8_t>(address & 15);
+        return recent_addresses + ((zigzag(delta) << 1) | (low != 0 ? 1 : 0));
+    }
+    void remember_address(std::uint64_t address) noexcept {
+        last_address = address;
+        recent[recent_head++ & (recent_addresses - 1)] = address;
     }
     std::uint32_t top() const noexcept { return stack.empty() ? 0 : stack.back(); }
     void open(std::uint32_t location) {
@@ -188,32 +221,54 @@ struct ThreadCodecState {
     }
 };
 
-// The child last opened under each location (index 0: at the bottom of a
-// stack), for every thread of a chunk. clear() is O(1): entries carry the
-// chunk's generation.
-class ChildCache {
+// A value per location index, for one chunk: the child last opened under a
+// location (index 0: at the bottom of a stack), the site that followed a site,
+// the bytes last allocated at a site. clear() is O(1): entries carry the
+// chunk's generation. Indices are bounded by the locations defined.
+template <class T>
+class ChunkTable {
 public:
-    std::uint32_t get(std::uint32_t parent) const noexcept {
-        return parent < entries_.size() && entries_[parent].generation == generation_ ? entries_[parent].child
-                                                                                      : no_child;
-    }
-    void set(std::uint32_t parent, std::uint32_t child) {
-        if (parent >= entries_.size()) {
-            entries_.resize(static_cast<std::size_t>(parent) + 1 + entries_.size() / 2);
+    bool get(std::uint32_t key, T& out) const noexcept {
+        if (key < entries_.size() && entries_[key].generation == generation_) {
+            out = entries_[key].value;
+            return true;
         }
-        entries_[parent] = Entry{generation_, child};
+        return false;
+    }
+    void set(std::uint32_t key, T value) {
+        if (key >= entries_.size()) {
+            entries_.resize(static_cast<std::size_t>(key) + 1 + entries_.size() / 2);
+        }
+        entries_[key] = Entry{generation_, value};
     }
     void clear() noexcept { ++generation_; }
-
-    static constexpr std::uint32_t no_child = 0xFFFFFFFFu;
 
 private:
     struct Entry {
         std::uint32_t generation = 0;
-        std::uint32_t child = no_child;
+        T value{};
     };
     std::vector<Entry> entries_;
     std::uint32_t generation_ = 1;
+};
+
+// The tables every thread of a chunk shares.
+struct ChunkTables {
+    ChunkTable<std::uint32_t> children;   // open: child last opened under a location
+    ChunkTable<std::uint32_t> next_site;  // mem_alloc: the site that followed a site
+    ChunkTable<std::uint64_t> site_bytes; // mem_alloc: bytes last allocated at a site
+
+    void clear() noexcept {
+        children.clear();
+        next_site.clear();
+        site_bytes.clear();
+    }
+    // The site an allocation is predicted at, after one at `previous`.
+    std::uint32_t predicted_site(std::uint32_t previous) const noexcept {
+        std::uint32_t site = previous;
+        next_site.get(previous, site);
+        return site;
+    }
 };
 
 // Bits of a batch record's thread byte.
