@@ -8,6 +8,7 @@
 // as cProfile's on 3.9-3.11. Everything here runs with the GIL held.
 
 #include "pycroscope/core/clock.hpp"
+#include "pycroscope/python/runtime/code_registry.hpp"
 #include "pycroscope/python/tracer/hook_slots.hpp"
 
 #include <cstdint>
@@ -137,9 +138,10 @@ inline int forward_to_program(HookSlot slot, Py_tracefunc ours, PyObject* object
     const int result = function(object, frame, what, arg);
     if (result != 0 && slot_function(tstate, slot) == nullptr) {
         program_hooks().foreign(slot).erase(thread_key(tstate));
+        PendingExceptionGuard program_error; // what the program's function raised goes on
         OwnSlotChange own;
         if (set_quietly(tstate, slot, ours, nullptr) != 0) {
-            PyErr_Clear(); // unreachable where the write is direct; the program's error stays
+            PyErr_Clear();
         }
     }
     return result;
