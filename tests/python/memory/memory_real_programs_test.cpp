@@ -88,7 +88,24 @@ protected:
 
 std::string unchanged(const std::string& text) { return text; }
 
+// Whole programs under TSan take many minutes and test no thread the ASan and
+// plain builds do not: the crash these tests guard against is memory misuse.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool under_thread_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool under_thread_sanitizer = true;
+#else
+constexpr bool under_thread_sanitizer = false;
+#endif
+#else
+constexpr bool under_thread_sanitizer = false;
+#endif
+
 TEST_F(RealPrograms, SympyFactorsUnderFullTrackingAsWithoutIt) {
+    if (under_thread_sanitizer) {
+        GTEST_SKIP() << "a whole program under TSan: run by the plain and ASan builds";
+    }
     if (!python_can_import("sympy")) {
         GTEST_SKIP() << "sympy is not installed for " << PYCROSCOPE_PYTHON_EXECUTABLE << " (Debian: python3-sympy)";
     }
@@ -114,6 +131,9 @@ std::string without_timings(const std::string& text) {
 }
 
 TEST_F(RealPrograms, TestPickleThroughLibregrtestPassesUnderFullTracking) {
+    if (under_thread_sanitizer) {
+        GTEST_SKIP() << "a whole program under TSan: run by the plain and ASan builds";
+    }
     if (!python_can_import("test.libregrtest, test.test_pickle")) {
         GTEST_SKIP() << "the test suite of " << PYCROSCOPE_PYTHON_EXECUTABLE
                      << " is not installed (Debian: libpython3.11-testsuite)";
