@@ -90,9 +90,9 @@ const char* const usage_text =
     "  --system-interval MS  system sampling interval in milliseconds (default 100, 1..3600000)\n"
     "  --alert METRIC=VALUE[:N]  alert when METRIC exceeds VALUE for N samples (repeatable): cpu=90,\n"
     "                     rss_mb=500, threads=64, disk_write_mb=100, net_rx_mb=10, ...\n"
-    "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: these three),\n"
-    "                     capture (capture.pycro, the compact binary capture), perfetto, speedscope,\n"
-    "                     pprof, callgrind (see docs/exporters.md)\n"
+    "  --sinks LIST       comma-separated outputs among json, folded, capture (default: these three;\n"
+    "                     capture.pycro is the compact binary capture), chrome (trace.json), perfetto,\n"
+    "                     speedscope, pprof, callgrind (see docs/exporters.md)\n"
     "  --backend NAME     auto (default), eval_frame or profile\n"
     "  --on-conflict POLICY  when the script sets its own profile/trace function (sys.setprofile,\n"
     "                     sys.settrace, threading.settrace, a debugger, doctest): chain (default: both\n"
@@ -103,7 +103,7 @@ const char* const usage_text =
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
-    "outputs: session.json (summary), stacks.folded (flame graphs), trace.json (ui.perfetto.dev),\n"
+    "outputs: session.json (summary), stacks.folded (flame graphs), capture.pycro (every event, compact),\n"
     "         report.html (the interactive report, one offline file), report.md (summary for terminals and CI)\n";
 
 int usage_error(std::string message) {

@@ -168,6 +168,15 @@ private:
             close_file();
             throw SinkError("could not sync '" + path_ + "': " + std::strerror(error));
         }
+        // Writes to a file removed during the run (its folder deleted) succeed
+        // on the open descriptor: only the name tells whether it is still there.
+        struct stat opened {};
+        struct stat named {};
+        if (::fstat(fd_, &opened) != 0 || ::stat(path_.c_str(), &named) != 0 || opened.st_ino != named.st_ino ||
+            opened.st_dev != named.st_dev) {
+            close_file();
+            throw SinkError("capture '" + path_ + "' was removed during the run");
+        }
 #endif
         close_file();
         written_ = true;

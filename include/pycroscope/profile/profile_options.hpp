@@ -37,10 +37,13 @@ struct ProfileOptions {
     Backend backend = Backend::automatic;
     // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
     python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
-    bool json = true;   // session.json
-    bool folded = true; // stacks.folded
-    bool chrome = true; // trace.json
-    bool capture = false; // capture.pycro (capture/capture_sink.hpp)
+    // By default the outputs that fit a person's disk: every event goes to the
+    // compact capture, from which `pycroscope report` or `export` writes any
+    // other format later; the Chrome trace (tens of bytes per event) only on request.
+    bool json = true;     // session.json
+    bool folded = true;   // stacks.folded
+    bool chrome = false;  // trace.json
+    bool capture = true;  // capture.pycro (capture/capture_sink.hpp)
     // Exporters (sinks/export_sink.hpp), off by default: trace.perfetto-trace,
     // profile.speedscope.json, profile.pb.gz (and alloc.pb.gz with memory), callgrind.out.
     bool perfetto = false;

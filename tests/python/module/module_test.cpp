@@ -473,7 +473,7 @@ with pycroscope.profile(output_dir=OUT) as session:
               "['native_zones', 'python', 'exceptions', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
     EXPECT_EQ(eval_str("session.output_dir"), out);
     EXPECT_EQ(eval_str("len(session.files)"), "4");
-    for (const char* file : {"session.json", "stacks.folded", "memory.folded", "trace.json"}) {
+    for (const char* file : {"session.json", "stacks.folded", "memory.folded", "capture.pycro"}) {
         EXPECT_TRUE(fs::exists(fs::path(out) / file)) << file;
     }
 

@@ -224,7 +224,7 @@ print(main())
     EXPECT_EQ(profiled.status, plain.status);
     EXPECT_EQ(profiled.status, 0) << profiled.err;
     EXPECT_EQ(profiled.out, plain.out);
-    for (const char* file : {"session.json", "stacks.folded", "trace.json"}) {
+    for (const char* file : {"session.json", "stacks.folded", "capture.pycro", "report.html", "report.md"}) {
         EXPECT_TRUE(fs::exists(dir_ / "out" / file)) << file;
     }
     const json::Value doc = session_json();
