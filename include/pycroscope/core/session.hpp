@@ -55,12 +55,16 @@ public:
     }
     void add_sink(std::shared_ptr<Sink> sink) { core_.add_sink(std::move(sink)); }
 
+    // The collectors SessionInfo (and session.json) lists: by default every
+    // collector of the type; a host that turns some off by option names those that run.
+    void set_collector_names(std::vector<std::string> names) { collector_names_ = std::move(names); }
+
     // Starting a running session does nothing.
     void start() {
         if (core_.running()) {
             return;
         }
-        core_.start({Collectors::name...});
+        core_.start(collector_names_.empty() ? std::vector<std::string>{Collectors::name...} : collector_names_);
         started_ = 0;
         try {
             start_collectors(std::index_sequence_for<Collectors...>{});
@@ -113,6 +117,7 @@ private:
     SessionCore core_;
     std::tuple<Collectors...> collectors_;
     std::size_t started_ = 0;
+    std::vector<std::string> collector_names_; // empty: every collector of the type
 };
 
 } // namespace pycroscope

@@ -196,6 +196,7 @@ public:
         session_.collector<GcCollector>().enabled = false;
         session_.collector<ImportCollector>().enabled = false;
         session_.collector<IoCollector>().enabled = false;
+        session_.set_collector_names(collectors()); // session.json lists what runs, and so does a capture
         session_.start();
         if (Py_IsInitialized()) {
             attach_python();
