@@ -530,7 +530,7 @@ private:
         if (reserved > 0xFFFF) {
             in.fail("reserved does not fit 16 bits");
         }
-        e.reserved = static_cast<std::uint16_t>(reserved);
+        e.aux_high = static_cast<std::uint16_t>(reserved);
     }
 
     void build_cut_summary() {

@@ -181,7 +181,7 @@ private:
 
     void put_extras(const Event& e) noexcept {
         batches_.put_varint(e.aux);
-        batches_.put_varint(e.reserved);
+        batches_.put_varint(e.aux_high);
     }
 
     void encode(ThreadCodecState& st, const Event& e) {
@@ -199,7 +199,7 @@ private:
         if (e.flags != 0 && code != Code::raw) {
             tag |= tag_bits::flags;
         }
-        const bool extras = e.aux != 0 || e.reserved != 0;
+        const bool extras = e.aux != 0 || e.aux_high != 0;
         switch (class_of(static_cast<std::uint8_t>(code))) {
             case CodeClass::open: {
                 const std::uint32_t id = location_index(e.id);

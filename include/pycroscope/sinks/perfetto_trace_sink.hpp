@@ -27,8 +27,8 @@
 // begin is dropped and spans still open at stop end at stop (SpanStack), so
 // every track is balanced.
 
-#include "pycroscope/analysis/sample_decoder.hpp"
-#include "pycroscope/analysis/sample_slices.hpp"
+#include "pycroscope/model/sample_decoder.hpp"
+#include "pycroscope/model/sample_slices.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
@@ -184,8 +184,8 @@ protected:
             } else if (e.kind == EventKind::counter) {
                 write_counter(state.sequence, e.timestamp, counter_track(e.location()), e.value());
             } else if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
-                sample_streams_.push(thread.index, e, [&](const analysis::SampleView& sample) {
-                    sample_slices_.add(sample, [&](const analysis::SampleSlice& slice) { slices_.push_back(slice); });
+                sample_streams_.push(thread.index, e, [&](const model::SampleView& sample) {
+                    sample_slices_.add(sample, [&](const model::SampleSlice& slice) { slices_.push_back(slice); });
                 });
             } else if (is_memory_event(e.kind) && memory_track_.add(e, thread.index)) {
                 write_memory_counter(state.sequence, e.timestamp);
@@ -447,9 +447,9 @@ private:
         const auto interval = static_cast<std::uint64_t>(
             static_cast<double>(sample_interval_ns_) / info_.calibration.ns_per_tick + 0.5);
         sample_slices_.finish(summary.stop_ticks, interval,
-                              [&](const analysis::SampleSlice& slice) { slices_.push_back(slice); });
+                              [&](const model::SampleSlice& slice) { slices_.push_back(slice); });
         std::stable_sort(slices_.begin(), slices_.end(),
-                         [](const analysis::SampleSlice& a, const analysis::SampleSlice& b) {
+                         [](const model::SampleSlice& a, const model::SampleSlice& b) {
                              if (a.os_tid != b.os_tid) {
                                  return a.os_tid < b.os_tid;
                              }
@@ -467,7 +467,7 @@ private:
             sequence.default_track = next_track_++;
             describe_track(sequence.default_track, "samples: " + track.name, false, false);
         }
-        std::vector<const analysis::SampleSlice*> open;
+        std::vector<const model::SampleSlice*> open;
         std::uint64_t current_tid = 0;
         auto close_until = [&](std::size_t keep, std::uint64_t limit, bool all) {
             while (open.size() > keep && (all || open.back()->end <= limit)) {
@@ -508,9 +508,9 @@ private:
     std::uint64_t next_track_ = first_dynamic_track;
     MemoryCounterTrack memory_track_;
     std::uint64_t memory_track_uuid_ = 0;
-    analysis::SampleStreams sample_streams_;
-    analysis::SampleSliceBuilder sample_slices_;
-    std::vector<analysis::SampleSlice> slices_;
+    model::SampleStreams sample_streams_;
+    model::SampleSliceBuilder sample_slices_;
+    std::vector<model::SampleSlice> slices_;
     std::uint64_t sample_interval_ns_ = 0;
 };
 

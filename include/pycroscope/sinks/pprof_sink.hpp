@@ -21,7 +21,7 @@
 //       one recorded sample.
 // Functions carry name, file and first line; locations one Line each.
 
-#include "pycroscope/analysis/sample_decoder.hpp"
+#include "pycroscope/model/sample_decoder.hpp"
 #include "pycroscope/core/call_tree.hpp"
 #include "pycroscope/core/location_tree.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
@@ -233,7 +233,7 @@ protected:
             const Event& e = events[i];
             if (profile_ == PprofProfile::cpu) {
                 if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
-                    sample_streams_.push(thread.index, e, [&](const analysis::SampleView& s) { add_sample(s); });
+                    sample_streams_.push(thread.index, e, [&](const model::SampleView& s) { add_sample(s); });
                 } else {
                     state.tree.add(e);
                 }
@@ -322,7 +322,7 @@ private:
         });
     }
 
-    void add_sample(const analysis::SampleView& sample) {
+    void add_sample(const model::SampleView& sample) {
         SampledStack key;
         key.first = sample.os_tid;
         key.second.reserve(sample.depth);
@@ -331,7 +331,7 @@ private:
         }
         SampledCount& count = sampled_[key];
         ++count.samples;
-        count.thread = analysis::sampled_thread_name(sample.os_tid, sample.thread_name);
+        count.thread = model::sampled_thread_name(sample.os_tid, sample.thread_name);
     }
 
     void write_samples(PprofBuilder& builder) {
@@ -381,7 +381,7 @@ private:
     PprofProfile profile_;
     std::uint64_t sample_interval_ns_ = 0;
     PerThreadState<ThreadState> threads_;
-    analysis::SampleStreams sample_streams_;
+    model::SampleStreams sample_streams_;
     std::map<SampledStack, SampledCount> sampled_;
     LocationTree tree_;
     std::unordered_map<std::uint64_t, AllocationTotals> allocations_;

@@ -13,7 +13,7 @@
 //     allocating line) weighted by the bytes allocated there.
 // Events are kept compact (varints) until close, when the JSON is written.
 
-#include "pycroscope/analysis/sample_decoder.hpp"
+#include "pycroscope/model/sample_decoder.hpp"
 #include "pycroscope/core/location_tree.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
@@ -86,7 +86,7 @@ protected:
                 });
                 state.position.add(e, tree_);
             } else if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
-                sample_streams_.push(thread.index, e, [&](const analysis::SampleView& sample) { add_sample(sample); });
+                sample_streams_.push(thread.index, e, [&](const model::SampleView& sample) { add_sample(sample); });
             } else if (e.kind == EventKind::mem_alloc) {
                 const SourceLocation* line = e.location() != nullptr ? e.location() : &unattributed_allocation;
                 const std::uint32_t leaf = tree_.child(state.position.node(), line);
@@ -239,7 +239,7 @@ private:
 
     std::uint32_t frame(const SourceLocation* location) {
         if (location == nullptr) {
-            location = &analysis::unknown_sample_frame;
+            location = &model::unknown_sample_frame;
         }
         auto found = frame_index_.find(location);
         if (found != frame_index_.end()) {
@@ -302,7 +302,7 @@ private:
         }
     }
 
-    void add_sample(const analysis::SampleView& sample) {
+    void add_sample(const model::SampleView& sample) {
         auto found = sampled_.find(sample.os_tid);
         if (found == sampled_.end()) {
             found = sampled_.emplace(sample.os_tid, SampledTrack{}).first;
@@ -310,7 +310,7 @@ private:
             found->second.first_ns = ns(sample.timestamp);
         }
         SampledTrack& track = found->second;
-        track.name = analysis::sampled_thread_name(sample.os_tid, sample.thread_name);
+        track.name = model::sampled_thread_name(sample.os_tid, sample.thread_name);
         track.frames.push_back(static_cast<std::uint32_t>(sample.depth));
         for (std::size_t i = 0; i < sample.depth; ++i) {
             track.frames.push_back(frame(sample.frames[i].location));
@@ -333,7 +333,7 @@ private:
     std::map<std::string, std::uint32_t> thread_frames_;
     std::deque<std::string> thread_names_;          // stable addresses
     std::deque<SourceLocation> thread_locations_;
-    analysis::SampleStreams sample_streams_;
+    model::SampleStreams sample_streams_;
     std::unordered_map<std::uint64_t, SampledTrack> sampled_;
     std::vector<std::uint64_t> sampled_order_;
     LocationTree tree_;
