@@ -93,12 +93,9 @@ const char* const usage_text =
     "  --system-interval MS  system sampling interval in milliseconds (default 100, 1..3600000)\n"
     "  --alert METRIC=VALUE[:N]  alert when METRIC exceeds VALUE for N samples (repeatable): cpu=90,\n"
     "                     rss_mb=500, threads=64, disk_write_mb=100, net_rx_mb=10, ...\n"
-    "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: these three),
-"
-    "                     capture (capture.pycro, the compact binary capture), perfetto, speedscope,
-"
-    "                     pprof, callgrind (see docs/exporters.md)
-"
+    "  --sinks LIST       comma-separated outputs among json, folded, chrome (default: these three),\n"
+    "                     capture (capture.pycro, the compact binary capture), perfetto, speedscope,\n"
+    "                     pprof, callgrind (see docs/exporters.md)\n"
     "  --backend NAME     auto (default), eval_frame or profile\n"
     "  --on-conflict POLICY  when the script sets its own profile/trace function (sys.setprofile,\n"
     "                     sys.settrace, threading.settrace, a debugger, doctest): chain (default: both\n"

@@ -68,7 +68,6 @@ inline std::string utf8(PyObject* text, const char* fallback) {
     }
     return out;
 }
-}
 
 struct CodeExtraSlot {
     PyInterpreterState* interpreter = nullptr;
