@@ -2,6 +2,7 @@
 // would run it, with native zones and the Python tracer in one timeline.
 //
 //   pycroscope profile [OPTIONS] SCRIPT [ARGS...]
+//   pycroscope report | export ...   a recorded capture, replayed (replay_commands.cpp)
 //
 // The script runs in an embedded interpreter (the libpython this binary links)
 // configured like the real `python3`: sys.executable is that interpreter,
@@ -32,6 +33,8 @@
 
 #define PYCROSCOPE_PYTHON 1
 #include <pycroscope.hpp>
+
+#include "replay_commands.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -129,6 +132,11 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     }
     const std::string_view verb = argv[1];
     if (verb == "-h" || verb == "--help" || verb == "help") {
+        std::printf("commands:\n"
+                    "  pycroscope profile [OPTIONS] SCRIPT [ARGS...]\n"
+                    "                     runs SCRIPT and profiles it (below)\n"
+                    "%s\n",
+                    replay_commands_overview);
         std::fputs(usage_text, stdout);
         return 0;
     }
@@ -137,7 +145,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         return 0;
     }
     if (verb != "profile") {
-        return usage_error("unknown command '" + std::string(verb) + "' (the command is: profile)");
+        return usage_error("unknown command '" + std::string(verb) + "' (commands: profile, report, export)");
     }
     pycroscope::profile::ProfileOptions& options = command.options;
     bool line_flag = false;
@@ -519,6 +527,9 @@ void install_termination_handlers() {}
 } // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 2 && is_replay_command(argv[1])) {
+        return run_replay_command(argc, argv); // no interpreter: the capture is replayed
+    }
     Command command;
     bool done = false;
     const int parsed = parse(argc, argv, command, done);

@@ -1,0 +1,352 @@
+#pragma once
+// A recorded capture (capture.pycro) turned back into the outputs of a
+// profile, with no Python and no re-run: `pycroscope report` and
+// `pycroscope export`.
+//
+//   replay_report(source, options)  session.json, stacks.folded,
+//       memory.folded (a capture with memory events), trace.json (options.chrome),
+//       then report.html and report.md
+//   replay_export(source, format, path)  one make_export_sink() format
+//
+// source is a capture file or a folder holding capture.pycro. The outputs go
+// to the capture's folder unless told otherwise. A source that is missing,
+// foreign or damaged throws (CaptureError or ConfigError) and leaves nothing
+// behind: every file is committed atomically, and a folder made for the
+// outputs is removed again when empty. A capture cut short (no trailer) is
+// replayed up to its last whole chunk; the result says so.
+//
+// What session.json cannot hold on replay: the "python" section (interpreter
+// version, backend, conflicts: properties of the live tracer), "system" (the
+// monitor's own samples are not events) and "memory" (its mode and sampling
+// are properties of the live allocator hooks). Everything else is derived
+// from the recorded events, as live.
+
+#include "pycroscope/capture/capture_error.hpp"
+#include "pycroscope/capture/replay.hpp"
+#include "pycroscope/core/error.hpp"
+#include "pycroscope/model/exception_model.hpp"
+#include "pycroscope/model/gc_model.hpp"
+#include "pycroscope/model/import_model.hpp"
+#include "pycroscope/model/io_model.hpp"
+#include "pycroscope/model/profile_builder.hpp"
+#include "pycroscope/report/html_report.hpp"
+#include "pycroscope/report/markdown_report.hpp"
+#include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/export_sink.hpp"
+#include "pycroscope/sinks/folded_stack_sink.hpp"
+#include "pycroscope/sinks/hotspot_sections.hpp"
+#include "pycroscope/sinks/json_summary_sink.hpp"
+#include "pycroscope/sinks/memory_folded_sink.hpp"
+#include "pycroscope/sinks/profile_sections.hpp"
+#include "pycroscope/sinks/sample_profile_sink.hpp"
+#include "pycroscope/sinks/sampled_stack_sink.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace profile {
+
+struct ReplayOptions {
+    std::string output_dir; // empty: the capture's own folder
+    bool json = true;       // session.json
+    bool folded = true;     // stacks.folded (and memory.folded)
+    bool chrome = false;    // trace.json
+    bool reports = true;    // report.html and report.md (from session.json and the folded stacks)
+};
+
+struct ReplayOutcome {
+    std::string capture;    // the file replayed
+    std::string output_dir;
+    capture::ReplayResult result; // complete or cut, chunks, events, errors of failed sinks
+    bool sampled = false;   // a sampling capture (weights are samples)
+    std::vector<std::string> written;     // files on disk, complete
+    std::vector<std::string> not_written; // outputs that failed (result.errors / report_errors say why)
+    std::vector<std::string> report_errors;
+};
+
+namespace detail {
+
+inline const char* const capture_file_name = "capture.pycro";
+
+// The capture a command names: FILE, or DIR/capture.pycro.
+inline std::string resolve_capture(const std::string& source) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status status = fs::status(source, ec);
+    if (ec || !fs::exists(status)) {
+        throw ConfigError("pycroscope: no such file or folder: '" + source + "'");
+    }
+    if (fs::is_directory(status)) {
+        const fs::path file = fs::path(source) / capture_file_name;
+        if (!fs::is_regular_file(file, ec)) {
+            throw ConfigError("pycroscope: '" + source + "' holds no " + capture_file_name +
+                              " (profile with --sinks ...,capture to record one)");
+        }
+        return file.string();
+    }
+    return source;
+}
+
+inline std::string folder_of(const std::string& file) {
+    const std::filesystem::path parent = std::filesystem::path(file).parent_path();
+    return parent.empty() ? std::string(".") : parent.string();
+}
+
+// Makes dir when missing; true when it did (so that a failure can remove it).
+inline bool make_dir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(dir, ec)) {
+        return false;
+    }
+    fs::create_directories(dir, ec);
+    if (ec) {
+        throw ConfigError("pycroscope: cannot create '" + dir + "': " + ec.message());
+    }
+    return true;
+}
+
+inline void remove_if_empty(const std::string& dir) noexcept {
+    std::error_code ec;
+    if (std::filesystem::is_empty(dir, ec) && !ec) {
+        std::filesystem::remove(dir, ec);
+    }
+}
+
+inline bool has_collector(const SessionInfo& info, const char* name) {
+    return std::find(info.collectors.begin(), info.collectors.end(), name) != info.collectors.end();
+}
+
+// The "functions" and "c_functions" entries as the live tracer's sections
+// write them (python/tracer/function_sections.hpp), which cannot be included
+// here: it needs <Python.h>.
+inline void write_edges(sinks::JsonWriter& json, const model::Profile& profile,
+                        const std::vector<const model::Edge*>& edges, bool callers) {
+    json.begin_array();
+    for (const model::Edge* e : edges) {
+        const model::Function& f = profile.functions[callers ? e->caller : e->callee];
+        json.begin_object()
+            .field("name", f.name)
+            .field("file", f.file)
+            .field("line", f.line)
+            .field("calls", e->calls)
+            .field("time_ns", e->inclusive)
+            .field("self_ns", e->self)
+            .end_object();
+    }
+    json.end_array();
+}
+
+inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySink& sink, LocationKind kind,
+                            const model::ProfileBuilder& builder) {
+    const model::Profile* profile =
+        builder.profile().unit == model::Unit::nanoseconds ? &builder.profile() : nullptr;
+    std::vector<std::vector<const model::Edge*>> callers, callees;
+    if (profile != nullptr) {
+        callers.resize(profile->functions.size());
+        callees.resize(profile->functions.size());
+        for (const model::Edge& e : profile->edges) {
+            callers[e.callee].push_back(&e);
+            callees[e.caller].push_back(&e);
+        }
+        const auto heavier = [](const model::Edge* a, const model::Edge* b) {
+            return a->inclusive != b->inclusive ? a->inclusive > b->inclusive : a->calls > b->calls;
+        };
+        for (auto& list : callers) {
+            std::stable_sort(list.begin(), list.end(), heavier);
+        }
+        for (auto& list : callees) {
+            std::stable_sort(list.begin(), list.end(), heavier);
+        }
+    }
+    json.begin_array();
+    for (const auto& stats : sink.location_stats()) {
+        if (stats.location->kind != kind) {
+            continue;
+        }
+        json.begin_object()
+            .field("name", stats.location->display_name())
+            .field("file", stats.location->file)
+            .field("line", stats.location->line)
+            .field("calls", stats.count)
+            .field("resumes", stats.resumes)
+            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
+            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
+        const std::uint32_t f = profile != nullptr ? builder.function_index(stats.location) : model::no_index;
+        if (f < callers.size()) {
+            json.key("callers");
+            write_edges(json, *profile, callers[f], true);
+            json.key("callees");
+            write_edges(json, *profile, callees[f], false);
+        }
+        json.end_object();
+    }
+    json.end_array();
+}
+
+// Replays source's capture into sinks (+ processors) writing into dir; the
+// outcome lists what was written. Cleans up dir when the replay throws.
+template <class Setup>
+ReplayOutcome run_replay(const std::string& source, const std::string& dir_option, Setup setup) {
+    ReplayOutcome outcome;
+    outcome.capture = resolve_capture(source);
+    capture::CaptureReader reader(outcome.capture); // a foreign file throws here, before any output exists
+    outcome.output_dir = dir_option.empty() ? folder_of(outcome.capture) : dir_option;
+    outcome.sampled = has_collector(reader.info(), "sampler");
+    const bool made = make_dir(outcome.output_dir);
+    std::vector<std::shared_ptr<EventProcessor>> processors;
+    std::vector<std::shared_ptr<Sink>> sinks;
+    std::vector<std::shared_ptr<sinks::FileSink>> files;
+    try {
+        setup(reader.info(), outcome, processors, sinks, files);
+        outcome.result = capture::replay(reader, processors, sinks);
+    } catch (...) {
+        if (made) {
+            remove_if_empty(outcome.output_dir);
+        }
+        throw;
+    }
+    for (const auto& file : files) {
+        (file->written() ? outcome.written : outcome.not_written).push_back(file->path());
+    }
+    return outcome;
+}
+
+} // namespace detail
+
+// session.json, stacks.folded, memory.folded, trace.json, report.html and
+// report.md of a capture (see the top of this file).
+inline ReplayOutcome replay_report(const std::string& source, const ReplayOptions& options = {}) {
+    if (!options.json && !options.folded && !options.chrome) {
+        throw ConfigError("pycroscope: no output selected: enable at least one of json, folded, chrome");
+    }
+    // Kept alive until the sinks closed: their sections read them.
+    auto builder = std::make_shared<model::ProfileBuilder>();
+    auto gc = std::make_shared<model::GcModel>();
+    auto imports = std::make_shared<model::ImportModel>();
+    auto io = std::make_shared<model::IoModel>();
+    auto exceptions = std::make_shared<model::ExceptionModel>();
+    std::shared_ptr<sinks::SampleProfileSink> samples;
+    std::shared_ptr<sinks::SampledStackSink> sampled_stacks;
+    std::shared_ptr<sinks::JsonSummarySink> json;
+
+    ReplayOutcome outcome = detail::run_replay(
+        source, options.output_dir,
+        [&](const SessionInfo& info, ReplayOutcome& out, std::vector<std::shared_ptr<EventProcessor>>& processors,
+            std::vector<std::shared_ptr<Sink>>& sinks, std::vector<std::shared_ptr<sinks::FileSink>>& files) {
+            const std::filesystem::path dir(out.output_dir);
+            processors.push_back(builder);
+            // A model only for a collector that ran: zeros would read as "none happened".
+            const bool has_gc = detail::has_collector(info, "gc");
+            const bool has_imports = detail::has_collector(info, "imports");
+            const bool has_io = detail::has_collector(info, "io");
+            const bool has_exceptions = detail::has_collector(info, "exceptions");
+            const bool has_memory = detail::has_collector(info, "memory");
+            if (has_gc) processors.push_back(gc);
+            if (has_imports) processors.push_back(imports);
+            if (has_io) processors.push_back(io);
+            if (has_exceptions) processors.push_back(exceptions);
+            const model::SampleProfile* sample_profile = nullptr;
+            if (out.sampled) {
+                if (options.folded) {
+                    sampled_stacks = std::make_shared<sinks::SampledStackSink>((dir / "stacks.folded").string());
+                    sample_profile = &sampled_stacks->profile();
+                    sinks.push_back(sampled_stacks);
+                } else {
+                    samples = std::make_shared<sinks::SampleProfileSink>();
+                    sample_profile = &samples->profile();
+                    sinks.push_back(samples);
+                }
+            }
+            if (options.json) {
+                json = std::make_shared<sinks::JsonSummarySink>((dir / "session.json").string());
+                const sinks::JsonSummarySink* source_sink = json.get();
+                const model::ProfileBuilder* graph = builder.get();
+                json->add_section("functions", [source_sink, graph](sinks::JsonWriter& w, const SessionSummary&) {
+                    detail::write_functions(w, *source_sink, LocationKind::python_function, *graph);
+                });
+                json->add_section("c_functions", [source_sink, graph](sinks::JsonWriter& w, const SessionSummary&) {
+                    detail::write_functions(w, *source_sink, LocationKind::c_function, *graph);
+                });
+                sinks::add_profile_sections(*json, *builder);
+                if (sample_profile != nullptr) {
+                    sinks::add_hotspot_section(*json, *sample_profile, sinks::HotspotOptions{});
+                }
+                if (has_gc) model::add_gc_section(*json, *gc);
+                if (has_imports) model::add_imports_section(*json, *imports);
+                if (has_io) model::add_io_section(*json, *io);
+                if (has_exceptions) model::add_exceptions_section(*json, *exceptions);
+                sinks.push_back(json);
+                files.push_back(json);
+            }
+            if (sampled_stacks) {
+                files.push_back(sampled_stacks);
+            } else if (options.folded) {
+                auto folded = std::make_shared<sinks::FoldedStackSink>((dir / "stacks.folded").string());
+                sinks.push_back(folded);
+                files.push_back(folded);
+                if (has_memory) {
+                    auto memory = std::make_shared<sinks::MemoryFoldedSink>((dir / "memory.folded").string());
+                    sinks.push_back(memory);
+                    files.push_back(memory);
+                }
+            }
+            if (options.chrome) {
+                auto chrome = std::make_shared<sinks::ChromeTraceSink>((dir / "trace.json").string());
+                sinks.push_back(chrome);
+                files.push_back(chrome);
+            }
+        });
+
+    if (options.reports && (options.json || options.folded)) {
+        const auto inputs = report::ReportInputs::from_output_dir(outcome.output_dir);
+        using Writer = void (*)(const std::string&, const report::ReportInputs&);
+        const std::pair<const char*, Writer> writers[] = {
+            {"report.html",
+             [](const std::string& path, const report::ReportInputs& in) { report::write_html_report(path, in); }},
+            {"report.md",
+             [](const std::string& path, const report::ReportInputs& in) { report::write_markdown_report(path, in); }}};
+        for (const auto& writer : writers) {
+            const std::string path = (std::filesystem::path(outcome.output_dir) / writer.first).string();
+            try {
+                writer.second(path, inputs);
+                outcome.written.push_back(path);
+            } catch (const std::exception& error) {
+                outcome.report_errors.push_back(error.what());
+                outcome.not_written.push_back(path);
+            }
+        }
+    }
+    return outcome;
+}
+
+// One make_export_sink() format of a capture; path empty: export_file_name(format)
+// in the capture's folder.
+inline ReplayOutcome replay_export(const std::string& source, const std::string& format, const std::string& path = {}) {
+    const std::string file_name = sinks::export_file_name(format); // an unknown format throws first
+    std::string dir = path.empty() ? std::string() : detail::folder_of(path);
+    ReplayOutcome outcome = detail::run_replay(
+        source, dir,
+        [&](const SessionInfo&, ReplayOutcome& out, std::vector<std::shared_ptr<EventProcessor>>&,
+            std::vector<std::shared_ptr<Sink>>& sinks, std::vector<std::shared_ptr<sinks::FileSink>>& files) {
+            const std::string target =
+                path.empty() ? (std::filesystem::path(out.output_dir) / file_name).string() : path;
+            if (std::filesystem::path(target) == std::filesystem::path(out.capture)) {
+                throw ConfigError("pycroscope: refusing to overwrite the capture itself: '" + target + "'");
+            }
+            // The sampling interval is not recorded in the capture: 0 (unknown).
+            auto sink = sinks::make_export_sink(format, target, 0);
+            sinks.push_back(sink);
+            files.push_back(sink);
+        });
+    return outcome;
+}
+
+} // namespace profile
+} // namespace pycroscope
