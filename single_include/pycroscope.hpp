@@ -29,7 +29,7 @@
 //   word 0  timestamp  raw clock ticks (see clock.hpp for the conversion)
 //   word 1  id         const SourceLocation* for zones, marks, counters, Python code
 //   word 2  payload    kind-specific: counter value (double bits), bytes, line, ...
-//   word 3  aux (bits 32..63) | reserved (16..31) | flags (8..15) | kind (0..7)
+//   word 3  aux (bits 32..63) | aux_high (16..31) | flags (8..15) | kind (0..7)
 
 #include <cstdint>
 #include <cstring>
@@ -86,7 +86,7 @@ struct Event {
     std::uint32_t aux;
     EventKind kind;
     std::uint8_t flags;
-    std::uint16_t reserved;
+    std::uint16_t aux_high; // bits 32..47 of a 48-bit aux (memory events' bytes)
 
     const SourceLocation* location() const noexcept {
         return reinterpret_cast<const SourceLocation*>(static_cast<std::uintptr_t>(id));
@@ -130,7 +130,7 @@ constexpr std::uint8_t manual = 2;  // recorded by add_sample()
 // Memory events (python/memory_hooks.hpp records them, analysis/memory_model.hpp
 // rewrites every mem_free before the sinks see it):
 //   mem_alloc  id = site (a LocationKind::python_line SourceLocation*, or null),
-//              payload = block address, aux | reserved << 32 = bytes (48 bits;
+//              payload = block address, aux | aux_high << 32 = bytes (48 bits;
 //              in sampling mode the bytes the sample stands for),
 //              flags = domain (memory_flags::domain_mask) | sampled | born_freed.
 //   mem_free   as recorded: id = 0, payload = block address, flags = domain.
@@ -149,14 +149,14 @@ constexpr std::uint8_t unknown = 32;    // mem_free of a block allocated before 
 constexpr std::uint64_t max_memory_event_bytes = (std::uint64_t{1} << 48) - 1;
 
 inline std::uint64_t memory_bytes(const Event& event) noexcept {
-    return static_cast<std::uint64_t>(event.aux) | (static_cast<std::uint64_t>(event.reserved) << 32);
+    return static_cast<std::uint64_t>(event.aux) | (static_cast<std::uint64_t>(event.aux_high) << 32);
 }
 inline void set_memory_bytes(Event& event, std::uint64_t bytes) noexcept {
     if (bytes > max_memory_event_bytes) {
         bytes = max_memory_event_bytes;
     }
     event.aux = static_cast<std::uint32_t>(bytes);
-    event.reserved = static_cast<std::uint16_t>(bytes >> 32);
+    event.aux_high = static_cast<std::uint16_t>(bytes >> 32);
 }
 constexpr bool is_memory_event(EventKind kind) noexcept {
     return kind == EventKind::mem_alloc || kind == EventKind::mem_free;
@@ -282,6 +282,8 @@ private:
 } // namespace pycroscope
 // ---- end pycroscope/core/span_stack.hpp ----
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -342,7 +344,53 @@ public:
     template <class Visit>
     void for_each_node(Visit&& visit) const {
         std::vector<const SourceLocation*> path;
-        walk(0, path, visit);
+        walk([&](std::uint32_t index) {
+            path.push_back(nodes_[index].location);
+            visit(static_cast<const std::vector<const SourceLocation*>&>(path), nodes_[index]);
+        }, [&](std::uint32_t) { path.pop_back(); });
+    }
+
+    // Depth-first over the non-root nodes, without recursion (the profiled
+    // program's depth is not ours to spend): enter(index) before the node's
+    // children, leave(index) after. Children come in the order of order(a, b)
+    // (node indices), or in the tree's own order without one.
+    template <class Enter, class Leave>
+    void walk(Enter&& enter, Leave&& leave) const {
+        walk(enter, leave, [](std::uint32_t, std::uint32_t) { return false; }, false);
+    }
+    template <class Enter, class Leave, class Order>
+    void walk(Enter&& enter, Leave&& leave, Order&& order, bool sorted = true) const {
+        struct Level {
+            std::size_t begin; // into pending
+            std::size_t next;
+        };
+        std::vector<std::uint32_t> pending; // children of every level on the path
+        std::vector<Level> levels;
+        auto open = [&](std::uint32_t parent) {
+            const std::size_t begin = pending.size();
+            for (std::uint32_t c = nodes_[parent].first_child; c != no_node; c = nodes_[c].next_sibling) {
+                pending.push_back(c);
+            }
+            if (sorted) {
+                std::stable_sort(pending.begin() + static_cast<std::ptrdiff_t>(begin), pending.end(), order);
+            }
+            levels.push_back(Level{begin, begin});
+        };
+        open(0);
+        while (!levels.empty()) {
+            Level& level = levels.back();
+            if (level.next == pending.size()) {
+                pending.resize(level.begin);
+                levels.pop_back();
+                if (!levels.empty()) {
+                    leave(pending[levels.back().next - 1]);
+                }
+                continue;
+            }
+            const std::uint32_t node = pending[level.next++];
+            enter(node);
+            open(node);
+        }
     }
 
 private:
@@ -381,16 +429,6 @@ private:
         nodes_.push_back(Node{location, parent, no_node, nodes_[parent].first_child, 0, 0, 0, 0});
         nodes_[parent].first_child = index;
         return index;
-    }
-
-    template <class Visit>
-    void walk(std::uint32_t index, std::vector<const SourceLocation*>& path, Visit& visit) const {
-        for (std::uint32_t c = nodes_[index].first_child; c != no_node; c = nodes_[c].next_sibling) {
-            path.push_back(nodes_[c].location);
-            visit(static_cast<const std::vector<const SourceLocation*>&>(path), nodes_[c]);
-            walk(c, path, visit);
-            path.pop_back();
-        }
     }
 
     std::vector<Node> nodes_;
@@ -851,6 +889,29 @@ public:
 
 } // namespace pycroscope
 // ---- end pycroscope/core/event_processor.hpp ----
+// ---- begin pycroscope/core/fork_child.hpp ----
+// fork() keeps only the forking thread: the drain thread, the sampler and
+// every other thread of the session are gone in the child. Each part of the
+// session that records or owns a thread registers one function that makes the
+// child forget it; this is the one place that talks to pthread_atfork.
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
+
+namespace pycroscope {
+
+// Runs Forget in every child forked after the first call; later calls with
+// the same function register nothing more.
+template <void (*Forget)() noexcept>
+void forget_in_forked_child() {
+#if defined(__unix__) || defined(__APPLE__)
+    static const bool registered = (::pthread_atfork(nullptr, nullptr, Forget), true);
+    (void)registered;
+#endif
+}
+
+} // namespace pycroscope
+// ---- end pycroscope/core/fork_child.hpp ----
 // ---- begin pycroscope/core/location_tree.hpp ----
 // Call paths interned as nodes of one prefix tree, and a per-thread cursor
 // that follows a thread's span events through it. A thread's position is
@@ -1333,8 +1394,8 @@ private:
     // instruction each way instead of four fields shifted and masked.
     static constexpr std::size_t tail_offset = offsetof(Event, aux);
     static_assert(offsetof(Event, aux) == 24 && offsetof(Event, kind) == 28 && offsetof(Event, flags) == 29 &&
-                      offsetof(Event, reserved) == 30,
-                  "Event's last word must be aux, kind, flags, reserved");
+                      offsetof(Event, aux_high) == 30,
+                  "Event's last word must be aux, kind, flags, aux_high");
 
     static std::uint64_t rotate32(std::uint64_t word) noexcept { return (word << 32) | (word >> 32); }
 
@@ -1346,7 +1407,7 @@ private:
             packed = rotate32(tail);
         } else {
             packed = static_cast<std::uint64_t>(static_cast<std::uint8_t>(e.kind)) |
-                     (static_cast<std::uint64_t>(e.flags) << 8) | (static_cast<std::uint64_t>(e.reserved) << 16) |
+                     (static_cast<std::uint64_t>(e.flags) << 8) | (static_cast<std::uint64_t>(e.aux_high) << 16) |
                      (static_cast<std::uint64_t>(e.aux) << 32);
         }
         slot.word[0].store(e.timestamp, std::memory_order_relaxed);
@@ -1367,7 +1428,7 @@ private:
         } else {
             e.kind = static_cast<EventKind>(packed & 0xff);
             e.flags = static_cast<std::uint8_t>((packed >> 8) & 0xff);
-            e.reserved = static_cast<std::uint16_t>((packed >> 16) & 0xffff);
+            e.aux_high = static_cast<std::uint16_t>((packed >> 16) & 0xffff);
             e.aux = static_cast<std::uint32_t>(packed >> 32);
         }
         return e;
@@ -2064,7 +2125,7 @@ inline bool add_sample(const std::vector<SampleFrame>& frames, bool running = tr
 
 } // namespace pycroscope
 // ---- end pycroscope/core/manual_sample.hpp ----
-// ---- begin pycroscope/core/proc_stats.hpp ----
+// ---- begin pycroscope/system/proc_stats.hpp ----
 // Reading this process's resource counters from Linux /proc: pure parsers of
 // the file formats (testable on fixture text, usable on any platform) and a
 // reader that keeps the files open and re-reads them from offset 0, so one
@@ -2434,7 +2495,35 @@ private:
 
 } // namespace proc
 } // namespace pycroscope
-// ---- end pycroscope/core/proc_stats.hpp ----
+// ---- end pycroscope/system/proc_stats.hpp ----
+// ---- begin pycroscope/core/recording_epoch.hpp ----
+// The session a collector's hooks record into: its epoch while the collector
+// runs, 0 otherwise. A hook loads it once per event and passes it to
+// push_event(), so a hook racing with stop() records into the session it
+// started with or not at all. A forked child records nothing (fork_child.hpp).
+// One per collector, named by a tag type, so each hook reads its own word.
+
+#include <atomic>
+#include <cstdint>
+
+namespace pycroscope {
+
+template <class Tag>
+class RecordingEpoch {
+public:
+    static std::uint64_t load() noexcept { return value_.load(std::memory_order_relaxed); }
+    static void begin(std::uint64_t epoch) {
+        forget_in_forked_child<&end>();
+        value_.store(epoch, std::memory_order_relaxed);
+    }
+    static void end() noexcept { value_.store(0, std::memory_order_relaxed); }
+
+private:
+    static inline std::atomic<std::uint64_t> value_{0};
+};
+
+} // namespace pycroscope
+// ---- end pycroscope/core/recording_epoch.hpp ----
 // ---- begin pycroscope/core/session.hpp ----
 // A profiling session, composed by the host from collectors:
 //
@@ -2480,6 +2569,12 @@ public:
     // Before recording starts. Throw ConfigError when the output cannot be
     // written, so the session fails before anything is profiled.
     virtual void open(const SessionInfo& info) = 0;
+
+    // True: consume() gets each batch as recorded, before the EventProcessors
+    // rewrite it in place (a capture, so that a replay can feed the same
+    // processors). Asked once per start(). False: after them, as every
+    // output that reports results.
+    virtual bool consumes_recorded_events() const { return false; }
 
     // A run of consecutive events of one thread, in the order it recorded them.
     virtual void consume(const ThreadInfo& thread, const Event* events, std::size_t count) = 0;
@@ -2538,15 +2633,6 @@ inline void stop_recording_in_child() noexcept {
     stop_native_zones_in_child();
     session_epoch.store(0, std::memory_order_relaxed);
     session_slot_taken().store(false, std::memory_order_relaxed);
-}
-inline void install_fork_handler() {
-#if defined(__unix__) || defined(__APPLE__)
-    static const bool installed = [] {
-        ::pthread_atfork(nullptr, nullptr, &stop_recording_in_child);
-        return true;
-    }();
-    (void)installed;
-#endif
 }
 
 // How long the drain thread sleeps after a pass. fullest: the largest share
@@ -2635,7 +2721,7 @@ public:
             return;
         }
         config_.validate();
-        detail::install_fork_handler();
+        forget_in_forked_child<&detail::stop_recording_in_child>();
         bool expected = false;
         if (!detail::session_slot_taken().compare_exchange_strong(expected, true)) {
             throw SessionError("another session is already recording in this process; stop it first");
@@ -2812,6 +2898,12 @@ private:
             }
         }
         sink_failed_.assign(sinks_.size(), false);
+        sink_recorded_.assign(sinks_.size(), false);
+        any_recorded_sink_ = false;
+        for (std::size_t i = 0; i < sinks_.size(); ++i) {
+            sink_recorded_[i] = sinks_[i]->consumes_recorded_events();
+            any_recorded_sink_ = any_recorded_sink_ || sink_recorded_[i];
+        }
         processor_failed_.assign(processors_.size(), false);
         sink_errors_.clear();
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
@@ -2928,6 +3020,9 @@ private:
         info.name = registry_->name_of(buffer);
         info.events = buffer.delivered;
         info.lost = buffer.ring.lost();
+        if (any_recorded_sink_) {
+            feed_sinks(info, events, count, true);
+        }
         for (std::size_t i = 0; i < processors_.size(); ++i) {
             if (processor_failed_[i]) {
                 continue;
@@ -2940,8 +3035,13 @@ private:
                 sink_errors_.push_back(processors_[i]->describe() + ": " + e.what());
             }
         }
+        feed_sinks(info, events, count, false);
+    }
+
+    // The sinks that take recorded events (before the processors) or processed ones.
+    void feed_sinks(const ThreadInfo& info, const Event* events, std::size_t count, bool recorded) {
         for (std::size_t i = 0; i < sinks_.size(); ++i) {
-            if (sink_failed_[i]) {
+            if (sink_failed_[i] || sink_recorded_[i] != recorded) {
                 continue;
             }
             try {
@@ -2962,6 +3062,8 @@ private:
     Config config_;
     std::vector<std::shared_ptr<Sink>> sinks_;
     std::vector<bool> sink_failed_;
+    std::vector<bool> sink_recorded_; // consumes_recorded_events(), asked at start()
+    bool any_recorded_sink_ = false;
     std::vector<std::shared_ptr<EventProcessor>> processors_;
     std::vector<bool> processor_failed_;
     std::vector<std::string> sink_errors_;
@@ -3021,12 +3123,16 @@ public:
     }
     void add_sink(std::shared_ptr<Sink> sink) { core_.add_sink(std::move(sink)); }
 
+    // The collectors SessionInfo (and session.json) lists: by default every
+    // collector of the type; a host that turns some off by option names those that run.
+    void set_collector_names(std::vector<std::string> names) { collector_names_ = std::move(names); }
+
     // Starting a running session does nothing.
     void start() {
         if (core_.running()) {
             return;
         }
-        core_.start({Collectors::name...});
+        core_.start(collector_names_.empty() ? std::vector<std::string>{Collectors::name...} : collector_names_);
         started_ = 0;
         try {
             start_collectors(std::index_sequence_for<Collectors...>{});
@@ -3079,17 +3185,18 @@ private:
     SessionCore core_;
     std::tuple<Collectors...> collectors_;
     std::size_t started_ = 0;
+    std::vector<std::string> collector_names_; // empty: every collector of the type
 };
 
 } // namespace pycroscope
 // ---- end pycroscope/core/session.hpp ----
-// ---- begin pycroscope/core/system_monitor.hpp ----
+// ---- begin pycroscope/system/system_monitor.hpp ----
 // SystemMonitor: a collector that samples this process's CPU %, resident set
 // size, thread count, disk and network bytes from /proc on a background thread
 // ("pycroscope.system") and records them as counter events, so they appear as
 // counter tracks in the Chrome trace and under "counters" in session.json.
 // Threshold alerts become instant events (marks) and are kept for the
-// "system" section of session.json (sinks/system_sections.hpp).
+// "system" section of session.json (system/system_section.hpp).
 //
 //     pycroscope::Session<pycroscope::NativeZones, pycroscope::SystemMonitor> session;
 //     auto& monitor = session.collector<pycroscope::SystemMonitor>();
@@ -3337,11 +3444,11 @@ struct SystemReport {
 // statistics. No thread of its own: SystemMonitor calls sample() on its
 // thread (benchmarks call it directly). sample() must not run on two threads
 // at once; report() may be called from any thread.
-class SystemSampler {
+class SystemMetricsRecorder {
 public:
     // options must be valid (SystemMonitorOptions::validate()); info gives
     // the session start for alert times. Interns the counter and mark names.
-    SystemSampler(const SystemMonitorOptions& options, const SessionInfo& info)
+    SystemMetricsRecorder(const SystemMonitorOptions& options, const SessionInfo& info)
         : reader_(options.include_loopback), info_(info), interval_(options.interval) {
         report_.interval = options.interval;
         for (std::size_t i = 0; i < system_metric_count; ++i) {
@@ -3516,7 +3623,7 @@ public:
             return;
         }
         options.validate();
-        auto sampler = std::make_shared<SystemSampler>(options, core.info());
+        auto sampler = std::make_shared<SystemMetricsRecorder>(options, core.info());
         {
             std::lock_guard<std::mutex> lock(sampler_mutex_);
             sampler_ = sampler;
@@ -3542,7 +3649,7 @@ public:
     // What the last (or running) session's monitor collected; complete once
     // stop() returned.
     SystemReport report() const {
-        std::shared_ptr<SystemSampler> sampler;
+        std::shared_ptr<SystemMetricsRecorder> sampler;
         {
             std::lock_guard<std::mutex> lock(sampler_mutex_);
             sampler = sampler_;
@@ -3573,7 +3680,7 @@ private:
         }
     }
 
-    void run(SystemSampler& sampler, std::chrono::milliseconds interval) noexcept {
+    void run(SystemMetricsRecorder& sampler, std::chrono::milliseconds interval) noexcept {
         set_thread_name(thread_name);
         using steady = std::chrono::steady_clock;
         auto next = steady::now() + interval;
@@ -3608,11 +3715,11 @@ private:
     bool first_sample_done_ = false;
 
     mutable std::mutex sampler_mutex_;
-    std::shared_ptr<SystemSampler> sampler_;
+    std::shared_ptr<SystemMetricsRecorder> sampler_;
 };
 
 } // namespace pycroscope
-// ---- end pycroscope/core/system_monitor.hpp ----
+// ---- end pycroscope/system/system_monitor.hpp ----
 // ---- begin pycroscope/core/zone.hpp ----
 // Native instrumentation: RAII zones, instant marks, counters and frame marks,
 // and the PYCRO_* macros. Each macro site owns one static SourceLocation, so
@@ -3753,7 +3860,7 @@ inline const SourceLocation* default_frame_location() noexcept {
 #endif
 // ---- end pycroscope/core/zone.hpp ----
 
-// ---- begin pycroscope/analysis/sample_decoder.hpp ----
+// ---- begin pycroscope/model/sample_decoder.hpp ----
 // Reassembles stack samples from the event stream. A sample is one `sample`
 // header followed in the same ring by `aux` `sample_frame` events, outermost
 // frame first (see core/event.hpp). Sinks get a ring's events in batches, so
@@ -3772,7 +3879,7 @@ inline const SourceLocation* default_frame_location() noexcept {
 #include <vector>
 
 namespace pycroscope {
-namespace analysis {
+namespace model {
 
 struct SampleFrame {
     const SourceLocation* location = nullptr;
@@ -3922,10 +4029,10 @@ private:
     std::vector<SampleDecoder> decoders_;
 };
 
-} // namespace analysis
+} // namespace model
 } // namespace pycroscope
-// ---- end pycroscope/analysis/sample_decoder.hpp ----
-// ---- begin pycroscope/analysis/address_map.hpp ----
+// ---- end pycroscope/model/sample_decoder.hpp ----
+// ---- begin pycroscope/model/address_map.hpp ----
 // A flat open-addressing hash map from block address to a small value, for
 // the memory model's millions of inserts and erases per second: linear
 // probing in one array, backward-shift deletion (no tombstones), power-of-two
@@ -3938,7 +4045,7 @@ private:
 #include <vector>
 
 namespace pycroscope {
-namespace analysis {
+namespace model {
 
 template <class Value>
 class AddressMap {
@@ -4076,10 +4183,10 @@ private:
     std::size_t size_ = 0;
 };
 
-} // namespace analysis
+} // namespace model
 } // namespace pycroscope
-// ---- end pycroscope/analysis/address_map.hpp ----
-// ---- begin pycroscope/analysis/memory_model.hpp ----
+// ---- end pycroscope/model/address_map.hpp ----
+// ---- begin pycroscope/model/memory_model.hpp ----
 // The memory model: an EventProcessor that follows every mem_alloc and
 // mem_free (core/event.hpp) on the drain thread and
 //  - rewrites each mem_free with the freed bytes, the allocation's site and
@@ -4115,7 +4222,7 @@ private:
 #include <vector>
 
 namespace pycroscope {
-namespace analysis {
+namespace model {
 
 struct MemoryModelOptions {
     // Live bytes per site are snapshotted at this interval of event time; the
@@ -4570,10 +4677,10 @@ private:
     std::uint64_t stop_ticks_ = 0;
 };
 
-} // namespace analysis
+} // namespace model
 } // namespace pycroscope
-// ---- end pycroscope/analysis/memory_model.hpp ----
-// ---- begin pycroscope/analysis/sample_profile.hpp ----
+// ---- end pycroscope/model/memory_model.hpp ----
+// ---- begin pycroscope/model/sample_profile.hpp ----
 // The statistical profile of a sampling session: samples decoded from the
 // event stream and counted per stack, per function, per Python line and per
 // sampled thread, each split into running and idle samples.
@@ -4597,7 +4704,7 @@ private:
 #include <vector>
 
 namespace pycroscope {
-namespace analysis {
+namespace model {
 
 // Samples split by what the thread was doing.
 struct SampleCounts {
@@ -4979,10 +5086,10 @@ private:
     PairMap line_index_;
 };
 
-} // namespace analysis
+} // namespace model
 } // namespace pycroscope
-// ---- end pycroscope/analysis/sample_profile.hpp ----
-// ---- begin pycroscope/analysis/sample_slices.hpp ----
+// ---- end pycroscope/model/sample_profile.hpp ----
+// ---- begin pycroscope/model/sample_slices.hpp ----
 // Timeline slices rebuilt from consecutive samples of each sampled thread,
 // for trace viewers. A frame present at the same depth (same location, and
 // the same frames above it) in consecutive samples continues one slice:
@@ -5007,7 +5114,7 @@ private:
 #include <vector>
 
 namespace pycroscope {
-namespace analysis {
+namespace model {
 
 struct SampleSlice {
     std::uint64_t os_tid = 0;
@@ -5132,15 +5239,30 @@ private:
     std::unordered_map<std::uint64_t, std::size_t> index_;
 };
 
-} // namespace analysis
+} // namespace model
 } // namespace pycroscope
-// ---- end pycroscope/analysis/sample_slices.hpp ----
+// ---- end pycroscope/model/sample_slices.hpp ----
+// ---- begin pycroscope/model/exception_model.hpp ----
+// The drain-side model of the exceptions collector and its session.json section:
+// an EventProcessor fed by the live drain or by a capture's replay. Needs no
+// Python: it reads only events and their SourceLocations.
+
+// ---- begin pycroscope/sinks/json_summary_sink.hpp ----
+// session.json: the summary of a session. Threads with their event and lost
+// counts, per-location counts with inclusive and self time, marks, counters,
+// frame statistics and the session metadata. Other layers add sections with
+// add_section() (the Python layer adds "functions", for example).
+
+// ---- begin pycroscope/sinks/file_sink.hpp ----
+// A sink that writes one file, committed atomically at close. Derived sinks
+// call file() to write and implement the remaining hooks.
 
 // ---- begin pycroscope/sinks/atomic_file.hpp ----
 // An output file that appears under its final name only when complete: data
 // goes to "<path>.tmp.<pid>" and is renamed over <path> by commit(). A failed
 // or interrupted run leaves at most the temporary file, never a truncated
-// file that looks whole.
+// file that looks whole; one killed outright (SIGKILL) leaves it behind, and
+// remove_stale_temporaries() clears those of processes that are gone.
 
 
 #include <cerrno>
@@ -5149,7 +5271,12 @@ private:
 #include <string>
 #include <string_view>
 
+#include <filesystem>
+#include <system_error>
+#include <vector>
+
 #if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>
 #include <unistd.h>
 #endif
 
@@ -5166,11 +5293,14 @@ public:
     const std::string& path() const noexcept { return path_; }
     const std::string& temporary_path() const noexcept { return temporary_; }
     bool is_open() const noexcept { return file_ != nullptr; }
+    // The last open() ended in a successful commit(): the file is on disk, whole.
+    bool committed() const noexcept { return committed_; }
 
     // Throws ConfigError when the file cannot be created (bad directory,
     // no permission): checked before profiling starts.
     void open() {
         discard();
+        committed_ = false;
         if (path_.empty()) {
             throw ConfigError("output path is empty");
         }
@@ -5208,6 +5338,7 @@ public:
         file_ = nullptr;
         if (ok && std::rename(temporary_.c_str(), path_.c_str()) == 0) {
             temporary_.clear();
+            committed_ = true;
             return;
         }
         error = errno != 0 ? errno : error;
@@ -5248,7 +5379,42 @@ private:
     std::string temporary_;
     std::FILE* file_ = nullptr;
     long owner_pid_ = 0;
+    bool committed_ = false;
 };
+
+// Removes "<name>.tmp.<pid>" files in dir, for each of names, whose process
+// no longer exists (a run killed before it could clean up). Returns the
+// paths removed; files it cannot remove are left, and so are those of live
+// processes (another run writing to the same folder).
+inline std::vector<std::string> remove_stale_temporaries(const std::string& dir,
+                                                         const std::vector<std::string>& names) {
+    std::vector<std::string> removed;
+#if defined(__unix__) || defined(__APPLE__)
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+        const std::string file = entry.path().filename().string();
+        for (const auto& name : names) {
+            const std::string prefix = name + ".tmp.";
+            if (file.size() <= prefix.size() || file.compare(0, prefix.size(), prefix) != 0) {
+                continue;
+            }
+            const std::string digits = file.substr(prefix.size());
+            if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) {
+                continue;
+            }
+            const auto pid = static_cast<pid_t>(std::stol(digits));
+            const bool gone = pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH;
+            if (gone && std::remove(entry.path().c_str()) == 0) {
+                removed.push_back(entry.path().string());
+            }
+        }
+    }
+#else
+    (void)dir;
+    (void)names;
+#endif
+    return removed;
+}
 
 } // namespace sinks
 } // namespace pycroscope
@@ -5311,19 +5477,6 @@ using BaseSinkSt = BaseSink<NullMutex>;
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/base_sink.hpp ----
-// ---- begin pycroscope/sinks/chrome_trace_sink.hpp ----
-// Chrome Trace Event JSON, streamed to disk while the session drains; opens
-// in Perfetto UI (ui.perfetto.dev) and chrome://tracing. Spans become
-// complete ("X") events written when they end, so a lost begin or end never
-// leaves a dangling slice. Threads are named with "M" metadata events; lost
-// events are an instant on their thread and a count in "otherData".
-// Stack samples become slices rebuilt from consecutive samples (see
-// analysis/sample_slices.hpp) on a track per sampled thread, tid = os_tid.
-
-// ---- begin pycroscope/sinks/file_sink.hpp ----
-// A sink that writes one file, committed atomically at close. Derived sinks
-// call file() to write and implement the remaining hooks.
-
 
 #include <string>
 
@@ -5337,6 +5490,8 @@ public:
     std::string describe() const override { return kind_ + " '" + file_.path() + "'"; }
     const std::string& path() const noexcept { return file_.path(); }
     std::string output_path() const override { return file_.path(); }
+    // The file of the last session is on disk, complete (its commit succeeded).
+    bool written() const noexcept { return file_.committed(); }
 
 protected:
     void open_(const SessionInfo&) override { file_.open(); }
@@ -5351,12 +5506,6 @@ private:
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/file_sink.hpp ----
-// ---- begin pycroscope/sinks/json_summary_sink.hpp ----
-// session.json: the summary of a session. Threads with their event and lost
-// counts, per-location counts with inclusive and self time, marks, counters,
-// frame statistics and the session metadata. Other layers add sections with
-// add_section() (the Python layer adds "functions", for example).
-
 // ---- begin pycroscope/sinks/json_writer.hpp ----
 // A small streaming JSON writer into a std::string: enough for the session
 // summary and the Chrome trace, with correct string escaping and no
@@ -5611,6 +5760,9 @@ private:
 } // namespace pycroscope
 // ---- end pycroscope/sinks/json_writer.hpp ----
 // ---- begin pycroscope/sinks/line_profile.hpp ----
+// Line timing moved to the model layer; the sinks keep their names for it.
+
+// ---- begin pycroscope/model/line_profile.hpp ----
 // Per-line hits and time from py_line events, as line_profiler reports them:
 // a line's time runs from its line event to the next line event of the same
 // frame, or to the frame's return, and so includes the calls it makes.
@@ -5621,7 +5773,7 @@ private:
 #include <vector>
 
 namespace pycroscope {
-namespace sinks {
+namespace model {
 
 struct LineKey {
     const SourceLocation* function;
@@ -5690,6 +5842,19 @@ private:
 
     std::vector<Pending> open_;
 };
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/line_profile.hpp ----
+
+namespace pycroscope {
+namespace sinks {
+
+using model::LineKey;
+using model::LineKeyHash;
+using model::LineProfile;
+using model::LineTable;
+using model::LineTotals;
 
 } // namespace sinks
 } // namespace pycroscope
@@ -6063,6 +6228,3683 @@ private:
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/json_summary_sink.hpp ----
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+class ExceptionModel : public EventProcessor {
+public:
+    struct Site {
+        const SourceLocation* function = nullptr; // the Python function that raised
+        std::uint32_t line = 0;
+        const SourceLocation* type = nullptr;     // null when the type was not recorded
+        std::uint64_t raised = 0;
+        std::uint64_t caught = 0;
+        std::uint64_t handler_ticks = 0; // raise to handler, summed over the catches
+        std::uint64_t max_handler_ticks = 0;
+    };
+
+    std::string describe() const override { return "exception model"; }
+
+    // Sites in order of first raise; valid after the final drain.
+    const std::vector<Site>& sites() const noexcept { return sites_; }
+
+    void open(const SessionInfo&) override {
+        sites_.clear();
+        index_.clear();
+        threads_.clear();
+    }
+
+    void close(const SessionSummary&) override {}
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        ThreadState& t = threads_[thread.index];
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if (is_memory_event(e.kind)) {
+                continue; // allocations (of the type-name lookup, say) may sit between an exception and its info
+            }
+            if (e.kind == EventKind::exception_info) {
+                if (t.pending) {
+                    raise_or_propagate(t, e.location(), e.payload, true);
+                }
+                continue;
+            }
+            if (t.pending) {
+                raise_or_propagate(t, nullptr, 0, false); // the tracer sent no info (collector stopping)
+            }
+            if (e.kind == EventKind::py_exception) {
+                if ((e.flags & event_flags::exception) == 0) {
+                    t.pending = true;
+                    t.pending_function = e.location();
+                    t.pending_line = static_cast<std::uint32_t>(e.payload);
+                    t.pending_time = e.timestamp;
+                } else if (t.state == State::active) {
+                    Site& site = sites_[t.site];
+                    const std::uint64_t ticks = e.timestamp > t.raised_at ? e.timestamp - t.raised_at : 0;
+                    ++site.caught;
+                    site.handler_ticks += ticks;
+                    site.max_handler_ticks = std::max(site.max_handler_ticks, ticks);
+                    t.state = State::handled;
+                    t.handled_ticks = ticks;
+                }
+            } else if (opens_span(e.kind)) {
+                ++t.depth;
+                // Python or C code runs again: something swallowed it. (A GC or
+                // import zone may open while an exception propagates.)
+                if ((t.state == State::propagating || t.state == State::propagating_after_catch) &&
+                    e.kind != EventKind::zone_begin) {
+                    t.state = State::none;
+                }
+            } else if (closes_span(e.kind)) {
+                const bool by_exception = (e.flags & event_flags::exception) != 0;
+                if (t.state != State::none && t.depth == t.holder_depth) {
+                    if (by_exception) {
+                        // Leaves the frame (or C function) holding it: on to the caller.
+                        if (t.state == State::handled) {
+                            t.state = State::propagating_after_catch;
+                        } else if (t.state == State::active) {
+                            t.state = State::propagating;
+                        }
+                        t.holder_depth = t.depth - 1;
+                    } else {
+                        // Returned normally: a catch stands, anything else was swallowed.
+                        t.state = State::none;
+                    }
+                }
+                if (t.depth > 0) {
+                    --t.depth;
+                }
+            }
+        }
+    }
+
+private:
+    enum class State : std::uint8_t { none, active, handled, propagating, propagating_after_catch };
+
+    struct ThreadState {
+        std::uint32_t depth = 0;
+        State state = State::none;
+        std::size_t site = 0;
+        std::uint64_t object = 0;
+        bool object_known = false;
+        std::uint64_t raised_at = 0;
+        std::uint32_t holder_depth = 0;
+        std::uint64_t handled_ticks = 0;
+        bool pending = false;
+        const SourceLocation* pending_function = nullptr;
+        std::uint32_t pending_line = 0;
+        std::uint64_t pending_time = 0;
+    };
+
+    void raise_or_propagate(ThreadState& t, const SourceLocation* type, std::uint64_t object, bool known) {
+        t.pending = false;
+        const bool propagating = t.state == State::propagating || t.state == State::propagating_after_catch;
+        if (propagating && known && t.object_known && object == t.object && t.depth == t.holder_depth) {
+            if (t.state == State::propagating_after_catch) {
+                Site& site = sites_[t.site]; // that handler did not keep it
+                --site.caught;
+                site.handler_ticks -= std::min(site.handler_ticks, t.handled_ticks);
+            }
+            t.state = State::active;
+            return;
+        }
+        const auto key = std::make_tuple(t.pending_function, t.pending_line, type);
+        auto found = index_.find(key);
+        if (found == index_.end()) {
+            found = index_.emplace(key, sites_.size()).first;
+            Site site;
+            site.function = t.pending_function;
+            site.line = t.pending_line;
+            site.type = type;
+            sites_.push_back(site);
+        }
+        ++sites_[found->second].raised;
+        t.site = found->second;
+        t.state = State::active;
+        t.object = object;
+        t.object_known = known;
+        t.raised_at = t.pending_time;
+        t.holder_depth = t.depth;
+    }
+
+    std::vector<Site> sites_;
+    std::map<std::tuple<const SourceLocation*, std::uint32_t, const SourceLocation*>, std::size_t> index_;
+    sinks::PerThreadState<ThreadState> threads_;
+};
+
+// The "exceptions" section: [{"type", "file", "line", "function", "raised",
+// "caught", "uncaught", "mean_raise_to_handler_ns", "max_raise_to_handler_ns"}],
+// most raised first; type and the times are null when unknown. model must
+// outlive the session's stop().
+inline void add_exceptions_section(sinks::JsonSummarySink& sink, ExceptionModel& model) {
+    ExceptionModel* source = &model;
+    sink.add_section("exceptions", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
+        {
+            std::vector<const ExceptionModel::Site*> order;
+            for (const auto& site : source->sites()) {
+                order.push_back(&site);
+            }
+            std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->raised > b->raised; });
+            json.begin_array();
+            for (const auto* site : order) {
+                json.begin_object();
+                json.key("type");
+                if (site->type != nullptr) {
+                    json.value(site->type->display_name());
+                } else {
+                    json.null();
+                }
+                json.field("file", site->function != nullptr ? site->function->file : "<unknown>")
+                    .field("line", site->line)
+                    .field("function", site->function != nullptr ? site->function->display_name() : "<unknown>")
+                    .field("raised", site->raised)
+                    .field("caught", site->caught)
+                    .field("uncaught", site->raised - site->caught);
+                if (site->caught > 0) {
+                    json.field("mean_raise_to_handler_ns",
+                               summary.info.ticks_to_ns(site->handler_ticks) / static_cast<double>(site->caught))
+                        .field("max_raise_to_handler_ns",
+                               static_cast<std::uint64_t>(summary.info.ticks_to_ns(site->max_handler_ticks) + 0.5));
+                } else {
+                    json.key("mean_raise_to_handler_ns").null().key("max_raise_to_handler_ns").null();
+                }
+                json.end_object();
+            }
+            json.end_array();
+        }
+    });
+}
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/exception_model.hpp ----
+// ---- begin pycroscope/model/gc_model.hpp ----
+// The drain-side model of the gc collector and its session.json section:
+// an EventProcessor fed by the live drain or by a capture's replay. Needs no
+// Python: it reads only events and their SourceLocations.
+
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+// Collections per generation, from the GC spans of every thread. Add it to
+// the session as a processor; read it after stop() or from a section writer.
+class GcModel : public EventProcessor {
+public:
+    struct Generation {
+        std::uint64_t collections = 0;
+        std::uint64_t ticks = 0;
+        std::uint64_t max_ticks = 0;
+        std::uint64_t collected = 0;
+        std::uint64_t uncollectable = 0;
+    };
+
+    std::string describe() const override { return "gc model"; }
+
+    // Per generation 0-2; valid after the session's final drain.
+    Generation generation(int g) const { return generations_[g < 0 ? 0 : g > 2 ? 2 : g]; }
+    std::uint64_t collections() const {
+        return generations_[0].collections + generations_[1].collections + generations_[2].collections;
+    }
+
+    void open(const SessionInfo&) override {
+        for (auto& g : generations_) {
+            g = Generation{};
+        }
+        open_begin_.clear();
+    }
+
+    void close(const SessionSummary&) override {}
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        std::uint64_t& begin = open_begin_[thread.index];
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if ((e.kind != EventKind::zone_begin && e.kind != EventKind::zone_end) || e.location() == nullptr ||
+                e.location()->kind != LocationKind::gc_collection) {
+                continue;
+            }
+            if (e.kind == EventKind::zone_begin) {
+                begin = e.timestamp;
+                continue;
+            }
+            Generation& g = generations_[e.location()->line > 2 ? 2 : e.location()->line];
+            const std::uint64_t ticks = e.timestamp > begin ? e.timestamp - begin : 0;
+            ++g.collections;
+            g.ticks += ticks;
+            g.max_ticks = ticks > g.max_ticks ? ticks : g.max_ticks;
+            g.collected += e.payload;
+            g.uncollectable += e.aux;
+        }
+    }
+
+private:
+    Generation generations_[3];
+    sinks::PerThreadState<std::uint64_t> open_begin_; // per thread: start of its open collection
+};
+
+// The "gc" section: {"collections", "time_ns", "share", "collected",
+// "uncollectable", "generations": [{"generation", "collections", "time_ns",
+// "max_ns", "collected", "uncollectable"}]}. share is GC time over the
+// session's duration. model must outlive the session's stop().
+inline void add_gc_section(sinks::JsonSummarySink& sink, GcModel& model) {
+    GcModel* source = &model;
+    sink.add_section("gc", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
+        {
+            const SessionInfo& info = summary.info;
+            std::uint64_t ticks = 0, collected = 0, uncollectable = 0;
+            for (int g = 0; g < 3; ++g) {
+                ticks += source->generation(g).ticks;
+                collected += source->generation(g).collected;
+                uncollectable += source->generation(g).uncollectable;
+            }
+            const double time_ns = info.ticks_to_ns(ticks);
+            json.begin_object()
+                .field("collections", source->collections())
+                .field("time_ns", static_cast<std::uint64_t>(time_ns + 0.5))
+                .field("share", summary.duration_ns > 0 ? time_ns / static_cast<double>(summary.duration_ns) : 0.0)
+                .field("collected", collected)
+                .field("uncollectable", uncollectable);
+            json.key("generations").begin_array();
+            for (int g = 0; g < 3; ++g) {
+                const GcModel::Generation gen = source->generation(g);
+                json.begin_object()
+                    .field("generation", g)
+                    .field("collections", gen.collections)
+                    .field("time_ns", static_cast<std::uint64_t>(info.ticks_to_ns(gen.ticks) + 0.5))
+                    .field("max_ns", static_cast<std::uint64_t>(info.ticks_to_ns(gen.max_ticks) + 0.5))
+                    .field("collected", gen.collected)
+                    .field("uncollectable", gen.uncollectable)
+                    .end_object();
+            }
+            json.end_array().end_object();
+        }
+    });
+}
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/gc_model.hpp ----
+// ---- begin pycroscope/model/import_model.hpp ----
+// The drain-side model of the imports collector and its session.json section:
+// an EventProcessor fed by the live drain or by a capture's replay. Needs no
+// Python: it reads only events and their SourceLocations.
+
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+// The import tree of every thread, rebuilt from the import spans (other
+// spans inside them are ignored): like importtime, self time is the
+// cumulative time minus the cumulative time of the nested imports.
+class ImportModel : public EventProcessor {
+public:
+    struct Node {
+        std::string module;
+        std::uint32_t thread = 0;
+        std::uint64_t begin = 0;
+        std::uint64_t cumulative_ticks = 0;
+        std::uint64_t child_ticks = 0;
+        bool failed = false;
+        bool finished = false;
+        std::vector<std::size_t> children; // indices into nodes(), in start order
+    };
+
+    std::string describe() const override { return "import model"; }
+
+    // Every import seen, in start order; roots() are those nested in no other.
+    const std::vector<Node>& nodes() const noexcept { return nodes_; }
+    const std::vector<std::size_t>& roots() const noexcept { return roots_; }
+
+    // Closes imports still open at the session's end (after the final drain;
+    // idempotent, so close() and the section writer may both call it).
+    void finish(std::uint64_t stop_ticks) {
+        open_imports_.for_each([&](std::uint32_t, std::vector<std::size_t>& stack) {
+            while (!stack.empty()) {
+                close_import(stack, stop_ticks, false);
+            }
+        });
+    }
+
+    void open(const SessionInfo&) override {
+        nodes_.clear();
+        roots_.clear();
+        open_imports_.clear();
+    }
+
+    void close(const SessionSummary& summary) override { finish(summary.stop_ticks); }
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        std::vector<std::size_t>& stack = open_imports_[thread.index];
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if ((e.kind != EventKind::zone_begin && e.kind != EventKind::zone_end) || e.location() == nullptr ||
+                e.location()->kind != LocationKind::python_import) {
+                continue;
+            }
+            if (e.kind == EventKind::zone_begin) {
+                Node node;
+                node.module = e.location()->function;
+                node.thread = thread.index;
+                node.begin = e.timestamp;
+                nodes_.push_back(std::move(node));
+                const std::size_t index = nodes_.size() - 1;
+                (stack.empty() ? roots_ : nodes_[stack.back()].children).push_back(index);
+                stack.push_back(index);
+            } else if (!stack.empty()) {
+                close_import(stack, e.timestamp, (e.flags & event_flags::exception) != 0);
+            }
+        }
+    }
+
+private:
+    void close_import(std::vector<std::size_t>& stack, std::uint64_t end, bool failed) {
+        Node& node = nodes_[stack.back()];
+        stack.pop_back();
+        node.cumulative_ticks = end > node.begin ? end - node.begin : 0;
+        node.failed = failed;
+        node.finished = true;
+        if (!stack.empty()) {
+            nodes_[stack.back()].child_ticks += node.cumulative_ticks;
+        }
+    }
+
+    std::vector<Node> nodes_;
+    std::vector<std::size_t> roots_;
+    sinks::PerThreadState<std::vector<std::size_t>> open_imports_; // per thread: open imports, innermost last
+};
+
+namespace detail {
+inline void write_import_node(sinks::JsonWriter& json, const ImportModel& model, std::size_t index,
+                              const SessionInfo& info) {
+    const ImportModel::Node& node = model.nodes()[index];
+    const std::uint64_t self = node.cumulative_ticks > node.child_ticks ? node.cumulative_ticks - node.child_ticks : 0;
+    json.begin_object()
+        .field("module", node.module)
+        .field("self_ns", static_cast<std::uint64_t>(info.ticks_to_ns(self) + 0.5))
+        .field("cumulative_ns", static_cast<std::uint64_t>(info.ticks_to_ns(node.cumulative_ticks) + 0.5))
+        .field("thread", node.thread)
+        .field("failed", node.failed);
+    json.key("children").begin_array();
+    for (const std::size_t child : node.children) {
+        write_import_node(json, model, child, info);
+    }
+    json.end_array().end_object();
+}
+} // namespace detail
+
+// The "imports" section: a tree [{"module", "self_ns", "cumulative_ns",
+// "thread", "failed", "children": [...]}], in the order the imports began.
+// model must outlive the session's stop().
+inline void add_imports_section(sinks::JsonSummarySink& sink, ImportModel& model) {
+    ImportModel* source = &model;
+    sink.add_section("imports", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
+        {
+            source->finish(summary.stop_ticks);
+            json.begin_array();
+            for (const std::size_t root : source->roots()) {
+                detail::write_import_node(json, *source, root, summary.info);
+            }
+            json.end_array();
+        }
+    });
+}
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/import_model.hpp ----
+// ---- begin pycroscope/model/io_model.hpp ----
+// The drain-side model of the io collector and its session.json section:
+// an EventProcessor fed by the live drain or by a capture's replay. Needs no
+// Python: it reads only events and their SourceLocations.
+
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+// io_call payload when the bytes are not known.
+constexpr std::uint64_t io_bytes_unknown = ~std::uint64_t{0};
+
+// Blocking C callables as callable_location() names them, timed from their
+// C-call spans even without an audit event.
+inline const std::vector<std::string>& blocking_io_callables() {
+    static const std::vector<std::string>* names = [] {
+        auto* list = new std::vector<std::string>{
+            "posix.read",     "posix.write",     "posix.pread",   "posix.pwrite",     "posix.readv",
+            "posix.writev",   "posix.sendfile",  "posix.fsync",   "posix.fdatasync",  "posix.waitpid",
+            "posix.wait",     "time.sleep",      "select.select", "select.poll.poll", "select.epoll.poll",
+            "builtins.input", "_ssl._SSLSocket.read", "_ssl._SSLSocket.write"};
+        for (const char* type : {"_io.FileIO", "_io.BufferedReader", "_io.BufferedWriter", "_io.BufferedRandom",
+                                 "_io.BufferedRWPair", "_io.TextIOWrapper"}) {
+            for (const char* method : {"read", "read1", "readall", "readinto", "readinto1", "readline", "readlines",
+                                       "peek", "write", "writelines", "flush", "close", "__exit__"}) {
+                list->push_back(std::string(type) + "." + method);
+            }
+        }
+        // socket.socket is a Python subclass named "socket" of _socket.socket.
+        for (const char* type : {"socket", "_socket.socket"}) {
+            for (const char* method : {"recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "send",
+                                       "sendall", "sendto", "sendmsg", "_accept", "connect", "connect_ex"}) {
+                list->push_back(std::string(type) + "." + method);
+            }
+        }
+        return list;
+    }();
+    return *names;
+}
+
+class IoModel : public EventProcessor {
+public:
+    struct Site {
+        std::string file;
+        std::uint32_t line = 0;
+        std::string function;
+        std::string operation;
+        std::uint64_t count = 0;
+        std::uint64_t timed = 0; // calls with a duration (inside a traced C call)
+        std::uint64_t ticks = 0;
+        std::uint64_t measured = 0;   // calls whose bytes were measured
+        std::uint64_t bytes = 0;      // sum over the measured calls
+        // Every call counted here was measured.
+        bool bytes_known() const noexcept { return count > 0 && measured == count; }
+    };
+
+    std::string describe() const override { return "io model"; }
+
+    // In order of first sight; valid after the final drain.
+    const std::vector<Site>& sites() const noexcept { return sites_; }
+
+    void open(const SessionInfo&) override {
+        sites_.clear();
+        index_.clear();
+        threads_.clear();
+        blocking_.clear();
+    }
+
+    void close(const SessionSummary&) override {}
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        std::vector<Open>& stack = threads_[thread.index];
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if (e.kind == EventKind::io_call) {
+                const SourceLocation* s = e.location();
+                const std::size_t index = site(s->file, s->line, s->function, s->name);
+                Site& entry = sites_[index];
+                ++entry.count;
+                if (e.payload != io_bytes_unknown) {
+                    ++entry.measured;
+                    entry.bytes += e.payload;
+                }
+                // sys.audit() is how Python code raises its own events: its span times nothing.
+                if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
+                    std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
+                    stack.back().site = index;
+                }
+            } else if (opens_span(e.kind)) {
+                stack.push_back(Open{e.kind, e.location(), e.timestamp, static_cast<std::uint32_t>(e.payload), no_site});
+            } else if (closes_span(e.kind) && !stack.empty()) {
+                const Open open = stack.back();
+                stack.pop_back();
+                if (open.kind != EventKind::c_call) {
+                    continue;
+                }
+                const std::uint64_t ticks = e.timestamp > open.begin ? e.timestamp - open.begin : 0;
+                std::size_t index = open.site;
+                if (index == no_site && is_blocking(open.location)) {
+                    const SourceLocation* caller = innermost_python(stack);
+                    index = site(caller != nullptr ? caller->file : "<native>",
+                                 open.line != 0 ? open.line : caller != nullptr ? caller->line : 0,
+                                 caller != nullptr ? caller->display_name() : "<native>", open.location->display_name());
+                    ++sites_[index].count;
+                }
+                if (index != no_site) {
+                    Site& entry = sites_[index];
+                    ++entry.timed;
+                    entry.ticks += ticks;
+                    if (e.kind == EventKind::c_return && e.payload != 0) { // bytes + 1 (tracer.hpp, IoBytes)
+                        ++entry.measured;
+                        entry.bytes += e.payload - 1;
+                    }
+                }
+            }
+        }
+    }
+
+private:
+    static constexpr std::size_t no_site = ~std::size_t{0};
+
+    struct Open {
+        EventKind kind;
+        const SourceLocation* location;
+        std::uint64_t begin;
+        std::uint32_t line; // c_call: the calling line, when the tracer recorded it
+        std::size_t site;   // the audit event this C call raised
+    };
+
+    static const SourceLocation* innermost_python(const std::vector<Open>& stack) {
+        for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
+            if ((it->kind == EventKind::py_call || it->kind == EventKind::py_resume) && it->location != nullptr) {
+                return it->location;
+            }
+        }
+        return nullptr;
+    }
+
+    bool is_blocking(const SourceLocation* location) {
+        if (location == nullptr) {
+            return false;
+        }
+        auto found = blocking_.find(location);
+        if (found == blocking_.end()) {
+            const auto& list = blocking_io_callables();
+            const bool blocking = location->kind == LocationKind::c_function &&
+                                  std::find(list.begin(), list.end(), location->display_name()) != list.end();
+            found = blocking_.emplace(location, blocking).first;
+        }
+        return found->second;
+    }
+
+    std::size_t site(const char* file, std::uint32_t line, const char* function, const char* operation) {
+        auto key = std::make_tuple(std::string(file), line, std::string(function), std::string(operation));
+        auto found = index_.find(key);
+        if (found != index_.end()) {
+            return found->second;
+        }
+        Site entry;
+        entry.file = file;
+        entry.line = line;
+        entry.function = function;
+        entry.operation = operation;
+        sites_.push_back(std::move(entry));
+        index_.emplace(std::move(key), sites_.size() - 1);
+        return sites_.size() - 1;
+    }
+
+    std::vector<Site> sites_;
+    std::map<std::tuple<std::string, std::uint32_t, std::string, std::string>, std::size_t> index_;
+    sinks::PerThreadState<std::vector<Open>> threads_;
+    std::unordered_map<const SourceLocation*, bool> blocking_;
+};
+
+// The "io" section: [{"file", "line", "function", "operation", "count",
+// "timed", "time_ns", "bytes"}], most time first. time_ns covers the timed
+// calls and is null when none was; bytes (read/write syscall bytes, see
+// "Bytes:" at the top) is null unless every call at the site was measured.
+inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
+    IoModel* source = &model;
+    sink.add_section("io", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
+        {
+            std::vector<const IoModel::Site*> order;
+            for (const auto& site : source->sites()) {
+                order.push_back(&site);
+            }
+            std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+                return a->ticks != b->ticks ? a->ticks > b->ticks : a->count > b->count;
+            });
+            json.begin_array();
+            for (const auto* site : order) {
+                json.begin_object()
+                    .field("file", site->file)
+                    .field("line", site->line)
+                    .field("function", site->function)
+                    .field("operation", site->operation)
+                    .field("count", site->count)
+                    .field("timed", site->timed);
+                json.key("time_ns");
+                if (site->timed > 0) {
+                    json.value(static_cast<std::uint64_t>(summary.info.ticks_to_ns(site->ticks) + 0.5));
+                } else {
+                    json.null();
+                }
+                json.key("bytes");
+                if (site->bytes_known()) {
+                    json.value(site->bytes);
+                } else {
+                    json.null();
+                }
+                json.end_object();
+            }
+            json.end_array();
+        }
+    });
+}
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/io_model.hpp ----
+
+// ---- begin pycroscope/report/flame_tree.hpp ----
+// FlameTree: folded stacks ("a;b;c <weight>" per line, as stacks.folded and
+// memory.folded hold them) merged into one prefix tree, then cut to at most
+// max_nodes nodes for embedding in a report. The heaviest nodes are kept;
+// the children a node loses are merged into one "[other]" child carrying
+// their weight, so every kept node still sums to its true total.
+//
+//     report::FlameTree tree = report::FlameTree::from_file("stacks.folded");
+//     tree.prune(20000);
+//     report::JsonValue json = tree.to_json();  // {"total", "names", "name", "value", "parent", ...}
+//
+// The JSON form is flat and in preorder (a parent comes before its children):
+// node i is named names[name[i]], weighs value[i] (inclusive) and hangs under
+// parent[i] (-1 for the root, whose name is "all").
+
+// ---- begin pycroscope/report/json_document.hpp ----
+// A small JSON document for the report renderers: they read session.json
+// back (written by another process, or by another version), trim what they
+// embed, and write it into an HTML page. Numbers keep their source text, so
+// integers beyond 2^53 (nanosecond timestamps) pass through unchanged.
+//
+//     report::JsonValue doc = report::parse_json(text);   // throws ReportError
+//     doc.find("memory") ? doc.find("memory")->get_number("peak_bytes") : 0;
+//     std::string out; report::append_json(out, doc, report::JsonEscape::script);
+//
+// JsonEscape::script also escapes '<', '>', '&' and U+2028/U+2029, so the text
+// can sit inside a <script> element without ending it early.
+
+// ---- begin pycroscope/report/report_error.hpp ----
+// ReportError: a report could not be rendered or written (unreadable or
+// malformed session.json, a folder that cannot be written). The message names
+// the file and the reason.
+
+#include <stdexcept>
+#include <string>
+
+namespace pycroscope {
+namespace report {
+
+class ReportError : public std::runtime_error {
+public:
+    explicit ReportError(const std::string& what) : std::runtime_error(what) {}
+};
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/report_error.hpp ----
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace report {
+
+class JsonValue {
+public:
+    enum class Type { null, boolean, number, string, array, object };
+    using Member = std::pair<std::string, JsonValue>;
+
+    JsonValue() = default;
+    static JsonValue make_bool(bool flag) {
+        JsonValue v;
+        v.type_ = Type::boolean;
+        v.flag_ = flag;
+        return v;
+    }
+    // text must be a valid JSON number.
+    static JsonValue make_number_text(std::string text) {
+        JsonValue v;
+        v.type_ = Type::number;
+        v.text_ = std::move(text);
+        return v;
+    }
+    static JsonValue make_number(double value) {
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%.17g", value);
+        return make_number_text(buffer);
+    }
+    static JsonValue make_string(std::string text) {
+        JsonValue v;
+        v.type_ = Type::string;
+        v.text_ = std::move(text);
+        return v;
+    }
+    static JsonValue make_array() {
+        JsonValue v;
+        v.type_ = Type::array;
+        return v;
+    }
+    static JsonValue make_object() {
+        JsonValue v;
+        v.type_ = Type::object;
+        return v;
+    }
+
+    Type type() const noexcept { return type_; }
+    bool is_null() const noexcept { return type_ == Type::null; }
+    bool is_number() const noexcept { return type_ == Type::number; }
+    bool is_string() const noexcept { return type_ == Type::string; }
+    bool is_array() const noexcept { return type_ == Type::array; }
+    bool is_object() const noexcept { return type_ == Type::object; }
+
+    bool as_bool() const noexcept { return type_ == Type::boolean && flag_; }
+    // 0 for anything that is not a number.
+    double as_double() const noexcept { return type_ == Type::number ? std::strtod(text_.c_str(), nullptr) : 0.0; }
+    // The string's text, or the number's source text; empty otherwise.
+    const std::string& text() const noexcept { return text_; }
+
+    std::vector<JsonValue>& items() noexcept { return items_; }
+    const std::vector<JsonValue>& items() const noexcept { return items_; }
+    std::vector<Member>& members() noexcept { return members_; }
+    const std::vector<Member>& members() const noexcept { return members_; }
+
+    // The member named key, or null when absent or when this is not an object.
+    const JsonValue* find(std::string_view key) const noexcept {
+        for (const auto& member : members_) {
+            if (member.first == key) {
+                return &member.second;
+            }
+        }
+        return nullptr;
+    }
+    JsonValue* find(std::string_view key) noexcept {
+        for (auto& member : members_) {
+            if (member.first == key) {
+                return &member.second;
+            }
+        }
+        return nullptr;
+    }
+    // Conveniences for optional fields: a missing or mistyped member reads as
+    // 0 or "", never as an error (sections are optional in session.json).
+    double get_number(std::string_view key) const noexcept {
+        const JsonValue* v = find(key);
+        return v != nullptr ? v->as_double() : 0.0;
+    }
+    std::string get_string(std::string_view key) const {
+        const JsonValue* v = find(key);
+        return v != nullptr && v->is_string() ? v->text_ : std::string();
+    }
+
+    void push_back(JsonValue value) { items_.push_back(std::move(value)); }
+    void set(std::string key, JsonValue value) {
+        if (JsonValue* existing = find(key)) {
+            *existing = std::move(value);
+        } else {
+            members_.emplace_back(std::move(key), std::move(value));
+        }
+    }
+    void erase(std::string_view key) {
+        for (auto it = members_.begin(); it != members_.end(); ++it) {
+            if (it->first == key) {
+                members_.erase(it);
+                return;
+            }
+        }
+    }
+
+private:
+    Type type_ = Type::null;
+    bool flag_ = false;
+    std::string text_;
+    std::vector<JsonValue> items_;
+    std::vector<Member> members_;
+};
+
+namespace detail {
+
+class JsonParser {
+public:
+    explicit JsonParser(std::string_view text) : text_(text) {}
+
+    JsonValue parse_document() {
+        JsonValue value = parse_value(0);
+        skip_space();
+        if (pos_ != text_.size()) {
+            fail("unexpected text after the value");
+        }
+        return value;
+    }
+
+private:
+    static constexpr int max_depth = 256;
+
+    [[noreturn]] void fail(const char* what) const {
+        throw ReportError(std::string("invalid JSON at offset ") + std::to_string(pos_) + ": " + what);
+    }
+
+    void skip_space() {
+        while (pos_ < text_.size() &&
+               (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t')) {
+            ++pos_;
+        }
+    }
+
+    bool consume(char c) {
+        skip_space();
+        if (pos_ < text_.size() && text_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+
+    void expect_word(std::string_view word) {
+        if (text_.substr(pos_, word.size()) != word) {
+            fail("unknown literal");
+        }
+        pos_ += word.size();
+    }
+
+    JsonValue parse_value(int depth) {
+        if (depth > max_depth) {
+            fail("nesting too deep");
+        }
+        skip_space();
+        if (pos_ >= text_.size()) {
+            fail("unexpected end of input");
+        }
+        const char c = text_[pos_];
+        if (c == '{') {
+            ++pos_;
+            JsonValue object = JsonValue::make_object();
+            if (consume('}')) {
+                return object;
+            }
+            do {
+                skip_space();
+                if (pos_ >= text_.size() || text_[pos_] != '"') {
+                    fail("expected a string key");
+                }
+                std::string key = parse_string();
+                if (!consume(':')) {
+                    fail("expected ':'");
+                }
+                object.members().emplace_back(std::move(key), parse_value(depth + 1));
+            } while (consume(','));
+            if (!consume('}')) {
+                fail("expected ',' or '}'");
+            }
+            return object;
+        }
+        if (c == '[') {
+            ++pos_;
+            JsonValue array = JsonValue::make_array();
+            if (consume(']')) {
+                return array;
+            }
+            do {
+                array.items().push_back(parse_value(depth + 1));
+            } while (consume(','));
+            if (!consume(']')) {
+                fail("expected ',' or ']'");
+            }
+            return array;
+        }
+        if (c == '"') {
+            return JsonValue::make_string(parse_string());
+        }
+        if (c == 't') {
+            expect_word("true");
+            return JsonValue::make_bool(true);
+        }
+        if (c == 'f') {
+            expect_word("false");
+            return JsonValue::make_bool(false);
+        }
+        if (c == 'n') {
+            expect_word("null");
+            return JsonValue();
+        }
+        return parse_number();
+    }
+
+    JsonValue parse_number() {
+        const std::size_t start = pos_;
+        if (pos_ < text_.size() && text_[pos_] == '-') {
+            ++pos_;
+        }
+        const std::size_t digits = pos_;
+        while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
+            ++pos_;
+        }
+        if (pos_ == digits) {
+            fail("expected a value");
+        }
+        if (pos_ < text_.size() && text_[pos_] == '.') {
+            ++pos_;
+            const std::size_t fraction = pos_;
+            while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
+                ++pos_;
+            }
+            if (pos_ == fraction) {
+                fail("expected digits after '.'");
+            }
+        }
+        if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+            ++pos_;
+            if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) {
+                ++pos_;
+            }
+            const std::size_t exponent = pos_;
+            while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
+                ++pos_;
+            }
+            if (pos_ == exponent) {
+                fail("expected digits in the exponent");
+            }
+        }
+        return JsonValue::make_number_text(std::string(text_.substr(start, pos_ - start)));
+    }
+
+    unsigned parse_hex4() {
+        if (pos_ + 4 > text_.size()) {
+            fail("truncated \\u escape");
+        }
+        unsigned value = 0;
+        for (int i = 0; i < 4; ++i) {
+            const char h = text_[pos_++];
+            value <<= 4;
+            if (h >= '0' && h <= '9') {
+                value |= static_cast<unsigned>(h - '0');
+            } else if (h >= 'a' && h <= 'f') {
+                value |= static_cast<unsigned>(h - 'a' + 10);
+            } else if (h >= 'A' && h <= 'F') {
+                value |= static_cast<unsigned>(h - 'A' + 10);
+            } else {
+                fail("bad hex digit in \\u escape");
+            }
+        }
+        return value;
+    }
+
+    static void append_utf8(std::string& out, unsigned cp) {
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+
+    std::string parse_string() {
+        ++pos_; // the opening quote
+        std::string out;
+        while (true) {
+            if (pos_ >= text_.size()) {
+                fail("unterminated string");
+            }
+            const char c = text_[pos_++];
+            if (c == '"') {
+                return out;
+            }
+            if (static_cast<unsigned char>(c) < 0x20) {
+                fail("control character in a string");
+            }
+            if (c != '\\') {
+                out += c;
+                continue;
+            }
+            if (pos_ >= text_.size()) {
+                fail("unterminated escape");
+            }
+            const char e = text_[pos_++];
+            switch (e) {
+                case '"': out += '"'; break;
+                case '\\': out += '\\'; break;
+                case '/': out += '/'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                case 'u': {
+                    unsigned cp = parse_hex4();
+                    if (cp >= 0xD800 && cp <= 0xDBFF && text_.substr(pos_, 2) == "\\u") {
+                        pos_ += 2;
+                        const unsigned low = parse_hex4();
+                        if (low >= 0xDC00 && low <= 0xDFFF) {
+                            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                        } else {
+                            append_utf8(out, 0xFFFD);
+                            cp = low;
+                        }
+                    } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+                        cp = 0xFFFD; // a lone surrogate has no UTF-8 form
+                    }
+                    append_utf8(out, cp);
+                    break;
+                }
+                default: fail("unknown escape");
+            }
+        }
+    }
+
+    std::string_view text_;
+    std::size_t pos_ = 0;
+};
+
+} // namespace detail
+
+inline JsonValue parse_json(std::string_view text) { return detail::JsonParser(text).parse_document(); }
+
+enum class JsonEscape {
+    plain, // what JSON requires
+    script // also '<', '>', '&', U+2028, U+2029: safe inside an HTML <script> element
+};
+
+inline void append_json_string(std::string& out, std::string_view text, JsonEscape escape) {
+    static const char hex[] = "0123456789abcdef";
+    out += '"';
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        switch (c) {
+            case '"': out += "\\\""; continue;
+            case '\\': out += "\\\\"; continue;
+            case '\n': out += "\\n"; continue;
+            case '\r': out += "\\r"; continue;
+            case '\t': out += "\\t"; continue;
+            default: break;
+        }
+        const bool markup = escape == JsonEscape::script && (c == '<' || c == '>' || c == '&');
+        if (c < 0x20 || c == 0x7F || markup) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+            continue;
+        }
+        // U+2028 and U+2029 (E2 80 A8 / E2 80 A9) end a line in older JavaScript.
+        if (escape == JsonEscape::script && c == 0xE2 && i + 2 < text.size() &&
+            static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+            (static_cast<unsigned char>(text[i + 2]) == 0xA8 || static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
+            out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+            i += 2;
+            continue;
+        }
+        out += static_cast<char>(c);
+    }
+    out += '"';
+}
+
+inline void append_json(std::string& out, const JsonValue& value, JsonEscape escape) {
+    switch (value.type()) {
+        case JsonValue::Type::null: out += "null"; return;
+        case JsonValue::Type::boolean: out += value.as_bool() ? "true" : "false"; return;
+        case JsonValue::Type::number: out += value.text(); return;
+        case JsonValue::Type::string: append_json_string(out, value.text(), escape); return;
+        case JsonValue::Type::array: {
+            out += '[';
+            bool first = true;
+            for (const auto& item : value.items()) {
+                if (!first) {
+                    out += ',';
+                }
+                first = false;
+                append_json(out, item, escape);
+            }
+            out += ']';
+            return;
+        }
+        case JsonValue::Type::object: {
+            out += '{';
+            bool first = true;
+            for (const auto& member : value.members()) {
+                if (!first) {
+                    out += ',';
+                }
+                first = false;
+                append_json_string(out, member.first, escape);
+                out += ':';
+                append_json(out, member.second, escape);
+            }
+            out += '}';
+            return;
+        }
+    }
+}
+
+inline std::string to_json(const JsonValue& value, JsonEscape escape = JsonEscape::plain) {
+    std::string out;
+    append_json(out, value, escape);
+    return out;
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/json_document.hpp ----
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace report {
+
+class FlameTree {
+public:
+    static constexpr const char* other_name = "[other]";
+
+    FlameTree() { nodes_.push_back(Node{intern("all"), 0, -1, 0}); }
+    // Names are views into storage_, whose elements a move keeps in place.
+    FlameTree(FlameTree&&) = default;
+    FlameTree& operator=(FlameTree&&) = default;
+    FlameTree(const FlameTree&) = delete;
+    FlameTree& operator=(const FlameTree&) = delete;
+
+    // Reads a folded file; throws ReportError when it cannot be opened.
+    // Lines that do not end in a weight are counted in malformed_lines().
+    static FlameTree from_file(const std::string& path) {
+        std::FILE* file = std::fopen(path.c_str(), "rb");
+        if (file == nullptr) {
+            const int error = errno;
+            throw ReportError("cannot read '" + path + "': " + std::strerror(error));
+        }
+        FlameTree tree;
+        // A folded line is tens of bytes: reserving for one new node per 64
+        // bytes spares most rehashing of a large file.
+        if (std::fseek(file, 0, SEEK_END) == 0) {
+            const long size = std::ftell(file);
+            if (size > 0) {
+                tree.reserve(static_cast<std::size_t>(size) / 64);
+            }
+            std::rewind(file);
+        }
+        std::string pending;
+        std::vector<char> buffer(1 << 20);
+        std::size_t got = 0;
+        while ((got = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) {
+            std::string_view chunk(buffer.data(), got);
+            std::size_t start = 0;
+            while (true) {
+                const std::size_t end = chunk.find('\n', start);
+                if (end == std::string_view::npos) {
+                    pending.append(chunk.substr(start));
+                    break;
+                }
+                if (pending.empty()) {
+                    tree.add_line(chunk.substr(start, end - start));
+                } else {
+                    pending.append(chunk.substr(start, end - start));
+                    tree.add_line(pending);
+                    pending.clear();
+                }
+                start = end + 1;
+            }
+        }
+        std::fclose(file);
+        if (!pending.empty()) {
+            tree.add_line(pending);
+        }
+        return tree;
+    }
+
+    static FlameTree from_text(std::string_view text) {
+        FlameTree tree;
+        std::size_t start = 0;
+        while (start < text.size()) {
+            std::size_t end = text.find('\n', start);
+            if (end == std::string_view::npos) {
+                end = text.size();
+            }
+            tree.add_line(text.substr(start, end - start));
+            start = end + 1;
+        }
+        return tree;
+    }
+
+    void reserve(std::size_t nodes) {
+        nodes_.reserve(nodes);
+        children_.reserve(nodes);
+        name_ids_.reserve(nodes / 2);
+    }
+
+    // One folded line; empty lines are ignored.
+    void add_line(std::string_view line) {
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (line.empty()) {
+            return;
+        }
+        const std::size_t space = line.rfind(' ');
+        std::uint64_t weight = 0;
+        bool ok = space != std::string_view::npos && space + 1 < line.size();
+        if (ok) {
+            for (char c : line.substr(space + 1)) {
+                if (c < '0' || c > '9' || weight > (UINT64_MAX - 9) / 10) {
+                    ok = false;
+                    break;
+                }
+                weight = weight * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+        }
+        if (!ok) {
+            ++malformed_lines_;
+            return;
+        }
+        ++lines_;
+        std::string_view stack = line.substr(0, space);
+        std::int32_t node = 0;
+        nodes_[0].value += weight;
+        std::size_t start = 0;
+        while (start <= stack.size()) {
+            std::size_t end = stack.find(';', start);
+            if (end == std::string_view::npos) {
+                end = stack.size();
+            }
+            node = child(node, intern(stack.substr(start, end - start)));
+            nodes_[static_cast<std::size_t>(node)].value += weight;
+            start = end + 1;
+        }
+    }
+
+    std::uint64_t total() const noexcept { return nodes_[0].value; }
+    std::size_t node_count() const noexcept { return nodes_.size(); }
+    std::size_t lines() const noexcept { return lines_; }
+    std::size_t malformed_lines() const noexcept { return malformed_lines_; }
+    std::size_t pruned_nodes() const noexcept { return pruned_nodes_; }
+
+    // Keeps the max_nodes heaviest nodes (max_nodes >= 2; "[other]" nodes
+    // may add up to one per kept node that lost children). A node is never
+    // kept without its parent: parents weigh at least as much as their
+    // children and come first in creation order, which breaks ties.
+    void prune(std::size_t max_nodes) {
+        if (nodes_.size() <= max_nodes) {
+            return;
+        }
+        max_nodes = std::max<std::size_t>(max_nodes, 2);
+        std::vector<std::int32_t> order(nodes_.size());
+        std::iota(order.begin(), order.end(), 0);
+        const auto heavier = [this](std::int32_t a, std::int32_t b) {
+            const std::uint64_t va = nodes_[static_cast<std::size_t>(a)].value;
+            const std::uint64_t vb = nodes_[static_cast<std::size_t>(b)].value;
+            return va != vb ? va > vb : a < b;
+        };
+        std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(max_nodes - 1), order.end(),
+                         heavier);
+        std::vector<char> keep(nodes_.size(), 0);
+        for (std::size_t i = 0; i < max_nodes; ++i) {
+            keep[static_cast<std::size_t>(order[i])] = 1;
+        }
+        keep[0] = 1;
+        std::vector<std::uint64_t> lost(nodes_.size(), 0);
+        std::size_t dropped = 0;
+        for (std::size_t i = 1; i < nodes_.size(); ++i) {
+            const std::size_t parent = static_cast<std::size_t>(nodes_[i].parent);
+            if (keep[i] && !keep[parent]) {
+                keep[i] = 0; // cannot happen by construction; stays safe if it did
+            }
+            if (!keep[i]) {
+                ++dropped;
+                if (keep[parent]) {
+                    lost[parent] += nodes_[i].value;
+                }
+            }
+        }
+        std::vector<Node> kept;
+        kept.reserve(max_nodes + max_nodes / 4);
+        std::vector<std::int32_t> remap(nodes_.size(), -1);
+        const std::uint32_t other = intern(other_name);
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (!keep[i]) {
+                continue;
+            }
+            Node node = nodes_[i];
+            node.parent = node.parent < 0 ? -1 : remap[static_cast<std::size_t>(node.parent)];
+            remap[i] = static_cast<std::int32_t>(kept.size());
+            kept.push_back(node);
+        }
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (keep[i] && lost[i] > 0) {
+                kept.push_back(Node{other, lost[i], remap[i], 0});
+            }
+        }
+        nodes_ = std::move(kept);
+        children_.clear(); // the tree is final after pruning
+        pruned_nodes_ += dropped;
+    }
+
+    // Flat preorder arrays; see the file comment.
+    JsonValue to_json() const {
+        // Preorder by walking children lists (nodes_ is in creation order,
+        // which is not preorder once stacks interleave).
+        std::vector<std::vector<std::int32_t>> kids(nodes_.size());
+        for (std::size_t i = 1; i < nodes_.size(); ++i) {
+            kids[static_cast<std::size_t>(nodes_[i].parent)].push_back(static_cast<std::int32_t>(i));
+        }
+        for (auto& list : kids) {
+            std::sort(list.begin(), list.end(), [this](std::int32_t a, std::int32_t b) {
+                return names_[nodes_[static_cast<std::size_t>(a)].name] <
+                       names_[nodes_[static_cast<std::size_t>(b)].name];
+            });
+        }
+        std::vector<std::int32_t> order;
+        order.reserve(nodes_.size());
+        std::vector<std::int32_t> stack{0};
+        while (!stack.empty()) {
+            const std::int32_t node = stack.back();
+            stack.pop_back();
+            order.push_back(node);
+            const auto& list = kids[static_cast<std::size_t>(node)];
+            for (auto it = list.rbegin(); it != list.rend(); ++it) {
+                stack.push_back(*it);
+            }
+        }
+        std::vector<std::int32_t> position(nodes_.size(), -1);
+        std::vector<std::int32_t> name_index(names_.size(), -1);
+        JsonValue names = JsonValue::make_array();
+        JsonValue name = JsonValue::make_array();
+        JsonValue value = JsonValue::make_array();
+        JsonValue parent = JsonValue::make_array();
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            const Node& node = nodes_[static_cast<std::size_t>(order[i])];
+            position[static_cast<std::size_t>(order[i])] = static_cast<std::int32_t>(i);
+            if (name_index[node.name] < 0) {
+                name_index[node.name] = static_cast<std::int32_t>(names.items().size());
+                names.push_back(JsonValue::make_string(std::string(names_[node.name])));
+            }
+            name.push_back(JsonValue::make_number_text(std::to_string(name_index[node.name])));
+            value.push_back(JsonValue::make_number_text(std::to_string(node.value)));
+            parent.push_back(JsonValue::make_number_text(
+                std::to_string(node.parent < 0 ? -1 : position[static_cast<std::size_t>(node.parent)])));
+        }
+        JsonValue out = JsonValue::make_object();
+        out.set("total", JsonValue::make_number_text(std::to_string(total())));
+        out.set("lines", JsonValue::make_number_text(std::to_string(lines_)));
+        out.set("malformed_lines", JsonValue::make_number_text(std::to_string(malformed_lines_)));
+        out.set("pruned_nodes", JsonValue::make_number_text(std::to_string(pruned_nodes_)));
+        out.set("names", std::move(names));
+        out.set("name", std::move(name));
+        out.set("value", std::move(value));
+        out.set("parent", std::move(parent));
+        return out;
+    }
+
+private:
+    struct Node {
+        std::uint32_t name;
+        std::uint64_t value;
+        std::int32_t parent;
+        std::uint32_t unused;
+    };
+
+    std::uint32_t intern(std::string_view text) {
+        const auto found = name_ids_.find(text);
+        if (found != name_ids_.end()) {
+            return found->second;
+        }
+        storage_.emplace_back(text);
+        const std::string_view stored = storage_.back();
+        const std::uint32_t id = static_cast<std::uint32_t>(names_.size());
+        names_.push_back(stored);
+        name_ids_.emplace(stored, id);
+        return id;
+    }
+
+    std::int32_t child(std::int32_t parent, std::uint32_t name) {
+        const std::uint64_t key = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(parent)) << 32) | name;
+        const auto found = children_.find(key);
+        if (found != children_.end()) {
+            return found->second;
+        }
+        const std::int32_t id = static_cast<std::int32_t>(nodes_.size());
+        nodes_.push_back(Node{name, 0, parent, 0});
+        children_.emplace(key, id);
+        return id;
+    }
+
+    std::deque<std::string> storage_;
+    std::vector<std::string_view> names_;
+    std::unordered_map<std::string_view, std::uint32_t> name_ids_;
+    std::vector<Node> nodes_;
+    std::unordered_map<std::uint64_t, std::int32_t> children_;
+    std::size_t lines_ = 0;
+    std::size_t malformed_lines_ = 0;
+    std::size_t pruned_nodes_ = 0;
+};
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/flame_tree.hpp ----
+// ---- begin pycroscope/report/html_escape.hpp ----
+// Escaping text from the profiled program (function names, file paths, the
+// script's name) for the few places the C++ side writes it into HTML markup
+// itself; everything else reaches the page as JSON data and is shown with
+// textContent.
+
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace report {
+
+inline std::string escape_html(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/html_escape.hpp ----
+// ---- begin pycroscope/report/html_report.hpp ----
+// report.html: one self-contained page (data, script and style inline; no
+// network, no server) with the overview, flame graphs, call graph, timeline,
+// hotspots, source heatmap, memory, imports, I/O, exceptions, system and
+// complexity panels. The page's script and style live in
+// include/pycroscope/report/assets/ and are embedded by
+// cmake/embed_assets.cmake into report_assets.hpp.
+//
+//     auto inputs = report::ReportInputs::from_output_dir(dir);
+//     report::write_html_report(dir + "/report.html", inputs);
+//
+// Program data reaches the page only as JSON inside a
+// <script type="application/json"> element, escaped so it cannot close that
+// element, and the script shows it with textContent. A Content-Security-
+// Policy forbids every fetch, so the page works offline and stays inert.
+
+// ---- begin pycroscope/report/report_assets.hpp ----
+// Generated by cmake/embed_assets.cmake from include/pycroscope/report/assets/.
+// Do not edit: change the assets and run `cmake -P cmake/embed_assets.cmake`.
+// The report_assets_fresh test fails when this file is stale.
+
+namespace pycroscope {
+namespace report {
+namespace assets {
+
+// report.css
+inline constexpr const char* const report_css[] = {
+    R"pycroscope_asset(/* Pycroscope report: the page's style. Hand-written, no framework; embedded
+   into report_assets.hpp by cmake/embed_assets.cmake. */
+:root {
+  --bg: #f6f7f9; --panel: #ffffff; --ink: #1d2330; --muted: #667085; --line: #e3e6eb;
+  --accent: #2f6fde; --warn: #c2410c; --bad: #b42318; --ok: #15803d; --select: #1e40af;
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--ink);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+header.top { position: sticky; top: 0; z-index: 5; background: #111827; color: #f9fafb; padding: 8px 16px;
+  display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; }
+header.top h1 { font-size: 16px; margin: 0 12px 0 0; font-weight: 600; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; max-width: 45vw; }
+header.top nav a { color: #cbd5e1; text-decoration: none; margin-right: 10px; font-size: 13px; }
+header.top nav a:hover { color: #fff; }
+header.top .sel { margin-left: auto; font-size: 13px; color: #fde68a; max-width: 35vw; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; }
+main { padding: 12px 16px 40px; max-width: 1600px; margin: 0 auto; }
+section.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; margin: 0 0 14px;
+  padding: 10px 14px 14px; }
+section.panel > h2 { font-size: 15px; margin: 0 0 8px; display: flex; align-items: baseline; gap: 10px; }
+section.panel > h2 small { color: var(--muted); font-weight: normal; font-size: 12px; }
+.absent { color: var(--muted); font-style: italic; margin: 4px 0; }
+.panel-error { color: var(--bad); font-family: monospace; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 8px; margin-bottom: 8px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 6px 10px; background: #fbfcfd; min-width: 0; }
+.card .k { color: var(--muted); font-size: 12px; }
+.card .v { font-size: 17px; font-weight: 600; overflow: )pycroscope_asset",
+    R"pycroscope_asset(hidden; text-overflow: ellipsis; white-space: nowrap; }
+.card .s { color: var(--muted); font-size: 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.health .v { color: var(--ok); }
+.health.mid .v { color: var(--warn); }
+.health.low .v { color: var(--bad); }
+.controls { display: flex; flex-wrap: wrap; gap: 8px 12px; align-items: center; margin: 0 0 8px; font-size: 13px; }
+.controls input[type=search], .controls input[type=text] { padding: 3px 6px; border: 1px solid #cbd2dc;
+  border-radius: 4px; min-width: 200px; }
+.controls select, .controls button { padding: 2px 6px; border: 1px solid #cbd2dc; border-radius: 4px;
+  background: #fff; font: inherit; }
+.controls button:hover { background: #eef2f7; }
+.controls .info { color: var(--muted); }
+.flame-wrap { position: relative; border: 1px solid var(--line); border-radius: 4px; overflow: auto;
+  max-height: 640px; }
+.flame-wrap canvas { display: block; }
+.tip { position: fixed; z-index: 10; pointer-events: none; background: #111827; color: #f9fafb; font-size: 12px;
+  padding: 5px 8px; border-radius: 4px; max-width: 520px; white-space: pre-wrap; word-break: break-all;
+  display: none; }
+.crumbs { font-size: 12px; color: var(--muted); margin: 4px 0; min-height: 16px; word-break: break-all; }
+table.grid { border-collapse: collapse; width: 100%; font-size: 13px; }
+table.grid th, table.grid td { border-bottom: 1px solid var(--line); padding: 3px 6px; text-align: left;
+  vertical-align: top; }
+table.grid th { background: #f1f3f6; position: sticky; top: 0; cursor: default; white-space: nowrap; }
+table.grid th.sortable { cursor: pointer; }
+table.grid th.sorted::after { content: " \25BE"; }
+table.grid th.sorted.asc::after { content: " \25B4"; }
+table.grid td.num, table.grid th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.grid td.name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }
+table.grid td.loc { color: var(--muted); font-si)pycroscope_asset",
+    R"pycroscope_asset(ze: 12px; word-break: break-all; }
+table.grid tr.clickable { cursor: pointer; }
+table.grid tr.clickable:hover td { background: #f5f8ff; }
+table.grid tr.selected td { background: #dbe7ff; }
+.scroll { max-height: 420px; overflow: auto; border: 1px solid var(--line); border-radius: 4px; }
+.bar { display: inline-block; height: 8px; background: var(--accent); border-radius: 2px; vertical-align: middle;
+  margin-right: 6px; }
+.sev { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 11px; font-weight: 600;
+  background: #e5e7eb; color: #374151; }
+.sev.critical, .sev.high, .sev.error { background: #fee4e2; color: var(--bad); }
+.sev.medium, .sev.warning { background: #ffedd5; color: var(--warn); }
+.sev.low, .sev.info { background: #e0f2fe; color: #075985; }
+ul.advice { margin: 4px 0 8px; padding-left: 18px; }
+ul.advice li { margin: 3px 0; }
+ul.advice li .where { font-family: ui-monospace, monospace; font-size: 12px; color: var(--accent); cursor: pointer; }
+ul.advice li .sugg { color: var(--muted); }
+.two { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+@media (max-width: 900px) { .two { grid-template-columns: 1fr; } }
+h3 { font-size: 13px; margin: 10px 0 4px; }
+.src { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; border-collapse: collapse;
+  width: 100%; }
+.src td { padding: 0 6px; white-space: pre; vertical-align: top; height: 16px; line-height: 16px; }
+.src td.ln { color: #98a2b3; text-align: right; user-select: none; width: 1%; }
+.src td.m { text-align: right; color: #344054; width: 1%; font-variant-numeric: tabular-nums; }
+.src td.code { white-space: pre; }
+.src tr.hit td.ln { color: #344054; font-weight: 600; }
+.src tr.selected td { outline: 2px solid var(--select); outline-offset: -2px; }
+.src .badge { display: inline-block; line-height: 14px; margin-left: 8px; padding: 0 5px; border-radius: 6px; font-size: 11px;
+  background: #fee4e2; color: var(--bad); font-family: system-ui, sans-serif; }
+.src .def { disp)pycroscope_asset",
+    R"pycroscope_asset(lay: inline-block; margin-left: 8px; font-size: 11px; color: var(--accent);
+  font-family: system-ui, sans-serif; }
+svg.chart { display: block; width: 100%; height: auto; background: #fbfcfd; border: 1px solid var(--line);
+  border-radius: 4px; }
+svg.chart text { font-size: 10px; fill: #667085; }
+svg.chart .pt { fill: var(--accent); }
+svg.chart .line { fill: none; stroke: var(--accent); stroke-width: 1.5; }
+svg.chart .fit { fill: none; stroke: var(--warn); stroke-width: 1.5; stroke-dasharray: 4 3; }
+svg.chart .axis { stroke: #cbd2dc; }
+svg.chart .alert { stroke: var(--bad); stroke-width: 1.5; }
+details.imp { margin-left: 14px; }
+details.imp > summary { cursor: pointer; font-size: 13px; }
+details.imp > summary .t { color: var(--muted); font-size: 12px; margin-left: 6px; }
+.leaf { margin-left: 28px; font-size: 13px; }
+.notes { font-size: 12px; color: var(--muted); }
+.mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
+body.only section.panel { display: none; }
+body.only section.panel.shown { display: block; }
+)pycroscope_asset",
+    nullptr};
+
+// report.js
+inline constexpr const char* const report_js[] = {
+    R"pycroscope_asset(/* Pycroscope report: the page's script. Hand-written, no framework; embedded
+   into report_assets.hpp by cmake/embed_assets.cmake.
+
+   Rules of the room: every name, path and message from the profiled program
+   is shown with textContent (the h() helper below), never innerHTML. Every
+   panel renders from whatever session.json holds and says "not recorded in
+   this run" when its section is absent. A panel that fails shows its error
+   and leaves the others working.
+
+   URL hash options: #only=flame,hotspots shows only those panels (for
+   screenshots); #selftest[&hot=NAME] runs the page's own checks and writes
+   them as JSON into <pre id="pycroscope-selftest"> (the browser test reads
+   it from chromium --dump-dom). */
+(function () {
+  'use strict';
+
+  var consoleErrors = [];
+  var originalError = console.error;
+  console.error = function () {
+    consoleErrors.push(Array.prototype.map.call(arguments, String).join(' '));
+    return originalError.apply(console, arguments);
+  };
+  window.addEventListener('error', function (e) { consoleErrors.push('uncaught: ' + e.message); });
+  window.addEventListener('unhandledrejection', function (e) { consoleErrors.push('unhandled: ' + e.reason); });
+  var startedAt = performance.now();
+
+  /* ---------- helpers ---------- */
+
+  function h(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (key) {
+        var value = attrs[key];
+        if (value === undefined || value === null) { return; }
+        if (key === 'text') { node.textContent = String(value); }
+        else if (key === 'cls') { node.className = value; }
+        else if (key.slice(0, 2) === 'on') { node.addEventListener(key.slice(2), value); }
+        else { node.setAttribute(key, String(value)); }
+      });
+    }
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined) { return; }
+      node.appendChild(typeof child === 'string' || typeof child === 'num)pycroscope_asset",
+    R"pycroscope_asset(ber' ? document.createTextNode(String(child)) : child);
+    });
+    return node;
+  }
+  var SVGNS = 'http://www.w3.org/2000/svg';
+  function s(tag, attrs, text) {
+    var node = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, String(attrs[key])); });
+    if (text !== undefined) { node.textContent = String(text); }
+    return node;
+  }
+  function num(x) { return typeof x === 'number' && isFinite(x) ? x : 0; }
+  function has(x) { return x !== undefined && x !== null; }
+  function arr(x) { return Array.isArray(x) ? x : []; }
+  function fmtNs(ns) {
+    ns = num(ns);
+    var a = Math.abs(ns);
+    if (a >= 1e9) { return (ns / 1e9).toFixed(3) + ' s'; }
+    if (a >= 1e6) { return (ns / 1e6).toFixed(2) + ' ms'; }
+    if (a >= 1e3) { return (ns / 1e3).toFixed(1) + ' us'; }
+    return ns.toFixed(0) + ' ns';
+  }
+  function fmtBytes(b) {
+    b = num(b);
+    var a = Math.abs(b);
+    if (a >= 1073741824) { return (b / 1073741824).toFixed(2) + ' GiB'; }
+    if (a >= 1048576) { return (b / 1048576).toFixed(2) + ' MiB'; }
+    if (a >= 1024) { return (b / 1024).toFixed(1) + ' KiB'; }
+    return b.toFixed(0) + ' B';
+  }
+  // One formatter: toLocaleString() builds a new one per call, which is slow.
+  var countFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+  function fmtCount(n) { return countFormat.format(num(n)); }
+  function fmtPct(x) { return (num(x) * 100).toFixed(1) + '%'; }
+  function fmtUnit(v, unit) {
+    if (unit === 'bytes') { return fmtBytes(v); }
+    if (unit === 'samples') { return fmtCount(v) + ' samples'; }
+    return fmtNs(v);
+  }
+  function where(file, line) {
+    if (!file) { return ''; }
+    return line > 0 ? file + ':' + line : String(file);
+  }
+  function shortPath(path) {
+    path = String(path || '');
+    var parts = path.split('/');
+    return parts.length > 3 ? '.../' + parts.slice(-2).join('/') : path;
+  }
+  function absent(body, what) {
+    body.appendChild(h('p', { cls: )pycroscope_asset",
+    R"pycroscope_asset('absent', text: what + ' not recorded in this run.' }));
+  }
+  function hashColor(name) {
+    var x = 0;
+    for (var i = 0; i < name.length; i++) { x = (x * 31 + name.charCodeAt(i)) | 0; }
+    var hue = 8 + Math.abs(x) % 42;
+    var light = 55 + Math.abs(x >> 8) % 14;
+    return 'hsl(' + hue + ',85%,' + light + '%)';
+  }
+  function severityOf(x) { return x && typeof x.severity === 'string' ? x.severity : (x && has(x.severity) ? String(x.severity) : ''); }
+
+  /* ---------- data ---------- */
+
+  var DATA = {};
+  var parseMs = performance.now();
+  try {
+    DATA = JSON.parse(document.getElementById('pycroscope-data').textContent) || {};
+    parseMs = performance.now() - parseMs;
+  } catch (e) {
+    console.error('report data could not be parsed: ' + e.message);
+  }
+  var S = DATA.session && typeof DATA.session === 'object' ? DATA.session : null;
+  var META = DATA.report || {};
+  var FLAMES = DATA.flames || {};
+  var SOURCES = arr(DATA.sources);
+  var DURATION = S ? num(S.duration_ns) : 0;
+  var HASH = {};
+  location.hash.replace(/^#/, '').split('&').forEach(function (part) {
+    if (!part) { return; }
+    var eq = part.indexOf('=');
+    var key = eq < 0 ? part : part.slice(0, eq);
+    var value = eq < 0 ? '' : part.slice(eq + 1);
+    try { HASH[decodeURIComponent(key)] = decodeURIComponent(value); } catch (e) { HASH[key] = value; }
+  });
+
+  function healthLists(key) {
+    if (!S) { return null; }
+    if (Array.isArray(S[key])) { return S[key]; }
+    if (S.health && typeof S.health === 'object' && Array.isArray(S.health[key])) { return S.health[key]; }
+    return null;
+  }
+  var FINDINGS = healthLists('findings');
+  var RECOMMENDATIONS = healthLists('recommendations');
+
+  // Hotspot rows: session.hotspots is {functions: [...]} (sampling) or a list.
+  var HOTSPOTS = !S || !has(S.hotspots) ? null : (Array.isArray(S.hotspots) ? S.hotspots : arr(S.hotspots.functions));
+  var hotByName = {};
+  arr(HOTSPOTS).forEach(function (row) { if (row && has(row.name)) { hotByName[Stri)pycroscope_asset",
+    R"pycroscope_asset(ng(row.name)] = row; } });
+
+  // One table of functions for every panel: traced python and C functions,
+  // native zones, or the sampled hotspots when nothing was traced.
+  var FUNCS = [];
+  var funcByName = {};
+  var FUNC_UNIT = 'ns';
+  (function buildFunctions() {
+    if (!S) { return; }
+    function add(row, kind) {
+      if (!row || !has(row.name)) { return; }
+      var name = String(row.name);
+      if (funcByName[name]) { return; }
+      var hot = hotByName[name] || {};
+      var f = {
+        name: name, file: row.file || '', line: num(row.line), kind: row.kind || kind, calls: num(row.calls || row.count),
+        self: num(row.self_ns), incl: num(row.inclusive_ns), callers: row.callers, callees: row.callees,
+        severity: severityOf(row) || severityOf(hot), hot_path: row.hot_path || hot.hot_path
+      };
+      FUNCS.push(f);
+      funcByName[name] = f;
+    }
+    arr(S.functions).forEach(function (r) { add(r, 'python'); });
+    arr(S.c_functions).forEach(function (r) { add(r, 'c'); });
+    arr(S.zones).forEach(function (r) { if (r && r.kind === 'native') { add(r, 'native'); } });
+    if (!FUNCS.length && HOTSPOTS) {
+      FUNC_UNIT = 'samples';
+      HOTSPOTS.forEach(function (r) {
+        if (!r || !has(r.name)) { return; }
+        var f = { name: String(r.name), file: r.file || '', line: num(r.line), kind: r.kind || 'python', calls: 0,
+          self: num(r.self_samples), incl: num(r.total_samples), severity: severityOf(r), hot_path: r.hot_path,
+          self_pct: num(r.self_pct), total_pct: num(r.total_pct) };
+        FUNCS.push(f);
+        funcByName[f.name] = f;
+      });
+    }
+  })();
+  var FUNC_TOTAL = FUNC_UNIT === 'samples' ? num(S && S.hotspots && S.hotspots.samples) : DURATION;
+
+  /* ---------- selection shared by the panels ---------- */
+
+  var selected = null;
+  var listeners = [];
+  var listenerMs = [];
+  function onSelect(fn) { listeners.push(fn); }
+  function select(name, origin) {
+    selected = name;
+    var label = document.getElementB)pycroscope_asset",
+    R"pycroscope_asset(yId('selected-label');
+    if (label) { label.textContent = name ? 'selected: ' + name : ''; }
+    listeners.forEach(function (fn, i) {
+      var t0 = performance.now();
+      try { fn(name, origin); } catch (e) { console.error('selection update failed: ' + e.message); }
+      listenerMs[i] = Math.round(performance.now() - t0);
+    });
+  }
+
+  /* ---------- page skeleton ---------- */
+
+  var PANELS = [
+    ['overview', 'Overview'], ['flame', 'Flame graph'], ['callgraph', 'Call graph'], ['timeline', 'Timeline'],
+    ['hotspots', 'Hotspots'], ['source', 'Source heatmap'], ['memory', 'Memory'], ['imports', 'Imports'],
+    ['io', 'I/O'], ['exceptions', 'Exceptions'], ['gc', 'GC'], ['system', 'System'], ['complexity', 'Complexity']
+  ];
+  var app = document.getElementById('app');
+  var script = S ? ((S.metadata && S.metadata.script) || (S.process && S.process.name) || '') : '';
+  var nav = h('nav', null, PANELS.map(function (p) { return h('a', { href: '#panel-' + p[0], text: p[1] }); }));
+  app.appendChild(h('header', { cls: 'top' }, [
+    h('h1', { text: 'Pycroscope' + (script ? ': ' + script : ''), title: script }), nav,
+    h('span', { cls: 'sel', id: 'selected-label' })
+  ]));
+  var main = h('main');
+  app.appendChild(main);
+  var tip = h('div', { cls: 'tip' });
+  document.body.appendChild(tip);
+  function showTip(e, text) {
+    tip.textContent = text;
+    tip.style.display = 'block';
+    var x = Math.min(e.clientX + 14, window.innerWidth - 540);
+    tip.style.left = Math.max(0, x) + 'px';
+    tip.style.top = (e.clientY + 16) + 'px';
+  }
+  function hideTip() { tip.style.display = 'none'; }
+
+  var only = HASH.only ? HASH.only.split(',') : null;
+  if (only) { document.body.classList.add('only'); }
+  var panelStatus = {};
+  var panelMs = {};
+  function panel(id, title, render) {
+    var body = h('div', { cls: 'body' });
+    var heading = h('h2', null, [title]);
+    var section = h('section', { cls: 'panel' + (only && only.indexOf(id) >= 0 ? ' shown' : ''), id: 'panel-' +)pycroscope_asset",
+    R"pycroscope_asset( id },
+      [heading, body]);
+    main.appendChild(section);
+    var t0 = performance.now();
+    try {
+      render(body, heading);
+      panelStatus[id] = body.querySelector('.absent') && body.children.length === 1 ? 'absent' : 'rendered';
+    } catch (e) {
+      panelStatus[id] = 'error';
+      body.appendChild(h('p', { cls: 'panel-error', text: 'This panel failed: ' + e.message }));
+      console.error('panel ' + id + ' failed: ' + (e.stack || e.message));
+    }
+    panelMs[id] = Math.round(performance.now() - t0);
+  }
+  function subtitle(heading, text) { heading.appendChild(h('small', { text: text })); }
+  function cards(items) {
+    return h('div', { cls: 'cards' }, items.filter(Boolean).map(function (c) {
+      return h('div', { cls: 'card ' + (c.cls || ''), title: c.title || c.v }, [
+        h('div', { cls: 'k', text: c.k }), h('div', { cls: 'v', text: c.v }), c.s ? h('div', { cls: 's', text: c.s }) : null]);
+    }));
+  }
+
+  // A table with sortable columns. cols: {key, label, num, fmt(row), sort(row)}.
+  function table(cols, rows, opts) {
+    opts = opts || {};
+    var limit = opts.limit || 300;
+    var sortKey = opts.sortKey || null;
+    var asc = false;
+    var tbody = h('tbody');
+    var headRow = h('tr');
+    var ths = cols.map(function (c) {
+      var th = h('th', { cls: (c.num ? 'num ' : '') + (c.sort ? 'sortable' : ''), text: c.label });
+      if (c.sort) {
+        th.addEventListener('click', function () {
+          if (sortKey === c.key) { asc = !asc; } else { sortKey = c.key; asc = !!c.ascFirst; }
+          draw();
+        });
+      }
+      headRow.appendChild(th);
+      return th;
+    });
+    var more = h('div', { cls: 'notes' });
+    var filter = '';
+    var result = h('div', null, [h('div', { cls: 'scroll' }, [h('table', { cls: 'grid' }, [h('thead', null, [headRow]), tbody])]), more]);
+    function draw() {
+      var shown = rows.filter(function (r) {
+        return (!opts.accept || opts.accept(r)) && (!filter || (opts.filterText ? opts.filterT)pycroscope_asset",
+    R"pycroscope_asset(ext(r) : '').toLowerCase().indexOf(filter) >= 0);
+      });
+      var col = cols.filter(function (c) { return c.key === sortKey; })[0];
+      if (col && col.sort) {
+        shown.sort(function (a, b) {
+          var x = col.sort(a), y = col.sort(b);
+          var d = typeof x === 'string' ? x.localeCompare(y) : x - y;
+          return asc ? d : -d;
+        });
+      }
+      ths.forEach(function (th, i) {
+        th.classList.toggle('sorted', cols[i].key === sortKey);
+        th.classList.toggle('asc', cols[i].key === sortKey && asc);
+      });
+      tbody.textContent = '';
+      shown.slice(0, limit).forEach(function (r) {
+        var tr = h('tr', { cls: opts.onRow ? 'clickable' : '' }, cols.map(function (c) {
+          var v = c.fmt ? c.fmt(r) : r[c.key];
+          return h('td', { cls: c.num ? 'num' : (c.cls || '') }, [v instanceof Node ? v : String(has(v) ? v : '')]);
+        }));
+        if (opts.onRow) { tr.addEventListener('click', function () { opts.onRow(r); }); }
+        if (opts.rowName && opts.rowName(r) === selected) { tr.classList.add('selected'); }
+        tr.__row = r;
+        tbody.appendChild(tr);
+      });
+      more.textContent = shown.length > limit ? 'showing ' + limit + ' of ' + shown.length + ' rows' :
+        (shown.length === 0 ? 'no rows' : shown.length + ' rows');
+    }
+    result.setFilter = function (text) { filter = String(text || '').toLowerCase(); draw(); };
+    result.markSelected = function () {
+      if (!opts.rowName) { return; }
+      Array.prototype.forEach.call(tbody.rows, function (tr) { tr.classList.toggle('selected', opts.rowName(tr.__row) === selected); });
+    };
+    result.redraw = draw;
+    result.tbody = tbody;
+    draw();
+    return result;
+  }
+  function bar(share) {
+    return h('span', null, [h('span', { cls: 'bar', style: 'width:' + Math.max(1, Math.round(60 * Math.min(1, num(share)))) + 'px' }), fmtPct(share)]);
+  }
+  function sevBadge(sev) { return sev ? h('span', { cls: 'sev ' + String(sev).toLowerCase(), text: )pycroscope_asset",
+    R"pycroscope_asset(sev }) : ''; }
+
+  /* ---------- flame trees ---------- */
+
+  function buildTree(flat) {
+    if (!flat || !Array.isArray(flat.name)) { return null; }
+    var names = arr(flat.names);
+    var nodes = new Array(flat.name.length);
+    for (var i = 0; i < flat.name.length; i++) {
+      var parent = flat.parent[i] >= 0 ? nodes[flat.parent[i]] : null;
+      var node = { name: String(names[flat.name[i]]), value: num(flat.value[i]), parent: parent, children: [], depth: parent ? parent.depth + 1 : 0 };
+      nodes[i] = node;
+      if (parent) { parent.children.push(node); }
+    }
+    return nodes.length ? { root: nodes[0], nodes: nodes, unit: flat.unit || 'ns', total: num(flat.total), pruned: num(flat.pruned_nodes) } : null;
+  }
+  // Callers view: each stack's self weight added along its reversed path.
+  function invertTree(base) {
+    var root = { name: base.name, value: 0, parent: null, children: [], depth: 0, index: {} };
+    function walk(node) {
+      var self = node.value;
+      node.children.forEach(function (c) { self -= c.value; walk(c); });
+      if (self <= 0 || node === base) { return; }
+      root.value += self;
+      var cur = root;
+      for (var n = node; n && n !== base; n = n.parent) {
+        var next = cur.index[n.name];
+        if (!next) {
+          next = { name: n.name, value: 0, parent: cur, children: [], depth: cur.depth + 1, index: {} };
+          cur.index[n.name] = next;
+          cur.children.push(next);
+        }
+        next.value += self;
+        cur = next;
+      }
+    }
+    walk(base);
+    return root;
+  }
+  var TREES = { time: buildTree(FLAMES.time), memory: buildTree(FLAMES.memory) };
+
+  /* ---------- panels ---------- */
+
+  panel('overview', 'Overview', function (body) {
+    if (!S) {
+      absent(body, 'A session (session.json)');
+    } else {
+      var sys = S.system && S.system.metrics ? S.system.metrics : {};
+      var health = has(S.health) ? (typeof S.health === 'number' ? S.health : num(S.health.score)) : null;
+      var threads = )pycroscope_asset",
+    R"pycroscope_asset(arr(S.threads);
+      body.appendChild(cards([
+        { k: 'script', v: shortPath(script) || '-', title: script, s: S.python ? 'Python ' + (S.python.version || '?') + ', backend ' + (S.python.backend || '?') : '' },
+        { k: 'duration', v: fmtNs(DURATION), s: S.start_unix_ns ? new Date(num(S.start_unix_ns) / 1e6).toISOString() : '' },
+        { k: 'events', v: fmtCount(S.events_total), s: fmtCount(S.lost_events) + ' lost' },
+        { k: 'threads', v: String(threads.length), s: threads.map(function (t) { return t.name; }).join(', ') },
+        sys.cpu_percent ? { k: 'CPU', v: num(sys.cpu_percent.mean).toFixed(1) + '% mean', s: num(sys.cpu_percent.max).toFixed(1) + '% max' } : { k: 'CPU', v: 'not recorded' },
+        S.memory ? { k: 'peak Python heap', v: fmtBytes(S.memory.peak_bytes), s: fmtCount(S.memory.allocations) + ' allocations' } : { k: 'peak Python heap', v: 'not recorded' },
+        sys.rss_bytes ? { k: 'peak RSS', v: fmtBytes(sys.rss_bytes.max) } : null,
+        S.gc ? { k: 'GC', v: fmtNs(S.gc.time_ns), s: fmtCount(S.gc.collections) + ' collections, ' + fmtPct(S.gc.share) } : null,
+        health !== null ? { k: 'health score', v: health.toFixed(0) + ' / 100', cls: 'health' + (health < 50 ? ' low' : health < 80 ? ' mid' : '') } : { k: 'health score', v: 'not recorded' }
+      ]));
+    }
+    function advice(title, list) {
+      body.appendChild(h('h3', { text: title }));
+      if (!list) { absent(body, title); return; }
+      if (!list.length) { body.appendChild(h('p', { cls: 'absent', text: 'None.' })); return; }
+      var ranked = list.slice().sort(function (a, b) { return num(b.time_share) - num(a.time_share); });
+      body.appendChild(h('ul', { cls: 'advice' }, ranked.slice(0, 8).map(function (f) {
+        var at = where(f.file, f.line);
+        return h('li', null, [
+          sevBadge(f.severity), ' ',
+          at ? h('span', { cls: 'where', text: shortPath(f.file) + (f.line ? ':' + f.line : ''), title: at,
+            onclick: function () { if)pycroscope_asset",
+    R"pycroscope_asset( (f.function) { select(String(f.function), 'advice'); } showSource(f.file, f.line); } }) : '',
+          f.function ? h('span', { cls: 'mono', text: ' ' + f.function }) : '',
+          f.kind ? h('span', { cls: 'notes', text: ' [' + f.kind + ']' }) : '',
+          ' ', String(f.message || ''),
+          f.suggestion ? h('span', { cls: 'sugg', text: ' Suggestion: ' + f.suggestion }) : '',
+          has(f.time_share) ? h('span', { cls: 'notes', text: ' (' + fmtPct(f.time_share) + ' of the time' +
+            (has(f.estimated_speedup) ? ', estimated speedup ' + num(f.estimated_speedup).toFixed(2) + 'x' : '') + ')' }) : ''
+        ]);
+      })));
+      if (list.length > 8) { body.appendChild(h('div', { cls: 'notes', text: (list.length - 8) + ' more; see report.md or session.json' })); }
+    }
+    advice('Findings', FINDINGS);
+    advice('Recommendations', RECOMMENDATIONS);
+    var notes = arr(META.problems).map(String).concat(arr(META.truncated).map(function (t) {
+      return t.what + ': ' + t.kept + ' of ' + t.total + ' kept in this page';
+    }));
+    if (FLAMES.time && FLAMES.time.pruned_nodes) { notes.push('time flame graph: ' + FLAMES.time.pruned_nodes + ' small nodes merged into [other]'); }
+    if (FLAMES.memory && FLAMES.memory.pruned_nodes) { notes.push('memory flame graph: ' + FLAMES.memory.pruned_nodes + ' small nodes merged into [other]'); }
+    if (notes.length) {
+      body.appendChild(h('h3', { text: 'About this page' }));
+      body.appendChild(h('ul', { cls: 'notes' }, notes.map(function (n) { return h('li', { text: n }); })));
+    }
+    body.appendChild(h('div', { cls: 'notes', text: (META.generator || 'pycroscope') + (META.output_dir ? ' - ' + META.output_dir : '') }));
+  });
+
+  var flameApi = null;
+  panel('flame', 'Flame graph', function (body, heading) {
+    if (!TREES.time && !TREES.memory) { absent(body, 'Stacks (stacks.folded, memory.folded)'); return; }
+    var state = { data: TREES.time ? 'time' : 'memory', thread: '', icicle: false, inverted)pycroscope_asset",
+    R"pycroscope_asset(: false, search: '', zoom: null, base: null };
+    var dataSel = h('select', null, [TREES.time ? h('option', { value: 'time', text: TREES.time.unit === 'samples' ? 'samples' : 'time' }) : null,
+      TREES.memory ? h('option', { value: 'memory', text: 'allocated bytes' }) : null]);
+    var threadSel = h('select');
+    var orientSel = h('select', null, [h('option', { value: 'flame', text: 'flame (roots at the bottom)' }), h('option', { value: 'icicle', text: 'icicle (roots at the top)' })]);
+    var invertBox = h('input', { type: 'checkbox' });
+    var search = h('input', { type: 'search', placeholder: 'search functions (regex)' });
+    var reset = h('button', { text: 'reset zoom' });
+    var info = h('span', { cls: 'info' });
+    body.appendChild(h('div', { cls: 'controls' }, [h('label', null, ['data ', dataSel]), h('label', null, ['thread ', threadSel]),
+      orientSel, h('label', null, [invertBox, ' inverted (callers)']), search, reset, info]));
+    var crumbs = h('div', { cls: 'crumbs' });
+    var canvas = h('canvas');
+    var wrap = h('div', { cls: 'flame-wrap' }, [canvas]);
+    body.appendChild(crumbs);
+    body.appendChild(wrap);
+    var ROW = 18;
+    var boxes = [];
+    var inverted = {};
+
+    function tree() { return TREES[state.data]; }
+    function fillThreads() {
+      threadSel.textContent = '';
+      threadSel.appendChild(h('option', { value: '', text: 'all threads' }));
+      tree().root.children.slice().sort(function (a, b) { return b.value - a.value; }).forEach(function (t) {
+        threadSel.appendChild(h('option', { value: t.name, text: t.name + ' (' + fmtUnit(t.value, tree().unit) + ')' }));
+      });
+    }
+    function baseNode() {
+      var t = tree();
+      var base = t.root;
+      if (state.thread) {
+        base = t.root.children.filter(function (c) { return c.name === state.thread; })[0] || t.root;
+      }
+      if (state.inverted) {
+        var key = state.data + '\u0000' + state.thread;
+        if (!inverted[key]) { inverted[key] = inver)pycroscope_asset",
+    R"pycroscope_asset(tTree(base); }
+        base = inverted[key];
+      }
+      return base;
+    }
+    function matcher() {
+      if (!state.search) { return null; }
+      try { var re = new RegExp(state.search, 'i'); return function (n) { return re.test(n); }; }
+      catch (e) { var needle = state.search.toLowerCase(); return function (n) { return n.toLowerCase().indexOf(needle) >= 0; }; }
+    }
+    function draw() {
+      var t = tree();
+      var base = state.base;
+      var zoom = state.zoom || base;
+      var width = Math.max(300, wrap.clientWidth - 2);
+      var maxDepth = 0;
+      (function depth(n, d) {
+        if (d > maxDepth) { maxDepth = d; }
+        if (d < 400) { n.children.forEach(function (c) { depth(c, d + 1); }); }
+      })(zoom, 0);
+      var above = 0;
+      for (var a = zoom; a !== base && a.parent; a = a.parent) { above++; }
+      var rows = Math.min(maxDepth + above + 1, 400);
+      var height = rows * ROW + 4;
+      var ratio = window.devicePixelRatio || 1;
+      canvas.width = width * ratio;
+      canvas.height = height * ratio;
+      canvas.style.width = width + 'px';
+      canvas.style.height = height + 'px';
+      var ctx = canvas.getContext('2d');
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, width, height);
+      ctx.font = '11px ui-monospace, "DejaVu Sans Mono", monospace';
+      ctx.textBaseline = 'middle';
+      boxes = [];
+      var match = matcher();
+      var matched = 0;
+      function rowY(level) { return state.icicle ? level * ROW : height - (level + 1) * ROW; }
+      function box(node, x, w, level, dim) {
+        var y = rowY(level);
+        var isMatch = match && match(node.name);
+        ctx.fillStyle = node.name === '[other]' ? '#cfd4dc' : isMatch ? '#d946ef' : dim ? '#e5e7eb' : hashColor(node.name);
+        ctx.fillRect(x, y, Math.max(w - 1, 0.5), ROW - 1);
+        if (selected && node.name === selected) {
+          ctx.strokeStyle = '#1e40af';
+          ctx.lineWidth = 2;
+          ctx.strokeRect(x + 1, y + 1, M)pycroscope_asset",
+    R"pycroscope_asset(ath.max(w - 3, 1), ROW - 3);
+        }
+        if (w > 30) {
+          ctx.fillStyle = '#111827';
+          var label = node.name;
+          var fit = Math.floor((w - 6) / 6.6);
+          if (label.length > fit) { label = label.slice(0, Math.max(fit - 1, 0)) + '~'; }
+          ctx.fillText(label, x + 3, y + ROW / 2);
+        }
+        boxes.push({ x: x, y: y, w: w, h: ROW - 1, node: node });
+      }
+      // Ancestors of the zoomed node: full-width, dimmed.
+      var chain = [];
+      for (var n = zoom; n !== base && n.parent; n = n.parent) { chain.unshift(n.parent); }
+      chain.forEach(function (node, i) { box(node, 0, width, i, true); });
+      var scale = zoom.value > 0 ? width / zoom.value : 0;
+      (function layout(node, x, level) {
+        var w = node.value * scale;
+        if (w < 0.4 || level >= 400) { return; }
+        if (match && match(node.name)) { matched += node.value; }
+        box(node, x, w, level, false);
+        var cx = x;
+        node.children.forEach(function (c) { layout(c, cx, level + 1); cx += c.value * scale; });
+      })(zoom, 0, chain.length);
+      info.textContent = 'total ' + fmtUnit(base.value, t.unit) + (zoom !== base ? ', zoomed: ' + fmtUnit(zoom.value, t.unit) : '') +
+        (match ? ', search matches ' + fmtPct(base.value ? Math.min(1, matched / base.value) : 0) + ' (of the view)' : '');
+      var path = [];
+      for (var p = zoom; p; p = p.parent) { path.unshift(p.name); }
+      crumbs.textContent = path.join(' > ');
+      // Roots at the bottom: keep them in view when the graph is taller than its box.
+      wrap.scrollTop = state.icicle ? 0 : wrap.scrollHeight;
+    }
+    function hit(e) {
+      var rect = canvas.getBoundingClientRect();
+      var x = e.clientX - rect.left, y = e.clientY - rect.top;
+      for (var i = boxes.length - 1; i >= 0; i--) {
+        var b = boxes[i];
+        if (x >= b.x && x < b.x + b.w && y >= b.y && y < b.y + b.h) { return b; }
+      }
+      return null;
+    }
+    canvas.addEventListener('click')pycroscope_asset",
+    R"pycroscope_asset(, function (e) {
+      var b = hit(e);
+      if (!b) { return; }
+      state.zoom = b.node;
+      if (b.node.name !== '[other]' && b.node.parent) { select(b.node.name, 'flame'); } else { draw(); }
+    });
+    canvas.addEventListener('dblclick', function () { state.zoom = null; draw(); });
+    canvas.addEventListener('mousemove', function (e) {
+      var b = hit(e);
+      if (!b) { hideTip(); return; }
+      var t = tree();
+      var total = state.base.value || 1;
+      var self = b.node.value;
+      b.node.children.forEach(function (c) { self -= c.value; });
+      showTip(e, b.node.name + '\n' + fmtUnit(b.node.value, t.unit) + ' (' + fmtPct(b.node.value / total) + ' of the view), self ' + fmtUnit(self, t.unit) +
+        (funcByName[b.node.name] ? '\n' + where(funcByName[b.node.name].file, funcByName[b.node.name].line) : ''));
+    });
+    canvas.addEventListener('mouseleave', hideTip);
+    function rebuild() { state.base = baseNode(); state.zoom = null; draw(); }
+    dataSel.addEventListener('change', function () { state.data = dataSel.value; state.thread = ''; fillThreads(); rebuild(); });
+    threadSel.addEventListener('change', function () { state.thread = threadSel.value; rebuild(); });
+    orientSel.addEventListener('change', function () { state.icicle = orientSel.value === 'icicle'; draw(); });
+    invertBox.addEventListener('change', function () { state.inverted = invertBox.checked; rebuild(); });
+    search.addEventListener('input', function () { state.search = search.value; draw(); });
+    reset.addEventListener('click', function () { state.zoom = null; draw(); });
+    onSelect(function (name, origin) { if (origin !== 'flame') { state.zoom = null; } draw(); });
+    window.addEventListener('resize', draw);
+    fillThreads();
+    rebuild();
+    subtitle(heading, 'click a box to zoom, double-click to reset; ' + (TREES.time ? TREES.time.unit === 'samples' ? 'sample counts' : 'wall time' : '') + (TREES.memory ? ' or allocated bytes' : ''));
+    flameApi = {
+     )pycroscope_asset",
+    R"pycroscope_asset( state: state, boxes: function () { return boxes; }, canvas: canvas, search: search, draw: draw,
+      clickName: function (name) {
+        var best = null;
+        boxes.forEach(function (b) { if (b.node.name === name && (!best || b.w > best.w)) { best = b; } });
+        if (!best) { return null; }
+        var rect = canvas.getBoundingClientRect();
+        canvas.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: rect.left + best.x + best.w / 2, clientY: rect.top + best.y + best.h / 2 }));
+        return best;
+      }
+    };
+  });
+
+  // Callers and callees: the edges session.json holds, else derived from stacks.
+  function edgesFromTree(name) {
+    var t = TREES.time;
+    if (!t) { return null; }
+    var callers = {}, callees = {}, total = 0;
+    t.nodes.forEach(function (n) {
+      if (n.name !== name) { return; }
+      var nested = false;
+      for (var p = n.parent; p; p = p.parent) { if (p.name === name) { nested = true; break; } }
+      if (!nested) { total += n.value; }
+      if (n.parent && n.parent.parent) { callers[n.parent.name] = (callers[n.parent.name] || 0) + n.value; }
+      n.children.forEach(function (c) { callees[c.name] = (callees[c.name] || 0) + c.value; });
+    });
+    function list(map) { return Object.keys(map).map(function (k) { return { name: k, time: map[k], calls: null }; }); }
+    return { callers: list(callers), callees: list(callees), total: total, unit: t.unit, source: 'derived from stacks.folded' };
+  }
+  panel('callgraph', 'Call graph', function (body, heading) {
+    var holder = h('div');
+    body.appendChild(holder);
+    function render(name) {
+      holder.textContent = '';
+      if (!name) {
+        holder.appendChild(h('p', { cls: FUNCS.length || TREES.time ? 'notes' : 'absent', text: FUNCS.length || TREES.time ? 'Select a function (click a flame-graph box, a hotspot row or a source line) to see its callers and callees.' : 'Call graph not recorded in this run.' }));
+        return;
+      }
+      var f = funcByName[n)pycroscope_asset",
+    R"pycroscope_asset(ame];
+      var edges;
+      if (f && (Array.isArray(f.callers) || Array.isArray(f.callees))) {
+        var norm = function (e) { return { name: String(e.name), file: e.file, line: e.line, calls: has(e.calls) ? num(e.calls) : null, time: num(has(e.time_ns) ? e.time_ns : e.time) }; };
+        edges = { callers: arr(f.callers).map(norm), callees: arr(f.callees).map(norm), total: f.incl, unit: 'ns', source: 'recorded call graph' };
+      } else {
+        edges = edgesFromTree(name);
+      }
+      holder.appendChild(h('p', null, [h('b', { cls: 'mono', text: name }), f ? h('span', { cls: 'notes', text: '  ' + where(f.file, f.line) + ', self ' + fmtUnit(f.self, FUNC_UNIT) + ', inclusive ' + fmtUnit(f.incl, FUNC_UNIT) + (f.calls ? ', ' + fmtCount(f.calls) + ' calls' : '') }) : '']));
+      if (f && f.hot_path) {
+        holder.appendChild(h('p', { cls: 'notes', text: 'hot path: ' + (Array.isArray(f.hot_path) ? f.hot_path.map(function (x) { return typeof x === 'object' ? x.name : x; }).join(' > ') : String(f.hot_path)) }));
+      }
+      if (!edges) { absent(holder, 'Call graph edges'); return; }
+      function side(title, list, denom) {
+        var sum = list.reduce(function (acc, e) { return acc + e.time; }, 0);
+        var d = title === 'callers' ? sum : (denom || sum);
+        return h('div', null, [h('h3', { text: title + ' (' + list.length + ')' }), list.length ? table([
+          { key: 'name', label: 'function', cls: 'name', sort: function (r) { return r.name; }, ascFirst: true },
+          { key: 'share', label: 'share', num: true, fmt: function (r) { return bar(d ? r.time / d : 0); }, sort: function (r) { return r.time; } },
+          { key: 'time', label: edges.unit === 'bytes' ? 'bytes' : 'time', num: true, fmt: function (r) { return fmtUnit(r.time, edges.unit); }, sort: function (r) { return r.time; } },
+          { key: 'calls', label: 'calls', num: true, fmt: function (r) { return has(r.calls) ? fmtCount(r.calls) : '-'; }, sort: function (r) { return num(r.ca)pycroscope_asset",
+    R"pycroscope_asset(lls); } }
+        ], list, { sortKey: 'time', limit: 100, onRow: function (r) { select(r.name, 'callgraph'); } }) : h('p', { cls: 'absent', text: 'none' })]);
+      }
+      holder.appendChild(h('div', { cls: 'two' }, [side('callers', edges.callers, 0), side('callees', edges.callees, edges.total)]));
+      holder.appendChild(h('div', { cls: 'notes', text: 'source: ' + edges.source + '; callers\' shares are of all calls into the function, callees\' of its inclusive total' }));
+    }
+    subtitle(heading, 'of the selected function');
+    onSelect(function (name) { render(name); });
+    render(null);
+  });
+
+  // Anything with a time: spans {start_ns, duration_ns|end_ns, thread} and
+  // instants {time_ns}. session.json mostly holds totals; the timeline draws
+  // what it finds, aggregated per pixel column.
+  panel('timeline', 'Timeline', function (body, heading) {
+    if (!S) { absent(body, 'A timeline'); return; }
+    var threads = arr(S.threads);
+    var rows = [];
+    var rowByKey = {};
+    function row(key, label) {
+      if (!rowByKey[key]) { rowByKey[key] = { key: key, label: label, spans: [], marks: [], series: null }; rows.push(rowByKey[key]); }
+      return rowByKey[key];
+    }
+    threads.forEach(function (t) { row('t' + t.index, (t.name || 'thread') + ' (' + fmtCount(t.events) + ' events' + (t.exited ? ', exited' : '') + ')'); });
+    function threadRow(x) {
+      if (has(x.thread) && rowByKey['t' + x.thread]) { return rowByKey['t' + x.thread]; }
+      var byName = threads.filter(function (t) { return t.name === x.thread || t.os_tid === x.os_tid; })[0];
+      return byName ? rowByKey['t' + byName.index] : row('other', 'unattributed');
+    }
+    var spanCount = 0;
+    // Instants only where time_ns is a point in time (marks); in the I/O and
+    // import rows time_ns is a total.
+    function collect(list, kind, instants) {
+      arr(list).forEach(function (x) {
+        if (!x || typeof x !== 'object') { return; }
+        if (has(x.start_ns)) {
+          var en)pycroscope_asset",
+    R"pycroscope_asset(d = has(x.end_ns) ? num(x.end_ns) : num(x.start_ns) + num(x.duration_ns);
+          threadRow(x).spans.push({ a: num(x.start_ns), b: end, kind: kind, label: x.module || x.operation || x.name || kind });
+          spanCount++;
+        } else if (instants && has(x.time_ns)) {
+          threadRow(x).marks.push({ t: num(x.time_ns), kind: kind, label: x.name || x.metric || kind });
+          spanCount++;
+        }
+        if (Array.isArray(x.children)) { collect(x.children, kind, instants); }
+      });
+    }
+    if (S.gc) { collect(S.gc.events, 'gc', false); }
+    collect(S.imports, 'import', false);
+    collect(S.io, 'io', false);
+    collect(S.marks, 'mark', true);
+    var alerts = S.system ? arr(S.system.alerts) : [];
+    if (alerts.length || (S.system && S.system.series)) {
+      var sysRow = row('system', 'system');
+      alerts.forEach(function (al) { sysRow.marks.push({ t: num(al.time_ns), kind: 'alert', label: 'alert ' + al.metric + ' ' + (al.rule || '') + ' = ' + al.value }); spanCount++; });
+    }
+    var memSeries = S.memory ? (S.memory.timeline || S.memory.series || null) : null;
+    if (Array.isArray(memSeries) && memSeries.length) {
+      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      spanCount++;
+    }
+    if (S.memory && has(S.memory.peak_time_ns)) {
+      var peakRow = threads.filter(function (t) { return t.name === S.memory.peak_thread; })[0];
+      (peakRow ? rowByKey['t' + peakRow.index] : row('memory', 'memory')).marks.push({ t: num(S.memory.peak_time_ns), kind: 'peak', label: 'memory peak ' + fmtBytes(S.memory.peak_bytes) });
+      spanCount++;
+    }
+    if (!rows.length) { absent(body, 'Threads'); return; }
+    var labelW = 220, rowH = 26, width = Math.max(500, (main.clientWidth || 1000) - 60);
+    var plotW = width - labelW - 10;
+    var duration = DURATION || 1;
+    var svg = s('svg', { 'class': )pycroscope_asset",
+    R"pycroscope_asset('chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
+    var colors = { gc: '#ef4444', 'import': '#8b5cf6', io: '#0ea5e9', mark: '#111827', alert: '#b42318', peak: '#f59e0b' };
+    rows.forEach(function (r, i) {
+      var y = i * rowH + 4;
+      svg.appendChild(s('text', { x: 4, y: y + 15 }, r.label.length > 34 ? r.label.slice(0, 33) + '~' : r.label));
+      svg.appendChild(s('line', { 'class': 'axis', x1: labelW, x2: labelW + plotW, y1: y + rowH - 4, y2: y + rowH - 4 }));
+      // Spans merged per pixel column, so a million spans draw as at most plotW rects.
+      var cols = {};
+      r.spans.forEach(function (sp) {
+        var x0 = Math.floor(plotW * sp.a / duration), x1 = Math.max(x0, Math.floor(plotW * sp.b / duration));
+        for (var x = x0; x <= x1 && x <= plotW; x++) { cols[x] = sp.kind; }
+      });
+      Object.keys(cols).forEach(function (x) {
+        svg.appendChild(s('rect', { x: labelW + Number(x), y: y + 4, width: 1.2, height: rowH - 10, fill: colors[cols[x]] || '#64748b' }));
+      });
+      r.marks.slice(0, 2000).forEach(function (m) {
+        var x = labelW + plotW * Math.min(1, m.t / duration);
+        var mark = s('line', { x1: x, x2: x, y1: y + 2, y2: y + rowH - 4, stroke: colors[m.kind] || '#111827', 'stroke-width': 2 });
+        mark.appendChild(s('title', {}, m.label + ' at ' + fmtNs(m.t)));
+        svg.appendChild(mark);
+      });
+      if (r.series) {
+        var max = Math.max.apply(null, r.series.map(function (p) { return p[1]; })) || 1;
+        var pts = r.series.map(function (p) { return (labelW + plotW * Math.min(1, p[0] / duration)).toFixed(1) + ',' + (y + rowH - 5 - (rowH - 9) * p[1] / max).toFixed(1); });
+        svg.appendChild(s('polyline', { 'class': 'line', points: pts.join(' ') }));
+      }
+    });
+    var axisY = rows.length * rowH + 18;
+    for (var k = 0; k <= 4; k++) {
+      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / 4)));
+   )pycroscope_asset",
+    R"pycroscope_asset( }
+    body.appendChild(svg);
+    if (!spanCount) {
+      body.appendChild(h('p', { cls: 'absent', text: 'Per-event times not recorded in this run: session.json holds totals per thread, and the Chrome trace (trace.json) holds every event for ui.perfetto.dev.' }));
+    }
+    subtitle(heading, 'per thread; GC, imports, I/O, alerts and the memory peak where their times were recorded');
+  });
+
+  var hotTable = null;
+  panel('hotspots', 'Hotspots', function (body, heading) {
+    if (!FUNCS.length) { absent(body, 'Functions'); return; }
+    var sampled = FUNC_UNIT === 'samples';
+    var total = FUNC_TOTAL || 1;
+    var filter = h('input', { type: 'search', placeholder: 'filter by name or file' });
+    var kinds = {};
+    FUNCS.forEach(function (f) { kinds[f.kind] = true; });
+    var kindSel = h('select', null, [h('option', { value: '', text: 'all kinds' })].concat(Object.keys(kinds).map(function (k) { return h('option', { value: k, text: k }); })));
+    body.appendChild(h('div', { cls: 'controls' }, [filter, kindSel]));
+    var rowsAll = FUNCS.slice();
+    var cols = [
+      { key: 'name', label: 'function', cls: 'name', sort: function (r) { return r.name; }, ascFirst: true },
+      { key: 'loc', label: 'location', cls: 'loc', fmt: function (r) { return where(shortPath(r.file), r.line); }, sort: function (r) { return r.file + ':' + r.line; }, ascFirst: true },
+      { key: 'kind', label: 'kind', sort: function (r) { return r.kind; }, ascFirst: true },
+      { key: 'calls', label: 'calls', num: true, fmt: function (r) { return sampled ? '-' : fmtCount(r.calls); }, sort: function (r) { return r.calls; } },
+      { key: 'self', label: sampled ? 'self samples' : 'self', num: true, fmt: function (r) { return sampled ? fmtCount(r.self) : fmtNs(r.self); }, sort: function (r) { return r.self; } },
+      { key: 'selfpct', label: 'self %', num: true, fmt: function (r) { return bar(r.self / total); }, sort: function (r) { return r.self; } },
+      { key: 'incl', label: sampled ? 'to)pycroscope_asset",
+    R"pycroscope_asset(tal samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
+      { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.incl; } },
+      sampled ? null : { key: 'per', label: 'per call', num: true, fmt: function (r) { return r.calls ? fmtNs(r.incl / r.calls) : '-'; }, sort: function (r) { return r.calls ? r.incl / r.calls : 0; } },
+      { key: 'sev', label: 'severity', fmt: function (r) { return sevBadge(r.severity); }, sort: function (r) { return ({ critical: 4, high: 3, medium: 2, low: 1 })[String(r.severity).toLowerCase()] || 0; } }
+    ].filter(Boolean);
+    var kind = '';
+    var rows = rowsAll;
+    var t = table(cols, rows, {
+      sortKey: 'self', limit: 300, rowName: function (r) { return r.name; },
+      filterText: function (r) { return r.name + ' ' + r.file; },
+      accept: function (r) { return !kind || r.kind === kind; },
+      onRow: function (r) { select(r.name, 'hotspots'); }
+    });
+    filter.addEventListener('input', function () { t.setFilter(filter.value); });
+    kindSel.addEventListener('change', function () { kind = kindSel.value; t.redraw(); });
+    body.appendChild(t);
+    hotTable = t;
+    onSelect(function () { t.markSelected(); });
+    subtitle(heading, FUNCS.length + ' functions; click a column to sort, a row to select' + (sampled ? ' (sampled)' : ''));
+  });
+
+  // Per-line facts by file: time, hits, samples, allocations, findings.
+  var sourceApi = null;
+  function showSource(file, line) { if (sourceApi) { sourceApi.show(file, line); } }
+  panel('source', 'Source heatmap', function (body, heading) {
+    if (!SOURCES.length) { absent(body, 'Source of the profiled files'); return; }
+    var perFile = {};
+    function facts(file) { if (!perFile[file]) { perFile[file] = {}; } return perFile[file]; }
+    function add(file, line, key, value) {
+      if (!file || !(line > 0))pycroscope_asset",
+    R"pycroscope_asset() { return; }
+      var f = facts(file);
+      var l = f[line] || (f[line] = {});
+      l[key] = (l[key] || 0) + value;
+    }
+    if (S) {
+      arr(S.lines).forEach(function (l) { add(l.file, l.line, 'time', num(l.time_ns)); add(l.file, l.line, 'hits', num(l.hits)); });
+      if (S.hotspots && !Array.isArray(S.hotspots)) { arr(S.hotspots.lines).forEach(function (l) { add(l.file, l.line, 'samples', num(l.samples)); }); }
+      if (S.memory) { arr(S.memory.sites).forEach(function (m) { add(m.file, m.line, 'alloc', num(m.bytes)); add(m.file, m.line, 'allocs', num(m.count)); }); }
+    }
+    var defs = {};
+    FUNCS.forEach(function (f) { if (f.file && f.line > 0) { (defs[f.file + ':' + f.line] = defs[f.file + ':' + f.line] || []).push(f); } });
+    var notes = {};
+    (FINDINGS || []).concat(RECOMMENDATIONS || []).forEach(function (f) {
+      if (f && f.file && f.line > 0) { (notes[f.file + ':' + f.line] = notes[f.file + ':' + f.line] || []).push(f); }
+    });
+    var metrics = [['time', 'line time'], ['hits', 'line hits'], ['samples', 'samples'], ['alloc', 'allocated bytes'], ['self', 'function self time']];
+    var fileSel = h('select', null, SOURCES.map(function (src, i) { return h('option', { value: i, text: shortPath(src.path) + (src.truncated ? ' (truncated)' : '') }); }));
+    var metricSel = h('select', null, metrics.map(function (m) { return h('option', { value: m[0], text: m[1] }); }));
+    var info = h('span', { cls: 'info' });
+    body.appendChild(h('div', { cls: 'controls' }, [h('label', null, ['file ', fileSel]), h('label', null, ['colour by ', metricSel]), info]));
+    var holder = h('div', { cls: 'scroll', style: 'max-height:560px' });
+    body.appendChild(holder);
+    var current = 0;
+    function value(file, line, metric) {
+      if (metric === 'self') { return (defs[file + ':' + line] || []).reduce(function (a, f) { return a + f.self; }, 0); }
+      var l = (perFile[file] || {})[line];
+      return l ? num(l[metric]) : 0;
+    }
+    function fmtMetric)pycroscope_asset",
+    R"pycroscope_asset((v, metric) {
+      if (!v) { return ''; }
+      if (metric === 'time' || (metric === 'self' && FUNC_UNIT === 'ns')) { return fmtNs(v); }
+      if (metric === 'alloc') { return fmtBytes(v); }
+      return fmtCount(v);
+    }
+    function pickMetric(file) {
+      var best = null;
+      ['time', 'samples', 'alloc', 'hits', 'self'].forEach(function (m) {
+        if (best) { return; }
+        var lines = SOURCES[current].text.split('\n').length;
+        for (var i = 1; i <= lines; i++) { if (value(file, i, m) > 0) { best = m; return; } }
+      });
+      return best || 'time';
+    }
+    var rendered = { file: -1, metric: '', rows: [] };
+    function mark(line) {
+      var target = null;
+      rendered.rows.forEach(function (tr, i) {
+        var on = i + 1 === line;
+        if (on !== tr.classList.contains('selected')) { tr.classList.toggle('selected', on); }
+        if (on) { target = tr; }
+      });
+      // Rows have a fixed height (no wrapping), so no layout is needed to find one.
+      if (target) { holder.scrollTop = Math.max(0, (line - 1) * 16 - 80); }
+    }
+    function render(line) {
+      if (rendered.file === current && rendered.metric === metricSel.value) { mark(line); return; }
+      var src = SOURCES[current];
+      var file = src.path;
+      var metric = metricSel.value;
+      var lines = String(src.text).split('\n');
+      if (lines.length && lines[lines.length - 1] === '') { lines.pop(); }
+      var max = 0;
+      for (var i = 1; i <= lines.length; i++) { max = Math.max(max, value(file, i, metric)); }
+      var tbody = h('tbody');
+      var rows = [];
+      lines.forEach(function (text, index) {
+        var n = index + 1;
+        var v = value(file, n, metric);
+        var l = (perFile[file] || {})[n];
+        var d = defs[file + ':' + n];
+        var code = h('td', { cls: 'code' }, [text]);
+        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmtCount(f)pycroscope_asset",
+    R"pycroscope_asset(.calls) + ' calls' : '') })); }); }
+        (notes[file + ':' + n] || []).forEach(function (f) { code.appendChild(h('span', { cls: 'badge', text: (f.severity ? f.severity + ': ' : '') + (f.kind ? f.kind + ' - ' : '') + (f.message || ''), title: f.suggestion || '' })); });
+        var extra = l ? [l.hits ? fmtCount(l.hits) + ' hits' : '', l.alloc ? fmtBytes(l.alloc) + ' in ' + fmtCount(l.allocs) + ' allocations' : '', l.samples ? fmtCount(l.samples) + ' samples' : ''].filter(Boolean).join(', ') : '';
+        var tr = h('tr', { cls: v > 0 || l ? 'hit' : '', title: extra }, [h('td', { cls: 'ln', text: n }), h('td', { cls: 'm', text: fmtMetric(v, metric) }), code]);
+        if (v > 0 && max > 0) { tr.style.background = 'rgba(234, 88, 12, ' + (0.08 + 0.6 * Math.sqrt(v / max)).toFixed(3) + ')'; }
+        if (d) { tr.style.cursor = 'pointer'; tr.addEventListener('click', function () { select(d[0].name, 'source'); }); }
+        tbody.appendChild(tr);
+        rows.push(tr);
+      });
+      holder.textContent = '';
+      holder.appendChild(h('table', { cls: 'src' }, [tbody]));
+      info.textContent = lines.length + ' lines' + (src.truncated ? ' (file truncated in this page)' : '') + ' - ' + src.path;
+      rendered = { file: current, metric: metricSel.value, rows: rows };
+      mark(line);
+    }
+    fileSel.addEventListener('change', function () { current = Number(fileSel.value); metricSel.value = pickMetric(SOURCES[current].path); render(0); });
+    metricSel.addEventListener('change', function () { render(0); });
+    metricSel.value = pickMetric(SOURCES[0].path);
+    render(0);
+    sourceApi = {
+      holder: holder,
+      show: function (file, line) {
+        for (var i = 0; i < SOURCES.length; i++) {
+          if (SOURCES[i].path === file) {
+            if (current !== i) { current = i; fileSel.value = String(i); }
+            render(line);
+            return true;
+          }
+        }
+        return false;
+      }
+    };
+    onSelect(function (name, origin) { var f = f)pycroscope_asset",
+    R"pycroscope_asset(uncByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
+    subtitle(heading, SOURCES.length + ' file(s), read when the report was written');
+  });
+
+  function lineChart(points, opts) {
+    var w = 900, hgt = 200, pad = 46;
+    var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + w + ' ' + hgt });
+    var xs = points.map(function (p) { return p[0]; }), ys = points.map(function (p) { return p[1]; });
+    var x0 = opts.x0 !== undefined ? opts.x0 : Math.min.apply(null, xs), x1 = Math.max.apply(null, xs.concat([opts.x1 || 0]));
+    var y1 = Math.max.apply(null, ys) || 1;
+    function X(x) { return pad + (w - pad - 10) * (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5); }
+    function Y(y) { return hgt - 22 - (hgt - 32) * y / y1; }
+    svg.appendChild(s('line', { 'class': 'axis', x1: pad, x2: w - 10, y1: hgt - 22, y2: hgt - 22 }));
+    svg.appendChild(s('text', { x: 2, y: 14 }, opts.fy(y1)));
+    svg.appendChild(s('text', { x: pad, y: hgt - 6 }, opts.fx(x0)));
+    svg.appendChild(s('text', { x: w - 80, y: hgt - 6 }, opts.fx(x1)));
+    svg.appendChild(s('polyline', { 'class': 'line', points: points.map(function (p) { return X(p[0]).toFixed(1) + ',' + Y(p[1]).toFixed(1); }).join(' ') }));
+    var step = Math.max(1, Math.ceil(points.length / 400));
+    points.forEach(function (p, i) {
+      if (i % step) { return; }
+      var c = s('circle', { 'class': 'pt', cx: X(p[0]).toFixed(1), cy: Y(p[1]).toFixed(1), r: 2.2 });
+      c.appendChild(s('title', {}, opts.fx(p[0]) + ': ' + opts.fy(p[1])));
+      svg.appendChild(c);
+    });
+    (opts.marks || []).forEach(function (m) {
+      var l = s('line', { 'class': 'alert', x1: X(m.x), x2: X(m.x), y1: 8, y2: hgt - 22 });
+      l.appendChild(s('title', {}, m.label));
+      svg.appendChild(l);
+    });
+    return svg;
+  }
+  function barChart(labels, values, fy) {
+    var w = 900, hgt = 180, pad = 46;
+    var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + w + ' ' + hgt });
+    var max = Math.max.apply(null, va)pycroscope_asset",
+    R"pycroscope_asset(lues) || 1;
+    var bw = (w - pad - 10) / Math.max(values.length, 1);
+    svg.appendChild(s('text', { x: 2, y: 14 }, fy(max)));
+    values.forEach(function (v, i) {
+      var bh = (hgt - 40) * v / max;
+      var r = s('rect', { 'class': 'pt', x: (pad + i * bw + 1).toFixed(1), y: (hgt - 22 - bh).toFixed(1), width: Math.max(bw - 2, 1).toFixed(1), height: bh.toFixed(1) });
+      r.appendChild(s('title', {}, labels[i] + ': ' + fy(v)));
+      svg.appendChild(r);
+      if (i % Math.ceil(values.length / 12) === 0) { svg.appendChild(s('text', { x: (pad + i * bw).toFixed(1), y: hgt - 6 }, labels[i])); }
+    });
+    return svg;
+  }
+
+  var memoryTables = [];
+  panel('memory', 'Memory', function (body, heading) {
+    var m = S && S.memory;
+    if (!m) { absent(body, 'Memory (allocation tracking)'); return; }
+    body.appendChild(cards([
+      { k: 'mode', v: String(m.mode || (m.sampling && m.sampling.mode) || '-') },
+      { k: 'peak', v: fmtBytes(m.peak_bytes), s: has(m.peak_time_ns) ? 'at ' + fmtNs(m.peak_time_ns) + (m.peak_thread ? ' on ' + m.peak_thread : '') : '' },
+      { k: 'live at stop', v: fmtBytes(m.live_bytes_at_stop), s: fmtCount(m.live_count_at_stop) + ' blocks' },
+      { k: 'allocations', v: fmtCount(m.allocations), s: fmtCount(m.frees) + ' frees' }
+    ]));
+    var series = m.timeline || m.series;
+    body.appendChild(h('h3', { text: 'Live bytes over time' }));
+    if (Array.isArray(series) && series.length) {
+      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: fmtBytes, marks: has(m.peak_time_ns) ? [{ x: num(m.peak_time_ns), label: 'peak ' + fmtBytes(m.peak_bytes) }] : [] }));
+    } else {
+      absent(body, 'A live-bytes series (' + fmtCount(m.snapshots) + ' snapshots were taken; session.json keeps their per-site growth below)');
+    }
+    // Lifetimes: every site's log2(ns)pycroscope_asset",
+    R"pycroscope_asset() histogram summed.
+    var bins = [];
+    arr(m.sites).forEach(function (site) { arr(site.lifetime_log2_ns).forEach(function (c, i) { bins[i] = (bins[i] || 0) + num(c); }); });
+    body.appendChild(h('h3', { text: 'Allocation lifetimes (freed blocks, log2 buckets)' }));
+    if (bins.length && bins.some(function (b) { return b > 0; })) {
+      var labels = bins.map(function (_, i) { return fmtNs(Math.pow(2, i)); });
+      body.appendChild(barChart(labels, bins.map(num), fmtCount));
+    } else {
+      absent(body, 'Lifetimes');
+    }
+    var peak = arr(m.peak_stack);
+    if (peak.length) {
+      body.appendChild(h('h3', { text: 'Stack at the peak' }));
+      body.appendChild(h('div', { cls: 'crumbs mono', text: peak.map(function (f) { return f.name || f.function; }).join(' > ') }));
+    }
+    function siteTable(title, list, extra) {
+      body.appendChild(h('h3', { text: title }));
+      if (!Array.isArray(list)) { absent(body, title); return; }
+      if (!list.length) { body.appendChild(h('p', { cls: 'absent', text: 'None.' })); return; }
+      var cols = [
+        { key: 'function', label: 'function', cls: 'name', fmt: function (r) { return r.function || ''; }, sort: function (r) { return String(r.function || ''); }, ascFirst: true },
+        { key: 'loc', label: 'location', cls: 'loc', fmt: function (r) { return where(shortPath(r.file), r.line); } }
+      ].concat(extra);
+      var t = table(cols, list, { sortKey: extra[0].key, limit: 100, rowName: function (r) { return r.function; }, onRow: function (r) { if (r.function) { select(String(r.function), 'memory'); } showSource(r.file, r.line); } });
+      memoryTables.push(t);
+      body.appendChild(t);
+    }
+    siteTable('Top allocation sites', m.sites, [
+      { key: 'bytes', label: 'allocated', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } },
+      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r)pycroscope_asset",
+    R"pycroscope_asset() { return num(r.count); } },
+      { key: 'live', label: 'live at stop', num: true, fmt: function (r) { return fmtBytes(r.live_bytes); }, sort: function (r) { return num(r.live_bytes); } }
+    ]);
+    siteTable('Leaks (still growing at stop)', m.leaks, [
+      { key: 'growth', label: 'growth', num: true, fmt: function (r) { return fmtBytes(has(r.growth_bytes) ? r.growth_bytes : r.bytes); }, sort: function (r) { return num(has(r.growth_bytes) ? r.growth_bytes : r.bytes); } },
+      { key: 'slope', label: 'slope', num: true, fmt: function (r) { return has(r.slope_bytes_per_s) ? fmtBytes(r.slope_bytes_per_s) + '/s' : ''; }, sort: function (r) { return num(r.slope_bytes_per_s); } }
+    ]);
+    siteTable('Growth over the run', m.growth, [
+      { key: 'growth', label: 'growth', num: true, fmt: function (r) { return fmtBytes(r.growth_bytes); }, sort: function (r) { return num(r.growth_bytes); } },
+      { key: 'slope', label: 'slope', num: true, fmt: function (r) { return fmtBytes(r.slope_bytes_per_s) + '/s'; }, sort: function (r) { return num(r.slope_bytes_per_s); } },
+      { key: 'r2', label: 'r2', num: true, fmt: function (r) { return num(r.r2).toFixed(2); }, sort: function (r) { return num(r.r2); } },
+      { key: 'state', label: 'state', fmt: function (r) { return r.still_growing ? 'still growing' : r.steady ? 'steady' : ''; } }
+    ]);
+    onSelect(function () { memoryTables.forEach(function (t) { t.markSelected(); }); });
+    subtitle(heading, 'Python allocator: peak, sites, leaks, lifetimes');
+  });
+
+  panel('imports', 'Imports', function (body, heading) {
+    if (!S || !Array.isArray(S.imports)) { absent(body, 'Imports'); return; }
+    if (!S.imports.length) { body.appendChild(h('p', { cls: 'absent', text: 'No imports were timed.' })); return; }
+    var count = 0;
+    function node(imp) {
+      count++;
+      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns) + ')pycroscope_asset",
+    R"pycroscope_asset( self' + (imp.failed ? ', FAILED' : '') })];
+      var kids = arr(imp.children).slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
+      if (!kids.length) { return h('div', { cls: 'leaf' }, label); }
+      return h('details', { cls: 'imp' }, [h('summary', null, label)].concat(kids.map(node)));
+    }
+    var roots = S.imports.slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
+    var total = roots.reduce(function (a, r) { return a + num(r.cumulative_ns); }, 0);
+    roots.forEach(function (r) { body.appendChild(node(r)); });
+    subtitle(heading, count + ' modules, ' + fmtNs(total) + ' at the top level');
+  });
+
+  function simpleTable(body, list, what, cols, sortKey) {
+    if (!S || !Array.isArray(list)) { absent(body, what); return; }
+    if (!list.length) { body.appendChild(h('p', { cls: 'absent', text: 'None recorded.' })); return; }
+    body.appendChild(table(cols, list, { sortKey: sortKey, limit: 300, rowName: function (r) { return r.function; },
+      onRow: function (r) { if (r.function) { select(String(r.function), 'table'); } showSource(r.file, r.line); } }));
+  }
+  var fnCol = { key: 'function', label: 'function', cls: 'name', fmt: function (r) { return r.function || ''; }, sort: function (r) { return String(r.function || ''); }, ascFirst: true };
+  var locCol = { key: 'loc', label: 'location', cls: 'loc', fmt: function (r) { return where(shortPath(r.file), r.line); } };
+
+  panel('io', 'I/O', function (body) {
+    simpleTable(body, S && S.io, 'I/O', [
+      { key: 'op', label: 'operation', cls: 'name', fmt: function (r) { return r.operation || ''; }, sort: function (r) { return String(r.operation || ''); }, ascFirst: true },
+      fnCol, locCol,
+      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r) { return num(r.count); } },
+      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); }, sort: )pycroscope_asset",
+    R"pycroscope_asset(function (r) { return num(r.time_ns); } },
+      { key: 'bytes', label: 'bytes', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } }
+    ], 'time');
+  });
+
+  panel('exceptions', 'Exceptions', function (body) {
+    simpleTable(body, S && S.exceptions, 'Exceptions', [
+      { key: 'type', label: 'type', cls: 'name', fmt: function (r) { return r.type || ''; }, sort: function (r) { return String(r.type || ''); }, ascFirst: true },
+      fnCol, locCol,
+      { key: 'raised', label: 'raised', num: true, fmt: function (r) { return fmtCount(r.raised); }, sort: function (r) { return num(r.raised); } },
+      { key: 'caught', label: 'caught', num: true, fmt: function (r) { return fmtCount(r.caught); }, sort: function (r) { return num(r.caught); } },
+      { key: 'uncaught', label: 'uncaught', num: true, fmt: function (r) { return fmtCount(r.uncaught); }, sort: function (r) { return num(r.uncaught); } },
+      { key: 'handler', label: 'mean raise to handler', num: true, fmt: function (r) { return has(r.mean_raise_to_handler_ns) ? fmtNs(r.mean_raise_to_handler_ns) : '-'; }, sort: function (r) { return num(r.mean_raise_to_handler_ns); } }
+    ], 'raised');
+  });
+
+  panel('gc', 'GC', function (body) {
+    var gc = S && S.gc;
+    if (!gc) { absent(body, 'Garbage collection'); return; }
+    body.appendChild(cards([
+      { k: 'collections', v: fmtCount(gc.collections) }, { k: 'time', v: fmtNs(gc.time_ns), s: fmtPct(gc.share) + ' of the run' },
+      { k: 'collected', v: fmtCount(gc.collected), s: fmtCount(gc.uncollectable) + ' uncollectable' }
+    ]));
+    if (Array.isArray(gc.generations)) {
+      body.appendChild(table([
+        { key: 'generation', label: 'generation', num: true },
+        { key: 'collections', label: 'collections', num: true, fmt: function (r) { return fmtCount(r.collections); } },
+        { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); } },
+        { key: 'max', label: )pycroscope_asset",
+    R"pycroscope_asset('longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
+        { key: 'collected', label: 'collected', num: true, fmt: function (r) { return fmtCount(r.collected); } }
+      ], gc.generations, { limit: 10 }));
+    }
+  });
+
+  panel('system', 'System', function (body, heading) {
+    var sys = S && S.system;
+    if (!sys || sys.supported === false) { absent(body, 'System counters'); return; }
+    var metrics = sys.metrics || {};
+    var names = Object.keys(metrics);
+    function fmtMetric(name, v) { return /bytes/.test(name) ? fmtBytes(v) : /percent/.test(name) ? num(v).toFixed(1) + '%' : fmtCount(v); }
+    if (names.length) {
+      body.appendChild(table([
+        { key: 'name', label: 'metric', cls: 'name', fmt: function (r) { return r.name; } },
+        { key: 'min', label: 'min', num: true, fmt: function (r) { return fmtMetric(r.name, r.m.min); } },
+        { key: 'mean', label: 'mean', num: true, fmt: function (r) { return fmtMetric(r.name, r.m.mean); } },
+        { key: 'max', label: 'max', num: true, fmt: function (r) { return fmtMetric(r.name, r.m.max); } },
+        { key: 'range', label: 'mean / max', num: true, fmt: function (r) { return bar(num(r.m.max) ? num(r.m.mean) / num(r.m.max) : 0); } },
+        { key: 'samples', label: 'samples', num: true, fmt: function (r) { return fmtCount(r.m.samples); } }
+      ], names.map(function (n) { return { name: n, m: metrics[n] }; }), { limit: 50 }));
+    }
+    var series = sys.series && typeof sys.series === 'object' ? sys.series : null;
+    var alerts = arr(sys.alerts);
+    if (series) {
+      Object.keys(series).forEach(function (name) {
+        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(p.value)]; });
+        if (!pts.length) { return; }
+        body.appendChild(h('h3', { text: name }));
+        body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v); },
+          marks: )pycroscope_asset",
+    R"pycroscope_asset(alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
+      });
+    } else {
+      body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (session.json keeps min / mean / max; trace.json has every sample).' }));
+    }
+    body.appendChild(h('h3', { text: 'Alerts' }));
+    if (alerts.length) {
+      body.appendChild(table([
+        { key: 'metric', label: 'metric', cls: 'name' }, { key: 'rule', label: 'rule' },
+        { key: 'value', label: 'value', num: true, fmt: function (r) { return fmtMetric(String(r.metric), r.value); } },
+        { key: 'time', label: 'at', num: true, fmt: function (r) { return fmtNs(r.time_ns); } }
+      ], alerts, { limit: 100 }));
+    } else {
+      body.appendChild(h('p', { cls: 'absent', text: 'No alert fired.' }));
+    }
+    if (arr(sys.unavailable).length) { body.appendChild(h('p', { cls: 'notes', text: 'unavailable: ' + arr(sys.unavailable).join(', ') })); }
+    subtitle(heading, 'sampled every ' + num(sys.interval_ms) + ' ms, ' + fmtCount(sys.samples) + ' samples');
+  });
+
+  panel('complexity', 'Complexity', function (body) {
+    var c = S && (S.complexity || (S.health && S.health.complexity));
+    var fits = c ? (Array.isArray(c) ? c : arr(c.fits || c.functions)) : null;
+    if (!fits) { absent(body, 'Complexity fits'); return; }
+    if (!fits.length) { body.appendChild(h('p', { cls: 'absent', text: 'No function had enough sizes to fit.' })); return; }
+    fits.slice(0, 12).forEach(function (fit) {
+      var name = fit.function || fit.name || '';
+      var model = fit.model || fit.complexity || fit.fit || fit.big_o || '';
+      body.appendChild(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
+      var pts = arr(fit.points || fi)pycroscope_asset",
+    R"pycroscope_asset(t.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
+      if (pts.length) { body.appendChild(lineChart(pts, { fx: function (v) { return 'n=' + fmtCount(v); }, fy: fmtNs })); }
+    });
+  });
+
+  /* ---------- initial selection and self test ---------- */
+
+  var hottest = FUNCS.filter(function (f) { return f.name !== '<module>'; }).sort(function (a, b) { return b.self - a.self; })[0];
+  var selectStart = performance.now();
+  if (HASH.select) { select(HASH.select, 'hash'); } else if (hottest) { select(hottest.name, 'initial'); }
+  panelMs.select = Math.round(performance.now() - selectStart);
+  var renderMs = Math.round(performance.now() - startedAt);
+
+  if (has(HASH.selftest)) {
+    var result = { listener_ms: listenerMs, parse_ms: Math.round(parseMs), render_ms: renderMs, panel_ms: panelMs, panels: panelStatus, errors: consoleErrors };
+    try {
+      var hot = HASH.hot || (hottest && hottest.name) || '';
+      result.hot = hot;
+      if (flameApi) {
+        flameApi.state.zoom = null;
+        flameApi.draw();
+        result.flame_boxes = flameApi.boxes().length;
+        result.flame_hot_boxes = flameApi.boxes().filter(function (b) { return b.node.name === hot; }).length;
+        var clicked = flameApi.clickName(hot);
+        result.flame_clicked = !!clicked;
+        var zoomBox = flameApi.boxes().filter(function (b) { return b.node === flameApi.state.zoom; })[0];
+        result.flame_zoom = flameApi.state.zoom ? flameApi.state.zoom.name : null;
+        result.flame_zoom_full_width = !!zoomBox && Math.abs(zoomBox.w - parseFloat(flameApi.canvas.style.width)) < 1;
+        flameApi.search.value = hot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        flameApi.search.dispatchEvent(new Event('input'));
+        result.flame_search = document.querySelector('#panel-flame .info').textContent;
+        flameApi.search.value = '';
+        flameApi.search.dispatchEvent(new Event()pycroscope_asset",
+    R"pycroscope_asset('input'));
+      }
+      result.selected = selected;
+      result.hotspot_rows = document.querySelectorAll('#panel-hotspots tbody tr').length;
+      result.hotspot_selected_rows = document.querySelectorAll('#panel-hotspots tbody tr.selected').length;
+      result.callgraph_rows = document.querySelectorAll('#panel-callgraph tbody tr').length;
+      result.heatmap_lines = document.querySelectorAll('#panel-source table.src tr').length;
+      result.heatmap_hot_lines = document.querySelectorAll('#panel-source table.src tr.hit').length;
+      result.memory_points = document.querySelectorAll('#panel-memory svg .pt').length;
+      result.memory_rows = document.querySelectorAll('#panel-memory tbody tr').length;
+      result.timeline_marks = document.querySelectorAll('#panel-timeline svg line, #panel-timeline svg rect').length;
+      result.findings = document.querySelectorAll('#panel-overview ul.advice li').length;
+      result.source_badges = document.querySelectorAll('#panel-source .badge').length;
+      result.injected = document.querySelectorAll('img, iframe, object, embed, [onerror], [onload], [onclick]').length;
+      result.scripts = document.scripts.length;
+    } catch (e) {
+      consoleErrors.push('selftest: ' + (e.stack || e.message));
+    }
+    result.errors = consoleErrors;
+    var pre = h('pre', { id: 'pycroscope-selftest' });
+    pre.textContent = JSON.stringify(result);
+    document.body.appendChild(pre);
+  }
+})();
+)pycroscope_asset",
+    nullptr};
+
+} // namespace assets
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/report_assets.hpp ----
+// ---- begin pycroscope/report/report_data.hpp ----
+// The data a report page embeds: session.json (trimmed to the report's
+// limits), the time and memory flame trees, and the profiled source files.
+// Aggregates only, never raw events, and cut down step by step until the
+// serialized form fits ReportLimits::page_bytes, so the page stays small for
+// any run length.
+//
+//     report::JsonValue data = report::build_report_data(inputs);
+//     // {"report": {...}, "session": {...} | null, "flames": {"time", "memory"}, "sources": [...]}
+//
+// "report.truncated" lists what was cut ({"what", "kept", "total"}) and
+// "report.problems" the inputs that could not be read, so the page can say so.
+
+// ---- begin pycroscope/report/report_inputs.hpp ----
+// ReportInputs: what a report is rendered from (the files of one
+// `pycroscope profile` output folder) and the limits that keep the rendered
+// page small whatever the run's length.
+//
+//     auto inputs = report::ReportInputs::from_output_dir("profiling_results/20260101-120000");
+//     report::write_html_report(inputs.output_dir + "/report.html", inputs);
+//
+// Every input is optional: a missing file leaves its panels saying "not
+// recorded in this run". Source files are read from disk at render time, by
+// the paths session.json names.
+
+#include <cstddef>
+#include <string>
+
+namespace pycroscope {
+namespace report {
+
+struct ReportLimits {
+    std::size_t flame_nodes = 20000;          // per flame graph, before "[other]" nodes
+    std::size_t functions = 3000;             // rows of functions / c_functions / zones kept
+    std::size_t array_items = 5000;           // any other array in session.json
+    std::size_t source_files = 12;            // profiled files shown in the source heatmap
+    std::size_t source_file_bytes = 256 * 1024;
+    std::size_t source_total_bytes = 1024 * 1024;
+    std::size_t page_bytes = 4 * 1024 * 1024; // the embedded data is cut down until it fits
+};
+
+struct ReportInputs {
+    std::string session_json;   // path of session.json ("" or missing: no session)
+    std::string stacks_folded;  // time (or samples) per stack
+    std::string memory_folded;  // allocated bytes per stack
+    std::string output_dir;     // where the inputs came from (shown in the page)
+    ReportLimits limits;
+
+    static ReportInputs from_output_dir(const std::string& dir) {
+        ReportInputs inputs;
+        std::string base = dir;
+        if (!base.empty() && base.back() != '/') {
+            base += '/';
+        }
+        inputs.session_json = base + "session.json";
+        inputs.stacks_folded = base + "stacks.folded";
+        inputs.memory_folded = base + "memory.folded";
+        inputs.output_dir = dir;
+        return inputs;
+    }
+};
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/report_inputs.hpp ----
+// ---- begin pycroscope/report/source_files.hpp ----
+// The profiled program's source files for the report's heatmap: the files
+// session.json attributes time, samples, allocations or findings to, read
+// from disk at render time, heaviest first, within the report's limits.
+// Files of the program itself come before the standard library's and
+// site-packages'; pseudo-files ("<frozen ...>", "<built-in>", "<string>")
+// are skipped.
+//
+//     report::JsonValue files = report::collect_source_files(session, script, limits);
+//     // [{"path", "text", "truncated", "bytes"}, ...]
+
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace report {
+
+namespace detail {
+
+inline bool is_library_path(const std::string& path) {
+    return path.find("/lib/python") != std::string::npos || path.find("site-packages") != std::string::npos ||
+           path.find("dist-packages") != std::string::npos;
+}
+
+inline void weigh_files(const JsonValue* rows, const char* weight_key, double scale,
+                        std::map<std::string, double>& weights) {
+    if (rows == nullptr || !rows->is_array()) {
+        return;
+    }
+    for (const auto& row : rows->items()) {
+        const std::string file = row.get_string("file");
+        if (file.empty() || file[0] == '<') {
+            continue;
+        }
+        weights[file] += scale * (weight_key != nullptr ? row.get_number(weight_key) : 1.0) + 1e-9;
+    }
+}
+
+// Reads at most max_bytes of path; false when it is not a readable file.
+inline bool read_prefix(const std::string& path, std::size_t max_bytes, std::string& text, bool& truncated) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        return false;
+    }
+    text.assign(max_bytes + 1, '\0');
+    const std::size_t got = std::fread(&text[0], 1, text.size(), file);
+    const bool failed = std::ferror(file) != 0;
+    std::fclose(file);
+    if (failed) {
+        return false;
+    }
+    truncated = got > max_bytes;
+    text.resize(std::min(got, max_bytes));
+    if (truncated) {
+        const std::size_t last_line = text.rfind('\n');
+        text.resize(last_line == std::string::npos ? 0 : last_line + 1);
+    }
+    return text.find('\0') == std::string::npos; // not a source file
+}
+
+} // namespace detail
+
+inline JsonValue collect_source_files(const JsonValue& session, const ReportLimits& limits) {
+    std::map<std::string, double> weights;
+    const double huge = 1e30;
+    detail::weigh_files(session.find("functions"), "self_ns", 1.0, weights);
+    detail::weigh_files(session.find("lines"), "time_ns", 1.0, weights);
+    if (const JsonValue* hotspots = session.find("hotspots")) {
+        detail::weigh_files(hotspots->find("functions"), "self_samples", 1e6, weights);
+        detail::weigh_files(hotspots->find("lines"), "samples", 1e6, weights);
+    }
+    if (const JsonValue* memory = session.find("memory")) {
+        detail::weigh_files(memory->find("sites"), "bytes", 1.0, weights);
+    }
+    for (const char* key : {"findings", "recommendations"}) {
+        detail::weigh_files(session.find(key), nullptr, huge, weights);
+        if (const JsonValue* health = session.find("health")) {
+            detail::weigh_files(health->find(key), nullptr, huge, weights);
+        }
+    }
+    std::vector<std::pair<std::string, double>> ranked(weights.begin(), weights.end());
+    for (auto& entry : ranked) {
+        if (detail::is_library_path(entry.first)) {
+            entry.second *= 1e-12; // after every file of the program itself
+        }
+    }
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+
+    JsonValue files = JsonValue::make_array();
+    std::size_t total = 0;
+    for (const auto& entry : ranked) {
+        if (files.items().size() >= limits.source_files || total >= limits.source_total_bytes) {
+            break;
+        }
+        std::string text;
+        bool truncated = false;
+        const std::size_t budget = std::min(limits.source_file_bytes, limits.source_total_bytes - total);
+        if (!detail::read_prefix(entry.first, budget, text, truncated)) {
+            continue;
+        }
+        total += text.size();
+        JsonValue file = JsonValue::make_object();
+        file.set("path", JsonValue::make_string(entry.first));
+        file.set("truncated", JsonValue::make_bool(truncated));
+        file.set("bytes", JsonValue::make_number_text(std::to_string(text.size())));
+        file.set("text", JsonValue::make_string(std::move(text)));
+        files.push_back(std::move(file));
+    }
+    return files;
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/source_files.hpp ----
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace report {
+
+namespace detail {
+
+inline bool read_whole_file(const std::string& path, std::string& text, std::string& error) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        error = "cannot read '" + path + "': " + std::strerror(errno);
+        return false;
+    }
+    text.clear();
+    char buffer[1 << 16];
+    std::size_t got = 0;
+    while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) {
+        text.append(buffer, got);
+    }
+    const bool failed = std::ferror(file) != 0;
+    std::fclose(file);
+    if (failed) {
+        error = "reading '" + path + "' failed";
+        return false;
+    }
+    return true;
+}
+
+inline bool file_exists(const std::string& path) {
+    if (path.empty()) {
+        return false;
+    }
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        return false;
+    }
+    std::fclose(file);
+    return true;
+}
+
+inline JsonValue truncation(const std::string& what, std::size_t kept, std::size_t total) {
+    JsonValue note = JsonValue::make_object();
+    note.set("what", JsonValue::make_string(what));
+    note.set("kept", JsonValue::make_number_text(std::to_string(kept)));
+    note.set("total", JsonValue::make_number_text(std::to_string(total)));
+    return note;
+}
+
+// Keeps the `limit` rows with the largest `key`, heaviest first.
+inline void keep_heaviest(JsonValue* rows, const char* key, std::size_t limit, const std::string& what,
+                          JsonValue& notes) {
+    if (rows == nullptr || !rows->is_array() || rows->items().size() <= limit) {
+        return;
+    }
+    auto& items = rows->items();
+    const std::size_t total = items.size();
+    std::stable_sort(items.begin(), items.end(), [key](const JsonValue& a, const JsonValue& b) {
+        return a.get_number(key) > b.get_number(key);
+    });
+    items.resize(limit);
+    notes.push_back(truncation(what, limit, total));
+}
+
+// Any array longer than limit keeps its first `limit` items (the sections
+// are written most important first).
+inline void cap_arrays(JsonValue& value, std::size_t limit, const std::string& path, JsonValue& notes) {
+    if (value.is_array()) {
+        if (value.items().size() > limit) {
+            notes.push_back(truncation(path, limit, value.items().size()));
+            value.items().resize(limit);
+        }
+        for (auto& item : value.items()) {
+            cap_arrays(item, limit, path + "[]", notes);
+        }
+    } else if (value.is_object()) {
+        for (auto& member : value.members()) {
+            cap_arrays(member.second, limit, path.empty() ? member.first : path + "." + member.first, notes);
+        }
+    }
+}
+
+inline void trim_session(JsonValue& session, const ReportLimits& limits, JsonValue& notes) {
+    for (const char* table : {"functions", "c_functions", "zones"}) {
+        keep_heaviest(session.find(table), "self_ns", limits.functions, table, notes);
+        // Call graph edges: the heaviest callers and callees of each function.
+        if (JsonValue* rows = session.find(table); rows != nullptr && rows->is_array()) {
+            for (auto& row : rows->items()) {
+                for (const char* edges : {"callers", "callees"}) {
+                    JsonValue* list = row.find(edges);
+                    if (list != nullptr && list->is_array() && list->items().size() > 100) {
+                        auto& items = list->items();
+                        std::stable_sort(items.begin(), items.end(), [](const JsonValue& a, const JsonValue& b) {
+                            return a.get_number("time_ns") > b.get_number("time_ns");
+                        });
+                        items.resize(100);
+                    }
+                }
+            }
+        }
+    }
+    keep_heaviest(session.find("lines"), "time_ns", limits.array_items, "lines", notes);
+    cap_arrays(session, limits.array_items, "", notes);
+}
+
+inline std::unique_ptr<FlameTree> read_flame(const std::string& path, JsonValue& problems) {
+    if (!file_exists(path)) {
+        return nullptr;
+    }
+    try {
+        return std::make_unique<FlameTree>(FlameTree::from_file(path));
+    } catch (const std::exception& error) {
+        problems.push_back(JsonValue::make_string(error.what()));
+        return nullptr;
+    }
+}
+
+inline JsonValue flame_json(FlameTree* tree, std::size_t max_nodes, const char* unit) {
+    if (tree == nullptr) {
+        return JsonValue();
+    }
+    tree->prune(max_nodes); // pruning a pruned tree again only cuts further
+    JsonValue json = tree->to_json();
+    json.set("unit", JsonValue::make_string(unit));
+    return json;
+}
+
+} // namespace detail
+
+inline JsonValue build_report_data(const ReportInputs& inputs) {
+    JsonValue problems = JsonValue::make_array();
+    std::unique_ptr<JsonValue> session;
+    if (detail::file_exists(inputs.session_json)) {
+        std::string text;
+        std::string error;
+        if (!detail::read_whole_file(inputs.session_json, text, error)) {
+            problems.push_back(JsonValue::make_string(error));
+        } else {
+            try {
+                session = std::make_unique<JsonValue>(parse_json(text));
+            } catch (const ReportError& bad) {
+                problems.push_back(JsonValue::make_string(inputs.session_json + ": " + bad.what()));
+            }
+            if (session && !session->is_object()) {
+                problems.push_back(JsonValue::make_string(inputs.session_json + ": not a JSON object"));
+                session.reset();
+            }
+        }
+    } else if (!inputs.session_json.empty()) {
+        problems.push_back(JsonValue::make_string("no session.json at '" + inputs.session_json + "'"));
+    }
+
+    // In a sampling run stacks.folded counts samples, not nanoseconds: such a
+    // run has sampled hotspots and no traced functions.
+    bool sampled = false;
+    if (session) {
+        const JsonValue* hotspots = session->find("hotspots");
+        const JsonValue* functions = session->find("functions");
+        sampled = hotspots != nullptr && hotspots->is_object() && hotspots->find("samples") != nullptr &&
+                  (functions == nullptr || !functions->is_array() || functions->items().empty());
+    }
+    const char* time_unit = sampled ? "samples" : "ns";
+    ReportLimits limits = inputs.limits;
+    std::unique_ptr<FlameTree> time_tree = detail::read_flame(inputs.stacks_folded, problems);
+    std::unique_ptr<FlameTree> memory_tree = detail::read_flame(inputs.memory_folded, problems);
+    JsonValue sources = session ? collect_source_files(*session, limits) : JsonValue::make_array();
+
+    // Cut down until the page fits: each round halves every limit.
+    for (int round = 0;; ++round) {
+        JsonValue notes = JsonValue::make_array();
+        JsonValue trimmed;
+        if (session) {
+            trimmed = *session;
+            detail::trim_session(trimmed, limits, notes);
+        }
+        JsonValue data = JsonValue::make_object();
+        JsonValue meta = JsonValue::make_object();
+        meta.set("generator", JsonValue::make_string(std::string("pycroscope ") + PYCROSCOPE_VERSION_STRING));
+        meta.set("output_dir", JsonValue::make_string(inputs.output_dir));
+        meta.set("problems", problems);
+        meta.set("truncated", std::move(notes));
+        data.set("report", std::move(meta));
+        data.set("session", std::move(trimmed));
+        JsonValue flames = JsonValue::make_object();
+        flames.set("time", detail::flame_json(time_tree.get(), limits.flame_nodes, time_unit));
+        flames.set("memory", detail::flame_json(memory_tree.get(), limits.flame_nodes, "bytes"));
+        data.set("flames", std::move(flames));
+        data.set("sources", sources);
+        if (round >= 8 || to_json(data, JsonEscape::script).size() <= limits.page_bytes) {
+            return data;
+        }
+        limits.flame_nodes = std::max<std::size_t>(limits.flame_nodes / 2, 64);
+        limits.functions = std::max<std::size_t>(limits.functions / 2, 20);
+        limits.array_items = std::max<std::size_t>(limits.array_items / 2, 20);
+        limits.source_total_bytes /= 2;
+        limits.source_file_bytes = std::min(limits.source_file_bytes, limits.source_total_bytes);
+        if (session) {
+            sources = collect_source_files(*session, limits);
+        }
+    }
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/report_data.hpp ----
+// ---- begin pycroscope/report/report_file.hpp ----
+// Writes a rendered report under its final name only when complete: the
+// text goes to "<path>.tmp" and is renamed over path, so a reader never
+// opens half a page.
+
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace report {
+
+inline void write_report_file(const std::string& path, std::string_view text) {
+    const std::string temporary = path + ".tmp";
+    std::FILE* file = std::fopen(temporary.c_str(), "wb");
+    if (file == nullptr) {
+        const int error = errno;
+        throw ReportError("cannot write '" + path + "': " + std::strerror(error));
+    }
+    const bool written = text.empty() || std::fwrite(text.data(), 1, text.size(), file) == text.size();
+    const bool closed = std::fclose(file) == 0;
+    if (!written || !closed) {
+        const int error = errno;
+        std::remove(temporary.c_str());
+        throw ReportError("writing '" + path + "' failed: " + std::strerror(error));
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        const int error = errno;
+        std::remove(temporary.c_str());
+        throw ReportError("cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(error));
+    }
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/report_file.hpp ----
+
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace report {
+
+// The page for already built report data (see report_data.hpp).
+inline std::string render_html_report(const JsonValue& data) {
+    std::string title = "Pycroscope report";
+    if (const JsonValue* session = data.find("session"); session != nullptr && session->is_object()) {
+        if (const JsonValue* process = session->find("process")) {
+            const std::string name = process->get_string("name");
+            if (!name.empty()) {
+                title += ": " + name;
+            }
+        }
+    }
+    std::string page;
+    page.reserve(1 << 18);
+    page += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+    page += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n";
+    page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+    page += "<title>" + escape_html(title) + "</title>\n<style>\n";
+    for (const char* const* part = assets::report_css; *part != nullptr; ++part) {
+        page += *part;
+    }
+    page += "</style>\n</head>\n<body>\n";
+    page += "<noscript>This report needs JavaScript to draw its panels; report.md holds the summary.</noscript>\n";
+    page += "<div id=\"app\"></div>\n";
+    page += "<script id=\"pycroscope-data\" type=\"application/json\">";
+    append_json(page, data, JsonEscape::script);
+    page += "</script>\n<script>\n";
+    for (const char* const* part = assets::report_js; *part != nullptr; ++part) {
+        page += *part;
+    }
+    page += "</script>\n</body>\n</html>\n";
+    return page;
+}
+
+inline std::string render_html_report(const ReportInputs& inputs) {
+    return render_html_report(build_report_data(inputs));
+}
+
+inline void write_html_report(const std::string& path, const ReportInputs& inputs) {
+    write_report_file(path, render_html_report(inputs));
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/html_report.hpp ----
+// ---- begin pycroscope/report/markdown_report.hpp ----
+// report.md: the overview, findings, recommendations and top functions of a
+// run in GitHub-flavoured markdown, for terminals and CI comments. Reads the
+// same inputs as the HTML report; sections the run did not record say so.
+//
+//     report::write_markdown_report(dir + "/report.md", report::ReportInputs::from_output_dir(dir));
+//
+// Names from the profiled program are shown in code spans with backquotes,
+// pipes and line breaks neutralised, so they cannot end a table cell or
+// become markup.
+
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pycroscope {
+namespace report {
+
+namespace detail {
+
+// Free text: HTML-significant characters as entities, no table breaks.
+inline std::string md_text(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '&': out += "&amp;"; break;
+            case '|': out += "\\|"; break;
+            case '\n':
+            case '\r': out += ' '; break;
+            case '*':
+            case '_':
+            case '`':
+            case '[':
+            case ']':
+            case '\\':
+                out += '\\';
+                out += c;
+                break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+// A name in a code span: markup is inert there, only '`', '|' and line
+// breaks need care.
+inline std::string md_code(std::string_view text) {
+    std::string out = "`";
+    for (char c : text) {
+        switch (c) {
+            case '`': out += '\''; break;
+            case '|': out += "\\|"; break;
+            case '\n':
+            case '\r': out += ' '; break;
+            default: out += c;
+        }
+    }
+    out += '`';
+    return out;
+}
+
+inline std::string md_number(double value, const char* format) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, format, value);
+    return buffer;
+}
+
+inline std::string md_duration(double ns) {
+    if (ns >= 1e9) {
+        return md_number(ns / 1e9, "%.3f s");
+    }
+    if (ns >= 1e6) {
+        return md_number(ns / 1e6, "%.3f ms");
+    }
+    if (ns >= 1e3) {
+        return md_number(ns / 1e3, "%.1f us");
+    }
+    return md_number(ns, "%.0f ns");
+}
+
+inline std::string md_bytes(double bytes) {
+    if (bytes >= 1024.0 * 1024 * 1024) {
+        return md_number(bytes / (1024.0 * 1024 * 1024), "%.2f GiB");
+    }
+    if (bytes >= 1024.0 * 1024) {
+        return md_number(bytes / (1024.0 * 1024), "%.2f MiB");
+    }
+    if (bytes >= 1024.0) {
+        return md_number(bytes / 1024.0, "%.1f KiB");
+    }
+    return md_number(bytes, "%.0f B");
+}
+
+inline std::string md_location(const JsonValue& row) {
+    const std::string file = row.get_string("file");
+    const double line = row.get_number("line");
+    if (file.empty()) {
+        return "";
+    }
+    return md_code(line > 0 ? file + ":" + md_number(line, "%.0f") : file);
+}
+
+inline const JsonValue* health_list(const JsonValue& session, const char* key) {
+    const JsonValue* list = session.find(key);
+    if ((list == nullptr || !list->is_array()) && session.find("health") != nullptr) {
+        list = session.find("health")->find(key);
+    }
+    return list != nullptr && list->is_array() ? list : nullptr;
+}
+
+inline void md_advice(std::string& out, const JsonValue& session, const char* key, const char* title,
+                      std::size_t top) {
+    out += std::string("\n## ") + title + "\n\n";
+    const JsonValue* list = health_list(session, key);
+    if (list == nullptr) {
+        out += "_Not recorded in this run._\n";
+        return;
+    }
+    if (list->items().empty()) {
+        out += "None.\n";
+        return;
+    }
+    std::size_t shown = 0;
+    for (const auto& item : list->items()) {
+        if (shown++ == top) {
+            out += "- ... and " + std::to_string(list->items().size() - top) + " more (see report.html)\n";
+            break;
+        }
+        out += "- ";
+        const std::string severity = item.get_string("severity");
+        if (!severity.empty()) {
+            out += "**" + md_text(severity) + "** ";
+        }
+        const std::string where = md_location(item);
+        if (!where.empty()) {
+            out += where + " ";
+        }
+        const std::string function = item.get_string("function");
+        if (!function.empty()) {
+            out += "in " + md_code(function) + " ";
+        }
+        const std::string kind = item.get_string("kind");
+        if (!kind.empty()) {
+            out += "(" + md_text(kind) + ") ";
+        }
+        out += "- " + md_text(item.get_string("message"));
+        const std::string suggestion = item.get_string("suggestion");
+        if (!suggestion.empty()) {
+            out += " Suggestion: " + md_text(suggestion);
+        }
+        if (item.find("time_share") != nullptr && item.find("time_share")->is_number()) {
+            out += md_number(item.get_number("time_share") * 100, " (%.1f%% of the time");
+            if (item.find("estimated_speedup") != nullptr && item.find("estimated_speedup")->is_number()) {
+                out += md_number(item.get_number("estimated_speedup"), ", estimated speedup %.2fx");
+            }
+            out += ")";
+        }
+        out += "\n";
+    }
+}
+
+} // namespace detail
+
+// The markdown for already built report data (see report_data.hpp).
+inline std::string render_markdown_report(const JsonValue& data, std::size_t top = 15) {
+    using namespace detail;
+    std::string out = "# Pycroscope report\n\n";
+    const JsonValue* session = data.find("session");
+    if (session == nullptr || !session->is_object()) {
+        out += "_No session.json in this run: nothing was recorded._\n";
+        if (const JsonValue* meta = data.find("report")) {
+            if (const JsonValue* problems = meta->find("problems")) {
+                for (const auto& problem : problems->items()) {
+                    out += "- " + md_text(problem.text()) + "\n";
+                }
+            }
+        }
+        return out;
+    }
+    const JsonValue* process = session->find("process");
+    const JsonValue* metadata = session->find("metadata");
+    std::string script = metadata != nullptr ? metadata->get_string("script") : "";
+    if (script.empty() && process != nullptr) {
+        script = process->get_string("name");
+    }
+    out += "| | |\n|---|---|\n";
+    out += "| script | " + (script.empty() ? std::string("-") : md_code(script)) + " |\n";
+    out += "| duration | " + md_duration(session->get_number("duration_ns")) + " |\n";
+    const JsonValue* threads = session->find("threads");
+    if (threads != nullptr && threads->is_array()) {
+        out += "| threads | " + std::to_string(threads->items().size()) + " |\n";
+    }
+    out += "| events | " + md_number(session->get_number("events_total"), "%.0f") + " (" +
+           md_number(session->get_number("lost_events"), "%.0f") + " lost) |\n";
+    if (const JsonValue* python = session->find("python")) {
+        out += "| Python | " + md_text(python->get_string("version")) + ", backend " +
+               md_text(python->get_string("backend")) + " |\n";
+    }
+    if (const JsonValue* system = session->find("system")) {
+        if (const JsonValue* metrics = system->find("metrics")) {
+            if (const JsonValue* cpu = metrics->find("cpu_percent")) {
+                out += "| CPU | " + md_number(cpu->get_number("mean"), "%.1f%% mean, ") +
+                       md_number(cpu->get_number("max"), "%.1f%% max |\n");
+            }
+            if (const JsonValue* rss = metrics->find("rss_bytes")) {
+                out += "| RSS peak | " + md_bytes(rss->get_number("max")) + " |\n";
+            }
+        }
+    }
+    if (const JsonValue* memory = session->find("memory")) {
+        out += "| Python heap peak | " + md_bytes(memory->get_number("peak_bytes")) + " (" +
+               md_number(memory->get_number("allocations"), "%.0f") + " allocations) |\n";
+    }
+    if (const JsonValue* gc = session->find("gc")) {
+        out += "| GC | " + md_number(gc->get_number("collections"), "%.0f collections, ") +
+               md_duration(gc->get_number("time_ns")) + " |\n";
+    }
+    if (const JsonValue* health = session->find("health")) {
+        const double score = health->is_number() ? health->as_double() : health->get_number("score");
+        out += "| health | " + md_number(score, "%.0f") + " / 100 |\n";
+    }
+
+    md_advice(out, *session, "findings", "Findings", top);
+    md_advice(out, *session, "recommendations", "Recommendations", top);
+
+    out += "\n## Top functions by self time\n\n";
+    std::vector<const JsonValue*> rows;
+    for (const char* table : {"functions", "c_functions"}) {
+        if (const JsonValue* list = session->find(table); list != nullptr && list->is_array()) {
+            for (const auto& row : list->items()) {
+                rows.push_back(&row);
+            }
+        }
+    }
+    const double duration = session->get_number("duration_ns");
+    if (rows.empty()) {
+        out += "_Not recorded in this run._\n";
+    } else {
+        std::stable_sort(rows.begin(), rows.end(), [](const JsonValue* a, const JsonValue* b) {
+            return a->get_number("self_ns") > b->get_number("self_ns");
+        });
+        out += "| # | function | location | calls | self | inclusive | self % |\n";
+        out += "|---:|---|---|---:|---:|---:|---:|\n";
+        for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
+            const JsonValue& row = *rows[i];
+            out += "| " + std::to_string(i + 1) + " | " + md_code(row.get_string("name")) + " | " +
+                   md_location(row) + " | " + md_number(row.get_number("calls"), "%.0f") + " | " +
+                   md_duration(row.get_number("self_ns")) + " | " + md_duration(row.get_number("inclusive_ns")) +
+                   " | " + (duration > 0 ? md_number(100.0 * row.get_number("self_ns") / duration, "%.1f") : "-") +
+                   " |\n";
+        }
+    }
+
+    if (const JsonValue* hotspots = session->find("hotspots")) {
+        out += "\n## Sampled hotspots (" + md_number(hotspots->get_number("samples"), "%.0f") + " samples)\n\n";
+        const JsonValue* functions = hotspots->find("functions");
+        if (functions == nullptr || !functions->is_array() || functions->items().empty()) {
+            out += "_No samples._\n";
+        } else {
+            out += "| # | function | location | self % | total % | severity |\n|---:|---|---|---:|---:|---|\n";
+            std::size_t i = 0;
+            for (const auto& row : functions->items()) {
+                if (i == top) {
+                    break;
+                }
+                out += "| " + std::to_string(++i) + " | " + md_code(row.get_string("name")) + " | " +
+                       md_location(row) + " | " + md_number(row.get_number("self_pct"), "%.1f") + " | " +
+                       md_number(row.get_number("total_pct"), "%.1f") + " | " + md_text(row.get_string("severity")) +
+                       " |\n";
+            }
+        }
+    }
+
+    if (const JsonValue* memory = session->find("memory")) {
+        out += "\n## Top allocation sites\n\n";
+        const JsonValue* sites = memory->find("sites");
+        if (sites == nullptr || !sites->is_array() || sites->items().empty()) {
+            out += "_None recorded._\n";
+        } else {
+            out += "| # | function | location | allocated | count |\n|---:|---|---|---:|---:|\n";
+            std::size_t i = 0;
+            for (const auto& row : sites->items()) {
+                if (i == std::min<std::size_t>(top, 10)) {
+                    break;
+                }
+                out += "| " + std::to_string(++i) + " | " + md_code(row.get_string("function")) + " | " +
+                       md_location(row) + " | " + md_bytes(row.get_number("bytes")) + " | " +
+                       md_number(row.get_number("count"), "%.0f") + " |\n";
+            }
+        }
+    }
+    out += "\nThe interactive report (flame graphs, call graph, source heatmap, memory, timeline) is report.html.\n";
+    return out;
+}
+
+inline std::string render_markdown_report(const ReportInputs& inputs, std::size_t top = 15) {
+    // Only session.json is needed; the flame graphs and sources are not read.
+    ReportInputs session_only = inputs;
+    session_only.stacks_folded.clear();
+    session_only.memory_folded.clear();
+    session_only.limits.source_files = 0;
+    return render_markdown_report(build_report_data(session_only), top);
+}
+
+inline void write_markdown_report(const std::string& path, const ReportInputs& inputs, std::size_t top = 15) {
+    write_report_file(path, render_markdown_report(inputs, top));
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/markdown_report.hpp ----
+
+// ---- begin pycroscope/sinks/chrome_trace_sink.hpp ----
+// Chrome Trace Event JSON, streamed to disk while the session drains; opens
+// in Perfetto UI (ui.perfetto.dev) and chrome://tracing. Spans become
+// complete ("X") events written when they end, so a lost begin or end never
+// leaves a dangling slice. Threads are named with "M" metadata events; lost
+// events are an instant on their thread and a count in "otherData".
+// Stack samples become slices rebuilt from consecutive samples (see
+// analysis/sample_slices.hpp) on a track per sampled thread, tid = os_tid.
+
 // ---- begin pycroscope/sinks/memory_counter_track.hpp ----
 // The allocation timeline of the Chrome trace: live bytes traced through the
 // PyMem domains, as one counter track. Stateless about blocks: it adds each
@@ -6367,8 +10209,8 @@ private:
     }
 
     void add_sample_event(std::uint32_t producer, const Event& e) {
-        sample_streams_.push(producer, e, [&](const analysis::SampleView& sample) {
-            sample_slices_.add(sample, [&](const analysis::SampleSlice& slice) { write_sample_slice(slice); });
+        sample_streams_.push(producer, e, [&](const model::SampleView& sample) {
+            sample_slices_.add(sample, [&](const model::SampleSlice& slice) { write_sample_slice(slice); });
         });
     }
 
@@ -6376,7 +10218,7 @@ private:
         const auto interval = static_cast<std::uint64_t>(
             static_cast<double>(sample_interval_ns_) / info_.calibration.ns_per_tick + 0.5);
         sample_slices_.finish(summary.stop_ticks, interval,
-                              [&](const analysis::SampleSlice& slice) { write_sample_slice(slice); });
+                              [&](const model::SampleSlice& slice) { write_sample_slice(slice); });
         // Sampled tracks are named from the samples and sorted after the recording threads.
         std::uint64_t order = 0;
         for (const auto& track : sample_slices_.tracks()) {
@@ -6396,7 +10238,7 @@ private:
     }
 
     // A complete event on the sampled thread's track with the samples it covers.
-    void write_sample_slice(const analysis::SampleSlice& slice) {
+    void write_sample_slice(const model::SampleSlice& slice) {
         const std::int64_t begin_ns = info_.session_ns(slice.begin);
         const std::int64_t end_ns = slice.end > slice.begin ? info_.session_ns(slice.end) : begin_ns;
         out_ += ",\n{\"ph\":\"X\"";
@@ -6432,8 +10274,8 @@ private:
     std::string out_;
     PerThreadState<ThreadState> stacks_;
     MemoryCounterTrack memory_track_;
-    analysis::SampleStreams sample_streams_;
-    analysis::SampleSliceBuilder sample_slices_;
+    model::SampleStreams sample_streams_;
+    model::SampleSliceBuilder sample_slices_;
     std::uint64_t sample_interval_ns_ = 0;
     std::unordered_map<const SourceLocation*, std::string> fragments_;
     struct CachedFragment {
@@ -6452,19 +10294,41 @@ private:
 // and speedscope. Each line is a distinct stack with its self time in ns.
 // By default every stack starts with its thread's name, as py-spy --threads
 // does. Lost events are named by a line "<thread>;[N events lost] 1" so the
-// gap shows up in the graph without skewing its weights.
+// gap shows up in the graph without skewing its weights. Lines are written
+// as a stream, each bounded (see folded_lines.hpp): deep recursion costs a
+// line per depth, not a path per line. Threads come in name order, and
+// within one the stacks depth first, callees in name order.
+
+// ---- begin pycroscope/sinks/folded_lines.hpp ----
+// Folded-stack lines ("a;b;c 1234") written as a stream, whatever the depth.
+//
+// FoldedPath is the stack of one line, pushed and popped frame by frame while
+// a tree is walked, and rendered bounded: a run of at least fold_runs_from
+// identical frames is written once as "f [xN]" (deep recursion), and a line
+// keeps at most max_frames frames: the outermost half, "[truncated N frames]",
+// the innermost half. So a line costs O(max_frames), not O(depth), and a
+// recursion of depth D writes D short lines instead of D lines of length D.
+//
+// write_folded_stream() never holds the file: a generator is run twice, once
+// to sum the weights of equal lines by a 128-bit hash of their text (equal
+// lines come from frames with the same name), once to write each distinct
+// line, with its total, where it first appears.
 
 
-#include <map>
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pycroscope {
 namespace sinks {
 
-struct FoldedStackOptions {
-    bool thread_frames = true; // first frame of every stack is the thread name
+struct FoldingOptions {
+    std::size_t fold_runs_from = 16; // runs of this many identical frames or more become "f [xN]"; 0: never
+    std::size_t max_frames = 512;    // frames per line after folding (at least 2); deeper lines are cut in the middle
 };
 
 // Frame names must not contain the separators of the format.
@@ -6474,23 +10338,227 @@ inline void append_folded_frame(std::string& out, std::string_view name) {
     }
 }
 
-// Writes `stack weight` lines in order, in 1 MiB pieces, and commits the file.
-template <class Lines>
-void write_folded_lines(AtomicFile& file, const Lines& lines) {
+class FoldedPath {
+public:
+    explicit FoldedPath(FoldingOptions options = {}) : options_(options) {
+        if (options_.max_frames < 2) {
+            options_.max_frames = 2;
+        }
+    }
+
+    void clear() noexcept {
+        runs_.clear();
+        depth_ = 0;
+        rendered_ = 0;
+    }
+
+    // name must stay valid while it is on the path (interned names are).
+    void push(std::string_view name) {
+        if (!runs_.empty() && runs_.back().name == name) {
+            rendered_ -= rendered(runs_.back().count);
+            ++runs_.back().count;
+        } else {
+            runs_.push_back(Run{name, 1});
+        }
+        rendered_ += rendered(runs_.back().count);
+        ++depth_;
+    }
+
+    void pop() noexcept {
+        if (runs_.empty()) {
+            return;
+        }
+        rendered_ -= rendered(runs_.back().count);
+        if (--runs_.back().count == 0) {
+            runs_.pop_back();
+        } else {
+            rendered_ += rendered(runs_.back().count);
+        }
+        --depth_;
+    }
+
+    std::size_t depth() const noexcept { return depth_; }
+
+    // Appends the frames to out, each preceded by ';' unless out is empty
+    // and no separator is wanted (leading_separator false and nothing yet).
+    void render(std::string& out, bool leading_separator) const {
+        bool first = !leading_separator;
+        auto frame = [&](std::string_view name, std::uint64_t count) {
+            if (!first) {
+                out += ';';
+            }
+            first = false;
+            append_folded_frame(out, name);
+            if (count > 1) {
+                out += " [x";
+                append_unsigned(out, count);
+                out += ']';
+            }
+        };
+        if (rendered_ <= options_.max_frames) {
+            for (const Run& run : runs_) {
+                emit_run(run, 0, rendered(run.count), frame);
+            }
+            return;
+        }
+        const std::size_t head = options_.max_frames / 2;
+        const std::size_t tail = options_.max_frames - head;
+        std::size_t shown_depth = 0; // original frames written
+        // Outermost `head` rendered frames.
+        std::size_t taken = 0;
+        std::size_t r = 0;
+        for (; r < runs_.size() && taken < head; ++r) {
+            const std::size_t n = rendered(runs_[r].count);
+            const std::size_t use = std::min(n, head - taken);
+            emit_run(runs_[r], 0, use, frame);
+            shown_depth += frames_of(runs_[r], use);
+            taken += use;
+        }
+        // Innermost `tail` rendered frames: find where they start.
+        std::size_t back = runs_.size();
+        std::size_t skip_in_first = 0; // rendered frames of runs_[back] left out
+        std::size_t need = tail;
+        while (back > 0 && need > 0) {
+            const std::size_t n = rendered(runs_[back - 1].count);
+            --back;
+            if (n >= need) {
+                skip_in_first = n - need;
+                need = 0;
+            } else {
+                need -= n;
+            }
+        }
+        std::size_t tail_depth = 0;
+        for (std::size_t i = back; i < runs_.size(); ++i) {
+            const std::size_t n = rendered(runs_[i].count);
+            const std::size_t from = i == back ? skip_in_first : 0;
+            tail_depth += frames_of(runs_[i], n - from);
+        }
+        const std::uint64_t hidden = depth_ - shown_depth - tail_depth;
+        if (!first) {
+            out += ';';
+        }
+        first = false;
+        out += "[truncated ";
+        append_unsigned(out, hidden);
+        out += " frames]";
+        for (std::size_t i = back; i < runs_.size(); ++i) {
+            emit_run(runs_[i], i == back ? skip_in_first : 0, rendered(runs_[i].count), frame);
+        }
+    }
+
+private:
+    struct Run {
+        std::string_view name;
+        std::uint64_t count;
+    };
+
+    bool folds(std::uint64_t count) const noexcept {
+        return options_.fold_runs_from > 0 && count >= options_.fold_runs_from;
+    }
+    // Frames a run takes on the line.
+    std::size_t rendered(std::uint64_t count) const noexcept {
+        return folds(count) ? 1 : static_cast<std::size_t>(count);
+    }
+    // Original frames behind `n` rendered frames of a run.
+    std::uint64_t frames_of(const Run& run, std::size_t n) const noexcept {
+        return folds(run.count) ? (n > 0 ? run.count : 0) : n;
+    }
+    // Rendered frames [from, to) of a run.
+    template <class Frame>
+    void emit_run(const Run& run, std::size_t from, std::size_t to, Frame& frame) const {
+        if (folds(run.count)) {
+            if (from == 0 && to > 0) {
+                frame(run.name, run.count);
+            }
+            return;
+        }
+        for (std::size_t i = from; i < to; ++i) {
+            frame(run.name, 1);
+        }
+    }
+
+    FoldingOptions options_;
+    std::vector<Run> runs_;
+    std::uint64_t depth_ = 0;
+    std::size_t rendered_ = 0;
+};
+
+namespace detail {
+
+struct LineHash {
+    std::uint64_t a;
+    std::uint64_t b;
+    bool operator==(const LineHash& other) const noexcept { return a == other.a && b == other.b; }
+};
+struct LineHashHash {
+    std::size_t operator()(const LineHash& h) const noexcept { return static_cast<std::size_t>(h.a ^ (h.b >> 1)); }
+};
+
+inline LineHash hash_line(std::string_view text) noexcept {
+    std::uint64_t a = 1469598103934665603ull;
+    std::uint64_t b = 0x9E3779B97F4A7C15ull ^ text.size();
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        a = (a ^ byte) * 1099511628211ull;
+        b = (b + byte + 1) * 0xC2B2AE3D27D4EB4Full;
+        b ^= b >> 29;
+    }
+    return LineHash{a, b};
+}
+
+} // namespace detail
+
+// generate(emit) calls emit(line, weight) for every stack, in the order the
+// file should have; it runs twice and must emit the same lines both times.
+// Lines of zero total weight are left out. Commits the file.
+template <class Generate>
+void write_folded_stream(AtomicFile& file, Generate&& generate) {
+    std::unordered_map<detail::LineHash, std::uint64_t, detail::LineHashHash> totals;
+    generate([&](std::string_view line, std::uint64_t weight) {
+        if (weight > 0) {
+            totals[detail::hash_line(line)] += weight;
+        }
+    });
     std::string out;
-    for (const auto& line : lines) {
-        out += line.first;
+    generate([&](std::string_view line, std::uint64_t weight) {
+        if (weight == 0) {
+            return;
+        }
+        const auto found = totals.find(detail::hash_line(line));
+        if (found == totals.end() || found->second == 0) {
+            return; // written where it first appeared
+        }
+        out.append(line.data(), line.size());
         out += ' ';
-        append_unsigned(out, line.second);
+        append_unsigned(out, found->second);
         out += '\n';
-        if (out.size() > (1u << 20)) {
+        found->second = 0;
+        if (out.size() > (1u << 16)) {
             file.write(out);
             out.clear();
         }
-    }
+    });
     file.write(out);
     file.commit();
 }
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/folded_lines.hpp ----
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+struct FoldedStackOptions {
+    bool thread_frames = true; // first frame of every stack is the thread name
+    FoldingOptions folding;    // deep recursion and deep stacks stay short lines
+};
 
 class FoldedStackSink : public FileSink {
 public:
@@ -6511,44 +10579,70 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        // Ordered map: merges equal stacks (across threads when thread
-        // frames are off) and gives a stable file.
-        std::map<std::string, std::uint64_t> lines;
-        std::string path;
+        struct Thread {
+            std::string frame; // escaped thread name
+            const CallTree* tree;
+            std::uint64_t lost;
+        };
+        std::vector<Thread> threads;
+        std::vector<bool> has_tree;
         trees_.for_each([&](std::uint32_t index, CallTree& tree) {
+            has_tree.resize(std::max<std::size_t>(has_tree.size(), index + 1), false);
+            has_tree[index] = true;
             tree.finish(summary.stop_ticks);
             const ThreadInfo* thread = summary.thread(index);
-            std::string prefix;
-            if (options_.thread_frames) {
-                append_folded_frame(prefix, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
-            }
-            tree.for_each_node([&](const std::vector<const SourceLocation*>& stack, const CallTree::Node& node) {
-                const auto ns = static_cast<std::uint64_t>(summary.info.ticks_to_ns(node.self_ticks) + 0.5);
-                if (ns == 0) {
-                    return;
-                }
-                path = prefix;
-                // A separator before every frame but the first (an empty name is still a frame).
-                bool first = !options_.thread_frames;
-                for (const SourceLocation* location : stack) {
-                    if (!first) {
-                        path += ';';
-                    }
-                    first = false;
-                    append_folded_frame(path, location->display_name());
-                }
-                lines[path] += ns;
-            });
+            Thread entry{{}, &tree, thread != nullptr ? thread->lost : 0};
+            append_folded_frame(entry.frame, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
+            threads.push_back(std::move(entry));
         });
         for (const auto& thread : summary.threads) {
-            if (thread.lost > 0) {
-                std::string line;
-                append_folded_frame(line, thread.name);
-                line += ";[" + std::to_string(thread.lost) + " events lost]";
-                lines[line] += 1;
+            if (thread.lost > 0 && (thread.index >= has_tree.size() || !has_tree[thread.index])) {
+                Thread entry{{}, nullptr, thread.lost};
+                append_folded_frame(entry.frame, thread.name);
+                threads.push_back(std::move(entry));
             }
         }
-        write_folded_lines(file(), lines);
+        std::stable_sort(threads.begin(), threads.end(),
+                         [](const Thread& a, const Thread& b) { return a.frame < b.frame; });
+        const bool thread_frames = options_.thread_frames;
+        const SessionInfo& info = summary.info;
+        FoldedPath path(options_.folding);
+        std::string line;
+        write_folded_stream(file(), [&](auto&& emit) {
+            for (const Thread& thread : threads) {
+                if (thread.tree != nullptr) {
+                    const auto& nodes = thread.tree->nodes();
+                    path.clear();
+                    thread.tree->walk(
+                        [&](std::uint32_t index) {
+                            const CallTree::Node& node = nodes[index];
+                            path.push(node.location->display_name());
+                            const auto ns = static_cast<std::uint64_t>(info.ticks_to_ns(node.self_ticks) + 0.5);
+                            if (ns == 0) {
+                                return;
+                            }
+                            line.clear();
+                            if (thread_frames) {
+                                line = thread.frame;
+                            }
+                            path.render(line, thread_frames);
+                            emit(std::string_view(line), ns);
+                        },
+                        [&](std::uint32_t) { path.pop(); },
+                        [&](std::uint32_t a, std::uint32_t b) {
+                            return std::string_view(nodes[a].location->display_name()) <
+                                   std::string_view(nodes[b].location->display_name());
+                        });
+                }
+                if (thread.lost > 0) {
+                    line = thread.frame;
+                    line += ";[";
+                    append_unsigned(line, thread.lost);
+                    line += " events lost]";
+                    emit(std::string_view(line), 1);
+                }
+            }
+        });
     }
 
 private:
@@ -6595,10 +10689,10 @@ struct HotspotOptions {
 
 namespace detail {
 // Sampled threads, most samples first.
-inline std::vector<analysis::SampledThread> threads_by_samples(const analysis::SampleProfile& profile) {
-    std::vector<analysis::SampledThread> threads = profile.threads();
+inline std::vector<model::SampledThread> threads_by_samples(const model::SampleProfile& profile) {
+    std::vector<model::SampledThread> threads = profile.threads();
     std::stable_sort(threads.begin(), threads.end(),
-                     [](const analysis::SampledThread& a, const analysis::SampledThread& b) {
+                     [](const model::SampledThread& a, const model::SampledThread& b) {
                          return a.samples.all() != b.samples.all() ? a.samples.all() > b.samples.all()
                                                                    : a.os_tid < b.os_tid;
                      });
@@ -6629,9 +10723,9 @@ inline void append_count(std::string& out, std::uint64_t n, int width) {
 }
 } // namespace detail
 
-inline void write_hotspots(JsonWriter& json, const analysis::SampleProfile& profile, const HotspotOptions& options) {
-    const analysis::Hotspots hot = profile.hotspots(analysis::HotspotQuery{options.include_idle, options.top});
-    const analysis::SampleCounts& counts = profile.samples();
+inline void write_hotspots(JsonWriter& json, const model::SampleProfile& profile, const HotspotOptions& options) {
+    const model::Hotspots hot = profile.hotspots(model::HotspotQuery{options.include_idle, options.top});
+    const model::SampleCounts& counts = profile.samples();
     json.begin_object()
         .field("samples", counts.all())
         .field("running", counts.running)
@@ -6688,21 +10782,21 @@ inline void write_hotspots(JsonWriter& json, const analysis::SampleProfile& prof
 // SampleProfileSink::profile()) must outlive the session's stop(); it is
 // complete when session.json is written, since every consume() of a session
 // comes before any close().
-inline void add_hotspot_section(JsonSummarySink& sink, const analysis::SampleProfile& profile,
+inline void add_hotspot_section(JsonSummarySink& sink, const model::SampleProfile& profile,
                                 HotspotOptions options = {}) {
     if (!(options.rate_hz >= 0)) {
         throw ConfigError("hotspots: rate_hz must be >= 0");
     }
-    const analysis::SampleProfile* source = &profile;
+    const model::SampleProfile* source = &profile;
     sink.add_section("hotspots", [source, options](JsonWriter& json, const SessionSummary&) {
         write_hotspots(json, *source, options);
     });
 }
 
 // A plain-text table of the top functions and lines, for a terminal.
-inline std::string format_hotspot_report(const analysis::SampleProfile& profile, const HotspotOptions& options = {}) {
-    const analysis::Hotspots hot = profile.hotspots(analysis::HotspotQuery{options.include_idle, options.top});
-    const analysis::SampleCounts& counts = profile.samples();
+inline std::string format_hotspot_report(const model::SampleProfile& profile, const HotspotOptions& options = {}) {
+    const model::Hotspots hot = profile.hotspots(model::HotspotQuery{options.include_idle, options.top});
+    const model::SampleCounts& counts = profile.samples();
     std::string out = "pycroscope: ";
     out.append(std::to_string(counts.all())).append(" samples (").append(std::to_string(counts.running));
     out.append(" running, ").append(std::to_string(counts.idle)).append(" idle) of ");
@@ -6767,12 +10861,13 @@ inline std::string format_hotspot_report(const analysis::SampleProfile& profile,
 // (from the tracer's and the zones' span events; none without a tracer) and
 // the last frame is the allocating line ("function:line"). Weighted by bytes
 // allocated over the session, freed or not; in sampling mode by the bytes the
-// samples stand for.
+// samples stand for. Lines are streamed and bounded as in FoldedStackSink,
+// depth first through the call paths.
 
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -6812,31 +10907,73 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        std::map<std::string, std::uint64_t> lines;
-        std::string path;
+        // (leaf, thread, bytes) by leaf, and the tree's child lists, for one
+        // depth-first walk that renders each line from the path it is on.
+        struct Leaf {
+            std::uint32_t node;
+            std::uint32_t thread;
+            std::uint64_t bytes;
+        };
+        std::vector<Leaf> leaves;
         for (const auto& entry : bytes_) {
-            if (entry.second == 0) {
-                continue;
+            if (entry.second != 0) {
+                leaves.push_back(Leaf{static_cast<std::uint32_t>(entry.first),
+                                      static_cast<std::uint32_t>(entry.first >> 32), entry.second});
             }
-            const auto index = static_cast<std::uint32_t>(entry.first >> 32);
-            const auto leaf = static_cast<std::uint32_t>(entry.first);
-            path.clear();
-            bool first = true;
-            if (options_.thread_frames) {
-                const ThreadInfo* thread = summary.thread(index);
-                append_folded_frame(path, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
-                first = false;
-            }
-            for (const SourceLocation* location : tree_.path(leaf)) {
-                if (!first) {
-                    path += ';';
-                }
-                first = false;
-                append_folded_frame(path, location->display_name());
-            }
-            lines[path] += entry.second;
         }
-        write_folded_lines(file(), lines);
+        std::sort(leaves.begin(), leaves.end(), [](const Leaf& a, const Leaf& b) {
+            return a.node != b.node ? a.node < b.node : a.thread < b.thread;
+        });
+        std::vector<std::string> thread_frames;
+        auto thread_frame = [&](std::uint32_t index) -> const std::string& {
+            if (index >= thread_frames.size()) {
+                thread_frames.resize(index + 1);
+            }
+            std::string& frame = thread_frames[index];
+            if (frame.empty()) {
+                const ThreadInfo* thread = summary.thread(index);
+                append_folded_frame(frame, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
+            }
+            return frame;
+        };
+        constexpr std::uint32_t none = 0xffffffffu;
+        const std::size_t size = tree_.size();
+        std::vector<std::uint32_t> first_child(size, none);
+        std::vector<std::uint32_t> next_sibling(size, none);
+        for (std::size_t n = size; n-- > 1;) {
+            const std::uint32_t parent = tree_.parent(static_cast<std::uint32_t>(n));
+            next_sibling[n] = first_child[parent];
+            first_child[parent] = static_cast<std::uint32_t>(n);
+        }
+        FoldedPath path(options_.folding);
+        std::string line;
+        write_folded_stream(file(), [&](auto&& emit) {
+            path.clear();
+            std::vector<std::uint32_t> stack{first_child[LocationTree::root]}; // next child to visit, per level
+            while (!stack.empty()) {
+                const std::uint32_t node = stack.back();
+                if (node == none) {
+                    stack.pop_back();
+                    if (!stack.empty()) {
+                        path.pop();
+                        stack.back() = next_sibling[stack.back()];
+                    }
+                    continue;
+                }
+                path.push(tree_.location(node)->display_name());
+                auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
+                                              [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
+                for (auto it = range.first; it != range.second; ++it) {
+                    line.clear();
+                    if (options_.thread_frames) {
+                        line = thread_frame(it->thread);
+                    }
+                    path.render(line, options_.thread_frames);
+                    emit(std::string_view(line), it->bytes);
+                }
+                stack.push_back(first_child[node]);
+            }
+        });
     }
 
 private:
@@ -6875,7 +11012,7 @@ private:
 } // namespace pycroscope
 // ---- end pycroscope/sinks/memory_folded_sink.hpp ----
 // ---- begin pycroscope/sinks/sample_profile_sink.hpp ----
-// Aggregates the samples of a session into an analysis::SampleProfile and
+// Aggregates the samples of a session into an model::SampleProfile and
 // writes nothing: for hosts that want hotspots (session.json, a report)
 // without stacks.folded. SampledStackSink keeps the same profile.
 
@@ -6891,7 +11028,7 @@ public:
 
     // Complete once the session stopped draining (from the first close() of
     // any sink on); while recording, read it under with_lock().
-    const analysis::SampleProfile& profile() const noexcept { return profile_; }
+    const model::SampleProfile& profile() const noexcept { return profile_; }
 
 protected:
     void open_(const SessionInfo&) override { profile_.clear(); }
@@ -6900,7 +11037,7 @@ protected:
     }
 
 private:
-    analysis::SampleProfile profile_;
+    model::SampleProfile profile_;
 };
 
 } // namespace sinks
@@ -6919,7 +11056,6 @@ private:
 // line "<thread>;[N events lost] 1", as in FoldedStackSink.
 
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -6935,6 +11071,7 @@ enum class IdleSamples {
 struct SampledStackOptions {
     bool thread_frames = true; // first frame of every stack is the sampled thread's name
     IdleSamples idle = IdleSamples::include;
+    FoldingOptions folding; // runs of one frame fold, deep stacks are cut (see folded_lines.hpp)
 };
 
 class SampledStackSink : public FileSink {
@@ -6945,7 +11082,7 @@ public:
     // The aggregated samples. Complete once the session stopped draining,
     // that is from the first close() of any sink on (session.json sections
     // read it there); from another thread while recording, use with_lock().
-    const analysis::SampleProfile& profile() const noexcept { return profile_; }
+    const model::SampleProfile& profile() const noexcept { return profile_; }
 
 protected:
     void open_(const SessionInfo& info) override {
@@ -6966,63 +11103,59 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        std::map<std::string, std::uint64_t> lines;
-        std::string path;
-        profile_.for_each_stack([&](const analysis::SampledThread& thread,
-                                    const std::vector<const SourceLocation*>& frames,
-                                    const analysis::SampleCounts& self) {
-            path.clear();
-            if (options_.thread_frames) {
-                append_folded_frame(path, thread.name);
-            }
-            // A separator before every frame but the first (an empty name is still a frame).
-            bool first = !options_.thread_frames;
-            for (const SourceLocation* location : frames) {
-                if (!first) {
-                    path += ';';
+        FoldedPath path(options_.folding);
+        std::string line;
+        std::string frame;
+        write_folded_stream(file(), [&](auto&& emit) {
+            profile_.for_each_stack([&](const model::SampledThread& thread,
+                                        const std::vector<const SourceLocation*>& frames,
+                                        const model::SampleCounts& self) {
+                line.clear();
+                if (options_.thread_frames) {
+                    append_folded_frame(line, thread.name);
                 }
-                first = false;
-                append_folded_frame(path, location->display_name());
-            }
-            if (first) {
-                path += "[empty stack]";
-            }
-            switch (options_.idle) {
-            case IdleSamples::include: add_line(lines, path, self.all()); break;
-            case IdleSamples::exclude: add_line(lines, path, self.running); break;
-            case IdleSamples::mark:
-                add_line(lines, path, self.running);
-                add_line(lines, path + ";[idle]", self.idle);
-                break;
+                path.clear();
+                for (const SourceLocation* location : frames) {
+                    path.push(location->display_name());
+                }
+                if (frames.empty()) {
+                    line += options_.thread_frames ? "" : "[empty stack]";
+                } else {
+                    path.render(line, options_.thread_frames);
+                }
+                switch (options_.idle) {
+                case IdleSamples::include: emit(std::string_view(line), self.all()); break;
+                case IdleSamples::exclude: emit(std::string_view(line), self.running); break;
+                case IdleSamples::mark:
+                    emit(std::string_view(line), self.running);
+                    line += ";[idle]";
+                    emit(std::string_view(line), self.idle);
+                    break;
+                }
+            });
+            for (const auto& thread : summary.threads) {
+                if (thread.lost > 0 && thread.index < producers_.size() && producers_[thread.index]) {
+                    line.clear();
+                    append_folded_frame(line, thread.name);
+                    line += ";[";
+                    append_unsigned(line, thread.lost);
+                    line += " events lost]";
+                    emit(std::string_view(line), 1);
+                }
             }
         });
-        for (const auto& thread : summary.threads) {
-            if (thread.lost > 0 && thread.index < producers_.size() && producers_[thread.index]) {
-                std::string line;
-                append_folded_frame(line, thread.name);
-                line.append(";[").append(std::to_string(thread.lost)).append(" events lost]");
-                lines[line] += 1;
-            }
-        }
-        write_folded_lines(file(), lines);
     }
 
 private:
-    static void add_line(std::map<std::string, std::uint64_t>& lines, const std::string& path, std::uint64_t n) {
-        if (n > 0) {
-            lines[path] += n;
-        }
-    }
-
     SampledStackOptions options_;
-    analysis::SampleProfile profile_;
+    model::SampleProfile profile_;
     std::vector<bool> producers_; // by thread index: its ring carried samples
 };
 
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/sampled_stack_sink.hpp ----
-// ---- begin pycroscope/sinks/system_sections.hpp ----
+// ---- begin pycroscope/system/system_section.hpp ----
 // The "system" section of session.json, from a SystemMonitor:
 //
 //   "system": {
@@ -7106,7 +11239,7 @@ inline void add_system_section(JsonSummarySink& sink, const SystemMonitor& monit
 
 } // namespace sinks
 } // namespace pycroscope
-// ---- end pycroscope/sinks/system_sections.hpp ----
+// ---- end pycroscope/system/system_section.hpp ----
 
 #if defined(PYCROSCOPE_PYTHON) && PYCROSCOPE_PYTHON
 // ---- begin pycroscope/python/python.hpp ----
@@ -7114,14 +11247,34 @@ inline void add_system_section(JsonSummarySink& sink, const SystemMonitor& monit
 // Include after (or instead of) <pycroscope.hpp>, with <Python.h> on the
 // include path and libpython linked by the host.
 
-// ---- begin pycroscope/python/code_registry.hpp ----
+// ---- begin pycroscope/python/runtime/code_registry.hpp ----
 // Names for Python code objects and C callables, interned once. A code
-// object's SourceLocation is cached in its co_extra slot (PEP 523), so the
-// lookup per event is two loads and survives address reuse: a new code object
-// at an old address has an empty slot. The interned name outlives the code.
-// Every function here runs with the GIL held.
+// object's SourceLocation is cached in its co_extra slot (PEP 523, written
+// through code_extra.hpp), so the lookup per event is two loads and survives
+// address reuse: a new code object at an old address has an empty slot. The
+// interned name outlives the code. Every function here runs with the GIL held.
 
-// ---- begin pycroscope/python/cpython.hpp ----
+// ---- begin pycroscope/python/runtime/code_extra.hpp ----
+// Pycroscope's writes to a code object's co_extra slots (PEP 523), without
+// _PyCode_SetExtra. That call reallocs the code's co_extra block through
+// PyMem_Realloc and only then points co_extra at the new block, then reads
+// the interpreter's user count to clear the new slots: an allocation hook
+// that runs inside that realloc and reads co_extra, writes it, or requests a
+// slot index, reads freed memory or writes past the new block. And a thread
+// in the RAW hook without the GIL reads co_extra at any time.
+//
+// attach_code_extra() keeps both safe for Pycroscope's own writes:
+//  - a block Pycroscope publishes is never moved nor freed until the code
+//    object dies: it is made with spare slots (spare_code_extra_slots), so
+//    that later users below that index write in place too;
+//  - a new block is filled in before co_extra points to it (release store);
+//  - its one allocation may re-enter the allocation hooks, which may attach
+//    to the same code object meanwhile: co_extra is read again afterwards.
+// A block attached by another co_extra user that is too small for our index
+// is replaced and kept, not freed (a RAW hook may be reading it): a few bytes,
+// once per code object, and only next to such a user.
+
+// ---- begin pycroscope/python/runtime/cpython.hpp ----
 // The only place <Python.h> enters Pycroscope, plus the small per-version
 // layer: everything that differs between CPython 3.9 and 3.13 is here.
 
@@ -7145,6 +11298,13 @@ namespace compat {
 constexpr int generator_flags = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE;
 
 inline bool is_generator_code(PyCodeObject* code) noexcept { return (code->co_flags & generator_flags) != 0; }
+
+// What entering a frame through the eval-frame hook means to a profiler.
+enum class FrameEntry {
+    generator_creation, // the first run of a generator body that only creates it: cProfile sees no call
+    call,
+    resume, // a generator or coroutine resumed after a yield
+};
 
 // Borrowed: the frame keeps its code object alive.
 inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept;
@@ -7224,8 +11384,8 @@ inline int frame_line(PyFrameObject* frame) noexcept { return PyFrame_GetLineNum
 // calls exactly like cProfile and, with the profile backend, finds threads
 // started after start(). On 3.12+ a pass-through hook would make every
 // Python call a C recursion (no inlined calls): 3.12 then raises
-// RecursionError at about 750 frames. sys.monitoring finds new threads
-// there instead (PYCROSCOPE_HAS_SYS_MONITORING).
+// RecursionError at depths plain Python allows. sys.monitoring finds new
+// threads there instead (PYCROSCOPE_HAS_SYS_MONITORING).
 #if PY_VERSION_HEX >= 0x030C0000
 #define PYCROSCOPE_HAS_SYS_MONITORING 1
 #else
@@ -7252,20 +11412,18 @@ using EvalFrame = struct _PyInterpreterFrame;
 inline PyCodeObject* eval_frame_code(EvalFrame* frame) noexcept {
     return reinterpret_cast<InterpreterFrame*>(frame)->f_code;
 }
-// kind of entry for the eval-frame hook: 0 = creation run of a generator
-// (cProfile sees no call), 1 = call, 2 = resume.
-inline int eval_frame_entry(EvalFrame* raw) noexcept {
+inline FrameEntry eval_frame_entry(EvalFrame* raw) noexcept {
     auto* frame = reinterpret_cast<InterpreterFrame*>(raw);
     PyCodeObject* code = frame->f_code;
     if (!is_generator_code(code)) {
-        return 1;
+        return FrameEntry::call;
     }
     const auto* start = reinterpret_cast<const _Py_CODEUNIT*>(_PyCode_CODE(code));
     const _Py_CODEUNIT* next = frame->prev_instr + 1;
     if (next == start) {
-        return 0;
+        return FrameEntry::generator_creation;
     }
-    return resumes_after_yield(code, next - start) ? 2 : 1;
+    return resumes_after_yield(code, next - start) ? FrameEntry::resume : FrameEntry::call;
 }
 // True when _PyEval_EvalFrameDefault will refuse the frame with a
 // RecursionError before its first instruction (_Py_EnterRecursivePy and
@@ -7296,11 +11454,11 @@ inline const void* frame_id(PyFrameObject* frame) noexcept {
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
 using EvalFrame = PyFrameObject;
 inline PyCodeObject* eval_frame_code(EvalFrame* frame) noexcept { return frame->f_code; }
-inline int eval_frame_entry(EvalFrame* frame) noexcept {
+inline FrameEntry eval_frame_entry(EvalFrame* frame) noexcept {
     if (!is_generator_code(frame->f_code)) {
-        return 1;
+        return FrameEntry::call;
     }
-    return frame->f_lasti >= 0 ? 2 : 1;
+    return frame->f_lasti >= 0 ? FrameEntry::resume : FrameEntry::call;
 }
 inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept { return frame->f_code; }
 // True when _PyEval_EvalFrameDefault will refuse the frame with a
@@ -7409,10 +11567,132 @@ inline void* peek_code_extra(PyCodeObject* code, Py_ssize_t index) noexcept {
 } // namespace compat
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/cpython.hpp ----
+// ---- end pycroscope/python/runtime/cpython.hpp ----
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+namespace pycroscope {
+namespace python {
+namespace compat {
+
+// Slots a block published by Pycroscope holds at least (3.11 allows 255
+// users; the tracer's slot and the line tables' come from the first few).
+constexpr Py_ssize_t spare_code_extra_slots = 8;
+
+// The value in slot index of code (GIL held, any time, even inside an
+// allocation hook), or null. Written only while empty.
+inline void* load_code_extra(PyCodeObject* code, Py_ssize_t index) noexcept {
+    const auto* extra = static_cast<const CodeExtraMirror*>(__atomic_load_n(&code->co_extra, __ATOMIC_ACQUIRE));
+    return extra != nullptr && index < extra->ce_size ? __atomic_load_n(&extra->ce_extras[index], __ATOMIC_ACQUIRE)
+                                                      : nullptr;
+}
+
+// Puts value in the empty slot index of code (GIL held). False when the slot
+// is taken (a nested call attached first: the caller keeps what is there),
+// index is negative, or no memory is left. Calls no Python code, sets no
+// exception; may allocate through PyMem_Malloc, so may re-enter the hooks.
+inline bool attach_code_extra(PyCodeObject* code, Py_ssize_t index, void* value) noexcept {
+    if (index < 0) {
+        return false;
+    }
+    auto* extra = static_cast<CodeExtraMirror*>(code->co_extra);
+    if (extra == nullptr || extra->ce_size <= index) {
+        const Py_ssize_t old_size = extra != nullptr ? extra->ce_size : 0;
+        const Py_ssize_t size = std::max({index + 1, spare_code_extra_slots, old_size});
+        auto* block = static_cast<CodeExtraMirror*>(
+            PyMem_Malloc(offsetof(CodeExtraMirror, ce_extras) + static_cast<std::size_t>(size) * sizeof(void*)));
+        if (block == nullptr) {
+            return false;
+        }
+        // The allocation may have attached a block to this code (nested).
+        extra = static_cast<CodeExtraMirror*>(code->co_extra);
+        if (extra == nullptr || extra->ce_size <= index) {
+            block->ce_size = size;
+            const Py_ssize_t kept = extra != nullptr ? extra->ce_size : 0;
+            for (Py_ssize_t i = 0; i < size; ++i) {
+                block->ce_extras[i] = i < kept ? extra->ce_extras[i] : nullptr;
+            }
+            __atomic_store_n(&code->co_extra, static_cast<void*>(block), __ATOMIC_RELEASE);
+            extra = block; // a too-small block of another user stays allocated: see above
+        } else {
+            PyMem_Free(block);
+        }
+    }
+    if (extra->ce_extras[index] != nullptr) {
+        return false;
+    }
+    __atomic_store_n(&extra->ce_extras[index], value, __ATOMIC_RELEASE);
+    return true;
+}
+
+} // namespace compat
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/runtime/code_extra.hpp ----
+// ---- begin pycroscope/python/runtime/python_text.hpp ----
+// A Python str as the UTF-8 text of a name, keeping its identity. Python names
+// may hold what UTF-8 C strings cannot: lone surrogates (a function named
+// '\udcff' made by exec, a path the file-system encoding could not decode,
+// 'caf\udce9.py') and NUL characters (SourceLocation holds const char*).
+// Valid text without NUL comes back as it is, without a copy; otherwise the
+// surrogates are written as Python's backslashreplace does ("\udcff") and
+// each NUL as "\0", so distinct names stay distinct and nothing is cut.
+// GIL held.
+
+
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace python {
+
+// The text of str value; storage holds it when it had to be escaped. Fails
+// (null data, Python error set) only when value is not a str or memory runs out.
+inline bool python_text(PyObject* value, std::string_view& text, std::string& storage) {
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(value, &size);
+    if (data == nullptr) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            return false;
+        }
+        PyErr_Clear();
+        PyObject* bytes = PyUnicode_AsEncodedString(value, "utf-8", "backslashreplace");
+        if (bytes == nullptr) {
+            return false;
+        }
+        storage.assign(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+        Py_DECREF(bytes);
+    } else if (std::memchr(data, '\0', static_cast<std::size_t>(size)) != nullptr) {
+        storage.assign(data, static_cast<std::size_t>(size));
+    } else {
+        text = std::string_view(data, static_cast<std::size_t>(size));
+        return true;
+    }
+    std::string escaped;
+    escaped.reserve(storage.size());
+    for (const char c : storage) {
+        if (c == '\0') {
+            escaped += "\\0";
+        } else {
+            escaped += c;
+        }
+    }
+    storage.swap(escaped);
+    text = storage;
+    return true;
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/runtime/python_text.hpp ----
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -7421,17 +11701,50 @@ namespace python {
 
 namespace detail {
 
+// The UTF-8 text of a str, read from its own storage: no call into
+// libpython, so no allocation (PyUnicode_AsUTF8 caches an encoded copy in the
+// object) and no exception. The allocation hooks name code objects with it.
+// A name keeps its identity as python_text() gives it: a lone surrogate is
+// written "\udcff" (Python's backslashreplace) and a NUL "\0".
+// fallback for what is not a ready str.
 inline std::string utf8(PyObject* text, const char* fallback) {
-    if (text == nullptr || !PyUnicode_Check(text)) {
+    if (text == nullptr || !PyUnicode_Check(text) || !PyUnicode_IS_READY(text)) {
         return fallback;
     }
-    Py_ssize_t size = 0;
-    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
-    if (data == nullptr) {
-        PyErr_Clear(); // lone surrogates: a name is not worth an exception
-        return fallback;
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    const void* data = PyUnicode_DATA(text);
+    if (PyUnicode_IS_ASCII(text) && std::memchr(data, '\0', static_cast<std::size_t>(length)) == nullptr) {
+        return std::string(static_cast<const char*>(data), static_cast<std::size_t>(length));
     }
-    return std::string(data, static_cast<std::size_t>(size));
+    const int kind = PyUnicode_KIND(text);
+    std::string out;
+    out.reserve(static_cast<std::size_t>(length) * 2);
+    for (Py_ssize_t i = 0; i < length; ++i) {
+        const Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == 0) {
+            out += "\\0";
+        } else if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else if (c < 0x800) {
+            out += static_cast<char>(0xC0 | (c >> 6));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        } else if (c >= 0xD800 && c <= 0xDFFF) {
+            static const char hex[] = "0123456789abcdef";
+            const char escaped[] = {'\\', 'u', hex[(c >> 12) & 0xF], hex[(c >> 8) & 0xF], hex[(c >> 4) & 0xF],
+                                    hex[c & 0xF]};
+            out.append(escaped, sizeof escaped);
+        } else if (c < 0x10000) {
+            out += static_cast<char>(0xE0 | (c >> 12));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (c >> 18));
+            out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        }
+    }
+    return out;
 }
 
 struct CodeExtraSlot {
@@ -7501,7 +11814,6 @@ inline Py_ssize_t code_extra_index() {
 }
 
 inline const SourceLocation* intern_code(PyCodeObject* code) {
-    detail::PendingExceptionGuard guard;
     const std::string name = detail::utf8(compat::qualified_name(code), "<unknown>");
     const std::string file = detail::utf8(code->co_filename, "<unknown>");
     return names().intern(LocationKind::python_function, name, name, file,
@@ -7509,12 +11821,12 @@ inline const SourceLocation* intern_code(PyCodeObject* code) {
 }
 
 namespace detail {
-// code_location()'s first sight of a code object: intern it, keep it in co_extra.
+// code_location()'s first sight of a code object: intern it, keep it in
+// co_extra. attach_code_extra(), not _PyCode_SetExtra: its allocation may
+// re-enter the memory hooks, which attach line tables to this same code.
 PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
     const SourceLocation* location = intern_code(code);
-    if (index >= 0 && compat::set_code_extra(code, index, const_cast<SourceLocation*>(location)) != 0) {
-        PyErr_Clear();
-    }
+    compat::attach_code_extra(code, index, const_cast<SourceLocation*>(location));
     return location;
 }
 } // namespace detail
@@ -7585,20 +11897,773 @@ inline const SourceLocation* callable_location(PyObject* callable) {
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/code_registry.hpp ----
-// ---- begin pycroscope/python/summary_sections.hpp ----
+// ---- end pycroscope/python/runtime/code_registry.hpp ----
+// ---- begin pycroscope/python/tracer/function_sections.hpp ----
 // The Python sections of session.json: "python" (version, backend,
-// conflicts) and "functions" (one entry per Python function with calls,
+// conflicts, program_hooks) and "functions" (one entry per Python function with calls,
 // resumes, inclusive and self time), plus "c_functions" for builtins.
+// Given the session's ProfileBuilder, every entry also lists its callers
+// and callees (name, file, line, calls, time_ns, self_ns) from the call graph.
 
-// ---- begin pycroscope/python/tracer.hpp ----
+// ---- begin pycroscope/model/profile_builder.hpp ----
+// Builds the Profile (model/profile.hpp) from the event stream on the drain
+// thread. An EventProcessor, so the Profile is complete before any sink
+// closes and session.json sections can be written from it:
+//
+//     auto builder = std::make_shared<model::ProfileBuilder>();
+//     session.core().add_processor(builder);
+//     ...
+//     session.stop();
+//     const model::Profile& profile = builder->profile();
+//
+// Traced spans (py_call/c_call/py_resume/zone_begin and their ends) give
+// functions, edges and the tree in nanoseconds; py_line events give lines;
+// stack samples (sample + sample_frame) give the same in samples instead
+// when the run has any (model::SampleProfile decodes them). Per event the
+// work is a few array updates and at most two hash lookups (function and
+// tree child); the state grows with distinct functions, pairs and paths,
+// never with the run's length.
+
+// ---- begin pycroscope/model/profile.hpp ----
+// The Profile: one aggregate of a run that every later pass reads (hotspots,
+// reports, compare, exporters) instead of raw events. Built on the drain
+// thread by model::ProfileBuilder, or read back from session.json by
+// model::load_profile(). Plain data: names are copied, so a Profile outlives
+// the interpreter and the session.
+//
+//   functions  every span kind (Python and C functions, native and dynamic
+//              zones, GC collections, imports): calls, resumes, self and
+//              inclusive weight, and the per-thread split
+//   edges      caller -> callee pairs with calls, inclusive and self weight
+//   tree       the calling-context tree, recursion folded (see below)
+//   lines      per-line hits and time (line mode) or samples (sampling mode)
+//
+// Weights are nanoseconds for a traced run and samples for a sampled one
+// (unit). Inclusive weight is never double-counted under recursion: only the
+// outermost activation of a function (or of a caller -> callee pair) adds it.
+//
+// The tree folds recursion: a call to a function already on the thread's
+// path re-enters that ancestor's node instead of growing the tree, so its
+// size is bounded by the distinct recursion-free paths of the program, not
+// by the run's length or depth (a 50,000-deep recursion is one node).
+
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+constexpr std::uint32_t no_index = 0xffffffffu;
+
+enum class Unit : std::uint8_t {
+    nanoseconds = 0, // traced: span durations
+    samples = 1,     // sampled: stack samples (wall-clock view, idle included)
+};
+
+inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
+
+// "python", "c", "zone", ... as session.json names location kinds.
+inline const char* kind_name(LocationKind kind) noexcept {
+    switch (kind) {
+    case LocationKind::native_zone: return "zone";
+    case LocationKind::dynamic_zone: return "zone";
+    case LocationKind::mark: return "mark";
+    case LocationKind::counter: return "counter";
+    case LocationKind::frame: return "frame";
+    case LocationKind::python_function: return "python";
+    case LocationKind::c_function: return "c";
+    case LocationKind::python_line: return "line";
+    case LocationKind::other: return "other";
+    case LocationKind::gc_collection: return "gc";
+    case LocationKind::python_import: return "import";
+    case LocationKind::io_site: return "io";
+    case LocationKind::exception_type: return "exception";
+    }
+    return "other";
+}
+
+// A thread's share of one function.
+struct ThreadShare {
+    std::uint32_t thread = 0; // index into Profile::threads
+    std::uint64_t calls = 0;
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    bool operator==(const ThreadShare& o) const noexcept {
+        return thread == o.thread && calls == o.calls && self == o.self && inclusive == o.inclusive;
+    }
+};
+
+struct Function {
+    std::string name;
+    std::string file;
+    std::uint32_t line = 0;
+    LocationKind kind = LocationKind::other;
+    std::uint64_t calls = 0;   // fresh entries (0 in a sampled profile)
+    std::uint64_t resumes = 0; // generator and coroutine re-entries
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t unclosed = 0; // spans still open at stop, closed at their thread's last event
+    std::vector<ThreadShare> threads; // by thread index
+    // The live location when built from events; null when loaded from a file.
+    const SourceLocation* location = nullptr;
+
+    bool operator==(const Function& o) const {
+        return name == o.name && file == o.file && line == o.line && kind == o.kind && calls == o.calls &&
+               resumes == o.resumes && self == o.self && inclusive == o.inclusive && unclosed == o.unclosed &&
+               threads == o.threads;
+    }
+};
+
+// Calls from caller to callee. inclusive: the callee's time under this
+// caller (outermost activation of the pair only); self: the callee's self
+// time under this caller.
+struct Edge {
+    std::uint32_t caller = no_index; // index into Profile::functions
+    std::uint32_t callee = no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t self = 0;
+    bool operator==(const Edge& o) const noexcept {
+        return caller == o.caller && callee == o.callee && calls == o.calls && inclusive == o.inclusive &&
+               self == o.self;
+    }
+};
+
+// A node of the calling-context tree. Node 0 is the root (function
+// no_index); a parent's index is always lower than its children's.
+struct TreeNode {
+    std::uint32_t function = no_index;
+    std::uint32_t parent = no_index;
+    std::uint64_t calls = 0; // includes folded recursive calls
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0; // outermost activations only
+    bool operator==(const TreeNode& o) const noexcept {
+        return function == o.function && parent == o.parent && calls == o.calls && self == o.self &&
+               inclusive == o.inclusive;
+    }
+};
+
+// One source line. Traced (line mode): hits and time from the line's event
+// to the frame's next line event or return (calls included, as
+// line_profiler counts). Sampled: time = samples whose innermost frame was
+// on the line, total = samples with the line anywhere on the stack.
+struct Line {
+    std::string file;
+    std::uint32_t line = 0;
+    std::uint32_t function = no_index; // index into Profile::functions
+    std::uint64_t hits = 0;
+    std::uint64_t time = 0;
+    std::uint64_t total = 0;
+    bool operator==(const Line& o) const {
+        return file == o.file && line == o.line && function == o.function && hits == o.hits && time == o.time &&
+               total == o.total;
+    }
+};
+
+struct Thread {
+    std::uint32_t index = 0; // session index (traced) or order of first sample (sampled)
+    std::uint64_t os_tid = 0;
+    std::string name;
+    std::uint64_t total = 0; // weight of its outermost spans (or its samples)
+    bool operator==(const Thread& o) const {
+        return index == o.index && os_tid == o.os_tid && name == o.name && total == o.total;
+    }
+};
+
+struct Profile {
+    static constexpr int schema_version = 1;
+
+    Unit unit = Unit::nanoseconds;
+    std::uint64_t wall_ns = 0; // the session's duration
+    // The denominator of every share: the weight of all outermost spans of
+    // all threads (the sum of every function's self), or all samples.
+    std::uint64_t total = 0;
+    std::uint64_t unclosed_spans = 0; // spans closed at their thread's last event
+    std::uint64_t unmatched_ends = 0; // ends whose begin was lost
+    std::uint64_t max_depth = 0;      // deepest span stack seen
+    std::uint64_t tree_pruned = 0;    // tree nodes left out when written (see profile_json.hpp)
+    std::vector<Thread> threads;
+    std::vector<Function> functions;
+    std::vector<Edge> edges; // ordered by caller, then callee
+    std::vector<TreeNode> tree;
+    std::vector<Line> lines; // ordered by file, line, function
+
+    // Indexes into edges of the calls into / out of function f.
+    std::vector<std::uint32_t> callers_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].callee == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    std::vector<std::uint32_t> callees_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].caller == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    // The first function with this name (and file, when not empty), or no_index.
+    std::uint32_t find(const std::string& name, const std::string& file = {}) const {
+        for (std::uint32_t i = 0; i < functions.size(); ++i) {
+            if (functions[i].name == name && (file.empty() || functions[i].file == file)) {
+                return i;
+            }
+        }
+        return no_index;
+    }
+    const Edge* edge(std::uint32_t caller, std::uint32_t callee) const {
+        for (const Edge& e : edges) {
+            if (e.caller == caller && e.callee == callee) {
+                return &e;
+            }
+        }
+        return nullptr;
+    }
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile.hpp ----
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+class ProfileBuilder : public EventProcessor {
+public:
+    std::string describe() const override { return "profile model"; }
+
+    void open(const SessionInfo& info) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        reset(info);
+    }
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        add(thread, events, count);
+    }
+
+    void close(const SessionSummary& summary) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finish(summary);
+    }
+
+    // Valid after close() (the session's stop()).
+    const Profile& profile() const noexcept { return profile_; }
+
+    // The Profile's index of a live location, or no_index.
+    std::uint32_t function_index(const SourceLocation* location) const {
+        const auto found = function_ids_.find(location);
+        return found == function_ids_.end() ? no_index : found->second;
+    }
+
+    // Forgets everything fed so far; info gives the clock of the next run.
+    void reset(const SessionInfo& info) {
+        info_ = info;
+        profile_ = Profile{};
+        functions_.clear();
+        function_ids_.clear();
+        edges_.clear();
+        edge_ids_.clear();
+        nodes_.assign(1, TreeNode{});
+        node_ids_.clear();
+        threads_.clear();
+        line_table_.clear();
+        samples_.clear();
+        max_depth_ = 0;
+        last_location_ = nullptr;
+        last_function_ = no_index;
+    }
+
+    // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
+    void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
+        ThreadState& state = thread_state(thread);
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            switch (e.kind) {
+            case EventKind::py_call:
+            case EventKind::c_call:
+            case EventKind::py_resume:
+            case EventKind::zone_begin:
+                state.last = std::max(state.last, e.timestamp);
+                enter(state, e);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::py_return:
+            case EventKind::c_return:
+            case EventKind::zone_end:
+                state.last = std::max(state.last, e.timestamp);
+                leave(state, e.location(), e.timestamp);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::py_line:
+                state.last = std::max(state.last, e.timestamp);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::sample:
+            case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
+            default: break;
+            }
+        }
+    }
+
+    // Closes what is still open and converts to the Profile. wall: the session's duration.
+    void finish(const SessionSummary& summary) {
+        profile_ = Profile{};
+        profile_.wall_ns = summary.duration_ns > 0 ? static_cast<std::uint64_t>(summary.duration_ns) : 0;
+        // In sampling mode the GC and import collectors still record spans:
+        // the samples, not those few spans, are the run's profile.
+        if (samples_.samples().all() == 0) {
+            finish_traced(summary);
+        } else {
+            finish_sampled();
+        }
+    }
+
+private:
+    struct Open {
+        std::uint32_t function;
+        std::uint32_t node;
+        std::uint32_t edge;
+        std::uint32_t outer_node; // the function's innermost node before this frame (no_index: outermost)
+        bool outer_edge;
+        std::uint64_t child_ticks;
+    };
+    using Frame = SpanStack<Open>::Frame;
+
+    struct Totals {
+        std::uint64_t calls = 0;
+        std::uint64_t resumes = 0;
+        std::uint64_t self = 0;
+        std::uint64_t inclusive = 0;
+        std::uint64_t unclosed = 0;
+    };
+    struct FunctionState {
+        const SourceLocation* location;
+        Totals totals;
+    };
+    struct EdgeState {
+        std::uint32_t caller;
+        std::uint32_t callee;
+        std::uint64_t calls = 0;
+        std::uint64_t inclusive = 0;
+        std::uint64_t self = 0;
+    };
+    struct ThreadState {
+        std::uint32_t index = 0;
+        std::uint64_t os_tid = 0;
+        std::string name;
+        std::uint64_t last = 0;  // latest timestamp seen
+        std::uint64_t total = 0; // ticks of outermost spans
+        SpanStack<Open> stack;
+        std::vector<Totals> functions;      // by function id
+        std::vector<std::uint32_t> node_of; // by function id: innermost active node, or no_index
+        std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
+        LineProfile lines;
+    };
+    struct KeyHash {
+        std::size_t operator()(std::uint64_t key) const noexcept {
+            key ^= key >> 33;
+            key *= 0xff51afd7ed558ccdull;
+            key ^= key >> 33;
+            return static_cast<std::size_t>(key);
+        }
+    };
+
+    ThreadState& thread_state(const ThreadInfo& thread) {
+        if (thread.index >= threads_.size()) {
+            threads_.resize(thread.index + 1);
+        }
+        auto& slot = threads_[thread.index];
+        if (!slot) {
+            slot = std::make_unique<ThreadState>();
+            slot->index = thread.index;
+        }
+        slot->os_tid = thread.os_tid;
+        slot->name = thread.name;
+        return *slot;
+    }
+
+    std::uint32_t function_id(const SourceLocation* location) {
+        if (location == last_location_ && last_function_ != no_index) {
+            return last_function_;
+        }
+        auto found = function_ids_.find(location);
+        std::uint32_t id;
+        if (found != function_ids_.end()) {
+            id = found->second;
+        } else {
+            id = static_cast<std::uint32_t>(functions_.size());
+            functions_.push_back(FunctionState{location, Totals{}});
+            function_ids_.emplace(location, id);
+        }
+        last_location_ = location;
+        last_function_ = id;
+        return id;
+    }
+
+    std::uint32_t edge_id(std::uint32_t caller, std::uint32_t callee) {
+        const std::uint64_t key = (static_cast<std::uint64_t>(caller) << 32) | callee;
+        auto found = edge_ids_.find(key);
+        if (found != edge_ids_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::uint32_t>(edges_.size());
+        edges_.push_back(EdgeState{caller, callee});
+        edge_ids_.emplace(key, id);
+        return id;
+    }
+
+    std::uint32_t tree_child(std::uint32_t parent, std::uint32_t function) {
+        const std::uint64_t key = (static_cast<std::uint64_t>(parent) << 32) | function;
+        auto found = node_ids_.find(key);
+        if (found != node_ids_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::uint32_t>(nodes_.size());
+        TreeNode node;
+        node.function = function;
+        node.parent = parent;
+        nodes_.push_back(node);
+        node_ids_.emplace(key, id);
+        return id;
+    }
+
+    void enter(ThreadState& state, const Event& e) {
+        const std::uint32_t f = function_id(e.location());
+        if (f >= state.functions.size()) {
+            const std::size_t size = std::max<std::size_t>(functions_.size(), 2 * state.functions.size());
+            state.functions.resize(size);
+            state.node_of.resize(size, no_index);
+        }
+        const bool counted = (e.flags & event_flags::synthetic) == 0;
+        const bool resume = e.kind == EventKind::py_resume;
+        const std::uint64_t call = counted && !resume ? 1 : 0;
+        const Open* parent = state.stack.empty() ? nullptr : &state.stack.top().payload;
+
+        const std::uint32_t outer = state.node_of[f];
+        const std::uint32_t node = outer != no_index ? outer : tree_child(parent != nullptr ? parent->node : 0, f);
+        std::uint32_t edge = no_index;
+        bool outer_edge = false;
+        if (parent != nullptr) {
+            edge = edge_id(parent->function, f);
+            if (edge >= state.edge_depth.size()) {
+                state.edge_depth.resize(std::max<std::size_t>(edges_.size(), 2 * state.edge_depth.size()), 0);
+            }
+            outer_edge = state.edge_depth[edge]++ == 0;
+            edges_[edge].calls += call;
+        }
+        Totals& totals = state.functions[f];
+        totals.calls += call;
+        totals.resumes += counted && resume ? 1 : 0;
+        nodes_[node].calls += call;
+        state.node_of[f] = node;
+        state.stack.push(e.location(), e.timestamp, Open{f, node, edge, outer, outer_edge, 0});
+        max_depth_ = std::max<std::uint64_t>(max_depth_, state.stack.depth());
+    }
+
+    void leave(ThreadState& state, const SourceLocation* location, std::uint64_t timestamp) {
+        state.stack.pop(location, timestamp, [&](const Frame& frame, std::uint64_t end) { close(state, frame, end); });
+    }
+
+    void close(ThreadState& state, const Frame& frame, std::uint64_t end) {
+        const Open& open = frame.payload;
+        const std::uint64_t duration = end > frame.begin ? end - frame.begin : 0;
+        const std::uint64_t self = duration > open.child_ticks ? duration - open.child_ticks : 0;
+        const bool outermost = open.outer_node == no_index;
+        Totals& totals = state.functions[open.function];
+        totals.self += self;
+        totals.inclusive += outermost ? duration : 0;
+        state.node_of[open.function] = open.outer_node;
+        TreeNode& node = nodes_[open.node];
+        node.self += self;
+        node.inclusive += outermost ? duration : 0;
+        if (open.edge != no_index) {
+            EdgeState& edge = edges_[open.edge];
+            edge.self += self;
+            edge.inclusive += open.outer_edge ? duration : 0;
+            --state.edge_depth[open.edge];
+        }
+        if (!state.stack.empty()) {
+            state.stack.top().payload.child_ticks += duration;
+        } else {
+            state.total += duration;
+        }
+    }
+
+    std::uint64_t ns(std::uint64_t ticks) const {
+        return static_cast<std::uint64_t>(info_.ticks_to_ns(ticks) + 0.5);
+    }
+
+    Function make_function(const SourceLocation* location) const {
+        Function f;
+        f.location = location;
+        if (location != nullptr) {
+            const char* name = location->display_name();
+            f.name = name != nullptr ? name : "";
+            f.file = location->file != nullptr ? location->file : "";
+            f.line = location->line;
+            f.kind = location->kind;
+        }
+        return f;
+    }
+
+    void finish_traced(const SessionSummary& summary) {
+        profile_.unit = Unit::nanoseconds;
+        for (auto& slot : threads_) {
+            if (!slot) {
+                continue;
+            }
+            ThreadState& state = *slot;
+            // A thread still in a call at stop: its spans end at its last event.
+            while (!state.stack.empty()) {
+                ++state.functions[state.stack.top().payload.function].unclosed;
+                ++profile_.unclosed_spans;
+                const Frame top = state.stack.top();
+                leave(state, top.location, state.last);
+            }
+            state.lines.finish(state.last, line_table_);
+            profile_.unmatched_ends += state.stack.unmatched_ends();
+        }
+        (void)summary;
+        profile_.max_depth = max_depth_;
+        for (const auto& fs : functions_) {
+            profile_.functions.push_back(make_function(fs.location));
+        }
+        for (const auto& slot : threads_) {
+            if (!slot) {
+                continue;
+            }
+            const ThreadState& state = *slot;
+            const auto t = static_cast<std::uint32_t>(profile_.threads.size());
+            profile_.threads.push_back(Thread{state.index, state.os_tid, state.name, ns(state.total)});
+            profile_.total += ns(state.total);
+            for (std::uint32_t f = 0; f < state.functions.size() && f < functions_.size(); ++f) {
+                const Totals& totals = state.functions[f];
+                if (totals.calls == 0 && totals.resumes == 0 && totals.self == 0 && totals.inclusive == 0 &&
+                    totals.unclosed == 0) {
+                    continue;
+                }
+                Function& out = profile_.functions[f];
+                out.calls += totals.calls;
+                out.resumes += totals.resumes;
+                out.self += ns(totals.self);
+                out.inclusive += ns(totals.inclusive);
+                out.unclosed += totals.unclosed;
+                out.threads.push_back(ThreadShare{t, totals.calls, ns(totals.self), ns(totals.inclusive)});
+            }
+        }
+        for (const auto& e : edges_) {
+            profile_.edges.push_back(Edge{e.caller, e.callee, e.calls, ns(e.inclusive), ns(e.self)});
+        }
+        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
+            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
+        });
+        profile_.tree = nodes_;
+        for (auto& node : profile_.tree) {
+            node.self = ns(node.self);
+            node.inclusive = ns(node.inclusive);
+        }
+        if (!profile_.tree.empty()) {
+            profile_.tree[0].inclusive = profile_.total;
+        }
+        for (const auto& entry : line_table_) {
+            Line line;
+            line.file = entry.first.function != nullptr && entry.first.function->file != nullptr
+                            ? entry.first.function->file
+                            : "";
+            line.line = entry.first.line;
+            line.function = function_id_for_line(entry.first.function);
+            line.hits = entry.second.hits;
+            line.time = ns(entry.second.ticks);
+            line.total = line.time;
+            profile_.lines.push_back(std::move(line));
+        }
+        sort_lines();
+    }
+
+    // Lines name their function's location; one never entered gets a function entry of its own.
+    std::uint32_t function_id_for_line(const SourceLocation* location) {
+        const auto found = function_ids_.find(location);
+        if (found != function_ids_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::uint32_t>(profile_.functions.size());
+        profile_.functions.push_back(make_function(location));
+        function_ids_.emplace(location, id);
+        functions_.push_back(FunctionState{location, Totals{}});
+        return id;
+    }
+
+    void sort_lines() {
+        std::sort(profile_.lines.begin(), profile_.lines.end(), [this](const Line& a, const Line& b) {
+            if (a.file != b.file) {
+                return a.file < b.file;
+            }
+            if (a.line != b.line) {
+                return a.line < b.line;
+            }
+            return profile_.functions[a.function].name < profile_.functions[b.function].name;
+        });
+    }
+
+    // Sampling: every stack adds its samples to each function on it once
+    // (inclusive), to its leaf (self), to each caller -> callee pair once,
+    // and to the folded tree path.
+    void finish_sampled() {
+        profile_.unit = Unit::samples;
+        profile_.total = samples_.samples().all();
+        // Spans recorded beside the samples are not part of a sampled profile.
+        functions_.clear();
+        function_ids_.clear();
+        edges_.clear();
+        edge_ids_.clear();
+        last_location_ = nullptr;
+        last_function_ = no_index;
+        nodes_.assign(1, TreeNode{});
+        node_ids_.clear();
+        for (const auto& t : samples_.threads()) {
+            profile_.threads.push_back(Thread{static_cast<std::uint32_t>(profile_.threads.size()), t.os_tid, t.name,
+                                              t.samples.all()});
+        }
+        std::vector<std::uint64_t> seen_function, seen_edge;
+        std::vector<std::uint32_t> path_nodes;
+        std::uint64_t sequence = 0;
+        std::vector<std::vector<Totals>> per_thread(profile_.threads.size());
+        samples_.for_each_stack([&](const model::SampledThread& thread,
+                                    const std::vector<const SourceLocation*>& frames,
+                                    const model::SampleCounts& counts) {
+            const std::uint64_t weight = counts.all();
+            ++sequence;
+            std::uint32_t t = 0;
+            while (t < profile_.threads.size() && profile_.threads[t].os_tid != thread.os_tid) {
+                ++t;
+            }
+            std::vector<Totals>& thread_totals = per_thread[t];
+            std::uint32_t node = 0;
+            std::uint32_t previous = no_index;
+            path_nodes.clear();
+            max_depth_ = std::max<std::uint64_t>(max_depth_, frames.size());
+            for (std::size_t i = 0; i < frames.size(); ++i) {
+                const std::uint32_t f = function_id(frames[i]);
+                if (f >= seen_function.size()) {
+                    seen_function.resize(functions_.size(), 0);
+                }
+                if (f >= thread_totals.size()) {
+                    thread_totals.resize(functions_.size());
+                }
+                const bool leaf = i + 1 == frames.size();
+                const bool first = seen_function[f] != sequence;
+                seen_function[f] = sequence;
+                Totals& totals = functions_[f].totals;
+                totals.inclusive += first ? weight : 0;
+                totals.self += leaf ? weight : 0;
+                thread_totals[f].inclusive += first ? weight : 0;
+                thread_totals[f].self += leaf ? weight : 0;
+                if (previous != no_index) {
+                    const std::uint32_t e = edge_id(previous, f);
+                    if (e >= seen_edge.size()) {
+                        seen_edge.resize(edges_.size(), 0);
+                    }
+                    edges_[e].inclusive += seen_edge[e] != sequence ? weight : 0;
+                    edges_[e].self += leaf ? weight : 0;
+                    seen_edge[e] = sequence;
+                }
+                // Fold: a function already on the path re-enters its node.
+                std::uint32_t folded = no_index;
+                for (const std::uint32_t n : path_nodes) {
+                    if (nodes_[n].function == f) {
+                        folded = n;
+                        break;
+                    }
+                }
+                node = folded != no_index ? folded : tree_child(node, f);
+                if (folded == no_index) {
+                    nodes_[node].inclusive += weight;
+                    path_nodes.push_back(node);
+                }
+                nodes_[node].self += leaf ? weight : 0;
+                previous = f;
+            }
+        });
+        profile_.max_depth = max_depth_;
+        for (const auto& fs : functions_) {
+            Function f = make_function(fs.location);
+            f.self = fs.totals.self;
+            f.inclusive = fs.totals.inclusive;
+            profile_.functions.push_back(std::move(f));
+        }
+        for (std::uint32_t t = 0; t < per_thread.size(); ++t) {
+            for (std::uint32_t f = 0; f < per_thread[t].size(); ++f) {
+                if (per_thread[t][f].inclusive > 0) {
+                    profile_.functions[f].threads.push_back(
+                        ThreadShare{t, 0, per_thread[t][f].self, per_thread[t][f].inclusive});
+                }
+            }
+        }
+        for (const auto& e : edges_) {
+            profile_.edges.push_back(Edge{e.caller, e.callee, 0, e.inclusive, e.self});
+        }
+        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
+            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
+        });
+        nodes_[0].inclusive = profile_.total;
+        profile_.tree = nodes_;
+        for (const auto& l : samples_.lines()) {
+            Line line;
+            line.file = l.function != nullptr && l.function->file != nullptr ? l.function->file : "";
+            line.line = l.line;
+            line.function = function_id_for_line(l.function);
+            line.time = l.self.all();
+            line.total = l.total.all();
+            profile_.lines.push_back(std::move(line));
+        }
+        sort_lines();
+    }
+
+    std::mutex mutex_;
+    SessionInfo info_;
+    Profile profile_;
+    std::vector<FunctionState> functions_;
+    std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
+    std::vector<EdgeState> edges_;
+    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> edge_ids_;
+    std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
+    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> node_ids_;
+    std::vector<std::unique_ptr<ThreadState>> threads_;
+    LineTable line_table_;
+    model::SampleProfile samples_;
+    std::uint64_t max_depth_ = 0;
+    const SourceLocation* last_location_ = nullptr;
+    std::uint32_t last_function_ = no_index;
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile_builder.hpp ----
+// ---- begin pycroscope/python/tracer/tracer.hpp ----
 // PythonTracer: the collector that puts Python calls into the session's
 // per-thread buffers, in the same timeline as native zones.
 //
 // Two backends behind one seam:
 //  - eval_frame: a PEP 523 frame-evaluation hook, Python functions only.
-//    Measured 1.09x on pyperformance here against 1.83x for a no-op
-//    profile function. Per interpreter, so it covers every thread. It never
+//    The cheaper one: opcodes stay on their fast path, which any profile
+//    function takes them off. Per interpreter, so it covers every thread. It never
 //    sees frames that were running at start return: their synthetic spans
 //    are closed by a py_return flagged synthetic at the thread's next call
 //    made outside them (or at session stop).
@@ -7614,7 +12679,7 @@ inline const SourceLocation* callable_location(PyObject* callable) {
 // start() and stop() need the GIL (stop() takes it when it can). The host
 // stops the session before Py_FinalizeEx: see stop_session_at_exit().
 
-// ---- begin pycroscope/python/exception_types.hpp ----
+// ---- begin pycroscope/python/exceptions/exception_types.hpp ----
 // Names for Python exception types, interned once per type: "ValueError",
 // "json.decoder.JSONDecodeError". A small direct-mapped cache makes a repeat
 // lookup a few loads and one short string compare (which also catches a new
@@ -7663,136 +12728,24 @@ inline const SourceLocation* exception_type_location(PyTypeObject* type) {
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/exception_types.hpp ----
-// ---- begin pycroscope/python/thread_trace_state.hpp ----
-// Per-thread Python tracing state: which session it belongs to, and the
-// shadow stack of Python frames the hooks maintain (the resource collectors
-// attribute allocations to its top). Trivially initialised thread_local, so
-// reading it on the hot path costs no TLS wrapper.
+// ---- end pycroscope/python/exceptions/exception_types.hpp ----
+// ---- begin pycroscope/python/io/io_bytes.hpp ----
+// The bytes of each blocking I/O call, measured for the IoCollector by the
+// tracer's C-call hooks: which C callables carry their calling line and
+// whether their bytes are measured (CallLineTable), and the per-thread
+// /proc/thread-self/io reading around each measured call (IoBytes). The
+// tracer calls in here; nothing here knows the tracer.
 
 
+#include <cstddef>
 #include <cstdint>
-
-namespace pycroscope {
-namespace python {
-
-struct ThreadTraceState {
-    static constexpr std::uint32_t max_depth = 512;
-
-    std::uint64_t epoch;  // session this state was synced for
-    std::uint32_t depth;  // true depth; entries above max_depth are not stored
-    const void* exception_frame; // frame an exception passed through, until handled or left
-    // 3.12: the frame an exception is propagating in (sys.monitoring RAISE or
-    // RERAISE, until EXCEPTION_HANDLED), so that its return with arg None is
-    // told apart from returning None.
-    const void* raising_frame;
-    // eval_frame backend: the bottom `synthetic` entries of the stack are
-    // frames that were running at sync, identified by synthetic_frames. The
-    // hook never sees them return, so it closes them once they stop running.
-    std::uint32_t synthetic;
-    const SourceLocation* stack[max_depth];
-    const void* synthetic_frames[max_depth];
-
-    void push(const SourceLocation* location) noexcept {
-        if (depth < max_depth) {
-            stack[depth] = location;
-        }
-        ++depth;
-    }
-    void pop() noexcept {
-        if (depth > 0) {
-            --depth;
-        }
-    }
-    const SourceLocation* top() const noexcept {
-        return depth == 0 ? nullptr : depth <= max_depth ? stack[depth - 1] : stack[max_depth - 1];
-    }
-};
-
-inline thread_local ThreadTraceState tls_trace{};
-
-} // namespace python
-} // namespace pycroscope
-// ---- end pycroscope/python/thread_trace_state.hpp ----
-
-#include <atomic>
-#include <pthread.h>
-#if defined(__linux__)
+#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
-#endif
-#include <cstring>
-#include <string>
-#include <string_view>
-#include <unordered_set>
-#include <vector>
 
 namespace pycroscope {
 namespace python {
-
-enum class Backend : std::uint8_t { automatic, eval_frame, profile };
-
-inline const char* to_string(Backend backend) noexcept {
-    switch (backend) {
-    case Backend::automatic: return "automatic";
-    case Backend::eval_frame: return "eval_frame";
-    case Backend::profile: return "profile";
-    }
-    return "unknown";
-}
-
-// What to do when another tool owns a hook Pycroscope needs (cProfile,
-// sys.setprofile, a debugger, another PEP 523 function), at start or mid-run.
-enum class ConflictPolicy : std::uint8_t {
-    fail,       // start() throws; a later sys.setprofile/settrace raises RuntimeError in its caller
-    step_aside, // leave those threads (or the eval hook) to the other tool; they go untraced
-    take_over,  // install anyway (chaining a foreign eval-frame function)
-};
-
-struct TracerOptions {
-    Backend backend = Backend::automatic;
-    bool c_calls = true;     // builtins and methods (profile backend)
-    bool lines = false;      // py_line events (trace function)
-    bool exceptions = false; // raised and handled exceptions (trace function)
-    ConflictPolicy on_conflict = ConflictPolicy::fail;
-    // start() before Py_Initialize only marks the tracer pending (instead of
-    // throwing); the host calls PythonTracer::attach() once the interpreter
-    // runs, with the GIL held. Lets a session (and the memory peak) begin
-    // before the interpreter does.
-    bool deferred = false;
-    // false: start() installs nothing (StandardProfile's sampling mode keeps
-    // one session type for both modes).
-    bool enabled = true;
-};
-
 namespace detail {
-
-// Equal to the session epoch while the tracer records, else zero.
-inline std::atomic<std::uint64_t> python_epoch{0};
-// Set while Pycroscope itself installs hooks, so its audit hook ignores them.
-inline thread_local bool tls_installing = false;
-
-struct TracerState {
-    bool active = false;
-    TracerOptions options;
-    Backend backend = Backend::profile;
-    bool eval_hook_installed = false;
-    std::unordered_set<PyThreadState*> stepped_aside;
-    std::vector<std::string> conflicts;
-    bool audit_hook_added = false;
-    int monitoring_tool = -1; // 3.12+: the sys.monitoring tool id thread discovery holds
-};
-
-// What the hooks read on every event: constant-initialised, so no guard and
-// no indirection on the hot path. Written by start() with the GIL held.
-struct HotState {
-#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
-    compat::EvalFrameFunction next_eval;
-#endif
-    bool discovery_only; // profile backend: the eval hook only finds new threads
-    bool c_calls;
-};
-inline HotState hot{};
 
 // C callables whose c_call events carry the calling Python line in payload
 // (the IoCollector lists its blocking calls): finding a line walks the line
@@ -8035,6 +12988,472 @@ inline bool io_object_on_file(PyObject* callable) noexcept {
     return false;
 }
 
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/io/io_bytes.hpp ----
+// ---- begin pycroscope/python/tracer/hook_slots.hpp ----
+// A thread's two hook slots, the profile function and the trace function,
+// each a (C function, object) pair. sys.getprofile()/sys.gettrace() return
+// the object, so the tracer can sit in a slot while the object stays the
+// program's own function: that is how it chains the program's hook.
+//
+// set_quietly() writes a slot without the "sys.setprofile"/"sys.settrace"
+// audit event CPython raises on every change: the tracer's own installs must
+// not show up in the program's audit hooks (nor be refused by them). Where the
+// slot cannot be written without CPython's internal state (the trace slot
+// before 3.11, both slots from 3.12, where sys.monitoring drives them) it
+// goes through CPython and the event is raised.
+
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+enum class HookSlot : std::uint8_t { profile, trace };
+
+inline const char* audit_event(HookSlot slot) noexcept {
+    return slot == HookSlot::profile ? "sys.setprofile" : "sys.settrace";
+}
+
+inline Py_tracefunc slot_function(PyThreadState* tstate, HookSlot slot) noexcept {
+    return slot == HookSlot::profile ? compat::profile_function(tstate) : compat::trace_function(tstate);
+}
+inline PyObject* slot_object(PyThreadState* tstate, HookSlot slot) noexcept {
+    return slot == HookSlot::profile ? tstate->c_profileobj : tstate->c_traceobj;
+}
+
+// Through CPython: raises the audit event; -1 with an exception set when a
+// hook refused it.
+inline int set_audited(PyThreadState* tstate, HookSlot slot, Py_tracefunc function, PyObject* object) noexcept {
+    if (slot == HookSlot::profile) {
+        return _PyEval_SetProfile(tstate, function, object);
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (tstate != PyThreadState_Get()) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot set another thread's trace function on this Python");
+        return -1;
+    }
+    PyEval_SetTrace(function, object);
+    return PyErr_Occurred() != nullptr ? -1 : 0;
+#else
+    return _PyEval_SetTrace(tstate, function, object);
+#endif
+}
+
+inline constexpr bool quiet_slot_write(HookSlot slot) noexcept {
+#if PY_VERSION_HEX >= 0x030C0000
+    (void)slot;
+    return false;
+#elif PY_VERSION_HEX >= 0x030B0000
+    (void)slot;
+    return true;
+#else
+    return slot == HookSlot::profile; // the trace slot also counts tracing threads in internal state
+#endif
+}
+
+// What _PyEval_SetProfile / _PyEval_SetTrace do after their audit event.
+inline void write_slot(PyThreadState* tstate, HookSlot slot, Py_tracefunc function, PyObject* object) noexcept {
+#if PY_VERSION_HEX < 0x030C0000
+    Py_tracefunc& slot_func = slot == HookSlot::profile ? tstate->c_profilefunc : tstate->c_tracefunc;
+    PyObject*& slot_obj = slot == HookSlot::profile ? tstate->c_profileobj : tstate->c_traceobj;
+    PyObject* old = slot_obj;
+    Py_XINCREF(object);
+    slot_func = function;
+    slot_obj = object;
+    const bool on = tstate->c_tracefunc != nullptr || tstate->c_profilefunc != nullptr;
+#if PY_VERSION_HEX >= 0x030B0000
+    tstate->cframe->use_tracing = tstate->tracing == 0 && on ? 255 : 0;
+#elif PY_VERSION_HEX >= 0x030A0000
+    tstate->cframe->use_tracing = on;
+#else
+    tstate->use_tracing = on;
+#endif
+    Py_XDECREF(old);
+#else
+    (void)tstate, (void)slot, (void)function, (void)object;
+#endif
+}
+
+// Never fails where the slot is written directly; elsewhere -1 with an
+// exception set (a refusing audit hook), which the caller clears.
+inline int set_quietly(PyThreadState* tstate, HookSlot slot, Py_tracefunc function, PyObject* object) noexcept {
+    if (quiet_slot_write(slot)) {
+        write_slot(tstate, slot, function, object);
+        return 0;
+    }
+    return set_audited(tstate, slot, function, object);
+}
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/tracer/hook_slots.hpp ----
+// ---- begin pycroscope/python/tracer/program_hooks.hpp ----
+// The program's own profile and trace functions while the tracer holds the
+// slots (ConflictPolicy::chain). The slot keeps the program's object (so
+// sys.getprofile()/sys.gettrace() return it) and the tracer's C callback
+// calls the program's C function after recording the event: the one
+// sys.setprofile/sys.settrace installs (CPython's trampoline, which handles
+// frame.f_trace and errors exactly as it would alone), or a C-level one such
+// as cProfile's on 3.9-3.11. Everything here runs with the GIL held.
+
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+
+// What the program's hooks cost the profile (session.json python.program_hooks).
+struct ProgramHookReport {
+    std::uint64_t chained_threads = 0;  // threads whose program hook ran alongside the tracer
+    std::uint64_t stepped_aside = 0;    // threads left to the program's hook, untraced from then on
+    std::uint64_t untraced_ns = 0;      // summed over those threads, until the session stopped
+    std::uint64_t ignored_calls = 0;    // take_over: sys.setprofile/settrace calls that did nothing
+    std::uint64_t refused_calls = 0;    // fail: calls that raised RuntimeError in the program
+};
+
+namespace detail {
+
+// Threads by PyThreadState_GetID: a thread state's address is reused by
+// later threads, its id is not.
+inline std::uint64_t thread_key(PyThreadState* tstate) noexcept {
+    return static_cast<std::uint64_t>(PyThreadState_GetID(tstate));
+}
+class ThreadSet {
+public:
+    bool insert(PyThreadState* tstate) { return ids_.insert(thread_key(tstate)).second; }
+    std::size_t count(PyThreadState* tstate) const { return ids_.count(thread_key(tstate)); }
+    void clear() noexcept { ids_.clear(); }
+
+private:
+    std::unordered_set<std::uint64_t> ids_;
+};
+
+struct ProgramHooks {
+    // CPython's sys.setprofile / sys.settrace trampolines (static in
+    // sysmodule.c): read from the slot after one call of each.
+    Py_tracefunc profile_trampoline = nullptr;
+    Py_tracefunc trace_trampoline = nullptr;
+    // A program function other than the trampoline, per thread and slot.
+    std::unordered_map<std::uint64_t, Py_tracefunc> foreign_profile;
+    std::unordered_map<std::uint64_t, Py_tracefunc> foreign_trace;
+    ThreadSet chained; // threads counted in chained_threads
+    // step_aside: when each thread was left, for untraced_ns.
+    std::unordered_map<std::uint64_t, std::uint64_t> stepped_aside_at;
+    ProgramHookReport report;
+
+    std::unordered_map<std::uint64_t, Py_tracefunc>& foreign(HookSlot slot) {
+        return slot == HookSlot::profile ? foreign_profile : foreign_trace;
+    }
+    void clear() {
+        foreign_profile.clear();
+        foreign_trace.clear();
+        chained.clear();
+        stepped_aside_at.clear();
+        report = ProgramHookReport{};
+    }
+};
+
+inline ProgramHooks& program_hooks() {
+    static ProgramHooks* hooks = new ProgramHooks(); // outlives atexit handlers
+    return *hooks;
+}
+
+// Nonzero while Pycroscope itself changes a slot: its audit hook ignores
+// those events. A depth, so a nested change cannot end an outer one's.
+inline thread_local int tls_own_slot_change = 0;
+struct OwnSlotChange {
+    OwnSlotChange() noexcept { ++tls_own_slot_change; }
+    ~OwnSlotChange() { --tls_own_slot_change; }
+    OwnSlotChange(const OwnSlotChange&) = delete;
+    OwnSlotChange& operator=(const OwnSlotChange&) = delete;
+};
+
+// Set when sys.setprofile put the program's first function in the slot. The
+// C_RETURN of that call (or of a C call around it) is not the program's to
+// see: CPython reports a C call's return only to a profile function that was
+// there at its start.
+inline thread_local bool tls_profile_just_set = false;
+
+// The program's function for a slot whose object is the program's.
+inline Py_tracefunc program_function(PyThreadState* tstate, HookSlot slot) {
+    ProgramHooks& hooks = program_hooks();
+    auto& foreign = hooks.foreign(slot);
+    const auto it = foreign.find(thread_key(tstate));
+    if (it != foreign.end()) {
+        return it->second;
+    }
+    return slot == HookSlot::profile ? hooks.profile_trampoline : hooks.trace_trampoline;
+}
+
+// Records which C function goes with the program's object now in the slot.
+inline void remember_program_function(PyThreadState* tstate, HookSlot slot, Py_tracefunc function, PyObject* object) {
+    ProgramHooks& hooks = program_hooks();
+    const Py_tracefunc trampoline = slot == HookSlot::profile ? hooks.profile_trampoline : hooks.trace_trampoline;
+    auto& foreign = hooks.foreign(slot);
+    if (object == nullptr || function == nullptr || function == trampoline) {
+        foreign.erase(thread_key(tstate));
+    } else {
+        foreign[thread_key(tstate)] = function;
+    }
+    if (object != nullptr && hooks.chained.insert(tstate)) {
+        ++hooks.report.chained_threads;
+    }
+}
+
+// Calls the program's hook for one event, as CPython would without the
+// tracer. ours: the tracer's callback for this slot, put back (without the
+// program's function) when the program's function raised and CPython cleared
+// the slot, as it does alone.
+inline int forward_to_program(HookSlot slot, Py_tracefunc ours, PyObject* object, PyFrameObject* frame, int what,
+                              PyObject* arg) {
+    if (slot == HookSlot::profile && PYCROSCOPE_UNLIKELY(tls_profile_just_set)) {
+        tls_profile_just_set = false;
+        if (what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) {
+            return 0;
+        }
+    }
+    PyThreadState* tstate = PyThreadState_Get();
+    const Py_tracefunc function = program_function(tstate, slot);
+    if (function == nullptr) {
+        return 0;
+    }
+    const int result = function(object, frame, what, arg);
+    if (result != 0 && slot_function(tstate, slot) == nullptr) {
+        program_hooks().foreign(slot).erase(thread_key(tstate));
+        PendingExceptionGuard program_error; // what the program's function raised goes on
+        OwnSlotChange own;
+        if (set_quietly(tstate, slot, ours, nullptr) != 0) {
+            PyErr_Clear();
+        }
+    }
+    return result;
+}
+
+// Reads CPython's trampolines once: calls the original sys.setprofile and
+// sys.settrace with a placeholder on this thread and puts the slots back.
+inline void capture_trampolines(PyObject* setprofile, PyObject* settrace) {
+    ProgramHooks& hooks = program_hooks();
+    if (hooks.profile_trampoline != nullptr && hooks.trace_trampoline != nullptr) {
+        return;
+    }
+    PyThreadState* tstate = PyThreadState_Get();
+    OwnSlotChange own;
+    struct Entry {
+        HookSlot slot;
+        PyObject* setter;
+        Py_tracefunc* out;
+    } const entries[] = {{HookSlot::profile, setprofile, &hooks.profile_trampoline},
+                         {HookSlot::trace, settrace, &hooks.trace_trampoline}};
+    for (const Entry& entry : entries) {
+        if (entry.setter == nullptr || *entry.out != nullptr) {
+            continue;
+        }
+        const Py_tracefunc function = slot_function(tstate, entry.slot);
+        PyObject* object = slot_object(tstate, entry.slot);
+        Py_XINCREF(object);
+        PyObject* placeholder = PyTuple_New(0);
+        PyObject* result = placeholder != nullptr ? PyObject_CallOneArg(entry.setter, placeholder) : nullptr;
+        if (result != nullptr && slot_object(tstate, entry.slot) == placeholder) {
+            *entry.out = slot_function(tstate, entry.slot);
+        }
+        Py_XDECREF(result);
+        PyErr_Clear();
+        if (set_quietly(tstate, entry.slot, function, object) != 0) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(object);
+        Py_XDECREF(placeholder);
+    }
+}
+
+inline void step_aside_from(PyThreadState* tstate) {
+    ProgramHooks& hooks = program_hooks();
+    if (hooks.stepped_aside_at.emplace(thread_key(tstate), clock::now()).second) {
+        ++hooks.report.stepped_aside;
+    }
+}
+
+// At stop: the time each stepped-aside thread went unrecorded.
+inline void close_report(std::uint64_t now) {
+    ProgramHooks& hooks = program_hooks();
+    for (const auto& entry : hooks.stepped_aside_at) {
+        hooks.report.untraced_ns += now > entry.second ? now - entry.second : 0;
+    }
+    hooks.stepped_aside_at.clear();
+}
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/tracer/program_hooks.hpp ----
+// ---- begin pycroscope/python/tracer/thread_trace_state.hpp ----
+// Per-thread Python tracing state: which session it belongs to, and the
+// shadow stack of Python frames the hooks maintain (the resource collectors
+// attribute allocations to its top). Trivially initialised thread_local, so
+// reading it on the hot path costs no TLS wrapper.
+
+
+#include <cstdint>
+
+namespace pycroscope {
+namespace python {
+
+struct ThreadTraceState {
+    static constexpr std::uint32_t max_depth = 512;
+
+    std::uint64_t epoch;  // session this state was synced for
+    std::uint32_t depth;  // true depth; entries above max_depth are not stored
+    const void* exception_frame; // frame an exception passed through, until handled or left
+    // 3.12: the frame an exception is propagating in (sys.monitoring RAISE or
+    // RERAISE, until EXCEPTION_HANDLED), so that its return with arg None is
+    // told apart from returning None.
+    const void* raising_frame;
+    // eval_frame backend: the bottom `synthetic` entries of the stack are
+    // frames that were running at sync, identified by synthetic_frames. The
+    // hook never sees them return, so it closes them once they stop running.
+    std::uint32_t synthetic;
+    const SourceLocation* stack[max_depth];
+    const void* synthetic_frames[max_depth];
+
+    void push(const SourceLocation* location) noexcept {
+        if (depth < max_depth) {
+            stack[depth] = location;
+        }
+        ++depth;
+    }
+    void pop() noexcept {
+        if (depth > 0) {
+            --depth;
+        }
+    }
+    const SourceLocation* top() const noexcept {
+        return depth == 0 ? nullptr : depth <= max_depth ? stack[depth - 1] : stack[max_depth - 1];
+    }
+};
+
+inline thread_local ThreadTraceState tls_trace{};
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/tracer/thread_trace_state.hpp ----
+
+#include <atomic>
+#include <pthread.h>
+#if defined(__linux__)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+
+enum class Backend : std::uint8_t { automatic, eval_frame, profile };
+
+inline const char* to_string(Backend backend) noexcept {
+    switch (backend) {
+    case Backend::automatic: return "automatic";
+    case Backend::eval_frame: return "eval_frame";
+    case Backend::profile: return "profile";
+    }
+    return "unknown";
+}
+
+// What to do when the program (or another tool: cProfile, a debugger,
+// coverage) sets a profile or trace function on a thread the tracer records.
+enum class ConflictPolicy : std::uint8_t {
+    chain,      // both run: the program's function is called after the tracer's, with
+                // sys.getprofile()/sys.gettrace() and frame.f_trace as without the tracer
+    step_aside, // the program's function takes the thread, which goes untraced (reported)
+    take_over,  // the tracer keeps the thread; the program's sys.setprofile/settrace does nothing
+    fail,       // start() throws over an existing hook; sys.setprofile/settrace(func) raises RuntimeError
+};
+
+inline const char* to_string(ConflictPolicy policy) noexcept {
+    switch (policy) {
+    case ConflictPolicy::chain: return "chain";
+    case ConflictPolicy::step_aside: return "step_aside";
+    case ConflictPolicy::take_over: return "take_over";
+    case ConflictPolicy::fail: return "fail";
+    }
+    return "unknown";
+}
+
+// "chain", "step_aside", "take_over" or "fail"; false for anything else.
+inline bool parse_conflict_policy(std::string_view text, ConflictPolicy& policy) noexcept {
+    for (ConflictPolicy p : {ConflictPolicy::chain, ConflictPolicy::step_aside, ConflictPolicy::take_over,
+                             ConflictPolicy::fail}) {
+        if (text == to_string(p)) {
+            policy = p;
+            return true;
+        }
+    }
+    return false;
+}
+
+struct TracerOptions {
+    Backend backend = Backend::automatic;
+    bool c_calls = true;     // builtins and methods (profile backend)
+    bool lines = false;      // py_line events (trace function)
+    bool exceptions = false; // raised and handled exceptions (trace function)
+    ConflictPolicy on_conflict = ConflictPolicy::chain; // the program behaves as without the tracer
+    // start() before Py_Initialize only marks the tracer pending (instead of
+    // throwing); the host calls PythonTracer::attach() once the interpreter
+    // runs, with the GIL held. Lets a session (and the memory peak) begin
+    // before the interpreter does.
+    bool deferred = false;
+    // false: start() installs nothing (StandardProfile's sampling mode keeps
+    // one session type for both modes).
+    bool enabled = true;
+};
+
+namespace detail {
+
+// Equal to the session epoch while the tracer records, else zero.
+inline std::atomic<std::uint64_t> python_epoch{0};
+
+struct TracerState {
+    bool active = false;
+    TracerOptions options;
+    Backend backend = Backend::profile;
+    bool eval_hook_installed = false;
+    ThreadSet stepped_aside;
+    ThreadSet trace_refused; // threads whose trace slot could not be set
+    std::vector<std::string> conflicts;
+    bool audit_hook_added = false;
+    // sys.setprofile/settrace (and their all-threads forms, 3.12+) while the
+    // profile backend runs: the originals, and whether sys holds ours.
+    PyObject* original_setprofile = nullptr;
+    PyObject* original_settrace = nullptr;
+    PyObject* original_setprofile_all = nullptr;
+    PyObject* original_settrace_all = nullptr;
+    bool sys_functions_replaced = false;
+    int monitoring_tool = -1; // 3.12+: the sys.monitoring tool id thread discovery holds
+};
+
+// What the hooks read on every event: constant-initialised, so no guard and
+// no indirection on the hot path. Written by start() with the GIL held.
+struct HotState {
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+    compat::EvalFrameFunction next_eval;
+#endif
+    bool discovery_only; // profile backend: the eval hook only finds new threads
+    bool c_calls;
+    bool trace;          // profile backend: the trace function is installed too
+};
+inline HotState hot{};
+
 // Set by the ExceptionCollector: each raise or propagation (py_exception
 // without the handled flag) is followed by an exception_info event.
 inline std::atomic<bool> exception_details{false};
@@ -8093,10 +13512,21 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     }
 }
 
-inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
+// The tail of both callbacks: the program's own function, when the slot
+// holds one (ConflictPolicy::chain), sees the event as it would alone.
+PYCROSCOPE_FORCE_INLINE int then_program(HookSlot slot, Py_tracefunc ours, PyObject* program, PyFrameObject* frame,
+                                         int what, PyObject* arg) {
+    if (PYCROSCOPE_LIKELY(program == nullptr)) {
+        return 0;
+    }
+    return forward_to_program(slot, ours, program, frame, what, arg);
+}
+
+// program: the slot's object, the program's own profile function or null.
+inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, PyObject* arg) {
     const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
     if (epoch == 0) {
-        return 0;
+        return then_program(HookSlot::profile, &profile_callback, program, frame, what, arg);
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
@@ -8170,7 +13600,7 @@ inline int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject*
         break;
     default: break;
     }
-    return 0;
+    return then_program(HookSlot::profile, &profile_callback, program, frame, what, arg);
 }
 
 // From the IoCollector's audit hook: the C call running in frame raised an
@@ -8191,13 +13621,20 @@ inline void begin_audited_io_bytes(PyFrameObject* frame) noexcept {
 }
 
 // Lines and exceptions. Calls and returns come from the profile function.
-inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
-    if (what != PyTrace_LINE && what != PyTrace_EXCEPTION) {
-        return 0;
-    }
+// program: the slot's object, the program's own trace function or null.
+inline int trace_callback(PyObject* program, PyFrameObject* frame, int what, PyObject* arg) {
     const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
-    if (epoch == 0) {
-        return 0;
+    if ((what != PyTrace_LINE && what != PyTrace_EXCEPTION) || epoch == 0 || !hot.trace) {
+        const int result = then_program(HookSlot::trace, &trace_callback, program, frame, what, arg);
+#if PY_VERSION_HEX >= 0x030B0000
+        // The program's tracer raised on a call: CPython skips the profile
+        // function's call event but still reports the frame's return.
+        if (PYCROSCOPE_UNLIKELY(result != 0) && what == PyTrace_CALL && epoch != 0 &&
+            compat::profile_function(PyThreadState_Get()) == &profile_callback) {
+            profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+        }
+#endif
+        return result;
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
@@ -8227,37 +13664,103 @@ inline int trace_callback(PyObject*, PyFrameObject* frame, int what, PyObject* a
             }
         }
     }
-    return 0;
+    return then_program(HookSlot::trace, &trace_callback, program, frame, what, arg);
 }
 
 inline bool wants_trace_function(const TracerOptions& options) noexcept { return options.lines || options.exceptions; }
 
-// Installs the profile (and trace) function on one thread; false on refusal.
-inline bool install_on(PyThreadState* tstate) {
-    const TracerOptions& options = tracer_state().options;
-    tls_installing = true;
-    bool ok = compat::set_profile(tstate, &profile_callback) == 0;
-    if (ok && wants_trace_function(options)) {
-        ok = compat::set_trace(tstate, &trace_callback) == 0;
-    }
-    tls_installing = false;
-    if (!ok) {
-        PyErr_Clear();
-        tracer_state().conflicts.push_back("an audit hook refused sys.setprofile/settrace on a thread");
-    }
-    return ok;
+inline std::string thread_label(PyThreadState* tstate) {
+    return "thread " + std::to_string(static_cast<unsigned long long>(PyThreadState_GetID(tstate)));
 }
 
+// The program's function is already in the slot (set before start(), or
+// since by C code such as cProfile.enable() on 3.9-3.11, which bypasses
+// sys.setprofile): what the policy makes of it. False: the thread is left to it.
+inline bool take_slot(PyThreadState* tstate, HookSlot slot, Py_tracefunc ours) {
+    const Py_tracefunc current = slot_function(tstate, slot);
+    if (current == ours) {
+        return true;
+    }
+    TracerState& tracer = tracer_state();
+    PyObject* keep = nullptr;
+    if (current != nullptr) {
+        switch (tracer.options.on_conflict) {
+        case ConflictPolicy::chain:
+            keep = slot_object(tstate, slot);
+            remember_program_function(tstate, slot, current, keep);
+            break;
+        case ConflictPolicy::take_over:
+            tracer.conflicts.push_back(thread_label(tstate) + ": another " +
+                                       (slot == HookSlot::profile ? "profile" : "trace") +
+                                       " function was replaced (take_over); it no longer runs");
+            break;
+        case ConflictPolicy::step_aside:
+        case ConflictPolicy::fail: return false;
+        }
+    }
+    OwnSlotChange own;
+    if (set_quietly(tstate, slot, ours, keep) != 0) {
+        PyErr_Clear();
+        return false;
+    }
+    return true;
+}
+
+// Installs the profile (and trace) function on one thread; false when the
+// thread is left untraced. An exception pending in the program survives.
+inline bool install_on(PyThreadState* tstate) {
+    PendingExceptionGuard pending;
+    TracerState& tracer = tracer_state();
+    if (!take_slot(tstate, HookSlot::profile, &profile_callback)) {
+        tracer.stepped_aside.insert(tstate);
+        step_aside_from(tstate);
+        tracer.conflicts.push_back(thread_label(tstate) +
+                                   ": its profile function belongs to another tool or was refused by an audit "
+                                   "hook; stepped aside, the thread is not traced");
+        return false;
+    }
+    if (wants_trace_function(tracer.options) && tracer.trace_refused.count(tstate) == 0 &&
+        !take_slot(tstate, HookSlot::trace, &trace_callback)) {
+        tracer.trace_refused.insert(tstate);
+        tracer.conflicts.push_back(thread_label(tstate) +
+                                   ": its trace function belongs to another tool or cannot be set; lines and "
+                                   "exceptions of this thread are not recorded");
+    }
+    return true;
+}
+
+// Removes the tracer from one thread; a program function it chained goes
+// back into the slot, as if the tracer had never been there.
 inline void uninstall_from(PyThreadState* tstate) {
-    tls_installing = true;
-    if (compat::profile_function(tstate) == &profile_callback) {
-        compat::set_profile(tstate, nullptr);
+    PendingExceptionGuard pending;
+    OwnSlotChange own;
+    const std::pair<HookSlot, Py_tracefunc> slots[] = {{HookSlot::profile, &profile_callback},
+                                                       {HookSlot::trace, &trace_callback}};
+    for (const auto& entry : slots) {
+        if (slot_function(tstate, entry.first) != entry.second) {
+            continue;
+        }
+        PyObject* program = slot_object(tstate, entry.first);
+        const Py_tracefunc function = program != nullptr ? program_function(tstate, entry.first) : nullptr;
+        if (set_quietly(tstate, entry.first, function, function != nullptr ? program : nullptr) != 0) {
+            PyErr_Clear();
+        }
+        program_hooks().foreign(entry.first).erase(thread_key(tstate));
     }
-    if (compat::trace_function(tstate) == &trace_callback) {
-        compat::set_trace(tstate, nullptr);
+}
+
+// Per frame on the discovery path: does this thread lack the tracer?
+PYCROSCOPE_FORCE_INLINE bool thread_needs_install(PyThreadState* tstate) {
+    const bool profile_missing = compat::profile_function(tstate) != &profile_callback;
+    const bool trace_missing = hot.trace && compat::trace_function(tstate) != &trace_callback;
+    if (PYCROSCOPE_LIKELY(!profile_missing && !trace_missing)) {
+        return false;
     }
-    tls_installing = false;
-    PyErr_Clear();
+    const TracerState& tracer = tracer_state();
+    if (tracer.stepped_aside.count(tstate) != 0) {
+        return false;
+    }
+    return profile_missing || tracer.trace_refused.count(tstate) == 0;
 }
 
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
@@ -8282,14 +13785,13 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         return hot.next_eval(tstate, frame, throwflag);
     }
     if (hot.discovery_only) {
-        if (PYCROSCOPE_UNLIKELY(compat::profile_function(tstate) != &profile_callback) &&
-            tracer_state().stepped_aside.count(tstate) == 0) {
+        if (PYCROSCOPE_UNLIKELY(thread_needs_install(tstate))) {
             install_on(tstate);
         }
         return hot.next_eval(tstate, frame, throwflag);
     }
-    const int entry = compat::eval_frame_entry(frame);
-    if (entry == 0) {
+    const compat::FrameEntry entry = compat::eval_frame_entry(frame);
+    if (entry == compat::FrameEntry::generator_creation) {
         return hot.next_eval(tstate, frame, throwflag); // generator creation: no call
     }
     if (PYCROSCOPE_UNLIKELY(compat::frame_will_hit_recursion_limit(tstate))) {
@@ -8303,7 +13805,7 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         close_finished_synthetic(epoch, state, compat::running_frame_id(tstate));
     }
     const SourceLocation* location = code_location(compat::eval_frame_code(frame));
-    emit(epoch, entry == 2 ? EventKind::py_resume : EventKind::py_call, location);
+    emit(epoch, entry == compat::FrameEntry::resume ? EventKind::py_resume : EventKind::py_call, location);
     state.push(location);
     PyObject* result = hot.next_eval(tstate, frame, throwflag);
     if (python_epoch.load(std::memory_order_relaxed) == epoch) {
@@ -8326,11 +13828,14 @@ inline PyObject* monitoring_discovery(PyObject*, PyObject* const*, Py_ssize_t) {
         Py_RETURN_NONE;
     }
     PyThreadState* tstate = PyThreadState_Get();
-    if (PYCROSCOPE_UNLIKELY(compat::profile_function(tstate) != &profile_callback) &&
-        tracer_state().stepped_aside.count(tstate) == 0 && install_on(tstate)) {
-        PyFrameObject* frame = PyEval_GetFrame(); // borrowed: the frame that starts
-        if (frame != nullptr) {
-            profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+    if (PYCROSCOPE_UNLIKELY(thread_needs_install(tstate))) {
+        const bool had_profile = compat::profile_function(tstate) == &profile_callback;
+        if (install_on(tstate) && !had_profile) {
+            PyFrameObject* frame = PyEval_GetFrame(); // borrowed: the frame that starts
+            if (frame != nullptr) {
+                // The program's function (if any) had this event already.
+                profile_callback(nullptr, frame, PyTrace_CALL, Py_None);
+            }
         }
     }
     Py_RETURN_NONE;
@@ -8457,9 +13962,16 @@ inline bool start_monitoring_discovery(int tool) {
 }
 #endif
 
+constexpr const char* fail_message = "pycroscope is profiling this interpreter and owns the profile/trace hook "
+                                     "(--on-conflict fail); stop the pycroscope session first";
+
+// Sees changes of a slot that do not go through sys.setprofile/sys.settrace
+// (those are the tracer's own, below): C code such as cProfile on 3.9-3.11
+// or a C tracer. The change happens after this returns; under chain and
+// take_over the thread's next frame puts the tracer back (take_slot).
 inline int audit_hook(const char* event, PyObject*, void*) {
     TracerState& tracer = tracer_state();
-    if (!tracer.active || tls_installing) {
+    if (!tracer.active || tls_own_slot_change > 0) {
         return 0;
     }
     const bool profile = std::strcmp(event, "sys.setprofile") == 0;
@@ -8468,24 +13980,217 @@ inline int audit_hook(const char* event, PyObject*, void*) {
         return 0;
     }
     PyThreadState* tstate = PyThreadState_Get();
-    const std::string what = std::string(event) + " called by another tool on thread " +
-                             std::to_string(static_cast<unsigned long long>(PyThread_get_thread_ident()));
+    if (tracer.stepped_aside.count(tstate) != 0) {
+        return 0;
+    }
+    const std::string what = std::string(event) + " called from C on " + thread_label(tstate);
     switch (tracer.options.on_conflict) {
     case ConflictPolicy::fail:
         tracer.conflicts.push_back(what + ": refused");
-        PyErr_SetString(PyExc_RuntimeError,
-                        "pycroscope is profiling this interpreter and owns the profile/trace hook "
-                        "(ConflictPolicy::fail); stop the pycroscope session first");
+        ++program_hooks().report.refused_calls;
+        PyErr_SetString(PyExc_RuntimeError, fail_message);
         return -1;
     case ConflictPolicy::step_aside:
         tracer.conflicts.push_back(what + ": stepped aside, this thread is no longer traced");
         tracer.stepped_aside.insert(tstate);
+        step_aside_from(tstate);
+        uninstall_from(tstate);
         return 0;
-    case ConflictPolicy::take_over:
-        tracer.conflicts.push_back(what + ": Pycroscope re-installs its hook on the next frame");
-        return 0;
+    case ConflictPolicy::chain:
+    case ConflictPolicy::take_over: return 0;
     }
     return 0;
+}
+
+// sys.setprofile(function) / sys.settrace(function), replaced while the
+// profile backend runs, so that the program's function joins the tracer in
+// the slot instead of evicting it. Without the tracer in the way they are
+// the originals.
+inline PyObject* program_sets_hook(HookSlot slot, PyObject* function) {
+    TracerState& tracer = tracer_state();
+    PyObject* original = slot == HookSlot::profile ? tracer.original_setprofile : tracer.original_settrace;
+    PyThreadState* tstate = PyThreadState_Get();
+    const bool ours_wanted = tracer.active && tracer.backend == Backend::profile &&
+                             tracer.stepped_aside.count(tstate) == 0 &&
+                             (slot == HookSlot::profile || tracer.trace_refused.count(tstate) == 0);
+    if (!ours_wanted) {
+        return PyObject_CallOneArg(original, function);
+    }
+    PyObject* program = function == Py_None ? nullptr : function;
+    // Without lines or exceptions the tracer needs no trace function: it
+    // wraps the program's only to see a call its error cancels for the
+    // profile function (trace_callback), which is no conflict.
+    const bool forward_only = slot == HookSlot::trace && !wants_trace_function(tracer.options);
+    const Py_tracefunc ours = slot == HookSlot::profile ? &profile_callback
+                              : forward_only && program == nullptr ? nullptr
+                                                                   : &trace_callback;
+    // Removing a function: nothing of the program's left in the slot, the tracer stays.
+    const ConflictPolicy policy =
+        program == nullptr || forward_only ? ConflictPolicy::chain : tracer.options.on_conflict;
+    ProgramHooks& hooks = program_hooks();
+    OwnSlotChange own; // the one audit event below is the program's, as without the tracer
+    switch (policy) {
+    case ConflictPolicy::chain: {
+        const bool first = slot_object(tstate, slot) == nullptr;
+        if (set_audited(tstate, slot, ours, program) != 0) {
+            return nullptr; // a program audit hook refused it: its exception, as without the tracer
+        }
+        remember_program_function(tstate, slot, nullptr, program);
+        tls_profile_just_set = slot == HookSlot::profile && first && program != nullptr;
+        Py_RETURN_NONE;
+    }
+    case ConflictPolicy::take_over:
+        if (PySys_Audit(audit_event(slot), nullptr) < 0) {
+            return nullptr;
+        }
+        if (hooks.report.ignored_calls++ == 0) {
+            tracer.conflicts.push_back(std::string(audit_event(slot)) + " called by the program on " +
+                                       thread_label(tstate) + ": ignored (take_over)");
+        }
+        Py_RETURN_NONE;
+    case ConflictPolicy::fail:
+        if (PySys_Audit(audit_event(slot), nullptr) < 0) {
+            return nullptr;
+        }
+        ++hooks.report.refused_calls;
+        tracer.conflicts.push_back(std::string(audit_event(slot)) + " called by the program on " +
+                                   thread_label(tstate) + ": refused");
+        PyErr_SetString(PyExc_RuntimeError, fail_message);
+        return nullptr;
+    case ConflictPolicy::step_aside:
+        tracer.conflicts.push_back(std::string(audit_event(slot)) + " called by the program on " +
+                                   thread_label(tstate) + ": stepped aside, this thread is no longer traced");
+        tracer.stepped_aside.insert(tstate);
+        step_aside_from(tstate);
+        uninstall_from(tstate);
+        return PyObject_CallOneArg(original, function);
+    }
+    Py_RETURN_NONE;
+}
+
+inline PyObject* sys_setprofile(PyObject*, PyObject* function) { return program_sets_hook(HookSlot::profile, function); }
+inline PyObject* sys_settrace(PyObject*, PyObject* function) { return program_sets_hook(HookSlot::trace, function); }
+
+#if PY_VERSION_HEX >= 0x030C0000
+// sys._setprofileallthreads / sys._settraceallthreads (threading's
+// setprofile_all_threads / settrace_all_threads): chained on every thread.
+inline PyObject* program_sets_hook_everywhere(HookSlot slot, PyObject* function) {
+    TracerState& tracer = tracer_state();
+    PyObject* original = slot == HookSlot::profile ? tracer.original_setprofile_all : tracer.original_settrace_all;
+    const bool forward_only = slot == HookSlot::trace && !wants_trace_function(tracer.options);
+    const bool ours_wanted = tracer.active && tracer.backend == Backend::profile &&
+                             (tracer.options.on_conflict == ConflictPolicy::chain || forward_only);
+    if (!ours_wanted) {
+        return PyObject_CallOneArg(original, function);
+    }
+    PyObject* program = function == Py_None ? nullptr : function;
+    OwnSlotChange own;
+    if (slot == HookSlot::profile) {
+        PyEval_SetProfileAllThreads(&profile_callback, program);
+    } else {
+        PyEval_SetTraceAllThreads(forward_only && program == nullptr ? nullptr : &trace_callback, program);
+    }
+    if (PyErr_Occurred() != nullptr) {
+        return nullptr;
+    }
+    program_hooks().foreign(slot).clear();
+    for (PyThreadState* t = PyInterpreterState_ThreadHead(PyInterpreterState_Get()); t != nullptr;
+         t = PyThreadState_Next(t)) {
+        remember_program_function(t, slot, nullptr, program);
+    }
+    Py_RETURN_NONE;
+}
+inline PyObject* sys_setprofile_all(PyObject*, PyObject* function) {
+    return program_sets_hook_everywhere(HookSlot::profile, function);
+}
+inline PyObject* sys_settrace_all(PyObject*, PyObject* function) {
+    return program_sets_hook_everywhere(HookSlot::trace, function);
+}
+#endif
+
+struct SysFunction {
+    const char* name;
+    PyMethodDef def;
+    PyObject* TracerState::*original;
+};
+inline SysFunction sys_functions[] = {
+    {"setprofile", {"setprofile", &sys_setprofile, METH_O, "Set the profiling function."},
+     &TracerState::original_setprofile},
+    {"settrace", {"settrace", &sys_settrace, METH_O, "Set the global debug tracing function."},
+     &TracerState::original_settrace},
+#if PY_VERSION_HEX >= 0x030C0000
+    {"_setprofileallthreads",
+     {"_setprofileallthreads", &sys_setprofile_all, METH_O, "Set the profiling function in all running threads."},
+     &TracerState::original_setprofile_all},
+    {"_settraceallthreads",
+     {"_settraceallthreads", &sys_settrace_all, METH_O, "Set the global debug tracing function in all running threads."},
+     &TracerState::original_settrace_all},
+#endif
+};
+
+inline bool is_ours(PyObject* object, const SysFunction& function) {
+    return object != nullptr && PyCFunction_Check(object) &&
+           PyCFunction_GET_FUNCTION(object) == function.def.ml_meth;
+}
+
+// Puts the functions above into sys (keeping the originals), and reads
+// CPython's trampolines through the originals.
+inline void replace_sys_functions(TracerState& tracer) {
+    PendingExceptionGuard pending;
+    PyObject* sys = PyImport_AddModule("sys"); // borrowed; __self__ of sys's functions
+    PyObject* module_name = PyUnicode_FromString("sys");
+    if (sys == nullptr || module_name == nullptr) {
+        Py_XDECREF(module_name);
+        PyErr_Clear();
+        return;
+    }
+    for (SysFunction& function : sys_functions) {
+        PyObject* current = PyObject_GetAttrString(sys, function.name);
+        if (current == nullptr) {
+            PyErr_Clear();
+            continue;
+        }
+        if (is_ours(current, function)) {
+            Py_DECREF(current);
+            continue;
+        }
+        Py_XDECREF(tracer.*function.original);
+        tracer.*function.original = current; // kept: a saved reference to ours still works after stop
+    }
+    capture_trampolines(tracer.original_setprofile, tracer.original_settrace);
+    for (SysFunction& function : sys_functions) {
+        if (tracer.*function.original == nullptr) {
+            continue;
+        }
+        PyObject* ours = PyCFunction_NewEx(&function.def, sys, module_name);
+        if (ours == nullptr || PyObject_SetAttrString(sys, function.name, ours) != 0) {
+            tracer.conflicts.push_back(std::string("cannot replace sys.") + function.name +
+                                       ": the program's calls of it replace the tracer");
+        } else {
+            tracer.sys_functions_replaced = true;
+        }
+        Py_XDECREF(ours);
+        PyErr_Clear();
+    }
+    Py_DECREF(module_name);
+}
+
+// Puts back the originals that are still ours in sys.
+inline void restore_sys_functions(TracerState& tracer) {
+    if (!tracer.sys_functions_replaced) {
+        return;
+    }
+    tracer.sys_functions_replaced = false;
+    PendingExceptionGuard pending;
+    PyObject* sys = PyImport_AddModule("sys");
+    for (SysFunction& function : sys_functions) {
+        PyObject* current = sys != nullptr ? PyObject_GetAttrString(sys, function.name) : nullptr;
+        if (is_ours(current, function) && tracer.*function.original != nullptr) {
+            PyObject_SetAttrString(sys, function.name, tracer.*function.original);
+        }
+        Py_XDECREF(current);
+        PyErr_Clear();
+    }
 }
 
 template <class F>
@@ -8498,13 +14203,6 @@ void for_each_thread(PyInterpreterState* interp, F&& f) {
 // os.fork(): the child detaches like the core does (session_core.hpp); its
 // hooks stay installed but inert, since nothing drains its buffers.
 inline void stop_python_recording_in_child() noexcept { python_epoch.store(0, std::memory_order_relaxed); }
-inline void install_python_fork_handler() {
-    static const bool installed = [] {
-        ::pthread_atfork(nullptr, nullptr, &stop_python_recording_in_child);
-        return true;
-    }();
-    (void)installed;
-}
 
 } // namespace detail
 
@@ -8555,6 +14253,8 @@ private:
         tracer.options = options;
         tracer.conflicts.clear();
         tracer.stepped_aside.clear();
+        tracer.trace_refused.clear();
+        detail::program_hooks().clear();
         tracer.backend = choose_backend(options);
         code_extra_index();
         if (!tracer.audit_hook_added) {
@@ -8611,20 +14311,26 @@ private:
         }
         for (auto& f : found) {
             tracer.conflicts.push_back(f + (options.on_conflict == ConflictPolicy::step_aside ? ": stepped aside"
-                                                                                              : ": taken over"));
+                                            : options.on_conflict == ConflictPolicy::chain  ? ": chained, both run"
+                                                                                             : ": taken over"));
         }
         if (eval_taken && options.on_conflict == ConflictPolicy::step_aside && tracer.backend == Backend::eval_frame) {
             tracer.backend = Backend::profile;
         }
 
-        detail::install_python_fork_handler();
+        forget_in_forked_child<&detail::stop_python_recording_in_child>();
         detail::python_epoch.store(epoch, std::memory_order_release);
         tracer.active = true;
         tracer.eval_hook_installed = false;
         detail::hot.discovery_only = tracer.backend == Backend::profile;
         detail::hot.c_calls = options.c_calls;
+        detail::hot.trace = tracer.backend == Backend::profile && need_trace;
+        if (tracer.backend == Backend::profile) {
+            detail::replace_sys_functions(tracer);
+        }
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
-        if (!eval_taken || options.on_conflict == ConflictPolicy::take_over) {
+        if (!eval_taken || options.on_conflict == ConflictPolicy::take_over ||
+            options.on_conflict == ConflictPolicy::chain) {
             detail::hot.next_eval = eval_taken ? current : compat::default_eval_frame();
             compat::set_eval_frame(interp, &detail::eval_frame_hook);
             tracer.eval_hook_installed = true;
@@ -8650,6 +14356,7 @@ private:
             detail::for_each_thread(interp, [&](PyThreadState* t) {
                 if (owned_by_others.count(t) != 0 && options.on_conflict == ConflictPolicy::step_aside) {
                     tracer.stepped_aside.insert(t);
+                    detail::step_aside_from(t);
                 } else {
                     detail::install_on(t);
                 }
@@ -8668,11 +14375,14 @@ public:
         detail::python_epoch.store(0, std::memory_order_release);
         tracer.active = false;
         conflicts_ = tracer.conflicts;
+        detail::close_report(clock::now());
+        program_hooks_ = detail::program_hooks().report;
         if (!Py_IsInitialized()) {
             return; // finalized: the hooks went with the interpreter
         }
         const PyGILState_STATE gil = PyGILState_Ensure();
         PyInterpreterState* interp = PyInterpreterState_Get();
+        detail::restore_sys_functions(tracer);
         detail::for_each_thread(interp, [](PyThreadState* t) { detail::uninstall_from(t); });
 #if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
         if (tracer.eval_hook_installed) {
@@ -8696,6 +14406,8 @@ public:
     Backend backend() const noexcept { return backend_; }
     // Conflicts met at start and during the run (valid after stop()).
     const std::vector<std::string>& conflicts() const noexcept { return conflicts_; }
+    // What the program's own profile/trace functions cost the profile (valid after stop()).
+    const ProgramHookReport& program_hooks() const noexcept { return program_hooks_; }
 
     static Backend choose_backend(const TracerOptions& options) noexcept {
         if (options.backend == Backend::profile || options.c_calls || detail::wants_trace_function(options)) {
@@ -8711,20 +14423,62 @@ public:
 private:
     Backend backend_ = Backend::automatic;
     std::vector<std::string> conflicts_;
+    ProgramHookReport program_hooks_;
     std::uint64_t pending_epoch_ = 0;
 };
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/tracer.hpp ----
+// ---- end pycroscope/python/tracer/tracer.hpp ----
 
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 namespace pycroscope {
 namespace python {
 
 namespace detail {
-inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySink& sink, LocationKind kind) {
+inline void write_edges(sinks::JsonWriter& json, const model::Profile& profile,
+                        const std::vector<const model::Edge*>& edges, bool callers) {
+    json.begin_array();
+    for (const model::Edge* e : edges) {
+        const model::Function& f = profile.functions[callers ? e->caller : e->callee];
+        json.begin_object()
+            .field("name", f.name)
+            .field("file", f.file)
+            .field("line", f.line)
+            .field("calls", e->calls)
+            .field("time_ns", e->inclusive)
+            .field("self_ns", e->self)
+            .end_object();
+    }
+    json.end_array();
+}
+
+inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySink& sink, LocationKind kind,
+                            const model::ProfileBuilder* builder) {
+    // The call graph by function, heaviest first (traced runs only: weights in ns).
+    const model::Profile* profile =
+        builder != nullptr && builder->profile().unit == model::Unit::nanoseconds ? &builder->profile() : nullptr;
+    std::vector<std::vector<const model::Edge*>> callers, callees;
+    if (profile != nullptr) {
+        callers.resize(profile->functions.size());
+        callees.resize(profile->functions.size());
+        for (const model::Edge& e : profile->edges) {
+            callers[e.callee].push_back(&e);
+            callees[e.caller].push_back(&e);
+        }
+        const auto heavier = [](const model::Edge* a, const model::Edge* b) {
+            return a->inclusive != b->inclusive ? a->inclusive > b->inclusive : a->calls > b->calls;
+        };
+        for (auto& list : callers) {
+            std::stable_sort(list.begin(), list.end(), heavier);
+        }
+        for (auto& list : callees) {
+            std::stable_sort(list.begin(), list.end(), heavier);
+        }
+    }
     json.begin_array();
     for (const auto& stats : sink.location_stats()) {
         if (stats.location->kind != kind) {
@@ -8737,15 +14491,24 @@ inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySin
             .field("calls", stats.count)
             .field("resumes", stats.resumes)
             .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
-            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5))
-            .end_object();
+            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
+        const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
+        if (f < callers.size()) {
+            json.key("callers");
+            write_edges(json, *profile, callers[f], true);
+            json.key("callees");
+            write_edges(json, *profile, callees[f], false);
+        }
+        json.end_object();
     }
     json.end_array();
 }
 } // namespace detail
 
-// Registers the sections on sink; tracer must outlive the session's stop().
-inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTracer& tracer) {
+// Registers the sections on sink; tracer (and builder, a processor of the
+// same session, when given) must outlive the session's stop().
+inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTracer& tracer,
+                                 const model::ProfileBuilder* builder = nullptr) {
     const sinks::JsonSummarySink* source = &sink;
     const PythonTracer* collector = &tracer;
     sink.add_section("python", [collector](sinks::JsonWriter& json, const SessionSummary&) {
@@ -8759,24 +14522,36 @@ inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTrace
         for (const auto& conflict : collector->conflicts()) {
             json.value(conflict);
         }
-        json.end_array().end_object();
+        json.end_array();
+        // The program's own sys.setprofile/settrace (and C tools like cProfile): what they cost the profile.
+        const ProgramHookReport& hooks = collector->program_hooks();
+        json.key("program_hooks")
+            .begin_object()
+            .field("policy", to_string(collector->options.on_conflict))
+            .field("chained_threads", hooks.chained_threads)
+            .field("stepped_aside_threads", hooks.stepped_aside)
+            .field("untraced_ns", hooks.untraced_ns)
+            .field("ignored_calls", hooks.ignored_calls)
+            .field("refused_calls", hooks.refused_calls)
+            .end_object();
+        json.end_object();
     });
-    sink.add_section("functions", [source](sinks::JsonWriter& json, const SessionSummary&) {
-        detail::write_functions(json, *source, LocationKind::python_function);
+    sink.add_section("functions", [source, builder](sinks::JsonWriter& json, const SessionSummary&) {
+        detail::write_functions(json, *source, LocationKind::python_function, builder);
     });
-    sink.add_section("c_functions", [source](sinks::JsonWriter& json, const SessionSummary&) {
-        detail::write_functions(json, *source, LocationKind::c_function);
+    sink.add_section("c_functions", [source, builder](sinks::JsonWriter& json, const SessionSummary&) {
+        detail::write_functions(json, *source, LocationKind::c_function, builder);
     });
 }
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/summary_sections.hpp ----
-// ---- begin pycroscope/python/frame_walk.hpp ----
+// ---- end pycroscope/python/tracer/function_sections.hpp ----
+// ---- begin pycroscope/python/runtime/frame_walk.hpp ----
 // Reading any thread's Python stack from its thread state, under the GIL,
 // without allocating: the internal frame chain, never PyThreadState_GetFrame
-// or PyFrame_GetBack (which create frame objects on 3.11+). Measured 0.8 us
-// for the internal chain against 8.7 us through the public API.
+// or PyFrame_GetBack (which create frame objects on 3.11+, an allocation per
+// frame per sample, with the GIL held).
 //
 // Each frame comes with its place on the C stack, so the sampler can put the
 // native zones open on that thread (ZoneStack) between the right frames. The
@@ -8973,8 +14748,8 @@ inline int line_of(PyCodeObject* code, int byte_offset) noexcept {
 } // namespace frame_walk
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/frame_walk.hpp ----
-// ---- begin pycroscope/python/stack_collector.hpp ----
+// ---- end pycroscope/python/runtime/frame_walk.hpp ----
+// ---- begin pycroscope/python/sampler/sampling_round.hpp ----
 // One round of stack sampling: the stacks of every thread, Python frames and
 // native zones interleaved, as `sample` + `sample_frame` events (the contract
 // in core/event.hpp). The Sampler collector runs one round per tick on its own
@@ -9047,14 +14822,18 @@ inline std::int64_t monotonic_ns() noexcept {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-class StackCollector {
+class SamplingRound {
 public:
     // A thread counts as running when its CPU clock advanced by at least
     // this share of the wall time since the previous round.
     static constexpr std::int64_t running_cpu_share_percent = 10;
 
-    explicit StackCollector(std::size_t max_frames = 512)
-        : raw_(max_frames), zones_(ZoneStack::capacity), max_frames_(max_frames) {}
+    // One raw slot more than max_frames tells a cut stack from a full one.
+    explicit SamplingRound(std::size_t max_frames = 512)
+        : raw_(max_frames + 1), zones_(ZoneStack::capacity), max_frames_(max_frames),
+          truncated_(names().intern(LocationKind::other,
+                                    "[outer frames truncated at " + std::to_string(max_frames) + "]",
+                                    "[truncated]", "<sampler>", 0)) {}
 
     std::size_t max_frames() const noexcept { return max_frames_; }
 
@@ -9295,7 +15074,9 @@ private:
             buffer = nullptr;
         }
         const Known& known = known_python_thread(core, t, buffer);
-        const std::size_t raw_count = frame_walk::walk(t, raw_.data(), raw_.size());
+        std::size_t raw_count = frame_walk::walk(t, raw_.data(), raw_.size());
+        const bool truncated = raw_count > max_frames_;
+        raw_count = truncated ? max_frames_ : raw_count;
         const std::size_t zone_count = buffer != nullptr ? buffer->zones.read(zones_.data(), zones_.size()) : 0;
         stage_header(last_key_, now, known, false);
 
@@ -9303,6 +15084,9 @@ private:
         // the C stack goes inside every frame whose eval loop is at a higher
         // address; a zone opened from Python goes right after its frame.
         std::size_t next = raw_count; // raw_[next - 1] is the outermost frame not yet emitted
+        if (truncated) {
+            add_frame(now, truncated_, 0); // the stack is cut: say so where the cut is
+        }
         auto emit_frame = [&](const frame_walk::RawFrame& frame) {
             const SourceLocation* location = code_location(frame.code);
             add_frame(now, location, static_cast<std::uint64_t>(line_of(location, frame.code, frame.byte_offset)));
@@ -9364,6 +15148,7 @@ private:
     std::vector<frame_walk::RawFrame> raw_;
     std::vector<ZoneStack::Entry> zones_;
     std::size_t max_frames_;
+    const SourceLocation* truncated_; // the outermost frame of a cut stack
     std::vector<std::shared_ptr<ThreadBuffer>> buffers_;
     std::vector<bool> matched_;
     std::vector<Staged> staged_;
@@ -9377,8 +15162,8 @@ private:
 } // namespace detail
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/stack_collector.hpp ----
-// ---- begin pycroscope/python/sampler.hpp ----
+// ---- end pycroscope/python/sampler/sampling_round.hpp ----
+// ---- begin pycroscope/python/sampler/sampler.hpp ----
 // Sampler: the statistical collector. At a fixed rate it records the stack of
 // every thread, Python frames and native PYCRO_SCOPE zones interleaved in true
 // call order, as `sample` + `sample_frame` events (core/event.hpp).
@@ -9398,8 +15183,7 @@ private:
 //    of anything, including the interpreter updating its frames: only
 //    async-signal-safe code, and still a torn stack.
 //  - Under the GIL the frame chains are consistent, the walk needs no copy
-//    and no retry (0.8 us measured for a whole stack), and code objects can
-//    be interned on first sight.
+//    and no retry, and code objects can be interned on first sight.
 // Native zones come from each thread's ZoneStack (core/zone_stack.hpp), which
 // that thread writes on the zone path and the sampler reads racily, so the
 // zones of threads running without the GIL are seen too; threads with open
@@ -9416,8 +15200,9 @@ private:
 //    the time lands on the code that runs when it returns.
 //  - Threads that released the GIL (I/O, sleep, native work) are sampled at
 //    their exact position, without waiting.
-//  - While the sampler holds the GIL the program does not run Python. The
-//    walk is short (see the README figures) but it is not free.
+//  - While the sampler holds the GIL the program does not run Python: the
+//    pause grows with the number of threads and the depth of their stacks
+//    (docs/benchmarks.md).
 // Running or idle: a thread is "running" when its CPU clock advanced by at
 // least 10% of the wall time since the previous tick (CLOCK_THREAD_CPUTIME
 // of its kernel thread id): a thread waiting for the GIL, sleeping or blocked
@@ -9615,15 +15400,6 @@ inline void forget_sampler_in_child() noexcept {
     new (&active_sampler_mutex()) std::mutex();
     new (&active_sampler_slot()) std::shared_ptr<SamplerControl>();
 }
-inline void install_sampler_fork_handler() {
-#if defined(__unix__) || defined(__APPLE__)
-    static const bool installed = [] {
-        ::pthread_atfork(nullptr, nullptr, &forget_sampler_in_child);
-        return true;
-    }();
-    (void)installed;
-#endif
-}
 
 inline std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) noexcept {
     return static_cast<std::uint64_t>(
@@ -9644,9 +15420,9 @@ inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCo
     const PyGILState_STATE gil = PyGILState_Ensure();
     PyThreadState* own = PyThreadState_Get();
     PyEval_SaveThread();
-    std::unique_ptr<StackCollector> collector;
+    std::unique_ptr<SamplingRound> collector;
     try {
-        collector = std::make_unique<StackCollector>(max_frames);
+        collector = std::make_unique<SamplingRound>(max_frames);
     } catch (...) {
         collector = nullptr;
     }
@@ -9807,7 +15583,7 @@ public:
 
 private:
     void launch(SessionCore& core) {
-        detail::install_sampler_fork_handler();
+        forget_in_forked_child<&detail::forget_sampler_in_child>();
         control_ = std::make_shared<detail::SamplerControl>(options);
         pid_ = current_pid();
         thread_ = std::thread(&detail::run_sampler, control_, &core, core.epoch(), options.max_frames);
@@ -9833,8 +15609,8 @@ private:
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/sampler.hpp ----
-// ---- begin pycroscope/python/current_frame.hpp ----
+// ---- end pycroscope/python/sampler/sampler.hpp ----
+// ---- begin pycroscope/python/runtime/current_frame.hpp ----
 // The innermost Python frame of a thread, read straight from its thread
 // state without a call into libpython and without allocating (unlike
 // PyThreadState_GetFrame). Used by the allocator hooks, which may run on a
@@ -9956,6 +15732,17 @@ inline PyThreadState* current_thread_state() noexcept {
 #endif
 }
 
+// True once Py_Finalize has begun: other threads' states are then freed
+// under them, so a thread without the GIL must not read its own any more.
+// One atomic load, no allocation.
+inline bool interpreter_finalizing() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing() != 0;
+#else
+    return _Py_IsFinalizing() != 0;
+#endif
+}
+
 // Number of code units of a code object: the range of FramePosition::unit.
 inline Py_ssize_t code_units(PyCodeObject* code) noexcept {
 #if PY_VERSION_HEX >= 0x030B0000
@@ -10014,17 +15801,21 @@ private:
 } // namespace compat
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/current_frame.hpp ----
-// ---- begin pycroscope/python/code_lines.hpp ----
+// ---- end pycroscope/python/runtime/current_frame.hpp ----
+// ---- begin pycroscope/python/runtime/code_lines.hpp ----
 // Per code object: one interned LocationKind::python_line SourceLocation per
 // code unit, so an allocation hook turns (code, unit) into its line with two
 // loads instead of a PyCode_Addr2Line call. The table hangs off its own
 // co_extra slot (separate from the tracer's, see code_registry.hpp) and is
 // freed with its code object; the interned locations outlive both.
 //
-// line_location() reads only. build_line_table() interns and needs the GIL;
-// the allocation hooks call it from the MEM and OBJ domains (GIL held) under
-// their reentrancy guard, since interning may itself allocate through PyMem.
+// line_location() and peek_line_table() read only (any thread).
+// build_line_table() runs inside the MEM and OBJ allocation hooks (GIL held),
+// under their reentrancy guard: it reads the code object and its names
+// without a call into libpython, and attaches through attach_code_extra()
+// (code_extra.hpp), whose one allocation passes through the guard.
+// line_table_index() requests the slot on first use: never from inside a
+// realloc (see code_extra.hpp); MemoryCollector::start() asks up front.
 
 
 #include <atomic>
@@ -10064,15 +15855,16 @@ inline const SourceLocation* intern_line(const std::string& function, const std:
 
 } // namespace detail
 
-// The slot index for interp, requested on first use (GIL held). -1 when this
-// interpreter is not the one the slot belongs to, or none is left.
-inline Py_ssize_t line_table_index(PyInterpreterState* interp) noexcept {
+// The slot index for interp, requested on first use when may_request (GIL
+// held). -1 when this interpreter is not the one the slot belongs to, none is
+// left, or none was requested yet.
+inline Py_ssize_t line_table_index(PyInterpreterState* interp, bool may_request = true) noexcept {
     detail::LineTableSlot& slot = detail::line_table_slot;
     PyInterpreterState* owner = slot.interpreter.load(std::memory_order_acquire);
     if (owner == interp) {
         return slot.index.load(std::memory_order_relaxed);
     }
-    if (owner != nullptr) {
+    if (owner != nullptr || !may_request) {
         return -1;
     }
 #if PY_VERSION_HEX >= 0x030C0000
@@ -10091,7 +15883,7 @@ inline const CodeLineTable* peek_line_table(PyCodeObject* code) noexcept {
     if (index < 0) {
         return nullptr;
     }
-    return static_cast<const CodeLineTable*>(compat::peek_code_extra(code, index));
+    return static_cast<const CodeLineTable*>(compat::load_code_extra(code, index));
 }
 
 inline const SourceLocation* line_location(const CodeLineTable& table, Py_ssize_t unit) noexcept {
@@ -10099,7 +15891,7 @@ inline const SourceLocation* line_location(const CodeLineTable& table, Py_ssize_
 }
 
 // Builds and attaches the table of code (GIL held). Null on failure (no slot,
-// out of memory); never leaves a Python exception set.
+// out of memory). Calls into libpython only to allocate co_extra's block.
 inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t index) noexcept {
     if (index < 0) {
         return nullptr;
@@ -10116,7 +15908,6 @@ inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t inde
     auto* table = static_cast<CodeLineTable*>(memory);
     table->units = units;
     try {
-        detail::PendingExceptionGuard guard;
         const std::string function = detail::utf8(compat::qualified_name(code), "<unknown>");
         const std::string file = detail::utf8(code->co_filename, "<unknown>");
         int previous_line = -2;
@@ -10130,22 +15921,21 @@ inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t inde
             }
             table->lines[unit] = previous;
         }
-        if (compat::set_code_extra(code, index, table) != 0) {
-            PyErr_Clear();
-            ::operator delete(memory);
-            return nullptr;
-        }
     } catch (...) {
         ::operator delete(memory);
         return nullptr;
+    }
+    if (!compat::attach_code_extra(code, index, table)) {
+        ::operator delete(memory);
+        return peek_line_table(code); // attached meanwhile by a nested call, or null
     }
     return table;
 }
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/code_lines.hpp ----
-// ---- begin pycroscope/python/memory_hooks.hpp ----
+// ---- end pycroscope/python/runtime/code_lines.hpp ----
+// ---- begin pycroscope/python/memory/memory_hooks.hpp ----
 // Allocator hooks on the three PyMem domains (RAW, MEM, OBJ). Each wraps the
 // allocator that was installed before it and records mem_alloc / mem_free
 // events (layout in core/event.hpp) while a MemoryCollector records.
@@ -10168,8 +15958,44 @@ inline const CodeLineTable* build_line_table(PyCodeObject* code, Py_ssize_t inde
 // called without the GIL: allocations are attributed to the calling thread's
 // own innermost frame through its own thread state
 // (PyGILState_GetThisThreadState), never the GIL holder's. A thread-local
-// guard makes nested calls pass through: pymalloc falls back to
-// PyMem_RawMalloc for large blocks, and interning a code object allocates.
+// guard (busy) makes nested calls pass through: pymalloc falls back to
+// PyMem_RawMalloc for large blocks, and attaching a line table allocates.
+//
+// The invariant. A hook runs in the middle of whatever CPython call
+// allocates, so it calls nothing that could touch state that call may hold
+// half-changed: no Python code, no GC, no exception, no PyUnicode_AsUTF8 (it
+// caches into the str), no _PyCode_SetExtra (its realloc leaves co_extra
+// pointing at the freed block, then it reads the slot count again). What a
+// hook may do:
+//  - read the calling thread's frame and code object, co_extra and str data
+//    (current_frame.hpp, code_extra.hpp, code_registry.hpp's utf8), and
+//    intern names (C++ heap, not PyMem);
+//  - MEM and OBJ only (GIL held): build a line table and attach it with
+//    attach_code_extra(), whose one PyMem allocation passes through the
+//    guard; request the slot index from malloc and calloc only;
+//  - a realloc does not read co_extra when it is the block being moved.
+// The tracer's own co_extra writes use attach_code_extra() too, so a hook
+// that interrupts them finds co_extra whole, and they re-read it afterwards.
+//
+// The allocation path (hook_calloc alike):
+//   hook_malloc                 inline. No session: tail call to the wrapped
+//   |                           allocator. Sampling mode, unsampled block:
+//   |                           counted down, tail call; above 448 bytes
+//   |                           allocate_busy (pymalloc hands it to RAW,
+//   |                           whose hook must not count it again).
+//   +- allocate_recorded        inline: picks the mode
+//      +- allocate_every        out of line, full mode  } busy, the wrapped
+//      +- allocate_sampled      out of line, sampling   } allocator, then
+//         +- record_alloc       inlined into both       } record, still busy
+//            +- allocation_site        thread -> frame -> code -> line table
+//            |  +- build_line_table    a code object's first allocation
+//            |     +- attach_code_extra  one PyMem_Malloc (passes through)
+//            +- push_event             the thread's ring (core/recorder.hpp)
+//   hook_free: the filter test inline, free_every / free_maybe_sampled out
+//   of line. hook_realloc: one path, a free and an allocation.
+// Why the split: the inline parts are what every allocation pays (a branch
+// while no session records); whatever records lives out of line, or the
+// compiler saves registers on entry to every hook for it.
 
 
 #include <atomic>
@@ -10356,25 +16182,38 @@ PYCROSCOPE_FORCE_INLINE void leave_busy(ThreadMemoryState& state) noexcept {
     state.until_sample = state.until_while_busy;
 }
 
-// The innermost Python line of the calling thread, or null. may_build: the
-// caller holds the GIL (MEM and OBJ domains) and may build a line table.
-PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(bool may_build) noexcept {
+// Who calls allocation_site(), and so what it may do (the invariant at the top).
+enum class SiteAccess : std::uint8_t {
+    raw,     // RAW, maybe without the GIL: reads only
+    realloc, // MEM or OBJ realloc: may build a line table, not request the slot
+    build,   // MEM or OBJ malloc and calloc: may build a line table and request its slot
+};
+
+// The innermost Python line of the calling thread, or null. moving: the
+// block a realloc just moved, or null. When it is the co_extra block of the
+// thread's own code object, a _PyCode_SetExtra up the stack has freed it and
+// not yet stored the new one: co_extra is not read at all.
+PYCROSCOPE_FORCE_INLINE const SourceLocation* allocation_site(SiteAccess access, const void* moving) noexcept {
     // With the GIL held (MEM, OBJ) the current thread state is this thread's,
     // one load away; RAW runs without it and needs the thread's own (TSS).
-    PyThreadState* tstate = may_build ? compat::current_thread_state() : PyGILState_GetThisThreadState();
+    PyThreadState* tstate = access != SiteAccess::raw     ? compat::current_thread_state()
+                            : compat::interpreter_finalizing() ? nullptr
+                                                             : PyGILState_GetThisThreadState();
     if (tstate == nullptr) {
         return nullptr;
     }
     const compat::FramePosition position = compat::current_position(tstate);
-    if (position.code == nullptr) {
+    if (position.code == nullptr || (moving != nullptr && position.code->co_extra == moving)) {
         return nullptr;
     }
     const CodeLineTable* table = peek_line_table(position.code);
     if (PYCROSCOPE_UNLIKELY(table == nullptr)) {
-        if (!may_build) {
+        if (access == SiteAccess::raw) {
             return nullptr;
         }
-        table = build_line_table(position.code, line_table_index(tstate->interp));
+        // _PyCode_SetExtra reads the slot count again after its realloc.
+        const bool may_request = access == SiteAccess::build;
+        table = build_line_table(position.code, line_table_index(tstate->interp, may_request));
         if (table == nullptr) {
             return nullptr;
         }
@@ -10433,8 +16272,10 @@ inline std::uint64_t sample_weight(ThreadMemoryState& state, std::uint64_t epoch
 
 // bytes: sample_weight()'s answer. sampled: the session samples (the
 // caller has read memory_sample_bytes already).
+// moving: a realloc's old block, else null (then MEM and OBJ may build).
 PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t domain, void* address,
-                                          std::uint64_t bytes, bool sampled) noexcept {
+                                          std::uint64_t bytes, bool sampled, const void* moving = nullptr,
+                                          bool from_realloc = false) noexcept {
     std::uint8_t flags = domain;
     if (sampled) {
         if (!remember_sampled(address)) {
@@ -10442,7 +16283,9 @@ PYCROSCOPE_FORCE_INLINE void record_alloc(std::uint64_t epoch, std::uint8_t doma
         }
         flags |= memory_flags::sampled;
     }
-    const SourceLocation* site = memory_attribution.load(std::memory_order_relaxed) ? allocation_site(domain != 0) : nullptr;
+    const SiteAccess access = domain == 0 ? SiteAccess::raw : from_realloc ? SiteAccess::realloc : SiteAccess::build;
+    const SourceLocation* site =
+        memory_attribution.load(std::memory_order_relaxed) ? allocation_site(access, moving) : nullptr;
     Event event{clock::now(), location_id(site), static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address)),
                 0, EventKind::mem_alloc, flags, 0};
     set_memory_bytes(event, bytes);
@@ -10474,8 +16317,8 @@ PYCROSCOPE_FORCE_INLINE void record_free(std::uint64_t epoch, std::uint8_t domai
 }
 
 // The hooks keep their common paths (no session; sampling mode's unsampled
-// blocks) free of saved registers: whatever records goes out of line, as GCC
-// would otherwise save registers on entry to every hook for it.
+// blocks) free of saved registers: whatever records goes out of line, or
+// the compiler saves registers on entry to every hook for it.
 
 // The wrapped allocator: calloc(count, size) when zeroed, else malloc(size).
 // Scalars, not a struct: allocate_recorded() gets them all in registers.
@@ -10602,7 +16445,8 @@ inline void* hook_realloc(void* context, void* address, std::size_t size) {
             record_free(epoch, hook.domain, address, before);
         }
         if (alloc_wanted) {
-            record_alloc(epoch, hook.domain, block, bytes, memory_sample_bytes.load(std::memory_order_relaxed) != 0);
+            record_alloc(epoch, hook.domain, block, bytes, memory_sample_bytes.load(std::memory_order_relaxed) != 0,
+                         address, true);
         }
     }
     leave_busy(state);
@@ -10728,8 +16572,8 @@ inline const char* to_string(MemoryHooksState state) noexcept {
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/memory_hooks.hpp ----
-// ---- begin pycroscope/python/memory_collector.hpp ----
+// ---- end pycroscope/python/memory/memory_hooks.hpp ----
+// ---- begin pycroscope/python/memory/memory_collector.hpp ----
 // MemoryCollector: allocations and frees of the three PyMem domains, each
 // attributed to the Python line (and, on the drain side, the native zone)
 // that made it. The hooks are in memory_hooks.hpp; the drain-side model that
@@ -10796,7 +16640,11 @@ public:
             state = install_memory_hooks();
         }
         mode_ = state;
-        install_fork_handler();
+        if (options.attribution && Py_IsInitialized() && PyGILState_Check()) {
+            // Now rather than in a hook, which may not when inside a realloc.
+            line_table_index(PyInterpreterState_Get());
+        }
+        forget_in_forked_child<&detail::stop_recording>(); // the child has no drain thread
         detail::start_recording(core.epoch(), options.sample_bytes, options.attribution);
         active_ = true;
     }
@@ -10815,15 +16663,6 @@ public:
     bool sampling() const noexcept { return options.sample_bytes != 0; }
 
 private:
-    // A forked child has no drain thread: its hooks must stop recording.
-    static void install_fork_handler() {
-        static const bool installed = [] {
-            ::pthread_atfork(nullptr, nullptr, [] { detail::stop_recording(); });
-            return true;
-        }();
-        (void)installed;
-    }
-
     bool active_ = false;
     MemoryHooksState mode_ = MemoryHooksState::none;
 };
@@ -10832,7 +16671,7 @@ private:
 constexpr std::size_t full_tracking_buffer_capacity = std::size_t{1} << 18;
 
 // The session config for a collector with these options. Full tracking
-// writes ~20M events/s on allocation-heavy code: a default-sized ring
+// writes an event per allocation and per free: a default-sized ring
 // (2 MiB) is drained in many small passes, and fills whenever the drain
 // thread is descheduled. A ring the host sized itself is kept.
 inline Config memory_tracking_config(Config config, const MemoryOptions& options) {
@@ -10845,18 +16684,18 @@ inline Config memory_tracking_config(Config config, const MemoryOptions& options
 // Adds the memory model to session's processors (before start()) with the
 // collector's snapshot interval; returns it for the sinks and sections.
 template <class SessionType>
-std::shared_ptr<analysis::MemoryModel> add_memory_model(SessionType& session,
-                                                        analysis::MemoryModelOptions model_options = {}) {
+std::shared_ptr<model::MemoryModel> add_memory_model(SessionType& session,
+                                                        model::MemoryModelOptions model_options = {}) {
     model_options.snapshot_interval_ns = session.template collector<MemoryCollector>().options.snapshot_interval_ns;
-    auto model = std::make_shared<analysis::MemoryModel>(model_options);
+    auto model = std::make_shared<model::MemoryModel>(model_options);
     session.core().add_processor(model);
     return model;
 }
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/memory_collector.hpp ----
-// ---- begin pycroscope/python/memory_sections.hpp ----
+// ---- end pycroscope/python/memory/memory_collector.hpp ----
+// ---- begin pycroscope/python/memory/memory_section.hpp ----
 // The "memory" section of session.json, read off the memory model at stop:
 //   mode            "full" (hooks before Py_Initialize: every block known),
 //                   "degraded" (hooks installed on a running interpreter) or "off"
@@ -10890,7 +16729,7 @@ struct MemorySectionOptions {
 
 namespace detail {
 
-inline void write_site_head(sinks::JsonWriter& json, const analysis::MemorySite& site) {
+inline void write_site_head(sinks::JsonWriter& json, const model::MemorySite& site) {
     const SourceLocation* line = site.line;
     json.begin_object()
         .field("file", line != nullptr ? line->file : "")
@@ -10904,7 +16743,7 @@ inline void write_site_head(sinks::JsonWriter& json, const analysis::MemorySite&
 }
 
 inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& summary,
-                                 const analysis::MemoryModel& model, const MemoryCollector& collector,
+                                 const model::MemoryModel& model, const MemoryCollector& collector,
                                  const MemorySectionOptions& options) {
     const auto& sites = model.sites();
     json.begin_object();
@@ -10916,7 +16755,7 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
         // Samples dropped because their filter bucket was full (memory_hooks.hpp).
         .field("samples_not_taken", detail::sampled_unrecorded.load(std::memory_order_relaxed))
         .end_object();
-    const analysis::MemoryPeak peak = model.peak();
+    const model::MemoryPeak peak = model.peak();
     json.field("peak_bytes", peak.bytes);
     json.field("peak_time_ns", peak.bytes > 0 ? summary.info.session_ns(peak.ticks) : 0);
     const ThreadInfo* peak_thread = summary.thread(peak.thread);
@@ -10951,13 +16790,13 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
               [&](std::size_t a, std::size_t b) { return sites[a].alloc_bytes > sites[b].alloc_bytes; });
     json.key("sites").begin_array();
     for (std::size_t k = 0; k < top; ++k) {
-        const analysis::MemorySite& site = sites[order[k]];
+        const model::MemorySite& site = sites[order[k]];
         write_site_head(json, site);
         json.field("bytes", site.alloc_bytes)
             .field("count", site.alloc_count)
             .field("live_bytes", site.live_bytes())
             .field("live_count", site.live_count());
-        std::size_t used = analysis::lifetime_buckets;
+        std::size_t used = model::lifetime_buckets;
         while (used > 0 && site.lifetimes[used - 1] == 0) {
             --used;
         }
@@ -10969,7 +16808,7 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
     }
     json.end_array();
 
-    std::vector<analysis::SiteGrowth> growth(sites.size());
+    std::vector<model::SiteGrowth> growth(sites.size());
     for (std::size_t i = 0; i < sites.size(); ++i) {
         growth[i] = model.growth(sites[i]);
     }
@@ -11000,7 +16839,7 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
     });
     json.key("growth").begin_array();
     for (std::size_t k = 0; k < top; ++k) {
-        const analysis::SiteGrowth& g = growth[order[k]];
+        const model::SiteGrowth& g = growth[order[k]];
         if (g.slope_bytes_per_s <= 0) {
             break;
         }
@@ -11021,7 +16860,7 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
 } // namespace detail
 
 // Adds "memory" to sink. model and collector must outlive the session's stop().
-inline void add_memory_section(sinks::JsonSummarySink& sink, std::shared_ptr<const analysis::MemoryModel> model,
+inline void add_memory_section(sinks::JsonSummarySink& sink, std::shared_ptr<const model::MemoryModel> model,
                                const MemoryCollector& collector, MemorySectionOptions options = {}) {
     const MemoryCollector* source = &collector;
     sink.add_section("memory", [model, source, options](sinks::JsonWriter& json, const SessionSummary& summary) {
@@ -11031,8 +16870,8 @@ inline void add_memory_section(sinks::JsonSummarySink& sink, std::shared_ptr<con
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/memory_sections.hpp ----
-// ---- begin pycroscope/python/gc_collector.hpp ----
+// ---- end pycroscope/python/memory/memory_section.hpp ----
+// ---- begin pycroscope/python/gc/gc_collector.hpp ----
 // GcCollector: every garbage collection as a span in the session's timeline.
 //
 // CPython has no C-level GC hook; it calls the functions in `gc.callbacks`
@@ -11061,9 +16900,9 @@ namespace detail {
 
 // The recording session, zero when off. Atomic: stop() clears it before it
 // has the GIL.
-inline std::atomic<std::uint64_t> gc_epoch{0};
 // fork(): the child records nothing (see session_core.hpp).
-inline void stop_gc_recording_in_child() noexcept { gc_epoch.store(0, std::memory_order_relaxed); }
+struct GcRecording;
+using gc_epoch = RecordingEpoch<GcRecording>;
 
 struct GcHookState {
     std::uint64_t open_epoch;         // session of the collection begun and not yet ended
@@ -11094,7 +16933,7 @@ inline long gc_info_field(PyObject* info, PyObject* key) noexcept {
 // ignores exceptions from callbacks, but a profiler must not add any.
 inline PyObject* gc_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     GcHookState& hook = gc_hook;
-    const std::uint64_t epoch = gc_epoch.load(std::memory_order_relaxed);
+    const std::uint64_t epoch = gc_epoch::load();
     if (epoch == 0 || nargs < 2 || !PyUnicode_Check(args[0])) {
         Py_RETURN_NONE;
     }
@@ -11171,13 +17010,11 @@ public:
         Py_DECREF(callbacks);
         callback_ = function;
         hook.open_epoch = 0;
-        static const int fork_handler = ::pthread_atfork(nullptr, nullptr, &detail::stop_gc_recording_in_child);
-        (void)fork_handler;
-        detail::gc_epoch.store(core.epoch(), std::memory_order_relaxed);
+        detail::gc_epoch::begin(core.epoch());
     }
 
     void stop(SessionCore&) noexcept {
-        detail::gc_epoch.store(0, std::memory_order_relaxed);
+        detail::gc_epoch::end();
         if (callback_ == nullptr) {
             return;
         }
@@ -11219,108 +17056,10 @@ private:
     PyObject* callback_ = nullptr;
 };
 
-// ---------------------------------------------------------------------------
-// Drain side
-// ---------------------------------------------------------------------------
-
-// Collections per generation, from the GC spans of every thread. Add it to
-// the session as a sink; read it after stop() or from a section writer.
-class GcModel : public sinks::BaseSinkMt {
-public:
-    struct Generation {
-        std::uint64_t collections = 0;
-        std::uint64_t ticks = 0;
-        std::uint64_t max_ticks = 0;
-        std::uint64_t collected = 0;
-        std::uint64_t uncollectable = 0;
-    };
-
-    std::string describe() const override { return "gc model"; }
-
-    // Per generation 0-2; valid after the session's final drain.
-    Generation generation(int g) const { return generations_[g < 0 ? 0 : g > 2 ? 2 : g]; }
-    std::uint64_t collections() const {
-        return generations_[0].collections + generations_[1].collections + generations_[2].collections;
-    }
-
-protected:
-    void open_(const SessionInfo&) override {
-        for (auto& g : generations_) {
-            g = Generation{};
-        }
-        open_begin_.clear();
-    }
-
-    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
-        std::uint64_t& begin = open_begin_[thread.index];
-        for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
-            if ((e.kind != EventKind::zone_begin && e.kind != EventKind::zone_end) || e.location() == nullptr ||
-                e.location()->kind != LocationKind::gc_collection) {
-                continue;
-            }
-            if (e.kind == EventKind::zone_begin) {
-                begin = e.timestamp;
-                continue;
-            }
-            Generation& g = generations_[e.location()->line > 2 ? 2 : e.location()->line];
-            const std::uint64_t ticks = e.timestamp > begin ? e.timestamp - begin : 0;
-            ++g.collections;
-            g.ticks += ticks;
-            g.max_ticks = ticks > g.max_ticks ? ticks : g.max_ticks;
-            g.collected += e.payload;
-            g.uncollectable += e.aux;
-        }
-    }
-
-private:
-    Generation generations_[3];
-    sinks::PerThreadState<std::uint64_t> open_begin_; // per thread: start of its open collection
-};
-
-// The "gc" section: {"collections", "time_ns", "share", "collected",
-// "uncollectable", "generations": [{"generation", "collections", "time_ns",
-// "max_ns", "collected", "uncollectable"}]}. share is GC time over the
-// session's duration. model must outlive the session's stop().
-inline void add_gc_section(sinks::JsonSummarySink& sink, GcModel& model) {
-    GcModel* source = &model;
-    sink.add_section("gc", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
-        source->with_lock([&] {
-            const SessionInfo& info = summary.info;
-            std::uint64_t ticks = 0, collected = 0, uncollectable = 0;
-            for (int g = 0; g < 3; ++g) {
-                ticks += source->generation(g).ticks;
-                collected += source->generation(g).collected;
-                uncollectable += source->generation(g).uncollectable;
-            }
-            const double time_ns = info.ticks_to_ns(ticks);
-            json.begin_object()
-                .field("collections", source->collections())
-                .field("time_ns", static_cast<std::uint64_t>(time_ns + 0.5))
-                .field("share", summary.duration_ns > 0 ? time_ns / static_cast<double>(summary.duration_ns) : 0.0)
-                .field("collected", collected)
-                .field("uncollectable", uncollectable);
-            json.key("generations").begin_array();
-            for (int g = 0; g < 3; ++g) {
-                const GcModel::Generation gen = source->generation(g);
-                json.begin_object()
-                    .field("generation", g)
-                    .field("collections", gen.collections)
-                    .field("time_ns", static_cast<std::uint64_t>(info.ticks_to_ns(gen.ticks) + 0.5))
-                    .field("max_ns", static_cast<std::uint64_t>(info.ticks_to_ns(gen.max_ticks) + 0.5))
-                    .field("collected", gen.collected)
-                    .field("uncollectable", gen.uncollectable)
-                    .end_object();
-            }
-            json.end_array().end_object();
-        });
-    });
-}
-
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/gc_collector.hpp ----
-// ---- begin pycroscope/python/import_collector.hpp ----
+// ---- end pycroscope/python/gc/gc_collector.hpp ----
+// ---- begin pycroscope/python/imports/import_collector.hpp ----
 // ImportCollector: time per import, nested like `python -X importtime`.
 //
 // -X importtime times, in C, the call import.c makes to
@@ -11351,8 +17090,8 @@ namespace python {
 
 namespace detail {
 
-inline std::atomic<std::uint64_t> import_epoch{0};
-inline void stop_import_recording_in_child() noexcept { import_epoch.store(0, std::memory_order_relaxed); }
+struct ImportRecording;
+using import_epoch = RecordingEpoch<ImportRecording>;
 
 // The original _find_and_load: a strong reference kept for the life of the
 // process, since a wrapper may still be running when the session stops.
@@ -11393,7 +17132,7 @@ inline const SourceLocation* import_location(PyObject* name) {
 // Stands in for _find_and_load(name, import_). Errors pass through untouched.
 inline PyObject* find_and_load_wrapper(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     PyObject* original = original_find_and_load;
-    const std::uint64_t epoch = import_epoch.load(std::memory_order_relaxed);
+    const std::uint64_t epoch = import_epoch::load();
     if (epoch == 0 || nargs < 1 || !PyUnicode_Check(args[0])) {
         return PyObject_Vectorcall(original, args, static_cast<std::size_t>(nargs), nullptr);
     }
@@ -11404,7 +17143,7 @@ inline PyObject* find_and_load_wrapper(PyObject*, PyObject* const* args, Py_ssiz
     pycroscope::detail::push_event(epoch,
                                    Event{clock::now(), location_id(location), 0, 0, EventKind::zone_begin, 0, 0});
     PyObject* module = PyObject_Vectorcall(original, args, static_cast<std::size_t>(nargs), nullptr);
-    if (import_epoch.load(std::memory_order_relaxed) == epoch) {
+    if (import_epoch::load() == epoch) {
         pycroscope::detail::push_event(epoch, Event{clock::now(), location_id(location), 0, 0, EventKind::zone_end,
                                                     module == nullptr ? event_flags::exception : std::uint8_t{0}, 0});
     }
@@ -11469,13 +17208,11 @@ public:
         }
         wrapper_ = wrapper;
         Py_DECREF(importlib);
-        static const int fork_handler = ::pthread_atfork(nullptr, nullptr, &detail::stop_import_recording_in_child);
-        (void)fork_handler;
-        detail::import_epoch.store(core.epoch(), std::memory_order_relaxed);
+        detail::import_epoch::begin(core.epoch());
     }
 
     void stop(SessionCore&) noexcept {
-        detail::import_epoch.store(0, std::memory_order_relaxed);
+        detail::import_epoch::end();
         if (wrapper_ == nullptr) {
             return;
         }
@@ -11502,131 +17239,10 @@ private:
     PyObject* wrapper_ = nullptr;
 };
 
-// ---------------------------------------------------------------------------
-// Drain side
-// ---------------------------------------------------------------------------
-
-// The import tree of every thread, rebuilt from the import spans (other
-// spans inside them are ignored): like importtime, self time is the
-// cumulative time minus the cumulative time of the nested imports.
-class ImportModel : public sinks::BaseSinkMt {
-public:
-    struct Node {
-        std::string module;
-        std::uint32_t thread = 0;
-        std::uint64_t begin = 0;
-        std::uint64_t cumulative_ticks = 0;
-        std::uint64_t child_ticks = 0;
-        bool failed = false;
-        bool finished = false;
-        std::vector<std::size_t> children; // indices into nodes(), in start order
-    };
-
-    std::string describe() const override { return "import model"; }
-
-    // Every import seen, in start order; roots() are those nested in no other.
-    const std::vector<Node>& nodes() const noexcept { return nodes_; }
-    const std::vector<std::size_t>& roots() const noexcept { return roots_; }
-
-    // Closes imports still open at the session's end (after the final drain;
-    // idempotent, so close() and the section writer may both call it).
-    void finish(std::uint64_t stop_ticks) {
-        open_imports_.for_each([&](std::uint32_t, std::vector<std::size_t>& stack) {
-            while (!stack.empty()) {
-                close_import(stack, stop_ticks, false);
-            }
-        });
-    }
-
-protected:
-    void open_(const SessionInfo&) override {
-        nodes_.clear();
-        roots_.clear();
-        open_imports_.clear();
-    }
-
-    void close_(const SessionSummary& summary) override { finish(summary.stop_ticks); }
-
-    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
-        std::vector<std::size_t>& stack = open_imports_[thread.index];
-        for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
-            if ((e.kind != EventKind::zone_begin && e.kind != EventKind::zone_end) || e.location() == nullptr ||
-                e.location()->kind != LocationKind::python_import) {
-                continue;
-            }
-            if (e.kind == EventKind::zone_begin) {
-                Node node;
-                node.module = e.location()->function;
-                node.thread = thread.index;
-                node.begin = e.timestamp;
-                nodes_.push_back(std::move(node));
-                const std::size_t index = nodes_.size() - 1;
-                (stack.empty() ? roots_ : nodes_[stack.back()].children).push_back(index);
-                stack.push_back(index);
-            } else if (!stack.empty()) {
-                close_import(stack, e.timestamp, (e.flags & event_flags::exception) != 0);
-            }
-        }
-    }
-
-private:
-    void close_import(std::vector<std::size_t>& stack, std::uint64_t end, bool failed) {
-        Node& node = nodes_[stack.back()];
-        stack.pop_back();
-        node.cumulative_ticks = end > node.begin ? end - node.begin : 0;
-        node.failed = failed;
-        node.finished = true;
-        if (!stack.empty()) {
-            nodes_[stack.back()].child_ticks += node.cumulative_ticks;
-        }
-    }
-
-    std::vector<Node> nodes_;
-    std::vector<std::size_t> roots_;
-    sinks::PerThreadState<std::vector<std::size_t>> open_imports_; // per thread: open imports, innermost last
-};
-
-namespace detail {
-inline void write_import_node(sinks::JsonWriter& json, const ImportModel& model, std::size_t index,
-                              const SessionInfo& info) {
-    const ImportModel::Node& node = model.nodes()[index];
-    const std::uint64_t self = node.cumulative_ticks > node.child_ticks ? node.cumulative_ticks - node.child_ticks : 0;
-    json.begin_object()
-        .field("module", node.module)
-        .field("self_ns", static_cast<std::uint64_t>(info.ticks_to_ns(self) + 0.5))
-        .field("cumulative_ns", static_cast<std::uint64_t>(info.ticks_to_ns(node.cumulative_ticks) + 0.5))
-        .field("thread", node.thread)
-        .field("failed", node.failed);
-    json.key("children").begin_array();
-    for (const std::size_t child : node.children) {
-        write_import_node(json, model, child, info);
-    }
-    json.end_array().end_object();
-}
-} // namespace detail
-
-// The "imports" section: a tree [{"module", "self_ns", "cumulative_ns",
-// "thread", "failed", "children": [...]}], in the order the imports began.
-// model must outlive the session's stop().
-inline void add_imports_section(sinks::JsonSummarySink& sink, ImportModel& model) {
-    ImportModel* source = &model;
-    sink.add_section("imports", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
-        source->with_lock([&] {
-            source->finish(summary.stop_ticks);
-            json.begin_array();
-            for (const std::size_t root : source->roots()) {
-                detail::write_import_node(json, *source, root, summary.info);
-            }
-            json.end_array();
-        });
-    });
-}
-
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/import_collector.hpp ----
-// ---- begin pycroscope/python/io_collector.hpp ----
+// ---- end pycroscope/python/imports/import_collector.hpp ----
+// ---- begin pycroscope/python/io/io_collector.hpp ----
 // IoCollector: file, socket, subprocess and os operations per call site, with
 // counts, time and (where known) bytes.
 //
@@ -11668,8 +17284,7 @@ inline void add_imports_section(sinks::JsonSummarySink& sink, ImportModel& model
 // Everything the thread read or wrote during the call counts (a signal
 // handler's or another audit hook's writes too). Null (unknown), never 0,
 // for: socket methods (recv/send/sendto/sendmsg... use recv(2)/send(2),
-// which leave rchar/wchar unchanged: measured on Linux 6.18, a 1000-byte
-// send/recv moved neither), _ssl reads and writes (OpenSSL's read(2)s and
+// which leave rchar/wchar unchanged), _ssl reads and writes (OpenSSL's read(2)s and
 // write(2)s count ciphertext), buffered objects not on an _io.FileIO (a
 // socket's makefile(), BytesIO, BufferedRWPair), os.sendfile (the kernel
 // counts its bytes twice, once read and once written), waits and sleeps,
@@ -11695,35 +17310,8 @@ inline void add_imports_section(sinks::JsonSummarySink& sink, ImportModel& model
 namespace pycroscope {
 namespace python {
 
-constexpr std::uint64_t io_bytes_unknown = ~std::uint64_t{0};
-
-// Blocking C callables as callable_location() names them, timed from their
-// C-call spans even without an audit event.
-inline const std::vector<std::string>& blocking_io_callables() {
-    static const std::vector<std::string>* names = [] {
-        auto* list = new std::vector<std::string>{
-            "posix.read",     "posix.write",     "posix.pread",   "posix.pwrite",     "posix.readv",
-            "posix.writev",   "posix.sendfile",  "posix.fsync",   "posix.fdatasync",  "posix.waitpid",
-            "posix.wait",     "time.sleep",      "select.select", "select.poll.poll", "select.epoll.poll",
-            "builtins.input", "_ssl._SSLSocket.read", "_ssl._SSLSocket.write"};
-        for (const char* type : {"_io.FileIO", "_io.BufferedReader", "_io.BufferedWriter", "_io.BufferedRandom",
-                                 "_io.BufferedRWPair", "_io.TextIOWrapper"}) {
-            for (const char* method : {"read", "read1", "readall", "readinto", "readinto1", "readline", "readlines",
-                                       "peek", "write", "writelines", "flush", "close", "__exit__"}) {
-                list->push_back(std::string(type) + "." + method);
-            }
-        }
-        // socket.socket is a Python subclass named "socket" of _socket.socket.
-        for (const char* type : {"socket", "_socket.socket"}) {
-            for (const char* method : {"recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "send",
-                                       "sendall", "sendto", "sendmsg", "_accept", "connect", "connect_ex"}) {
-                list->push_back(std::string(type) + "." + method);
-            }
-        }
-        return list;
-    }();
-    return *names;
-}
+using model::blocking_io_callables;
+using model::io_bytes_unknown;
 
 // How the bytes of a blocking callable are measured (see "Bytes:" above).
 inline detail::IoBytesMode io_bytes_mode(std::string_view callable) noexcept {
@@ -11749,12 +17337,10 @@ inline detail::IoBytesMode io_bytes_mode(std::string_view callable) noexcept {
 
 namespace detail {
 
-inline std::atomic<std::uint64_t> io_epoch{0};
+struct IoRecording;
+using io_epoch = RecordingEpoch<IoRecording>;
 // The child's thread is not the one its counter file was opened for.
-inline void stop_io_recording_in_child() noexcept {
-    io_epoch.store(0, std::memory_order_relaxed);
-    close_io_counters(tls_io_bytes);
-}
+inline void close_io_counters_in_child() noexcept { close_io_counters(tls_io_bytes); }
 
 // Audit events whose C call's bytes are measured ("Bytes:" above).
 inline bool io_audit_bytes_measured(const char* event) noexcept {
@@ -11826,7 +17412,7 @@ inline const SourceLocation* io_site(const char* event, PyFrameObject* frame) {
 }
 
 inline int io_audit_hook(const char* event, PyObject*, void*) {
-    const std::uint64_t epoch = io_epoch.load(std::memory_order_relaxed);
+    const std::uint64_t epoch = io_epoch::load();
     if (epoch == 0 || !is_io_audit_event(event)) {
         return 0;
     }
@@ -11871,14 +17457,13 @@ public:
                                            io_bytes_mode(callable));
         }
         detail::call_lines.active = true;
-        static const int fork_handler = ::pthread_atfork(nullptr, nullptr, &detail::stop_io_recording_in_child);
-        (void)fork_handler;
-        detail::io_epoch.store(core.epoch(), std::memory_order_relaxed);
+        forget_in_forked_child<&detail::close_io_counters_in_child>();
+        detail::io_epoch::begin(core.epoch());
         started_ = true;
     }
 
     void stop(SessionCore&) noexcept {
-        detail::io_epoch.store(0, std::memory_order_relaxed);
+        detail::io_epoch::end();
         if (started_ && Py_IsInitialized()) {
             const PyGILState_STATE gil = PyGILState_Ensure();
             detail::call_lines.active = false;
@@ -11892,190 +17477,10 @@ private:
     bool started_ = false;
 };
 
-// ---------------------------------------------------------------------------
-// Drain side
-// ---------------------------------------------------------------------------
-
-class IoModel : public sinks::BaseSinkMt {
-public:
-    struct Site {
-        std::string file;
-        std::uint32_t line = 0;
-        std::string function;
-        std::string operation;
-        std::uint64_t count = 0;
-        std::uint64_t timed = 0; // calls with a duration (inside a traced C call)
-        std::uint64_t ticks = 0;
-        std::uint64_t measured = 0;   // calls whose bytes were measured
-        std::uint64_t bytes = 0;      // sum over the measured calls
-        // Every call counted here was measured.
-        bool bytes_known() const noexcept { return count > 0 && measured == count; }
-    };
-
-    std::string describe() const override { return "io model"; }
-
-    // In order of first sight; valid after the final drain.
-    const std::vector<Site>& sites() const noexcept { return sites_; }
-
-protected:
-    void open_(const SessionInfo&) override {
-        sites_.clear();
-        index_.clear();
-        threads_.clear();
-        blocking_.clear();
-    }
-
-    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
-        std::vector<Open>& stack = threads_[thread.index];
-        for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
-            if (e.kind == EventKind::io_call) {
-                const SourceLocation* s = e.location();
-                const std::size_t index = site(s->file, s->line, s->function, s->name);
-                Site& entry = sites_[index];
-                ++entry.count;
-                if (e.payload != io_bytes_unknown) {
-                    ++entry.measured;
-                    entry.bytes += e.payload;
-                }
-                // sys.audit() is how Python code raises its own events: its span times nothing.
-                if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
-                    std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
-                    stack.back().site = index;
-                }
-            } else if (opens_span(e.kind)) {
-                stack.push_back(Open{e.kind, e.location(), e.timestamp, static_cast<std::uint32_t>(e.payload), no_site});
-            } else if (closes_span(e.kind) && !stack.empty()) {
-                const Open open = stack.back();
-                stack.pop_back();
-                if (open.kind != EventKind::c_call) {
-                    continue;
-                }
-                const std::uint64_t ticks = e.timestamp > open.begin ? e.timestamp - open.begin : 0;
-                std::size_t index = open.site;
-                if (index == no_site && is_blocking(open.location)) {
-                    const SourceLocation* caller = innermost_python(stack);
-                    index = site(caller != nullptr ? caller->file : "<native>",
-                                 open.line != 0 ? open.line : caller != nullptr ? caller->line : 0,
-                                 caller != nullptr ? caller->display_name() : "<native>", open.location->display_name());
-                    ++sites_[index].count;
-                }
-                if (index != no_site) {
-                    Site& entry = sites_[index];
-                    ++entry.timed;
-                    entry.ticks += ticks;
-                    if (e.kind == EventKind::c_return && e.payload != 0) { // bytes + 1 (tracer.hpp, IoBytes)
-                        ++entry.measured;
-                        entry.bytes += e.payload - 1;
-                    }
-                }
-            }
-        }
-    }
-
-private:
-    static constexpr std::size_t no_site = ~std::size_t{0};
-
-    struct Open {
-        EventKind kind;
-        const SourceLocation* location;
-        std::uint64_t begin;
-        std::uint32_t line; // c_call: the calling line, when the tracer recorded it
-        std::size_t site;   // the audit event this C call raised
-    };
-
-    static const SourceLocation* innermost_python(const std::vector<Open>& stack) {
-        for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
-            if ((it->kind == EventKind::py_call || it->kind == EventKind::py_resume) && it->location != nullptr) {
-                return it->location;
-            }
-        }
-        return nullptr;
-    }
-
-    bool is_blocking(const SourceLocation* location) {
-        if (location == nullptr) {
-            return false;
-        }
-        auto found = blocking_.find(location);
-        if (found == blocking_.end()) {
-            const auto& list = blocking_io_callables();
-            const bool blocking = location->kind == LocationKind::c_function &&
-                                  std::find(list.begin(), list.end(), location->display_name()) != list.end();
-            found = blocking_.emplace(location, blocking).first;
-        }
-        return found->second;
-    }
-
-    std::size_t site(const char* file, std::uint32_t line, const char* function, const char* operation) {
-        auto key = std::make_tuple(std::string(file), line, std::string(function), std::string(operation));
-        auto found = index_.find(key);
-        if (found != index_.end()) {
-            return found->second;
-        }
-        Site entry;
-        entry.file = file;
-        entry.line = line;
-        entry.function = function;
-        entry.operation = operation;
-        sites_.push_back(std::move(entry));
-        index_.emplace(std::move(key), sites_.size() - 1);
-        return sites_.size() - 1;
-    }
-
-    std::vector<Site> sites_;
-    std::map<std::tuple<std::string, std::uint32_t, std::string, std::string>, std::size_t> index_;
-    sinks::PerThreadState<std::vector<Open>> threads_;
-    std::unordered_map<const SourceLocation*, bool> blocking_;
-};
-
-// The "io" section: [{"file", "line", "function", "operation", "count",
-// "timed", "time_ns", "bytes"}], most time first. time_ns covers the timed
-// calls and is null when none was; bytes (read/write syscall bytes, see
-// "Bytes:" at the top) is null unless every call at the site was measured.
-inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
-    IoModel* source = &model;
-    sink.add_section("io", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
-        source->with_lock([&] {
-            std::vector<const IoModel::Site*> order;
-            for (const auto& site : source->sites()) {
-                order.push_back(&site);
-            }
-            std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-                return a->ticks != b->ticks ? a->ticks > b->ticks : a->count > b->count;
-            });
-            json.begin_array();
-            for (const auto* site : order) {
-                json.begin_object()
-                    .field("file", site->file)
-                    .field("line", site->line)
-                    .field("function", site->function)
-                    .field("operation", site->operation)
-                    .field("count", site->count)
-                    .field("timed", site->timed);
-                json.key("time_ns");
-                if (site->timed > 0) {
-                    json.value(static_cast<std::uint64_t>(summary.info.ticks_to_ns(site->ticks) + 0.5));
-                } else {
-                    json.null();
-                }
-                json.key("bytes");
-                if (site->bytes_known()) {
-                    json.value(site->bytes);
-                } else {
-                    json.null();
-                }
-                json.end_object();
-            }
-            json.end_array();
-        });
-    });
-}
-
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/io_collector.hpp ----
-// ---- begin pycroscope/python/exception_collector.hpp ----
+// ---- end pycroscope/python/io/io_collector.hpp ----
+// ---- begin pycroscope/python/exceptions/exception_collector.hpp ----
 // ExceptionCollector: raised and caught exceptions per site, and the time
 // from the raise to the handler.
 //
@@ -12131,197 +17536,10 @@ public:
     void stop(SessionCore&) noexcept { detail::exception_details.store(false, std::memory_order_relaxed); }
 };
 
-// ---------------------------------------------------------------------------
-// Drain side
-// ---------------------------------------------------------------------------
-
-class ExceptionModel : public sinks::BaseSinkMt {
-public:
-    struct Site {
-        const SourceLocation* function = nullptr; // the Python function that raised
-        std::uint32_t line = 0;
-        const SourceLocation* type = nullptr;     // null when the type was not recorded
-        std::uint64_t raised = 0;
-        std::uint64_t caught = 0;
-        std::uint64_t handler_ticks = 0; // raise to handler, summed over the catches
-        std::uint64_t max_handler_ticks = 0;
-    };
-
-    std::string describe() const override { return "exception model"; }
-
-    // Sites in order of first raise; valid after the final drain.
-    const std::vector<Site>& sites() const noexcept { return sites_; }
-
-protected:
-    void open_(const SessionInfo&) override {
-        sites_.clear();
-        index_.clear();
-        threads_.clear();
-    }
-
-    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
-        ThreadState& t = threads_[thread.index];
-        for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
-            if (is_memory_event(e.kind)) {
-                continue; // allocations (of the type-name lookup, say) may sit between an exception and its info
-            }
-            if (e.kind == EventKind::exception_info) {
-                if (t.pending) {
-                    raise_or_propagate(t, e.location(), e.payload, true);
-                }
-                continue;
-            }
-            if (t.pending) {
-                raise_or_propagate(t, nullptr, 0, false); // the tracer sent no info (collector stopping)
-            }
-            if (e.kind == EventKind::py_exception) {
-                if ((e.flags & event_flags::exception) == 0) {
-                    t.pending = true;
-                    t.pending_function = e.location();
-                    t.pending_line = static_cast<std::uint32_t>(e.payload);
-                    t.pending_time = e.timestamp;
-                } else if (t.state == State::active) {
-                    Site& site = sites_[t.site];
-                    const std::uint64_t ticks = e.timestamp > t.raised_at ? e.timestamp - t.raised_at : 0;
-                    ++site.caught;
-                    site.handler_ticks += ticks;
-                    site.max_handler_ticks = std::max(site.max_handler_ticks, ticks);
-                    t.state = State::handled;
-                    t.handled_ticks = ticks;
-                }
-            } else if (opens_span(e.kind)) {
-                ++t.depth;
-                // Python or C code runs again: something swallowed it. (A GC or
-                // import zone may open while an exception propagates.)
-                if ((t.state == State::propagating || t.state == State::propagating_after_catch) &&
-                    e.kind != EventKind::zone_begin) {
-                    t.state = State::none;
-                }
-            } else if (closes_span(e.kind)) {
-                const bool by_exception = (e.flags & event_flags::exception) != 0;
-                if (t.state != State::none && t.depth == t.holder_depth) {
-                    if (by_exception) {
-                        // Leaves the frame (or C function) holding it: on to the caller.
-                        if (t.state == State::handled) {
-                            t.state = State::propagating_after_catch;
-                        } else if (t.state == State::active) {
-                            t.state = State::propagating;
-                        }
-                        t.holder_depth = t.depth - 1;
-                    } else {
-                        // Returned normally: a catch stands, anything else was swallowed.
-                        t.state = State::none;
-                    }
-                }
-                if (t.depth > 0) {
-                    --t.depth;
-                }
-            }
-        }
-    }
-
-private:
-    enum class State : std::uint8_t { none, active, handled, propagating, propagating_after_catch };
-
-    struct ThreadState {
-        std::uint32_t depth = 0;
-        State state = State::none;
-        std::size_t site = 0;
-        std::uint64_t object = 0;
-        bool object_known = false;
-        std::uint64_t raised_at = 0;
-        std::uint32_t holder_depth = 0;
-        std::uint64_t handled_ticks = 0;
-        bool pending = false;
-        const SourceLocation* pending_function = nullptr;
-        std::uint32_t pending_line = 0;
-        std::uint64_t pending_time = 0;
-    };
-
-    void raise_or_propagate(ThreadState& t, const SourceLocation* type, std::uint64_t object, bool known) {
-        t.pending = false;
-        const bool propagating = t.state == State::propagating || t.state == State::propagating_after_catch;
-        if (propagating && known && t.object_known && object == t.object && t.depth == t.holder_depth) {
-            if (t.state == State::propagating_after_catch) {
-                Site& site = sites_[t.site]; // that handler did not keep it
-                --site.caught;
-                site.handler_ticks -= std::min(site.handler_ticks, t.handled_ticks);
-            }
-            t.state = State::active;
-            return;
-        }
-        const auto key = std::make_tuple(t.pending_function, t.pending_line, type);
-        auto found = index_.find(key);
-        if (found == index_.end()) {
-            found = index_.emplace(key, sites_.size()).first;
-            Site site;
-            site.function = t.pending_function;
-            site.line = t.pending_line;
-            site.type = type;
-            sites_.push_back(site);
-        }
-        ++sites_[found->second].raised;
-        t.site = found->second;
-        t.state = State::active;
-        t.object = object;
-        t.object_known = known;
-        t.raised_at = t.pending_time;
-        t.holder_depth = t.depth;
-    }
-
-    std::vector<Site> sites_;
-    std::map<std::tuple<const SourceLocation*, std::uint32_t, const SourceLocation*>, std::size_t> index_;
-    sinks::PerThreadState<ThreadState> threads_;
-};
-
-// The "exceptions" section: [{"type", "file", "line", "function", "raised",
-// "caught", "uncaught", "mean_raise_to_handler_ns", "max_raise_to_handler_ns"}],
-// most raised first; type and the times are null when unknown. model must
-// outlive the session's stop().
-inline void add_exceptions_section(sinks::JsonSummarySink& sink, ExceptionModel& model) {
-    ExceptionModel* source = &model;
-    sink.add_section("exceptions", [source](sinks::JsonWriter& json, const SessionSummary& summary) {
-        source->with_lock([&] {
-            std::vector<const ExceptionModel::Site*> order;
-            for (const auto& site : source->sites()) {
-                order.push_back(&site);
-            }
-            std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->raised > b->raised; });
-            json.begin_array();
-            for (const auto* site : order) {
-                json.begin_object();
-                json.key("type");
-                if (site->type != nullptr) {
-                    json.value(site->type->display_name());
-                } else {
-                    json.null();
-                }
-                json.field("file", site->function != nullptr ? site->function->file : "<unknown>")
-                    .field("line", site->line)
-                    .field("function", site->function != nullptr ? site->function->display_name() : "<unknown>")
-                    .field("raised", site->raised)
-                    .field("caught", site->caught)
-                    .field("uncaught", site->raised - site->caught);
-                if (site->caught > 0) {
-                    json.field("mean_raise_to_handler_ns",
-                               summary.info.ticks_to_ns(site->handler_ticks) / static_cast<double>(site->caught))
-                        .field("max_raise_to_handler_ns",
-                               static_cast<std::uint64_t>(summary.info.ticks_to_ns(site->max_handler_ticks) + 0.5));
-                } else {
-                    json.key("mean_raise_to_handler_ns").null().key("max_raise_to_handler_ns").null();
-                }
-                json.end_object();
-            }
-            json.end_array();
-        });
-    });
-}
-
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/exception_collector.hpp ----
-// ---- begin pycroscope/python/shutdown.hpp ----
+// ---- end pycroscope/python/exceptions/exception_collector.hpp ----
+// ---- begin pycroscope/python/runtime/shutdown.hpp ----
 // Stopping a session while the interpreter is still alive.
 //
 // A host that lets CPython run to the end (Py_RunMain, or a script that calls
@@ -12485,8 +17703,8 @@ void stop_session_at_exit(SessionType& session) {
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/shutdown.hpp ----
-// ---- begin pycroscope/python/module.hpp ----
+// ---- end pycroscope/python/runtime/shutdown.hpp ----
+// ---- begin pycroscope/python/module/module.hpp ----
 // The builtin module `pycroscope`, written against the C-API. The host
 // registers it before the interpreter starts:
 //
@@ -12508,8 +17726,8 @@ void stop_session_at_exit(SessionType& session) {
 //     print(session.duration, session.get_completed_profilers())
 //
 // pycroscope.profile() calls the host's ProfileHandler (set_profile_handler);
-// without one it runs a StandardProfile: native zones + the Python tracer,
-// writing session.json, stacks.folded and trace.json into its output directory.
+// without one it runs the standard profile of profile/module_profile.hpp
+// (included by <pycroscope.hpp> with the Python layer).
 //
 // Zones, marks and counters record only while a session with the NativeZones
 // collector runs; otherwise they cost a branch. Every function here runs with
@@ -12592,6 +17810,21 @@ inline std::string_view str_arg(PyObject* value, const char* what) {
     return std::string_view(data, static_cast<std::size_t>(size));
 }
 
+// A name argument (str): any str is accepted, and one with NUL characters
+// or lone surrogates is escaped into storage (python_text.hpp), so the name
+// is neither cut nor merged with another. Throws PythonErrorSet (TypeError).
+inline std::string_view name_arg(PyObject* value, const char* what, std::string& storage) {
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(value)->tp_name);
+        throw PythonErrorSet();
+    }
+    std::string_view text;
+    if (!python_text(value, text, storage)) {
+        throw PythonErrorSet();
+    }
+    return text;
+}
+
 // A path argument (str, bytes or os.PathLike) in the file-system encoding.
 inline std::string path_arg(PyObject* value) {
     PyObject* path = PyOS_FSPath(value);
@@ -12630,502 +17863,7 @@ inline double steady_seconds() noexcept {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-inline std::string local_timestamp() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-#if defined(_WIN32)
-    localtime_s(&tm, &now);
-#else
-    localtime_r(&now, &tm);
-#endif
-    char text[32];
-    std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", &tm);
-    return text;
-}
-
 } // namespace detail
-
-// ---------------------------------------------------------------------------
-// The standard profile: what `pycroscope profile script.py` and a bare
-// pycroscope.profile() record.
-// ---------------------------------------------------------------------------
-
-struct ProfileOptions {
-    // Empty: ./profiling_results/<YYYYmmdd-HHMMSS>/, with -2, -3, ... appended
-    // when that directory exists. Otherwise created if missing and reused if present.
-    std::string output_dir;
-    bool minimal = false;        // Python functions only (no C calls): the eval_frame backend
-    bool lines = false;          // line events (profile backend with a trace function)
-    std::optional<bool> c_calls; // default: on unless minimal or backend eval_frame
-    Backend backend = Backend::automatic;
-    bool json = true;   // session.json
-    bool folded = true; // stacks.folded
-    bool chrome = true; // trace.json
-    // Allocations of the PyMem domains (memory section, memory.folded, the
-    // chrome trace's memory counter). memory_sample_bytes: 0 records every
-    // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
-    bool memory = true;
-    std::uint64_t memory_sample_bytes = 0;
-    // Sampling mode: the Sampler instead of the tracer; stacks.folded holds
-    // sample counts and session.json a "hotspots" section.
-    bool sample = false;
-    double sample_rate = 100.0; // Hz
-    // Resource collectors (sections gc, imports, io, exceptions, system).
-    // Exceptions need the profile backend's trace function, which sees every
-    // line: off with minimal, eval_frame or sample.
-    bool gc = true;
-    bool imports = true;
-    bool io = true;
-    bool exceptions = true;
-    bool system = true;
-    std::chrono::milliseconds system_interval{100};
-    std::vector<SystemAlertRule> system_alerts;
-    Config config;
-
-    // The MemoryCollector options these resolve to.
-    MemoryOptions memory_options() const {
-        MemoryOptions resolved;
-        resolved.enabled = memory;
-        resolved.sample_bytes = memory_sample_bytes;
-        return resolved;
-    }
-
-    // The tracer options these resolve to; throws ConfigError on a contradiction.
-    TracerOptions tracer_options() const {
-        TracerOptions tracer;
-        tracer.backend = backend;
-        tracer.lines = lines;
-        if (minimal && c_calls.value_or(false)) {
-            throw ConfigError("minimal profiling records Python functions only; it cannot be combined with C calls");
-        }
-        const bool c = c_calls.value_or(!minimal && backend != Backend::eval_frame);
-        if (backend == Backend::eval_frame) {
-#if !PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
-            throw ConfigError("the eval_frame backend is not available on Python " PY_VERSION
-                              "; use the profile backend");
-#endif
-            if (c) {
-                throw ConfigError("the eval_frame backend sees Python functions only; it cannot record C calls");
-            }
-            if (lines) {
-                throw ConfigError("the eval_frame backend cannot record lines; use the profile backend");
-            }
-        }
-        tracer.c_calls = c;
-        return tracer;
-    }
-};
-
-namespace detail {
-
-// Creates the output directory (see ProfileOptions::output_dir).
-inline std::filesystem::path make_output_dir(const std::string& requested) {
-    namespace fs = std::filesystem;
-    std::error_code error;
-    if (!requested.empty()) {
-        const fs::path dir(requested);
-        fs::create_directories(dir, error);
-        if (error || !fs::is_directory(dir)) {
-            throw ConfigError("cannot create output directory '" + requested +
-                              "': " + (error ? error.message() : std::string("not a directory")));
-        }
-        return dir;
-    }
-    const fs::path root("profiling_results");
-    fs::create_directories(root, error);
-    if (error) {
-        throw ConfigError("cannot create output directory '" + root.string() + "': " + error.message());
-    }
-    const std::string stamp = local_timestamp();
-    for (int attempt = 1; attempt <= 1000; ++attempt) {
-        const fs::path candidate = root / (attempt == 1 ? stamp : stamp + "-" + std::to_string(attempt));
-        if (fs::create_directory(candidate, error)) {
-            return candidate;
-        }
-        if (error) {
-            throw ConfigError("cannot create output directory '" + candidate.string() + "': " + error.message());
-        }
-    }
-    throw ConfigError("cannot create an output directory under '" + root.string() + "' for " + stamp);
-}
-
-} // namespace detail
-
-// Native zones + the Python tracer, into the built-in sinks of one output
-// directory. Construct anywhere (it creates the directory and nothing else);
-// start() and stop() follow Session's rules (start with the GIL held).
-class StandardProfile {
-public:
-    // ExceptionCollector needs the tracer before it. Collectors that need a
-    // running interpreter start in attach_python().
-    using SessionType = Session<NativeZones, PythonTracer, ExceptionCollector, GcCollector, ImportCollector,
-                                IoCollector, MemoryCollector, Sampler, SystemMonitor>;
-
-    explicit StandardProfile(ProfileOptions options)
-        : options_(std::move(options)), tracer_options_(options_.tracer_options()),
-          session_(memory_tracking_config(options_.config, options_.memory_options())) {
-        if (!options_.json && !options_.folded && !options_.chrome) {
-            throw ConfigError("no output selected: enable at least one of json, folded, chrome");
-        }
-        dir_ = detail::make_output_dir(options_.output_dir);
-        PythonTracer& tracer = session_.collector<PythonTracer>();
-        tracer.options = tracer_options_;
-        tracer.options.deferred = true; // start() may precede Py_Initialize: see attach_python()
-        tracer.options.enabled = !options_.sample;
-        exceptions_ = options_.exceptions && !options_.sample && !options_.minimal &&
-                      tracer.options.backend != Backend::eval_frame;
-        if (exceptions_) {
-            tracer.options.exceptions = true;
-            tracer.options.backend = Backend::profile;
-        }
-        // Started by attach_python(), once the interpreter runs.
-        session_.collector<ExceptionCollector>().enabled = false;
-        session_.collector<GcCollector>().enabled = false;
-        session_.collector<ImportCollector>().enabled = false;
-        session_.collector<IoCollector>().enabled = false;
-        SystemMonitor& system = session_.collector<SystemMonitor>();
-        system.options.enabled = options_.system;
-        system.options.interval = options_.system_interval;
-        system.options.alerts = options_.system_alerts;
-        if (options_.system) {
-            system.options.validate(); // ConfigError now, not at start()
-        }
-        // A model reads every drained event: only collectors that run get one,
-        // and with it their session.json section (zeros would read as "none happened").
-        if (options_.gc) {
-            gc_model_ = session_.add_sink<GcModel>();
-        }
-        if (options_.imports) {
-            import_model_ = session_.add_sink<ImportModel>();
-        }
-        if (options_.io) {
-            io_model_ = session_.add_sink<IoModel>();
-        }
-        if (exceptions_) {
-            exception_model_ = session_.add_sink<ExceptionModel>();
-        }
-        Sampler& sampler = session_.collector<Sampler>();
-        sampler.options.enabled = options_.sample;
-        sampler.options.deferred = true; // samples once the interpreter runs
-        if (options_.sample) {
-            sampler.set_rate(options_.sample_rate); // ConfigError now, not at start()
-            if (options_.folded) {
-                sampled_stacks_ = session_.add_sink<sinks::SampledStackSink>((dir_ / "stacks.folded").string());
-                sample_profile_ = &sampled_stacks_->profile();
-            } else {
-                sample_profile_sink_ = session_.add_sink<sinks::SampleProfileSink>();
-                sample_profile_ = &sample_profile_sink_->profile();
-            }
-        }
-        MemoryCollector& memory = session_.collector<MemoryCollector>();
-        memory.options = options_.memory_options();
-        if (options_.memory) {
-            memory_model_ = add_memory_model(session_);
-        }
-        if (options_.json) {
-            json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
-            add_summary_sections(*json_, tracer);
-            if (sample_profile_ != nullptr) {
-                sinks::HotspotOptions hotspots;
-                hotspots.rate_hz = options_.sample_rate;
-                sinks::add_hotspot_section(*json_, *sample_profile_, hotspots);
-            }
-            if (memory_model_) {
-                add_memory_section(*json_, memory_model_, memory);
-            }
-            if (gc_model_) {
-                add_gc_section(*json_, *gc_model_);
-            }
-            if (import_model_) {
-                add_imports_section(*json_, *import_model_);
-            }
-            if (io_model_) {
-                add_io_section(*json_, *io_model_);
-            }
-            if (exception_model_) {
-                add_exceptions_section(*json_, *exception_model_);
-            }
-            if (options_.system) {
-                sinks::add_system_section(*json_, system);
-            }
-            files_.push_back(json_->path());
-        }
-        if (sampled_stacks_ != nullptr) {
-            files_.push_back(sampled_stacks_->path());
-        } else if (options_.folded) {
-            files_.push_back(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string())->path());
-            if (memory_model_) {
-                files_.push_back(
-                    session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string())->path());
-            }
-        }
-        if (options_.chrome) {
-            files_.push_back(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string())->path());
-        }
-    }
-    StandardProfile(const StandardProfile&) = delete;
-    StandardProfile& operator=(const StandardProfile&) = delete;
-
-    // Before Py_Initialize the tracer waits for attach_python(); the memory
-    // collector then needs install_memory_hooks() after Py_PreInitialize.
-    // On a running interpreter (pycroscope.profile()) this attaches at once.
-    void start() {
-        attached_ = false;
-        session_.collector<ExceptionCollector>().enabled = false;
-        session_.collector<GcCollector>().enabled = false;
-        session_.collector<ImportCollector>().enabled = false;
-        session_.collector<IoCollector>().enabled = false;
-        session_.start();
-        if (Py_IsInitialized()) {
-            attach_python();
-        }
-    }
-    // After Py_Initialize (GIL held) when start() ran before it: installs the
-    // tracer and starts the collectors that need an interpreter. stop() stops them.
-    void attach_python() {
-        if (attached_ || !session_.running()) {
-            return;
-        }
-        attached_ = true;
-        session_.collector<PythonTracer>().attach();
-        session_.collector<Sampler>().attach();
-        SessionCore& core = session_.core();
-        start_late(session_.collector<ExceptionCollector>(), exceptions_, core);
-        start_late(session_.collector<GcCollector>(), options_.gc, core);
-        start_late(session_.collector<ImportCollector>(), options_.imports, core);
-        start_late(session_.collector<IoCollector>(), options_.io, core);
-    }
-    // Throws SinkError (after writing every output it could) when one failed.
-    SessionSummary stop() { return session_.stop(); }
-    bool running() const noexcept { return session_.running(); }
-
-    std::string output_dir() const { return dir_.string(); }
-    const std::vector<std::string>& files() const noexcept { return files_; }
-    // The collectors this profile runs.
-    std::vector<std::string> collectors() const {
-        std::vector<std::string> names{NativeZones::name};
-        names.push_back(options_.sample ? Sampler::name : PythonTracer::name);
-        const std::pair<bool, const char*> optional[] = {
-            {exceptions_, ExceptionCollector::name}, {options_.gc, GcCollector::name},
-            {options_.imports, ImportCollector::name}, {options_.io, IoCollector::name},
-            {options_.memory, MemoryCollector::name},  {options_.system, SystemMonitor::name}};
-        for (const auto& collector : optional) {
-            if (collector.first) {
-                names.push_back(collector.second);
-            }
-        }
-        return names;
-    }
-    // Null when memory is off.
-    const analysis::MemoryModel* memory_model() const noexcept { return memory_model_.get(); }
-    Backend backend() { return session_.collector<PythonTracer>().backend(); }
-    const SessionSummary& summary() const noexcept { return session_.summary(); }
-    SessionType& session() noexcept { return session_; }
-    // Per-location totals of the last run; null when json is off.
-    const sinks::JsonSummarySink* summary_sink() const noexcept { return json_.get(); }
-
-    // A text report of the last run: the top Python functions by self time,
-    // then the files written.
-    std::string report(std::size_t top = 15) {
-        std::string out;
-        char line[512];
-        const SessionSummary& s = session_.summary();
-        if (sample_profile_ != nullptr) {
-            const SamplerStats stats = session_.collector<Sampler>().stats();
-            std::snprintf(line, sizeof line,
-                          "pycroscope: %.3f s profiled, sampling at %.0f Hz (achieved %.1f Hz), %llu lost events\n",
-                          static_cast<double>(s.duration_ns) / 1e9, options_.sample_rate, stats.achieved_rate(),
-                          static_cast<unsigned long long>(s.total_lost));
-            out += line;
-            if (top > 0) {
-                sinks::HotspotOptions hotspots;
-                hotspots.top = top;
-                hotspots.rate_hz = options_.sample_rate;
-                out += sinks::format_hotspot_report(*sample_profile_, hotspots);
-            }
-            for (const auto& error : s.errors) {
-                out += "pycroscope: error: " + error + "\n";
-            }
-            out += "pycroscope: wrote\n";
-            for (const auto& file : files_) {
-                out += "  " + file + "\n";
-            }
-            return out;
-        }
-        std::snprintf(line, sizeof line,
-                      "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), backend %s\n",
-                      static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
-                      static_cast<unsigned long long>(s.total_lost), s.threads.size(), to_string(backend()));
-        out += line;
-        if (json_ != nullptr && top > 0) {
-            std::vector<sinks::LocationStats> functions;
-            for (const auto& stats : json_->location_stats()) {
-                if (stats.location->kind == LocationKind::python_function) {
-                    functions.push_back(stats);
-                }
-            }
-            std::sort(functions.begin(), functions.end(),
-                      [](const sinks::LocationStats& a, const sinks::LocationStats& b) {
-                          return a.self_ns != b.self_ns ? a.self_ns > b.self_ns : a.count > b.count;
-                      });
-            const std::size_t shown = std::min(top, functions.size());
-            std::snprintf(line, sizeof line, "pycroscope: top %zu of %zu Python functions by self time\n", shown,
-                          functions.size());
-            out += line;
-            std::snprintf(line, sizeof line, "%11s %11s %10s  %-32s %s\n", "self ms", "incl ms", "calls",
-                          "function", "location");
-            out += line;
-            for (std::size_t i = 0; i < shown; ++i) {
-                const sinks::LocationStats& f = functions[i];
-                const std::string where = std::string(f.location->file) + ":" + std::to_string(f.location->line);
-                std::snprintf(line, sizeof line, "%11.3f %11.3f %10llu  %-32s %s\n", f.self_ns / 1e6,
-                              f.inclusive_ns / 1e6, static_cast<unsigned long long>(f.count),
-                              f.location->display_name(), where.c_str());
-                out += line;
-            }
-        } else if (json_ == nullptr && top > 0) {
-            out += "pycroscope: no function table (the json output is off)\n";
-        }
-        for (const auto& error : s.errors) {
-            out += "pycroscope: error: " + error + "\n";
-        }
-        out += "pycroscope: wrote\n";
-        for (const auto& file : files_) {
-            out += "  " + file + "\n";
-        }
-        return out;
-    }
-
-private:
-    template <class Collector>
-    static void start_late(Collector& collector, bool wanted, SessionCore& core) {
-        if (wanted) {
-            collector.enabled = true;
-            collector.start(core);
-        }
-    }
-
-    ProfileOptions options_;
-    TracerOptions tracer_options_;
-    SessionType session_;
-    std::filesystem::path dir_;
-    std::shared_ptr<sinks::JsonSummarySink> json_;
-    std::shared_ptr<analysis::MemoryModel> memory_model_;
-    std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
-    std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;
-    // Null for a collector that is off.
-    std::shared_ptr<GcModel> gc_model_;
-    std::shared_ptr<ImportModel> import_model_;
-    std::shared_ptr<IoModel> io_model_;
-    std::shared_ptr<ExceptionModel> exception_model_;
-    bool exceptions_ = false; // exception collection resolved from the options
-    bool attached_ = false;
-    const analysis::SampleProfile* sample_profile_ = nullptr; // sampling mode only
-    std::vector<std::string> files_;
-};
-
-// Reads the keyword arguments of pycroscope.profile(**options) for the
-// default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
-// c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
-// or an iterable of those names). GIL held.
-inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
-    ProfileOptions result;
-    result.config.process_name = "python";
-    if (options == nullptr) {
-        return result;
-    }
-    Py_ssize_t pos = 0;
-    PyObject* key = nullptr;
-    PyObject* value = nullptr;
-    while (PyDict_Next(options, &pos, &key, &value)) {
-        const std::string name(detail::str_arg(key, "option name"));
-        if (name == "output_dir") {
-            result.output_dir = value == Py_None ? std::string() : detail::path_arg(value);
-        } else if (name == "minimal") {
-            result.minimal = detail::truth_arg(value);
-        } else if (name == "lines") {
-            result.lines = detail::truth_arg(value);
-        } else if (name == "c_calls") {
-            if (value != Py_None) {
-                result.c_calls = detail::truth_arg(value);
-            }
-        } else if (name == "backend") {
-            const std::string_view backend = detail::str_arg(value, "backend");
-            if (backend == "auto" || backend == "automatic") {
-                result.backend = Backend::automatic;
-            } else if (backend == "eval_frame") {
-                result.backend = Backend::eval_frame;
-            } else if (backend == "profile") {
-                result.backend = Backend::profile;
-            } else {
-                throw ConfigError("unknown backend '" + std::string(backend) +
-                                  "' (accepted: auto, eval_frame, profile)");
-            }
-        } else if (name == "sample") {
-            result.sample = detail::truth_arg(value);
-        } else if (name == "rate") {
-            if (!PyLong_Check(value) && !PyFloat_Check(value)) {
-                PyErr_Format(PyExc_TypeError, "profile(): rate must be a number (Hz), not %.100s",
-                             Py_TYPE(value)->tp_name);
-                throw PythonErrorSet();
-            }
-            result.sample_rate = PyFloat_AsDouble(value);
-            if (result.sample_rate == -1.0 && PyErr_Occurred()) {
-                throw PythonErrorSet();
-            }
-            detail::validate_rate(result.sample_rate);
-        } else if (name == "sinks") {
-            std::vector<std::string> names;
-            if (PyUnicode_Check(value)) {
-                const std::string text(detail::str_arg(value, "sinks"));
-                std::size_t start = 0;
-                while (start <= text.size()) {
-                    const std::size_t comma = std::min(text.find(',', start), text.size());
-                    names.push_back(text.substr(start, comma - start));
-                    start = comma + 1;
-                }
-            } else {
-                PyObject* iterator = PyObject_GetIter(value);
-                if (iterator == nullptr) {
-                    throw PythonErrorSet();
-                }
-                PyObject* item = nullptr;
-                try {
-                    while ((item = PyIter_Next(iterator)) != nullptr) {
-                        names.emplace_back(detail::str_arg(item, "a sink name"));
-                        Py_DECREF(item);
-                        item = nullptr;
-                    }
-                } catch (...) {
-                    Py_XDECREF(item);
-                    Py_DECREF(iterator);
-                    throw;
-                }
-                Py_DECREF(iterator);
-                if (PyErr_Occurred()) {
-                    throw PythonErrorSet();
-                }
-            }
-            result.json = result.folded = result.chrome = false;
-            for (const auto& sink : names) {
-                if (sink == "json") {
-                    result.json = true;
-                } else if (sink == "folded") {
-                    result.folded = true;
-                } else if (sink == "chrome") {
-                    result.chrome = true;
-                } else {
-                    throw ConfigError("unknown sink '" + sink + "' (accepted: json, folded, chrome)");
-                }
-            }
-        } else {
-            throw OptionError("profile() got an unexpected keyword argument '" + name +
-                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate)");
-        }
-    }
-    (void)result.tracer_options(); // contradictions are errors now, not at start
-    return result;
-}
 
 // ---------------------------------------------------------------------------
 // pycroscope.profile(): the host's hook
@@ -13145,13 +17883,14 @@ struct ProfileHandler {
     std::function<void(PyObject* options)> check;         // optional: at profile(...) time
     std::function<std::string(PyObject* options)> start; // returns the output directory ("" if none)
     std::function<ProfileResult()> stop;
+    std::function<void()> finish_at_exit; // optional: ends a profile still running when the interpreter exits
 };
 
 namespace detail {
 
 struct ModuleState {
-    ProfileHandler handler; // the host's; empty: the default handler
-    std::unique_ptr<StandardProfile> standard;
+    ProfileHandler handler; // the host's
+    ProfileHandler fallback; // the standard profile's, set by profile/module_profile.hpp
 };
 
 inline ModuleState& module_state() {
@@ -13159,49 +17898,22 @@ inline ModuleState& module_state() {
     return *state;
 }
 
-inline void default_check(PyObject* options) { (void)profile_options_from_kwargs(options); }
-
-inline std::string default_start(PyObject* options) {
-    ModuleState& state = module_state();
-    if (state.standard != nullptr && state.standard->running()) {
-        throw SessionError("pycroscope.profile() is already running; profiles do not nest");
-    }
-    if (pycroscope::detail::session_slot_taken().load()) {
-        throw SessionError("another session is already recording in this process; stop it first");
-    }
-    ProfileOptions parsed = profile_options_from_kwargs(options);
-    const bool default_dir = parsed.output_dir.empty();
-    auto profile = std::make_unique<StandardProfile>(std::move(parsed));
-    try {
-        profile->start();
-    } catch (...) {
-        if (default_dir) {
-            std::error_code ignored;
-            std::filesystem::remove(profile->output_dir(), ignored); // only if still empty
-        }
-        throw;
-    }
-    state.standard = std::move(profile);
-    return state.standard->output_dir();
-}
-
-inline ProfileResult default_stop() {
-    std::unique_ptr<StandardProfile> profile = std::move(module_state().standard);
-    if (profile == nullptr) {
-        return {};
-    }
-    ProfileResult result{profile->collectors(), profile->files()};
-    profile->stop();
-    return result;
-}
-
 inline const ProfileHandler& profile_handler() {
-    static const ProfileHandler fallback{&default_check, &default_start, &default_stop};
-    const ProfileHandler& handler = module_state().handler;
-    return handler.start ? handler : fallback;
+    const ModuleState& state = module_state();
+    if (state.handler.start) {
+        return state.handler;
+    }
+    if (!state.fallback.start) {
+        throw ConfigError("pycroscope.profile() has no handler: the host neither set one (set_profile_handler) "
+                          "nor included <pycroscope/profile/module_profile.hpp>");
+    }
+    return state.fallback;
 }
 
 } // namespace detail
+
+// The handler pycroscope.profile() uses when the host installed none.
+inline void set_fallback_profile_handler(ProfileHandler handler) { detail::module_state().fallback = std::move(handler); }
 
 // Installs the host's handler for pycroscope.profile(); an empty handler
 // restores the default. Call before the interpreter starts or with the GIL held.
@@ -13303,8 +18015,9 @@ inline std::string callable_name(PyObject* function) {
     for (const char* attribute : {"__qualname__", "__name__"}) {
         PyObject* value = PyObject_GetAttrString(function, attribute);
         if (value != nullptr && PyUnicode_Check(value)) {
-            const char* text = PyUnicode_AsUTF8(value);
-            if (text != nullptr) {
+            std::string_view text;
+            std::string storage;
+            if (python_text(value, text, storage)) {
                 std::string name(text);
                 Py_DECREF(value);
                 return name;
@@ -13455,7 +18168,8 @@ inline PyObject* zone_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
         return nullptr;
     }
     try {
-        return new_zone(intern_python_zone(str_arg(name, "zone name")));
+        std::string storage;
+        return new_zone(intern_python_zone(name_arg(name, "zone name", storage)));
     } catch (...) {
         set_python_error_from_exception();
         return nullptr;
@@ -14053,7 +18767,8 @@ inline PyTypeObject* profiled_function_type() {
 inline PyObject* module_zone(PyObject*, PyObject* argument) {
     try {
         if (PyUnicode_Check(argument)) {
-            return new_zone(intern_python_zone(str_arg(argument, "zone name")));
+            std::string storage;
+            return new_zone(intern_python_zone(name_arg(argument, "zone name", storage)));
         }
         if (PyCallable_Check(argument)) { // bare @pycroscope.zone
             PyObject* zone = new_zone(intern_python_zone(callable_name(argument)));
@@ -14075,7 +18790,8 @@ inline PyObject* module_zone(PyObject*, PyObject* argument) {
 
 inline PyObject* module_mark(PyObject*, PyObject* name) {
     try {
-        mark(str_arg(name, "mark name")); // records only while native zones are collected
+        std::string storage;
+        mark(name_arg(name, "mark name", storage)); // records only while native zones are collected
         Py_RETURN_NONE;
     } catch (...) {
         set_python_error_from_exception();
@@ -14089,7 +18805,8 @@ inline PyObject* module_counter(PyObject*, PyObject* const* args, Py_ssize_t nar
         return nullptr;
     }
     try {
-        const std::string_view name = str_arg(args[0], "counter name");
+        std::string storage;
+        const std::string_view name = name_arg(args[0], "counter name", storage);
         const double value = PyFloat_AsDouble(args[1]);
         if (value == -1.0 && PyErr_Occurred()) {
             return nullptr;
@@ -14111,7 +18828,8 @@ inline PyObject* module_frame_mark(PyObject*, PyObject* const* args, Py_ssize_t 
         if (nargs == 0 || args[0] == Py_None) {
             frame_mark(pycroscope::detail::default_frame_location());
         } else {
-            const std::string_view name = str_arg(args[0], "frame name");
+            std::string storage;
+            const std::string_view name = name_arg(args[0], "frame name", storage);
             if (native_zones_active()) {
                 frame_mark(names().intern(LocationKind::frame, name));
             }
@@ -14125,7 +18843,8 @@ inline PyObject* module_frame_mark(PyObject*, PyObject* const* args, Py_ssize_t 
 
 inline PyObject* module_set_thread_name(PyObject*, PyObject* name) {
     try {
-        set_thread_name(str_arg(name, "thread name"));
+        std::string storage;
+        set_thread_name(name_arg(name, "thread name", storage));
         Py_RETURN_NONE;
     } catch (...) {
         set_python_error_from_exception();
@@ -14312,7 +19031,7 @@ inline PyModuleDef* module_def() {
          "profile(**options)\n--\n\nProfiles a block (`with pycroscope.profile() as session:`) or a "
          "function\n(`@pycroscope.profile()`). Without a host handler the options are output_dir,\n"
          "minimal, lines, c_calls, backend ('auto', 'eval_frame', 'profile') and sinks\n"
-         "('json,folded,chrome')."},
+         "('json,folded,chrome' by default; also capture, perfetto, speedscope, pprof, callgrind)."},
         {nullptr, nullptr, 0, nullptr},
     };
     static PyModuleDef definition = {
@@ -14350,8 +19069,10 @@ inline PyObject* PyInit_pycroscope() {
     // A profile() the script never ended (os._exit aside) still gets written.
     try {
         stop_at_exit([] {
-            if (detail::module_state().standard != nullptr) {
-                detail::default_stop();
+            const detail::ModuleState& state = detail::module_state();
+            const ProfileHandler& handler = state.handler.start ? state.handler : state.fallback;
+            if (handler.finish_at_exit) {
+                handler.finish_at_exit();
             }
         });
     } catch (const std::exception&) {
@@ -14378,6 +19099,4837 @@ inline void register_builtin_module() {
 
 } // namespace python
 } // namespace pycroscope
-// ---- end pycroscope/python/module.hpp ----
+// ---- end pycroscope/python/module/module.hpp ----
 // ---- end pycroscope/python/python.hpp ----
+// ---- begin pycroscope/profile/module_profile.hpp ----
+// pycroscope.profile() without a host handler: the standard profile, with
+// its options read from profile()'s keyword arguments. Including this header
+// installs it as the builtin module's fallback handler.
+
+// ---- begin pycroscope/profile/standard_profile.hpp ----
+// The product assembly: every collector, drain-side model, sink and
+// session.json section that `pycroscope profile` and a bare
+// pycroscope.profile() compose. The only layer that knows them all.
+
+// ---- begin pycroscope/capture/capture_sink.hpp ----
+// The capture writer: a sink that streams every event, as recorded, into a
+// compact binary file (format.hpp, docs/capture-format.md) that
+// capture_reader.hpp replays into the same processors and sinks offline.
+//
+// It consumes events before the EventProcessors rewrite them
+// (consumes_recorded_events()), so a replay that feeds the same processors
+// gets the same results. Events are encoded into a chunk in memory and the
+// chunk is written with one write() once it holds chunk_bytes or is
+// flush_interval old, so memory stays bounded for any run length.
+//
+// Unlike the other outputs the file is written under its final name, not
+// renamed from a temporary: a run killed by SIGKILL, or a disk that filled,
+// leaves every chunk written so far where a reader looks for it. The TAIL
+// block, written by close(), is what says the capture is whole; a reader
+// reports a file without it as cut. abort() keeps a file that holds events
+// (it reads as cut) and removes one that holds none.
+
+// ---- begin pycroscope/capture/chunk_encoder.hpp ----
+// Turns batches of events into the body of one capture chunk (format.hpp):
+// the locations the chunk uses for the first time in the file, then one
+// record per batch. Runs on the drain thread; in steady state (no new
+// location, buffers grown) it allocates nothing.
+
+// ---- begin pycroscope/capture/byte_codec.hpp ----
+// Bytes in and out of a capture: LEB128 varints, zigzag for signed values,
+// little-endian fixed words and length-prefixed strings. The writer side
+// (ByteBuffer) reserves room once per event and then writes without checks;
+// the reader side (ByteReader) checks every byte against the end of its block
+// and throws CaptureError, so no input can make it read out of bounds.
+
+// ---- begin pycroscope/capture/capture_error.hpp ----
+// The error a capture reader throws for a file it will not read: not a
+// capture, a newer format, or a damaged block. The message names the file and
+// the byte offset where reading stopped.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace pycroscope {
+namespace capture {
+
+class CaptureError : public std::runtime_error {
+public:
+    CaptureError(const std::string& file, std::uint64_t offset, const std::string& what)
+        : std::runtime_error("pycroscope: capture '" + file + "' at offset " + std::to_string(offset) + ": " + what),
+          file_(file), offset_(offset) {}
+
+    const std::string& file() const noexcept { return file_; }
+    std::uint64_t offset() const noexcept { return offset_; }
+
+private:
+    std::string file_;
+    std::uint64_t offset_;
+};
+
+} // namespace capture
+} // namespace pycroscope
+// ---- end pycroscope/capture/capture_error.hpp ----
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace capture {
+
+constexpr std::uint64_t zigzag(std::int64_t value) noexcept {
+    return (static_cast<std::uint64_t>(value) << 1) ^ static_cast<std::uint64_t>(value >> 63);
+}
+constexpr std::int64_t unzigzag(std::uint64_t value) noexcept {
+    return static_cast<std::int64_t>(value >> 1) ^ -static_cast<std::int64_t>(value & 1);
+}
+
+// A growable byte buffer. ensure(n) before up to n bytes of put_*().
+class ByteBuffer {
+public:
+    static constexpr std::size_t max_varint = 10;
+
+    ByteBuffer() = default;
+    ByteBuffer(const ByteBuffer&) = delete;
+    ByteBuffer& operator=(const ByteBuffer&) = delete;
+
+    const unsigned char* data() const noexcept { return data_.get(); }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    void clear() noexcept { size_ = 0; }
+
+    void ensure(std::size_t more) {
+        if (capacity_ - size_ >= more) {
+            return;
+        }
+        std::size_t capacity = capacity_ == 0 ? 4096 : capacity_;
+        while (capacity - size_ < more) {
+            capacity *= 2;
+        }
+        std::unique_ptr<unsigned char[]> grown(new unsigned char[capacity]);
+        if (size_ > 0) {
+            std::memcpy(grown.get(), data_.get(), size_);
+        }
+        data_ = std::move(grown);
+        capacity_ = capacity;
+    }
+
+    void put_byte(std::uint8_t value) noexcept { data_[size_++] = value; }
+    void put_varint(std::uint64_t value) noexcept {
+        unsigned char* p = data_.get() + size_;
+        while (value >= 0x80) {
+            *p++ = static_cast<unsigned char>(value | 0x80);
+            value >>= 7;
+        }
+        *p++ = static_cast<unsigned char>(value);
+        size_ = static_cast<std::size_t>(p - data_.get());
+    }
+    void put_u32(std::uint32_t value) noexcept {
+        for (int i = 0; i < 4; ++i) {
+            data_[size_++] = static_cast<unsigned char>(value >> (8 * i));
+        }
+    }
+    void put_u64(std::uint64_t value) noexcept {
+        for (int i = 0; i < 8; ++i) {
+            data_[size_++] = static_cast<unsigned char>(value >> (8 * i));
+        }
+    }
+    void put_bytes(const void* bytes, std::size_t n) noexcept {
+        if (n > 0) {
+            std::memcpy(data_.get() + size_, bytes, n);
+            size_ += n;
+        }
+    }
+
+    // Checked helpers for records written once (header, trailer, definitions).
+    void varint(std::uint64_t value) {
+        ensure(max_varint);
+        put_varint(value);
+    }
+    void byte(std::uint8_t value) {
+        ensure(1);
+        put_byte(value);
+    }
+    void u64(std::uint64_t value) {
+        ensure(8);
+        put_u64(value);
+    }
+    // A string: varint length then its bytes.
+    void string(std::string_view text) {
+        varint(text.size());
+        ensure(text.size());
+        put_bytes(text.data(), text.size());
+    }
+    // A C string that may be null: varint 0 for null, else length + 1, bytes.
+    void nullable_string(const char* text) {
+        if (text == nullptr) {
+            varint(0);
+            return;
+        }
+        const std::size_t n = std::strlen(text);
+        varint(n + 1);
+        ensure(n);
+        put_bytes(text, n);
+    }
+
+private:
+    std::unique_ptr<unsigned char[]> data_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
+// Reads one block's bytes; offset() is the file offset of the next byte.
+class ByteReader {
+public:
+    ByteReader(const std::string& file, std::uint64_t file_offset, const unsigned char* data, std::size_t size) noexcept
+        : file_(&file), base_(file_offset), begin_(data), p_(data), end_(data + size) {}
+
+    std::uint64_t offset() const noexcept { return base_ + static_cast<std::uint64_t>(p_ - begin_); }
+    std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
+    bool at_end() const noexcept { return p_ == end_; }
+
+    [[noreturn]] void fail(const std::string& what) const { throw CaptureError(*file_, offset(), what); }
+
+    std::uint8_t byte() {
+        if (p_ == end_) {
+            fail("record runs past the end of its block");
+        }
+        return *p_++;
+    }
+    std::uint64_t varint() {
+        std::uint64_t value = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (p_ == end_) {
+                fail("varint runs past the end of its block");
+            }
+            const unsigned char b = *p_++;
+            value |= static_cast<std::uint64_t>(b & 0x7F) << shift;
+            if ((b & 0x80) == 0) {
+                if (shift == 63 && b > 1) {
+                    fail("varint overflows 64 bits");
+                }
+                return value;
+            }
+        }
+        fail("varint longer than 10 bytes");
+    }
+    std::uint32_t varint32(const char* what) {
+        const std::uint64_t value = varint();
+        if (value > 0xFFFFFFFFu) {
+            fail(std::string(what) + " does not fit 32 bits");
+        }
+        return static_cast<std::uint32_t>(value);
+    }
+    std::uint64_t u64() {
+        if (remaining() < 8) {
+            fail("record runs past the end of its block");
+        }
+        std::uint64_t value = 0;
+        for (int i = 0; i < 8; ++i) {
+            value |= static_cast<std::uint64_t>(p_[i]) << (8 * i);
+        }
+        p_ += 8;
+        return value;
+    }
+    std::string string() {
+        const std::uint64_t n = varint();
+        if (n > remaining()) {
+            fail("string runs past the end of its block");
+        }
+        std::string text(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n));
+        p_ += n;
+        return text;
+    }
+    // nullable_string(): false for null.
+    bool nullable_string(std::string& out) {
+        const std::uint64_t n = varint();
+        if (n == 0) {
+            return false;
+        }
+        if (n - 1 > remaining()) {
+            fail("string runs past the end of its block");
+        }
+        out.assign(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n - 1));
+        p_ += n - 1;
+        return true;
+    }
+
+    // Unchecked fast path for the event decoder: the caller checked that at
+    // least `n` bytes remain.
+    const unsigned char*& cursor() noexcept { return p_; }
+    const unsigned char* end() const noexcept { return end_; }
+
+private:
+    const std::string* file_;
+    std::uint64_t base_;
+    const unsigned char* begin_;
+    const unsigned char* p_;
+    const unsigned char* end_;
+};
+
+} // namespace capture
+} // namespace pycroscope
+// ---- end pycroscope/capture/byte_codec.hpp ----
+// ---- begin pycroscope/capture/format.hpp ----
+// The capture file format (docs/capture-format.md is its full description):
+// constants, the block frame, the event codes and the codec state that the
+// writer (capture_sink.hpp) and the reader (capture_reader.hpp) keep in step.
+//
+//   file    = magic (8) | version (u32) | HEAD block | CHNK block* | TAIL block
+//   block   = tag (u32) | length (u32) | crc32(tag, length) (u32) | crc32(body) (u32) | body
+//
+// A chunk is self-contained but for its dictionary: it defines the source
+// locations first used in it, and every per-thread and predictive state of the
+// event codec starts afresh in it. A file without its TAIL block was cut.
+
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace pycroscope {
+namespace capture {
+
+constexpr unsigned char file_magic[8] = {0x89, 'P', 'Y', 'C', 'R', 'O', '\r', '\n'};
+constexpr std::uint32_t format_version = 1;
+
+constexpr std::uint32_t fourcc(char a, char b, char c, char d) noexcept {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(a)) |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(b)) << 8 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(c)) << 16 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(d)) << 24;
+}
+constexpr std::uint32_t header_tag = fourcc('H', 'E', 'A', 'D');
+constexpr std::uint32_t chunk_tag = fourcc('C', 'H', 'N', 'K');
+constexpr std::uint32_t trailer_tag = fourcc('T', 'A', 'I', 'L');
+
+constexpr std::size_t file_prefix_bytes = 12; // magic + version
+constexpr std::size_t block_frame_bytes = 16;
+
+// Limits a reader enforces whatever a file claims, so that its allocations
+// stay bounded; the writer stays well inside them.
+constexpr std::uint32_t max_block_bytes = 64u << 20;
+constexpr std::uint32_t max_batch_events = 1u << 16;
+constexpr std::size_t max_span_stack = 4096; // deeper opens are not pushed
+constexpr std::size_t close_search_depth = 64; // frames an explicit close looks through
+constexpr std::uint32_t recent_addresses = 16;  // a power of two
+
+// The first byte of an event: code (bits 0..4) and three modifiers.
+namespace tag_bits {
+constexpr std::uint8_t code_mask = 0x1F;
+constexpr std::uint8_t flags = 0x20; // a flags byte follows the timestamp
+constexpr std::uint8_t a = 0x40;     // kind-specific, see Code
+constexpr std::uint8_t b = 0x80;     // kind-specific, see Code
+} // namespace tag_bits
+
+// Event codes. Per code, what follows the tag and the timestamp delta ("loc":
+// a location index varint, 0 = null):
+//   raw            kind byte, flags byte, id, payload (varints), extras;
+//                  any kind this version does not know. Never has a, b or flags.
+// "extras": one varint, aux | reserved << 32.
+//   open (zone_begin, py_call, c_call, py_resume)
+//                  a: id = the child last opened under the current top
+//                     (ChunkTables::children; loc otherwise); b: payload
+//                     varint, extras.
+//   close (zone_end, py_return, c_return)
+//                  a: explicit loc (otherwise the stack top); b: payload
+//                  varint, extras.
+//   py_line        a: explicit loc (otherwise the stack top); payload as a
+//                  zigzag delta from the thread's last line; b: extras.
+//   mem_alloc      the flags bit: a flags byte follows, else the thread's last
+//                  memory flags; a: loc follows (otherwise the site that
+//                  followed the thread's last site before, or that site:
+//                  ChunkTables::predicted_site); address
+//                  (ThreadCodecState::address_code); b: bytes as last
+//                  allocated at the site in the chunk, else varint bytes.
+//   mem_free       flags as mem_alloc; a: loc follows (otherwise 0); address;
+//                  b: varint bytes (otherwise 0).
+//   counter        loc; payload 8 bytes little-endian; b: extras.
+//   sample         id varint (os_tid); payload loc; b: extras.
+//   plain (instant, frame_mark, py_exception, io_call, exception_info,
+//          sample_frame)
+//                  loc; a: payload varint (otherwise 0); b: extras.
+//   time_back      not an event: varint n, the thread's clock steps back n
+//                  ticks before the next event (whose delta is unsigned).
+enum class Code : std::uint8_t {
+    raw = 0,
+    zone_begin = 1,
+    zone_end = 2,
+    instant = 3,
+    counter = 4,
+    frame_mark = 5,
+    py_call = 6,
+    py_return = 7,
+    c_call = 8,
+    c_return = 9,
+    py_line = 10,
+    py_exception = 11,
+    py_resume = 12,
+    mem_alloc = 13,
+    mem_free = 14,
+    io_call = 15,
+    exception_info = 16,
+    sample = 17,
+    sample_frame = 18,
+    time_back = 31,
+};
+constexpr std::uint8_t code_count = 19; // codes 19..30 are rejected
+
+// Each code's EventKind (raw and time_back: none).
+constexpr EventKind code_kinds[code_count] = {
+    EventKind::none,         EventKind::zone_begin,  EventKind::zone_end,    EventKind::instant,
+    EventKind::counter,      EventKind::frame_mark,  EventKind::py_call,     EventKind::py_return,
+    EventKind::c_call,       EventKind::c_return,    EventKind::py_line,     EventKind::py_exception,
+    EventKind::py_resume,    EventKind::mem_alloc,   EventKind::mem_free,    EventKind::io_call,
+    EventKind::exception_info, EventKind::sample,    EventKind::sample_frame,
+};
+
+// EventKind -> Code; raw for kinds without a code of their own.
+struct CodeTable {
+    std::array<Code, 256> codes{};
+    constexpr CodeTable() {
+        for (std::uint8_t c = 1; c < code_count; ++c) {
+            codes[static_cast<std::uint8_t>(code_kinds[c])] = static_cast<Code>(c);
+        }
+    }
+};
+inline constexpr CodeTable code_table{};
+constexpr Code code_of(EventKind kind) noexcept { return code_table.codes[static_cast<std::uint8_t>(kind)]; }
+
+enum class CodeClass : std::uint8_t { raw, open, close, line, alloc, free, counter, sample, plain, invalid };
+
+constexpr CodeClass class_of(std::uint8_t code) noexcept {
+    switch (static_cast<Code>(code)) {
+        case Code::raw: return CodeClass::raw;
+        case Code::zone_begin:
+        case Code::py_call:
+        case Code::c_call:
+        case Code::py_resume: return CodeClass::open;
+        case Code::zone_end:
+        case Code::py_return:
+        case Code::c_return: return CodeClass::close;
+        case Code::py_line: return CodeClass::line;
+        case Code::mem_alloc: return CodeClass::alloc;
+        case Code::mem_free: return CodeClass::free;
+        case Code::counter: return CodeClass::counter;
+        case Code::sample: return CodeClass::sample;
+        case Code::instant:
+        case Code::frame_mark:
+        case Code::py_exception:
+        case Code::io_call:
+        case Code::exception_info:
+        case Code::sample_frame: return CodeClass::plain;
+        default: return CodeClass::invalid;
+    }
+}
+
+// One thread's codec state inside one chunk. Writer and reader update it in
+// the same way after every event, so predictions agree.
+struct ThreadCodecState {
+    std::uint64_t last_ts = 0;
+    std::uint64_t last_line = 0;
+    std::uint64_t last_address = 0;
+    std::uint32_t last_site = 0;
+    std::uint8_t last_memory_flags = 0;
+    std::uint32_t recent_head = 0;
+    std::uint64_t recent[recent_addresses] = {}; // the last block addresses allocated or freed
+    std::vector<std::uint32_t> stack;             // location indices of open spans
+
+    void reset() noexcept {
+        last_ts = 0;
+        last_line = 0;
+        last_address = 0;
+        last_site = 0;
+        last_memory_flags = 0;
+        recent_head = 0;
+        for (auto& a : recent) {
+            a = 0;
+        }
+        stack.clear();
+    }
+
+    // A memory event's address field: x < recent_addresses names the x-th
+    // most recent address of the thread (a free of a block just allocated, an
+    // allocation of a block just freed); otherwise y = x - recent_addresses
+    // holds the change of the address's bits 4..63 as zigzag(delta) << 1,
+    // and y & 1 says that a byte with its low 4 bits follows (most blocks
+    // are 16-byte aligned).
+    std::uint64_t address_code(std::uint64_t address, std::uint8_t& low) const noexcept {
+        for (std::uint32_t k = 0; k < recent_addresses; ++k) {
+            if (recent[(recent_head - 1 - k) & (recent_addresses - 1)] == address) {
+                return k;
+            }
+        }
+        const auto delta = static_cast<std::int64_t>(address >> 4) - static_cast<std::int64_t>(last_address >> 4);
+        low = static_cast<std::uint8_t>(address & 15);
+        return recent_addresses + ((zigzag(delta) << 1) | (low != 0 ? 1 : 0));
+    }
+    void remember_address(std::uint64_t address) noexcept {
+        last_address = address;
+        recent[recent_head++ & (recent_addresses - 1)] = address;
+    }
+    std::uint32_t top() const noexcept { return stack.empty() ? 0 : stack.back(); }
+    void open(std::uint32_t location) {
+        if (stack.size() < max_span_stack) {
+            stack.push_back(location);
+        }
+    }
+    // An implied close: the top was the location.
+    void close_top() noexcept { stack.pop_back(); }
+    // An explicit close: the innermost matching frame among the top
+    // close_search_depth closes with every frame above it; no match, no change.
+    void close_explicit(std::uint32_t location) noexcept {
+        const std::size_t depth = stack.size();
+        const std::size_t floor = depth > close_search_depth ? depth - close_search_depth : 0;
+        for (std::size_t i = depth; i > floor; --i) {
+            if (stack[i - 1] == location) {
+                stack.resize(i - 1);
+                return;
+            }
+        }
+    }
+};
+
+// A value per location index, for one chunk: the child last opened under a
+// location (index 0: at the bottom of a stack), the site that followed a site,
+// the bytes last allocated at a site. clear() is O(1): entries carry the
+// chunk's generation. Indices are bounded by the locations defined.
+template <class T>
+class ChunkTable {
+public:
+    bool get(std::uint32_t key, T& out) const noexcept {
+        if (key < entries_.size() && entries_[key].generation == generation_) {
+            out = entries_[key].value;
+            return true;
+        }
+        return false;
+    }
+    void set(std::uint32_t key, T value) {
+        if (key >= entries_.size()) {
+            entries_.resize(static_cast<std::size_t>(key) + 1 + entries_.size() / 2);
+        }
+        entries_[key] = Entry{generation_, value};
+    }
+    void clear() noexcept { ++generation_; }
+
+private:
+    struct Entry {
+        std::uint32_t generation = 0;
+        T value{};
+    };
+    std::vector<Entry> entries_;
+    std::uint32_t generation_ = 1;
+};
+
+// The tables every thread of a chunk shares.
+struct ChunkTables {
+    ChunkTable<std::uint32_t> children;   // open: child last opened under a location
+    ChunkTable<std::uint32_t> next_site;  // mem_alloc: the site that followed a site
+    ChunkTable<std::uint64_t> site_bytes; // mem_alloc: bytes last allocated at a site
+
+    void clear() noexcept {
+        children.clear();
+        next_site.clear();
+        site_bytes.clear();
+    }
+    // The site an allocation is predicted at, after one at `previous`.
+    std::uint32_t predicted_site(std::uint32_t previous) const noexcept {
+        std::uint32_t site = previous;
+        next_site.get(previous, site);
+        return site;
+    }
+};
+
+// Bits of a batch record's thread byte.
+namespace batch_bits {
+constexpr std::uint8_t name = 1;   // the thread's name follows (first batch, or it changed)
+constexpr std::uint8_t os_tid = 2; // its os_tid follows
+constexpr std::uint8_t lost = 4;   // its lost count follows
+constexpr std::uint8_t all = 7;
+} // namespace batch_bits
+
+} // namespace capture
+} // namespace pycroscope
+// ---- end pycroscope/capture/format.hpp ----
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace capture {
+namespace detail {
+
+// SourceLocation* -> index (1-based, in order of first use): open addressing,
+// so the lookup every event makes is a multiply and a probe or two.
+class LocationIndex {
+public:
+    LocationIndex() { slots_.assign(1024, Slot{}); }
+
+    // 0 for null; else the index, with is_new set when it was just assigned.
+    std::uint32_t find_or_add(const SourceLocation* location, bool& is_new) {
+        is_new = false;
+        if (location == nullptr) {
+            return 0;
+        }
+        std::size_t i = hash(location) & (slots_.size() - 1);
+        for (;;) {
+            Slot& slot = slots_[i];
+            if (slot.location == location) {
+                return slot.index;
+            }
+            if (slot.location == nullptr) {
+                slot.location = location;
+                slot.index = ++count_;
+                is_new = true;
+                const std::uint32_t index = slot.index;
+                if (count_ * 2 > slots_.size()) {
+                    grow();
+                }
+                return index;
+            }
+            i = (i + 1) & (slots_.size() - 1);
+        }
+    }
+    std::uint32_t size() const noexcept { return count_; }
+
+private:
+    struct Slot {
+        const SourceLocation* location = nullptr;
+        std::uint32_t index = 0;
+    };
+    static std::size_t hash(const SourceLocation* location) noexcept {
+        const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(location));
+        return static_cast<std::size_t>((bits * 0x9E3779B97F4A7C15ull) >> 32);
+    }
+    void grow() {
+        std::vector<Slot> old(slots_.size() * 2);
+        old.swap(slots_);
+        for (const Slot& slot : old) {
+            if (slot.location == nullptr) {
+                continue;
+            }
+            std::size_t i = hash(slot.location) & (slots_.size() - 1);
+            while (slots_[i].location != nullptr) {
+                i = (i + 1) & (slots_.size() - 1);
+            }
+            slots_[i] = slot;
+        }
+    }
+    std::vector<Slot> slots_;
+    std::uint32_t count_ = 0;
+};
+
+} // namespace detail
+
+class ChunkEncoder {
+public:
+    // Worst case of one event: time_back (11) + raw event (1 + 2 + 10 * 5).
+    static constexpr std::size_t max_event_bytes = 64;
+
+    // Bytes of the chunk so far (definitions + batches).
+    std::size_t size() const noexcept { return definitions_.size() + batches_.size(); }
+    std::uint64_t events() const noexcept { return events_; }
+    bool empty() const noexcept { return events_ == 0; }
+    const ByteBuffer& definitions() const noexcept { return definitions_; }
+    const ByteBuffer& batches() const noexcept { return batches_; }
+    std::uint32_t new_locations() const noexcept { return new_locations_; }
+
+    // Forgets everything, the dictionary included: the next chunk starts a file.
+    void reset_file() {
+        locations_ = detail::LocationIndex();
+        threads_.clear();
+        start_chunk();
+    }
+
+    // Starts the next chunk of the same file.
+    void start_chunk() {
+        definitions_.clear();
+        batches_.clear();
+        events_ = 0;
+        new_locations_ = 0;
+        tables_.clear();
+        for (auto& entry : threads_) {
+            entry.second.codec.reset();
+        }
+    }
+
+    // One batch of one thread; count <= max_batch_events.
+    void add_batch(const ThreadInfo& thread, const Event* events, std::size_t count) {
+        ThreadState& t = threads_[thread.index];
+        std::uint8_t bits = 0;
+        if (!t.known || t.name != thread.name) {
+            bits |= batch_bits::name;
+        }
+        if (!t.known || t.os_tid != thread.os_tid) {
+            bits |= batch_bits::os_tid;
+        }
+        if (!t.known || t.lost != thread.lost) {
+            bits |= batch_bits::lost;
+        }
+        batches_.varint(thread.index);
+        batches_.byte(bits);
+        if ((bits & batch_bits::name) != 0) {
+            batches_.string(thread.name);
+            t.name = thread.name;
+        }
+        if ((bits & batch_bits::os_tid) != 0) {
+            batches_.varint(thread.os_tid);
+            t.os_tid = thread.os_tid;
+        }
+        if ((bits & batch_bits::lost) != 0) {
+            batches_.varint(thread.lost);
+            t.lost = thread.lost;
+        }
+        t.known = true;
+        batches_.varint(count);
+        batches_.ensure(count * max_event_bytes);
+        ThreadCodecState& codec = t.codec;
+        for (std::size_t i = 0; i < count; ++i) {
+            encode(codec, events[i]);
+        }
+        events_ += count;
+    }
+
+private:
+    struct ThreadState {
+        bool known = false;
+        std::string name;
+        std::uint64_t os_tid = 0;
+        std::uint64_t lost = 0;
+        ThreadCodecState codec;
+    };
+
+    std::uint32_t location_index(std::uint64_t id) {
+        const auto* location = reinterpret_cast<const SourceLocation*>(static_cast<std::uintptr_t>(id));
+        bool is_new = false;
+        const std::uint32_t index = locations_.find_or_add(location, is_new);
+        if (is_new) {
+            define(*location);
+        }
+        return index;
+    }
+
+    void define(const SourceLocation& location) {
+        definitions_.varint(static_cast<std::uint32_t>(location.kind));
+        definitions_.varint(location.line);
+        definitions_.nullable_string(location.name);
+        definitions_.nullable_string(location.function);
+        definitions_.nullable_string(location.file);
+        ++new_locations_;
+    }
+
+    void put_extras(const Event& e) noexcept {
+        batches_.put_varint(static_cast<std::uint64_t>(e.aux) | static_cast<std::uint64_t>(e.aux_high) << 32);
+    }
+    void put_address(ThreadCodecState& st, std::uint64_t address) noexcept {
+        std::uint8_t low = 0;
+        const std::uint64_t code = st.address_code(address, low);
+        batches_.put_varint(code);
+        if (code >= recent_addresses && low != 0) {
+            batches_.put_byte(low);
+        }
+        st.remember_address(address);
+    }
+
+    void encode(ThreadCodecState& st, const Event& e) {
+        ByteBuffer& out = batches_;
+        std::uint64_t ts = e.timestamp;
+        if (ts < st.last_ts) {
+            out.put_byte(static_cast<std::uint8_t>(Code::time_back));
+            out.put_varint(st.last_ts - ts);
+            st.last_ts = ts;
+        }
+        const std::uint64_t delta = ts - st.last_ts;
+        st.last_ts = ts;
+        const Code code = code_of(e.kind);
+        std::uint8_t tag = static_cast<std::uint8_t>(code);
+        if (code == Code::mem_alloc || code == Code::mem_free) {
+            if (e.flags != st.last_memory_flags) {
+                tag |= tag_bits::flags;
+                st.last_memory_flags = e.flags;
+            }
+        } else if (e.flags != 0 && code != Code::raw) {
+            tag |= tag_bits::flags;
+        }
+        const bool extras = e.aux != 0 || e.aux_high != 0;
+        switch (class_of(static_cast<std::uint8_t>(code))) {
+            case CodeClass::open: {
+                const std::uint32_t id = location_index(e.id);
+                const std::uint32_t top = st.top();
+                std::uint32_t child = 0;
+                const bool predicted = tables_.children.get(top, child) && child == id;
+                const bool more = e.payload != 0 || extras;
+                tag |= (predicted ? tag_bits::a : 0) | (more ? tag_bits::b : 0);
+                head(tag, delta, e.flags);
+                if (!predicted) {
+                    out.put_varint(id);
+                    tables_.children.set(top, id);
+                }
+                if (more) {
+                    out.put_varint(e.payload);
+                    put_extras(e);
+                }
+                st.open(id);
+                break;
+            }
+            case CodeClass::close: {
+                const std::uint32_t id = location_index(e.id);
+                const bool implied = !st.stack.empty() && st.stack.back() == id;
+                const bool more = e.payload != 0 || extras;
+                tag |= (implied ? 0 : tag_bits::a) | (more ? tag_bits::b : 0);
+                head(tag, delta, e.flags);
+                if (implied) {
+                    st.close_top();
+                } else {
+                    out.put_varint(id);
+                    st.close_explicit(id);
+                }
+                if (more) {
+                    out.put_varint(e.payload);
+                    put_extras(e);
+                }
+                break;
+            }
+            case CodeClass::line: {
+                const std::uint32_t id = location_index(e.id);
+                const bool implied = !st.stack.empty() && st.stack.back() == id;
+                tag |= (implied ? 0 : tag_bits::a) | (extras ? tag_bits::b : 0);
+                head(tag, delta, e.flags);
+                if (!implied) {
+                    out.put_varint(id);
+                }
+                out.put_varint(zigzag(static_cast<std::int64_t>(e.payload - st.last_line)));
+                st.last_line = e.payload;
+                if (extras) {
+                    put_extras(e);
+                }
+                break;
+            }
+            case CodeClass::alloc: {
+                const std::uint32_t id = location_index(e.id);
+                const std::uint64_t bytes = memory_bytes(e);
+                const bool same_site = id == tables_.predicted_site(st.last_site);
+                std::uint64_t known_bytes = 0;
+                const bool same_bytes = tables_.site_bytes.get(id, known_bytes) && known_bytes == bytes;
+                tag |= (same_site ? 0 : tag_bits::a) | (same_bytes ? tag_bits::b : 0);
+                head(tag, delta, e.flags);
+                if (!same_site) {
+                    out.put_varint(id);
+                    tables_.next_site.set(st.last_site, id);
+                }
+                st.last_site = id;
+                put_address(st, e.payload);
+                if (!same_bytes) {
+                    out.put_varint(bytes);
+                    tables_.site_bytes.set(id, bytes);
+                }
+                break;
+            }
+            case CodeClass::free: {
+                const std::uint64_t bytes = memory_bytes(e);
+                const std::uint32_t id = e.id != 0 ? location_index(e.id) : 0;
+                tag |= (id != 0 ? tag_bits::a : 0) | (bytes != 0 ? tag_bits::b : 0);
+                head(tag, delta, e.flags);
+                if (id != 0) {
+                    out.put_varint(id);
+                }
+                put_address(st, e.payload);
+                if (bytes != 0) {
+                    out.put_varint(bytes);
+                }
+                break;
+            }
+            case CodeClass::counter: {
+                const std::uint32_t id = location_index(e.id);
+                tag |= extras ? tag_bits::b : 0;
+                head(tag, delta, e.flags);
+                out.put_varint(id);
+                out.put_u64(e.payload);
+                if (extras) {
+                    put_extras(e);
+                }
+                break;
+            }
+            case CodeClass::sample: {
+                const std::uint32_t name = location_index(e.payload);
+                tag |= extras ? tag_bits::b : 0;
+                head(tag, delta, e.flags);
+                out.put_varint(e.id);
+                out.put_varint(name);
+                if (extras) {
+                    put_extras(e);
+                }
+                break;
+            }
+            case CodeClass::plain: {
+                const std::uint32_t id = location_index(e.id);
+                tag |= (e.payload != 0 ? tag_bits::a : 0) | (extras ? tag_bits::b : 0);
+                head(tag, delta, e.flags);
+                out.put_varint(id);
+                if (e.payload != 0) {
+                    out.put_varint(e.payload);
+                }
+                if (extras) {
+                    put_extras(e);
+                }
+                break;
+            }
+            default: { // raw: a kind without a code; its words are kept as numbers
+                out.put_byte(tag);
+                out.put_varint(delta);
+                out.put_byte(static_cast<std::uint8_t>(e.kind));
+                out.put_byte(e.flags);
+                out.put_varint(e.id);
+                out.put_varint(e.payload);
+                put_extras(e);
+                break;
+            }
+        }
+    }
+
+    void head(std::uint8_t tag, std::uint64_t delta, std::uint8_t flags) noexcept {
+        batches_.put_byte(tag);
+        batches_.put_varint(delta);
+        if ((tag & tag_bits::flags) != 0) {
+            batches_.put_byte(flags);
+        }
+    }
+
+    detail::LocationIndex locations_;
+    std::unordered_map<std::uint32_t, ThreadState> threads_;
+    ChunkTables tables_;
+    ByteBuffer definitions_;
+    ByteBuffer batches_;
+    std::uint64_t events_ = 0;
+    std::uint32_t new_locations_ = 0;
+};
+
+} // namespace capture
+} // namespace pycroscope
+// ---- end pycroscope/capture/chunk_encoder.hpp ----
+// ---- begin pycroscope/capture/crc32.hpp ----
+// CRC-32 (IEEE 802.3, the zlib polynomial), slicing by 8: every capture block
+// carries one, so a reader tells a damaged block from a good one.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace pycroscope {
+namespace capture {
+namespace detail {
+
+using Crc32Tables = std::array<std::array<std::uint32_t, 256>, 8>;
+
+inline const Crc32Tables& crc32_tables() noexcept {
+    static const Crc32Tables tables = [] {
+        Crc32Tables t{};
+        for (std::uint32_t i = 0; i < 256; ++i) {
+            std::uint32_t c = i;
+            for (int k = 0; k < 8; ++k) {
+                c = (c & 1u) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            }
+            t[0][i] = c;
+        }
+        for (std::uint32_t i = 0; i < 256; ++i) {
+            for (std::size_t s = 1; s < 8; ++s) {
+                t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFFu];
+            }
+        }
+        return t;
+    }();
+    return tables;
+}
+
+} // namespace detail
+
+// Continues a CRC: crc32(data, n) == crc32(second, n2, crc32(first, n1)) for
+// data = first + second.
+inline std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc = 0) noexcept {
+    const auto& t = detail::crc32_tables();
+    const auto* p = static_cast<const unsigned char*>(data);
+    std::uint32_t c = ~crc;
+    while (size >= 8) {
+        const std::uint32_t lo = c ^ (static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+                                      static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24);
+        c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
+            t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+        p += 8;
+        size -= 8;
+    }
+    while (size-- > 0) {
+        c = t[0][(c ^ *p++) & 0xFFu] ^ (c >> 8);
+    }
+    return ~c;
+}
+
+} // namespace capture
+} // namespace pycroscope
+// ---- end pycroscope/capture/crc32.hpp ----
+// ---- begin pycroscope/capture/session_records.hpp ----
+// The capture's HEAD body (SessionInfo) and TAIL body (SessionSummary and the
+// writer's own counts), written and read field by field in the order of
+// docs/capture-format.md.
+
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace capture {
+
+// The TAIL body: the session's summary and what the writer wrote, so that a
+// reader can tell a file with missing chunks from a whole one.
+struct TrailerRecord {
+    SessionSummary summary; // summary.info is the HEAD's SessionInfo
+    std::uint64_t chunks = 0;
+    std::uint64_t events = 0;
+};
+
+inline void write_session_info(ByteBuffer& out, const SessionInfo& info) {
+    out.string(info.process_name);
+    out.varint(info.pid);
+    out.varint(zigzag(info.start_unix_ns));
+    out.varint(info.start_ticks);
+    out.byte(static_cast<std::uint8_t>(info.calibration.source));
+    out.u64(double_bits(info.calibration.ns_per_tick));
+    out.varint(info.calibration.tick_origin);
+    out.varint(zigzag(info.calibration.ns_origin));
+    out.varint(info.buffer_capacity);
+    out.byte(static_cast<std::uint8_t>(info.overflow));
+    out.varint(info.collectors.size());
+    for (const auto& name : info.collectors) {
+        out.string(name);
+    }
+    out.varint(info.metadata.size());
+    for (const auto& entry : info.metadata) {
+        out.string(entry.first);
+        out.string(entry.second);
+    }
+}
+
+// Counts read from a file: a count larger than the bytes left is corrupt
+// (every item takes at least one byte), so nothing is reserved past the input.
+inline std::size_t read_count(ByteReader& in, const char* what) {
+    const std::uint64_t n = in.varint();
+    if (n > in.remaining()) {
+        in.fail(std::string(what) + " count " + std::to_string(n) + " exceeds the block");
+    }
+    return static_cast<std::size_t>(n);
+}
+
+inline SessionInfo read_session_info(ByteReader& in) {
+    SessionInfo info;
+    info.process_name = in.string();
+    info.pid = in.varint();
+    info.start_unix_ns = unzigzag(in.varint());
+    info.start_ticks = in.varint();
+    const std::uint8_t source = in.byte();
+    if (source > static_cast<std::uint8_t>(clock::Source::steady)) {
+        in.fail("unknown clock source " + std::to_string(source));
+    }
+    info.calibration.source = static_cast<clock::Source>(source);
+    const std::uint64_t ns_per_tick = in.u64();
+    std::memcpy(&info.calibration.ns_per_tick, &ns_per_tick, sizeof ns_per_tick);
+    // A clock runs between 1 tick per ns per million and a tick per ms.
+    if (!(info.calibration.ns_per_tick > 1e-6 && info.calibration.ns_per_tick <= 1e6)) {
+        in.fail("clock calibration of " + std::to_string(info.calibration.ns_per_tick) + " ns per tick is not a clock's");
+    }
+    info.calibration.tick_origin = in.varint();
+    info.calibration.ns_origin = unzigzag(in.varint());
+    info.buffer_capacity = static_cast<std::size_t>(in.varint());
+    const std::uint8_t overflow = in.byte();
+    if (overflow > static_cast<std::uint8_t>(OverflowPolicy::overwrite_oldest)) {
+        in.fail("unknown overflow policy " + std::to_string(overflow));
+    }
+    info.overflow = static_cast<OverflowPolicy>(overflow);
+    const std::size_t collectors = read_count(in, "collector");
+    for (std::size_t i = 0; i < collectors; ++i) {
+        info.collectors.push_back(in.string());
+    }
+    const std::size_t metadata = read_count(in, "metadata");
+    for (std::size_t i = 0; i < metadata; ++i) {
+        std::string key = in.string();
+        std::string value = in.string();
+        info.metadata.emplace_back(std::move(key), std::move(value));
+    }
+    return info;
+}
+
+inline void write_trailer(ByteBuffer& out, const TrailerRecord& record) {
+    const SessionSummary& s = record.summary;
+    out.varint(s.stop_ticks);
+    out.varint(zigzag(s.duration_ns));
+    out.varint(s.total_events);
+    out.varint(s.total_lost);
+    out.varint(s.threads.size());
+    for (const auto& t : s.threads) {
+        out.varint(t.index);
+        out.varint(t.os_tid);
+        out.string(t.name);
+        out.varint(t.events);
+        out.varint(t.lost);
+        out.byte(t.exited ? 1 : 0);
+    }
+    out.varint(s.errors.size());
+    for (const auto& e : s.errors) {
+        out.string(e);
+    }
+    out.varint(record.chunks);
+    out.varint(record.events);
+}
+
+inline TrailerRecord read_trailer(ByteReader& in, const SessionInfo& info) {
+    TrailerRecord record;
+    SessionSummary& s = record.summary;
+    s.info = info;
+    s.stop_ticks = in.varint();
+    s.duration_ns = unzigzag(in.varint());
+    s.total_events = in.varint();
+    s.total_lost = in.varint();
+    const std::size_t threads = read_count(in, "thread");
+    for (std::size_t i = 0; i < threads; ++i) {
+        ThreadInfo t;
+        t.index = in.varint32("thread index");
+        t.os_tid = in.varint();
+        t.name = in.string();
+        t.events = in.varint();
+        t.lost = in.varint();
+        const std::uint8_t exited = in.byte();
+        if (exited > 1) {
+            in.fail("thread exited flag is not 0 or 1");
+        }
+        t.exited = exited == 1;
+        s.threads.push_back(std::move(t));
+    }
+    const std::size_t errors = read_count(in, "error");
+    for (std::size_t i = 0; i < errors; ++i) {
+        s.errors.push_back(in.string());
+    }
+    record.chunks = in.varint();
+    record.events = in.varint();
+    return record;
+}
+
+} // namespace capture
+} // namespace pycroscope
+// ---- end pycroscope/capture/session_records.hpp ----
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+namespace pycroscope {
+namespace capture {
+
+struct CaptureOptions {
+    std::size_t chunk_bytes = 1u << 20;                    // a chunk is written once this large
+    std::chrono::milliseconds flush_interval{1000};        // or once this old
+};
+
+// Derives from Sink itself, not sinks::BaseSink: capture/ sits below sinks/.
+class CaptureSink : public Sink {
+public:
+    explicit CaptureSink(std::string path, CaptureOptions options = {})
+        : path_(std::move(path)), options_(options) {
+        if (options_.chunk_bytes == 0 || options_.chunk_bytes > max_block_bytes / 4) {
+            options_.chunk_bytes = std::size_t{1} << 20;
+        }
+    }
+    ~CaptureSink() override { close_file(); }
+
+    std::string describe() const override { return "capture '" + path_ + "'"; }
+    std::string output_path() const override { return path_; }
+    bool consumes_recorded_events() const override { return true; }
+    const std::string& path() const noexcept { return path_; }
+    // The last session's capture is whole on disk: its trailer was written and synced.
+    bool written() const noexcept { return written_.load(); }
+
+    void open(const SessionInfo& info) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        open_(info);
+    }
+    void consume(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        sink_it_(thread, events, count);
+    }
+    void close(const SessionSummary& summary) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        close_(summary);
+    }
+    void abort() noexcept override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        abort_();
+    }
+
+    // Written so far (for tests and benchmarks).
+    std::uint64_t chunks_written() const noexcept { return chunks_; }
+    std::uint64_t events_written() const noexcept { return events_; }
+    std::uint64_t bytes_written() const noexcept { return offset_; }
+
+private:
+    void open_(const SessionInfo& info) {
+        close_file();
+        if (path_.empty()) {
+            throw ConfigError("capture output path is empty");
+        }
+#if defined(__unix__) || defined(__APPLE__)
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd_ < 0) {
+            const int error = errno;
+            throw ConfigError("cannot write '" + path_ + "': " + std::strerror(error));
+        }
+        owner_pid_ = ::getpid();
+#else
+        file_ = std::fopen(path_.c_str(), "wb");
+        if (file_ == nullptr) {
+            const int error = errno;
+            throw ConfigError("cannot write '" + path_ + "': " + std::strerror(error));
+        }
+#endif
+        chunks_ = 0;
+        events_ = 0;
+        offset_ = 0;
+        encoder_.reset_file();
+        ByteBuffer prefix;
+        prefix.ensure(file_prefix_bytes);
+        prefix.put_bytes(file_magic, sizeof file_magic);
+        prefix.put_u32(format_version);
+        ByteBuffer body;
+        write_session_info(body, info);
+        try {
+            write_all(prefix.data(), prefix.size());
+            write_block(header_tag, &body);
+        } catch (const SinkError&) {
+            const int error = errno;
+            close_file();
+            std::remove(path_.c_str());
+            throw ConfigError("cannot write '" + path_ + "': " + std::strerror(error));
+        }
+        chunk_started_ = std::chrono::steady_clock::now();
+    }
+
+    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) {
+        if (!is_open()) {
+            throw SinkError("capture '" + path_ + "' written after it was closed");
+        }
+        while (count > 0) { // an empty batch writes nothing
+            const std::size_t n = count < max_batch_events ? count : max_batch_events;
+            if (encoder_.empty()) {
+                chunk_started_ = std::chrono::steady_clock::now();
+            }
+            encoder_.add_batch(thread, events, n);
+            events += n;
+            count -= n;
+            if (encoder_.size() >= options_.chunk_bytes) {
+                flush_chunk();
+            }
+        }
+        if (!encoder_.empty() && std::chrono::steady_clock::now() - chunk_started_ >= options_.flush_interval) {
+            flush_chunk();
+        }
+    }
+
+    void close_(const SessionSummary& summary) {
+        written_ = false;
+        if (!is_open()) {
+            throw SinkError("capture '" + path_ + "' closed twice or after a failure");
+        }
+        flush_chunk();
+        TrailerRecord record;
+        record.summary = summary;
+        record.chunks = chunks_;
+        record.events = events_;
+        ByteBuffer body;
+        write_trailer(body, record);
+        write_block(trailer_tag, &body);
+#if defined(__unix__) || defined(__APPLE__)
+        if (::fsync(fd_) != 0) {
+            const int error = errno;
+            close_file();
+            throw SinkError("could not sync '" + path_ + "': " + std::strerror(error));
+        }
+        // Writes to a file removed during the run (its folder deleted) succeed
+        // on the open descriptor: only the name tells whether it is still there.
+        struct stat opened {};
+        struct stat named {};
+        if (::fstat(fd_, &opened) != 0 || ::stat(path_.c_str(), &named) != 0 || opened.st_ino != named.st_ino ||
+            opened.st_dev != named.st_dev) {
+            close_file();
+            throw SinkError("capture '" + path_ + "' was removed during the run");
+        }
+#endif
+        close_file();
+        written_ = true;
+    }
+
+    void abort_() noexcept {
+        const bool had_file = is_open();
+        close_file();
+#if defined(__unix__) || defined(__APPLE__)
+        const bool owner = ::getpid() == owner_pid_;
+#else
+        const bool owner = true;
+#endif
+        if (had_file && owner && chunks_ == 0) {
+            std::remove(path_.c_str());
+        }
+    }
+
+    bool is_open() const noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+        return fd_ >= 0;
+#else
+        return file_ != nullptr;
+#endif
+    }
+
+    void close_file() noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+        if (fd_ >= 0) {
+            ::close(fd_); // in a forked child too: closing our copy of the descriptor writes nothing
+            fd_ = -1;
+        }
+#else
+        if (file_ != nullptr) {
+            std::fclose(file_);
+            file_ = nullptr;
+        }
+#endif
+    }
+
+    void flush_chunk() {
+        if (encoder_.empty()) {
+            return;
+        }
+        ByteBuffer count;
+        count.varint(encoder_.new_locations());
+        write_block(chunk_tag, &count, &encoder_.definitions(), &encoder_.batches());
+        ++chunks_;
+        events_ += encoder_.events();
+        encoder_.start_chunk();
+    }
+
+    // One block, written with as few write() calls as the parts allow. A
+    // failed write cuts the file back to the last whole block.
+    void write_block(std::uint32_t tag, const ByteBuffer* first, const ByteBuffer* second = nullptr,
+                     const ByteBuffer* third = nullptr) {
+        const ByteBuffer* const parts[] = {first, second, third};
+        std::uint64_t length = 0;
+        std::uint32_t body_crc = 0;
+        for (const ByteBuffer* part : parts) {
+            if (part != nullptr) {
+                length += part->size();
+                body_crc = crc32(part->data(), part->size(), body_crc);
+            }
+        }
+        if (length > max_block_bytes) {
+            throw SinkError("capture '" + path_ + "': a block of " + std::to_string(length) +
+                            " bytes exceeds the format's limit");
+        }
+        unsigned char frame[block_frame_bytes];
+        put_le32(frame, tag);
+        put_le32(frame + 4, static_cast<std::uint32_t>(length));
+        put_le32(frame + 8, crc32(frame, 8));
+        put_le32(frame + 12, body_crc);
+        const std::uint64_t block_start = offset_;
+        try {
+            write_all(frame, sizeof frame);
+            for (const ByteBuffer* part : parts) {
+                if (part != nullptr) {
+                    write_all(part->data(), part->size());
+                }
+            }
+        } catch (...) {
+#if defined(__unix__) || defined(__APPLE__)
+            if (::ftruncate(fd_, static_cast<off_t>(block_start)) == 0) {
+                offset_ = block_start;
+            }
+#endif
+            throw;
+        }
+    }
+
+    static void put_le32(unsigned char* out, std::uint32_t value) noexcept {
+        for (int i = 0; i < 4; ++i) {
+            out[i] = static_cast<unsigned char>(value >> (8 * i));
+        }
+    }
+
+    void write_all(const void* data, std::size_t size) {
+        const auto* p = static_cast<const unsigned char*>(data);
+#if defined(__unix__) || defined(__APPLE__)
+        while (size > 0) {
+            const ::ssize_t n = ::write(fd_, p, size);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                const int error = errno;
+                throw SinkError("writing '" + path_ + "' failed: " + std::strerror(error));
+            }
+            p += n;
+            size -= static_cast<std::size_t>(n);
+            offset_ += static_cast<std::uint64_t>(n);
+        }
+#else
+        if (size > 0 && std::fwrite(p, 1, size, file_) != size) {
+            const int error = errno;
+            throw SinkError("writing '" + path_ + "' failed: " + std::strerror(error));
+        }
+        offset_ += size;
+#endif
+    }
+
+    std::mutex mutex_;
+    std::atomic<bool> written_{false};
+    std::string path_;
+    CaptureOptions options_;
+    ChunkEncoder encoder_;
+    std::chrono::steady_clock::time_point chunk_started_{};
+    std::uint64_t chunks_ = 0;
+    std::uint64_t events_ = 0;
+    std::uint64_t offset_ = 0;
+#if defined(__unix__) || defined(__APPLE__)
+    int fd_ = -1;
+    ::pid_t owner_pid_ = 0;
+#else
+    std::FILE* file_ = nullptr;
+#endif
+};
+
+} // namespace capture
+} // namespace pycroscope
+// ---- end pycroscope/capture/capture_sink.hpp ----
+// ---- begin pycroscope/report/terminal_summary.hpp ----
+// The terminal summary of a Profile: the top functions of every kind
+// (Python, C builtins such as time.sleep, zones, GC, imports) with self and
+// inclusive time, share, calls and severity, then the hot path and the
+// callers of the critical and high ones. Python-free:
+// any host with a Profile can print it.
+//
+// Names come from the profiled program, so they are escaped before they
+// reach a terminal: control characters (CR, LF, ESC, ...), C1 controls and
+// the bidirectional overrides that could reorder what the user sees.
+
+// ---- begin pycroscope/report/terminal_text.hpp ----
+// Names as a terminal may show them. Python names and paths may hold any
+// character: a newline, a carriage return or an escape sequence written raw
+// would rewrite the report on screen, and bidi controls reorder what follows.
+// terminal_text() keeps printable UTF-8 as it is and writes the rest visibly:
+// C0/C1 controls and DEL as \xNN (\n, \r, \t, \0 by name), bidi and other
+// invisible format characters as \u{XXXX}, and bytes that are not UTF-8 as \xNN.
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace report {
+
+namespace detail {
+
+// Format characters that reorder or hide text: the bidi embeddings,
+// overrides and isolates, the marks, zero-width characters, and the line
+// and paragraph separators some terminals break lines at.
+inline bool invisible_format(std::uint32_t c) noexcept {
+    return c == 0x061C || c == 0x200B || c == 0x200C || c == 0x200D || c == 0x200E || c == 0x200F ||
+           c == 0x2028 || c == 0x2029 || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF;
+}
+
+// The code point of a well-formed UTF-8 sequence at text[i], and its length; 0 when malformed.
+inline std::size_t decode_utf8(std::string_view text, std::size_t i, std::uint32_t& c) noexcept {
+    const auto b0 = static_cast<unsigned char>(text[i]);
+    std::size_t n = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > text.size()) {
+        return 0;
+    }
+    c = n == 1 ? b0 : n == 2 ? (b0 & 0x1Fu) : n == 3 ? (b0 & 0x0Fu) : (b0 & 0x07u);
+    for (std::size_t k = 1; k < n; ++k) {
+        const auto b = static_cast<unsigned char>(text[i + k]);
+        if ((b >> 6) != 0x2) {
+            return 0;
+        }
+        c = (c << 6) | (b & 0x3Fu);
+    }
+    const bool overlong = (n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000);
+    if (overlong || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+} // namespace detail
+
+inline std::string terminal_text(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    char buffer[16];
+    for (std::size_t i = 0; i < text.size();) {
+        std::uint32_t c = 0;
+        const std::size_t n = detail::decode_utf8(text, i, c);
+        if (n == 0) {
+            std::snprintf(buffer, sizeof buffer, "\\x%02x", static_cast<unsigned char>(text[i]));
+            out += buffer;
+            ++i;
+            continue;
+        }
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == 0) {
+            out += "\\0";
+        } else if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0)) {
+            std::snprintf(buffer, sizeof buffer, "\\x%02x", static_cast<unsigned>(c));
+            out += buffer;
+        } else if (detail::invisible_format(c)) {
+            std::snprintf(buffer, sizeof buffer, "\\u{%04x}", static_cast<unsigned>(c));
+            out += buffer;
+        } else {
+            out.append(text.data() + i, n);
+        }
+        i += n;
+    }
+    return out;
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/terminal_text.hpp ----
+// ---- begin pycroscope/analysis/hotspots.hpp ----
+// Hotspots of a Profile, for every mode (traced, line, sampled): functions
+// and lines ranked by their share of the run, each with a severity, the top
+// callers and callees of each function, and the hot path.
+//
+//   self share    function self / Profile::total
+//   total share   function inclusive / Profile::total
+//   severity      from the self share (a line: its time share):
+//                 critical >= 25%, high >= 10%, medium >= 3%, low below
+//                 (SeverityThresholds; docs/analysis.md says why)
+//   hot path      from the tree's root, the child with the most inclusive
+//                 weight, while that child holds at least 5% of the run
+//
+// A caller's share is the part of the function's inclusive weight spent
+// under that caller; a callee's share is the part of the function's
+// inclusive weight spent in that callee.
+
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+enum class Severity : std::uint8_t { low = 0, medium = 1, high = 2, critical = 3 };
+
+inline const char* to_string(Severity severity) noexcept {
+    switch (severity) {
+    case Severity::critical: return "critical";
+    case Severity::high: return "high";
+    case Severity::medium: return "medium";
+    case Severity::low: return "low";
+    }
+    return "low";
+}
+
+// Lower bounds in percent of the run.
+struct SeverityThresholds {
+    double critical_pct = 25.0;
+    double high_pct = 10.0;
+    double medium_pct = 3.0;
+
+    Severity grade(double pct) const noexcept {
+        return pct >= critical_pct ? Severity::critical
+               : pct >= high_pct   ? Severity::high
+               : pct >= medium_pct ? Severity::medium
+                                   : Severity::low;
+    }
+};
+
+struct RankingOptions {
+    std::size_t top = 20;           // functions and lines kept; 0 keeps all
+    std::size_t related = 3;        // callers and callees kept per function; 0 keeps all
+    double hot_path_min_pct = 5.0;  // the hot path stops at a child below this share
+    SeverityThresholds thresholds;
+};
+
+// A caller or callee of a ranked function.
+struct RelatedFunction {
+    std::uint32_t function = model::no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t inclusive = 0; // the edge's inclusive weight
+    double pct = 0;              // of the ranked function's inclusive weight
+};
+
+struct RankedFunction {
+    std::uint32_t function = model::no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    double self_pct = 0;
+    double total_pct = 0;
+    Severity severity = Severity::low;
+    std::vector<RelatedFunction> callers; // most inclusive weight first
+    std::vector<RelatedFunction> callees;
+};
+
+struct RankedLine {
+    std::uint32_t line = model::no_index; // index into Profile::lines
+    std::uint64_t hits = 0;
+    std::uint64_t time = 0;
+    double pct = 0;       // time share
+    double total_pct = 0; // total share (sampled: the line anywhere on the stack)
+    Severity severity = Severity::low;
+};
+
+struct HotPathStep {
+    std::uint32_t function = model::no_index;
+    std::uint64_t inclusive = 0;
+    std::uint64_t self = 0;
+    double pct = 0; // inclusive share of the run
+};
+
+struct HotspotRanking {
+    model::Unit unit = model::Unit::nanoseconds;
+    std::uint64_t total = 0;
+    SeverityThresholds thresholds;
+    std::vector<RankedFunction> functions; // by self weight, then inclusive
+    std::vector<RankedLine> lines;         // by time, then total
+    std::vector<HotPathStep> hot_path;     // outermost first
+};
+
+namespace detail {
+inline double share(std::uint64_t part, std::uint64_t whole) noexcept {
+    return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+inline std::vector<RelatedFunction> related(const model::Profile& profile, std::uint32_t f, bool callers,
+                                            std::size_t keep) {
+    std::vector<RelatedFunction> out;
+    const std::uint64_t whole = profile.functions[f].inclusive;
+    for (const model::Edge& e : profile.edges) {
+        if ((callers ? e.callee : e.caller) != f) {
+            continue;
+        }
+        out.push_back(RelatedFunction{callers ? e.caller : e.callee, e.calls, e.inclusive, share(e.inclusive, whole)});
+    }
+    std::sort(out.begin(), out.end(), [](const RelatedFunction& a, const RelatedFunction& b) {
+        return a.inclusive != b.inclusive ? a.inclusive > b.inclusive : a.function < b.function;
+    });
+    if (keep > 0 && out.size() > keep) {
+        out.resize(keep);
+    }
+    return out;
+}
+
+// Without a tree (a file written without one): follow the heaviest edges
+// from the heaviest function that has no caller, never revisiting one.
+inline std::vector<HotPathStep> hot_path_from_edges(const model::Profile& profile, double min_pct) {
+    std::vector<HotPathStep> path;
+    std::uint32_t at = model::no_index;
+    for (std::uint32_t f = 0; f < profile.functions.size(); ++f) {
+        if (profile.callers_of(f).empty() &&
+            (at == model::no_index || profile.functions[f].inclusive > profile.functions[at].inclusive)) {
+            at = f;
+        }
+    }
+    std::vector<bool> visited(profile.functions.size(), false);
+    while (at != model::no_index && !visited[at]) {
+        const model::Function& fn = profile.functions[at];
+        const double pct = share(fn.inclusive, profile.total);
+        if (pct < min_pct) {
+            break;
+        }
+        visited[at] = true;
+        path.push_back(HotPathStep{at, fn.inclusive, fn.self, pct});
+        std::uint32_t next = model::no_index;
+        std::uint64_t best = 0;
+        for (const model::Edge& e : profile.edges) {
+            if (e.caller == at && !visited[e.callee] && (next == model::no_index || e.inclusive > best)) {
+                next = e.callee;
+                best = e.inclusive;
+            }
+        }
+        at = next;
+    }
+    return path;
+}
+} // namespace detail
+
+// The hot path: from the root, the heaviest child while it holds min_pct.
+inline std::vector<HotPathStep> hot_path(const model::Profile& profile, double min_pct = 5.0) {
+    if (profile.tree.size() <= 1) {
+        return detail::hot_path_from_edges(profile, min_pct);
+    }
+    // Heaviest child of each node, in one pass (parents precede children).
+    std::vector<std::uint32_t> heaviest(profile.tree.size(), model::no_index);
+    for (std::uint32_t n = 1; n < profile.tree.size(); ++n) {
+        const std::uint32_t parent = profile.tree[n].parent;
+        if (parent >= profile.tree.size()) {
+            continue;
+        }
+        std::uint32_t& best = heaviest[parent];
+        if (best == model::no_index || profile.tree[n].inclusive > profile.tree[best].inclusive) {
+            best = n;
+        }
+    }
+    std::vector<HotPathStep> path;
+    for (std::uint32_t n = heaviest[0]; n != model::no_index && path.size() < profile.tree.size(); n = heaviest[n]) {
+        const model::TreeNode& node = profile.tree[n];
+        const double pct = detail::share(node.inclusive, profile.total);
+        if (pct < min_pct || node.function >= profile.functions.size()) {
+            break;
+        }
+        path.push_back(HotPathStep{node.function, node.inclusive, node.self, pct});
+    }
+    return path;
+}
+
+inline HotspotRanking rank_hotspots(const model::Profile& profile, const RankingOptions& options = {}) {
+    HotspotRanking out;
+    out.unit = profile.unit;
+    out.total = profile.total;
+    out.thresholds = options.thresholds;
+    for (std::uint32_t f = 0; f < profile.functions.size(); ++f) {
+        const model::Function& fn = profile.functions[f];
+        if (fn.self == 0 && fn.inclusive == 0 && fn.calls == 0) {
+            continue;
+        }
+        RankedFunction r;
+        r.function = f;
+        r.calls = fn.calls;
+        r.self = fn.self;
+        r.inclusive = fn.inclusive;
+        r.self_pct = detail::share(fn.self, profile.total);
+        r.total_pct = detail::share(fn.inclusive, profile.total);
+        r.severity = options.thresholds.grade(r.self_pct);
+        out.functions.push_back(std::move(r));
+    }
+    std::sort(out.functions.begin(), out.functions.end(), [](const RankedFunction& a, const RankedFunction& b) {
+        if (a.self != b.self) {
+            return a.self > b.self;
+        }
+        return a.inclusive != b.inclusive ? a.inclusive > b.inclusive : a.function < b.function;
+    });
+    if (options.top > 0 && out.functions.size() > options.top) {
+        out.functions.resize(options.top);
+    }
+    for (RankedFunction& r : out.functions) {
+        r.callers = detail::related(profile, r.function, true, options.related);
+        r.callees = detail::related(profile, r.function, false, options.related);
+    }
+    for (std::uint32_t i = 0; i < profile.lines.size(); ++i) {
+        const model::Line& line = profile.lines[i];
+        if (line.time == 0 && line.total == 0 && line.hits == 0) {
+            continue;
+        }
+        RankedLine r;
+        r.line = i;
+        r.hits = line.hits;
+        r.time = line.time;
+        r.pct = detail::share(line.time, profile.total);
+        r.total_pct = detail::share(line.total, profile.total);
+        r.severity = options.thresholds.grade(r.pct);
+        out.lines.push_back(r);
+    }
+    std::sort(out.lines.begin(), out.lines.end(), [&](const RankedLine& a, const RankedLine& b) {
+        if (a.time != b.time) {
+            return a.time > b.time;
+        }
+        const std::uint64_t at = profile.lines[a.line].total, bt = profile.lines[b.line].total;
+        return at != bt ? at > bt : a.line < b.line;
+    });
+    if (options.top > 0 && out.lines.size() > options.top) {
+        out.lines.resize(options.top);
+    }
+    out.hot_path = hot_path(profile, options.hot_path_min_pct);
+    return out;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/hotspots.hpp ----
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace report {
+
+struct TerminalSummaryOptions {
+    std::size_t top = 15;
+    analysis::RankingOptions ranking;
+};
+
+namespace detail {
+// A time in ms, or a sample count.
+inline std::string weight_text(std::uint64_t weight, model::Unit unit) {
+    char text[32];
+    if (unit == model::Unit::samples) {
+        std::snprintf(text, sizeof text, "%llu", static_cast<unsigned long long>(weight));
+    } else {
+        std::snprintf(text, sizeof text, "%.3f", static_cast<double>(weight) / 1e6);
+    }
+    return text;
+}
+} // namespace detail
+
+// The table and the hot path, one line each, ending in a newline.
+inline std::string terminal_summary(const model::Profile& profile, const TerminalSummaryOptions& options = {}) {
+    analysis::RankingOptions ranking = options.ranking;
+    ranking.top = options.top;
+    const analysis::HotspotRanking hot = analysis::rank_hotspots(profile, ranking);
+    const bool samples = profile.unit == model::Unit::samples;
+    std::string out;
+    char line[768];
+    std::size_t with_weight = 0;
+    for (const auto& f : profile.functions) {
+        with_weight += (f.self > 0 || f.inclusive > 0 || f.calls > 0) ? 1 : 0;
+    }
+    if (hot.functions.empty()) {
+        out += "pycroscope: no functions recorded\n";
+        return out;
+    }
+    std::snprintf(line, sizeof line, "pycroscope: top %zu of %zu functions by self %s (all kinds)\n",
+                  hot.functions.size(), with_weight, samples ? "samples" : "time");
+    out += line;
+    std::snprintf(line, sizeof line, "%11s %11s %7s %7s %10s  %-8s  %-32s %s\n", samples ? "self" : "self ms",
+                  samples ? "total" : "incl ms", "self%", "total%", "calls", "severity", "function", "location");
+    out += line;
+    for (const auto& r : hot.functions) {
+        const model::Function& f = profile.functions[r.function];
+        std::string where = terminal_text(f.file);
+        if (!where.empty()) {
+            where += ":" + std::to_string(f.line);
+        } else {
+            where = model::kind_name(f.kind);
+        }
+        const std::string calls = samples ? std::string("-") : std::to_string(r.calls);
+        std::snprintf(line, sizeof line, "%11s %11s %6.1f%% %6.1f%% %10s  %-8s  %-32s %s\n",
+                      detail::weight_text(r.self, profile.unit).c_str(),
+                      detail::weight_text(r.inclusive, profile.unit).c_str(), r.self_pct, r.total_pct, calls.c_str(),
+                      analysis::to_string(r.severity), terminal_text(f.name).c_str(), where.c_str());
+        out += line;
+    }
+    if (!hot.hot_path.empty()) {
+        out += "pycroscope: hot path: ";
+        for (std::size_t i = 0; i < hot.hot_path.size(); ++i) {
+            const auto& step = hot.hot_path[i];
+            if (i > 0) {
+                out += " > ";
+            }
+            out += terminal_text(profile.functions[step.function].name);
+            std::snprintf(line, sizeof line, " (%.1f%%)", step.pct);
+            out += line;
+        }
+        out += '\n';
+    }
+    // Where the worst hotspots are called from (critical and high, at most three).
+    std::size_t explained = 0;
+    for (const auto& r : hot.functions) {
+        if (explained == 3 || r.severity < analysis::Severity::high || r.callers.empty()) {
+            continue;
+        }
+        ++explained;
+        out += "pycroscope: callers of ";
+        out += terminal_text(profile.functions[r.function].name);
+        out += ": ";
+        for (std::size_t i = 0; i < r.callers.size(); ++i) {
+            const auto& caller = r.callers[i];
+            if (i > 0) {
+                out += ", ";
+            }
+            out += terminal_text(profile.functions[caller.function].name);
+            if (samples) {
+                std::snprintf(line, sizeof line, " (%.1f%%)", caller.pct);
+            } else {
+                std::snprintf(line, sizeof line, " (%llu calls, %.1f%%)",
+                              static_cast<unsigned long long>(caller.calls), caller.pct);
+            }
+            out += line;
+        }
+        out += '\n';
+    }
+    if (profile.unclosed_spans > 0) {
+        std::snprintf(line, sizeof line,
+                      "pycroscope: %llu call(s) still running at stop were closed at their thread's last event\n",
+                      static_cast<unsigned long long>(profile.unclosed_spans));
+        out += line;
+    }
+    return out;
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/terminal_summary.hpp ----
+// ---- begin pycroscope/sinks/profile_sections.hpp ----
+// The Profile's sections of session.json (schema in docs/session-format.md):
+//
+//   "profile"   the model itself: threads, functions, edges, tree, lines and
+//               totals, read back by model::load_profile()
+//   "ranking"   hotspots with severity (analysis/hotspots.hpp), functions
+//               with their top callers and callees, and lines
+//   "hot_path"  the chain of heaviest calls from the root
+//
+// Weights are in the profile's unit ("ns" or "samples").
+
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+struct ProfileSectionOptions {
+    // The tree keeps its heaviest nodes (and their ancestors) up to this
+    // many; profile.tree_pruned counts the rest. 0 writes every node.
+    std::size_t max_tree_nodes = 20000;
+    analysis::RankingOptions ranking;
+};
+
+// Kind names of the "profile" section: unlike "zones", a dynamic zone keeps its own name.
+inline const char* profile_kind_name(LocationKind kind) noexcept {
+    return kind == LocationKind::dynamic_zone ? "dynamic_zone" : model::kind_name(kind);
+}
+
+inline void write_profile(JsonWriter& json, const model::Profile& profile, const ProfileSectionOptions& options = {}) {
+    // Which tree nodes to write: all, or the heaviest and their ancestors.
+    const std::size_t nodes = profile.tree.size();
+    std::vector<bool> keep(nodes, true);
+    if (options.max_tree_nodes > 0 && nodes > options.max_tree_nodes + 1) {
+        std::vector<std::uint64_t> weights;
+        for (std::size_t n = 1; n < nodes; ++n) {
+            weights.push_back(profile.tree[n].inclusive);
+        }
+        std::nth_element(weights.begin(), weights.begin() + static_cast<std::ptrdiff_t>(options.max_tree_nodes - 1),
+                         weights.end(), std::greater<std::uint64_t>());
+        const std::uint64_t cutoff = weights[options.max_tree_nodes - 1];
+        std::size_t kept = 0;
+        for (std::size_t n = 1; n < nodes; ++n) {
+            keep[n] = profile.tree[n].inclusive > cutoff ||
+                      (profile.tree[n].inclusive == cutoff && kept < options.max_tree_nodes);
+            kept += keep[n] ? 1 : 0;
+        }
+        for (std::size_t n = nodes; n-- > 1;) {
+            if (keep[n] && profile.tree[n].parent < nodes) {
+                keep[profile.tree[n].parent] = true;
+            }
+        }
+    }
+    std::vector<std::uint32_t> renumbered(nodes, model::no_index);
+    std::uint32_t next = 0;
+    for (std::size_t n = 0; n < nodes; ++n) {
+        if (keep[n]) {
+            renumbered[n] = next++;
+        }
+    }
+    const std::uint64_t pruned = nodes == 0 ? 0 : nodes - next;
+
+    json.begin_object()
+        .field("schema", model::Profile::schema_version)
+        .field("unit", model::to_string(profile.unit))
+        .field("wall_ns", profile.wall_ns)
+        .field("total", profile.total)
+        .field("unclosed_spans", profile.unclosed_spans)
+        .field("unmatched_ends", profile.unmatched_ends)
+        .field("max_depth", profile.max_depth)
+        .field("tree_pruned", profile.tree_pruned + pruned);
+    json.key("threads").begin_array();
+    for (const model::Thread& t : profile.threads) {
+        json.begin_object()
+            .field("index", t.index)
+            .field("os_tid", t.os_tid)
+            .field("name", t.name)
+            .field("total", t.total)
+            .end_object();
+    }
+    json.end_array();
+    json.key("functions").begin_array();
+    for (std::uint32_t i = 0; i < profile.functions.size(); ++i) {
+        const model::Function& f = profile.functions[i];
+        json.begin_object()
+            .field("id", i)
+            .field("name", f.name)
+            .field("file", f.file)
+            .field("line", f.line)
+            .field("kind", profile_kind_name(f.kind))
+            .field("calls", f.calls)
+            .field("resumes", f.resumes)
+            .field("self", f.self)
+            .field("inclusive", f.inclusive)
+            .field("unclosed", f.unclosed);
+        json.key("threads").begin_array();
+        for (const model::ThreadShare& s : f.threads) {
+            json.begin_object()
+                .field("thread", s.thread)
+                .field("calls", s.calls)
+                .field("self", s.self)
+                .field("inclusive", s.inclusive)
+                .end_object();
+        }
+        json.end_array().end_object();
+    }
+    json.end_array();
+    json.key("edges").begin_array();
+    for (const model::Edge& e : profile.edges) {
+        json.begin_array().value(e.caller).value(e.callee).value(e.calls).value(e.inclusive).value(e.self).end_array();
+    }
+    json.end_array();
+    // [function, parent, calls, self, inclusive]; node 0 (the root) is implied.
+    json.key("tree").begin_array();
+    for (std::size_t n = 1; n < nodes; ++n) {
+        if (!keep[n]) {
+            continue;
+        }
+        const model::TreeNode& node = profile.tree[n];
+        json.begin_array()
+            .value(node.function)
+            .value(renumbered[node.parent])
+            .value(node.calls)
+            .value(node.self)
+            .value(node.inclusive)
+            .end_array();
+    }
+    json.end_array();
+    json.key("lines").begin_array();
+    for (const model::Line& l : profile.lines) {
+        json.begin_object()
+            .field("file", l.file)
+            .field("line", l.line)
+            .field("function", l.function)
+            .field("hits", l.hits)
+            .field("time", l.time)
+            .field("total", l.total)
+            .end_object();
+    }
+    json.end_array();
+    json.end_object();
+}
+
+namespace detail {
+inline void write_function_ref(JsonWriter& json, const model::Function& f) {
+    json.field("name", f.name).field("file", f.file).field("line", f.line).field("kind", model::kind_name(f.kind));
+}
+
+inline void write_related(JsonWriter& json, const model::Profile& profile,
+                          const std::vector<analysis::RelatedFunction>& related) {
+    json.begin_array();
+    for (const auto& r : related) {
+        json.begin_object();
+        write_function_ref(json, profile.functions[r.function]);
+        json.field("calls", r.calls).field("time", r.inclusive).field("pct", r.pct).end_object();
+    }
+    json.end_array();
+}
+} // namespace detail
+
+inline void write_ranking(JsonWriter& json, const model::Profile& profile, const analysis::HotspotRanking& ranking) {
+    json.begin_object().field("unit", model::to_string(ranking.unit)).field("total", ranking.total);
+    json.key("thresholds")
+        .begin_object()
+        .field("critical_pct", ranking.thresholds.critical_pct)
+        .field("high_pct", ranking.thresholds.high_pct)
+        .field("medium_pct", ranking.thresholds.medium_pct)
+        .end_object();
+    json.key("functions").begin_array();
+    for (const auto& r : ranking.functions) {
+        json.begin_object();
+        detail::write_function_ref(json, profile.functions[r.function]);
+        json.field("calls", r.calls)
+            .field("self", r.self)
+            .field("inclusive", r.inclusive)
+            .field("self_pct", r.self_pct)
+            .field("total_pct", r.total_pct)
+            .field("severity", analysis::to_string(r.severity));
+        json.key("callers");
+        detail::write_related(json, profile, r.callers);
+        json.key("callees");
+        detail::write_related(json, profile, r.callees);
+        json.end_object();
+    }
+    json.end_array();
+    json.key("lines").begin_array();
+    for (const auto& r : ranking.lines) {
+        const model::Line& line = profile.lines[r.line];
+        json.begin_object()
+            .field("file", line.file)
+            .field("line", line.line)
+            .field("function", line.function < profile.functions.size() ? profile.functions[line.function].name
+                                                                        : std::string())
+            .field("hits", r.hits)
+            .field("time", r.time)
+            .field("pct", r.pct)
+            .field("total_pct", r.total_pct)
+            .field("severity", analysis::to_string(r.severity))
+            .end_object();
+    }
+    json.end_array();
+    json.end_object();
+}
+
+inline void write_hot_path(JsonWriter& json, const model::Profile& profile,
+                           const std::vector<analysis::HotPathStep>& path) {
+    json.begin_array();
+    for (const auto& step : path) {
+        json.begin_object();
+        detail::write_function_ref(json, profile.functions[step.function]);
+        json.field("inclusive", step.inclusive).field("self", step.self).field("pct", step.pct).end_object();
+    }
+    json.end_array();
+}
+
+// Registers "profile", "ranking" and "hot_path" on sink. builder must be a
+// processor of the same session and outlive its stop(): processors close
+// before sinks, so the Profile is complete when session.json is written.
+inline void add_profile_sections(JsonSummarySink& sink, const model::ProfileBuilder& builder,
+                                 ProfileSectionOptions options = {}) {
+    const model::ProfileBuilder* source = &builder;
+    sink.add_section("profile", [source, options](JsonWriter& json, const SessionSummary&) {
+        write_profile(json, source->profile(), options);
+    });
+    sink.add_section("ranking", [source, options](JsonWriter& json, const SessionSummary&) {
+        write_ranking(json, source->profile(), analysis::rank_hotspots(source->profile(), options.ranking));
+    });
+    sink.add_section("hot_path", [source, options](JsonWriter& json, const SessionSummary&) {
+        write_hot_path(json, source->profile(),
+                       analysis::hot_path(source->profile(), options.ranking.hot_path_min_pct));
+    });
+}
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/profile_sections.hpp ----
+// ---- begin pycroscope/profile/profile_options.hpp ----
+// The options of the standard profile: what `pycroscope profile` and a bare
+// pycroscope.profile() record, and where they write it.
+
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <system_error>
+#include <vector>
+
+namespace pycroscope {
+namespace profile {
+
+using python::Backend;
+using python::MemoryOptions;
+using python::TracerOptions;
+
+struct ProfileOptions {
+    // Empty: ./profiling_results/<YYYYmmdd-HHMMSS>/, with -2, -3, ... appended
+    // when that directory exists. Otherwise created if missing and reused if present.
+    std::string output_dir;
+    bool minimal = false;        // Python functions only (no C calls): the eval_frame backend
+    bool lines = false;          // line events (profile backend with a trace function)
+    std::optional<bool> c_calls; // default: on unless minimal or backend eval_frame
+    Backend backend = Backend::automatic;
+    // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
+    python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
+    // By default the outputs that fit a person's disk: every event goes to the
+    // compact capture, from which `pycroscope report` or `export` writes any
+    // other format later; the Chrome trace (tens of bytes per event) only on request.
+    bool json = true;     // session.json
+    bool folded = true;   // stacks.folded
+    bool chrome = false;  // trace.json
+    bool capture = true;  // capture.pycro (capture/capture_sink.hpp)
+    // Exporters (sinks/export_sink.hpp), off by default: trace.perfetto-trace,
+    // profile.speedscope.json, profile.pb.gz (and alloc.pb.gz with memory), callgrind.out.
+    bool perfetto = false;
+    bool speedscope = false;
+    bool pprof = false;
+    bool callgrind = false;
+    static constexpr const char* sink_names =
+        "json, folded, chrome, capture, perfetto, speedscope, pprof, callgrind";
+
+    // Selects the output named name (one of sink_names); false when unknown.
+    bool select_sink(std::string_view name) {
+        for (const auto& output : outputs()) {
+            if (name == output.first) {
+                *output.second = true;
+                return true;
+            }
+        }
+        return false;
+    }
+    void clear_sinks() {
+        for (const auto& output : outputs()) {
+            *output.second = false;
+        }
+    }
+    bool any_sink() {
+        for (const auto& output : outputs()) {
+            if (*output.second) {
+                return true;
+            }
+        }
+        return false;
+    }
+    // Allocations of the PyMem domains (memory section, memory.folded, the
+    // chrome trace's memory counter). memory_sample_bytes: 0 records every
+    // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
+    bool memory = true;
+    std::uint64_t memory_sample_bytes = 0;
+    // Sampling mode: the Sampler instead of the tracer; stacks.folded holds
+    // sample counts and session.json a "hotspots" section.
+    bool sample = false;
+    double sample_rate = 100.0; // Hz
+    // Resource collectors (sections gc, imports, io, exceptions, system).
+    // Exceptions need the profile backend's trace function, which sees every
+    // line: off with minimal, eval_frame or sample.
+    bool gc = true;
+    bool imports = true;
+    bool io = true;
+    bool exceptions = true;
+    bool system = true;
+    std::chrono::milliseconds system_interval{100};
+    std::vector<SystemAlertRule> system_alerts;
+    Config config;
+
+    // Every output by its --sinks name.
+    std::array<std::pair<const char*, bool*>, 8> outputs() {
+        return {{{"json", &json},
+                 {"folded", &folded},
+                 {"chrome", &chrome},
+                 {"capture", &capture},
+                 {"perfetto", &perfetto},
+                 {"speedscope", &speedscope},
+                 {"pprof", &pprof},
+                 {"callgrind", &callgrind}}};
+    }
+
+    // The MemoryCollector options these resolve to.
+    MemoryOptions memory_options() const {
+        MemoryOptions resolved;
+        resolved.enabled = memory;
+        resolved.sample_bytes = memory_sample_bytes;
+        return resolved;
+    }
+
+    // The tracer options these resolve to; throws ConfigError on a contradiction.
+    TracerOptions tracer_options() const {
+        TracerOptions tracer;
+        tracer.backend = backend;
+        tracer.lines = lines;
+        tracer.on_conflict = on_conflict;
+        if (minimal && c_calls.value_or(false)) {
+            throw ConfigError("minimal profiling records Python functions only; it cannot be combined with C calls");
+        }
+        const bool c = c_calls.value_or(!minimal && backend != Backend::eval_frame);
+        if (backend == Backend::eval_frame) {
+#if !PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+            throw ConfigError("the eval_frame backend is not available on Python " PY_VERSION
+                              "; use the profile backend");
+#endif
+            if (c) {
+                throw ConfigError("the eval_frame backend sees Python functions only; it cannot record C calls");
+            }
+            if (lines) {
+                throw ConfigError("the eval_frame backend cannot record lines; use the profile backend");
+            }
+        }
+        tracer.c_calls = c;
+        return tracer;
+    }
+};
+
+
+namespace detail {
+
+inline std::string local_timestamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+#if defined(_WIN32)
+    localtime_s(&tm, &now);
+#else
+    localtime_r(&now, &tm);
+#endif
+    char text[32];
+    std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", &tm);
+    return text;
+}
+
+// Creates the output directory (see ProfileOptions::output_dir).
+inline std::filesystem::path make_output_dir(const std::string& requested) {
+    namespace fs = std::filesystem;
+    std::error_code error;
+    if (!requested.empty()) {
+        const fs::path dir(requested);
+        fs::create_directories(dir, error);
+        if (error || !fs::is_directory(dir)) {
+            throw ConfigError("cannot create output directory '" + requested +
+                              "': " + (error ? error.message() : std::string("not a directory")));
+        }
+        return dir;
+    }
+    const fs::path root("profiling_results");
+    fs::create_directories(root, error);
+    if (error) {
+        throw ConfigError("cannot create output directory '" + root.string() + "': " + error.message());
+    }
+    const std::string stamp = local_timestamp();
+    for (int attempt = 1; attempt <= 1000; ++attempt) {
+        const fs::path candidate = root / (attempt == 1 ? stamp : stamp + "-" + std::to_string(attempt));
+        if (fs::create_directory(candidate, error)) {
+            return candidate;
+        }
+        if (error) {
+            throw ConfigError("cannot create output directory '" + candidate.string() + "': " + error.message());
+        }
+    }
+    throw ConfigError("cannot create an output directory under '" + root.string() + "' for " + stamp);
+}
+
+} // namespace detail
+
+} // namespace profile
+} // namespace pycroscope
+// ---- end pycroscope/profile/profile_options.hpp ----
+// ---- begin pycroscope/sinks/export_sink.hpp ----
+// One sink by the name of its format, for hosts that pick outputs by name
+// (`pycroscope export --format FMT`, a replayed capture): no Python needed.
+//
+//   chrome       Chrome trace event JSON           ChromeTraceSink
+//   folded       folded stacks (ns)                FoldedStackSink
+//   perfetto     Perfetto protobuf trace           PerfettoTraceSink
+//   speedscope   speedscope JSON                   SpeedscopeSink
+//   pprof        pprof CPU profile (.pb.gz)        PprofSink(cpu)
+//   pprof-alloc  pprof allocation profile (.pb.gz) PprofSink(allocations)
+//   callgrind    callgrind profile                 CallgrindSink
+
+// ---- begin pycroscope/sinks/callgrind_sink.hpp ----
+// The callgrind profile format (valgrind's docs/callgrind-format), read by
+// callgrind_annotate, KCachegrind and QCachegrind: per function its self
+// time, and per caller -> callee edge the number of calls and the inclusive
+// time spent in the callee from that caller. The only event is "ns"
+// (nanoseconds of wall-clock time, as traced); positions are source lines:
+// a function's costs sit on its first line, calls go to the callee's.
+//
+// Functions are the span locations of every thread, merged. callgrind names
+// a function by file and name, so two locations that share both (two
+// lambdas of one file) are told apart by a suffix "'<line>". File and
+// function names are compressed ("(id) name" the first time, "(id)" after).
+// Self time per function is the exact sum over threads, converted once, so
+// it equals JsonSummarySink's self_ns of that location.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+class CallgrindSink : public FileSink {
+public:
+    explicit CallgrindSink(std::string path) : FileSink("callgrind profile", std::move(path)) {}
+
+protected:
+    void open_(const SessionInfo& info) override {
+        FileSink::open_(info);
+        trees_.clear();
+    }
+
+    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        CallTree& tree = trees_[thread.index];
+        for (std::size_t i = 0; i < count; ++i) {
+            tree.add(events[i]);
+        }
+    }
+
+    void close_(const SessionSummary& summary) override {
+        struct Edge {
+            std::uint64_t calls = 0;
+            std::uint64_t inclusive_ticks = 0;
+        };
+        struct Function {
+            std::uint64_t self_ticks = 0;
+            std::map<const SourceLocation*, Edge> callees; // ordered below by name
+        };
+        std::unordered_map<const SourceLocation*, Function> functions;
+        trees_.for_each([&](std::uint32_t, CallTree& tree) {
+            tree.finish(summary.stop_ticks);
+            const auto& nodes = tree.nodes();
+            for (std::size_t i = 1; i < nodes.size(); ++i) {
+                const CallTree::Node& node = nodes[i];
+                Function& f = functions[node.location];
+                f.self_ticks += node.self_ticks;
+                if (node.parent != 0) {
+                    Edge& edge = functions[nodes[node.parent].location].callees[node.location];
+                    edge.calls += node.count + node.resumes;
+                    edge.inclusive_ticks += node.inclusive_ticks;
+                }
+            }
+        });
+        names_ = unique_names(functions);
+        std::vector<const SourceLocation*> order;
+        for (const auto& entry : functions) {
+            order.push_back(entry.first);
+        }
+        std::sort(order.begin(), order.end(), [&](const SourceLocation* a, const SourceLocation* b) {
+            return names_.at(a) < names_.at(b);
+        });
+
+        auto to_ns = [&](std::uint64_t ticks) {
+            return static_cast<std::uint64_t>(summary.info.ticks_to_ns(ticks) + 0.5);
+        };
+        std::uint64_t total = 0;
+        for (const auto& entry : functions) {
+            total += to_ns(entry.second.self_ticks);
+        }
+        std::string out = "# callgrind format\nversion: 1\ncreator: pycroscope " PYCROSCOPE_VERSION_STRING "\n";
+        out += "pid: " + std::to_string(summary.info.pid) + "\ncmd: ";
+        append_line_safe(out, summary.info.process_name);
+        out += "\npart: 1\n\npositions: line\nevents: ns\nsummary: " + std::to_string(total) + "\n";
+        file_ids_.clear();
+        function_ids_.clear();
+        for (const SourceLocation* location : order) {
+            const Function& f = functions.at(location);
+            out += "\nfl=";
+            append_file(out, location);
+            out += "\nfn=";
+            append_function(out, location);
+            out += '\n';
+            append_unsigned(out, line_of(location));
+            out += ' ';
+            append_unsigned(out, to_ns(f.self_ticks));
+            out += '\n';
+            std::vector<std::pair<const SourceLocation*, Edge>> callees(f.callees.begin(), f.callees.end());
+            std::sort(callees.begin(), callees.end(),
+                      [&](const auto& a, const auto& b) { return names_.at(a.first) < names_.at(b.first); });
+            for (const auto& call : callees) {
+                out += "cfl=";
+                append_file(out, call.first);
+                out += "\ncfn=";
+                append_function(out, call.first);
+                out += "\ncalls=";
+                append_unsigned(out, call.second.calls);
+                out += ' ';
+                append_unsigned(out, line_of(call.first));
+                out += '\n';
+                append_unsigned(out, line_of(location));
+                out += ' ';
+                append_unsigned(out, to_ns(call.second.inclusive_ticks));
+                out += '\n';
+            }
+            if (out.size() > (1u << 20)) {
+                file().write(out);
+                out.clear();
+            }
+        }
+        out += "\ntotals: " + std::to_string(total) + "\n";
+        file().write(out);
+        file().commit();
+    }
+
+private:
+    static std::uint32_t line_of(const SourceLocation* location) noexcept {
+        return location != nullptr ? location->line : 0;
+    }
+
+    static std::string file_of(const SourceLocation* location) {
+        return location != nullptr && location->file != nullptr && location->file[0] != '\0' ? location->file
+                                                                                                : "???";
+    }
+
+    // Names are lines of the file: no line breaks inside.
+    static void append_line_safe(std::string& out, std::string_view text) {
+        for (const char c : text) {
+            out += (c == '\n' || c == '\r') ? ' ' : c;
+        }
+    }
+
+    // Display names, with "'<line>" where a file holds two locations of one name.
+    template <class Map>
+    static std::unordered_map<const SourceLocation*, std::string> unique_names(const Map& functions) {
+        std::map<std::pair<std::string, std::string>, std::vector<const SourceLocation*>> by_name;
+        for (const auto& entry : functions) {
+            const SourceLocation* l = entry.first;
+            const char* shown = l != nullptr ? l->display_name() : nullptr;
+            by_name[{file_of(l), shown != nullptr ? shown : "<unknown>"}].push_back(l);
+        }
+        std::unordered_map<const SourceLocation*, std::string> names;
+        for (auto& group : by_name) {
+            std::string base;
+            append_line_safe(base, group.first.second);
+            if (group.second.size() == 1) {
+                names.emplace(group.second.front(), base);
+                continue;
+            }
+            std::sort(group.second.begin(), group.second.end(), [](const SourceLocation* a, const SourceLocation* b) {
+                return line_of(a) < line_of(b);
+            });
+            std::set<std::string> used;
+            for (const SourceLocation* l : group.second) {
+                std::string name = base + "'" + std::to_string(line_of(l));
+                for (int n = 2; !used.insert(name).second; ++n) { // same line too
+                    name = base + "'" + std::to_string(line_of(l)) + "-" + std::to_string(n);
+                }
+                names.emplace(l, name);
+            }
+        }
+        return names;
+    }
+
+    void append_file(std::string& out, const SourceLocation* location) {
+        append_compressed(out, file_ids_, file_of(location));
+    }
+    void append_function(std::string& out, const SourceLocation* location) {
+        append_compressed(out, function_ids_, names_.at(location));
+    }
+    static void append_compressed(std::string& out, std::unordered_map<std::string, std::uint64_t>& ids,
+                                  const std::string& name) {
+        auto found = ids.find(name);
+        if (found != ids.end()) {
+            out += '(';
+            append_unsigned(out, found->second);
+            out += ')';
+            return;
+        }
+        const std::uint64_t id = ids.size() + 1;
+        ids.emplace(name, id);
+        out += '(';
+        append_unsigned(out, id);
+        out += ") ";
+        append_line_safe(out, name);
+    }
+
+    PerThreadState<CallTree> trees_;
+    std::unordered_map<const SourceLocation*, std::string> names_;
+    std::unordered_map<std::string, std::uint64_t> file_ids_;
+    std::unordered_map<std::string, std::uint64_t> function_ids_;
+};
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/callgrind_sink.hpp ----
+// ---- begin pycroscope/sinks/perfetto_trace_sink.hpp ----
+// Perfetto's native trace format: a protobuf `Trace` of TracePackets carrying
+// TrackEvents, streamed to disk while the session drains; opens in
+// ui.perfetto.dev and trace_processor, and is several times smaller than the
+// Chrome JSON of the same run because names are interned and numbers are
+// varints.
+//
+// Shape of the file (field numbers from Perfetto's protos, see
+// tests/sinks/perfetto_trace.proto):
+//   - a TrackDescriptor for the process, one per recording thread (pid, tid =
+//     os_tid, name), one per counter and one per sampled thread;
+//   - one packet sequence per recording thread (trusted_packet_sequence_id),
+//     and one per sampled thread. A sequence starts with a packet that clears
+//     its incremental state and sets its defaults (its thread's track, and a
+//     sequence-scoped incremental clock from a ClockSnapshot, so each packet's
+//     timestamp is a small delta from the previous one, as Perfetto's SDK
+//     writes them). Event names, categories and source locations are interned
+//     once per sequence (InternedData); every later packet says it needs
+//     that state;
+//   - spans as TYPE_SLICE_BEGIN / TYPE_SLICE_END on the thread's track, marks
+//     and frame marks as TYPE_INSTANT, counters as TYPE_COUNTER (double
+//     values), the traced live Python bytes as an integer counter track;
+//   - stack samples as slices on a track per sampled thread (rebuilt from
+//     consecutive samples, as in the Chrome trace).
+// Timestamps are nanoseconds since the session started (the clock snapshot
+// maps them to BOOTTIME), never going back on a sequence. An end without its
+// begin is dropped and spans still open at stop end at stop (SpanStack), so
+// every track is balanced.
+
+// ---- begin pycroscope/sinks/protobuf_writer.hpp ----
+// The protocol buffers wire format, written by hand so that the Perfetto and
+// pprof exporters need no protobuf library: varints, zigzag, fixed64/double,
+// length-delimited strings and nested messages, packed repeated varints.
+// Only encoding; the tests check the output with the real protoc.
+//
+// A nested message is opened with begin() and closed with end(): its length
+// is not known in advance, so begin() leaves one byte for it and end() moves
+// the body when the length needs more (rare: most messages are < 128 bytes).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace sinks {
+namespace protobuf {
+
+enum class WireType : std::uint32_t { varint = 0, fixed64 = 1, length_delimited = 2, fixed32 = 5 };
+
+constexpr std::uint64_t zigzag(std::int64_t value) noexcept {
+    return (static_cast<std::uint64_t>(value) << 1) ^ static_cast<std::uint64_t>(value >> 63);
+}
+
+// Bytes a varint of value takes (1..10).
+constexpr std::size_t varint_size(std::uint64_t value) noexcept {
+    std::size_t n = 1;
+    while (value >= 0x80) {
+        value >>= 7;
+        ++n;
+    }
+    return n;
+}
+
+inline char* write_varint(char* p, std::uint64_t value) noexcept {
+    while (value >= 0x80) {
+        *p++ = static_cast<char>(static_cast<std::uint8_t>(value) | 0x80);
+        value >>= 7;
+    }
+    *p++ = static_cast<char>(value);
+    return p;
+}
+
+inline void append_varint(std::string& out, std::uint64_t value) {
+    char buffer[10];
+    out.append(buffer, static_cast<std::size_t>(write_varint(buffer, value) - buffer));
+}
+
+class Writer {
+public:
+    // A nested message in progress: where its length byte is.
+    struct Mark {
+        std::size_t length_at;
+    };
+
+    explicit Writer(std::string& out) : out_(&out) {}
+
+    std::string& buffer() noexcept { return *out_; }
+
+    void tag(std::uint32_t field, WireType type) {
+        append_varint(*out_, (static_cast<std::uint64_t>(field) << 3) | static_cast<std::uint32_t>(type));
+    }
+
+    // uint32/uint64/int32 (non-negative)/bool/enum.
+    void uint(std::uint32_t field, std::uint64_t value) {
+        char buffer[20];
+        char* p = write_varint(buffer, (static_cast<std::uint64_t>(field) << 3));
+        p = write_varint(p, value);
+        out_->append(buffer, static_cast<std::size_t>(p - buffer));
+    }
+    // int32/int64: two's complement as a 10-byte varint when negative.
+    void int64(std::uint32_t field, std::int64_t value) { uint(field, static_cast<std::uint64_t>(value)); }
+    // sint32/sint64.
+    void sint(std::uint32_t field, std::int64_t value) { uint(field, zigzag(value)); }
+    void boolean(std::uint32_t field, bool value) { uint(field, value ? 1 : 0); }
+
+    void fixed64(std::uint32_t field, std::uint64_t value) {
+        tag(field, WireType::fixed64);
+        char bytes[8];
+        for (int i = 0; i < 8; ++i) {
+            bytes[i] = static_cast<char>(static_cast<std::uint8_t>(value >> (8 * i)));
+        }
+        out_->append(bytes, 8);
+    }
+    void float64(std::uint32_t field, double value) {
+        std::uint64_t bits;
+        std::memcpy(&bits, &value, sizeof bits);
+        fixed64(field, bits);
+    }
+
+    void bytes(std::uint32_t field, std::string_view value) {
+        tag(field, WireType::length_delimited);
+        append_varint(*out_, value.size());
+        out_->append(value.data(), value.size());
+    }
+    void string(std::uint32_t field, std::string_view value) { bytes(field, value); }
+
+    // A packed repeated varint field (proto3's default for scalars).
+    template <class Range>
+    void packed(std::uint32_t field, const Range& values) {
+        const Mark mark = begin(field);
+        for (const auto v : values) {
+            append_varint(*out_, static_cast<std::uint64_t>(v));
+        }
+        end(mark);
+    }
+
+    Mark begin(std::uint32_t field) {
+        tag(field, WireType::length_delimited);
+        out_->push_back('\0');
+        return Mark{out_->size() - 1};
+    }
+
+    void end(Mark mark) {
+        const std::size_t body_at = mark.length_at + 1;
+        const std::size_t length = out_->size() - body_at;
+        const std::size_t extra = varint_size(length) - 1;
+        if (extra > 0) {
+            out_->insert(body_at, extra, '\0');
+        }
+        write_varint(&(*out_)[mark.length_at], length);
+    }
+
+private:
+    std::string* out_;
+};
+
+} // namespace protobuf
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/protobuf_writer.hpp ----
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+namespace perfetto_fields {
+// Trace
+constexpr std::uint32_t trace_packet = 1;
+// TracePacket
+constexpr std::uint32_t packet_clock_snapshot = 6;
+constexpr std::uint32_t packet_timestamp = 8;
+constexpr std::uint32_t packet_sequence_id = 10; // trusted_packet_sequence_id
+constexpr std::uint32_t packet_track_event = 11;
+constexpr std::uint32_t packet_interned_data = 12;
+constexpr std::uint32_t packet_sequence_flags = 13;
+constexpr std::uint32_t packet_timestamp_clock_id = 58;
+constexpr std::uint32_t packet_defaults = 59; // trace_packet_defaults
+constexpr std::uint32_t packet_track_descriptor = 60;
+constexpr std::uint32_t seq_incremental_state_cleared = 1;
+constexpr std::uint32_t seq_needs_incremental_state = 2;
+// ClockSnapshot, ClockSnapshot.Clock
+constexpr std::uint32_t snapshot_clocks = 1;
+constexpr std::uint32_t clock_id = 1;
+constexpr std::uint32_t clock_timestamp = 2;
+constexpr std::uint32_t clock_is_incremental = 3;
+constexpr std::uint64_t clock_boottime = 6;
+constexpr std::uint64_t clock_sequence_incremental = 64; // 64..127: sequence-scoped clocks
+// TracePacketDefaults, TrackEventDefaults
+constexpr std::uint32_t defaults_timestamp_clock_id = 58;
+constexpr std::uint32_t defaults_track_event = 11;
+constexpr std::uint32_t track_event_defaults_track_uuid = 11;
+// TrackDescriptor
+constexpr std::uint32_t track_uuid = 1;
+constexpr std::uint32_t track_name = 2;
+constexpr std::uint32_t track_process = 3;
+constexpr std::uint32_t track_thread = 4;
+constexpr std::uint32_t track_parent_uuid = 5;
+constexpr std::uint32_t track_counter = 8;
+// ProcessDescriptor / ThreadDescriptor
+constexpr std::uint32_t process_pid = 1;
+constexpr std::uint32_t process_name = 6;
+constexpr std::uint32_t thread_pid = 1;
+constexpr std::uint32_t thread_tid = 2;
+constexpr std::uint32_t thread_name = 5;
+// CounterDescriptor
+constexpr std::uint32_t counter_unit = 3;
+constexpr std::uint64_t unit_size_bytes = 3;
+// TrackEvent
+constexpr std::uint32_t event_category_iids = 3;
+constexpr std::uint32_t event_type = 9;
+constexpr std::uint32_t event_name_iid = 10;
+constexpr std::uint32_t event_track_uuid = 11;
+constexpr std::uint32_t event_name = 23;
+constexpr std::uint32_t event_counter_value = 30;
+constexpr std::uint32_t event_source_location_iid = 34;
+constexpr std::uint32_t event_double_counter_value = 44;
+constexpr std::uint64_t type_slice_begin = 1;
+constexpr std::uint64_t type_slice_end = 2;
+constexpr std::uint64_t type_instant = 3;
+constexpr std::uint64_t type_counter = 4;
+// InternedData, EventCategory / EventName, SourceLocation
+constexpr std::uint32_t interned_event_categories = 1;
+constexpr std::uint32_t interned_event_names = 2;
+constexpr std::uint32_t interned_source_locations = 4;
+constexpr std::uint32_t interned_iid = 1;
+constexpr std::uint32_t interned_name = 2;
+constexpr std::uint32_t source_file_name = 2;
+constexpr std::uint32_t source_function_name = 3;
+constexpr std::uint32_t source_line_number = 4;
+} // namespace perfetto_fields
+
+class PerfettoTraceSink : public FileSink {
+public:
+    explicit PerfettoTraceSink(std::string path) : FileSink("perfetto trace", std::move(path)) {}
+
+    // As ChromeTraceSink::set_sample_interval_ns: how long a thread's last
+    // sample slice lasts (0: its last gap between samples). Before start().
+    void set_sample_interval_ns(std::uint64_t ns) noexcept { sample_interval_ns_ = ns; }
+
+protected:
+    struct Empty {};
+    using Stack = SpanStack<Empty>;
+
+    // A packet sequence and what it has interned so far.
+    struct Sequence {
+        std::uint32_t id = 0;
+        bool started = false;
+        std::uint64_t default_track = 0;
+        std::uint64_t last_ns = 0; // the incremental clock's value
+        std::unordered_map<const SourceLocation*, std::uint64_t> names; // location -> iid
+        std::uint32_t categories = 0; // bit k: category of LocationKind k interned
+    };
+    struct ThreadState {
+        Stack stack;
+        Sequence sequence;
+        std::uint64_t track = 0;
+        bool described = false;
+        std::string described_name; // the name its descriptor carries
+    };
+
+    void open_(const SessionInfo& info) override {
+        FileSink::open_(info);
+        info_ = info;
+        threads_.clear();
+        counter_tracks_.clear();
+        sample_streams_.clear();
+        sample_slices_.clear();
+        slices_.clear();
+        next_track_ = first_dynamic_track;
+        memory_track_.reset(static_cast<std::uint64_t>(100000.0 / info.calibration.ns_per_tick)); // 100 us
+        memory_track_uuid_ = 0;
+        out_.clear();
+        namespace f = perfetto_fields;
+        protobuf::Writer w(out_);
+        const auto packet = w.begin(f::trace_packet);
+        const auto track = w.begin(f::packet_track_descriptor);
+        w.uint(f::track_uuid, process_track);
+        const auto process = w.begin(f::track_process);
+        w.uint(f::process_pid, info.pid);
+        w.string(f::process_name, info.process_name);
+        w.end(process);
+        w.end(track);
+        w.end(packet);
+        flush_if_large();
+    }
+
+    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        ThreadState& state = thread_state(thread);
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if (opens_span(e.kind)) {
+                state.stack.push(e.location(), e.timestamp, Empty{});
+                write_event(state.sequence, e.timestamp, perfetto_fields::type_slice_begin, state.track,
+                            e.location());
+            } else if (closes_span(e.kind)) {
+                state.stack.pop(e.location(), e.timestamp, [&](const Stack::Frame&, std::uint64_t end) {
+                    write_event(state.sequence, end, perfetto_fields::type_slice_end, state.track, nullptr);
+                });
+            } else if (e.kind == EventKind::instant || e.kind == EventKind::frame_mark ||
+                       e.kind == EventKind::io_call) {
+                write_event(state.sequence, e.timestamp, perfetto_fields::type_instant, state.track, e.location());
+            } else if (e.kind == EventKind::counter) {
+                write_counter(state.sequence, e.timestamp, counter_track(e.location()), e.value());
+            } else if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
+                sample_streams_.push(thread.index, e, [&](const model::SampleView& sample) {
+                    sample_slices_.add(sample, [&](const model::SampleSlice& slice) { slices_.push_back(slice); });
+                });
+            } else if (is_memory_event(e.kind) && memory_track_.add(e, thread.index)) {
+                write_memory_counter(state.sequence, e.timestamp);
+            }
+            flush_if_large();
+        }
+    }
+
+    void close_(const SessionSummary& summary) override {
+        namespace f = perfetto_fields;
+        threads_.for_each([&](std::uint32_t, ThreadState& state) {
+            state.stack.close_all(summary.stop_ticks, [&](const Stack::Frame&, std::uint64_t end) {
+                write_event(state.sequence, end, f::type_slice_end, state.track, nullptr);
+            });
+            flush_if_large();
+        });
+        if (memory_track_.pending_final() && !summary.threads.empty()) {
+            write_memory_counter(threads_[summary.threads.front().index].sequence, summary.stop_ticks);
+        }
+        finish_samples(summary);
+        for (const auto& thread : summary.threads) {
+            ThreadState& state = thread_state(thread); // names set since the first batch win
+            if (thread.lost > 0) {
+                const std::string name = "pycroscope: " + std::to_string(thread.lost) + " events lost";
+                begin_packet(state.sequence, summary.stop_ticks);
+                const auto event = w_.begin(f::packet_track_event);
+                w_.uint(f::event_type, f::type_instant);
+                write_track(state.sequence, state.track);
+                w_.string(f::event_name, name);
+                w_.end(event);
+                end_packet();
+            }
+        }
+        file().write(out_);
+        out_.clear();
+        file().commit();
+    }
+
+    void abort_() noexcept override {
+        out_.clear();
+        FileSink::abort_();
+    }
+
+private:
+    static constexpr std::uint64_t process_track = 1;
+    static constexpr std::uint64_t first_dynamic_track = 2;
+
+    ThreadState& thread_state(const ThreadInfo& thread) {
+        ThreadState& state = threads_[thread.index];
+        if (state.track == 0) {
+            state.track = next_track_++;
+            state.sequence.id = 1 + thread.index;
+            state.sequence.default_track = state.track;
+        }
+        if (!state.described || state.described_name != thread.name) {
+            state.described = true;
+            state.described_name = thread.name;
+            namespace f = perfetto_fields;
+            const auto packet = w_.begin(f::trace_packet);
+            const auto track = w_.begin(f::packet_track_descriptor);
+            w_.uint(f::track_uuid, state.track);
+            w_.uint(f::track_parent_uuid, process_track);
+            const auto descriptor = w_.begin(f::track_thread);
+            w_.uint(f::thread_pid, info_.pid);
+            w_.uint(f::thread_tid, thread.os_tid != 0 ? thread.os_tid : thread.index);
+            w_.string(f::thread_name, thread.name.empty() ? "thread-" + std::to_string(thread.index) : thread.name);
+            w_.end(descriptor);
+            w_.end(track);
+            w_.end(packet);
+        }
+        return state;
+    }
+
+    std::uint64_t timestamp_ns(std::uint64_t ticks) const noexcept {
+        const std::int64_t ns = info_.session_ns(ticks);
+        return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+    }
+
+    void begin_packet(Sequence& sequence, std::uint64_t ticks) {
+        namespace f = perfetto_fields;
+        const std::uint64_t ns = std::max(timestamp_ns(ticks), sequence.last_ns);
+        if (!sequence.started) {
+            start_sequence(sequence, ns);
+        }
+        packet_ = w_.begin(f::trace_packet);
+        w_.uint(f::packet_timestamp, ns - sequence.last_ns);
+        sequence.last_ns = ns;
+        w_.uint(f::packet_sequence_id, sequence.id);
+        w_.uint(f::packet_sequence_flags, f::seq_needs_incremental_state);
+    }
+
+    // The first packet of a sequence: clears its state, sets the defaults
+    // and starts the incremental clock at ns.
+    void start_sequence(Sequence& sequence, std::uint64_t ns) {
+        namespace f = perfetto_fields;
+        sequence.started = true;
+        sequence.last_ns = ns;
+        const auto packet = w_.begin(f::trace_packet);
+        w_.uint(f::packet_timestamp, ns);
+        w_.uint(f::packet_timestamp_clock_id, f::clock_boottime);
+        w_.uint(f::packet_sequence_id, sequence.id);
+        w_.uint(f::packet_sequence_flags, f::seq_incremental_state_cleared);
+        const auto defaults = w_.begin(f::packet_defaults);
+        w_.uint(f::defaults_timestamp_clock_id, f::clock_sequence_incremental);
+        if (sequence.default_track != 0) {
+            const auto event_defaults = w_.begin(f::defaults_track_event);
+            w_.uint(f::track_event_defaults_track_uuid, sequence.default_track);
+            w_.end(event_defaults);
+        }
+        w_.end(defaults);
+        const auto snapshot = w_.begin(f::packet_clock_snapshot);
+        const auto incremental = w_.begin(f::snapshot_clocks);
+        w_.uint(f::clock_id, f::clock_sequence_incremental);
+        w_.uint(f::clock_timestamp, ns);
+        w_.boolean(f::clock_is_incremental, true);
+        w_.end(incremental);
+        const auto boottime = w_.begin(f::snapshot_clocks);
+        w_.uint(f::clock_id, f::clock_boottime);
+        w_.uint(f::clock_timestamp, ns);
+        w_.end(boottime);
+        w_.end(snapshot);
+        w_.end(packet);
+    }
+
+    // The event's track, unless it is the sequence's default.
+    void write_track(const Sequence& sequence, std::uint64_t track) {
+        if (track != sequence.default_track) {
+            w_.uint(perfetto_fields::event_track_uuid, track);
+        }
+    }
+    void end_packet() { w_.end(packet_); }
+
+    // A track event; location names it (null for slice ends).
+    void write_event(Sequence& sequence, std::uint64_t ticks, std::uint64_t type, std::uint64_t track,
+                     const SourceLocation* location) {
+        namespace f = perfetto_fields;
+        begin_packet(sequence, ticks);
+        std::uint64_t iid = 0;
+        if (location != nullptr) {
+            iid = intern(sequence, location);
+        }
+        const auto event = w_.begin(f::packet_track_event);
+        w_.uint(f::event_type, type);
+        write_track(sequence, track);
+        if (location != nullptr) {
+            w_.uint(f::event_category_iids, category_iid(location->kind));
+            w_.uint(f::event_name_iid, iid);
+            if (has_source(*location)) {
+                w_.uint(f::event_source_location_iid, iid);
+            }
+        }
+        w_.end(event);
+        end_packet();
+    }
+
+    static bool has_source(const SourceLocation& location) noexcept {
+        return location.kind == LocationKind::python_function || location.kind == LocationKind::native_zone ||
+               location.kind == LocationKind::python_line;
+    }
+    static std::uint64_t category_iid(LocationKind kind) noexcept { return static_cast<std::uint64_t>(kind) + 1; }
+
+    // The iid of location's name (and source location) on sequence; writes
+    // InternedData into the open packet on first use.
+    std::uint64_t intern(Sequence& sequence, const SourceLocation* location) {
+        auto found = sequence.names.find(location);
+        if (found != sequence.names.end()) {
+            return found->second;
+        }
+        namespace f = perfetto_fields;
+        const std::uint64_t iid = sequence.names.size() + 1;
+        sequence.names.emplace(location, iid);
+        const auto interned = w_.begin(f::packet_interned_data);
+        const auto kind_bit = std::uint32_t{1} << static_cast<std::uint32_t>(location->kind);
+        if ((sequence.categories & kind_bit) == 0) {
+            sequence.categories |= kind_bit;
+            const auto category = w_.begin(f::interned_event_categories);
+            w_.uint(f::interned_iid, category_iid(location->kind));
+            w_.string(f::interned_name, to_string(location->kind));
+            w_.end(category);
+        }
+        const char* name = location->display_name();
+        const auto event_name = w_.begin(f::interned_event_names);
+        w_.uint(f::interned_iid, iid);
+        w_.string(f::interned_name, name != nullptr ? name : "");
+        w_.end(event_name);
+        if (has_source(*location)) {
+            const auto source = w_.begin(f::interned_source_locations);
+            w_.uint(f::interned_iid, iid);
+            w_.string(f::source_file_name, location->file != nullptr ? location->file : "");
+            w_.string(f::source_function_name, location->function != nullptr ? location->function : "");
+            w_.uint(f::source_line_number, location->line);
+            w_.end(source);
+        }
+        w_.end(interned);
+        return iid;
+    }
+
+    // A counter track under the process, described on first use.
+    std::uint64_t counter_track(const SourceLocation* location) {
+        auto found = counter_tracks_.find(location);
+        if (found != counter_tracks_.end()) {
+            return found->second;
+        }
+        const std::uint64_t uuid = next_track_++;
+        counter_tracks_.emplace(location, uuid);
+        describe_track(uuid, location != nullptr ? location->display_name() : "counter", true, false);
+        return uuid;
+    }
+
+    void describe_track(std::uint64_t uuid, const std::string& name, bool counter, bool bytes) {
+        namespace f = perfetto_fields;
+        const auto packet = w_.begin(f::trace_packet);
+        const auto track = w_.begin(f::packet_track_descriptor);
+        w_.uint(f::track_uuid, uuid);
+        w_.uint(f::track_parent_uuid, process_track);
+        w_.string(f::track_name, name);
+        if (counter) {
+            const auto descriptor = w_.begin(f::track_counter);
+            if (bytes) {
+                w_.uint(f::counter_unit, f::unit_size_bytes);
+            }
+            w_.end(descriptor);
+        }
+        w_.end(track);
+        w_.end(packet);
+    }
+
+    void write_counter(Sequence& sequence, std::uint64_t ticks, std::uint64_t track, double value) {
+        namespace f = perfetto_fields;
+        begin_packet(sequence, ticks);
+        const auto event = w_.begin(f::packet_track_event);
+        w_.uint(f::event_type, f::type_counter);
+        write_track(sequence, track);
+        w_.float64(f::event_double_counter_value, value);
+        w_.end(event);
+        end_packet();
+    }
+
+    void write_memory_counter(Sequence& sequence, std::uint64_t ticks) {
+        namespace f = perfetto_fields;
+        if (memory_track_uuid_ == 0) {
+            memory_track_uuid_ = next_track_++;
+            describe_track(memory_track_uuid_, memory_counter_location.name, true, true);
+        }
+        begin_packet(sequence, ticks);
+        const auto event = w_.begin(f::packet_track_event);
+        w_.uint(f::event_type, f::type_counter);
+        write_track(sequence, memory_track_uuid_);
+        w_.int64(f::event_counter_value, static_cast<std::int64_t>(memory_track_.value()));
+        w_.end(event);
+        end_packet();
+    }
+
+    // Sample slices close innermost first, so a parent would follow its
+    // child in the file; they are sorted per track (begin, then depth) and
+    // written as properly nested begin/end pairs.
+    void finish_samples(const SessionSummary& summary) {
+        namespace f = perfetto_fields;
+        const auto interval = static_cast<std::uint64_t>(
+            static_cast<double>(sample_interval_ns_) / info_.calibration.ns_per_tick + 0.5);
+        sample_slices_.finish(summary.stop_ticks, interval,
+                              [&](const model::SampleSlice& slice) { slices_.push_back(slice); });
+        std::stable_sort(slices_.begin(), slices_.end(),
+                         [](const model::SampleSlice& a, const model::SampleSlice& b) {
+                             if (a.os_tid != b.os_tid) {
+                                 return a.os_tid < b.os_tid;
+                             }
+                             return a.begin != b.begin ? a.begin < b.begin : a.depth < b.depth;
+                         });
+        // A sequence per sampled track, numbered after the recording threads'.
+        std::unordered_map<std::uint64_t, Sequence> tracks; // os_tid -> its sequence
+        std::uint32_t sequence_id = 1;
+        threads_.for_each([&](std::uint32_t, ThreadState& state) {
+            sequence_id = std::max(sequence_id, state.sequence.id);
+        });
+        for (const auto& track : sample_slices_.tracks()) {
+            Sequence& sequence = tracks[track.os_tid];
+            sequence.id = ++sequence_id;
+            sequence.default_track = next_track_++;
+            describe_track(sequence.default_track, "samples: " + track.name, false, false);
+        }
+        std::vector<const model::SampleSlice*> open;
+        std::uint64_t current_tid = 0;
+        auto close_until = [&](std::size_t keep, std::uint64_t limit, bool all) {
+            while (open.size() > keep && (all || open.back()->end <= limit)) {
+                Sequence& sequence = tracks[current_tid];
+                write_event(sequence, open.back()->end, f::type_slice_end, sequence.default_track, nullptr);
+                open.pop_back();
+            }
+        };
+        for (const auto& slice : slices_) {
+            if (slice.os_tid != current_tid) {
+                close_until(0, 0, true);
+                current_tid = slice.os_tid;
+            }
+            close_until(slice.depth, slice.begin, true);
+            close_until(0, slice.begin, false);
+            Sequence& sequence = tracks[current_tid];
+            write_event(sequence, slice.begin, f::type_slice_begin, sequence.default_track, slice.location);
+            open.push_back(&slice);
+            flush_if_large();
+        }
+        close_until(0, 0, true);
+        slices_.clear();
+    }
+
+    void flush_if_large() {
+        if (out_.size() >= (1u << 20)) {
+            file().write(out_);
+            out_.clear();
+        }
+    }
+
+    SessionInfo info_;
+    std::string out_;
+    protobuf::Writer w_{out_};
+    protobuf::Writer::Mark packet_{0};
+    PerThreadState<ThreadState> threads_;
+    std::unordered_map<const SourceLocation*, std::uint64_t> counter_tracks_;
+    std::uint64_t next_track_ = first_dynamic_track;
+    MemoryCounterTrack memory_track_;
+    std::uint64_t memory_track_uuid_ = 0;
+    model::SampleStreams sample_streams_;
+    model::SampleSliceBuilder sample_slices_;
+    std::vector<model::SampleSlice> slices_;
+    std::uint64_t sample_interval_ns_ = 0;
+};
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/perfetto_trace_sink.hpp ----
+// ---- begin pycroscope/sinks/pprof_sink.hpp ----
+// pprof profiles (google/pprof proto/profile.proto), gzip-compressed as
+// `go tool pprof` and pprof-compatible viewers expect, written with the
+// project's own protobuf and DEFLATE encoders (no zlib, no protobuf library).
+//
+// One sink writes one profile, so a run that wants both writes two files
+// with two sinks (each file is one Profile message; pprof has no container):
+//   PprofProfile::cpu          time per call stack, with a "thread" label.
+//       Traced runs: sample types calls/count (entries of the stack) and
+//       wall/nanoseconds (self time: the tracer measures wall-clock time).
+//       Sampling runs (the stream holds stack samples): samples/count and,
+//       when the sampling interval is known, wall/nanoseconds = samples x
+//       interval (period). Frames carry the sampled line.
+//   PprofProfile::allocations  the Python allocations traced through the
+//       PyMem domains, per stack (open spans, then the allocating line):
+//       alloc_objects/count, alloc_space/bytes, then inuse_objects/count and
+//       inuse_space/bytes, what was still allocated when the session stopped.
+//       In-use needs the frees as the memory model rewrites them (known frees
+//       carry the lifetime, so the allocation is found by its timestamp and
+//       size). In sampling mode (MemoryOptions::sample_bytes) an "object" is
+//       one recorded sample.
+// Functions carry name, file and first line; locations one Line each.
+
+// ---- begin pycroscope/sinks/gzip_writer.hpp ----
+// gzip (RFC 1952) around a small DEFLATE encoder (RFC 1951), so that the pprof
+// exporter writes the compressed files pprof expects without linking zlib.
+// The encoder finds repeats with LZ77 over a 32 KiB window (a hash of the
+// next three bytes, chained to earlier positions with the same hash) and
+// codes literals, lengths and distances with the fixed Huffman code of the
+// RFC. Dynamic Huffman tables would gain a little more; profiles are made of
+// repeated ids and names, which the matches already catch.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+namespace gzip {
+
+inline std::uint32_t crc32_update(std::uint32_t crc, std::string_view data) noexcept {
+    struct Table {
+        std::array<std::uint32_t, 256> entries{};
+        Table() {
+            for (std::uint32_t n = 0; n < 256; ++n) {
+                std::uint32_t c = n;
+                for (int k = 0; k < 8; ++k) {
+                    c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+                }
+                entries[n] = c;
+            }
+        }
+    };
+    static const Table table;
+    crc = ~crc;
+    for (const char ch : data) {
+        crc = table.entries[(crc ^ static_cast<std::uint8_t>(ch)) & 0xFF] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+inline std::uint32_t crc32(std::string_view data) noexcept { return crc32_update(0, data); }
+
+// Bits in the order DEFLATE packs them: the first bit in the lowest bit of a byte.
+class BitWriter {
+public:
+    explicit BitWriter(std::string& out) : out_(&out) {}
+
+    void bits(std::uint32_t value, unsigned count) {
+        buffer_ |= static_cast<std::uint64_t>(value) << used_;
+        used_ += count;
+        while (used_ >= 8) {
+            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(buffer_)));
+            buffer_ >>= 8;
+            used_ -= 8;
+        }
+    }
+    void flush() {
+        if (used_ > 0) {
+            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(buffer_)));
+        }
+        buffer_ = 0;
+        used_ = 0;
+    }
+
+private:
+    std::string* out_;
+    std::uint64_t buffer_ = 0;
+    unsigned used_ = 0;
+};
+
+struct DeflateOptions {
+    // Earlier positions tried per match: more compresses better and slower.
+    unsigned max_chain = 32;
+    // A match this long is taken without looking further.
+    unsigned nice_length = 128;
+};
+
+class DeflateEncoder {
+public:
+    static constexpr std::size_t window = 32768;
+    static constexpr unsigned min_match = 3;
+    static constexpr unsigned max_match = 258;
+
+    explicit DeflateEncoder(DeflateOptions options = {}) : options_(options) {
+        // Fixed literal/length code (RFC 1951 3.2.6), stored bit-reversed
+        // because Huffman codes are packed starting from their top bit.
+        for (unsigned symbol = 0; symbol < 288; ++symbol) {
+            unsigned code, length;
+            if (symbol < 144) {
+                code = 0x30 + symbol, length = 8;
+            } else if (symbol < 256) {
+                code = 0x190 + symbol - 144, length = 9;
+            } else if (symbol < 280) {
+                code = symbol - 256, length = 7;
+            } else {
+                code = 0xC0 + symbol - 280, length = 8;
+            }
+            literal_code_[symbol] = static_cast<std::uint16_t>(reverse(code, length));
+            literal_bits_[symbol] = static_cast<std::uint8_t>(length);
+        }
+        for (unsigned d = 0; d < 30; ++d) {
+            distance_code_[d] = static_cast<std::uint8_t>(reverse(d, 5));
+        }
+        unsigned code = 0;
+        for (unsigned length = min_match; length <= max_match; ++length) {
+            while (code + 1 < 29 && length >= length_base[code + 1]) {
+                ++code;
+            }
+            length_symbol_[length] = static_cast<std::uint8_t>(code);
+        }
+    }
+
+    // The DEFLATE stream of data: one final fixed-Huffman block.
+    void compress(std::string_view data, std::string& out) {
+        BitWriter bits(out);
+        bits.bits(1, 1); // BFINAL
+        bits.bits(1, 2); // BTYPE 01: fixed Huffman
+        head_.assign(std::size_t{1} << hash_bits, 0);
+        previous_.assign(window, 0);
+        const auto* bytes = reinterpret_cast<const std::uint8_t*>(data.data());
+        const std::size_t size = data.size();
+        std::size_t pos = 0;
+        while (pos < size) {
+            unsigned best_length = 0;
+            std::size_t best_distance = 0;
+            if (pos + min_match <= size) {
+                const std::uint32_t hash = hash_at(bytes + pos);
+                std::uint32_t candidate = head_[hash]; // position + 1, 0: none
+                const std::size_t limit = std::min<std::size_t>(max_match, size - pos);
+                unsigned chain = options_.max_chain;
+                while (candidate != 0 && chain-- > 0) {
+                    const std::size_t from = candidate - 1;
+                    if (pos - from > window) {
+                        break;
+                    }
+                    if (bytes[from + best_length] == bytes[pos + best_length]) {
+                        unsigned length = 0;
+                        while (length < limit && bytes[from + length] == bytes[pos + length]) {
+                            ++length;
+                        }
+                        if (length > best_length) {
+                            best_length = length;
+                            best_distance = pos - from;
+                            if (length >= options_.nice_length || length == limit) {
+                                break;
+                            }
+                        }
+                    }
+                    const std::uint32_t next = previous_[from % window];
+                    if (next >= candidate) {
+                        break; // the slot was reused by a newer position
+                    }
+                    candidate = next;
+                }
+            }
+            if (best_length >= min_match) {
+                write_match(bits, best_length, best_distance);
+                const std::size_t end = pos + best_length;
+                for (; pos < end; ++pos) {
+                    insert(bytes, size, pos);
+                }
+            } else {
+                write_symbol(bits, bytes[pos]);
+                insert(bytes, size, pos);
+                ++pos;
+            }
+        }
+        write_symbol(bits, 256); // end of block
+        bits.flush();
+    }
+
+private:
+    static constexpr unsigned hash_bits = 15;
+    static constexpr std::uint16_t length_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+    static constexpr std::uint8_t length_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+    static constexpr std::uint16_t distance_base[30] = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
+                                                        33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
+                                                        1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+    static constexpr std::uint8_t distance_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                                        6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+    static unsigned reverse(unsigned code, unsigned length) noexcept {
+        unsigned out = 0;
+        for (unsigned i = 0; i < length; ++i) {
+            out = (out << 1) | ((code >> i) & 1);
+        }
+        return out;
+    }
+
+    static std::uint32_t hash_at(const std::uint8_t* p) noexcept {
+        const std::uint32_t v = static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
+                                (static_cast<std::uint32_t>(p[2]) << 16);
+        return (v * 2654435761u) >> (32 - hash_bits);
+    }
+
+    void insert(const std::uint8_t* bytes, std::size_t size, std::size_t pos) {
+        if (pos + min_match > size) {
+            return;
+        }
+        const std::uint32_t hash = hash_at(bytes + pos);
+        previous_[pos % window] = head_[hash];
+        head_[hash] = static_cast<std::uint32_t>(pos + 1);
+    }
+
+    void write_symbol(BitWriter& bits, unsigned symbol) { bits.bits(literal_code_[symbol], literal_bits_[symbol]); }
+
+    void write_match(BitWriter& bits, unsigned length, std::size_t distance) {
+        const unsigned code = length_symbol_[length];
+        write_symbol(bits, 257 + code);
+        if (length_extra[code] > 0) {
+            bits.bits(length - length_base[code], length_extra[code]);
+        }
+        unsigned d = 0;
+        while (d + 1 < 30 && distance >= distance_base[d + 1]) {
+            ++d;
+        }
+        bits.bits(distance_code_[d], 5);
+        if (distance_extra[d] > 0) {
+            bits.bits(static_cast<std::uint32_t>(distance - distance_base[d]), distance_extra[d]);
+        }
+    }
+
+    DeflateOptions options_;
+    std::array<std::uint16_t, 288> literal_code_{};
+    std::array<std::uint8_t, 288> literal_bits_{};
+    std::array<std::uint8_t, 30> distance_code_{};
+    std::array<std::uint8_t, max_match + 1> length_symbol_{};
+    std::vector<std::uint32_t> head_;
+    std::vector<std::uint32_t> previous_;
+};
+
+// The raw DEFLATE stream of data.
+inline std::string deflate(std::string_view data, DeflateOptions options = {}) {
+    std::string out;
+    DeflateEncoder(options).compress(data, out);
+    return out;
+}
+
+// A complete .gz member: header, DEFLATE stream, CRC-32 and size of data.
+inline std::string compress(std::string_view data, DeflateOptions options = {}) {
+    std::string out("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10); // no name, no mtime, OS unknown
+    out.reserve(data.size() / 3 + 64);
+    DeflateEncoder(options).compress(data, out);
+    const std::uint32_t crc = crc32(data);
+    const auto size = static_cast<std::uint32_t>(data.size()); // ISIZE is the size modulo 2^32
+    for (const std::uint32_t word : {crc, size}) {
+        for (int i = 0; i < 4; ++i) {
+            out.push_back(static_cast<char>(static_cast<std::uint8_t>(word >> (8 * i))));
+        }
+    }
+    return out;
+}
+
+} // namespace gzip
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/gzip_writer.hpp ----
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+enum class PprofProfile { cpu, allocations };
+
+// Builds one Profile message: the string table (index 0 is ""), functions and
+// locations made on first use, samples appended as they come.
+class PprofBuilder {
+public:
+    struct ValueType {
+        const char* type;
+        const char* unit;
+    };
+
+    PprofBuilder() { string_id(""); }
+
+    std::int64_t string_id(const std::string& text) {
+        auto found = strings_.find(text);
+        if (found != strings_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::int64_t>(table_.size());
+        table_.push_back(text);
+        strings_.emplace(text, id);
+        return id;
+    }
+
+    // The location of code at line (0: the function's first line).
+    std::uint64_t location_id(const SourceLocation* location, std::uint32_t line = 0) {
+        const auto key = std::make_pair(location, line);
+        auto found = locations_.find(key);
+        if (found != locations_.end()) {
+            return found->second;
+        }
+        const std::uint64_t id = locations_.size() + 1;
+        locations_.emplace(key, id);
+        const std::uint64_t function = function_id(location);
+        namespace pb = protobuf;
+        pb::Writer w(location_bytes_);
+        const auto message = w.begin(4); // Profile.location
+        w.uint(1, id);                   // Location.id
+        const auto line_message = w.begin(4); // Location.line
+        w.uint(1, function);                  // Line.function_id
+        w.int64(2, line != 0 ? line : (location != nullptr ? location->line : 0)); // Line.line
+        w.end(line_message);
+        w.end(message);
+        return id;
+    }
+
+    // stack: location ids, leaf first (pprof's order). values: one per sample type.
+    void add_sample(const std::vector<std::uint64_t>& stack, const std::vector<std::int64_t>& values,
+                    const std::string& thread) {
+        protobuf::Writer w(sample_bytes_);
+        const auto message = w.begin(2); // Profile.sample
+        w.packed(1, stack);              // Sample.location_id
+        w.packed(2, values);             // Sample.value
+        if (!thread.empty()) {
+            const auto label = w.begin(3); // Sample.label
+            w.int64(1, string_id("thread")); // Label.key
+            w.int64(2, string_id(thread));   // Label.str
+            w.end(label);
+        }
+        w.end(message);
+        ++samples_;
+    }
+
+    std::uint64_t samples() const noexcept { return samples_; }
+
+    // The serialized Profile.
+    std::string finish(const std::vector<ValueType>& types, std::size_t default_type, const SessionSummary& summary,
+                       ValueType period_type = {nullptr, nullptr}, std::int64_t period = 0) {
+        std::string out;
+        protobuf::Writer w(out);
+        std::vector<std::pair<std::int64_t, std::int64_t>> type_ids;
+        for (const auto& t : types) {
+            type_ids.emplace_back(string_id(t.type), string_id(t.unit));
+        }
+        for (const auto& ids : type_ids) {
+            const auto message = w.begin(1); // Profile.sample_type
+            w.int64(1, ids.first);           // ValueType.type
+            w.int64(2, ids.second);          // ValueType.unit
+            w.end(message);
+        }
+        out += sample_bytes_;
+        out += location_bytes_;
+        out += function_bytes_;
+        const std::int64_t comment = string_id("pycroscope " + summary.info.process_name);
+        std::int64_t period_ids[2] = {0, 0};
+        if (period_type.type != nullptr) {
+            period_ids[0] = string_id(period_type.type);
+            period_ids[1] = string_id(period_type.unit);
+        }
+        const std::int64_t default_id = default_type < type_ids.size() ? type_ids[default_type].first : 0;
+        for (const auto& text : table_) {
+            w.string(6, text); // Profile.string_table
+        }
+        w.int64(9, summary.info.start_unix_ns); // time_nanos
+        w.int64(10, summary.duration_ns);       // duration_nanos
+        if (period_type.type != nullptr) {
+            const auto message = w.begin(11); // period_type
+            w.int64(1, period_ids[0]);
+            w.int64(2, period_ids[1]);
+            w.end(message);
+            w.int64(12, period);
+        }
+        w.packed(13, std::vector<std::int64_t>{comment}); // comment
+        w.int64(14, default_id);                          // default_sample_type
+        return out;
+    }
+
+private:
+    // Functions are keyed by name and file: the line locations of one
+    // function (allocation sites) share its Function.
+    std::uint64_t function_id(const SourceLocation* location) {
+        std::string name = "<unknown>", system_name, file;
+        std::uint32_t line = 0;
+        if (location != nullptr) {
+            const bool line_site = location->kind == LocationKind::python_line && location->function != nullptr;
+            const char* shown = line_site ? location->function : location->display_name();
+            name = shown != nullptr ? shown : "";
+            system_name = location->function != nullptr ? location->function : name;
+            file = location->file != nullptr ? location->file : "";
+            line = line_site ? 0 : location->line;
+        }
+        std::string key = name;
+        key.push_back('\0');
+        key += file;
+        auto found = functions_.find(key);
+        if (found != functions_.end()) {
+            return found->second;
+        }
+        const std::uint64_t id = functions_.size() + 1;
+        functions_.emplace(std::move(key), id);
+        protobuf::Writer w(function_bytes_);
+        const auto message = w.begin(5);    // Profile.function
+        w.uint(1, id);                      // Function.id
+        w.int64(2, string_id(name));        // Function.name
+        w.int64(3, string_id(system_name)); // Function.system_name
+        w.int64(4, string_id(file));        // Function.filename
+        w.int64(5, line);                   // Function.start_line
+        w.end(message);
+        return id;
+    }
+
+    struct PairHash {
+        std::size_t operator()(const std::pair<const SourceLocation*, std::uint32_t>& key) const noexcept {
+            return std::hash<const void*>()(key.first) * 31 + key.second;
+        }
+    };
+
+    std::vector<std::string> table_;
+    std::unordered_map<std::string, std::int64_t> strings_;
+    std::unordered_map<std::string, std::uint64_t> functions_; // name \0 file -> id
+    std::unordered_map<std::pair<const SourceLocation*, std::uint32_t>, std::uint64_t, PairHash> locations_;
+    std::string sample_bytes_, location_bytes_, function_bytes_;
+    std::uint64_t samples_ = 0;
+};
+
+class PprofSink : public FileSink {
+public:
+    explicit PprofSink(std::string path, PprofProfile profile = PprofProfile::cpu)
+        : FileSink(profile == PprofProfile::cpu ? "pprof cpu profile" : "pprof allocation profile", std::move(path)),
+          profile_(profile) {}
+
+    // The sampling interval, for wall/nanoseconds of sampled profiles (0: counts only). Before start().
+    void set_sample_interval_ns(std::uint64_t ns) noexcept { sample_interval_ns_ = ns; }
+
+protected:
+    struct ThreadState {
+        CallTree tree;
+        StackPosition position;
+    };
+    struct AllocationTotals {
+        std::int64_t alloc_objects = 0, alloc_bytes = 0, inuse_objects = 0, inuse_bytes = 0;
+    };
+    struct Live {
+        std::uint64_t key; // thread index << 32 | leaf node
+        std::uint64_t bytes;
+    };
+
+    void open_(const SessionInfo& info) override {
+        FileSink::open_(info);
+        threads_.clear();
+        sample_streams_.clear();
+        sampled_.clear();
+        tree_.clear();
+        allocations_.clear();
+        live_.clear();
+    }
+
+    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        ThreadState& state = threads_[thread.index];
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if (profile_ == PprofProfile::cpu) {
+                if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
+                    sample_streams_.push(thread.index, e, [&](const model::SampleView& s) { add_sample(s); });
+                } else {
+                    state.tree.add(e);
+                }
+                continue;
+            }
+            if (e.kind == EventKind::mem_alloc) {
+                const SourceLocation* line = e.location() != nullptr ? e.location() : &unattributed_allocation;
+                const std::uint64_t key =
+                    (static_cast<std::uint64_t>(thread.index) << 32) | tree_.child(state.position.node(), line);
+                AllocationTotals& totals = allocations_[key];
+                const std::uint64_t bytes = memory_bytes(e);
+                ++totals.alloc_objects;
+                totals.alloc_bytes += static_cast<std::int64_t>(bytes);
+                if ((e.flags & memory_flags::born_freed) == 0) {
+                    ++totals.inuse_objects;
+                    totals.inuse_bytes += static_cast<std::int64_t>(bytes);
+                    live_.emplace(std::make_pair(e.timestamp, bytes), Live{key, bytes});
+                }
+            } else if (e.kind == EventKind::mem_free) {
+                if ((e.flags & memory_flags::known) == 0 || e.payload > e.timestamp) {
+                    continue;
+                }
+                const auto range = live_.equal_range(std::make_pair(e.timestamp - e.payload, memory_bytes(e)));
+                if (range.first != range.second) {
+                    AllocationTotals& totals = allocations_[range.first->second.key];
+                    --totals.inuse_objects;
+                    totals.inuse_bytes -= static_cast<std::int64_t>(range.first->second.bytes);
+                    live_.erase(range.first);
+                }
+            } else {
+                state.position.add(e, tree_);
+            }
+        }
+    }
+
+    void close_(const SessionSummary& summary) override {
+        PprofBuilder builder;
+        std::string bytes;
+        if (profile_ == PprofProfile::allocations) {
+            write_allocations(builder, summary);
+            bytes = builder.finish({{"alloc_objects", "count"},
+                                    {"alloc_space", "bytes"},
+                                    {"inuse_objects", "count"},
+                                    {"inuse_space", "bytes"}},
+                                   1, summary, {"space", "bytes"}, 0);
+        } else if (!sampled_.empty()) {
+            const bool timed = sample_interval_ns_ > 0;
+            write_samples(builder);
+            if (timed) {
+                bytes = builder.finish({{"samples", "count"}, {"wall", "nanoseconds"}}, 1, summary,
+                                       {"wall", "nanoseconds"}, static_cast<std::int64_t>(sample_interval_ns_));
+            } else {
+                bytes = builder.finish({{"samples", "count"}}, 0, summary);
+            }
+        } else {
+            write_spans(builder, summary);
+            bytes = builder.finish({{"calls", "count"}, {"wall", "nanoseconds"}}, 1, summary);
+        }
+        file().write(gzip::compress(bytes));
+        file().commit();
+    }
+
+private:
+    static std::string thread_name(const SessionSummary& summary, std::uint32_t index) {
+        const ThreadInfo* thread = summary.thread(index);
+        return thread != nullptr && !thread->name.empty() ? thread->name : "thread-" + std::to_string(index);
+    }
+
+    void write_spans(PprofBuilder& builder, const SessionSummary& summary) {
+        std::vector<std::uint64_t> stack;
+        threads_.for_each([&](std::uint32_t index, ThreadState& state) {
+            state.tree.finish(summary.stop_ticks);
+            const std::string thread = thread_name(summary, index);
+            state.tree.for_each_node([&](const std::vector<const SourceLocation*>& path, const CallTree::Node& node) {
+                const auto ns = static_cast<std::int64_t>(summary.info.ticks_to_ns(node.self_ticks) + 0.5);
+                const auto calls = static_cast<std::int64_t>(node.count + node.resumes);
+                if (ns == 0 && calls == 0) {
+                    return;
+                }
+                stack.clear();
+                for (auto it = path.rbegin(); it != path.rend(); ++it) {
+                    stack.push_back(builder.location_id(*it));
+                }
+                builder.add_sample(stack, {calls, ns}, thread);
+            });
+        });
+    }
+
+    void add_sample(const model::SampleView& sample) {
+        SampledStack key;
+        key.first = sample.os_tid;
+        key.second.reserve(sample.depth);
+        for (std::size_t i = 0; i < sample.depth; ++i) {
+            key.second.emplace_back(sample.frames[i].location, sample.frames[i].line);
+        }
+        SampledCount& count = sampled_[key];
+        ++count.samples;
+        count.thread = model::sampled_thread_name(sample.os_tid, sample.thread_name);
+    }
+
+    void write_samples(PprofBuilder& builder) {
+        std::vector<std::uint64_t> stack;
+        for (const auto& entry : sampled_) {
+            stack.clear();
+            const auto& frames = entry.first.second;
+            for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+                stack.push_back(builder.location_id(it->first, it->second));
+            }
+            const auto n = static_cast<std::int64_t>(entry.second.samples);
+            if (sample_interval_ns_ > 0) {
+                builder.add_sample(stack, {n, n * static_cast<std::int64_t>(sample_interval_ns_)}, entry.second.thread);
+            } else {
+                builder.add_sample(stack, {n}, entry.second.thread);
+            }
+        }
+    }
+
+    void write_allocations(PprofBuilder& builder, const SessionSummary& summary) {
+        std::map<std::uint64_t, AllocationTotals> ordered(allocations_.begin(), allocations_.end());
+        std::vector<std::uint64_t> stack;
+        for (const auto& entry : ordered) {
+            stack.clear();
+            const auto path = tree_.path(static_cast<std::uint32_t>(entry.first));
+            for (auto it = path.rbegin(); it != path.rend(); ++it) {
+                const SourceLocation* location = *it;
+                stack.push_back(builder.location_id(location));
+            }
+            const AllocationTotals& t = entry.second;
+            builder.add_sample(stack, {t.alloc_objects, t.alloc_bytes, t.inuse_objects, t.inuse_bytes},
+                               thread_name(summary, static_cast<std::uint32_t>(entry.first >> 32)));
+        }
+    }
+
+    using SampledStack = std::pair<std::uint64_t, std::vector<std::pair<const SourceLocation*, std::uint32_t>>>;
+    struct SampledCount {
+        std::uint64_t samples = 0;
+        std::string thread;
+    };
+    struct LiveHash {
+        std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& key) const noexcept {
+            return static_cast<std::size_t>(key.first * 0x9E3779B97F4A7C15ull ^ key.second);
+        }
+    };
+
+    PprofProfile profile_;
+    std::uint64_t sample_interval_ns_ = 0;
+    PerThreadState<ThreadState> threads_;
+    model::SampleStreams sample_streams_;
+    std::map<SampledStack, SampledCount> sampled_;
+    LocationTree tree_;
+    std::unordered_map<std::uint64_t, AllocationTotals> allocations_;
+    // Live allocations by (timestamp, bytes): a known free names its
+    // allocation's timestamp through its lifetime.
+    std::unordered_multimap<std::pair<std::uint64_t, std::uint64_t>, Live, LiveHash> live_;
+};
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/pprof_sink.hpp ----
+// ---- begin pycroscope/sinks/speedscope_sink.hpp ----
+// speedscope's own file format (https://www.speedscope.app/file-format-schema.json),
+// which keeps what folded stacks lose: time order, each thread's timeline and
+// source positions. One file holds, sharing one frame table:
+//   - an evented profile per recording thread that traced spans: "O"/"C"
+//     events in ns since the session started, balanced (an end without its
+//     begin is dropped, what is open at stop closes at stop) and in
+//     non-decreasing time order;
+//   - a sampled profile per sampled thread (sampling mode): one stack per
+//     sample, in time order, each weighing one sample (unit "none");
+//   - a sampled profile "allocated bytes" (unit "bytes") when allocations were
+//     traced: one entry per distinct allocation stack (thread, open spans,
+//     allocating line) weighted by the bytes allocated there.
+// Events are kept compact (varints) until close, when the JSON is written.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+class SpeedscopeSink : public FileSink {
+public:
+    explicit SpeedscopeSink(std::string path) : FileSink("speedscope profile", std::move(path)) {}
+
+protected:
+    struct Empty {};
+    using Stack = SpanStack<Empty>;
+    struct ThreadState {
+        Stack stack;
+        std::string events;   // per event: varint ns delta, varint frame << 1 | close
+        std::uint64_t last_ns = 0;
+        std::uint64_t count = 0;
+        StackPosition position; // for allocations
+    };
+    struct SampledTrack {
+        std::string name;
+        std::vector<std::uint32_t> frames; // per sample: depth, then its frames outermost first
+        std::uint64_t samples = 0;
+        std::uint64_t first_ns = 0;
+        std::uint64_t last_ns = 0;
+    };
+
+    void open_(const SessionInfo& info) override {
+        FileSink::open_(info);
+        info_ = info;
+        threads_.clear();
+        frames_.clear();
+        frame_index_.clear();
+        sample_streams_.clear();
+        sampled_.clear();
+        sampled_order_.clear();
+        tree_.clear();
+        allocated_.clear();
+        thread_frames_.clear();
+        thread_names_.clear();
+        thread_locations_.clear();
+    }
+
+    void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        ThreadState& state = threads_[thread.index];
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if (opens_span(e.kind)) {
+                state.stack.push(e.location(), e.timestamp, Empty{});
+                add_event(state, e.timestamp, frame(e.location()), false);
+                state.position.add(e, tree_);
+            } else if (closes_span(e.kind)) {
+                state.stack.pop(e.location(), e.timestamp, [&](const Stack::Frame& closed, std::uint64_t end) {
+                    add_event(state, end, frame(closed.location), true);
+                });
+                state.position.add(e, tree_);
+            } else if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
+                sample_streams_.push(thread.index, e, [&](const model::SampleView& sample) { add_sample(sample); });
+            } else if (e.kind == EventKind::mem_alloc) {
+                const SourceLocation* line = e.location() != nullptr ? e.location() : &unattributed_allocation;
+                const std::uint32_t leaf = tree_.child(state.position.node(), line);
+                allocated_[(static_cast<std::uint64_t>(thread.index) << 32) | leaf] += memory_bytes(e);
+            }
+        }
+    }
+
+    void close_(const SessionSummary& summary) override {
+        const std::uint64_t stop_ns = ns(summary.stop_ticks);
+        threads_.for_each([&](std::uint32_t, ThreadState& state) {
+            state.stack.close_all(summary.stop_ticks, [&](const Stack::Frame& closed, std::uint64_t end) {
+                add_event(state, end, frame(closed.location), true);
+            });
+        });
+        // Allocation stacks are turned into frame lists before the frame table is written.
+        struct Allocation {
+            std::string thread;
+            std::vector<std::uint32_t> frames;
+            std::uint64_t bytes;
+        };
+        std::vector<Allocation> allocations;
+        for (const auto& entry : allocated_) {
+            if (entry.second == 0) {
+                continue;
+            }
+            const auto index = static_cast<std::uint32_t>(entry.first >> 32);
+            Allocation a{thread_name(summary, index), {}, entry.second};
+            a.frames.push_back(thread_frame(a.thread));
+            for (const SourceLocation* location : tree_.path(static_cast<std::uint32_t>(entry.first))) {
+                a.frames.push_back(frame(location));
+            }
+            allocations.push_back(std::move(a));
+        }
+        std::sort(allocations.begin(), allocations.end(), [](const Allocation& a, const Allocation& b) {
+            return a.thread != b.thread ? a.thread < b.thread : a.frames < b.frames;
+        });
+
+        std::string out = "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"exporter\":"
+                          "\"pycroscope@" PYCROSCOPE_VERSION_STRING "\",\"name\":\"";
+        append_json_escaped(out, info_.process_name);
+        out += "\",\"activeProfileIndex\":0,\"shared\":{\"frames\":[";
+        for (std::size_t i = 0; i < frames_.size(); ++i) {
+            const SourceLocation* location = frames_[i];
+            out += i == 0 ? "\n{\"name\":\"" : ",\n{\"name\":\"";
+            append_json_escaped(out, location->display_name() != nullptr ? location->display_name() : "");
+            out += '"';
+            if (location->file != nullptr && location->file[0] != '\0') {
+                out += ",\"file\":\"";
+                append_json_escaped(out, location->file);
+                out += "\",\"line\":";
+                append_unsigned(out, location->line);
+            }
+            out += '}';
+        }
+        out += "]},\"profiles\":[";
+        bool first_profile = true;
+        auto begin_profile = [&](const char* type, const std::string& name, const char* unit, std::uint64_t start,
+                                 std::uint64_t end) {
+            out += first_profile ? "\n{\"type\":\"" : ",\n{\"type\":\"";
+            first_profile = false;
+            out += type;
+            out += "\",\"name\":\"";
+            append_json_escaped(out, name);
+            out += "\",\"unit\":\"";
+            out += unit;
+            out += "\",\"startValue\":";
+            append_unsigned(out, start);
+            out += ",\"endValue\":";
+            append_unsigned(out, std::max(start, end));
+        };
+        threads_.for_each([&](std::uint32_t index, ThreadState& state) {
+            if (state.count == 0) {
+                return;
+            }
+            begin_profile("evented", thread_name(summary, index), "nanoseconds", 0, std::max(stop_ns, state.last_ns));
+            out += ",\"events\":[";
+            write_events(out, state);
+            out += "]}";
+            flush_if_large(out);
+        });
+        for (const std::uint64_t os_tid : sampled_order_) {
+            const SampledTrack& track = sampled_.at(os_tid);
+            begin_profile("sampled", track.name, "none", track.first_ns, std::max(track.last_ns, stop_ns));
+            out += ",\"samples\":[";
+            std::size_t at = 0;
+            for (std::uint64_t s = 0; s < track.samples; ++s) {
+                const std::uint32_t depth = track.frames[at++];
+                out += s == 0 ? "[" : ",[";
+                for (std::uint32_t d = 0; d < depth; ++d) {
+                    if (d > 0) {
+                        out += ',';
+                    }
+                    append_unsigned(out, track.frames[at++]);
+                }
+                out += ']';
+                flush_if_large(out);
+            }
+            out += "],\"weights\":[";
+            for (std::uint64_t s = 0; s < track.samples; ++s) {
+                out += s == 0 ? "1" : ",1";
+            }
+            out += "]}";
+        }
+        if (!allocations.empty()) {
+            std::uint64_t total = 0;
+            for (const auto& a : allocations) {
+                total += a.bytes;
+            }
+            begin_profile("sampled", "allocated bytes", "bytes", 0, total);
+            out += ",\"samples\":[";
+            bool first = true;
+            for (const auto& a : allocations) {
+                out += first ? "[" : ",[";
+                first = false;
+                for (std::size_t i = 0; i < a.frames.size(); ++i) {
+                    if (i > 0) {
+                        out += ',';
+                    }
+                    append_unsigned(out, a.frames[i]);
+                }
+                out += ']';
+            }
+            out += "],\"weights\":[";
+            first = true;
+            for (const auto& a : allocations) {
+                if (!first) {
+                    out += ',';
+                }
+                first = false;
+                append_unsigned(out, a.bytes);
+            }
+            out += "]}";
+        }
+        out += "\n]}\n";
+        file().write(out);
+        file().commit();
+    }
+
+private:
+    std::uint64_t ns(std::uint64_t ticks) const noexcept {
+        const std::int64_t value = info_.session_ns(ticks);
+        return value > 0 ? static_cast<std::uint64_t>(value) : 0;
+    }
+
+    static std::string thread_name(const SessionSummary& summary, std::uint32_t index) {
+        const ThreadInfo* thread = summary.thread(index);
+        return thread != nullptr && !thread->name.empty() ? thread->name : "thread-" + std::to_string(index);
+    }
+
+    std::uint32_t frame(const SourceLocation* location) {
+        if (location == nullptr) {
+            location = &model::unknown_sample_frame;
+        }
+        auto found = frame_index_.find(location);
+        if (found != frame_index_.end()) {
+            return found->second;
+        }
+        const auto index = static_cast<std::uint32_t>(frames_.size());
+        frames_.push_back(location);
+        frame_index_.emplace(location, index);
+        return index;
+    }
+
+    // The frame standing for a thread at the root of allocation stacks.
+    std::uint32_t thread_frame(const std::string& name) {
+        auto found = thread_frames_.find(name);
+        if (found != thread_frames_.end()) {
+            return found->second;
+        }
+        thread_names_.push_back(name);
+        const char* text = thread_names_.back().c_str();
+        thread_locations_.push_back(SourceLocation{text, text, "", 0, LocationKind::other});
+        const std::uint32_t index = frame(&thread_locations_.back());
+        thread_frames_.emplace(name, index);
+        return index;
+    }
+
+    void add_event(ThreadState& state, std::uint64_t ticks, std::uint32_t frame_index, bool close) {
+        const std::uint64_t at = std::max(ns(ticks), state.last_ns); // the file's times never go back
+        protobuf::append_varint(state.events, at - state.last_ns);
+        protobuf::append_varint(state.events, (static_cast<std::uint64_t>(frame_index) << 1) | (close ? 1 : 0));
+        state.last_ns = at;
+        ++state.count;
+    }
+
+    static void write_events(std::string& out, const ThreadState& state) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(state.events.data());
+        const auto* end = p + state.events.size();
+        std::uint64_t at = 0;
+        bool first = true;
+        while (p < end) {
+            at += read_varint(p);
+            const std::uint64_t code = read_varint(p);
+            out += first ? "{\"type\":\"" : ",{\"type\":\"";
+            first = false;
+            out += (code & 1) != 0 ? "C\",\"frame\":" : "O\",\"frame\":";
+            append_unsigned(out, code >> 1);
+            out += ",\"at\":";
+            append_unsigned(out, at);
+            out += '}';
+        }
+    }
+
+    static std::uint64_t read_varint(const std::uint8_t*& p) noexcept {
+        std::uint64_t value = 0;
+        for (unsigned shift = 0;; shift += 7) {
+            const std::uint8_t byte = *p++;
+            value |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+            if ((byte & 0x80) == 0) {
+                return value;
+            }
+        }
+    }
+
+    void add_sample(const model::SampleView& sample) {
+        auto found = sampled_.find(sample.os_tid);
+        if (found == sampled_.end()) {
+            found = sampled_.emplace(sample.os_tid, SampledTrack{}).first;
+            sampled_order_.push_back(sample.os_tid);
+            found->second.first_ns = ns(sample.timestamp);
+        }
+        SampledTrack& track = found->second;
+        track.name = model::sampled_thread_name(sample.os_tid, sample.thread_name);
+        track.frames.push_back(static_cast<std::uint32_t>(sample.depth));
+        for (std::size_t i = 0; i < sample.depth; ++i) {
+            track.frames.push_back(frame(sample.frames[i].location));
+        }
+        ++track.samples;
+        track.last_ns = std::max(track.last_ns, ns(sample.timestamp));
+    }
+
+    void flush_if_large(std::string& out) {
+        if (out.size() >= (1u << 20)) {
+            file().write(out);
+            out.clear();
+        }
+    }
+
+    SessionInfo info_;
+    PerThreadState<ThreadState> threads_;
+    std::vector<const SourceLocation*> frames_;
+    std::unordered_map<const SourceLocation*, std::uint32_t> frame_index_;
+    std::map<std::string, std::uint32_t> thread_frames_;
+    std::deque<std::string> thread_names_;          // stable addresses
+    std::deque<SourceLocation> thread_locations_;
+    model::SampleStreams sample_streams_;
+    std::unordered_map<std::uint64_t, SampledTrack> sampled_;
+    std::vector<std::uint64_t> sampled_order_;
+    LocationTree tree_;
+    std::unordered_map<std::uint64_t, std::uint64_t> allocated_; // thread index << 32 | leaf -> bytes
+};
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/speedscope_sink.hpp ----
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace sinks {
+
+inline constexpr const char* export_formats[] = {"chrome",      "folded",    "perfetto", "speedscope",
+                                                 "pprof",       "pprof-alloc", "callgrind"};
+
+// "chrome, folded, ...": for messages and --help.
+inline std::string export_format_list() {
+    std::string list;
+    for (const char* name : export_formats) {
+        if (!list.empty()) {
+            list += ", ";
+        }
+        list += name;
+    }
+    return list;
+}
+
+// The usual file name of a format's output, e.g. "profile.pb.gz" for pprof.
+inline std::string export_file_name(std::string_view format) {
+    if (format == "chrome") return "trace.json";
+    if (format == "folded") return "stacks.folded";
+    if (format == "perfetto") return "trace.perfetto-trace";
+    if (format == "speedscope") return "profile.speedscope.json";
+    if (format == "pprof") return "profile.pb.gz";
+    if (format == "pprof-alloc") return "alloc.pb.gz";
+    if (format == "callgrind") return "callgrind.out";
+    throw ConfigError("unknown export format '" + std::string(format) + "' (accepted: " + export_format_list() + ")");
+}
+
+// The sink writing format to path. sample_interval_ns: the sampling interval
+// of a sampling run (0 when unknown), for the formats that show time per sample.
+inline std::shared_ptr<FileSink> make_export_sink(std::string_view format, const std::string& path,
+                                              std::uint64_t sample_interval_ns = 0) {
+    if (format == "chrome") {
+        auto sink = std::make_shared<ChromeTraceSink>(path);
+        sink->set_sample_interval_ns(sample_interval_ns);
+        return sink;
+    }
+    if (format == "folded") {
+        return std::make_shared<FoldedStackSink>(path);
+    }
+    if (format == "perfetto") {
+        auto sink = std::make_shared<PerfettoTraceSink>(path);
+        sink->set_sample_interval_ns(sample_interval_ns);
+        return sink;
+    }
+    if (format == "speedscope") {
+        return std::make_shared<SpeedscopeSink>(path);
+    }
+    if (format == "pprof" || format == "pprof-alloc") {
+        auto sink = std::make_shared<PprofSink>(path, format == "pprof" ? PprofProfile::cpu : PprofProfile::allocations);
+        sink->set_sample_interval_ns(sample_interval_ns);
+        return sink;
+    }
+    if (format == "callgrind") {
+        return std::make_shared<CallgrindSink>(path);
+    }
+    throw ConfigError("unknown export format '" + std::string(format) + "' (accepted: " + export_format_list() + ")");
+}
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/export_sink.hpp ----
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace profile {
+
+using namespace python; // the collectors, their models and sections
+using report::terminal_text;
+
+// Native zones + the Python tracer, into the built-in sinks of one output
+// directory. Construct anywhere (it creates the directory and nothing else);
+// start() and stop() follow Session's rules (start with the GIL held).
+class StandardProfile {
+public:
+    // ExceptionCollector needs the tracer before it. Collectors that need a
+    // running interpreter start in attach_python().
+    using SessionType = Session<NativeZones, PythonTracer, ExceptionCollector, GcCollector, ImportCollector,
+                                IoCollector, MemoryCollector, Sampler, SystemMonitor>;
+
+    explicit StandardProfile(ProfileOptions options)
+        : options_(std::move(options)), tracer_options_(options_.tracer_options()),
+          session_(memory_tracking_config(options_.config, options_.memory_options())) {
+        if (!options_.any_sink()) {
+            throw ConfigError(std::string("no output selected: enable at least one of ") + ProfileOptions::sink_names);
+        }
+        dir_ = detail::make_output_dir(options_.output_dir);
+        PythonTracer& tracer = session_.collector<PythonTracer>();
+        tracer.options = tracer_options_;
+        tracer.options.deferred = true; // start() may precede Py_Initialize: see attach_python()
+        tracer.options.enabled = !options_.sample;
+        exceptions_ = options_.exceptions && !options_.sample && !options_.minimal &&
+                      tracer.options.backend != Backend::eval_frame;
+        if (exceptions_) {
+            tracer.options.exceptions = true;
+            tracer.options.backend = Backend::profile;
+        }
+        // Started by attach_python(), once the interpreter runs.
+        session_.collector<ExceptionCollector>().enabled = false;
+        session_.collector<GcCollector>().enabled = false;
+        session_.collector<ImportCollector>().enabled = false;
+        session_.collector<IoCollector>().enabled = false;
+        SystemMonitor& system = session_.collector<SystemMonitor>();
+        system.options.enabled = options_.system;
+        system.options.interval = options_.system_interval;
+        system.options.alerts = options_.system_alerts;
+        if (options_.system) {
+            system.options.validate(); // ConfigError now, not at start()
+        }
+        // A model reads every drained event: only collectors that run get one,
+        // and with it their session.json section (zeros would read as "none happened").
+        if (options_.gc) {
+            gc_model_ = std::make_shared<model::GcModel>();
+            session_.core().add_processor(gc_model_);
+        }
+        if (options_.imports) {
+            import_model_ = std::make_shared<model::ImportModel>();
+            session_.core().add_processor(import_model_);
+        }
+        if (options_.io) {
+            io_model_ = std::make_shared<model::IoModel>();
+            session_.core().add_processor(io_model_);
+        }
+        if (exceptions_) {
+            exception_model_ = std::make_shared<model::ExceptionModel>();
+            session_.core().add_processor(exception_model_);
+        }
+        Sampler& sampler = session_.collector<Sampler>();
+        sampler.options.enabled = options_.sample;
+        sampler.options.deferred = true; // samples once the interpreter runs
+        if (options_.sample) {
+            sampler.set_rate(options_.sample_rate); // ConfigError now, not at start()
+            if (options_.folded) {
+                sampled_stacks_ = session_.add_sink<sinks::SampledStackSink>((dir_ / "stacks.folded").string());
+                sample_profile_ = &sampled_stacks_->profile();
+            } else {
+                sample_profile_sink_ = session_.add_sink<sinks::SampleProfileSink>();
+                sample_profile_ = &sample_profile_sink_->profile();
+            }
+        }
+        MemoryCollector& memory = session_.collector<MemoryCollector>();
+        memory.options = options_.memory_options();
+        if (options_.memory) {
+            memory_model_ = add_memory_model(session_);
+        }
+        session_.core().add_processor(profile_model_);
+        if (options_.json) {
+            json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
+            add_summary_sections(*json_, tracer, profile_model_.get());
+            sinks::add_profile_sections(*json_, *profile_model_);
+            if (sample_profile_ != nullptr) {
+                sinks::HotspotOptions hotspots;
+                hotspots.rate_hz = options_.sample_rate;
+                sinks::add_hotspot_section(*json_, *sample_profile_, hotspots);
+            }
+            if (memory_model_) {
+                add_memory_section(*json_, memory_model_, memory);
+            }
+            if (gc_model_) {
+                model::add_gc_section(*json_, *gc_model_);
+            }
+            if (import_model_) {
+                model::add_imports_section(*json_, *import_model_);
+            }
+            if (io_model_) {
+                model::add_io_section(*json_, *io_model_);
+            }
+            if (exception_model_) {
+                model::add_exceptions_section(*json_, *exception_model_);
+            }
+            if (options_.system) {
+                sinks::add_system_section(*json_, system);
+            }
+            add_file(json_);
+        }
+        if (sampled_stacks_ != nullptr) {
+            add_file(sampled_stacks_);
+        } else if (options_.folded) {
+            add_file(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string()));
+            if (memory_model_) {
+                add_file(session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string()));
+            }
+        }
+        if (options_.chrome) {
+            add_file(session_.add_sink<sinks::ChromeTraceSink>((dir_ / "trace.json").string()));
+        }
+        if (options_.capture) {
+            add_file(session_.add_sink<capture::CaptureSink>((dir_ / "capture.pycro").string()));
+        }
+        const std::uint64_t interval_ns =
+            options_.sample ? static_cast<std::uint64_t>(1e9 / options_.sample_rate + 0.5) : 0;
+        const std::pair<bool, const char*> exports[] = {{options_.perfetto, "perfetto"},
+                                                        {options_.speedscope, "speedscope"},
+                                                        {options_.pprof, "pprof"},
+                                                        {options_.pprof && options_.memory, "pprof-alloc"},
+                                                        {options_.callgrind, "callgrind"}};
+        for (const auto& format : exports) {
+            if (format.first) {
+                const std::string path = (dir_ / sinks::export_file_name(format.second)).string();
+                const std::shared_ptr<sinks::FileSink> sink = sinks::make_export_sink(format.second, path, interval_ns);
+                session_.add_sink(sink);
+                add_file(sink);
+            }
+        }
+        // A run killed outright (SIGKILL) in this folder left its temporaries.
+        stale_temporaries_ = sinks::remove_stale_temporaries(dir_.string(), output_file_names());
+    }
+    StandardProfile(const StandardProfile&) = delete;
+    StandardProfile& operator=(const StandardProfile&) = delete;
+
+    // Before Py_Initialize the tracer waits for attach_python(); the memory
+    // collector then needs install_memory_hooks() after Py_PreInitialize.
+    // On a running interpreter (pycroscope.profile()) this attaches at once.
+    void start() {
+        attached_ = false;
+        session_.collector<ExceptionCollector>().enabled = false;
+        session_.collector<GcCollector>().enabled = false;
+        session_.collector<ImportCollector>().enabled = false;
+        session_.collector<IoCollector>().enabled = false;
+        session_.set_collector_names(collectors()); // session.json lists what runs, and so does a capture
+        session_.start();
+        if (Py_IsInitialized()) {
+            attach_python();
+        }
+    }
+    // After Py_Initialize (GIL held) when start() ran before it: installs the
+    // tracer and starts the collectors that need an interpreter. stop() stops them.
+    void attach_python() {
+        if (attached_ || !session_.running()) {
+            return;
+        }
+        attached_ = true;
+        session_.collector<PythonTracer>().attach();
+        session_.collector<Sampler>().attach();
+        SessionCore& core = session_.core();
+        start_late(session_.collector<ExceptionCollector>(), exceptions_, core);
+        start_late(session_.collector<GcCollector>(), options_.gc, core);
+        start_late(session_.collector<ImportCollector>(), options_.imports, core);
+        start_late(session_.collector<IoCollector>(), options_.io, core);
+    }
+    // Throws SinkError (after writing every output it could) when one failed.
+    SessionSummary stop() { return session_.stop(); }
+    // report.html and report.md from the outputs stop() wrote. A report that
+    // cannot be written is listed by report() as not written; the other outputs stay.
+    void write_reports() {
+        if (!options_.json && !options_.folded) {
+            return;
+        }
+        const auto inputs = report::ReportInputs::from_output_dir(dir_.string());
+        using Writer = void (*)(const std::string&, const report::ReportInputs&);
+        const std::pair<const char*, Writer> writers[] = {
+            {"report.html", [](const std::string& path, const report::ReportInputs& in) { report::write_html_report(path, in); }},
+            {"report.md", [](const std::string& path, const report::ReportInputs& in) { report::write_markdown_report(path, in); }}};
+        for (const auto& writer : writers) {
+            const std::string path = (dir_ / writer.first).string();
+            bool written = false;
+            try {
+                writer.second(path, inputs);
+                written = true;
+            } catch (const std::exception& error) {
+                report_errors_.push_back(error.what());
+            }
+            files_.push_back(path);
+            outputs_.push_back(Output{path, [written] { return written; }});
+        }
+    }
+    bool running() const noexcept { return session_.running(); }
+
+    std::string output_dir() const { return dir_.string(); }
+    // Every output this profile writes, written or not.
+    const std::vector<std::string>& files() const noexcept { return files_; }
+    // After stop(): the outputs on disk, complete, and the ones that are not.
+    std::vector<std::string> written_files() const { return files_where(true); }
+    std::vector<std::string> failed_files() const { return files_where(false); }
+    // After stop(): some output was not written (a sink failed, or a file is missing).
+    bool outputs_failed() const { return !session_.summary().errors.empty() || !failed_files().empty(); }
+    // Temporaries of dead runs removed from the output folder at construction.
+    const std::vector<std::string>& stale_temporaries() const noexcept { return stale_temporaries_; }
+    // The file names this profile may write in its folder.
+    static std::vector<std::string> output_file_names() {
+        return {"session.json", "stacks.folded", "memory.folded", "trace.json"};
+    }
+    // The collectors this profile runs.
+    std::vector<std::string> collectors() const {
+        std::vector<std::string> names{NativeZones::name};
+        names.push_back(options_.sample ? Sampler::name : PythonTracer::name);
+        const std::pair<bool, const char*> optional[] = {
+            {exceptions_, ExceptionCollector::name}, {options_.gc, GcCollector::name},
+            {options_.imports, ImportCollector::name}, {options_.io, IoCollector::name},
+            {options_.memory, MemoryCollector::name},  {options_.system, SystemMonitor::name}};
+        for (const auto& collector : optional) {
+            if (collector.first) {
+                names.push_back(collector.second);
+            }
+        }
+        return names;
+    }
+    // Null when memory is off.
+    const model::MemoryModel* memory_model() const noexcept { return memory_model_.get(); }
+    Backend backend() { return session_.collector<PythonTracer>().backend(); }
+    const SessionSummary& summary() const noexcept { return session_.summary(); }
+    SessionType& session() noexcept { return session_; }
+    // Per-location totals of the last run; null when json is off.
+    const sinks::JsonSummarySink* summary_sink() const noexcept { return json_.get(); }
+    // The Profile of the last run (model/profile.hpp).
+    const model::Profile& profile() const noexcept { return profile_model_->profile(); }
+
+    // A text report of the last run: the top Python functions by self time,
+    // then the files written.
+    std::string report(std::size_t top = 15) {
+        std::string out;
+        char line[512];
+        const SessionSummary& s = session_.summary();
+        if (sample_profile_ != nullptr) {
+            const SamplerStats stats = session_.collector<Sampler>().stats();
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %.3f s profiled, sampling at %.0f Hz (achieved %.1f Hz), %llu lost events\n",
+                          static_cast<double>(s.duration_ns) / 1e9, options_.sample_rate, stats.achieved_rate(),
+                          static_cast<unsigned long long>(s.total_lost));
+            out += line;
+            if (top > 0) {
+                sinks::HotspotOptions hotspots;
+                hotspots.top = top;
+                hotspots.rate_hz = options_.sample_rate;
+                // Escaped line by line: the table's own newlines stay.
+                const std::string table = sinks::format_hotspot_report(*sample_profile_, hotspots);
+                for (std::size_t at = 0; at < table.size();) {
+                    const std::size_t end = std::min(table.find('\n', at), table.size());
+                    out += terminal_text(std::string_view(table).substr(at, end - at));
+                    out += end < table.size() ? "\n" : "";
+                    at = end + 1;
+                }
+            }
+            out += outputs_report();
+            return out;
+        }
+        std::snprintf(line, sizeof line,
+                      "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), backend %s\n",
+                      static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
+                      static_cast<unsigned long long>(s.total_lost), s.threads.size(), to_string(backend()));
+        out += line;
+        if (top > 0) {
+            report::TerminalSummaryOptions summary;
+            summary.top = top;
+            out += report::terminal_summary(profile_model_->profile(), summary);
+        }
+        out += program_hooks_report(session_.collector<PythonTracer>().program_hooks());
+        out += outputs_report();
+        return out;
+    }
+
+    // The end of report(): errors, the files written, the files not written.
+    std::string outputs_report() const {
+        std::string out;
+        for (const auto& file : stale_temporaries_) {
+            out += "pycroscope: removed " + terminal_text(file) + " (left by a run that was killed)\n";
+        }
+        for (const auto& error : session_.summary().errors) {
+            out += "pycroscope: error: " + terminal_text(error) + "\n";
+        }
+        for (const auto& error : report_errors_) {
+            out += "pycroscope: error: " + terminal_text(error) + "\n";
+        }
+        const std::vector<std::string> written = written_files();
+        const std::vector<std::string> failed = failed_files();
+        if (!written.empty()) {
+            out += "pycroscope: wrote\n";
+            for (const auto& file : written) {
+                out += "  " + terminal_text(file) + "\n";
+            }
+        }
+        if (!failed.empty()) {
+            out += "pycroscope: NOT written\n";
+            for (const auto& file : failed) {
+                out += "  " + terminal_text(file) + "\n";
+            }
+        }
+        return out;
+    }
+
+    // What the program's own profile/trace functions cost the profile; empty when nothing.
+    static std::string program_hooks_report(const ProgramHookReport& hooks) {
+        char line[256];
+        std::string out;
+        if (hooks.stepped_aside > 0) {
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %llu thread(s) not recorded for %.3f s in all: the program set its own "
+                          "profile/trace function there (--on-conflict step_aside)\n",
+                          static_cast<unsigned long long>(hooks.stepped_aside),
+                          static_cast<double>(hooks.untraced_ns) / 1e9);
+            out += line;
+        }
+        if (hooks.ignored_calls > 0) {
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %llu sys.setprofile/settrace call(s) of the program ignored "
+                          "(--on-conflict take_over)\n",
+                          static_cast<unsigned long long>(hooks.ignored_calls));
+            out += line;
+        }
+        if (hooks.refused_calls > 0) {
+            std::snprintf(line, sizeof line,
+                          "pycroscope: %llu sys.setprofile/settrace call(s) of the program refused with "
+                          "RuntimeError (--on-conflict fail)\n",
+                          static_cast<unsigned long long>(hooks.refused_calls));
+            out += line;
+        }
+        return out;
+    }
+
+private:
+    // An output file and whether its last session's file is whole on disk.
+    struct Output {
+        std::string path;
+        std::function<bool()> written;
+    };
+    template <class FileSink>
+    void add_file(const std::shared_ptr<FileSink>& sink) {
+        files_.push_back(sink->path());
+        outputs_.push_back(Output{sink->path(), [sink] { return sink->written(); }});
+    }
+    std::vector<std::string> files_where(bool written) const {
+        std::vector<std::string> out;
+        for (const auto& output : outputs_) {
+            if (output.written() == written) {
+                out.push_back(output.path);
+            }
+        }
+        return out;
+    }
+
+    template <class Collector>
+    static void start_late(Collector& collector, bool wanted, SessionCore& core) {
+        if (wanted) {
+            collector.enabled = true;
+            collector.start(core);
+        }
+    }
+
+    ProfileOptions options_;
+    TracerOptions tracer_options_;
+    SessionType session_;
+    std::filesystem::path dir_;
+    std::shared_ptr<sinks::JsonSummarySink> json_;
+    std::shared_ptr<model::ProfileBuilder> profile_model_ = std::make_shared<model::ProfileBuilder>();
+    std::shared_ptr<model::MemoryModel> memory_model_;
+    std::shared_ptr<sinks::SampledStackSink> sampled_stacks_;
+    std::shared_ptr<sinks::SampleProfileSink> sample_profile_sink_;
+    // Null for a collector that is off.
+    std::shared_ptr<model::GcModel> gc_model_;
+    std::shared_ptr<model::ImportModel> import_model_;
+    std::shared_ptr<model::IoModel> io_model_;
+    std::shared_ptr<model::ExceptionModel> exception_model_;
+    bool exceptions_ = false; // exception collection resolved from the options
+    bool attached_ = false;
+    const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
+    std::vector<std::string> files_;
+    std::vector<Output> outputs_; // in files_'s order
+    std::vector<std::string> report_errors_; // report.html / report.md that could not be written
+    std::vector<std::string> stale_temporaries_;
+};
+
+
+} // namespace profile
+} // namespace pycroscope
+// ---- end pycroscope/profile/standard_profile.hpp ----
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace pycroscope {
+namespace profile {
+
+using python::OptionError;
+using python::PythonErrorSet;
+using python::ProfileResult;
+using python::ProfileHandler;
+namespace pydetail = ::pycroscope::python::detail;
+
+// Reads the keyword arguments of pycroscope.profile(**options) for the
+// default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
+// c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
+// or an iterable of those names). GIL held.
+inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
+    ProfileOptions result;
+    result.config.process_name = "python";
+    if (options == nullptr) {
+        return result;
+    }
+    Py_ssize_t pos = 0;
+    PyObject* key = nullptr;
+    PyObject* value = nullptr;
+    while (PyDict_Next(options, &pos, &key, &value)) {
+        const std::string name(pydetail::str_arg(key, "option name"));
+        if (name == "output_dir") {
+            result.output_dir = value == Py_None ? std::string() : pydetail::path_arg(value);
+        } else if (name == "minimal") {
+            result.minimal = pydetail::truth_arg(value);
+        } else if (name == "lines") {
+            result.lines = pydetail::truth_arg(value);
+        } else if (name == "c_calls") {
+            if (value != Py_None) {
+                result.c_calls = pydetail::truth_arg(value);
+            }
+        } else if (name == "backend") {
+            const std::string_view backend = pydetail::str_arg(value, "backend");
+            if (backend == "auto" || backend == "automatic") {
+                result.backend = Backend::automatic;
+            } else if (backend == "eval_frame") {
+                result.backend = Backend::eval_frame;
+            } else if (backend == "profile") {
+                result.backend = Backend::profile;
+            } else {
+                throw ConfigError("unknown backend '" + std::string(backend) +
+                                  "' (accepted: auto, eval_frame, profile)");
+            }
+        } else if (name == "sample") {
+            result.sample = pydetail::truth_arg(value);
+        } else if (name == "rate") {
+            if (!PyLong_Check(value) && !PyFloat_Check(value)) {
+                PyErr_Format(PyExc_TypeError, "profile(): rate must be a number (Hz), not %.100s",
+                             Py_TYPE(value)->tp_name);
+                throw PythonErrorSet();
+            }
+            result.sample_rate = PyFloat_AsDouble(value);
+            if (result.sample_rate == -1.0 && PyErr_Occurred()) {
+                throw PythonErrorSet();
+            }
+            python::detail::validate_rate(result.sample_rate);
+        } else if (name == "sinks") {
+            std::vector<std::string> names;
+            if (PyUnicode_Check(value)) {
+                const std::string text(pydetail::str_arg(value, "sinks"));
+                std::size_t start = 0;
+                while (start <= text.size()) {
+                    const std::size_t comma = std::min(text.find(',', start), text.size());
+                    names.push_back(text.substr(start, comma - start));
+                    start = comma + 1;
+                }
+            } else {
+                PyObject* iterator = PyObject_GetIter(value);
+                if (iterator == nullptr) {
+                    throw PythonErrorSet();
+                }
+                PyObject* item = nullptr;
+                try {
+                    while ((item = PyIter_Next(iterator)) != nullptr) {
+                        names.emplace_back(pydetail::str_arg(item, "a sink name"));
+                        Py_DECREF(item);
+                        item = nullptr;
+                    }
+                } catch (...) {
+                    Py_XDECREF(item);
+                    Py_DECREF(iterator);
+                    throw;
+                }
+                Py_DECREF(iterator);
+                if (PyErr_Occurred()) {
+                    throw PythonErrorSet();
+                }
+            }
+            result.clear_sinks();
+            for (const auto& sink : names) {
+                if (!result.select_sink(sink)) {
+                    throw ConfigError("unknown sink '" + sink + "' (accepted: " + ProfileOptions::sink_names + ")");
+                }
+            }
+        } else {
+            throw OptionError("profile() got an unexpected keyword argument '" + name +
+                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate)");
+        }
+    }
+    (void)result.tracer_options(); // contradictions are errors now, not at start
+    return result;
+}
+
+
+namespace detail {
+
+inline std::unique_ptr<StandardProfile>& module_profile() {
+    static auto* profile = new std::unique_ptr<StandardProfile>(); // outlives atexit handlers
+    return *profile;
+}
+
+inline void default_check(PyObject* options) { (void)profile_options_from_kwargs(options); }
+
+inline std::string default_start(PyObject* options) {
+    std::unique_ptr<StandardProfile>& standard = module_profile();
+    if (standard != nullptr && standard->running()) {
+        throw SessionError("pycroscope.profile() is already running; profiles do not nest");
+    }
+    if (::pycroscope::detail::session_slot_taken().load()) {
+        throw SessionError("another session is already recording in this process; stop it first");
+    }
+    ProfileOptions parsed = profile_options_from_kwargs(options);
+    const bool default_dir = parsed.output_dir.empty();
+    auto profile = std::make_unique<StandardProfile>(std::move(parsed));
+    try {
+        profile->start();
+    } catch (...) {
+        if (default_dir) {
+            std::error_code ignored;
+            std::filesystem::remove(profile->output_dir(), ignored); // only if still empty
+        }
+        throw;
+    }
+    standard = std::move(profile);
+    return standard->output_dir();
+}
+
+inline ProfileResult default_stop() {
+    std::unique_ptr<StandardProfile> profile = std::move(module_profile());
+    if (profile == nullptr) {
+        return {};
+    }
+    ProfileResult result{profile->collectors(), profile->files()};
+    profile->stop();
+    return result;
+}
+
+} // namespace detail
+
+// Makes the standard profile what pycroscope.profile() runs when the host set no handler.
+inline void install_module_profile() {
+    python::set_fallback_profile_handler({&detail::default_check, &detail::default_start, &detail::default_stop, [] {
+        if (detail::module_profile() != nullptr) {
+            detail::default_stop();
+        }
+    }});
+}
+
+namespace detail {
+inline const bool module_profile_installed = (install_module_profile(), true);
+} // namespace detail
+
+} // namespace profile
+} // namespace pycroscope
+// ---- end pycroscope/profile/module_profile.hpp ----
 #endif

@@ -4,7 +4,7 @@
 #include "replay_commands.hpp"
 
 #include "pycroscope/profile/replay_profile.hpp"
-#include "pycroscope/profile/terminal_text.hpp"
+#include "pycroscope/report/terminal_text.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -56,7 +56,7 @@ int fail(std::string message) {
     if (message.compare(0, prefix.size(), prefix) == 0) {
         message.erase(0, prefix.size()); // ConfigError and CaptureError messages carry it already
     }
-    std::fprintf(stderr, "pycroscope: %s\n", pycroscope::profile::terminal_text(message).c_str());
+    std::fprintf(stderr, "pycroscope: %s\n", pycroscope::report::terminal_text(message).c_str());
     return exit_usage;
 }
 
@@ -79,7 +79,7 @@ int option_value(int argc, char** argv, int& i, std::string_view name, std::stri
 }
 
 int print_outcome(const pycroscope::profile::ReplayOutcome& outcome) {
-    using pycroscope::profile::terminal_text;
+    using pycroscope::report::terminal_text;
     const auto& result = outcome.result;
     std::string out = "pycroscope: replayed " + terminal_text(outcome.capture) + ": " +
                       std::to_string(result.events) + " events in " + std::to_string(result.chunks) + " chunk(s)";

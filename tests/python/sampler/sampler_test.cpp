@@ -616,7 +616,7 @@ TEST_F(SamplerTest, CliSampleModeWritesAllThreeOutputs) {
         out << shares_script << "\nrun(2.0)\n";
     }
     int status = 0;
-    const std::string output = run_command(std::string(PYCROSCOPE_CLI_PATH) + " profile --sample --rate 100 --output-dir " +
+    const std::string output = run_command(std::string(PYCROSCOPE_CLI_PATH) + " profile --sample --rate 100 --sinks json,folded,chrome --output-dir " +
                                                dir + " " + script + " 2>&1",
                                            status);
     ASSERT_EQ(status, 0) << output;
