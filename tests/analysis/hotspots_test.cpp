@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+namespace hotspots_test {
 namespace {
 
 using namespace pycroscope;
@@ -134,3 +135,4 @@ TEST(Hotspots, AnEmptyProfileHasNoHotspots) {
 }
 
 } // namespace
+} // namespace hotspots_test

@@ -22,6 +22,7 @@
 
 #include <sys/resource.h>
 
+namespace capture_damage_test {
 namespace {
 
 using capture_test::Recording;
@@ -369,3 +370,4 @@ TEST(CaptureSinkFailures, AnUnwritableDirectoryIsAConfigError) {
 }
 
 } // namespace
+} // namespace capture_damage_test

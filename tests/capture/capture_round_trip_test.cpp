@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+namespace capture_round_trip_test {
 namespace {
 
 using capture_test::canonical;
@@ -255,3 +256,4 @@ TEST(CaptureSinkInASession, GetsTheEventsAsRecordedBeforeAnyProcessorRewritesThe
 }
 
 } // namespace
+} // namespace capture_round_trip_test

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+namespace replay_test {
 namespace {
 
 using capture_test::Recording;
@@ -117,3 +118,4 @@ TEST(Replay, ADamagedChunkAbortsTheSinksAndLeavesNoOutput) {
 }
 
 } // namespace
+} // namespace replay_test

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+namespace call_tree_test {
 namespace {
 
 using pycroscope::CallTree;
@@ -210,3 +211,4 @@ TEST(CallTree, NestedZonesAcrossThreads) {
 }
 
 } // namespace
+} // namespace call_tree_test

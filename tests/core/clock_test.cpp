@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+namespace clock_test {
 namespace {
 
 using pycroscope::ClockSource;
@@ -186,3 +187,4 @@ TEST(Clock, TscTimestampsAreMonotoneOnOneThread) {
 }
 
 } // namespace
+} // namespace clock_test

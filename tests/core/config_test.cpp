@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+namespace config_test {
 namespace {
 
 using pycroscope::Config;
@@ -172,3 +173,4 @@ TEST(Config, ErrorTypesAndPrefixes) {
 }
 
 } // namespace
+} // namespace config_test

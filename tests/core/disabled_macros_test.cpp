@@ -12,6 +12,7 @@
 
 static_assert(PYCROSCOPE_ENABLED == 0, "this file tests the disabled macros");
 
+namespace disabled_macros_test {
 namespace {
 
 int evaluations = 0;
@@ -69,3 +70,4 @@ TEST(DisabledMacros, ExplicitApiStillRecords) {
 }
 
 } // namespace
+} // namespace disabled_macros_test

@@ -10,6 +10,7 @@
 #include <limits>
 #include <type_traits>
 
+namespace event_test {
 namespace {
 
 using pycroscope::Event;
@@ -65,3 +66,4 @@ TEST(Event, NullLocationIsIdZero) {
 }
 
 } // namespace
+} // namespace event_test

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace fork_test {
 namespace {
 
 std::string slurp(const std::string& path) {
@@ -63,3 +64,4 @@ TEST(Fork, ChildDetachesAndParentOutputIsIntact) {
 }
 
 } // namespace
+} // namespace fork_test

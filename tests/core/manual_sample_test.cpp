@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+namespace manual_sample_test {
 namespace {
 
 std::vector<pycroscope::Event> all_events(const pycroscope_test::RecordingSink& sink) { return sink.all_events(); }
@@ -84,3 +85,4 @@ TEST(ManualSample, DeepStacksKeepEveryFrame) {
 }
 
 } // namespace
+} // namespace manual_sample_test

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+namespace name_table_test {
 namespace {
 
 // prefix + number by appending: GCC 12's -Wrestrict misfires at -O3 on
@@ -163,3 +164,4 @@ TEST(NameTable, InternZoneNameAgreesAcrossThreads) {
 }
 
 } // namespace
+} // namespace name_table_test

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 
+namespace native_zone_state_test {
 namespace {
 
 using pycroscope::ClockSource;
@@ -76,3 +77,4 @@ TEST(NativeZoneState, SteadyClockTakesTheCheckedPath) {
 }
 
 } // namespace
+} // namespace native_zone_state_test

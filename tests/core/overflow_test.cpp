@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+namespace overflow_test {
 namespace {
 
 using pycroscope::Event;
@@ -176,3 +177,4 @@ TEST(Overflow, StopReleasesABlockedProducer) {
 }
 
 } // namespace
+} // namespace overflow_test

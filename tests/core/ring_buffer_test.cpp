@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+namespace ring_buffer_test {
 namespace {
 
 using pycroscope::Event;
@@ -459,3 +460,4 @@ TEST(RingBuffer, OverwriteOldestConcurrentNeverTornAndAccountsExactly) {
 }
 
 } // namespace
+} // namespace ring_buffer_test

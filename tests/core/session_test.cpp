@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+namespace session_test {
 namespace {
 
 using pycroscope::Config;
@@ -454,3 +455,4 @@ TEST(Session, DrainPauseTargetsAQuarterOfTheFastestBuffer) {
 }
 
 } // namespace
+} // namespace session_test

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+namespace span_stack_test {
 namespace {
 
 using pycroscope::LocationKind;
@@ -68,3 +69,4 @@ TEST(SpanStack, FramesAreExposedOutermostFirst) {
 }
 
 } // namespace
+} // namespace span_stack_test

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+namespace thread_registry_test {
 namespace {
 
 using pycroscope::Event;
@@ -312,3 +313,4 @@ TEST(ThreadRegistry, RecordingDuringThreadExit) {
 }
 
 } // namespace
+} // namespace thread_registry_test

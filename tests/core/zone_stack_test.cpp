@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+namespace zone_stack_test {
 namespace {
 
 using pycroscope::SourceLocation;
@@ -220,3 +221,4 @@ TEST(ZoneStack, RacyReaderIsMemorySafe) {
 }
 
 } // namespace
+} // namespace zone_stack_test

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+namespace zone_test {
 namespace {
 
 using pycroscope::Event;
@@ -323,3 +324,4 @@ TEST(Zone, ZoneSpanningTwoSessionsEndsInNeither) {
 }
 
 } // namespace
+} // namespace zone_test

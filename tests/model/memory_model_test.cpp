@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+namespace memory_model_test {
 namespace {
 
 using namespace pycroscope;
@@ -290,3 +291,4 @@ TEST(AddressMap, InsertFindEraseUnderChurn) {
 }
 
 } // namespace
+} // namespace memory_model_test

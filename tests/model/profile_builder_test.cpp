@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+namespace profile_builder_test {
 namespace {
 
 using namespace pycroscope;
@@ -316,3 +317,4 @@ TEST(ProfileBuilder, ReopeningForgetsThePreviousRun) {
 }
 
 } // namespace
+} // namespace profile_builder_test

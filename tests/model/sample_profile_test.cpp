@@ -20,6 +20,7 @@
 #include <tuple>
 #include <vector>
 
+namespace sample_profile_test {
 namespace {
 
 using pycroscope::Event;
@@ -455,3 +456,4 @@ TEST(SampleProfile, SamplesRecordedThroughASessionAcrossBatches) {
 }
 
 } // namespace
+} // namespace sample_profile_test

@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 
+namespace exporters_cli_test {
 namespace {
 
 #if defined(PYCROSCOPE_CLI_PATH) && (defined(__unix__) || defined(__APPLE__))
@@ -178,3 +179,4 @@ TEST_F(ExportersCli, AnUnknownSinkNamesTheAcceptedOnes) {
 #endif
 
 } // namespace
+} // namespace exporters_cli_test

@@ -7,6 +7,7 @@
 
 #include <string>
 
+namespace terminal_summary_test {
 namespace {
 
 using namespace pycroscope;
@@ -80,3 +81,4 @@ TEST(TerminalSummary, AnEmptyProfileSaysSo) {
 }
 
 } // namespace
+} // namespace terminal_summary_test

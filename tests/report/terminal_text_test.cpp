@@ -8,6 +8,7 @@
 
 #include <string>
 
+namespace terminal_text_test {
 namespace {
 
 using pycroscope::report::terminal_text;
@@ -39,3 +40,4 @@ TEST(TerminalText, BytesThatAreNotUtf8AreShownAsHex) {
 }
 
 } // namespace
+} // namespace terminal_text_test

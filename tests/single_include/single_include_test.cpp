@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+namespace single_include_test {
 namespace {
 
 void nested() {
@@ -43,3 +44,4 @@ TEST(SingleInclude, RecordsZonesAndWritesEverySink) {
 }
 
 } // namespace
+} // namespace single_include_test

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+namespace atomic_file_test {
 namespace {
 
 using pycroscope::sinks::AtomicFile;
@@ -318,3 +319,4 @@ TEST(AtomicOutput, FailedCommitIsReportedAndTheOtherSinksComplete) {
 }
 
 } // namespace
+} // namespace atomic_file_test

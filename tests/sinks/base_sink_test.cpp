@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+namespace base_sink_test {
 namespace {
 
 using pycroscope::Event;
@@ -245,3 +246,4 @@ TEST(PerThreadState, CreatesOnFirstUseAndVisitsInIndexOrder) {
 }
 
 } // namespace
+} // namespace base_sink_test

@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 
+namespace callgrind_sink_test {
 namespace {
 
 using pycroscope::sinks::CallgrindSink;
@@ -137,3 +138,4 @@ TEST(CallgrindSink, FileUsesNameCompressionAndDeclaresItsEvents) {
 }
 
 } // namespace
+} // namespace callgrind_sink_test

@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+namespace chrome_trace_samples_test {
 namespace {
 
 using pycroscope::LocationKind;
@@ -226,3 +227,4 @@ TEST(ChromeTraceSamples, SessionWithSamplesFromATestThread) {
 }
 
 } // namespace
+} // namespace chrome_trace_samples_test

@@ -21,6 +21,7 @@
 #include <tuple>
 #include <vector>
 
+namespace chrome_trace_sink_test {
 namespace {
 
 using pycroscope::LocationKind;
@@ -473,3 +474,4 @@ TEST(ChromeTraceSink, RealSessionMatchesTheRecording) {
 }
 
 } // namespace
+} // namespace chrome_trace_sink_test

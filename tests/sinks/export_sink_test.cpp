@@ -10,6 +10,7 @@
 
 #include <string>
 
+namespace export_sink_test {
 namespace {
 
 using pycroscope::sinks::make_export_sink;
@@ -47,3 +48,4 @@ TEST(ExportSink, AnUnknownFormatIsAConfigErrorListingTheFormats) {
 }
 
 } // namespace
+} // namespace export_sink_test

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+namespace folded_lines_test {
 namespace {
 
 using pycroscope::Event;
@@ -231,3 +232,4 @@ TEST(SampledStackSink, ACutSampleKeepsItsMarkerAndDeepRunsFold) {
 }
 
 } // namespace
+} // namespace folded_lines_test

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+namespace folded_stack_sink_test {
 namespace {
 
 using pycroscope::LocationKind;
@@ -249,3 +250,4 @@ TEST(FoldedStackSink, RealSessionMatchesTheRecording) {
 }
 
 } // namespace
+} // namespace folded_stack_sink_test

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+namespace gzip_writer_test {
 namespace {
 
 namespace gz = pycroscope::sinks::gzip;
@@ -105,3 +106,4 @@ TEST(GzipWriter, RepetitiveInputShrinksAndRandomInputBarelyGrows) {
 }
 
 } // namespace
+} // namespace gzip_writer_test

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+namespace hotspot_sections_test {
 namespace {
 
 using pycroscope::LocationKind;
@@ -232,3 +233,4 @@ TEST(HotspotSections, SampleProfileSinkFeedsTheSectionWithoutAFile) {
 }
 
 } // namespace
+} // namespace hotspot_sections_test

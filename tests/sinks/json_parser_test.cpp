@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+namespace json_parser_test {
 namespace {
 
 TEST(JsonParser, Scalars) {
@@ -209,3 +210,4 @@ TEST(JsonParser, ParseFileReadsWholeFile) {
 }
 
 } // namespace
+} // namespace json_parser_test

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+namespace json_summary_sink_test {
 namespace {
 
 using pycroscope::LocationKind;
@@ -492,3 +493,4 @@ TEST(JsonSummarySink, EmptySessionIsAValidFile) {
 }
 
 } // namespace
+} // namespace json_summary_sink_test

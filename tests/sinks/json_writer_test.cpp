@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 
+namespace json_writer_test {
 namespace {
 
 using pycroscope::sinks::append_double;
@@ -209,3 +210,4 @@ TEST(JsonWriter, TopLevelValuesAfterEachOther) {
 }
 
 } // namespace
+} // namespace json_writer_test

@@ -16,6 +16,7 @@
 
 #include <string>
 
+namespace lost_events_test {
 namespace {
 
 using sink_test::TempDir;
@@ -85,3 +86,4 @@ TEST(LostEvents, EverySinkReportsTheLossOfARealSession) {
 }
 
 } // namespace
+} // namespace lost_events_test

@@ -8,6 +8,7 @@
 
 #include <string>
 
+namespace output_validation_test {
 namespace {
 
 std::string temp_path(const std::string& name) { return ::testing::TempDir() + "validation_" + name; }
@@ -70,3 +71,4 @@ TEST(OutputValidation, ThreadNamesAreCutAtACharacterBoundary) {
 }
 
 } // namespace
+} // namespace output_validation_test

@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+namespace perfetto_trace_sink_test {
 namespace {
 
 using export_test::TextNode;
@@ -334,3 +335,4 @@ TEST(PerfettoTraceSink, AnUnwritablePathFailsAtOpen) {
 }
 
 } // namespace
+} // namespace perfetto_trace_sink_test

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+namespace pprof_sink_test {
 namespace {
 
 using export_test::TextNode;
@@ -234,3 +235,4 @@ TEST(PprofSink, AllocationProfileHoldsAllocatedAndInUseBytesPerSite) {
 }
 
 } // namespace
+} // namespace pprof_sink_test

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+namespace profile_sections_test {
 namespace {
 
 using namespace pycroscope;
@@ -175,3 +176,4 @@ TEST(ProfileSections, SessionJsonHoldsProfileRankingAndHotPathAndLoadsBack) {
 }
 
 } // namespace
+} // namespace profile_sections_test

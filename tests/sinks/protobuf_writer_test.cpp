@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+namespace protobuf_writer_test {
 namespace {
 
 namespace pb = pycroscope::sinks::protobuf;
@@ -142,3 +143,4 @@ TEST(ProtobufWriter, ProtocDecodesNestedMessagesAndEveryWireType) {
 }
 
 } // namespace
+} // namespace protobuf_writer_test

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+namespace sampled_stack_sink_test {
 namespace {
 
 using pycroscope::LocationKind;
@@ -162,3 +163,4 @@ TEST(SampledStackSink, SessionWithSamplesFromATestThread) {
 }
 
 } // namespace
+} // namespace sampled_stack_sink_test

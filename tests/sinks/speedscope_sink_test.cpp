@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+namespace speedscope_sink_test {
 namespace {
 
 using pycroscope::sinks::SpeedscopeSink;
@@ -167,3 +168,4 @@ TEST(SpeedscopeSink, TheCheckerRejectsAnUnbalancedProfile) {
 }
 
 } // namespace
+} // namespace speedscope_sink_test

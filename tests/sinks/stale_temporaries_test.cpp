@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace stale_temporaries_test {
 namespace {
 
 using pycroscope::sinks::AtomicFile;
@@ -93,3 +94,4 @@ TEST(AtomicFile, StaleTemporariesOfAMissingFolderAreNone) {
 }
 
 } // namespace
+} // namespace stale_temporaries_test

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+namespace proc_stats_test {
 namespace {
 
 using namespace pycroscope::proc;
@@ -201,3 +202,4 @@ TEST(ProcReader, OwnReadsAreNotCountedAsIo) {
 #endif
 
 } // namespace
+} // namespace proc_stats_test

@@ -34,6 +34,7 @@
 #include <unistd.h>
 #endif
 
+namespace system_monitor_test {
 namespace {
 
 using pycroscope::ConfigError;
@@ -605,3 +606,4 @@ TEST(SystemMonitor, UnsupportedPlatformStartsAndStopsCleanly) {
 #endif
 
 } // namespace
+} // namespace system_monitor_test

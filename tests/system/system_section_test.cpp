@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+namespace system_section_test {
 namespace {
 
 using pycroscope::SystemMetric;
@@ -175,3 +176,4 @@ TEST(SystemSection, SessionJsonHoldsTheRecordedValues) {
 #endif
 
 } // namespace
+} // namespace system_section_test

@@ -17,6 +17,7 @@
 #include <string>
 #include <tuple>
 
+namespace exception_collector_test {
 namespace {
 
 namespace py = pycroscope::python;
@@ -181,3 +182,4 @@ TEST(ExceptionCollector, RefusesToStartWithoutExceptionTracing) {
 }
 
 } // namespace
+} // namespace exception_collector_test

@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+namespace gc_collector_test {
 namespace {
 
 namespace py = pycroscope::python;
@@ -209,3 +210,4 @@ TEST(GcCollector, SpansNestInsideThePythonFrameThatCollected) {
 }
 
 } // namespace
+} // namespace gc_collector_test

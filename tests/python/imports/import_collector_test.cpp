@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+namespace import_collector_test {
 namespace {
 
 namespace py = pycroscope::python;
@@ -215,3 +216,4 @@ TEST(ImportCollector, FailedImportIsMarkedAndStopRestoresImportlib) {
 }
 
 } // namespace
+} // namespace import_collector_test

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #endif
 
+namespace io_collector_test {
 namespace {
 
 namespace py = pycroscope::python;
@@ -383,3 +384,4 @@ TEST(IoCollector, SocketBytesAreUnknownButFdReadsAndWritesCount) {
 }
 
 } // namespace
+} // namespace io_collector_test

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+namespace memory_cli_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -253,3 +254,4 @@ TEST_F(MemoryCli, SamplingModeEstimatesThePeak) {
 #endif
 
 } // namespace
+} // namespace memory_cli_test

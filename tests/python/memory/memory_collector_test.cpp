@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+namespace memory_collector_test {
 namespace {
 
 using pycroscope::Config;
@@ -40,3 +41,4 @@ TEST(MemoryTrackingConfig, KeepsWhatTheHostChose) {
 }
 
 } // namespace
+} // namespace memory_collector_test

@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 
+namespace memory_hooks_stress_test {
 namespace {
 
 using namespace pycroscope;
@@ -267,3 +268,4 @@ TEST(MemoryHooksStress, ThreadsReallocsAndNewCodeUnderTheTracerNeverCorruptMemor
 }
 
 } // namespace
+} // namespace memory_hooks_stress_test

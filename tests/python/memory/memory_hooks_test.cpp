@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+namespace memory_hooks_test {
 namespace {
 
 using namespace pycroscope;
@@ -257,3 +258,4 @@ TEST_F(MemoryHooks, SamplingRecordsTheFreeOfEverySampledBlock) {
 }
 
 } // namespace
+} // namespace memory_hooks_test

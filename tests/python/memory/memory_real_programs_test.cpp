@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+namespace memory_real_programs_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -216,3 +217,4 @@ TEST_F(RealPrograms, TestPickleThroughLibregrtestPassesUnderFullTracking) {
 #endif
 
 } // namespace
+} // namespace memory_real_programs_test

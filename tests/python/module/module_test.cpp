@@ -22,6 +22,7 @@
 #include <unistd.h>
 #endif
 
+namespace module_test {
 namespace {
 
 namespace py = pycroscope::python;
@@ -786,3 +787,4 @@ TEST_F(ModuleTest, StopAtExitRunsOnceFromAtexit) {
 }
 
 } // namespace
+} // namespace module_test

@@ -31,6 +31,7 @@ extern char** environ;
 #define PYCROSCOPE_OUTPUTS_TEST_POSIX 1
 #endif
 
+namespace cli_outputs_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -380,3 +381,4 @@ TEST(OutputsTest, SkippedWithoutTheCli) { GTEST_SKIP() << "PYCROSCOPE_CLI_PATH n
 #endif
 
 } // namespace
+} // namespace cli_outputs_test

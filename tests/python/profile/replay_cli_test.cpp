@@ -32,6 +32,7 @@ extern char** environ;
 #define PYCROSCOPE_REPLAY_CLI_TEST_POSIX 1
 #endif
 
+namespace replay_cli_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -315,3 +316,4 @@ TEST(ReplayCliTest, SkippedWithoutTheCli) { GTEST_SKIP() << "the pycroscope CLI 
 #endif
 
 } // namespace
+} // namespace replay_cli_test

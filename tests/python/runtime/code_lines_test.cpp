@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+namespace code_lines_test {
 namespace {
 
 using namespace pycroscope;
@@ -84,3 +85,4 @@ TEST(CodeLines, TableMatchesAddr2LineForEveryUnit) {
 }
 
 } // namespace
+} // namespace code_lines_test

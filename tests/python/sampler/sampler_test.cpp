@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+namespace sampler_test {
 namespace {
 
 using pycroscope::Event;
@@ -738,3 +739,4 @@ TEST_F(SamplerTest, SharesAgreeWithAustin) {
 }
 
 } // namespace
+} // namespace sampler_test

@@ -23,6 +23,7 @@
 #include <string>
 #include <tuple>
 
+namespace cprofile_parity_test {
 namespace {
 
 using namespace pycroscope_test;
@@ -545,3 +546,4 @@ INSTANTIATE_TEST_SUITE_P(Workloads, CProfileParity,
                          parity_name);
 
 } // namespace
+} // namespace cprofile_parity_test

@@ -24,6 +24,7 @@
 #define PYCROSCOPE_HOOKS_CLI_POSIX 1
 #endif
 
+namespace program_hooks_cli_test {
 namespace {
 
 #if defined(PYCROSCOPE_CLI_PATH) && defined(PYCROSCOPE_PYTHON_EXECUTABLE) && defined(PYCROSCOPE_HOOKS_CLI_POSIX)
@@ -331,3 +332,4 @@ TEST(ProgramHooksCli, SkippedWithoutTheCli) { GTEST_SKIP() << "the pycroscope CL
 #endif
 
 } // namespace
+} // namespace program_hooks_cli_test

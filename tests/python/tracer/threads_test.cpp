@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+namespace threads_test {
 namespace {
 
 using namespace pycroscope_test;
@@ -542,3 +543,4 @@ TEST_F(ThreadDiscovery, NoFreeToolIdFailsOrStepsAside) {
 #endif
 
 } // namespace
+} // namespace threads_test

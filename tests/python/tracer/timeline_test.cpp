@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+namespace timeline_test {
 namespace {
 
 using namespace pycroscope_test;
@@ -171,3 +172,4 @@ TEST_P(TimelineTest, HostPythonNativePythonNestOnOneThread) {
 INSTANTIATE_TEST_SUITE_P(Backends, TimelineTest, ::testing::ValuesIn(backend_cases()), backend_case_name);
 
 } // namespace
+} // namespace timeline_test

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+namespace tracer_test {
 namespace {
 
 using namespace pycroscope_test;
@@ -603,3 +604,4 @@ TEST_P(TracerTest, NamesOutliveTheirCodeObjects) {
 INSTANTIATE_TEST_SUITE_P(Backends, TracerTest, ::testing::ValuesIn(backend_cases()), backend_case_name);
 
 } // namespace
+} // namespace tracer_test
