@@ -62,6 +62,7 @@
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
+#include "pycroscope/sinks/function_entries.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"

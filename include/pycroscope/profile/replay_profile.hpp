@@ -34,6 +34,7 @@
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
+#include "pycroscope/sinks/function_entries.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
 #include "pycroscope/sinks/memory_folded_sink.hpp"
@@ -123,73 +124,6 @@ inline bool has_collector(const SessionInfo& info, const char* name) {
     return std::find(info.collectors.begin(), info.collectors.end(), name) != info.collectors.end();
 }
 
-// The "functions" and "c_functions" entries as the live tracer's sections
-// write them (python/tracer/function_sections.hpp), which cannot be included
-// here: it needs <Python.h>.
-inline void write_edges(sinks::JsonWriter& json, const model::Profile& profile,
-                        const std::vector<const model::Edge*>& edges, bool callers) {
-    json.begin_array();
-    for (const model::Edge* e : edges) {
-        const model::Function& f = profile.functions[callers ? e->caller : e->callee];
-        json.begin_object()
-            .field("name", f.name)
-            .field("file", f.file)
-            .field("line", f.line)
-            .field("calls", e->calls)
-            .field("time_ns", e->inclusive)
-            .field("self_ns", e->self)
-            .end_object();
-    }
-    json.end_array();
-}
-
-inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySink& sink, LocationKind kind,
-                            const model::ProfileBuilder& builder) {
-    const model::Profile* profile =
-        builder.profile().unit == model::Unit::nanoseconds ? &builder.profile() : nullptr;
-    std::vector<std::vector<const model::Edge*>> callers, callees;
-    if (profile != nullptr) {
-        callers.resize(profile->functions.size());
-        callees.resize(profile->functions.size());
-        for (const model::Edge& e : profile->edges) {
-            callers[e.callee].push_back(&e);
-            callees[e.caller].push_back(&e);
-        }
-        const auto heavier = [](const model::Edge* a, const model::Edge* b) {
-            return a->inclusive != b->inclusive ? a->inclusive > b->inclusive : a->calls > b->calls;
-        };
-        for (auto& list : callers) {
-            std::stable_sort(list.begin(), list.end(), heavier);
-        }
-        for (auto& list : callees) {
-            std::stable_sort(list.begin(), list.end(), heavier);
-        }
-    }
-    json.begin_array();
-    for (const auto& stats : sink.location_stats()) {
-        if (stats.location->kind != kind) {
-            continue;
-        }
-        json.begin_object()
-            .field("name", stats.location->display_name())
-            .field("file", stats.location->file)
-            .field("line", stats.location->line)
-            .field("calls", stats.count)
-            .field("resumes", stats.resumes)
-            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
-            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
-        const std::uint32_t f = profile != nullptr ? builder.function_index(stats.location) : model::no_index;
-        if (f < callers.size()) {
-            json.key("callers");
-            write_edges(json, *profile, callers[f], true);
-            json.key("callees");
-            write_edges(json, *profile, callees[f], false);
-        }
-        json.end_object();
-    }
-    json.end_array();
-}
-
 // Replays source's capture into sinks (+ processors) writing into dir; the
 // outcome lists what was written. Cleans up dir when the replay throws.
 template <class Setup>
@@ -269,10 +203,10 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
                 const sinks::JsonSummarySink* source_sink = json.get();
                 const model::ProfileBuilder* graph = builder.get();
                 json->add_section("functions", [source_sink, graph](sinks::JsonWriter& w, const SessionSummary&) {
-                    detail::write_functions(w, *source_sink, LocationKind::python_function, *graph);
+                    sinks::write_function_entries(w, *source_sink, LocationKind::python_function, graph);
                 });
                 json->add_section("c_functions", [source_sink, graph](sinks::JsonWriter& w, const SessionSummary&) {
-                    detail::write_functions(w, *source_sink, LocationKind::c_function, *graph);
+                    sinks::write_function_entries(w, *source_sink, LocationKind::c_function, graph);
                 });
                 sinks::add_profile_sections(*json, *builder);
                 if (sample_profile != nullptr) {

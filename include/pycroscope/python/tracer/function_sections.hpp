@@ -8,6 +8,7 @@
 #include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
 #include "pycroscope/python/tracer/tracer.hpp"
+#include "pycroscope/sinks/function_entries.hpp"
 #include "pycroscope/sinks/json_summary_sink.hpp"
 
 #include <algorithm>
@@ -17,72 +18,6 @@
 namespace pycroscope {
 namespace python {
 
-namespace detail {
-inline void write_edges(sinks::JsonWriter& json, const model::Profile& profile,
-                        const std::vector<const model::Edge*>& edges, bool callers) {
-    json.begin_array();
-    for (const model::Edge* e : edges) {
-        const model::Function& f = profile.functions[callers ? e->caller : e->callee];
-        json.begin_object()
-            .field("name", f.name)
-            .field("file", f.file)
-            .field("line", f.line)
-            .field("calls", e->calls)
-            .field("time_ns", e->inclusive)
-            .field("self_ns", e->self)
-            .end_object();
-    }
-    json.end_array();
-}
-
-inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySink& sink, LocationKind kind,
-                            const model::ProfileBuilder* builder) {
-    // The call graph by function, heaviest first (traced runs only: weights in ns).
-    const model::Profile* profile =
-        builder != nullptr && builder->profile().unit == model::Unit::nanoseconds ? &builder->profile() : nullptr;
-    std::vector<std::vector<const model::Edge*>> callers, callees;
-    if (profile != nullptr) {
-        callers.resize(profile->functions.size());
-        callees.resize(profile->functions.size());
-        for (const model::Edge& e : profile->edges) {
-            callers[e.callee].push_back(&e);
-            callees[e.caller].push_back(&e);
-        }
-        const auto heavier = [](const model::Edge* a, const model::Edge* b) {
-            return a->inclusive != b->inclusive ? a->inclusive > b->inclusive : a->calls > b->calls;
-        };
-        for (auto& list : callers) {
-            std::stable_sort(list.begin(), list.end(), heavier);
-        }
-        for (auto& list : callees) {
-            std::stable_sort(list.begin(), list.end(), heavier);
-        }
-    }
-    json.begin_array();
-    for (const auto& stats : sink.location_stats()) {
-        if (stats.location->kind != kind) {
-            continue;
-        }
-        json.begin_object()
-            .field("name", stats.location->display_name())
-            .field("file", stats.location->file)
-            .field("line", stats.location->line)
-            .field("calls", stats.count)
-            .field("resumes", stats.resumes)
-            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
-            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
-        const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
-        if (f < callers.size()) {
-            json.key("callers");
-            write_edges(json, *profile, callers[f], true);
-            json.key("callees");
-            write_edges(json, *profile, callees[f], false);
-        }
-        json.end_object();
-    }
-    json.end_array();
-}
-} // namespace detail
 
 // Registers the sections on sink; tracer (and builder, a processor of the
 // same session, when given) must outlive the session's stop().
@@ -116,10 +51,10 @@ inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTrace
         json.end_object();
     });
     sink.add_section("functions", [source, builder](sinks::JsonWriter& json, const SessionSummary&) {
-        detail::write_functions(json, *source, LocationKind::python_function, builder);
+        sinks::write_function_entries(json, *source, LocationKind::python_function, builder);
     });
     sink.add_section("c_functions", [source, builder](sinks::JsonWriter& json, const SessionSummary&) {
-        detail::write_functions(json, *source, LocationKind::c_function, builder);
+        sinks::write_function_entries(json, *source, LocationKind::c_function, builder);
     });
 }
 
