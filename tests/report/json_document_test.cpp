@@ -51,7 +51,9 @@ TEST(JsonDocument, MalformedInputThrowsNamingTheOffset) {
             parse_json(bad);
             ADD_FAILURE() << "accepted: " << bad;
         } catch (const ReportError& error) {
-            EXPECT_NE(std::string(error.what()).find("invalid JSON at offset"), std::string::npos) << bad;
+            const std::string what = error.what();
+            EXPECT_EQ(what.rfind("invalid JSON: ", 0), 0u) << what;
+            EXPECT_NE(what.find(" at offset "), std::string::npos) << what;
         }
     }
 }

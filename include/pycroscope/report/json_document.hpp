@@ -11,12 +11,14 @@
 // JsonEscape::script also escapes '<', '>', '&' and U+2028/U+2029, so the text
 // can sit inside a <script> element without ending it early.
 
+#include "pycroscope/core/json_reader.hpp"
 #include "pycroscope/report/report_error.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -139,249 +141,47 @@ private:
 
 namespace detail {
 
-class JsonParser {
-public:
-    explicit JsonParser(std::string_view text) : text_(text) {}
-
-    JsonValue parse_document() {
-        JsonValue value = parse_value(0);
-        skip_space();
-        if (pos_ != text_.size()) {
-            fail("unexpected text after the value");
+inline JsonValue to_document(const json::Value& value) {
+    switch (value.type()) {
+    case json::Value::Type::null: return JsonValue();
+    case json::Value::Type::boolean: return JsonValue::make_bool(value.as_bool());
+    case json::Value::Type::number: return JsonValue::make_number_text(value.number_text());
+    case json::Value::Type::string: return JsonValue::make_string(value.as_string());
+    case json::Value::Type::array: {
+        JsonValue out = JsonValue::make_array();
+        out.items().reserve(value.items().size());
+        for (const json::Value& item : value.items()) {
+            out.push_back(to_document(item));
         }
-        return value;
+        return out;
     }
-
-private:
-    static constexpr int max_depth = 256;
-
-    [[noreturn]] void fail(const char* what) const {
-        throw ReportError(std::string("invalid JSON at offset ") + std::to_string(pos_) + ": " + what);
+    case json::Value::Type::object: {
+        JsonValue out = JsonValue::make_object();
+        out.members().reserve(value.members().size());
+        for (const auto& member : value.members()) {
+            out.members().emplace_back(member.first, to_document(member.second));
+        }
+        return out;
     }
-
-    void skip_space() {
-        while (pos_ < text_.size() &&
-               (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t')) {
-            ++pos_;
-        }
     }
-
-    bool consume(char c) {
-        skip_space();
-        if (pos_ < text_.size() && text_[pos_] == c) {
-            ++pos_;
-            return true;
-        }
-        return false;
-    }
-
-    void expect_word(std::string_view word) {
-        if (text_.substr(pos_, word.size()) != word) {
-            fail("unknown literal");
-        }
-        pos_ += word.size();
-    }
-
-    JsonValue parse_value(int depth) {
-        if (depth > max_depth) {
-            fail("nesting too deep");
-        }
-        skip_space();
-        if (pos_ >= text_.size()) {
-            fail("unexpected end of input");
-        }
-        const char c = text_[pos_];
-        if (c == '{') {
-            ++pos_;
-            JsonValue object = JsonValue::make_object();
-            if (consume('}')) {
-                return object;
-            }
-            do {
-                skip_space();
-                if (pos_ >= text_.size() || text_[pos_] != '"') {
-                    fail("expected a string key");
-                }
-                std::string key = parse_string();
-                if (!consume(':')) {
-                    fail("expected ':'");
-                }
-                object.members().emplace_back(std::move(key), parse_value(depth + 1));
-            } while (consume(','));
-            if (!consume('}')) {
-                fail("expected ',' or '}'");
-            }
-            return object;
-        }
-        if (c == '[') {
-            ++pos_;
-            JsonValue array = JsonValue::make_array();
-            if (consume(']')) {
-                return array;
-            }
-            do {
-                array.items().push_back(parse_value(depth + 1));
-            } while (consume(','));
-            if (!consume(']')) {
-                fail("expected ',' or ']'");
-            }
-            return array;
-        }
-        if (c == '"') {
-            return JsonValue::make_string(parse_string());
-        }
-        if (c == 't') {
-            expect_word("true");
-            return JsonValue::make_bool(true);
-        }
-        if (c == 'f') {
-            expect_word("false");
-            return JsonValue::make_bool(false);
-        }
-        if (c == 'n') {
-            expect_word("null");
-            return JsonValue();
-        }
-        return parse_number();
-    }
-
-    JsonValue parse_number() {
-        const std::size_t start = pos_;
-        if (pos_ < text_.size() && text_[pos_] == '-') {
-            ++pos_;
-        }
-        const std::size_t digits = pos_;
-        while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-            ++pos_;
-        }
-        if (pos_ == digits) {
-            fail("expected a value");
-        }
-        if (pos_ < text_.size() && text_[pos_] == '.') {
-            ++pos_;
-            const std::size_t fraction = pos_;
-            while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-                ++pos_;
-            }
-            if (pos_ == fraction) {
-                fail("expected digits after '.'");
-            }
-        }
-        if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
-            ++pos_;
-            if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) {
-                ++pos_;
-            }
-            const std::size_t exponent = pos_;
-            while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-                ++pos_;
-            }
-            if (pos_ == exponent) {
-                fail("expected digits in the exponent");
-            }
-        }
-        return JsonValue::make_number_text(std::string(text_.substr(start, pos_ - start)));
-    }
-
-    unsigned parse_hex4() {
-        if (pos_ + 4 > text_.size()) {
-            fail("truncated \\u escape");
-        }
-        unsigned value = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char h = text_[pos_++];
-            value <<= 4;
-            if (h >= '0' && h <= '9') {
-                value |= static_cast<unsigned>(h - '0');
-            } else if (h >= 'a' && h <= 'f') {
-                value |= static_cast<unsigned>(h - 'a' + 10);
-            } else if (h >= 'A' && h <= 'F') {
-                value |= static_cast<unsigned>(h - 'A' + 10);
-            } else {
-                fail("bad hex digit in \\u escape");
-            }
-        }
-        return value;
-    }
-
-    static void append_utf8(std::string& out, unsigned cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-
-    std::string parse_string() {
-        ++pos_; // the opening quote
-        std::string out;
-        while (true) {
-            if (pos_ >= text_.size()) {
-                fail("unterminated string");
-            }
-            const char c = text_[pos_++];
-            if (c == '"') {
-                return out;
-            }
-            if (static_cast<unsigned char>(c) < 0x20) {
-                fail("control character in a string");
-            }
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            if (pos_ >= text_.size()) {
-                fail("unterminated escape");
-            }
-            const char e = text_[pos_++];
-            switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'u': {
-                    unsigned cp = parse_hex4();
-                    if (cp >= 0xD800 && cp <= 0xDBFF && text_.substr(pos_, 2) == "\\u") {
-                        pos_ += 2;
-                        const unsigned low = parse_hex4();
-                        if (low >= 0xDC00 && low <= 0xDFFF) {
-                            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                        } else {
-                            append_utf8(out, 0xFFFD);
-                            cp = low;
-                        }
-                    } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-                        cp = 0xFFFD; // a lone surrogate has no UTF-8 form
-                    }
-                    append_utf8(out, cp);
-                    break;
-                }
-                default: fail("unknown escape");
-            }
-        }
-    }
-
-    std::string_view text_;
-    std::size_t pos_ = 0;
-};
+    return JsonValue();
+}
 
 } // namespace detail
 
-inline JsonValue parse_json(std::string_view text) { return detail::JsonParser(text).parse_document(); }
+// Parsed by the strict reader (core/json_reader.hpp); malformed text throws ReportError.
+inline JsonValue parse_json(std::string_view text) {
+    json::Value value;
+    try {
+        value = json::parse(text);
+    } catch (const std::runtime_error& error) {
+        const std::string_view what = error.what();
+        const std::string_view prefix = "json: ";
+        throw ReportError("invalid JSON: " +
+                          std::string(what.substr(what.compare(0, prefix.size(), prefix) == 0 ? prefix.size() : 0)));
+    }
+    return detail::to_document(value);
+}
 
 enum class JsonEscape {
     plain, // what JSON requires
