@@ -2,13 +2,17 @@
 // would run it, with native zones and the Python tracer in one timeline.
 //
 //   pycroscope profile [OPTIONS] SCRIPT [ARGS...]
+//   pycroscope profile [OPTIONS] -m MODULE [ARGS...]  |  -c CODE [ARGS...]
 //   pycroscope report | export ...   a recorded capture, replayed (replay_commands.cpp)
 //
 // The script runs in an embedded interpreter (the libpython this binary links)
 // configured like the real `python3`: sys.executable is that interpreter,
 // sys.argv is [SCRIPT, ARGS...], sys.path[0] is the script's directory,
 // __name__ is "__main__", tracebacks and SystemExit behave the same, and the
-// exit status is the script's. The `pycroscope` module is importable: zones,
+// exit status is the script's. -m and -c run as `python3 -m` / `python3 -c` do
+// (sys.argv[0] "-m"/"-c", sys.path[0] the working directory / ''). An activated
+// virtualenv ($VIRTUAL_ENV) of the same Python version is honoured as python3
+// honours it: sys.prefix is the venv and its packages import. The `pycroscope` module is importable: zones,
 // marks and counters from the script land in the same session, and
 // pycroscope.profile() inside the script joins it (its options are ignored).
 //
@@ -68,9 +72,12 @@ constexpr int exit_output_error = 3; // the script succeeded, an output was not 
 
 const char* const usage_text =
     "usage: pycroscope profile [OPTIONS] SCRIPT [ARGS...]\n"
+    "       pycroscope profile [OPTIONS] -m MODULE [ARGS...]\n"
+    "       pycroscope profile [OPTIONS] -c CODE [ARGS...]\n"
     "\n"
-    "Runs SCRIPT like `python3 SCRIPT ARGS...` and profiles it. Options come before\n"
-    "SCRIPT; everything after SCRIPT goes to the script.\n"
+    "Runs SCRIPT like `python3 SCRIPT ARGS...` (or `python3 -m MODULE`, `python3 -c CODE`) and\n"
+    "profiles it. Options come before SCRIPT; everything after SCRIPT goes to the script. An\n"
+    "activated virtualenv of the same Python version is used as python3 would use it.\n"
     "\n"
     "options:\n"
     "  --output-dir DIR   where to write the outputs (default: ./profiling_results/<YYYYmmdd-HHMMSS>/,\n"
@@ -118,10 +125,15 @@ int usage_error(std::string message) {
     return exit_usage;
 }
 
+// What runs: a file, `-m MODULE` or `-c CODE`, as python3 takes them.
+enum class Target { file, module, code };
+
 struct Command {
     pycroscope::profile::ProfileOptions options;
     std::size_t top = 15;
-    int script_index = -1; // index in argv of SCRIPT
+    Target target = Target::file;
+    std::string module_or_code;
+    int script_index = -1; // index in argv of SCRIPT, or of the first argument after -m MODULE / -c CODE
 };
 
 // Returns an exit code when the command is complete (help, version, error).
@@ -180,6 +192,16 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         }
         std::string value;
         int matched = 0;
+        if (arg == "-m" || arg == "-c") {
+            // As for python3, what follows MODULE / CODE goes to the program.
+            if (i + 1 >= argc) {
+                return usage_error(std::string("argument expected for the ") + argv[i] + " option");
+            }
+            command.target = arg == "-m" ? Target::module : Target::code;
+            command.module_or_code = argv[++i];
+            ++i;
+            break;
+        }
         if (arg == "-h" || arg == "--help") {
             std::fputs(usage_text, stdout);
             return 0;
@@ -311,7 +333,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         }
     }
     options.lines = line_flag;
-    if (i >= argc) {
+    if (command.target == Target::file && i >= argc) {
         return usage_error("missing SCRIPT");
     }
     command.script_index = i;
@@ -524,6 +546,63 @@ void restore_default_termination() {}
 void install_termination_handlers() {}
 #endif
 
+// The interpreter path python3 would run under an activated virtualenv
+// ($VIRTUAL_ENV/bin/python3, whose pyvenv.cfg makes sys.prefix the venv), or
+// "" when none is active or its Python version is not the one linked here.
+std::string virtualenv_python() {
+    const char* venv = std::getenv("VIRTUAL_ENV");
+    if (venv == nullptr || *venv == '\0') {
+        return "";
+    }
+    const std::string root = venv;
+    std::FILE* cfg = std::fopen((root + "/pyvenv.cfg").c_str(), "r");
+    if (cfg == nullptr) {
+        std::fprintf(stderr, "pycroscope: VIRTUAL_ENV=%s has no pyvenv.cfg; not using it\n", venv);
+        return "";
+    }
+    std::string version;
+    char line[4096];
+    while (std::fgets(line, sizeof line, cfg) != nullptr) {
+        std::string_view text(line);
+        const std::size_t equals = text.find('=');
+        if (equals == std::string_view::npos) {
+            continue;
+        }
+        std::string_view key = text.substr(0, equals);
+        std::string_view value = text.substr(equals + 1);
+        const auto trim = [](std::string_view v) {
+            while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+                v.remove_prefix(1);
+            }
+            while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\r')) {
+                v.remove_suffix(1);
+            }
+            return v;
+        };
+        key = trim(key);
+        if (key == "version" || key == "version_info") {
+            version = std::string(trim(value));
+        }
+    }
+    std::fclose(cfg);
+    const std::string ours = std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
+    if (version.compare(0, ours.size() + 1, ours + ".") != 0 && version != ours) {
+        std::fprintf(stderr,
+                     "pycroscope: the active virtualenv %s is Python %s; this pycroscope embeds Python %s, so "
+                     "its packages are not used\n",
+                     venv, version.empty() ? "of unknown version" : version.c_str(), ours.c_str());
+        return "";
+    }
+    for (const char* name : {"/bin/python3", "/bin/python"}) {
+        const std::string candidate = root + name;
+        if (std::FILE* file = std::fopen(candidate.c_str(), "rb")) {
+            std::fclose(file);
+            return candidate;
+        }
+    }
+    return "";
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -536,10 +615,24 @@ int main(int argc, char** argv) {
     if (done) {
         return parsed;
     }
-    const char* script = argv[command.script_index];
+    // What the session calls the program, and sys.argv as python3 would set it.
+    const std::string program = command.target == Target::file     ? std::string(argv[command.script_index])
+                                : command.target == Target::module ? "-m " + command.module_or_code
+                                                                   : std::string("-c");
+    const char* script = program.c_str();
+    std::vector<char*> python_argv;
+    std::string dash_option = command.target == Target::module ? "-m" : "-c";
+    if (command.target != Target::file) {
+        python_argv.push_back(dash_option.data());
+    }
+    for (int i = command.script_index; i < argc; ++i) {
+        python_argv.push_back(argv[i]);
+    }
 
     // Same message and status as `python3 missing.py`, before anything starts.
-    if (std::FILE* file = std::fopen(script, "rb")) {
+    if (command.target != Target::file) {
+        // python3 reports a missing module or a bad command itself.
+    } else if (std::FILE* file = std::fopen(script, "rb")) {
         std::fclose(file);
     } else {
         const int error = errno;
@@ -592,7 +685,8 @@ int main(int argc, char** argv) {
     PyConfig_InitPythonConfig(&config);
     config.parse_argv = 0; // the script's arguments are not Python's options
     int code = -1;
-    const std::string executable = PYCROSCOPE_PYTHON_EXECUTABLE;
+    const std::string venv_python = virtualenv_python();
+    const std::string executable = venv_python.empty() ? PYCROSCOPE_PYTHON_EXECUTABLE : venv_python;
     if (!executable.empty()) {
         code = check_status(PyConfig_SetBytesString(&config, &config.program_name, executable.c_str()), config);
         if (code < 0) {
@@ -602,12 +696,18 @@ int main(int argc, char** argv) {
             return code;
         }
     }
-    code = check_status(PyConfig_SetBytesArgv(&config, argc - command.script_index, argv + command.script_index),
-                        config);
+    code = check_status(
+        PyConfig_SetBytesArgv(&config, static_cast<Py_ssize_t>(python_argv.size()), python_argv.data()), config);
     if (code >= 0) {
         return code;
     }
-    code = check_status(PyConfig_SetBytesString(&config, &config.run_filename, script), config);
+    wchar_t** run_field = command.target == Target::file     ? &config.run_filename
+                          : command.target == Target::module ? &config.run_module
+                                                             : &config.run_command;
+    const std::string run_value = command.target == Target::file   ? std::string(script)
+                                  : command.target == Target::code ? command.module_or_code + "\n"
+                                                                   : command.module_or_code;
+    code = check_status(PyConfig_SetBytesString(&config, run_field, run_value.c_str()), config);
     if (code >= 0) {
         return code;
     }

@@ -7,6 +7,7 @@
 // the matching interpreter as PYCROSCOPE_PYTHON_EXECUTABLE.
 
 #include "support/json.hpp"
+#include "support/scoped_env.hpp"
 
 #include <pycroscope/model/profile_loader.hpp>
 
@@ -32,6 +33,7 @@ extern char** environ;
 #define PYCROSCOPE_CLI_TEST_POSIX 1
 #endif
 
+namespace cli_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -207,6 +209,68 @@ TEST_F(CliTest, ScriptSeesTheSameInterpreterStateAsPython) {
               std::string::npos)
         << plain.out;
     EXPECT_NE(plain.out.find("__main__"), std::string::npos);
+}
+
+TEST_F(CliTest, DashMRunsAModuleAsPythonDoes) {
+    std::ofstream(dir_ / "tool_mod.py", std::ios::binary) << R"PY(import sys
+def work(n):
+    return sum(range(n))
+for _ in range(3):
+    work(1000)
+print(sys.argv)
+print(sys.path[0], __name__, __file__, __spec__.name, __package__)
+print(sys.executable, sys.prefix)
+)PY";
+    const ProcessResult plain = python_run({"-m", "tool_mod", "first", "-x"});
+    const ProcessResult profiled = profile_run({"-m", "tool_mod", "first", "-x"});
+    EXPECT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_EQ(profiled.out, plain.out);
+    EXPECT_NE(plain.out.find("tool_mod.py', 'first', '-x']"), std::string::npos) << plain.out;
+    EXPECT_EQ(calls_of(session_json(), "work"), 3);
+
+    const ProcessResult missing_plain = python_run({"-m", "no_such_module_here"});
+    const ProcessResult missing = profile_run({"-m", "no_such_module_here"});
+    EXPECT_EQ(missing.status, missing_plain.status);
+    EXPECT_NE(missing.err.find("No module named no_such_module_here"), std::string::npos) << missing.err;
+}
+
+TEST_F(CliTest, DashCRunsCodeAsPythonDoes) {
+    const std::string code = "import sys\n"
+                             "def work(n):\n"
+                             "    return n * 2\n"
+                             "print(sys.argv, repr(sys.path[0]), __name__, [work(i) for i in range(4)])\n"
+                             "raise SystemExit(4)";
+    const ProcessResult plain = python_run({"-c", code, "a", "--b"});
+    const ProcessResult profiled = profile_run({"-c", code, "a", "--b"});
+    EXPECT_EQ(plain.status, 4) << plain.err;
+    EXPECT_EQ(profiled.status, 4) << profiled.err;
+    EXPECT_EQ(profiled.out, plain.out);
+    EXPECT_NE(plain.out.find("['-c', 'a', '--b'] '' __main__ [0, 2, 4, 6]"), std::string::npos) << plain.out;
+    EXPECT_EQ(calls_of(session_json(), "work"), 4);
+}
+
+TEST_F(CliTest, ActivatedVirtualenvIsHonouredAsPythonHonoursIt) {
+    const fs::path venv = dir_ / "venv";
+    const ProcessResult made = python_run({"-m", "venv", "--without-pip", venv.string()});
+    if (made.status != 0) {
+        GTEST_SKIP() << "python -m venv failed here: " << made.err;
+    }
+    fs::path site_packages;
+    for (const auto& entry : fs::directory_iterator(venv / "lib")) {
+        site_packages = entry.path() / "site-packages";
+    }
+    ASSERT_TRUE(fs::is_directory(site_packages)) << site_packages;
+    std::ofstream(site_packages / "only_in_the_venv.py") << "WHERE = 'venv'\n";
+    const std::string path = script("venv_check.py", "import sys, only_in_the_venv\n"
+                                                     "print(sys.prefix, sys.base_prefix, only_in_the_venv.WHERE)\n");
+    const pycroscope_test::ScopedEnv active("VIRTUAL_ENV", venv.string().c_str());
+    const ProcessResult in_venv = run_process({(venv / "bin" / "python3").string(), path}, dir_);
+    const ProcessResult profiled = profile_run({path});
+    EXPECT_EQ(in_venv.status, 0) << in_venv.err;
+    EXPECT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_EQ(profiled.out, in_venv.out);
+    EXPECT_EQ(profiled.out.rfind(venv.string() + " ", 0), 0u) << profiled.out;
 }
 
 TEST_F(CliTest, NormalExitWritesEveryOutput) {
@@ -501,6 +565,8 @@ TEST_F(CliTest, BadUsageExits2WithUsage) {
              {cli, "profile", "--backend", "turbo", path},
              {cli, "profile", "--backend", "eval_frame", "--line", path},
              {cli, "profile", "--output-dir"},
+             {cli, "profile", "-m"},
+             {cli, "profile", "-c"},
          }) {
         const ProcessResult run = run_process(argv, dir_);
         EXPECT_EQ(run.status, 2) << argv.back() << ": " << run.err;
@@ -608,4 +674,4 @@ TEST(CliTest, SkippedWithoutTheCli) {
 #endif
 
 } // namespace
-
+} // namespace cli_test
