@@ -6939,6 +6939,588 @@ inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
 // JsonEscape::script also escapes '<', '>', '&' and U+2028/U+2029, so the text
 // can sit inside a <script> element without ending it early.
 
+// ---- begin pycroscope/core/json_reader.hpp ----
+// A small, strict JSON parser (RFC 8259): tools read session.json back with
+// it (model/profile_loader.hpp) and the tests read every file the sinks
+// write. Strict on purpose, so a test fails on output that a lenient reader
+// would accept: no trailing commas, no comments, no leading zeros, no
+// NaN, no unescaped control characters, valid escapes and surrogate pairs only,
+// valid UTF-8 only, no duplicate keys in one object, nothing after the value.
+// Malformed input throws std::runtime_error naming the offset, line and column.
+//
+//     pycroscope::json::Value doc = pycroscope::json::parse(text);
+//     doc.at("threads")[0].at("name").as_string();
+//
+// Numbers keep their source text (number_text()), so integers beyond 2^53 and
+// decimal fractions such as "12.345" can be read back exactly.
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <locale>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace json {
+
+class Value {
+public:
+    enum class Type { null, boolean, number, string, array, object };
+    using Member = std::pair<std::string, Value>;
+
+    Value() = default;
+
+    static Value make_null() { return Value(); }
+    static Value make_bool(bool flag) {
+        Value v;
+        v.type_ = Type::boolean;
+        v.bool_ = flag;
+        return v;
+    }
+    static Value make_number(double number, std::string text) {
+        Value v;
+        v.type_ = Type::number;
+        v.number_ = number;
+        v.text_ = std::move(text);
+        return v;
+    }
+    static Value make_string(std::string text) {
+        Value v;
+        v.type_ = Type::string;
+        v.text_ = std::move(text);
+        return v;
+    }
+    static Value make_array(std::vector<Value> items) {
+        Value v;
+        v.type_ = Type::array;
+        v.items_ = std::move(items);
+        return v;
+    }
+    static Value make_object(std::vector<Member> members) {
+        Value v;
+        v.type_ = Type::object;
+        v.members_ = std::move(members);
+        return v;
+    }
+
+    Type type() const noexcept { return type_; }
+    bool is_null() const noexcept { return type_ == Type::null; }
+    bool is_bool() const noexcept { return type_ == Type::boolean; }
+    bool is_number() const noexcept { return type_ == Type::number; }
+    bool is_string() const noexcept { return type_ == Type::string; }
+    bool is_array() const noexcept { return type_ == Type::array; }
+    bool is_object() const noexcept { return type_ == Type::object; }
+    // A number written without fraction or exponent ("12", "-3").
+    bool is_integer() const noexcept {
+        return type_ == Type::number && text_.find_first_of(".eE") == std::string::npos;
+    }
+
+    static const char* type_name(Type type) noexcept {
+        switch (type) {
+        case Type::null: return "null";
+        case Type::boolean: return "boolean";
+        case Type::number: return "number";
+        case Type::string: return "string";
+        case Type::array: return "array";
+        case Type::object: return "object";
+        }
+        return "?";
+    }
+
+    // --- objects ---------------------------------------------------------
+    bool contains(std::string_view key) const { return find(key) != nullptr; }
+    const Value* find(std::string_view key) const {
+        expect(Type::object, "find()");
+        for (const auto& m : members_) {
+            if (m.first == key) {
+                return &m.second;
+            }
+        }
+        return nullptr;
+    }
+    const Value& at(std::string_view key) const {
+        const Value* v = find(key);
+        if (v == nullptr) {
+            throw std::out_of_range("json: no key \"" + std::string(key) + "\" in object");
+        }
+        return *v;
+    }
+    // Members in the order they appear in the text.
+    const std::vector<Member>& members() const {
+        expect(Type::object, "members()");
+        return members_;
+    }
+
+    // --- arrays ----------------------------------------------------------
+    const Value& operator[](std::size_t index) const {
+        expect(Type::array, "operator[]");
+        if (index >= items_.size()) {
+            throw std::out_of_range("json: index " + std::to_string(index) + " out of range (size " +
+                                    std::to_string(items_.size()) + ")");
+        }
+        return items_[index];
+    }
+    const std::vector<Value>& items() const {
+        expect(Type::array, "items()");
+        return items_;
+    }
+    // Elements of an array or members of an object.
+    std::size_t size() const {
+        if (type_ == Type::array) {
+            return items_.size();
+        }
+        if (type_ == Type::object) {
+            return members_.size();
+        }
+        throw std::logic_error(std::string("json: size() of a ") + type_name(type_));
+    }
+
+    // --- scalars ---------------------------------------------------------
+    const std::string& as_string() const {
+        expect(Type::string, "as_string()");
+        return text_;
+    }
+    bool as_bool() const {
+        expect(Type::boolean, "as_bool()");
+        return bool_;
+    }
+    double as_number() const {
+        expect(Type::number, "as_number()");
+        return number_;
+    }
+    // The number exactly as written in the input.
+    const std::string& number_text() const {
+        expect(Type::number, "number_text()");
+        return text_;
+    }
+    // Exact, from the source text: throws unless the number is an integer
+    // that fits.
+    std::int64_t as_int() const { return integer<std::int64_t>("as_int()"); }
+    std::uint64_t as_uint() const { return integer<std::uint64_t>("as_uint()"); }
+
+private:
+    void expect(Type wanted, const char* what) const {
+        if (type_ != wanted) {
+            throw std::logic_error(std::string("json: ") + what + " on a " + type_name(type_) + ", expected " +
+                                   type_name(wanted));
+        }
+    }
+
+    template <class Int>
+    Int integer(const char* what) const {
+        expect(Type::number, what);
+        if (!is_integer()) {
+            throw std::logic_error(std::string("json: ") + what + " on non-integer " + text_);
+        }
+        Int out{};
+        const char* first = text_.data();
+        const char* last = text_.data() + text_.size();
+        const auto result = std::from_chars(first, last, out);
+        if (result.ec != std::errc() || result.ptr != last) {
+            throw std::out_of_range(std::string("json: ") + what + ": " + text_ + " does not fit");
+        }
+        return out;
+    }
+
+    Type type_ = Type::null;
+    bool bool_ = false;
+    double number_ = 0;
+    std::string text_; // string contents, or a number's source text
+    std::vector<Value> items_;
+    std::vector<Member> members_;
+};
+
+namespace detail {
+
+class Parser {
+public:
+    explicit Parser(std::string_view text) : text_(text) {}
+
+    Value parse_document() {
+        skip_whitespace();
+        Value v = parse_value(0);
+        skip_whitespace();
+        if (pos_ != text_.size()) {
+            fail("unexpected data after the top-level value");
+        }
+        return v;
+    }
+
+private:
+    static constexpr int max_depth = 512;
+
+    [[noreturn]] void fail(const std::string& message) const { fail_at(pos_, message); }
+
+    [[noreturn]] void fail_at(std::size_t at, const std::string& message) const {
+        std::size_t line = 1, column = 1;
+        for (std::size_t i = 0; i < at && i < text_.size(); ++i) {
+            if (text_[i] == '\n') {
+                ++line;
+                column = 1;
+            } else {
+                ++column;
+            }
+        }
+        throw std::runtime_error("json: " + message + " at offset " + std::to_string(at) + " (line " +
+                                 std::to_string(line) + ", column " + std::to_string(column) + ")");
+    }
+
+    bool at_end() const noexcept { return pos_ >= text_.size(); }
+    char peek() const noexcept { return at_end() ? '\0' : text_[pos_]; }
+
+    void skip_whitespace() noexcept {
+        while (!at_end()) {
+            const char c = text_[pos_];
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                ++pos_;
+            } else {
+                break;
+            }
+        }
+    }
+
+    void expect_literal(std::string_view word) {
+        if (text_.substr(pos_, word.size()) != word) {
+            fail("invalid literal, expected '" + std::string(word) + "'");
+        }
+        pos_ += word.size();
+    }
+
+    Value parse_value(int depth) {
+        if (depth > max_depth) {
+            fail("nesting deeper than " + std::to_string(max_depth));
+        }
+        if (at_end()) {
+            fail("unexpected end of input, expected a value");
+        }
+        switch (peek()) {
+        case '{': return parse_object(depth);
+        case '[': return parse_array(depth);
+        case '"': return Value::make_string(parse_string());
+        case 't': expect_literal("true"); return Value::make_bool(true);
+        case 'f': expect_literal("false"); return Value::make_bool(false);
+        case 'n': expect_literal("null"); return Value::make_null();
+        default:
+            if (peek() == '-' || (peek() >= '0' && peek() <= '9')) {
+                return parse_number();
+            }
+            fail(std::string("unexpected character '") + printable(peek()) + "', expected a value");
+        }
+    }
+
+    static std::string printable(char c) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u >= 0x20 && u < 0x7f) {
+            return std::string(1, c);
+        }
+        static const char hex[] = "0123456789abcdef";
+        return std::string("\\x") + hex[u >> 4] + hex[u & 15];
+    }
+
+    Value parse_object(int depth) {
+        ++pos_; // '{'
+        std::vector<Value::Member> members;
+        skip_whitespace();
+        if (peek() == '}') {
+            ++pos_;
+            return Value::make_object(std::move(members));
+        }
+        for (;;) {
+            skip_whitespace();
+            if (peek() != '"') {
+                fail(at_end() ? "unexpected end of input in object" : "expected a string key in object");
+            }
+            const std::size_t key_at = pos_;
+            std::string key = parse_string();
+            for (const auto& m : members) {
+                if (m.first == key) {
+                    fail_at(key_at, "duplicate key \"" + key + "\" in object");
+                }
+            }
+            skip_whitespace();
+            if (peek() != ':') {
+                fail("expected ':' after object key");
+            }
+            ++pos_;
+            skip_whitespace();
+            Value v = parse_value(depth + 1);
+            members.emplace_back(std::move(key), std::move(v));
+            skip_whitespace();
+            if (peek() == ',') {
+                ++pos_;
+                continue;
+            }
+            if (peek() == '}') {
+                ++pos_;
+                return Value::make_object(std::move(members));
+            }
+            fail(at_end() ? "unexpected end of input in object" : "expected ',' or '}' in object");
+        }
+    }
+
+    Value parse_array(int depth) {
+        ++pos_; // '['
+        std::vector<Value> items;
+        skip_whitespace();
+        if (peek() == ']') {
+            ++pos_;
+            return Value::make_array(std::move(items));
+        }
+        for (;;) {
+            skip_whitespace();
+            items.push_back(parse_value(depth + 1));
+            skip_whitespace();
+            if (peek() == ',') {
+                ++pos_;
+                continue;
+            }
+            if (peek() == ']') {
+                ++pos_;
+                return Value::make_array(std::move(items));
+            }
+            fail(at_end() ? "unexpected end of input in array" : "expected ',' or ']' in array");
+        }
+    }
+
+    Value parse_number() {
+        const std::size_t start = pos_;
+        if (peek() == '-') {
+            ++pos_;
+        }
+        if (peek() == '0') {
+            ++pos_;
+            if (peek() >= '0' && peek() <= '9') {
+                fail("leading zeros are not allowed in numbers");
+            }
+        } else if (peek() >= '1' && peek() <= '9') {
+            while (peek() >= '0' && peek() <= '9') {
+                ++pos_;
+            }
+        } else {
+            fail("expected a digit in number");
+        }
+        if (peek() == '.') {
+            ++pos_;
+            if (!(peek() >= '0' && peek() <= '9')) {
+                fail("expected a digit after the decimal point");
+            }
+            while (peek() >= '0' && peek() <= '9') {
+                ++pos_;
+            }
+        }
+        if (peek() == 'e' || peek() == 'E') {
+            ++pos_;
+            if (peek() == '+' || peek() == '-') {
+                ++pos_;
+            }
+            if (!(peek() >= '0' && peek() <= '9')) {
+                fail("expected a digit in the exponent");
+            }
+            while (peek() >= '0' && peek() <= '9') {
+                ++pos_;
+            }
+        }
+        std::string text(text_.substr(start, pos_ - start));
+        const double number = to_double(text, start);
+        return Value::make_number(number, std::move(text));
+    }
+
+    // Locale-independent; out-of-range magnitudes are an error.
+    double to_double(const std::string& text, std::size_t at) const {
+        double out = 0;
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+        const auto result = std::from_chars(text.data(), text.data() + text.size(), out);
+        if (result.ec == std::errc::result_out_of_range) {
+            fail_at(at, "number out of range: " + text);
+        }
+        if (result.ec != std::errc() || result.ptr != text.data() + text.size()) {
+            fail_at(at, "invalid number: " + text);
+        }
+#else
+        std::istringstream in(text);
+        in.imbue(std::locale::classic());
+        in >> out;
+        if (in.fail() || out == std::numeric_limits<double>::infinity() ||
+            out == -std::numeric_limits<double>::infinity()) {
+            fail_at(at, "invalid or out-of-range number: " + text);
+        }
+#endif
+        return out;
+    }
+
+    unsigned hex4() {
+        if (text_.size() - pos_ < 4) {
+            fail("truncated \\u escape");
+        }
+        unsigned value = 0;
+        for (int i = 0; i < 4; ++i) {
+            const char c = text_[pos_++];
+            value <<= 4;
+            if (c >= '0' && c <= '9') {
+                value |= static_cast<unsigned>(c - '0');
+            } else if (c >= 'a' && c <= 'f') {
+                value |= static_cast<unsigned>(c - 'a' + 10);
+            } else if (c >= 'A' && c <= 'F') {
+                value |= static_cast<unsigned>(c - 'A' + 10);
+            } else {
+                --pos_;
+                fail("invalid hex digit in \\u escape");
+            }
+        }
+        return value;
+    }
+
+    static void append_utf8(std::string& out, std::uint32_t cp) {
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xc0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xe0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+            out += static_cast<char>(0x80 | (cp & 0x3f));
+        } else {
+            out += static_cast<char>(0xf0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+            out += static_cast<char>(0x80 | (cp & 0x3f));
+        }
+    }
+
+    // Copies one raw UTF-8 sequence starting at pos_, validating it.
+    void copy_utf8(std::string& out) {
+        const std::size_t start = pos_;
+        const auto lead = static_cast<unsigned char>(text_[pos_]);
+        std::size_t length;
+        std::uint32_t cp;
+        if (lead < 0x80) {
+            out += static_cast<char>(lead);
+            ++pos_;
+            return;
+        } else if ((lead & 0xe0) == 0xc0) {
+            length = 2;
+            cp = lead & 0x1f;
+        } else if ((lead & 0xf0) == 0xe0) {
+            length = 3;
+            cp = lead & 0x0f;
+        } else if ((lead & 0xf8) == 0xf0) {
+            length = 4;
+            cp = lead & 0x07;
+        } else {
+            fail("invalid UTF-8 lead byte in string");
+        }
+        if (text_.size() - pos_ < length) {
+            fail("truncated UTF-8 sequence in string");
+        }
+        for (std::size_t i = 1; i < length; ++i) {
+            const auto c = static_cast<unsigned char>(text_[pos_ + i]);
+            if ((c & 0xc0) != 0x80) {
+                fail_at(pos_ + i, "invalid UTF-8 continuation byte in string");
+            }
+            cp = (cp << 6) | (c & 0x3f);
+        }
+        static const std::uint32_t minimum[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < minimum[length]) {
+            fail("overlong UTF-8 sequence in string");
+        }
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            fail("UTF-8 sequence encodes an invalid code point");
+        }
+        out.append(text_.substr(start, length));
+        pos_ += length;
+    }
+
+    std::string parse_string() {
+        ++pos_; // opening quote
+        std::string out;
+        for (;;) {
+            if (at_end()) {
+                fail("unterminated string");
+            }
+            const char c = text_[pos_];
+            if (c == '"') {
+                ++pos_;
+                return out;
+            }
+            if (static_cast<unsigned char>(c) < 0x20) {
+                fail("unescaped control character " + printable(c) + " in string");
+            }
+            if (c != '\\') {
+                copy_utf8(out);
+                continue;
+            }
+            ++pos_;
+            if (at_end()) {
+                fail("unterminated escape in string");
+            }
+            const char e = text_[pos_++];
+            switch (e) {
+            case '"': out += '"'; break;
+            case '\\': out += '\\'; break;
+            case '/': out += '/'; break;
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'n': out += '\n'; break;
+            case 'r': out += '\r'; break;
+            case 't': out += '\t'; break;
+            case 'u': {
+                const std::size_t escape_at = pos_ - 2;
+                std::uint32_t cp = hex4();
+                if (cp >= 0xdc00 && cp <= 0xdfff) {
+                    fail_at(escape_at, "lone low surrogate in \\u escape");
+                }
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    if (text_.substr(pos_, 2) != "\\u") {
+                        fail_at(escape_at, "high surrogate not followed by a low surrogate");
+                    }
+                    pos_ += 2;
+                    const std::uint32_t low = hex4();
+                    if (low < 0xdc00 || low > 0xdfff) {
+                        fail_at(escape_at, "high surrogate not followed by a low surrogate");
+                    }
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+                }
+                append_utf8(out, cp);
+                break;
+            }
+            default:
+                --pos_;
+                fail(std::string("invalid escape '\\") + printable(e) + "' in string");
+            }
+        }
+    }
+
+    std::string_view text_;
+    std::size_t pos_ = 0;
+};
+
+} // namespace detail
+
+inline Value parse(std::string_view text) { return detail::Parser(text).parse_document(); }
+
+// Reads the whole file (binary) and parses it; throws when it cannot be read.
+inline Value parse_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("json: cannot open '" + path + "'");
+    }
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    return parse(buffer.str());
+}
+
+} // namespace json
+} // namespace pycroscope
+// ---- end pycroscope/core/json_reader.hpp ----
 // ---- begin pycroscope/report/report_error.hpp ----
 // ReportError: a report could not be rendered or written (unreadable or
 // malformed session.json, a folder that cannot be written). The message names
@@ -6963,6 +7545,7 @@ public:
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -7085,249 +7668,47 @@ private:
 
 namespace detail {
 
-class JsonParser {
-public:
-    explicit JsonParser(std::string_view text) : text_(text) {}
-
-    JsonValue parse_document() {
-        JsonValue value = parse_value(0);
-        skip_space();
-        if (pos_ != text_.size()) {
-            fail("unexpected text after the value");
+inline JsonValue to_document(const json::Value& value) {
+    switch (value.type()) {
+    case json::Value::Type::null: return JsonValue();
+    case json::Value::Type::boolean: return JsonValue::make_bool(value.as_bool());
+    case json::Value::Type::number: return JsonValue::make_number_text(value.number_text());
+    case json::Value::Type::string: return JsonValue::make_string(value.as_string());
+    case json::Value::Type::array: {
+        JsonValue out = JsonValue::make_array();
+        out.items().reserve(value.items().size());
+        for (const json::Value& item : value.items()) {
+            out.push_back(to_document(item));
         }
-        return value;
+        return out;
     }
-
-private:
-    static constexpr int max_depth = 256;
-
-    [[noreturn]] void fail(const char* what) const {
-        throw ReportError(std::string("invalid JSON at offset ") + std::to_string(pos_) + ": " + what);
+    case json::Value::Type::object: {
+        JsonValue out = JsonValue::make_object();
+        out.members().reserve(value.members().size());
+        for (const auto& member : value.members()) {
+            out.members().emplace_back(member.first, to_document(member.second));
+        }
+        return out;
     }
-
-    void skip_space() {
-        while (pos_ < text_.size() &&
-               (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t')) {
-            ++pos_;
-        }
     }
-
-    bool consume(char c) {
-        skip_space();
-        if (pos_ < text_.size() && text_[pos_] == c) {
-            ++pos_;
-            return true;
-        }
-        return false;
-    }
-
-    void expect_word(std::string_view word) {
-        if (text_.substr(pos_, word.size()) != word) {
-            fail("unknown literal");
-        }
-        pos_ += word.size();
-    }
-
-    JsonValue parse_value(int depth) {
-        if (depth > max_depth) {
-            fail("nesting too deep");
-        }
-        skip_space();
-        if (pos_ >= text_.size()) {
-            fail("unexpected end of input");
-        }
-        const char c = text_[pos_];
-        if (c == '{') {
-            ++pos_;
-            JsonValue object = JsonValue::make_object();
-            if (consume('}')) {
-                return object;
-            }
-            do {
-                skip_space();
-                if (pos_ >= text_.size() || text_[pos_] != '"') {
-                    fail("expected a string key");
-                }
-                std::string key = parse_string();
-                if (!consume(':')) {
-                    fail("expected ':'");
-                }
-                object.members().emplace_back(std::move(key), parse_value(depth + 1));
-            } while (consume(','));
-            if (!consume('}')) {
-                fail("expected ',' or '}'");
-            }
-            return object;
-        }
-        if (c == '[') {
-            ++pos_;
-            JsonValue array = JsonValue::make_array();
-            if (consume(']')) {
-                return array;
-            }
-            do {
-                array.items().push_back(parse_value(depth + 1));
-            } while (consume(','));
-            if (!consume(']')) {
-                fail("expected ',' or ']'");
-            }
-            return array;
-        }
-        if (c == '"') {
-            return JsonValue::make_string(parse_string());
-        }
-        if (c == 't') {
-            expect_word("true");
-            return JsonValue::make_bool(true);
-        }
-        if (c == 'f') {
-            expect_word("false");
-            return JsonValue::make_bool(false);
-        }
-        if (c == 'n') {
-            expect_word("null");
-            return JsonValue();
-        }
-        return parse_number();
-    }
-
-    JsonValue parse_number() {
-        const std::size_t start = pos_;
-        if (pos_ < text_.size() && text_[pos_] == '-') {
-            ++pos_;
-        }
-        const std::size_t digits = pos_;
-        while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-            ++pos_;
-        }
-        if (pos_ == digits) {
-            fail("expected a value");
-        }
-        if (pos_ < text_.size() && text_[pos_] == '.') {
-            ++pos_;
-            const std::size_t fraction = pos_;
-            while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-                ++pos_;
-            }
-            if (pos_ == fraction) {
-                fail("expected digits after '.'");
-            }
-        }
-        if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
-            ++pos_;
-            if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) {
-                ++pos_;
-            }
-            const std::size_t exponent = pos_;
-            while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-                ++pos_;
-            }
-            if (pos_ == exponent) {
-                fail("expected digits in the exponent");
-            }
-        }
-        return JsonValue::make_number_text(std::string(text_.substr(start, pos_ - start)));
-    }
-
-    unsigned parse_hex4() {
-        if (pos_ + 4 > text_.size()) {
-            fail("truncated \\u escape");
-        }
-        unsigned value = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char h = text_[pos_++];
-            value <<= 4;
-            if (h >= '0' && h <= '9') {
-                value |= static_cast<unsigned>(h - '0');
-            } else if (h >= 'a' && h <= 'f') {
-                value |= static_cast<unsigned>(h - 'a' + 10);
-            } else if (h >= 'A' && h <= 'F') {
-                value |= static_cast<unsigned>(h - 'A' + 10);
-            } else {
-                fail("bad hex digit in \\u escape");
-            }
-        }
-        return value;
-    }
-
-    static void append_utf8(std::string& out, unsigned cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-
-    std::string parse_string() {
-        ++pos_; // the opening quote
-        std::string out;
-        while (true) {
-            if (pos_ >= text_.size()) {
-                fail("unterminated string");
-            }
-            const char c = text_[pos_++];
-            if (c == '"') {
-                return out;
-            }
-            if (static_cast<unsigned char>(c) < 0x20) {
-                fail("control character in a string");
-            }
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            if (pos_ >= text_.size()) {
-                fail("unterminated escape");
-            }
-            const char e = text_[pos_++];
-            switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'u': {
-                    unsigned cp = parse_hex4();
-                    if (cp >= 0xD800 && cp <= 0xDBFF && text_.substr(pos_, 2) == "\\u") {
-                        pos_ += 2;
-                        const unsigned low = parse_hex4();
-                        if (low >= 0xDC00 && low <= 0xDFFF) {
-                            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                        } else {
-                            append_utf8(out, 0xFFFD);
-                            cp = low;
-                        }
-                    } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-                        cp = 0xFFFD; // a lone surrogate has no UTF-8 form
-                    }
-                    append_utf8(out, cp);
-                    break;
-                }
-                default: fail("unknown escape");
-            }
-        }
-    }
-
-    std::string_view text_;
-    std::size_t pos_ = 0;
-};
+    return JsonValue();
+}
 
 } // namespace detail
 
-inline JsonValue parse_json(std::string_view text) { return detail::JsonParser(text).parse_document(); }
+// Parsed by the strict reader (core/json_reader.hpp); malformed text throws ReportError.
+inline JsonValue parse_json(std::string_view text) {
+    json::Value value;
+    try {
+        value = json::parse(text);
+    } catch (const std::runtime_error& error) {
+        const std::string_view what = error.what();
+        const std::string_view prefix = "json: ";
+        throw ReportError("invalid JSON: " +
+                          std::string(what.substr(what.compare(0, prefix.size(), prefix) == 0 ? prefix.size() : 0)));
+    }
+    return detail::to_document(value);
+}
 
 enum class JsonEscape {
     plain, // what JSON requires
@@ -10653,6 +11034,840 @@ private:
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/folded_stack_sink.hpp ----
+// ---- begin pycroscope/sinks/function_entries.hpp ----
+// session.json's "functions" and "c_functions" entries: per function calls,
+// resumes, inclusive and self time from the summary sink, and, given the
+// session's ProfileBuilder on a traced run, its callers and callees (name,
+// file, line, calls, time_ns, self_ns), heaviest first. Written the same by
+// the live tracer's sections and by a replay.
+
+// ---- begin pycroscope/model/profile.hpp ----
+// The Profile: one aggregate of a run that every later pass reads (hotspots,
+// reports, compare, exporters) instead of raw events. Built on the drain
+// thread by model::ProfileBuilder, or read back from session.json by
+// model::load_profile(). Plain data: names are copied, so a Profile outlives
+// the interpreter and the session.
+//
+//   functions  every span kind (Python and C functions, native and dynamic
+//              zones, GC collections, imports): calls, resumes, self and
+//              inclusive weight, and the per-thread split
+//   edges      caller -> callee pairs with calls, inclusive and self weight
+//   tree       the calling-context tree, recursion folded (see below)
+//   lines      per-line hits and time (line mode) or samples (sampling mode)
+//
+// Weights are nanoseconds for a traced run and samples for a sampled one
+// (unit). Inclusive weight is never double-counted under recursion: only the
+// outermost activation of a function (or of a caller -> callee pair) adds it.
+//
+// The tree folds recursion: a call to a function already on the thread's
+// path re-enters that ancestor's node instead of growing the tree, so its
+// size is bounded by the distinct recursion-free paths of the program, not
+// by the run's length or depth (a 50,000-deep recursion is one node).
+
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+constexpr std::uint32_t no_index = 0xffffffffu;
+
+enum class Unit : std::uint8_t {
+    nanoseconds = 0, // traced: span durations
+    samples = 1,     // sampled: stack samples (wall-clock view, idle included)
+};
+
+inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
+
+// "python", "c", "zone", ... as session.json names location kinds.
+inline const char* kind_name(LocationKind kind) noexcept {
+    switch (kind) {
+    case LocationKind::native_zone: return "zone";
+    case LocationKind::dynamic_zone: return "zone";
+    case LocationKind::mark: return "mark";
+    case LocationKind::counter: return "counter";
+    case LocationKind::frame: return "frame";
+    case LocationKind::python_function: return "python";
+    case LocationKind::c_function: return "c";
+    case LocationKind::python_line: return "line";
+    case LocationKind::other: return "other";
+    case LocationKind::gc_collection: return "gc";
+    case LocationKind::python_import: return "import";
+    case LocationKind::io_site: return "io";
+    case LocationKind::exception_type: return "exception";
+    }
+    return "other";
+}
+
+// A thread's share of one function.
+struct ThreadShare {
+    std::uint32_t thread = 0; // index into Profile::threads
+    std::uint64_t calls = 0;
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    bool operator==(const ThreadShare& o) const noexcept {
+        return thread == o.thread && calls == o.calls && self == o.self && inclusive == o.inclusive;
+    }
+};
+
+struct Function {
+    std::string name;
+    std::string file;
+    std::uint32_t line = 0;
+    LocationKind kind = LocationKind::other;
+    std::uint64_t calls = 0;   // fresh entries (0 in a sampled profile)
+    std::uint64_t resumes = 0; // generator and coroutine re-entries
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t unclosed = 0; // spans still open at stop, closed at their thread's last event
+    std::vector<ThreadShare> threads; // by thread index
+    // The live location when built from events; null when loaded from a file.
+    const SourceLocation* location = nullptr;
+
+    bool operator==(const Function& o) const {
+        return name == o.name && file == o.file && line == o.line && kind == o.kind && calls == o.calls &&
+               resumes == o.resumes && self == o.self && inclusive == o.inclusive && unclosed == o.unclosed &&
+               threads == o.threads;
+    }
+};
+
+// Calls from caller to callee. inclusive: the callee's time under this
+// caller (outermost activation of the pair only); self: the callee's self
+// time under this caller.
+struct Edge {
+    std::uint32_t caller = no_index; // index into Profile::functions
+    std::uint32_t callee = no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t self = 0;
+    bool operator==(const Edge& o) const noexcept {
+        return caller == o.caller && callee == o.callee && calls == o.calls && inclusive == o.inclusive &&
+               self == o.self;
+    }
+};
+
+// A node of the calling-context tree. Node 0 is the root (function
+// no_index); a parent's index is always lower than its children's.
+struct TreeNode {
+    std::uint32_t function = no_index;
+    std::uint32_t parent = no_index;
+    std::uint64_t calls = 0; // includes folded recursive calls
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0; // outermost activations only
+    bool operator==(const TreeNode& o) const noexcept {
+        return function == o.function && parent == o.parent && calls == o.calls && self == o.self &&
+               inclusive == o.inclusive;
+    }
+};
+
+// One source line. Traced (line mode): hits and time from the line's event
+// to the frame's next line event or return (calls included, as
+// line_profiler counts). Sampled: time = samples whose innermost frame was
+// on the line, total = samples with the line anywhere on the stack.
+struct Line {
+    std::string file;
+    std::uint32_t line = 0;
+    std::uint32_t function = no_index; // index into Profile::functions
+    std::uint64_t hits = 0;
+    std::uint64_t time = 0;
+    std::uint64_t total = 0;
+    bool operator==(const Line& o) const {
+        return file == o.file && line == o.line && function == o.function && hits == o.hits && time == o.time &&
+               total == o.total;
+    }
+};
+
+struct Thread {
+    std::uint32_t index = 0; // session index (traced) or order of first sample (sampled)
+    std::uint64_t os_tid = 0;
+    std::string name;
+    std::uint64_t total = 0; // weight of its outermost spans (or its samples)
+    bool operator==(const Thread& o) const {
+        return index == o.index && os_tid == o.os_tid && name == o.name && total == o.total;
+    }
+};
+
+struct Profile {
+    static constexpr int schema_version = 1;
+
+    Unit unit = Unit::nanoseconds;
+    std::uint64_t wall_ns = 0; // the session's duration
+    // The denominator of every share: the weight of all outermost spans of
+    // all threads (the sum of every function's self), or all samples.
+    std::uint64_t total = 0;
+    std::uint64_t unclosed_spans = 0; // spans closed at their thread's last event
+    std::uint64_t unmatched_ends = 0; // ends whose begin was lost
+    std::uint64_t max_depth = 0;      // deepest span stack seen
+    std::uint64_t tree_pruned = 0;    // tree nodes left out when written (see profile_json.hpp)
+    std::vector<Thread> threads;
+    std::vector<Function> functions;
+    std::vector<Edge> edges; // ordered by caller, then callee
+    std::vector<TreeNode> tree;
+    std::vector<Line> lines; // ordered by file, line, function
+
+    // Indexes into edges of the calls into / out of function f.
+    std::vector<std::uint32_t> callers_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].callee == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    std::vector<std::uint32_t> callees_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].caller == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    // The first function with this name (and file, when not empty), or no_index.
+    std::uint32_t find(const std::string& name, const std::string& file = {}) const {
+        for (std::uint32_t i = 0; i < functions.size(); ++i) {
+            if (functions[i].name == name && (file.empty() || functions[i].file == file)) {
+                return i;
+            }
+        }
+        return no_index;
+    }
+    const Edge* edge(std::uint32_t caller, std::uint32_t callee) const {
+        for (const Edge& e : edges) {
+            if (e.caller == caller && e.callee == callee) {
+                return &e;
+            }
+        }
+        return nullptr;
+    }
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile.hpp ----
+// ---- begin pycroscope/model/profile_builder.hpp ----
+// Builds the Profile (model/profile.hpp) from the event stream on the drain
+// thread. An EventProcessor, so the Profile is complete before any sink
+// closes and session.json sections can be written from it:
+//
+//     auto builder = std::make_shared<model::ProfileBuilder>();
+//     session.core().add_processor(builder);
+//     ...
+//     session.stop();
+//     const model::Profile& profile = builder->profile();
+//
+// Traced spans (py_call/c_call/py_resume/zone_begin and their ends) give
+// functions, edges and the tree in nanoseconds; py_line events give lines;
+// stack samples (sample + sample_frame) give the same in samples instead
+// when the run has any (model::SampleProfile decodes them). Per event the
+// work is a few array updates and at most two hash lookups (function and
+// tree child); the state grows with distinct functions, pairs and paths,
+// never with the run's length.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+class ProfileBuilder : public EventProcessor {
+public:
+    std::string describe() const override { return "profile model"; }
+
+    void open(const SessionInfo& info) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        reset(info);
+    }
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        add(thread, events, count);
+    }
+
+    void close(const SessionSummary& summary) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finish(summary);
+    }
+
+    // Valid after close() (the session's stop()).
+    const Profile& profile() const noexcept { return profile_; }
+
+    // The Profile's index of a live location, or no_index.
+    std::uint32_t function_index(const SourceLocation* location) const {
+        const auto found = function_ids_.find(location);
+        return found == function_ids_.end() ? no_index : found->second;
+    }
+
+    // Forgets everything fed so far; info gives the clock of the next run.
+    void reset(const SessionInfo& info) {
+        info_ = info;
+        profile_ = Profile{};
+        functions_.clear();
+        function_ids_.clear();
+        edges_.clear();
+        edge_ids_.clear();
+        nodes_.assign(1, TreeNode{});
+        node_ids_.clear();
+        threads_.clear();
+        line_table_.clear();
+        samples_.clear();
+        max_depth_ = 0;
+        last_location_ = nullptr;
+        last_function_ = no_index;
+    }
+
+    // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
+    void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
+        ThreadState& state = thread_state(thread);
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            switch (e.kind) {
+            case EventKind::py_call:
+            case EventKind::c_call:
+            case EventKind::py_resume:
+            case EventKind::zone_begin:
+                state.last = std::max(state.last, e.timestamp);
+                enter(state, e);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::py_return:
+            case EventKind::c_return:
+            case EventKind::zone_end:
+                state.last = std::max(state.last, e.timestamp);
+                leave(state, e.location(), e.timestamp);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::py_line:
+                state.last = std::max(state.last, e.timestamp);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::sample:
+            case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
+            default: break;
+            }
+        }
+    }
+
+    // Closes what is still open and converts to the Profile. wall: the session's duration.
+    void finish(const SessionSummary& summary) {
+        profile_ = Profile{};
+        profile_.wall_ns = summary.duration_ns > 0 ? static_cast<std::uint64_t>(summary.duration_ns) : 0;
+        // In sampling mode the GC and import collectors still record spans:
+        // the samples, not those few spans, are the run's profile.
+        if (samples_.samples().all() == 0) {
+            finish_traced(summary);
+        } else {
+            finish_sampled();
+        }
+    }
+
+private:
+    struct Open {
+        std::uint32_t function;
+        std::uint32_t node;
+        std::uint32_t edge;
+        std::uint32_t outer_node; // the function's innermost node before this frame (no_index: outermost)
+        bool outer_edge;
+        std::uint64_t child_ticks;
+    };
+    using Frame = SpanStack<Open>::Frame;
+
+    struct Totals {
+        std::uint64_t calls = 0;
+        std::uint64_t resumes = 0;
+        std::uint64_t self = 0;
+        std::uint64_t inclusive = 0;
+        std::uint64_t unclosed = 0;
+    };
+    struct FunctionState {
+        const SourceLocation* location;
+        Totals totals;
+    };
+    struct EdgeState {
+        std::uint32_t caller;
+        std::uint32_t callee;
+        std::uint64_t calls = 0;
+        std::uint64_t inclusive = 0;
+        std::uint64_t self = 0;
+    };
+    struct ThreadState {
+        std::uint32_t index = 0;
+        std::uint64_t os_tid = 0;
+        std::string name;
+        std::uint64_t last = 0;  // latest timestamp seen
+        std::uint64_t total = 0; // ticks of outermost spans
+        SpanStack<Open> stack;
+        std::vector<Totals> functions;      // by function id
+        std::vector<std::uint32_t> node_of; // by function id: innermost active node, or no_index
+        std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
+        LineProfile lines;
+    };
+    struct KeyHash {
+        std::size_t operator()(std::uint64_t key) const noexcept {
+            key ^= key >> 33;
+            key *= 0xff51afd7ed558ccdull;
+            key ^= key >> 33;
+            return static_cast<std::size_t>(key);
+        }
+    };
+
+    ThreadState& thread_state(const ThreadInfo& thread) {
+        if (thread.index >= threads_.size()) {
+            threads_.resize(thread.index + 1);
+        }
+        auto& slot = threads_[thread.index];
+        if (!slot) {
+            slot = std::make_unique<ThreadState>();
+            slot->index = thread.index;
+        }
+        slot->os_tid = thread.os_tid;
+        slot->name = thread.name;
+        return *slot;
+    }
+
+    std::uint32_t function_id(const SourceLocation* location) {
+        if (location == last_location_ && last_function_ != no_index) {
+            return last_function_;
+        }
+        auto found = function_ids_.find(location);
+        std::uint32_t id;
+        if (found != function_ids_.end()) {
+            id = found->second;
+        } else {
+            id = static_cast<std::uint32_t>(functions_.size());
+            functions_.push_back(FunctionState{location, Totals{}});
+            function_ids_.emplace(location, id);
+        }
+        last_location_ = location;
+        last_function_ = id;
+        return id;
+    }
+
+    std::uint32_t edge_id(std::uint32_t caller, std::uint32_t callee) {
+        const std::uint64_t key = (static_cast<std::uint64_t>(caller) << 32) | callee;
+        auto found = edge_ids_.find(key);
+        if (found != edge_ids_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::uint32_t>(edges_.size());
+        edges_.push_back(EdgeState{caller, callee});
+        edge_ids_.emplace(key, id);
+        return id;
+    }
+
+    std::uint32_t tree_child(std::uint32_t parent, std::uint32_t function) {
+        const std::uint64_t key = (static_cast<std::uint64_t>(parent) << 32) | function;
+        auto found = node_ids_.find(key);
+        if (found != node_ids_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::uint32_t>(nodes_.size());
+        TreeNode node;
+        node.function = function;
+        node.parent = parent;
+        nodes_.push_back(node);
+        node_ids_.emplace(key, id);
+        return id;
+    }
+
+    void enter(ThreadState& state, const Event& e) {
+        const std::uint32_t f = function_id(e.location());
+        if (f >= state.functions.size()) {
+            const std::size_t size = std::max<std::size_t>(functions_.size(), 2 * state.functions.size());
+            state.functions.resize(size);
+            state.node_of.resize(size, no_index);
+        }
+        const bool counted = (e.flags & event_flags::synthetic) == 0;
+        const bool resume = e.kind == EventKind::py_resume;
+        const std::uint64_t call = counted && !resume ? 1 : 0;
+        const Open* parent = state.stack.empty() ? nullptr : &state.stack.top().payload;
+
+        const std::uint32_t outer = state.node_of[f];
+        const std::uint32_t node = outer != no_index ? outer : tree_child(parent != nullptr ? parent->node : 0, f);
+        std::uint32_t edge = no_index;
+        bool outer_edge = false;
+        if (parent != nullptr) {
+            edge = edge_id(parent->function, f);
+            if (edge >= state.edge_depth.size()) {
+                state.edge_depth.resize(std::max<std::size_t>(edges_.size(), 2 * state.edge_depth.size()), 0);
+            }
+            outer_edge = state.edge_depth[edge]++ == 0;
+            edges_[edge].calls += call;
+        }
+        Totals& totals = state.functions[f];
+        totals.calls += call;
+        totals.resumes += counted && resume ? 1 : 0;
+        nodes_[node].calls += call;
+        state.node_of[f] = node;
+        state.stack.push(e.location(), e.timestamp, Open{f, node, edge, outer, outer_edge, 0});
+        max_depth_ = std::max<std::uint64_t>(max_depth_, state.stack.depth());
+    }
+
+    void leave(ThreadState& state, const SourceLocation* location, std::uint64_t timestamp) {
+        state.stack.pop(location, timestamp, [&](const Frame& frame, std::uint64_t end) { close(state, frame, end); });
+    }
+
+    void close(ThreadState& state, const Frame& frame, std::uint64_t end) {
+        const Open& open = frame.payload;
+        const std::uint64_t duration = end > frame.begin ? end - frame.begin : 0;
+        const std::uint64_t self = duration > open.child_ticks ? duration - open.child_ticks : 0;
+        const bool outermost = open.outer_node == no_index;
+        Totals& totals = state.functions[open.function];
+        totals.self += self;
+        totals.inclusive += outermost ? duration : 0;
+        state.node_of[open.function] = open.outer_node;
+        TreeNode& node = nodes_[open.node];
+        node.self += self;
+        node.inclusive += outermost ? duration : 0;
+        if (open.edge != no_index) {
+            EdgeState& edge = edges_[open.edge];
+            edge.self += self;
+            edge.inclusive += open.outer_edge ? duration : 0;
+            --state.edge_depth[open.edge];
+        }
+        if (!state.stack.empty()) {
+            state.stack.top().payload.child_ticks += duration;
+        } else {
+            state.total += duration;
+        }
+    }
+
+    std::uint64_t ns(std::uint64_t ticks) const {
+        return static_cast<std::uint64_t>(info_.ticks_to_ns(ticks) + 0.5);
+    }
+
+    Function make_function(const SourceLocation* location) const {
+        Function f;
+        f.location = location;
+        if (location != nullptr) {
+            const char* name = location->display_name();
+            f.name = name != nullptr ? name : "";
+            f.file = location->file != nullptr ? location->file : "";
+            f.line = location->line;
+            f.kind = location->kind;
+        }
+        return f;
+    }
+
+    void finish_traced(const SessionSummary& summary) {
+        profile_.unit = Unit::nanoseconds;
+        for (auto& slot : threads_) {
+            if (!slot) {
+                continue;
+            }
+            ThreadState& state = *slot;
+            // A thread still in a call at stop: its spans end at its last event.
+            while (!state.stack.empty()) {
+                ++state.functions[state.stack.top().payload.function].unclosed;
+                ++profile_.unclosed_spans;
+                const Frame top = state.stack.top();
+                leave(state, top.location, state.last);
+            }
+            state.lines.finish(state.last, line_table_);
+            profile_.unmatched_ends += state.stack.unmatched_ends();
+        }
+        (void)summary;
+        profile_.max_depth = max_depth_;
+        for (const auto& fs : functions_) {
+            profile_.functions.push_back(make_function(fs.location));
+        }
+        for (const auto& slot : threads_) {
+            if (!slot) {
+                continue;
+            }
+            const ThreadState& state = *slot;
+            const auto t = static_cast<std::uint32_t>(profile_.threads.size());
+            profile_.threads.push_back(Thread{state.index, state.os_tid, state.name, ns(state.total)});
+            profile_.total += ns(state.total);
+            for (std::uint32_t f = 0; f < state.functions.size() && f < functions_.size(); ++f) {
+                const Totals& totals = state.functions[f];
+                if (totals.calls == 0 && totals.resumes == 0 && totals.self == 0 && totals.inclusive == 0 &&
+                    totals.unclosed == 0) {
+                    continue;
+                }
+                Function& out = profile_.functions[f];
+                out.calls += totals.calls;
+                out.resumes += totals.resumes;
+                out.self += ns(totals.self);
+                out.inclusive += ns(totals.inclusive);
+                out.unclosed += totals.unclosed;
+                out.threads.push_back(ThreadShare{t, totals.calls, ns(totals.self), ns(totals.inclusive)});
+            }
+        }
+        for (const auto& e : edges_) {
+            profile_.edges.push_back(Edge{e.caller, e.callee, e.calls, ns(e.inclusive), ns(e.self)});
+        }
+        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
+            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
+        });
+        profile_.tree = nodes_;
+        for (auto& node : profile_.tree) {
+            node.self = ns(node.self);
+            node.inclusive = ns(node.inclusive);
+        }
+        if (!profile_.tree.empty()) {
+            profile_.tree[0].inclusive = profile_.total;
+        }
+        for (const auto& entry : line_table_) {
+            Line line;
+            line.file = entry.first.function != nullptr && entry.first.function->file != nullptr
+                            ? entry.first.function->file
+                            : "";
+            line.line = entry.first.line;
+            line.function = function_id_for_line(entry.first.function);
+            line.hits = entry.second.hits;
+            line.time = ns(entry.second.ticks);
+            line.total = line.time;
+            profile_.lines.push_back(std::move(line));
+        }
+        sort_lines();
+    }
+
+    // Lines name their function's location; one never entered gets a function entry of its own.
+    std::uint32_t function_id_for_line(const SourceLocation* location) {
+        const auto found = function_ids_.find(location);
+        if (found != function_ids_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::uint32_t>(profile_.functions.size());
+        profile_.functions.push_back(make_function(location));
+        function_ids_.emplace(location, id);
+        functions_.push_back(FunctionState{location, Totals{}});
+        return id;
+    }
+
+    void sort_lines() {
+        std::sort(profile_.lines.begin(), profile_.lines.end(), [this](const Line& a, const Line& b) {
+            if (a.file != b.file) {
+                return a.file < b.file;
+            }
+            if (a.line != b.line) {
+                return a.line < b.line;
+            }
+            return profile_.functions[a.function].name < profile_.functions[b.function].name;
+        });
+    }
+
+    // Sampling: every stack adds its samples to each function on it once
+    // (inclusive), to its leaf (self), to each caller -> callee pair once,
+    // and to the folded tree path.
+    void finish_sampled() {
+        profile_.unit = Unit::samples;
+        profile_.total = samples_.samples().all();
+        // Spans recorded beside the samples are not part of a sampled profile.
+        functions_.clear();
+        function_ids_.clear();
+        edges_.clear();
+        edge_ids_.clear();
+        last_location_ = nullptr;
+        last_function_ = no_index;
+        nodes_.assign(1, TreeNode{});
+        node_ids_.clear();
+        for (const auto& t : samples_.threads()) {
+            profile_.threads.push_back(Thread{static_cast<std::uint32_t>(profile_.threads.size()), t.os_tid, t.name,
+                                              t.samples.all()});
+        }
+        std::vector<std::uint64_t> seen_function, seen_edge;
+        std::vector<std::uint32_t> path_nodes;
+        std::uint64_t sequence = 0;
+        std::vector<std::vector<Totals>> per_thread(profile_.threads.size());
+        samples_.for_each_stack([&](const model::SampledThread& thread,
+                                    const std::vector<const SourceLocation*>& frames,
+                                    const model::SampleCounts& counts) {
+            const std::uint64_t weight = counts.all();
+            ++sequence;
+            std::uint32_t t = 0;
+            while (t < profile_.threads.size() && profile_.threads[t].os_tid != thread.os_tid) {
+                ++t;
+            }
+            std::vector<Totals>& thread_totals = per_thread[t];
+            std::uint32_t node = 0;
+            std::uint32_t previous = no_index;
+            path_nodes.clear();
+            max_depth_ = std::max<std::uint64_t>(max_depth_, frames.size());
+            for (std::size_t i = 0; i < frames.size(); ++i) {
+                const std::uint32_t f = function_id(frames[i]);
+                if (f >= seen_function.size()) {
+                    seen_function.resize(functions_.size(), 0);
+                }
+                if (f >= thread_totals.size()) {
+                    thread_totals.resize(functions_.size());
+                }
+                const bool leaf = i + 1 == frames.size();
+                const bool first = seen_function[f] != sequence;
+                seen_function[f] = sequence;
+                Totals& totals = functions_[f].totals;
+                totals.inclusive += first ? weight : 0;
+                totals.self += leaf ? weight : 0;
+                thread_totals[f].inclusive += first ? weight : 0;
+                thread_totals[f].self += leaf ? weight : 0;
+                if (previous != no_index) {
+                    const std::uint32_t e = edge_id(previous, f);
+                    if (e >= seen_edge.size()) {
+                        seen_edge.resize(edges_.size(), 0);
+                    }
+                    edges_[e].inclusive += seen_edge[e] != sequence ? weight : 0;
+                    edges_[e].self += leaf ? weight : 0;
+                    seen_edge[e] = sequence;
+                }
+                // Fold: a function already on the path re-enters its node.
+                std::uint32_t folded = no_index;
+                for (const std::uint32_t n : path_nodes) {
+                    if (nodes_[n].function == f) {
+                        folded = n;
+                        break;
+                    }
+                }
+                node = folded != no_index ? folded : tree_child(node, f);
+                if (folded == no_index) {
+                    nodes_[node].inclusive += weight;
+                    path_nodes.push_back(node);
+                }
+                nodes_[node].self += leaf ? weight : 0;
+                previous = f;
+            }
+        });
+        profile_.max_depth = max_depth_;
+        for (const auto& fs : functions_) {
+            Function f = make_function(fs.location);
+            f.self = fs.totals.self;
+            f.inclusive = fs.totals.inclusive;
+            profile_.functions.push_back(std::move(f));
+        }
+        for (std::uint32_t t = 0; t < per_thread.size(); ++t) {
+            for (std::uint32_t f = 0; f < per_thread[t].size(); ++f) {
+                if (per_thread[t][f].inclusive > 0) {
+                    profile_.functions[f].threads.push_back(
+                        ThreadShare{t, 0, per_thread[t][f].self, per_thread[t][f].inclusive});
+                }
+            }
+        }
+        for (const auto& e : edges_) {
+            profile_.edges.push_back(Edge{e.caller, e.callee, 0, e.inclusive, e.self});
+        }
+        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
+            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
+        });
+        nodes_[0].inclusive = profile_.total;
+        profile_.tree = nodes_;
+        for (const auto& l : samples_.lines()) {
+            Line line;
+            line.file = l.function != nullptr && l.function->file != nullptr ? l.function->file : "";
+            line.line = l.line;
+            line.function = function_id_for_line(l.function);
+            line.time = l.self.all();
+            line.total = l.total.all();
+            profile_.lines.push_back(std::move(line));
+        }
+        sort_lines();
+    }
+
+    std::mutex mutex_;
+    SessionInfo info_;
+    Profile profile_;
+    std::vector<FunctionState> functions_;
+    std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
+    std::vector<EdgeState> edges_;
+    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> edge_ids_;
+    std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
+    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> node_ids_;
+    std::vector<std::unique_ptr<ThreadState>> threads_;
+    LineTable line_table_;
+    model::SampleProfile samples_;
+    std::uint64_t max_depth_ = 0;
+    const SourceLocation* last_location_ = nullptr;
+    std::uint32_t last_function_ = no_index;
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile_builder.hpp ----
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+inline void write_call_edges(JsonWriter& json, const model::Profile& profile,
+                             const std::vector<const model::Edge*>& edges, bool callers) {
+    json.begin_array();
+    for (const model::Edge* e : edges) {
+        const model::Function& f = profile.functions[callers ? e->caller : e->callee];
+        json.begin_object()
+            .field("name", f.name)
+            .field("file", f.file)
+            .field("line", f.line)
+            .field("calls", e->calls)
+            .field("time_ns", e->inclusive)
+            .field("self_ns", e->self)
+            .end_object();
+    }
+    json.end_array();
+}
+
+inline void write_function_entries(JsonWriter& json, const JsonSummarySink& sink, LocationKind kind,
+                                   const model::ProfileBuilder* builder) {
+    // The call graph by function, heaviest first (traced runs only: weights in ns).
+    const model::Profile* profile =
+        builder != nullptr && builder->profile().unit == model::Unit::nanoseconds ? &builder->profile() : nullptr;
+    std::vector<std::vector<const model::Edge*>> callers, callees;
+    if (profile != nullptr) {
+        callers.resize(profile->functions.size());
+        callees.resize(profile->functions.size());
+        for (const model::Edge& e : profile->edges) {
+            callers[e.callee].push_back(&e);
+            callees[e.caller].push_back(&e);
+        }
+        const auto heavier = [](const model::Edge* a, const model::Edge* b) {
+            return a->inclusive != b->inclusive ? a->inclusive > b->inclusive : a->calls > b->calls;
+        };
+        for (auto& list : callers) {
+            std::stable_sort(list.begin(), list.end(), heavier);
+        }
+        for (auto& list : callees) {
+            std::stable_sort(list.begin(), list.end(), heavier);
+        }
+    }
+    json.begin_array();
+    for (const auto& stats : sink.location_stats()) {
+        if (stats.location->kind != kind) {
+            continue;
+        }
+        json.begin_object()
+            .field("name", stats.location->display_name())
+            .field("file", stats.location->file)
+            .field("line", stats.location->line)
+            .field("calls", stats.count)
+            .field("resumes", stats.resumes)
+            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
+            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
+        const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
+        if (f < callers.size()) {
+            json.key("callers");
+            write_call_edges(json, *profile, callers[f], true);
+            json.key("callees");
+            write_call_edges(json, *profile, callees[f], false);
+        }
+        json.end_object();
+    }
+    json.end_array();
+}
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/function_entries.hpp ----
 // ---- begin pycroscope/sinks/hotspot_sections.hpp ----
 // The "hotspots" section of session.json and the matching text report:
 // where a sampling session's samples landed, per function and per Python
@@ -11905,757 +13120,6 @@ inline const SourceLocation* callable_location(PyObject* callable) {
 // Given the session's ProfileBuilder, every entry also lists its callers
 // and callees (name, file, line, calls, time_ns, self_ns) from the call graph.
 
-// ---- begin pycroscope/model/profile_builder.hpp ----
-// Builds the Profile (model/profile.hpp) from the event stream on the drain
-// thread. An EventProcessor, so the Profile is complete before any sink
-// closes and session.json sections can be written from it:
-//
-//     auto builder = std::make_shared<model::ProfileBuilder>();
-//     session.core().add_processor(builder);
-//     ...
-//     session.stop();
-//     const model::Profile& profile = builder->profile();
-//
-// Traced spans (py_call/c_call/py_resume/zone_begin and their ends) give
-// functions, edges and the tree in nanoseconds; py_line events give lines;
-// stack samples (sample + sample_frame) give the same in samples instead
-// when the run has any (model::SampleProfile decodes them). Per event the
-// work is a few array updates and at most two hash lookups (function and
-// tree child); the state grows with distinct functions, pairs and paths,
-// never with the run's length.
-
-// ---- begin pycroscope/model/profile.hpp ----
-// The Profile: one aggregate of a run that every later pass reads (hotspots,
-// reports, compare, exporters) instead of raw events. Built on the drain
-// thread by model::ProfileBuilder, or read back from session.json by
-// model::load_profile(). Plain data: names are copied, so a Profile outlives
-// the interpreter and the session.
-//
-//   functions  every span kind (Python and C functions, native and dynamic
-//              zones, GC collections, imports): calls, resumes, self and
-//              inclusive weight, and the per-thread split
-//   edges      caller -> callee pairs with calls, inclusive and self weight
-//   tree       the calling-context tree, recursion folded (see below)
-//   lines      per-line hits and time (line mode) or samples (sampling mode)
-//
-// Weights are nanoseconds for a traced run and samples for a sampled one
-// (unit). Inclusive weight is never double-counted under recursion: only the
-// outermost activation of a function (or of a caller -> callee pair) adds it.
-//
-// The tree folds recursion: a call to a function already on the thread's
-// path re-enters that ancestor's node instead of growing the tree, so its
-// size is bounded by the distinct recursion-free paths of the program, not
-// by the run's length or depth (a 50,000-deep recursion is one node).
-
-
-#include <cstdint>
-#include <string>
-#include <vector>
-
-namespace pycroscope {
-namespace model {
-
-constexpr std::uint32_t no_index = 0xffffffffu;
-
-enum class Unit : std::uint8_t {
-    nanoseconds = 0, // traced: span durations
-    samples = 1,     // sampled: stack samples (wall-clock view, idle included)
-};
-
-inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
-
-// "python", "c", "zone", ... as session.json names location kinds.
-inline const char* kind_name(LocationKind kind) noexcept {
-    switch (kind) {
-    case LocationKind::native_zone: return "zone";
-    case LocationKind::dynamic_zone: return "zone";
-    case LocationKind::mark: return "mark";
-    case LocationKind::counter: return "counter";
-    case LocationKind::frame: return "frame";
-    case LocationKind::python_function: return "python";
-    case LocationKind::c_function: return "c";
-    case LocationKind::python_line: return "line";
-    case LocationKind::other: return "other";
-    case LocationKind::gc_collection: return "gc";
-    case LocationKind::python_import: return "import";
-    case LocationKind::io_site: return "io";
-    case LocationKind::exception_type: return "exception";
-    }
-    return "other";
-}
-
-// A thread's share of one function.
-struct ThreadShare {
-    std::uint32_t thread = 0; // index into Profile::threads
-    std::uint64_t calls = 0;
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0;
-    bool operator==(const ThreadShare& o) const noexcept {
-        return thread == o.thread && calls == o.calls && self == o.self && inclusive == o.inclusive;
-    }
-};
-
-struct Function {
-    std::string name;
-    std::string file;
-    std::uint32_t line = 0;
-    LocationKind kind = LocationKind::other;
-    std::uint64_t calls = 0;   // fresh entries (0 in a sampled profile)
-    std::uint64_t resumes = 0; // generator and coroutine re-entries
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0;
-    std::uint64_t unclosed = 0; // spans still open at stop, closed at their thread's last event
-    std::vector<ThreadShare> threads; // by thread index
-    // The live location when built from events; null when loaded from a file.
-    const SourceLocation* location = nullptr;
-
-    bool operator==(const Function& o) const {
-        return name == o.name && file == o.file && line == o.line && kind == o.kind && calls == o.calls &&
-               resumes == o.resumes && self == o.self && inclusive == o.inclusive && unclosed == o.unclosed &&
-               threads == o.threads;
-    }
-};
-
-// Calls from caller to callee. inclusive: the callee's time under this
-// caller (outermost activation of the pair only); self: the callee's self
-// time under this caller.
-struct Edge {
-    std::uint32_t caller = no_index; // index into Profile::functions
-    std::uint32_t callee = no_index;
-    std::uint64_t calls = 0;
-    std::uint64_t inclusive = 0;
-    std::uint64_t self = 0;
-    bool operator==(const Edge& o) const noexcept {
-        return caller == o.caller && callee == o.callee && calls == o.calls && inclusive == o.inclusive &&
-               self == o.self;
-    }
-};
-
-// A node of the calling-context tree. Node 0 is the root (function
-// no_index); a parent's index is always lower than its children's.
-struct TreeNode {
-    std::uint32_t function = no_index;
-    std::uint32_t parent = no_index;
-    std::uint64_t calls = 0; // includes folded recursive calls
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0; // outermost activations only
-    bool operator==(const TreeNode& o) const noexcept {
-        return function == o.function && parent == o.parent && calls == o.calls && self == o.self &&
-               inclusive == o.inclusive;
-    }
-};
-
-// One source line. Traced (line mode): hits and time from the line's event
-// to the frame's next line event or return (calls included, as
-// line_profiler counts). Sampled: time = samples whose innermost frame was
-// on the line, total = samples with the line anywhere on the stack.
-struct Line {
-    std::string file;
-    std::uint32_t line = 0;
-    std::uint32_t function = no_index; // index into Profile::functions
-    std::uint64_t hits = 0;
-    std::uint64_t time = 0;
-    std::uint64_t total = 0;
-    bool operator==(const Line& o) const {
-        return file == o.file && line == o.line && function == o.function && hits == o.hits && time == o.time &&
-               total == o.total;
-    }
-};
-
-struct Thread {
-    std::uint32_t index = 0; // session index (traced) or order of first sample (sampled)
-    std::uint64_t os_tid = 0;
-    std::string name;
-    std::uint64_t total = 0; // weight of its outermost spans (or its samples)
-    bool operator==(const Thread& o) const {
-        return index == o.index && os_tid == o.os_tid && name == o.name && total == o.total;
-    }
-};
-
-struct Profile {
-    static constexpr int schema_version = 1;
-
-    Unit unit = Unit::nanoseconds;
-    std::uint64_t wall_ns = 0; // the session's duration
-    // The denominator of every share: the weight of all outermost spans of
-    // all threads (the sum of every function's self), or all samples.
-    std::uint64_t total = 0;
-    std::uint64_t unclosed_spans = 0; // spans closed at their thread's last event
-    std::uint64_t unmatched_ends = 0; // ends whose begin was lost
-    std::uint64_t max_depth = 0;      // deepest span stack seen
-    std::uint64_t tree_pruned = 0;    // tree nodes left out when written (see profile_json.hpp)
-    std::vector<Thread> threads;
-    std::vector<Function> functions;
-    std::vector<Edge> edges; // ordered by caller, then callee
-    std::vector<TreeNode> tree;
-    std::vector<Line> lines; // ordered by file, line, function
-
-    // Indexes into edges of the calls into / out of function f.
-    std::vector<std::uint32_t> callers_of(std::uint32_t f) const {
-        std::vector<std::uint32_t> out;
-        for (std::uint32_t i = 0; i < edges.size(); ++i) {
-            if (edges[i].callee == f) {
-                out.push_back(i);
-            }
-        }
-        return out;
-    }
-    std::vector<std::uint32_t> callees_of(std::uint32_t f) const {
-        std::vector<std::uint32_t> out;
-        for (std::uint32_t i = 0; i < edges.size(); ++i) {
-            if (edges[i].caller == f) {
-                out.push_back(i);
-            }
-        }
-        return out;
-    }
-    // The first function with this name (and file, when not empty), or no_index.
-    std::uint32_t find(const std::string& name, const std::string& file = {}) const {
-        for (std::uint32_t i = 0; i < functions.size(); ++i) {
-            if (functions[i].name == name && (file.empty() || functions[i].file == file)) {
-                return i;
-            }
-        }
-        return no_index;
-    }
-    const Edge* edge(std::uint32_t caller, std::uint32_t callee) const {
-        for (const Edge& e : edges) {
-            if (e.caller == caller && e.callee == callee) {
-                return &e;
-            }
-        }
-        return nullptr;
-    }
-};
-
-} // namespace model
-} // namespace pycroscope
-// ---- end pycroscope/model/profile.hpp ----
-
-#include <algorithm>
-#include <cstdint>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <vector>
-
-namespace pycroscope {
-namespace model {
-
-class ProfileBuilder : public EventProcessor {
-public:
-    std::string describe() const override { return "profile model"; }
-
-    void open(const SessionInfo& info) override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        reset(info);
-    }
-
-    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        add(thread, events, count);
-    }
-
-    void close(const SessionSummary& summary) override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        finish(summary);
-    }
-
-    // Valid after close() (the session's stop()).
-    const Profile& profile() const noexcept { return profile_; }
-
-    // The Profile's index of a live location, or no_index.
-    std::uint32_t function_index(const SourceLocation* location) const {
-        const auto found = function_ids_.find(location);
-        return found == function_ids_.end() ? no_index : found->second;
-    }
-
-    // Forgets everything fed so far; info gives the clock of the next run.
-    void reset(const SessionInfo& info) {
-        info_ = info;
-        profile_ = Profile{};
-        functions_.clear();
-        function_ids_.clear();
-        edges_.clear();
-        edge_ids_.clear();
-        nodes_.assign(1, TreeNode{});
-        node_ids_.clear();
-        threads_.clear();
-        line_table_.clear();
-        samples_.clear();
-        max_depth_ = 0;
-        last_location_ = nullptr;
-        last_function_ = no_index;
-    }
-
-    // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
-    void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
-        ThreadState& state = thread_state(thread);
-        for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
-            switch (e.kind) {
-            case EventKind::py_call:
-            case EventKind::c_call:
-            case EventKind::py_resume:
-            case EventKind::zone_begin:
-                state.last = std::max(state.last, e.timestamp);
-                enter(state, e);
-                state.lines.add(e, line_table_);
-                break;
-            case EventKind::py_return:
-            case EventKind::c_return:
-            case EventKind::zone_end:
-                state.last = std::max(state.last, e.timestamp);
-                leave(state, e.location(), e.timestamp);
-                state.lines.add(e, line_table_);
-                break;
-            case EventKind::py_line:
-                state.last = std::max(state.last, e.timestamp);
-                state.lines.add(e, line_table_);
-                break;
-            case EventKind::sample:
-            case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
-            default: break;
-            }
-        }
-    }
-
-    // Closes what is still open and converts to the Profile. wall: the session's duration.
-    void finish(const SessionSummary& summary) {
-        profile_ = Profile{};
-        profile_.wall_ns = summary.duration_ns > 0 ? static_cast<std::uint64_t>(summary.duration_ns) : 0;
-        // In sampling mode the GC and import collectors still record spans:
-        // the samples, not those few spans, are the run's profile.
-        if (samples_.samples().all() == 0) {
-            finish_traced(summary);
-        } else {
-            finish_sampled();
-        }
-    }
-
-private:
-    struct Open {
-        std::uint32_t function;
-        std::uint32_t node;
-        std::uint32_t edge;
-        std::uint32_t outer_node; // the function's innermost node before this frame (no_index: outermost)
-        bool outer_edge;
-        std::uint64_t child_ticks;
-    };
-    using Frame = SpanStack<Open>::Frame;
-
-    struct Totals {
-        std::uint64_t calls = 0;
-        std::uint64_t resumes = 0;
-        std::uint64_t self = 0;
-        std::uint64_t inclusive = 0;
-        std::uint64_t unclosed = 0;
-    };
-    struct FunctionState {
-        const SourceLocation* location;
-        Totals totals;
-    };
-    struct EdgeState {
-        std::uint32_t caller;
-        std::uint32_t callee;
-        std::uint64_t calls = 0;
-        std::uint64_t inclusive = 0;
-        std::uint64_t self = 0;
-    };
-    struct ThreadState {
-        std::uint32_t index = 0;
-        std::uint64_t os_tid = 0;
-        std::string name;
-        std::uint64_t last = 0;  // latest timestamp seen
-        std::uint64_t total = 0; // ticks of outermost spans
-        SpanStack<Open> stack;
-        std::vector<Totals> functions;      // by function id
-        std::vector<std::uint32_t> node_of; // by function id: innermost active node, or no_index
-        std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
-        LineProfile lines;
-    };
-    struct KeyHash {
-        std::size_t operator()(std::uint64_t key) const noexcept {
-            key ^= key >> 33;
-            key *= 0xff51afd7ed558ccdull;
-            key ^= key >> 33;
-            return static_cast<std::size_t>(key);
-        }
-    };
-
-    ThreadState& thread_state(const ThreadInfo& thread) {
-        if (thread.index >= threads_.size()) {
-            threads_.resize(thread.index + 1);
-        }
-        auto& slot = threads_[thread.index];
-        if (!slot) {
-            slot = std::make_unique<ThreadState>();
-            slot->index = thread.index;
-        }
-        slot->os_tid = thread.os_tid;
-        slot->name = thread.name;
-        return *slot;
-    }
-
-    std::uint32_t function_id(const SourceLocation* location) {
-        if (location == last_location_ && last_function_ != no_index) {
-            return last_function_;
-        }
-        auto found = function_ids_.find(location);
-        std::uint32_t id;
-        if (found != function_ids_.end()) {
-            id = found->second;
-        } else {
-            id = static_cast<std::uint32_t>(functions_.size());
-            functions_.push_back(FunctionState{location, Totals{}});
-            function_ids_.emplace(location, id);
-        }
-        last_location_ = location;
-        last_function_ = id;
-        return id;
-    }
-
-    std::uint32_t edge_id(std::uint32_t caller, std::uint32_t callee) {
-        const std::uint64_t key = (static_cast<std::uint64_t>(caller) << 32) | callee;
-        auto found = edge_ids_.find(key);
-        if (found != edge_ids_.end()) {
-            return found->second;
-        }
-        const auto id = static_cast<std::uint32_t>(edges_.size());
-        edges_.push_back(EdgeState{caller, callee});
-        edge_ids_.emplace(key, id);
-        return id;
-    }
-
-    std::uint32_t tree_child(std::uint32_t parent, std::uint32_t function) {
-        const std::uint64_t key = (static_cast<std::uint64_t>(parent) << 32) | function;
-        auto found = node_ids_.find(key);
-        if (found != node_ids_.end()) {
-            return found->second;
-        }
-        const auto id = static_cast<std::uint32_t>(nodes_.size());
-        TreeNode node;
-        node.function = function;
-        node.parent = parent;
-        nodes_.push_back(node);
-        node_ids_.emplace(key, id);
-        return id;
-    }
-
-    void enter(ThreadState& state, const Event& e) {
-        const std::uint32_t f = function_id(e.location());
-        if (f >= state.functions.size()) {
-            const std::size_t size = std::max<std::size_t>(functions_.size(), 2 * state.functions.size());
-            state.functions.resize(size);
-            state.node_of.resize(size, no_index);
-        }
-        const bool counted = (e.flags & event_flags::synthetic) == 0;
-        const bool resume = e.kind == EventKind::py_resume;
-        const std::uint64_t call = counted && !resume ? 1 : 0;
-        const Open* parent = state.stack.empty() ? nullptr : &state.stack.top().payload;
-
-        const std::uint32_t outer = state.node_of[f];
-        const std::uint32_t node = outer != no_index ? outer : tree_child(parent != nullptr ? parent->node : 0, f);
-        std::uint32_t edge = no_index;
-        bool outer_edge = false;
-        if (parent != nullptr) {
-            edge = edge_id(parent->function, f);
-            if (edge >= state.edge_depth.size()) {
-                state.edge_depth.resize(std::max<std::size_t>(edges_.size(), 2 * state.edge_depth.size()), 0);
-            }
-            outer_edge = state.edge_depth[edge]++ == 0;
-            edges_[edge].calls += call;
-        }
-        Totals& totals = state.functions[f];
-        totals.calls += call;
-        totals.resumes += counted && resume ? 1 : 0;
-        nodes_[node].calls += call;
-        state.node_of[f] = node;
-        state.stack.push(e.location(), e.timestamp, Open{f, node, edge, outer, outer_edge, 0});
-        max_depth_ = std::max<std::uint64_t>(max_depth_, state.stack.depth());
-    }
-
-    void leave(ThreadState& state, const SourceLocation* location, std::uint64_t timestamp) {
-        state.stack.pop(location, timestamp, [&](const Frame& frame, std::uint64_t end) { close(state, frame, end); });
-    }
-
-    void close(ThreadState& state, const Frame& frame, std::uint64_t end) {
-        const Open& open = frame.payload;
-        const std::uint64_t duration = end > frame.begin ? end - frame.begin : 0;
-        const std::uint64_t self = duration > open.child_ticks ? duration - open.child_ticks : 0;
-        const bool outermost = open.outer_node == no_index;
-        Totals& totals = state.functions[open.function];
-        totals.self += self;
-        totals.inclusive += outermost ? duration : 0;
-        state.node_of[open.function] = open.outer_node;
-        TreeNode& node = nodes_[open.node];
-        node.self += self;
-        node.inclusive += outermost ? duration : 0;
-        if (open.edge != no_index) {
-            EdgeState& edge = edges_[open.edge];
-            edge.self += self;
-            edge.inclusive += open.outer_edge ? duration : 0;
-            --state.edge_depth[open.edge];
-        }
-        if (!state.stack.empty()) {
-            state.stack.top().payload.child_ticks += duration;
-        } else {
-            state.total += duration;
-        }
-    }
-
-    std::uint64_t ns(std::uint64_t ticks) const {
-        return static_cast<std::uint64_t>(info_.ticks_to_ns(ticks) + 0.5);
-    }
-
-    Function make_function(const SourceLocation* location) const {
-        Function f;
-        f.location = location;
-        if (location != nullptr) {
-            const char* name = location->display_name();
-            f.name = name != nullptr ? name : "";
-            f.file = location->file != nullptr ? location->file : "";
-            f.line = location->line;
-            f.kind = location->kind;
-        }
-        return f;
-    }
-
-    void finish_traced(const SessionSummary& summary) {
-        profile_.unit = Unit::nanoseconds;
-        for (auto& slot : threads_) {
-            if (!slot) {
-                continue;
-            }
-            ThreadState& state = *slot;
-            // A thread still in a call at stop: its spans end at its last event.
-            while (!state.stack.empty()) {
-                ++state.functions[state.stack.top().payload.function].unclosed;
-                ++profile_.unclosed_spans;
-                const Frame top = state.stack.top();
-                leave(state, top.location, state.last);
-            }
-            state.lines.finish(state.last, line_table_);
-            profile_.unmatched_ends += state.stack.unmatched_ends();
-        }
-        (void)summary;
-        profile_.max_depth = max_depth_;
-        for (const auto& fs : functions_) {
-            profile_.functions.push_back(make_function(fs.location));
-        }
-        for (const auto& slot : threads_) {
-            if (!slot) {
-                continue;
-            }
-            const ThreadState& state = *slot;
-            const auto t = static_cast<std::uint32_t>(profile_.threads.size());
-            profile_.threads.push_back(Thread{state.index, state.os_tid, state.name, ns(state.total)});
-            profile_.total += ns(state.total);
-            for (std::uint32_t f = 0; f < state.functions.size() && f < functions_.size(); ++f) {
-                const Totals& totals = state.functions[f];
-                if (totals.calls == 0 && totals.resumes == 0 && totals.self == 0 && totals.inclusive == 0 &&
-                    totals.unclosed == 0) {
-                    continue;
-                }
-                Function& out = profile_.functions[f];
-                out.calls += totals.calls;
-                out.resumes += totals.resumes;
-                out.self += ns(totals.self);
-                out.inclusive += ns(totals.inclusive);
-                out.unclosed += totals.unclosed;
-                out.threads.push_back(ThreadShare{t, totals.calls, ns(totals.self), ns(totals.inclusive)});
-            }
-        }
-        for (const auto& e : edges_) {
-            profile_.edges.push_back(Edge{e.caller, e.callee, e.calls, ns(e.inclusive), ns(e.self)});
-        }
-        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
-            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
-        });
-        profile_.tree = nodes_;
-        for (auto& node : profile_.tree) {
-            node.self = ns(node.self);
-            node.inclusive = ns(node.inclusive);
-        }
-        if (!profile_.tree.empty()) {
-            profile_.tree[0].inclusive = profile_.total;
-        }
-        for (const auto& entry : line_table_) {
-            Line line;
-            line.file = entry.first.function != nullptr && entry.first.function->file != nullptr
-                            ? entry.first.function->file
-                            : "";
-            line.line = entry.first.line;
-            line.function = function_id_for_line(entry.first.function);
-            line.hits = entry.second.hits;
-            line.time = ns(entry.second.ticks);
-            line.total = line.time;
-            profile_.lines.push_back(std::move(line));
-        }
-        sort_lines();
-    }
-
-    // Lines name their function's location; one never entered gets a function entry of its own.
-    std::uint32_t function_id_for_line(const SourceLocation* location) {
-        const auto found = function_ids_.find(location);
-        if (found != function_ids_.end()) {
-            return found->second;
-        }
-        const auto id = static_cast<std::uint32_t>(profile_.functions.size());
-        profile_.functions.push_back(make_function(location));
-        function_ids_.emplace(location, id);
-        functions_.push_back(FunctionState{location, Totals{}});
-        return id;
-    }
-
-    void sort_lines() {
-        std::sort(profile_.lines.begin(), profile_.lines.end(), [this](const Line& a, const Line& b) {
-            if (a.file != b.file) {
-                return a.file < b.file;
-            }
-            if (a.line != b.line) {
-                return a.line < b.line;
-            }
-            return profile_.functions[a.function].name < profile_.functions[b.function].name;
-        });
-    }
-
-    // Sampling: every stack adds its samples to each function on it once
-    // (inclusive), to its leaf (self), to each caller -> callee pair once,
-    // and to the folded tree path.
-    void finish_sampled() {
-        profile_.unit = Unit::samples;
-        profile_.total = samples_.samples().all();
-        // Spans recorded beside the samples are not part of a sampled profile.
-        functions_.clear();
-        function_ids_.clear();
-        edges_.clear();
-        edge_ids_.clear();
-        last_location_ = nullptr;
-        last_function_ = no_index;
-        nodes_.assign(1, TreeNode{});
-        node_ids_.clear();
-        for (const auto& t : samples_.threads()) {
-            profile_.threads.push_back(Thread{static_cast<std::uint32_t>(profile_.threads.size()), t.os_tid, t.name,
-                                              t.samples.all()});
-        }
-        std::vector<std::uint64_t> seen_function, seen_edge;
-        std::vector<std::uint32_t> path_nodes;
-        std::uint64_t sequence = 0;
-        std::vector<std::vector<Totals>> per_thread(profile_.threads.size());
-        samples_.for_each_stack([&](const model::SampledThread& thread,
-                                    const std::vector<const SourceLocation*>& frames,
-                                    const model::SampleCounts& counts) {
-            const std::uint64_t weight = counts.all();
-            ++sequence;
-            std::uint32_t t = 0;
-            while (t < profile_.threads.size() && profile_.threads[t].os_tid != thread.os_tid) {
-                ++t;
-            }
-            std::vector<Totals>& thread_totals = per_thread[t];
-            std::uint32_t node = 0;
-            std::uint32_t previous = no_index;
-            path_nodes.clear();
-            max_depth_ = std::max<std::uint64_t>(max_depth_, frames.size());
-            for (std::size_t i = 0; i < frames.size(); ++i) {
-                const std::uint32_t f = function_id(frames[i]);
-                if (f >= seen_function.size()) {
-                    seen_function.resize(functions_.size(), 0);
-                }
-                if (f >= thread_totals.size()) {
-                    thread_totals.resize(functions_.size());
-                }
-                const bool leaf = i + 1 == frames.size();
-                const bool first = seen_function[f] != sequence;
-                seen_function[f] = sequence;
-                Totals& totals = functions_[f].totals;
-                totals.inclusive += first ? weight : 0;
-                totals.self += leaf ? weight : 0;
-                thread_totals[f].inclusive += first ? weight : 0;
-                thread_totals[f].self += leaf ? weight : 0;
-                if (previous != no_index) {
-                    const std::uint32_t e = edge_id(previous, f);
-                    if (e >= seen_edge.size()) {
-                        seen_edge.resize(edges_.size(), 0);
-                    }
-                    edges_[e].inclusive += seen_edge[e] != sequence ? weight : 0;
-                    edges_[e].self += leaf ? weight : 0;
-                    seen_edge[e] = sequence;
-                }
-                // Fold: a function already on the path re-enters its node.
-                std::uint32_t folded = no_index;
-                for (const std::uint32_t n : path_nodes) {
-                    if (nodes_[n].function == f) {
-                        folded = n;
-                        break;
-                    }
-                }
-                node = folded != no_index ? folded : tree_child(node, f);
-                if (folded == no_index) {
-                    nodes_[node].inclusive += weight;
-                    path_nodes.push_back(node);
-                }
-                nodes_[node].self += leaf ? weight : 0;
-                previous = f;
-            }
-        });
-        profile_.max_depth = max_depth_;
-        for (const auto& fs : functions_) {
-            Function f = make_function(fs.location);
-            f.self = fs.totals.self;
-            f.inclusive = fs.totals.inclusive;
-            profile_.functions.push_back(std::move(f));
-        }
-        for (std::uint32_t t = 0; t < per_thread.size(); ++t) {
-            for (std::uint32_t f = 0; f < per_thread[t].size(); ++f) {
-                if (per_thread[t][f].inclusive > 0) {
-                    profile_.functions[f].threads.push_back(
-                        ThreadShare{t, 0, per_thread[t][f].self, per_thread[t][f].inclusive});
-                }
-            }
-        }
-        for (const auto& e : edges_) {
-            profile_.edges.push_back(Edge{e.caller, e.callee, 0, e.inclusive, e.self});
-        }
-        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
-            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
-        });
-        nodes_[0].inclusive = profile_.total;
-        profile_.tree = nodes_;
-        for (const auto& l : samples_.lines()) {
-            Line line;
-            line.file = l.function != nullptr && l.function->file != nullptr ? l.function->file : "";
-            line.line = l.line;
-            line.function = function_id_for_line(l.function);
-            line.time = l.self.all();
-            line.total = l.total.all();
-            profile_.lines.push_back(std::move(line));
-        }
-        sort_lines();
-    }
-
-    std::mutex mutex_;
-    SessionInfo info_;
-    Profile profile_;
-    std::vector<FunctionState> functions_;
-    std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
-    std::vector<EdgeState> edges_;
-    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> edge_ids_;
-    std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
-    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> node_ids_;
-    std::vector<std::unique_ptr<ThreadState>> threads_;
-    LineTable line_table_;
-    model::SampleProfile samples_;
-    std::uint64_t max_depth_ = 0;
-    const SourceLocation* last_location_ = nullptr;
-    std::uint32_t last_function_ = no_index;
-};
-
-} // namespace model
-} // namespace pycroscope
-// ---- end pycroscope/model/profile_builder.hpp ----
 // ---- begin pycroscope/python/tracer/tracer.hpp ----
 // PythonTracer: the collector that puts Python calls into the session's
 // per-thread buffers, in the same timeline as native zones.
@@ -14438,72 +14902,6 @@ private:
 namespace pycroscope {
 namespace python {
 
-namespace detail {
-inline void write_edges(sinks::JsonWriter& json, const model::Profile& profile,
-                        const std::vector<const model::Edge*>& edges, bool callers) {
-    json.begin_array();
-    for (const model::Edge* e : edges) {
-        const model::Function& f = profile.functions[callers ? e->caller : e->callee];
-        json.begin_object()
-            .field("name", f.name)
-            .field("file", f.file)
-            .field("line", f.line)
-            .field("calls", e->calls)
-            .field("time_ns", e->inclusive)
-            .field("self_ns", e->self)
-            .end_object();
-    }
-    json.end_array();
-}
-
-inline void write_functions(sinks::JsonWriter& json, const sinks::JsonSummarySink& sink, LocationKind kind,
-                            const model::ProfileBuilder* builder) {
-    // The call graph by function, heaviest first (traced runs only: weights in ns).
-    const model::Profile* profile =
-        builder != nullptr && builder->profile().unit == model::Unit::nanoseconds ? &builder->profile() : nullptr;
-    std::vector<std::vector<const model::Edge*>> callers, callees;
-    if (profile != nullptr) {
-        callers.resize(profile->functions.size());
-        callees.resize(profile->functions.size());
-        for (const model::Edge& e : profile->edges) {
-            callers[e.callee].push_back(&e);
-            callees[e.caller].push_back(&e);
-        }
-        const auto heavier = [](const model::Edge* a, const model::Edge* b) {
-            return a->inclusive != b->inclusive ? a->inclusive > b->inclusive : a->calls > b->calls;
-        };
-        for (auto& list : callers) {
-            std::stable_sort(list.begin(), list.end(), heavier);
-        }
-        for (auto& list : callees) {
-            std::stable_sort(list.begin(), list.end(), heavier);
-        }
-    }
-    json.begin_array();
-    for (const auto& stats : sink.location_stats()) {
-        if (stats.location->kind != kind) {
-            continue;
-        }
-        json.begin_object()
-            .field("name", stats.location->display_name())
-            .field("file", stats.location->file)
-            .field("line", stats.location->line)
-            .field("calls", stats.count)
-            .field("resumes", stats.resumes)
-            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
-            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
-        const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
-        if (f < callers.size()) {
-            json.key("callers");
-            write_edges(json, *profile, callers[f], true);
-            json.key("callees");
-            write_edges(json, *profile, callees[f], false);
-        }
-        json.end_object();
-    }
-    json.end_array();
-}
-} // namespace detail
 
 // Registers the sections on sink; tracer (and builder, a processor of the
 // same session, when given) must outlive the session's stop().
@@ -14537,10 +14935,10 @@ inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTrace
         json.end_object();
     });
     sink.add_section("functions", [source, builder](sinks::JsonWriter& json, const SessionSummary&) {
-        detail::write_functions(json, *source, LocationKind::python_function, builder);
+        sinks::write_function_entries(json, *source, LocationKind::python_function, builder);
     });
     sink.add_section("c_functions", [source, builder](sinks::JsonWriter& json, const SessionSummary&) {
-        detail::write_functions(json, *source, LocationKind::c_function, builder);
+        sinks::write_function_entries(json, *source, LocationKind::c_function, builder);
     });
 }
 
