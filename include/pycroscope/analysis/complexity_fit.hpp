@@ -11,7 +11,8 @@
 // k = 1 for O(1) and 2 for the others. The pick is the simplest model whose
 // BIC is within `parsimony` of the
 // lowest: 6, "strong evidence" on Kass and Raftery's scale, so noise does
-// not buy a more complex model. docs/complexity.md says why.
+// not buy a more complex model; and a pick that predicts less than 30% more
+// time over the whole range is O(1). docs/complexity.md says why.
 
 #include <algorithm>
 #include <cmath>
@@ -46,6 +47,10 @@ struct ComplexityFitOptions {
     std::size_t min_points = 4;   // distinct sizes needed
     double min_size_ratio = 3.0;  // largest size / smallest size needed
     double parsimony = 6.0;       // BIC margin within which the simpler model wins
+    // The pick must predict at least this much more time at the largest size
+    // than at the smallest, or it is O(1): flat functions show steps of 10-25%
+    // where their data leaves a cache level, which are not a complexity class.
+    double min_growth = 1.3;
 };
 
 struct ComplexityFit {
@@ -245,13 +250,22 @@ inline ComplexityFit fit_complexity(std::vector<ComplexityPoint> points, const C
             lowest = std::min(lowest, fit.score);
         }
     }
-    for (const ComplexityModelFit& fit : result.models) { // simplest first
+    std::size_t pick = 0;
+    for (std::size_t model = 0; model < result.models.size(); ++model) { // simplest first
+        const ComplexityModelFit& fit = result.models[model];
         if (fit.fitted && fit.score <= lowest + options.parsimony) {
-            result.best = fit.name;
-            result.r2 = fit.r2;
+            pick = model;
             break;
         }
     }
+    const ComplexityModelFit& picked = result.models[pick];
+    const double first = picked.a + picked.b * detail::growth(pick, result.points.front().n);
+    const double last = picked.a + picked.b * detail::growth(pick, result.points.back().n);
+    if (pick != 0 && !(last >= options.min_growth * first)) {
+        pick = 0;
+    }
+    result.best = result.models[pick].name;
+    result.r2 = result.models[pick].r2;
     result.ok = true;
     return result;
 }
