@@ -100,6 +100,34 @@ TEST_F(ComplexityCli, AQuadraticFunctionIsNamedQuadraticInSessionJsonAndTheSumma
     }
 }
 
+TEST_F(ComplexityCli, ALenBeatsAnEarlierIntAndAnIntSizesWhenNothingHasALen) {
+    std::ofstream(dir_ / "sized.py") << R"PY(
+def scan(k, items):
+    return sum(1 for x in items if x % k == 0)
+
+def count(n, flag):
+    return n
+
+for size in (10, 20, 40, 80, 160):
+    scan(7, list(range(size)))
+    count(size * 3, True)
+)PY";
+    for (const char* function : {"scan", "count"}) {
+        const auto result = run("cd " + quote(dir_.string()) + " && " + quote(PYCROSCOPE_CLI_PATH) +
+                                " profile --output-dir out --top 0 --minimal --complexity " + function +
+                                " sized.py 2>&1");
+        ASSERT_EQ(result.status, 0) << result.output;
+        const json::Value section = complexity();
+        EXPECT_EQ(section.at("calls").as_uint(), 5u);
+        const json::Value& points = section.at("points");
+        ASSERT_EQ(points.size(), 5u) << function;
+        const double scale = std::string(function) == "scan" ? 1 : 3;
+        for (std::size_t i = 0; i < 5; ++i) {
+            EXPECT_EQ(points[i][0].as_number(), scale * 10 * static_cast<double>(1 << i)) << function;
+        }
+    }
+}
+
 TEST_F(ComplexityCli, AFunctionNeverCalledGivesAnInsufficientDataSection) {
     const auto result = profile("--complexity missing");
     ASSERT_EQ(result.status, 0) << result.output;

@@ -1,7 +1,7 @@
 #pragma once
 // Functions watched for their argument size (`pycroscope profile
 // --complexity FUNC`): the tracer marks each call of one with
-// event_flags::watched and puts the size of its first sized argument in the
+// event_flags::watched and puts the size of its sized argument in the
 // py_call's payload, so the drain can fit time per call against size.
 //
 // Which code objects are watched is decided once per code object, when
@@ -148,11 +148,12 @@ PYCROSCOPE_FORCE_INLINE bool is_watched(const SourceLocation* location) noexcept
     return false;
 }
 
-// The size of a call's first sized positional argument: an int's value
-// (>= 0; bool is not a size) or a len(); no_argument_size if none has one.
-// args: the frame's fast locals, positional arguments first (a cell holds
-// an argument a nested function captures). May run a Python __len__; an
-// exception it raises is dropped and the one pending before is kept.
+// The size of a call: the len() of its first positional argument that has
+// one, else the value of its first int argument (>= 0; bool is not a
+// size); no_argument_size if neither. So f(k, items) is sized by items and
+// fib(n) by n. args: the frame's fast locals, positional arguments first (a
+// cell holds an argument a nested function captures). May run a Python
+// __len__; an exception it raises is dropped, the one pending before kept.
 inline std::uint64_t argument_size(PyCodeObject* code, PyObject* const* args, int limit = -1) {
     if (args == nullptr) {
         return no_argument_size;
@@ -160,6 +161,7 @@ inline std::uint64_t argument_size(PyCodeObject* code, PyObject* const* args, in
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     std::uint64_t size = no_argument_size;
+    std::uint64_t first_int = no_argument_size;
     const int count = limit >= 0 ? limit : code->co_argcount;
     for (int i = 0; i < count && size == no_argument_size; ++i) {
         PyObject* arg = args[i];
@@ -173,8 +175,8 @@ inline std::uint64_t argument_size(PyCodeObject* code, PyObject* const* args, in
             const long long n = PyLong_AsLongLong(arg);
             if (n == -1 && PyErr_Occurred()) {
                 PyErr_Clear();
-            } else if (n >= 0) {
-                size = static_cast<std::uint64_t>(n);
+            } else if (n >= 0 && first_int == no_argument_size) {
+                first_int = static_cast<std::uint64_t>(n);
             }
             continue;
         }
@@ -193,7 +195,7 @@ inline std::uint64_t argument_size(PyCodeObject* code, PyObject* const* args, in
         }
     }
     PyErr_Restore(type, value, traceback);
-    return size;
+    return size != no_argument_size ? size : first_int;
 }
 
 // argument_size() of a frame about to run (profile hook's CALL event).
