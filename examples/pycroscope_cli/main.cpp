@@ -109,6 +109,9 @@ const char* const usage_text =
     "                     run, the script behaves as under python3), step_aside (that thread goes\n"
     "                     unrecorded, reported), take_over (the script's call does nothing) or fail\n"
     "                     (the script's call raises RuntimeError)\n"
+    "  --complexity FUNC  time every call of FUNC against its size (the len() of its first argument that has\n"
+    "                     one, else its first int) and fit O(1)..O(2^n): session.json \"complexity\" (docs/complexity.md);\n"
+    "                     FUNC is a function of SCRIPT (\"solve\", \"Graph.search\") or \"module:qualname\"\n"
     "  --top N            functions in the report printed at the end (default 15, 0: none)\n"
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
@@ -296,6 +299,12 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             }
             options.sample_rate = rate;
             rate_given = true;
+        } else if ((matched = value_of(arg, "--complexity", value)) != 0) {
+            if (matched < 0 || value.empty() || value.back() == ':') {
+                return usage_error("--complexity needs a function: a name in SCRIPT (solve, Graph.search) or "
+                                   "module:qualname");
+            }
+            options.complexity_function = value;
         } else if ((matched = value_of(arg, "--top", value)) != 0) {
             char* end = nullptr;
             const unsigned long top = matched > 0 ? std::strtoul(value.c_str(), &end, 10) : 0;
@@ -321,6 +330,9 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     }
     if (rate_given && !options.sample) {
         return usage_error("--rate needs --sample");
+    }
+    if (options.sample && !options.complexity_function.empty()) {
+        return usage_error("--complexity times every call of the function: it needs tracing, not --sample");
     }
     if (options.sample && (options.minimal || line_flag)) {
         return usage_error("--sample records stack samples; it cannot be combined with --minimal or --line");
@@ -645,6 +657,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<pycroscope::profile::StandardProfile> profile;
     try {
         command.options.config.process_name = script;
+        command.options.script = script;
         command.options.config.metadata = {{"script", script}, {"command", "pycroscope profile"}};
         profile = std::make_unique<pycroscope::profile::StandardProfile>(command.options);
     } catch (const std::exception& error) {

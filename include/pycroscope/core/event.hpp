@@ -96,6 +96,10 @@ constexpr std::uint8_t synthetic = 1;
 // py_return: the frame exited by an exception. py_exception: the exception
 // was handled in this frame.
 constexpr std::uint8_t exception = 2;
+// py_call of a function watched for complexity (python/runtime/
+// watched_functions.hpp): payload is the size of its first sized argument,
+// or ~0 when it had none.
+constexpr std::uint8_t watched = 4;
 } // namespace event_flags
 
 // Bits of Event::flags on EventKind::sample.

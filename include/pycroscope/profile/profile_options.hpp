@@ -95,6 +95,11 @@ struct ProfileOptions {
     bool system = true;
     std::chrono::milliseconds system_interval{100};
     std::vector<SystemAlertRule> system_alerts;
+    // --complexity FUNC: time per call of FUNC against the size of its first
+    // sized argument, fitted (session.json "complexity", docs/complexity.md).
+    // "qualname" names a function of script (the __main__ file); "module:qualname" one of a module.
+    std::string complexity_function;
+    std::string script;
     Config config;
 
     // Every output by its --sinks name.

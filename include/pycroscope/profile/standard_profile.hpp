@@ -5,6 +5,7 @@
 
 #include "pycroscope/capture/capture_sink.hpp"
 #include "pycroscope/core/session.hpp"
+#include "pycroscope/model/call_size_model.hpp"
 #include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/report/terminal_summary.hpp"
 #include "pycroscope/sinks/profile_sections.hpp"
@@ -22,6 +23,7 @@
 #include "pycroscope/report/html_report.hpp"
 #include "pycroscope/report/markdown_report.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/complexity_section.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/hotspot_sections.hpp"
@@ -104,6 +106,13 @@ public:
             exception_model_ = std::make_shared<model::ExceptionModel>();
             session_.core().add_processor(exception_model_);
         }
+        if (!options_.complexity_function.empty()) {
+            if (options_.sample) {
+                throw ConfigError("--complexity times every call of the function: it needs tracing, not --sample");
+            }
+            call_size_model_ = std::make_shared<model::CallSizeModel>();
+            session_.core().add_processor(call_size_model_);
+        }
         Sampler& sampler = session_.collector<Sampler>();
         sampler.options.enabled = options_.sample;
         sampler.options.deferred = true; // samples once the interpreter runs
@@ -149,6 +158,9 @@ public:
             }
             if (options_.system) {
                 sinks::add_system_section(*json_, system);
+            }
+            if (call_size_model_) {
+                sinks::add_complexity_section(*json_, options_.complexity_function, *call_size_model_);
             }
             add_file(json_);
         }
@@ -197,6 +209,9 @@ public:
         session_.collector<ImportCollector>().enabled = false;
         session_.collector<IoCollector>().enabled = false;
         session_.set_collector_names(collectors()); // session.json lists what runs, and so does a capture
+        if (call_size_model_) {
+            watch_function(options_.complexity_function, options_.script); // before the script's code is seen
+        }
         session_.start();
         if (Py_IsInitialized()) {
             attach_python();
@@ -218,7 +233,17 @@ public:
         start_late(session_.collector<IoCollector>(), options_.io, core);
     }
     // Throws SinkError (after writing every output it could) when one failed.
-    SessionSummary stop() { return session_.stop(); }
+    SessionSummary stop() {
+        struct Unwatch {
+            bool watching;
+            ~Unwatch() {
+                if (watching) {
+                    watch_function("", "");
+                }
+            }
+        } unwatch{call_size_model_ != nullptr};
+        return session_.stop();
+    }
     // report.html and report.md from the outputs stop() wrote. A report that
     // cannot be written is listed by report() as not written; the other outputs stay.
     void write_reports() {
@@ -322,6 +347,11 @@ public:
             report::TerminalSummaryOptions summary;
             summary.top = top;
             out += report::terminal_summary(profile_model_->profile(), summary);
+        }
+        if (call_size_model_) {
+            const analysis::ComplexityFit fit = sinks::fit_call_sizes(*call_size_model_, s.info);
+            out += "pycroscope: " +
+                   terminal_text(sinks::complexity_line(options_.complexity_function, *call_size_model_, fit)) + "\n";
         }
         out += program_hooks_report(session_.collector<PythonTracer>().program_hooks());
         out += outputs_report();
@@ -429,6 +459,7 @@ private:
     std::shared_ptr<model::ImportModel> import_model_;
     std::shared_ptr<model::IoModel> io_model_;
     std::shared_ptr<model::ExceptionModel> exception_model_;
+    std::shared_ptr<model::CallSizeModel> call_size_model_; // --complexity
     bool exceptions_ = false; // exception collection resolved from the options
     bool attached_ = false;
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only

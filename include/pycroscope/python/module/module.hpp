@@ -15,6 +15,7 @@
 //     pycroscope.mark("checkpoint")
 //     pycroscope.counter("queue", len(q))
 //     pycroscope.set_thread_name("loader")
+//     pycroscope.complexity(func, make_input)  # {"best": "O(n log n)", ...}: complexity_function.hpp
 //     with pycroscope.profile(output_dir="out") as session:
 //         ...
 //     print(session.duration, session.get_completed_profilers())
@@ -37,6 +38,7 @@
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/core/thread_registry.hpp"
 #include "pycroscope/core/zone.hpp"
+#include "pycroscope/python/module/complexity_function.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
 #include "pycroscope/python/runtime/python_text.hpp"
 #include "pycroscope/python/runtime/frame_walk.hpp"
@@ -1336,6 +1338,10 @@ inline PyModuleDef* module_def() {
          "sample_count()\n--\n\nSamples the running session's sampler wrote so far (0 when none runs)."},
         {"is_recording", as_cfunction(&module_is_recording), METH_NOARGS,
          "is_recording()\n--\n\nTrue while a session records zones, marks and counters."},
+        {"complexity", as_cfunction(&module_complexity), METH_VARARGS | METH_KEYWORDS,
+         "complexity(func, make_input, sizes=None, repeat=None, budget=None)\n--\n\nTimes func(make_input(n)) "
+         "over growing n (sizes, or chosen within budget seconds)\nand fits O(1), O(log n), O(n), O(n log n), "
+         "O(n^2), O(n^3), O(2^n): returns a dict\nwith best, r2, models, points and seconds_spent."},
         {"profile", as_cfunction(&module_profile), METH_VARARGS | METH_KEYWORDS,
          "profile(**options)\n--\n\nProfiles a block (`with pycroscope.profile() as session:`) or a "
          "function\n(`@pycroscope.profile()`). Without a host handler the options are output_dir,\n"

@@ -10,6 +10,7 @@
 #include "pycroscope/python/runtime/code_extra.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
 #include "pycroscope/python/runtime/python_text.hpp"
+#include "pycroscope/python/runtime/watched_functions.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -148,6 +149,7 @@ namespace detail {
 // re-enter the memory hooks, which attach line tables to this same code.
 PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
     const SourceLocation* location = intern_code(code);
+    consider_watching(location);
     compat::attach_code_extra(code, index, const_cast<SourceLocation*>(location));
     return location;
 }

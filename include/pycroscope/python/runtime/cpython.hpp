@@ -131,6 +131,7 @@ struct InterpreterFrame {
     int stacktop;
     bool is_entry;
     char owner;
+    PyObject* localsplus[1]; // fast locals (arguments first), then cells, then the stack
 };
 using EvalFrame = struct _PyInterpreterFrame;
 inline PyCodeObject* eval_frame_code(EvalFrame* frame) noexcept {
@@ -174,6 +175,13 @@ inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tst
 inline const void* frame_id(PyFrameObject* frame) noexcept {
     return reinterpret_cast<FrameObjectHead*>(frame)->f_frame;
 }
+// The fast locals of a frame, positional arguments first (null: not readable here).
+inline PyObject* const* frame_fast_locals(PyFrameObject* frame) noexcept {
+    return reinterpret_cast<FrameObjectHead*>(frame)->f_frame->localsplus;
+}
+inline PyObject* const* eval_frame_fast_locals(EvalFrame* frame) noexcept {
+    return reinterpret_cast<InterpreterFrame*>(frame)->localsplus;
+}
 #elif PY_VERSION_HEX < 0x030B0000
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
 using EvalFrame = PyFrameObject;
@@ -201,6 +209,8 @@ inline bool frame_will_hit_recursion_limit(PyThreadState* tstate) noexcept {
 }
 inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->frame; }
 inline const void* frame_id(PyFrameObject* frame) noexcept { return frame; }
+inline PyObject* const* frame_fast_locals(PyFrameObject* frame) noexcept { return frame->f_localsplus; }
+inline PyObject* const* eval_frame_fast_locals(EvalFrame* frame) noexcept { return frame->f_localsplus; }
 #else
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 0
 // Opaque: only the slot's accessors below use it.
@@ -210,6 +220,8 @@ inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
     Py_DECREF(code);
     return code;
 }
+// The frame's layout is internal here: read arguments by name (PyFrame_GetVar).
+inline PyObject* const* frame_fast_locals(PyFrameObject*) noexcept { return nullptr; }
 #endif
 
 using EvalFrameFunction = PyObject* (*)(PyThreadState*, EvalFrame*, int);

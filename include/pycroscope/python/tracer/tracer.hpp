@@ -230,8 +230,13 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     case PyTrace_CALL: {
         PyCodeObject* code = compat::frame_code(frame);
         const SourceLocation* location = code_location(code);
-        emit(epoch, compat::profile_call_is_resume(frame, code) ? EventKind::py_resume : EventKind::py_call,
-             location);
+        const bool resume = compat::profile_call_is_resume(frame, code);
+        if (PYCROSCOPE_UNLIKELY(is_watched(location)) && !resume) {
+            // The size is read before the call's timestamp: not in its time.
+            emit(epoch, EventKind::py_call, location, frame_argument_size(frame, code), event_flags::watched);
+        } else {
+            emit(epoch, resume ? EventKind::py_resume : EventKind::py_call, location);
+        }
         state.push(location);
         break;
     }
@@ -494,7 +499,13 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         close_finished_synthetic(epoch, state, compat::running_frame_id(tstate));
     }
     const SourceLocation* location = code_location(compat::eval_frame_code(frame));
-    emit(epoch, entry == compat::FrameEntry::resume ? EventKind::py_resume : EventKind::py_call, location);
+    if (PYCROSCOPE_UNLIKELY(is_watched(location)) && entry == compat::FrameEntry::call) {
+        PyCodeObject* code = compat::eval_frame_code(frame);
+        emit(epoch, EventKind::py_call, location, argument_size(code, compat::eval_frame_fast_locals(frame)),
+             event_flags::watched);
+    } else {
+        emit(epoch, entry == compat::FrameEntry::resume ? EventKind::py_resume : EventKind::py_call, location);
+    }
     state.push(location);
     PyObject* result = hot.next_eval(tstate, frame, throwflag);
     if (python_epoch.load(std::memory_order_relaxed) == epoch) {

@@ -681,7 +681,7 @@
     }
     var memSeries = S.memory ? (S.memory.timeline || S.memory.series || null) : null;
     if (Array.isArray(memSeries) && memSeries.length) {
-      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       spanCount++;
     }
     if (S.memory && has(S.memory.peak_time_ns)) {
@@ -942,7 +942,7 @@
     var series = m.timeline || m.series;
     body.appendChild(h('h3', { text: 'Live bytes over time' }));
     if (Array.isArray(series) && series.length) {
-      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: fmtBytes, marks: has(m.peak_time_ns) ? [{ x: num(m.peak_time_ns), label: 'peak ' + fmtBytes(m.peak_bytes) }] : [] }));
     } else {
       absent(body, 'A live-bytes series (' + fmtCount(m.snapshots) + ' snapshots were taken; session.json keeps their per-site growth below)');
@@ -1078,7 +1078,7 @@
     var alerts = arr(sys.alerts);
     if (series) {
       Object.keys(series).forEach(function (name) {
-        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(p.value)]; });
+        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(p.value)]; });
         if (!pts.length) { return; }
         body.appendChild(h('h3', { text: name }));
         body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v); },
@@ -1103,14 +1103,16 @@
 
   panel('complexity', 'Complexity', function (body) {
     var c = S && (S.complexity || (S.health && S.health.complexity));
-    var fits = c ? (Array.isArray(c) ? c : arr(c.fits || c.functions)) : null;
+    // `--complexity FUNC` writes one fit: {function, best, r2, error, points: [[n, seconds]], models}.
+    var fits = c ? (Array.isArray(c) ? c : (has(c.function) ? [c] : arr(c.fits || c.functions))) : null;
     if (!fits) { absent(body, 'Complexity fits'); return; }
     if (!fits.length) { body.appendChild(h('p', { cls: 'absent', text: 'No function had enough sizes to fit.' })); return; }
     fits.slice(0, 12).forEach(function (fit) {
       var name = fit.function || fit.name || '';
-      var model = fit.model || fit.complexity || fit.fit || fit.big_o || '';
+      var model = fit.best || fit.model || fit.complexity || fit.fit || fit.big_o || fit.error || '';
+      var toNs = Array.isArray(fit.models) ? 1e9 : 1; // that fit's points are in seconds
       body.appendChild(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
-      var pts = arr(fit.points || fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
+      var pts = arr(fit.points || fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
       if (pts.length) { body.appendChild(lineChart(pts, { fx: function (v) { return 'n=' + fmtCount(v); }, fy: fmtNs })); }
     });
   });
