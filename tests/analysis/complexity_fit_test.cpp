@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+namespace complexity_fit_test {
 namespace {
 
 using pycroscope::analysis::ComplexityFit;
@@ -155,3 +156,4 @@ TEST(ComplexityFit, ExponentialIsNotFittedOnLargeSizes) {
 }
 
 } // namespace
+} // namespace complexity_fit_test

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+namespace call_size_model_test {
 namespace {
 
 using namespace pycroscope;
@@ -81,3 +82,4 @@ TEST(CallSizeModel, LargeSizesShareThirtyTwoBinsPerOctave) {
 }
 
 } // namespace
+} // namespace call_size_model_test

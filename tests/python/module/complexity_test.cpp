@@ -11,6 +11,7 @@
 #include <chrono>
 #include <string>
 
+namespace complexity_test {
 namespace {
 
 struct Outcome {
@@ -198,3 +199,4 @@ TEST(ComplexityFunction, AnExceptionInFuncPropagatesAndTheCollectorIsBackOn) {
 }
 
 } // namespace
+} // namespace complexity_test

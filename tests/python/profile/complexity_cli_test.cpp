@@ -15,6 +15,7 @@
 
 #if defined(PYCROSCOPE_CLI_PATH) && (defined(__unix__) || defined(__APPLE__))
 
+namespace complexity_cli_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -147,5 +148,6 @@ TEST_F(ComplexityCli, ComplexityWithSamplingIsAUsageError) {
 }
 
 } // namespace
+} // namespace complexity_cli_test
 
 #endif
