@@ -35,6 +35,7 @@
 #include <pycroscope.hpp>
 
 #include "replay_commands.hpp"
+#include "store_commands.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -103,6 +104,8 @@ const char* const usage_text =
     "                     unrecorded, reported), take_over (the script's call does nothing) or fail\n"
     "                     (the script's call raises RuntimeError)\n"
     "  --top N            functions in the report printed at the end (default 15, 0: none)\n"
+    "  --runs N           run SCRIPT N times, each in a fresh process, into run-1..run-N of one\n"
+    "                     session with runs.json (for `pycroscope compare`; docs/compare.md)\n"
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
@@ -135,8 +138,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         std::printf("commands:\n"
                     "  pycroscope profile [OPTIONS] SCRIPT [ARGS...]\n"
                     "                     runs SCRIPT and profiles it (below)\n"
-                    "%s\n",
-                    replay_commands_overview);
+                    "%s%s\n",
+                    replay_commands_overview, store_commands_overview);
         std::fputs(usage_text, stdout);
         return 0;
     }
@@ -145,7 +148,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         return 0;
     }
     if (verb != "profile") {
-        return usage_error("unknown command '" + std::string(verb) + "' (commands: profile, report, export)");
+        return usage_error("unknown command '" + std::string(verb) + "' (commands: profile, report, export, list, show, "
+                           "export-session, import-session, compare, history)");
     }
     pycroscope::profile::ProfileOptions& options = command.options;
     bool line_flag = false;
@@ -530,6 +534,10 @@ int main(int argc, char** argv) {
     if (argc >= 2 && is_replay_command(argv[1])) {
         return run_replay_command(argc, argv); // no interpreter: the capture is replayed
     }
+    if (is_store_command(argc, argv)) {
+        return run_store_command(argc, argv); // the store's commands, and profile --runs N
+    }
+    const std::int64_t started_unix_ns = unix_time_ns();
     Command command;
     bool done = false;
     const int parsed = parse(argc, argv, command, done);
@@ -558,6 +566,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", error.what());
         return exit_usage;
     }
+
+    // manifest.json when the process exits: after main returns, or inside
+    // Py_RunMain when the script calls sys.exit() (Python exits there).
+    record_session_manifest_at_exit(profile->output_dir(), argc, argv, command.script_index, PY_VERSION,
+                                    started_unix_ns);
 
     py::register_builtin_module();
 

@@ -8,7 +8,8 @@
 //
 // One run against one run has no statistics: changes beyond the threshold
 // are listed, none is significant. Small functions are left out (their
-// time is below min_share of the run's wall time on both sides), because a
+// time is below min_share of the run's wall time on both sides; self time
+// is held to the same share on its own), because a
 // few microseconds move by more than any threshold between two identical
 // runs. Method and defaults: docs/compare.md.
 //
@@ -275,9 +276,13 @@ inline Comparison compare_runs(const std::vector<RunMeasures>& base, const std::
                 result.only_in_base.push_back(id);
                 continue;
             }
-            add(detail::measure_change(values(base, &FunctionMeasures::self_ns),
-                                       values(candidate, &FunctionMeasures::self_ns), options),
-                id, Metric::self_time);
+            // Self time has its own share: a big caller with little self time is noise there.
+            const auto base_self = values(base, &FunctionMeasures::self_ns);
+            const auto candidate_self = values(candidate, &FunctionMeasures::self_ns);
+            if (median(base_self) >= options.min_share * base_wall ||
+                median(candidate_self) >= options.min_share * candidate_wall) {
+                add(detail::measure_change(base_self, candidate_self, options), id, Metric::self_time);
+            }
             add(detail::measure_change(base_total, candidate_total, options), id, Metric::total_time);
             add(detail::measure_change(base_calls, candidate_calls, options), id, Metric::calls);
         }
