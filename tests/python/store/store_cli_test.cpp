@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+extern char** environ;
 #define PYCROSCOPE_STORE_CLI_POSIX 1
 #endif
 
@@ -63,6 +64,26 @@ Result run(const std::vector<std::string>& args, const fs::path& cwd,
         raw.push_back(a.data());
     }
     raw.push_back(nullptr);
+    // Under ASan, LeakSanitizer reports libpython's own never-freed
+    // allocations, which would change the exit status (as in cli_test.cpp).
+    std::vector<std::string> env_storage;
+    bool asan_options = false;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string entry = *e;
+        if (entry.rfind("ASAN_OPTIONS=", 0) == 0) {
+            entry += ":detect_leaks=0";
+            asan_options = true;
+        }
+        env_storage.push_back(std::move(entry));
+    }
+    if (!asan_options) {
+        env_storage.push_back("ASAN_OPTIONS=detect_leaks=0");
+    }
+    std::vector<char*> env;
+    for (auto& entry : env_storage) {
+        env.push_back(entry.data());
+    }
+    env.push_back(nullptr);
     const std::string out_file = (cwd / ".stdout").string(), err_file = (cwd / ".stderr").string();
     const std::string dir = cwd.string();
     std::fflush(stdout);
@@ -76,7 +97,7 @@ Result run(const std::vector<std::string>& args, const fs::path& cwd,
             ::dup2(err, 2) < 0) {
             ::_exit(126);
         }
-        ::execv(raw[0], raw.data());
+        ::execve(raw[0], raw.data(), env.data());
         ::_exit(127);
     }
     Result result;
