@@ -306,6 +306,23 @@ TEST_F(StoreCli, BadInputIsAClearMessageAndExitStatusTwo) {
     EXPECT_NE(mixed.out.find("warning: the sessions ran different scripts"), std::string::npos) << mixed.out;
 }
 
+TEST_F(StoreCli, AScriptPathMeansItsLatestSessionsInTheStore) {
+    profile_runs("profiling_results/older", 1, false);
+    profile_runs("profiling_results/newer", 1, false);
+    const Result r = run({"compare", "--json", workload, workload}, dir_);
+    ASSERT_NE(r.status, 2) << r.err;
+    const json::Value doc = json::parse(r.out);
+    EXPECT_EQ(doc.at("summary").at("base").as_string(), "older");
+    EXPECT_EQ(doc.at("summary").at("candidate").as_string(), "newer");
+    const Result one = run({"compare", "--json", workload, "profiling_results/older"}, dir_);
+    ASSERT_NE(one.status, 2) << one.err;
+    EXPECT_EQ(json::parse(one.out).at("summary").at("base").as_string(), "newer");
+    std::ofstream(dir_ / "unknown.py") << "pass\n";
+    const Result none = run({"compare", "unknown.py", workload}, dir_);
+    EXPECT_EQ(none.status, 2);
+    EXPECT_NE(none.err.find("0 sessions of"), std::string::npos) << none.err;
+}
+
 TEST_F(StoreCli, HistoryNamesTheSessionWhereARegressionBegan) {
     // Six stored sessions of one script (written directly: no Python needed):
     // the stage's self time steps from 60 to 70 ms at the fourth.
