@@ -48,11 +48,13 @@ while [ "$t" -le "$trials" ]; do
     status=0
     "$cli" compare --json "$work/base" "$work/slow" >"$work/slow.json" 2>/dev/null || status=$?
     first=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["regressions"]; print(r[0]["function"] if r else "-")' "$work/slow.json")
+    # What a false alarm was: the null case's significant regressions.
+    alarm=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["regressions"]; print(" ".join("%s:%s:%+.1f%%" % (c["function"] or "(run)", c["metric"], 100 * c["change"]) for c in r if c["significant"]) or "-")' "$work/null.json")
     if [ "$status" -eq 1 ]; then
         detections=$((detections + 1))
         [ "$first" = "stage_transform" ] && first_named=$((first_named + 1))
     fi
-    echo "trial $t: null case exit $null_status; regression case exit $status, first regression: $first"
+    echo "trial $t: null case exit $null_status (significant: $alarm); regression case exit $status, first regression: $first"
     t=$((t + 1))
 done
 echo "runs a side: $runs, trials: $trials, workload scale: $scale"
