@@ -15,7 +15,7 @@
 // Damage throws StoreError; unpack_archive() writes nothing unless the whole
 // archive was read, into a folder that did not exist.
 
-#include "pycroscope/capture/crc32.hpp"
+#include "pycroscope/sinks/gzip_writer.hpp"
 #include "pycroscope/store/store_error.hpp"
 
 #include <algorithm>
@@ -119,11 +119,11 @@ inline std::string archive_bytes(const SessionArchive& archive) {
         out += e.path;
         detail::put_u64(out, e.data.size());
         out += e.data;
-        detail::put_u32(out, capture::crc32(e.data.data(), e.data.size()));
+        detail::put_u32(out, sinks::gzip::crc32(e.data));
     }
     out += '\0';
     detail::put_u32(out, static_cast<std::uint32_t>(archive.files.size()));
-    detail::put_u32(out, capture::crc32(out.data(), out.size()));
+    detail::put_u32(out, sinks::gzip::crc32(out));
     return out;
 }
 
@@ -170,7 +170,7 @@ inline SessionArchive parse_archive(std::string_view bytes) {
         }
         entry.data = std::string(in.take(static_cast<std::size_t>(size), "file data"));
         const std::uint64_t crc = in.number(4, "file checksum");
-        if (crc != capture::crc32(entry.data.data(), entry.data.size())) {
+        if (crc != sinks::gzip::crc32(entry.data)) {
             in.fail("checksum mismatch in '" + entry.path + "'");
         }
         archive.files.push_back(std::move(entry));
@@ -182,7 +182,7 @@ inline SessionArchive parse_archive(std::string_view bytes) {
     }
     const std::size_t covered = in.offset();
     const std::uint64_t crc = in.number(4, "archive checksum");
-    if (crc != capture::crc32(bytes.data(), covered)) {
+    if (crc != sinks::gzip::crc32(bytes.substr(0, covered))) {
         in.fail("archive checksum mismatch");
     }
     if (in.left() != 0) {
