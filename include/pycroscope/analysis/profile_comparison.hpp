@@ -147,30 +147,33 @@ inline MetricChange measure_change(const std::vector<double>& base, const std::v
     return c;
 }
 
-// Most important first: significant changes before the others; then time
-// by the absolute change of the median (what a user wins back), bytes by
-// absolute change, calls by relative change; whole-run metrics last (they
-// are in the summary too).
+// Most important first: significant changes before the others; then where
+// the cost is, before what it propagates to: self time (by the absolute
+// change of the median, what a user wins back), allocated bytes (absolute
+// change), total time (every caller of a slower function grows too), calls
+// (relative change); whole-run metrics last (they are in the summary too).
 inline bool more_important(const MetricChange& a, const MetricChange& b) {
     if (a.significant != b.significant) {
         return a.significant;
     }
     auto group = [](const MetricChange& c) {
         if (c.function.name.empty()) {
-            return 3;
+            return 4;
         }
-        return is_time(c.metric) ? 0 : c.metric == Metric::allocated_bytes ? 1 : 2;
+        switch (c.metric) {
+        case Metric::self_time: return 0;
+        case Metric::allocated_bytes: return 1;
+        case Metric::total_time: return 2;
+        default: return 3;
+        }
     };
     const int ga = group(a), gb = group(b);
     if (ga != gb) {
         return ga < gb;
     }
-    const double sa = ga == 2 ? std::fabs(a.change) : std::fabs(a.candidate - a.base);
-    const double sb = gb == 2 ? std::fabs(b.change) : std::fabs(b.candidate - b.base);
-    if (sa != sb) {
-        return sa > sb;
-    }
-    return a.metric < b.metric; // self before total
+    const double sa = ga == 3 ? std::fabs(a.change) : std::fabs(a.candidate - a.base);
+    const double sb = gb == 3 ? std::fabs(b.change) : std::fabs(b.candidate - b.base);
+    return sa > sb;
 }
 
 } // namespace detail
