@@ -3,6 +3,8 @@
 //
 //   pycroscope profile [OPTIONS] SCRIPT [ARGS...]
 //   pycroscope report | export ...   a recorded capture, replayed (replay_commands.cpp)
+//   pycroscope list | show | compare | history | export-session | import-session,
+//   profile --runs N ...             the session store (store_commands.cpp)
 //
 // The script runs in an embedded interpreter (the libpython this binary links)
 // configured like the real `python3`: sys.executable is that interpreter,
