@@ -74,6 +74,17 @@
 #include "pycroscope/sinks/sampled_stack_sink.hpp"
 #include "pycroscope/system/system_section.hpp"
 
+#include "pycroscope/analysis/mann_whitney.hpp"
+#include "pycroscope/analysis/profile_comparison.hpp"
+#include "pycroscope/analysis/step_detection.hpp"
+
+#include "pycroscope/store/comparison_report.hpp"
+#include "pycroscope/store/manifest.hpp"
+#include "pycroscope/store/session_archive.hpp"
+#include "pycroscope/store/session_runs.hpp"
+#include "pycroscope/store/session_store.hpp"
+#include "pycroscope/store/store_error.hpp"
+
 #if defined(PYCROSCOPE_PYTHON) && PYCROSCOPE_PYTHON
 #include "pycroscope/python/python.hpp"
 #include "pycroscope/profile/module_profile.hpp"

@@ -4,6 +4,8 @@
 //   pycroscope profile [OPTIONS] SCRIPT [ARGS...]
 //   pycroscope profile [OPTIONS] -m MODULE [ARGS...]  |  -c CODE [ARGS...]
 //   pycroscope report | export ...   a recorded capture, replayed (replay_commands.cpp)
+//   pycroscope list | show | compare | history | export-session | import-session,
+//   profile --runs N ...             the session store (store_commands.cpp)
 //
 // The script runs in an embedded interpreter (the libpython this binary links)
 // configured like the real `python3`: sys.executable is that interpreter,
@@ -39,6 +41,7 @@
 #include <pycroscope.hpp>
 
 #include "replay_commands.hpp"
+#include "store_commands.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -113,6 +116,8 @@ const char* const usage_text =
     "                     one, else its first int) and fit O(1)..O(2^n): session.json \"complexity\" (docs/complexity.md);\n"
     "                     FUNC is a function of SCRIPT (\"solve\", \"Graph.search\") or \"module:qualname\"\n"
     "  --top N            functions in the report printed at the end (default 15, 0: none)\n"
+    "  --runs N           run SCRIPT N times, each in a fresh process, into run-1..run-N of one\n"
+    "                     session with runs.json (for `pycroscope compare`; docs/compare.md)\n"
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
@@ -150,8 +155,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         std::printf("commands:\n"
                     "  pycroscope profile [OPTIONS] SCRIPT [ARGS...]\n"
                     "                     runs SCRIPT and profiles it (below)\n"
-                    "%s\n",
-                    replay_commands_overview);
+                    "%s%s\n",
+                    replay_commands_overview, store_commands_overview);
         std::fputs(usage_text, stdout);
         return 0;
     }
@@ -160,7 +165,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         return 0;
     }
     if (verb != "profile") {
-        return usage_error("unknown command '" + std::string(verb) + "' (commands: profile, report, export)");
+        return usage_error("unknown command '" + std::string(verb) + "' (commands: profile, report, export, list, show, "
+                           "export-session, import-session, compare, history)");
     }
     pycroscope::profile::ProfileOptions& options = command.options;
     bool line_flag = false;
@@ -621,6 +627,10 @@ int main(int argc, char** argv) {
     if (argc >= 2 && is_replay_command(argv[1])) {
         return run_replay_command(argc, argv); // no interpreter: the capture is replayed
     }
+    if (is_store_command(argc, argv)) {
+        return run_store_command(argc, argv); // the store's commands, and profile --runs N
+    }
+    const std::int64_t started_unix_ns = unix_time_ns();
     Command command;
     bool done = false;
     const int parsed = parse(argc, argv, command, done);
@@ -664,6 +674,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", error.what());
         return exit_usage;
     }
+
+    // manifest.json when the process exits: after main returns, or inside
+    // Py_RunMain when the script calls sys.exit() (Python exits there).
+    record_session_manifest_at_exit(profile->output_dir(), argc, argv, command.script_index, PY_VERSION,
+                                    started_unix_ns);
 
     py::register_builtin_module();
 
