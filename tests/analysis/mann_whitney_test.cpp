@@ -7,6 +7,7 @@
 
 #include <vector>
 
+namespace mann_whitney_test {
 namespace {
 
 using pycroscope::analysis::mann_whitney_u;
@@ -92,3 +93,4 @@ TEST(MannWhitney, LargeSamplesWithoutTiesAgreeBetweenExactAndAsymptotic) {
 }
 
 } // namespace
+} // namespace mann_whitney_test

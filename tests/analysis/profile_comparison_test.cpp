@@ -7,6 +7,7 @@
 
 #include <vector>
 
+namespace profile_comparison_test {
 namespace {
 
 namespace an = pycroscope::analysis;
@@ -146,3 +147,4 @@ TEST(ProfileComparison, AFunctionMissingOnOneSideIsListedApart) {
 }
 
 } // namespace
+} // namespace profile_comparison_test

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+namespace step_detection_test {
 namespace {
 
 using pycroscope::analysis::detect_step;
@@ -59,3 +60,4 @@ TEST(StepDetection, MedianOfEvenAndOddCounts) {
 }
 
 } // namespace
+} // namespace step_detection_test

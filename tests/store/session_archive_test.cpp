@@ -10,6 +10,7 @@
 
 #include <string>
 
+namespace session_archive_test {
 namespace {
 
 namespace st = pycroscope::store;
@@ -111,3 +112,4 @@ TEST(SessionArchive, ADamagedFileIsNotImportedAndNothingIsWritten) {
 }
 
 } // namespace
+} // namespace session_archive_test

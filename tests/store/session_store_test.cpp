@@ -10,6 +10,7 @@
 
 #include <string>
 
+namespace session_store_test {
 namespace {
 
 namespace st = pycroscope::store;
@@ -174,3 +175,4 @@ TEST(SessionRuns, MissingFolderEmptyFolderAndCorruptSessionAreStoreErrors) {
 }
 
 } // namespace
+} // namespace session_store_test
