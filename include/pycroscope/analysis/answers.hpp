@@ -37,7 +37,7 @@ inline Answers answer(const model::Profile& profile, const SourceFacts& facts, c
     const HotspotRanking ranking = rank_hotspots(profile, options.ranking);
     out.recommendations = recommend(profile, ranking, out.findings.findings, memory, io, out.findings.files,
                                     options.recommendations);
-    out.health = health_score(profile, out.findings.findings, memory, io);
+    out.health = health_score(profile, out.findings.findings, memory, io, out.findings.files);
     out.seconds = facts.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return out;
 }

@@ -7,7 +7,8 @@
 //     patterns  min(30, sum over findings of 10 / 4 / 1.5 / 0.25 points
 //               for critical / high / medium / low)
 //     memory    min(15, 5 per steadily growing site, + 5 for a peak above 1 GiB)
-//     io        min(15, blocking I/O share of the run / 2)
+//     io        min(15, blocking I/O share of the run / 2), I/O of the
+//               analysed sources only (an import reading its .pyc is not the program's)
 //
 // A hot function without a pattern costs nothing: a program that computes
 // is not unhealthy for computing. costs lists what cost the most points
@@ -50,8 +51,10 @@ inline double severity_points(Severity severity) noexcept {
     return 0.25;
 }
 
+// sources: as for recommend().
 inline HealthScore health_score(const model::Profile& profile, const std::vector<Finding>& findings,
-                                const MemoryFacts& memory, const IoFacts& io, std::size_t top_costs = 5) {
+                                const MemoryFacts& memory, const IoFacts& io,
+                                const std::vector<std::string>& sources = {}, std::size_t top_costs = 5) {
     HealthScore h;
     double time = 0, patterns = 0, mem = 0, io_pct = 0;
     for (const Finding& f : findings) {
@@ -76,6 +79,11 @@ inline HealthScore health_score(const model::Profile& profile, const std::vector
     }
     if (io.present && profile.unit == model::Unit::nanoseconds) {
         for (const IoFacts::Site& site : io.sites) {
+            const bool own = sources.empty() ? !site.file.empty() && site.file.front() != '<'
+                                             : std::find(sources.begin(), sources.end(), site.file) != sources.end();
+            if (!own) {
+                continue;
+            }
             const double pct = detail::share(site.time_ns, profile.total);
             io_pct += pct;
             if (pct / 2 >= 0.5) {

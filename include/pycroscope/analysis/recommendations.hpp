@@ -11,7 +11,7 @@
 //                      they call) with >= medium self share and no finding
 //                      of its own: self share x 0.5 (make it twice as fast,
 //                      or call it half as often)
-//     io               a blocking I/O site with >= 1% of the run: its share x
+//     io               a blocking I/O site of the analysed sources with >= 1% of the run: its share x
 //                      0.5 (batch, buffer, or overlap the waits)
 //     memory           a steadily growing site, or a peak above 1 GiB: 0
 //                      (memory, not time), ranked after every time saving
@@ -117,6 +117,7 @@ struct RecommendationOptions {
     double hotspot_gain = 0.5;
     double io_gain = 0.5;
     double io_min_pct = 1.0;
+    double min_saving = 0.001; // time recommendations that save less (0.1% of the run) are left out
     std::uint64_t peak_bytes_limit = std::uint64_t{1} << 30;
 };
 
@@ -142,7 +143,7 @@ inline std::vector<Recommendation> recommend(const model::Profile& profile, cons
         return std::find(sources.begin(), sources.end(), file) != sources.end();
     };
     for (const Finding& f : findings) {
-        if (f.estimated_saving <= 0) {
+        if (f.estimated_saving < options.min_saving) {
             continue;
         }
         Recommendation r;
@@ -177,7 +178,8 @@ inline std::vector<Recommendation> recommend(const model::Profile& profile, cons
         const bool own = fn.kind == LocationKind::c_function
                              ? !r.callers.empty() && changeable(profile.functions[r.callers.front().function].file)
                              : changeable(fn.file);
-        if (r.severity < Severity::medium || covered || !own) {
+        if (r.severity < Severity::medium || covered || !own ||
+            r.self_pct / 100 * options.hotspot_gain < options.min_saving) {
             continue;
         }
         Recommendation rec;
@@ -207,7 +209,7 @@ inline std::vector<Recommendation> recommend(const model::Profile& profile, cons
     if (io.present && profile.unit == model::Unit::nanoseconds) {
         for (const IoFacts::Site& site : io.sites) {
             const double pct = detail::share(site.time_ns, profile.total);
-            if (pct < options.io_min_pct) {
+            if (pct < options.io_min_pct || !changeable(site.file)) {
                 continue;
             }
             Recommendation rec;
