@@ -294,7 +294,7 @@ inline FindingReport find_patterns(const model::Profile& profile, const SourceFa
             if (has_lines) {
                 finding.time_share = share(lines_time(finding.line, finding.end_line, f));
                 finding.time_basis = "lines";
-            } else if (f != model::no_index && finding.kind != "unused_import") {
+            } else if (f != model::no_index) {
                 finding.time_share = share(whole_function ? profile.functions[f].inclusive
                                                           : detail::own_time(profile, f));
                 finding.time_basis = "function";
@@ -329,7 +329,9 @@ inline FindingReport find_patterns(const model::Profile& profile, const SourceFa
             const std::uint32_t f = site.function_line == 0
                                         ? detail::function_at(index, 1, 0)
                                         : detail::function_at(index, site.function_line, site.function_line);
-            emit(std::move(finding), site.function_line == 0 && site.kind != "dead_code" ? model::no_index : f, false);
+            // Unreachable code and imports take no time of their function.
+            const bool timeless = site.kind == "dead_code" || site.kind == "unused_import";
+            emit(std::move(finding), timeless || site.function_line == 0 ? model::no_index : f, false);
         }
         for (const SourceFunction& fn : source.functions) {
             const std::uint32_t f = detail::function_at(index, fn.first_line, fn.def_line);
