@@ -20,5 +20,5 @@ def cold(items, wanted):
 
 
 def main():
-    hot(range(30000), range(40))
-    cold(range(5), range(40))
+    hot(range(60000), range(100))
+    cold(range(5), range(100))

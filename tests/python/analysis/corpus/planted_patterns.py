@@ -1,4 +1,4 @@
-"""Planted patterns: every line marked `# expect: KIND` must be found, and nothing else."""
+"""Planted patterns: every line with an expect comment must be found, and nothing else."""
 import os  # expect: unused_import
 import math
 
