@@ -11,6 +11,7 @@
 #include "pycroscope/analysis/source_facts.hpp"
 
 #include <chrono>
+#include <string>
 #include <vector>
 
 namespace pycroscope {
@@ -48,10 +49,13 @@ inline Answers answer(const model::Profile& profile, const SourceFactsProvider& 
                       const IoFacts& io, const AnswerOptions& options = {}) {
     SourceFacts facts;
     if (options.findings.enabled) {
-        if (provider) {
+        const std::vector<std::string> files = profiled_sources(profile);
+        if (files.empty()) {
+            // Nothing to read (code from strings only, or no Python ran).
+        } else if (provider) {
             const auto start = std::chrono::steady_clock::now();
             try {
-                facts = provider(profiled_sources(profile), options.findings.include_libraries);
+                facts = provider(files, options.findings.include_libraries);
             } catch (const std::exception& error) {
                 facts = SourceFacts{};
                 facts.error = error.what();
