@@ -45,6 +45,12 @@
 #include "pycroscope/model/import_model.hpp"
 #include "pycroscope/model/io_model.hpp"
 
+#include "pycroscope/analysis/answers.hpp"
+#include "pycroscope/analysis/findings.hpp"
+#include "pycroscope/analysis/health_score.hpp"
+#include "pycroscope/analysis/recommendations.hpp"
+#include "pycroscope/analysis/source_facts.hpp"
+
 #include "pycroscope/report/flame_tree.hpp"
 #include "pycroscope/report/html_escape.hpp"
 #include "pycroscope/report/html_report.hpp"
@@ -57,6 +63,7 @@
 #include "pycroscope/report/report_inputs.hpp"
 #include "pycroscope/report/source_files.hpp"
 
+#include "pycroscope/sinks/answer_sections.hpp"
 #include "pycroscope/sinks/atomic_file.hpp"
 #include "pycroscope/sinks/base_sink.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
@@ -87,5 +94,6 @@
 
 #if defined(PYCROSCOPE_PYTHON) && PYCROSCOPE_PYTHON
 #include "pycroscope/python/python.hpp"
+#include "pycroscope/python/analysis/source_findings.hpp"
 #include "pycroscope/profile/module_profile.hpp"
 #endif

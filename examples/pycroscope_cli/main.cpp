@@ -40,6 +40,7 @@
 #define PYCROSCOPE_PYTHON 1
 #include <pycroscope.hpp>
 
+#include "pattern_flags.hpp"
 #include "replay_commands.hpp"
 #include "store_commands.hpp"
 
@@ -121,15 +122,24 @@ const char* const usage_text =
     "  -h, --help         show this help\n"
     "  --version          show the version\n"
     "\n"
+    "pattern options (findings, recommendations, health score; docs/analysis.md):\n"
     "outputs: session.json (summary), stacks.folded (flame graphs), capture.pycro (every event, compact),\n"
     "         report.html (the interactive report, one offline file), report.md (summary for terminals and CI)\n";
+
+void print_usage(std::FILE* stream) {
+    const std::string text = usage_text;
+    const std::string marker = "pattern options";
+    const std::size_t at = text.find('\n', text.find(marker)) + 1;
+    std::fputs((text.substr(0, at) + pattern_flags_usage + "\n" + text.substr(at)).c_str(), stream);
+}
 
 int usage_error(std::string message) {
     const std::string prefix = "pycroscope: ";
     if (message.compare(0, prefix.size(), prefix) == 0) {
         message.erase(0, prefix.size()); // ConfigError messages carry it already
     }
-    std::fprintf(stderr, "pycroscope: %s\n\n%s", message.c_str(), usage_text);
+    std::fprintf(stderr, "pycroscope: %s\n\n", message.c_str());
+    print_usage(stderr);
     return exit_usage;
 }
 
@@ -157,7 +167,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                     "                     runs SCRIPT and profiles it (below)\n"
                     "%s%s\n",
                     replay_commands_overview, store_commands_overview);
-        std::fputs(usage_text, stdout);
+        print_usage(stdout);
         return 0;
     }
     if (verb == "--version") {
@@ -212,7 +222,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             break;
         }
         if (arg == "-h" || arg == "--help") {
-            std::fputs(usage_text, stdout);
+            print_usage(stdout);
             return 0;
         } else if (arg == "--minimal") {
             options.minimal = true;
@@ -318,6 +328,10 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                 return usage_error("--top needs a number");
             }
             command.top = top;
+        } else if ((matched = parse_pattern_flag(argc, argv, i, options.patterns, value)) != 0) {
+            if (matched < 0) {
+                return usage_error(value);
+            }
         } else {
             return usage_error("unknown option '" + std::string(arg) + "'");
         }

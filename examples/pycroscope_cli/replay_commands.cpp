@@ -1,9 +1,14 @@
 // `pycroscope report` and `pycroscope export` (see replay_commands.hpp).
-// Python-free: they read the capture, never run the script.
+// They read the capture, never run the script; `report` starts an
+// interpreter only to read the profiled sources again (source_analysis.hpp).
 
 #include "replay_commands.hpp"
 
+#include "pattern_flags.hpp"
+#include "source_analysis.hpp"
+
 #include "pycroscope/profile/replay_profile.hpp"
+#include "pycroscope/report/terminal_summary.hpp"
 #include "pycroscope/report/terminal_text.hpp"
 
 #include <algorithm>
@@ -18,17 +23,19 @@ constexpr int exit_usage = 2;
 constexpr int exit_output_error = 3;
 
 const char* const report_usage =
-    "usage: pycroscope report [--output-dir OUT] [--sinks LIST] DIR|FILE.pycro\n"
+    "usage: pycroscope report [--output-dir OUT] [--sinks LIST] [PATTERN OPTIONS] DIR|FILE.pycro\n"
     "\n"
     "Replays a capture (DIR/capture.pycro, recorded by `pycroscope profile --sinks ...,capture`)\n"
     "without running the script again, into session.json, stacks.folded, memory.folded (when\n"
     "the capture tracked memory), then report.html and report.md. A capture cut short (the run\n"
-    "was killed) is replayed up to its last whole chunk, and said so.\n"
+    "was killed) is replayed up to its last whole chunk, and said so. The profiled sources are\n"
+    "read again for the findings (the same as the live run's while the files are unchanged).\n"
     "\n"
     "options:\n"
     "  --output-dir OUT   where to write (default: the capture's own folder)\n"
     "  --sinks LIST       comma-separated among json, folded, chrome (trace.json)\n"
     "                     (default: json,folded)\n"
+    "%s"
     "  -h, --help         show this help\n"
     "\n"
     "exit status: 0; 2 for a usage error or a capture that cannot be read (nothing written);\n"
@@ -106,6 +113,7 @@ int print_outcome(const pycroscope::profile::ReplayOutcome& outcome) {
             out += "  " + terminal_text(file) + "\n";
         }
     }
+    out += pycroscope::report::terminal_answers(outcome.answers);
     std::fputs(out.c_str(), stdout);
     return outcome.not_written.empty() ? 0 : exit_output_error;
 }
@@ -116,11 +124,18 @@ int run_report(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
-            std::fputs(report_usage, stdout);
+            std::printf(report_usage, pattern_flags_usage);
             return 0;
         }
         std::string value;
-        int found = option_value(argc, argv, i, "--output-dir", value);
+        int found = parse_pattern_flag(argc, argv, i, options.patterns, value);
+        if (found < 0) {
+            return fail(value + " (see pycroscope report --help)");
+        }
+        if (found > 0) {
+            continue;
+        }
+        found = option_value(argc, argv, i, "--output-dir", value);
         if (found != 0) {
             if (found < 0 || value.empty()) {
                 return fail("--output-dir needs a directory (see pycroscope report --help)");
@@ -162,11 +177,15 @@ int run_report(int argc, char** argv) {
     if (source.empty()) {
         return fail("missing DIR or FILE.pycro (see pycroscope report --help)");
     }
+    options.source_facts = offline_source_facts();
+    int status = exit_usage;
     try {
-        return print_outcome(pycroscope::profile::replay_report(source, options));
+        status = print_outcome(pycroscope::profile::replay_report(source, options));
     } catch (const std::exception& error) {
-        return fail(error.what());
+        status = fail(error.what());
     }
+    finish_offline_source_facts();
+    return status;
 }
 
 int run_export(int argc, char** argv) {
@@ -221,7 +240,7 @@ int run_export(int argc, char** argv) {
 } // namespace
 
 const char* const replay_commands_overview =
-    "  pycroscope report [--output-dir OUT] [--sinks LIST] DIR|FILE.pycro\n"
+    "  pycroscope report [--output-dir OUT] [--sinks LIST] [PATTERN OPTIONS] DIR|FILE.pycro\n"
     "                     session.json, stacks.folded, report.html, report.md from a capture\n"
     "  pycroscope export --format FMT [-o FILE] DIR|FILE.pycro\n"
     "                     one exporter format (perfetto, speedscope, pprof, callgrind, ...) from a capture\n";

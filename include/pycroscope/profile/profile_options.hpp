@@ -2,6 +2,7 @@
 // The options of the standard profile: what `pycroscope profile` and a bare
 // pycroscope.profile() record, and where they write it.
 
+#include "pycroscope/analysis/findings.hpp"
 #include "pycroscope/core/config.hpp"
 #include "pycroscope/core/error.hpp"
 #include "pycroscope/python/memory/memory_collector.hpp"
@@ -100,6 +101,9 @@ struct ProfileOptions {
     // "qualname" names a function of script (the __main__ file); "module:qualname" one of a module.
     std::string complexity_function;
     std::string script;
+    // The pattern pass over the profiled sources (findings, recommendations,
+    // health in session.json and the terminal summary): analysis/findings.hpp.
+    analysis::FindingOptions patterns;
     Config config;
 
     // Every output by its --sinks name.

@@ -15,12 +15,16 @@
 // outputs is removed again when empty. A capture cut short (no trailer) is
 // replayed up to its last whole chunk; the result says so.
 //
+// The findings are the live run's: the same Profile and the same sources,
+// read again through options.source_facts (the interpreter's `ast`).
+//
 // What session.json cannot hold on replay: the "python" section (interpreter
 // version, backend, conflicts: properties of the live tracer), "system" (the
 // monitor's own samples are not events) and "memory" (its mode and sampling
 // are properties of the live allocator hooks). Everything else is derived
 // from the recorded events, as live.
 
+#include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/capture/capture_error.hpp"
 #include "pycroscope/capture/replay.hpp"
 #include "pycroscope/core/error.hpp"
@@ -31,6 +35,7 @@
 #include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/report/html_report.hpp"
 #include "pycroscope/report/markdown_report.hpp"
+#include "pycroscope/sinks/answer_sections.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
@@ -59,6 +64,11 @@ struct ReplayOptions {
     bool folded = true;     // stacks.folded (and memory.folded)
     bool chrome = false;    // trace.json
     bool reports = true;    // report.html and report.md (from session.json and the folded stacks)
+    // The pattern pass (findings, recommendations, health): the same options
+    // as the live run's give the same findings. Without source_facts (no
+    // interpreter) the findings section says the sources were not read.
+    analysis::FindingOptions patterns;
+    analysis::SourceFactsProvider source_facts;
 };
 
 struct ReplayOutcome {
@@ -69,6 +79,7 @@ struct ReplayOutcome {
     std::vector<std::string> written;     // files on disk, complete
     std::vector<std::string> not_written; // outputs that failed (result.errors / report_errors say why)
     std::vector<std::string> report_errors;
+    analysis::Answers answers; // findings, recommendations, health (session.json written)
 };
 
 namespace detail {
@@ -169,6 +180,14 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
     std::shared_ptr<sinks::SampleProfileSink> samples;
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks;
     std::shared_ptr<sinks::JsonSummarySink> json;
+    bool io_ran = false;
+    auto answers = std::make_shared<sinks::AnswerSource>([&](const SessionSummary& summary) {
+        analysis::AnswerOptions answer_options;
+        answer_options.findings = options.patterns;
+        // Memory: the live allocator's model is not replayed (see above).
+        return analysis::answer(builder->profile(), options.source_facts, analysis::MemoryFacts{},
+                                analysis::io_facts(io_ran ? io.get() : nullptr, summary.info), answer_options);
+    });
 
     ReplayOutcome outcome = detail::run_replay(
         source, options.output_dir,
@@ -182,6 +201,7 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
             const bool has_io = detail::has_collector(info, "io");
             const bool has_exceptions = detail::has_collector(info, "exceptions");
             const bool has_memory = detail::has_collector(info, "memory");
+            io_ran = has_io;
             if (has_gc) processors.push_back(gc);
             if (has_imports) processors.push_back(imports);
             if (has_io) processors.push_back(io);
@@ -216,6 +236,7 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
                 if (has_imports) model::add_imports_section(*json, *imports);
                 if (has_io) model::add_io_section(*json, *io);
                 if (has_exceptions) model::add_exceptions_section(*json, *exceptions);
+                sinks::add_answer_sections(*json, answers, options.patterns);
                 sinks.push_back(json);
                 files.push_back(json);
             }
@@ -238,6 +259,9 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
             }
         });
 
+    if (answers->ready()) {
+        outcome.answers = answers->answers();
+    }
     if (options.reports && (options.json || options.folded)) {
         const auto inputs = report::ReportInputs::from_output_dir(outcome.output_dir);
         using Writer = void (*)(const std::string&, const report::ReportInputs&);

@@ -3,6 +3,7 @@
 // session.json section that `pycroscope profile` and a bare
 // pycroscope.profile() compose. The only layer that knows them all.
 
+#include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/capture/capture_sink.hpp"
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/model/call_size_model.hpp"
@@ -11,6 +12,7 @@
 #include "pycroscope/sinks/profile_sections.hpp"
 #include "pycroscope/profile/profile_options.hpp"
 #include "pycroscope/report/terminal_text.hpp"
+#include "pycroscope/python/analysis/source_findings.hpp"
 #include "pycroscope/python/exceptions/exception_collector.hpp"
 #include "pycroscope/python/gc/gc_collector.hpp"
 #include "pycroscope/python/imports/import_collector.hpp"
@@ -22,6 +24,7 @@
 #include "pycroscope/python/tracer/tracer.hpp"
 #include "pycroscope/report/html_report.hpp"
 #include "pycroscope/report/markdown_report.hpp"
+#include "pycroscope/sinks/answer_sections.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
 #include "pycroscope/sinks/complexity_section.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
@@ -162,6 +165,7 @@ public:
             if (call_size_model_) {
                 sinks::add_complexity_section(*json_, options_.complexity_function, *call_size_model_);
             }
+            sinks::add_answer_sections(*json_, answers_, options_.patterns);
             add_file(json_);
         }
         if (sampled_stacks_ != nullptr) {
@@ -208,6 +212,7 @@ public:
         session_.collector<GcCollector>().enabled = false;
         session_.collector<ImportCollector>().enabled = false;
         session_.collector<IoCollector>().enabled = false;
+        answers_->reset();
         session_.set_collector_names(collectors()); // session.json lists what runs, and so does a capture
         if (call_size_model_) {
             watch_function(options_.complexity_function, options_.script); // before the script's code is seen
@@ -334,6 +339,7 @@ public:
                     out += end < table.size() ? "\n" : "";
                     at = end + 1;
                 }
+                out += report::terminal_answers(answers(), top_answers(top));
             }
             out += outputs_report();
             return out;
@@ -347,6 +353,7 @@ public:
             report::TerminalSummaryOptions summary;
             summary.top = top;
             out += report::terminal_summary(profile_model_->profile(), summary);
+            out += report::terminal_answers(answers(), top_answers(top));
         }
         if (call_size_model_) {
             const analysis::ComplexityFit fit = sinks::fit_call_sizes(*call_size_model_, s.info);
@@ -357,6 +364,10 @@ public:
         out += outputs_report();
         return out;
     }
+
+    // The findings, recommendations and health score of the last run
+    // (computed at stop when session.json is written, else on first use).
+    const analysis::Answers& answers() { return answers_->get(session_.summary()); }
 
     // The end of report(): errors, the files written, the files not written.
     std::string outputs_report() const {
@@ -437,6 +448,18 @@ private:
         return out;
     }
 
+    static std::size_t top_answers(std::size_t top) { return std::min<std::size_t>(top, 5); }
+
+    // Runs at the first section that needs them, on the thread that stops
+    // the session (which holds, or can take, the GIL).
+    analysis::Answers compute_answers(const SessionSummary& summary) const {
+        analysis::AnswerOptions options;
+        options.findings = options_.patterns;
+        return analysis::answer(profile_model_->profile(), &python::collect_source_facts,
+                                analysis::memory_facts(memory_model_.get()),
+                                analysis::io_facts(io_model_.get(), summary.info), options);
+    }
+
     template <class Collector>
     static void start_late(Collector& collector, bool wanted, SessionCore& core) {
         if (wanted) {
@@ -467,6 +490,8 @@ private:
     std::vector<Output> outputs_; // in files_'s order
     std::vector<std::string> report_errors_; // report.html / report.md that could not be written
     std::vector<std::string> stale_temporaries_;
+    std::shared_ptr<sinks::AnswerSource> answers_ = std::make_shared<sinks::AnswerSource>(
+        [this](const SessionSummary& summary) { return compute_answers(summary); });
 };
 
 

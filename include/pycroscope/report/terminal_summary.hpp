@@ -2,7 +2,8 @@
 // The terminal summary of a Profile: the top functions of every kind
 // (Python, C builtins such as time.sleep, zones, GC, imports) with self and
 // inclusive time, share, calls and severity, then the hot path and the
-// callers of the critical and high ones. Python-free:
+// callers of the critical and high ones; terminal_answers() then prints the
+// health score, the top findings and the top recommendations. Python-free:
 // any host with a Profile can print it.
 //
 // Names come from the profiled program, so they are escaped before they
@@ -10,6 +11,7 @@
 // the bidirectional overrides that could reorder what the user sees.
 
 #include "pycroscope/report/terminal_text.hpp"
+#include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/analysis/hotspots.hpp"
 #include "pycroscope/model/profile.hpp"
 
@@ -120,6 +122,63 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
                       "pycroscope: %llu call(s) still running at stop were closed at their thread's last event\n",
                       static_cast<unsigned long long>(profile.unclosed_spans));
         out += line;
+    }
+    return out;
+}
+
+// The health score, then the top findings and recommendations (top of
+// each), one line each, ending in a newline. Empty when the pattern pass was off.
+inline std::string terminal_answers(const analysis::Answers& answers, std::size_t top = 5) {
+    const analysis::FindingReport& found = answers.findings;
+    std::string out;
+    if (!found.enabled) {
+        return out;
+    }
+    char line[256];
+    std::snprintf(line, sizeof line, "pycroscope: health %d/100", answers.health.score);
+    out += line;
+    if (!answers.health.costs.empty()) {
+        out += ", costing most: ";
+        for (std::size_t i = 0; i < answers.health.costs.size() && i < 3; ++i) {
+            const analysis::HealthCost& cost = answers.health.costs[i];
+            out += i > 0 ? "; " : "";
+            out += terminal_text(cost.item);
+            std::snprintf(line, sizeof line, " (-%.1f)", cost.points);
+            out += line;
+        }
+    }
+    out += '\n';
+    if (!found.error.empty()) {
+        out += "pycroscope: source analysis failed: " + terminal_text(found.error) + "\n";
+    }
+    if (!found.findings.empty()) {
+        std::snprintf(line, sizeof line, "pycroscope: %zu finding(s) in %zu file(s)%s, top %zu:\n",
+                      found.findings.size(), found.files_analysed,
+                      found.line_data ? "" : " (no line data: function shares)",
+                      std::min(top, found.findings.size()));
+        out += line;
+        for (std::size_t i = 0; i < found.findings.size() && i < top; ++i) {
+            const analysis::Finding& f = found.findings[i];
+            std::string text = "  ";
+            std::snprintf(line, sizeof line, "%-8s %5.1f%%  ", analysis::to_string(f.severity), 100 * f.time_share);
+            text += line;
+            text += terminal_text(f.kind) + "  " + terminal_text(f.file) + ":" + std::to_string(f.line) + "  " +
+                    terminal_text(f.message) + "\n";
+            out += text;
+        }
+    }
+    if (!answers.recommendations.empty()) {
+        out += "pycroscope: recommendations (estimated whole-run saving and speedup):\n";
+        for (std::size_t i = 0; i < answers.recommendations.size() && i < top; ++i) {
+            const analysis::Recommendation& r = answers.recommendations[i];
+            std::snprintf(line, sizeof line, "  %zu. %5.1f%% %5.2fx  ", i + 1, 100 * r.estimated_saving,
+                          r.estimated_speedup);
+            std::string where = terminal_text(r.file);
+            if (!where.empty()) {
+                where += ":" + std::to_string(r.line) + ": ";
+            }
+            out += line + where + terminal_text(r.suggestion) + " (" + terminal_text(r.message) + ")\n";
+        }
     }
     return out;
 }
