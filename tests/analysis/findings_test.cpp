@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+namespace findings_test {
 namespace {
 
 using namespace pycroscope;
@@ -201,3 +202,4 @@ TEST(HealthScore, FollowsItsFormulaAndNamesWhatCostTheMost) {
 }
 
 } // namespace
+} // namespace findings_test

@@ -31,6 +31,7 @@ extern char** environ;
 #define PYCROSCOPE_FINDINGS_TEST_POSIX 1
 #endif
 
+namespace findings_cli_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -334,3 +335,4 @@ TEST_F(FindingsCli, ThePatternOptionsSelectDetectorsAndSeverities) {
 #endif
 
 } // namespace
+} // namespace findings_cli_test

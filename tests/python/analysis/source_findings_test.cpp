@@ -14,6 +14,7 @@
 #include <string>
 #include <unistd.h>
 
+namespace source_findings_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -101,3 +102,4 @@ TEST_F(SourceFindings, ThePendingExceptionOfTheCallerIsKept) {
 }
 
 } // namespace
+} // namespace source_findings_test
