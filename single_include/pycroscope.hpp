@@ -119,6 +119,10 @@ constexpr std::uint8_t synthetic = 1;
 // py_return: the frame exited by an exception. py_exception: the exception
 // was handled in this frame.
 constexpr std::uint8_t exception = 2;
+// py_call of a function watched for complexity (python/runtime/
+// watched_functions.hpp): payload is the size of its first sized argument,
+// or ~0 when it had none.
+constexpr std::uint8_t watched = 4;
 } // namespace event_flags
 
 // Bits of Event::flags on EventKind::sample.
@@ -6911,33 +6915,504 @@ inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
 } // namespace pycroscope
 // ---- end pycroscope/model/io_model.hpp ----
 
-// ---- begin pycroscope/report/flame_tree.hpp ----
-// FlameTree: folded stacks ("a;b;c <weight>" per line, as stacks.folded and
-// memory.folded hold them) merged into one prefix tree, then cut to at most
-// max_nodes nodes for embedding in a report. The heaviest nodes are kept;
-// the children a node loses are merged into one "[other]" child carrying
-// their weight, so every kept node still sums to its true total.
-//
-//     report::FlameTree tree = report::FlameTree::from_file("stacks.folded");
-//     tree.prune(20000);
-//     report::JsonValue json = tree.to_json();  // {"total", "names", "name", "value", "parent", ...}
-//
-// The JSON form is flat and in preorder (a parent comes before its children):
-// node i is named names[name[i]], weighs value[i] (inclusive) and hangs under
-// parent[i] (-1 for the root, whose name is "all").
+// ---- begin pycroscope/analysis/answers.hpp ----
+// The answers of a run, computed once from the Profile and the facts about
+// its sources, memory and I/O: the findings, the recommendations and the
+// health score. session.json's "findings", "recommendations", "health" and
+// "pattern_analysis" sections and the terminal summary read this.
 
-// ---- begin pycroscope/report/json_document.hpp ----
-// A small JSON document for the report renderers: they read session.json
-// back (written by another process, or by another version), trim what they
-// embed, and write it into an HTML page. Numbers keep their source text, so
-// integers beyond 2^53 (nanosecond timestamps) pass through unchanged.
+// ---- begin pycroscope/analysis/findings.hpp ----
+// Findings: anti-patterns in the profiled Python sources, each tied to the
+// time the run measured on the lines it covers. The sites come from the
+// source pass (source_facts.hpp); this file joins them with the Profile and
+// grades them, without Python.
 //
-//     report::JsonValue doc = report::parse_json(text);   // throws ReportError
-//     doc.find("memory") ? doc.find("memory")->get_number("peak_bytes") : 0;
-//     std::string out; report::append_json(out, doc, report::JsonEscape::script);
+//   time_share         fraction of the run on the site's lines [line, end_line] of
+//                      its function (line data: traced line time, which
+//                      includes the calls a line makes, or sampled line
+//                      totals); without line data for that file, the
+//                      function's own time: self plus the C functions it
+//                      calls directly (time_basis "function", an upper bound)
+//   severity           from time_share, with the hotspot thresholds
+//                      (critical >= 25%, high >= 10%, medium >= 3%)
+//   estimated_saving   fraction of the whole run the fix saves:
+//                      time_share x the kind's expected gain (expected_gain())
+//   estimated_speedup  the whole run's speedup from it (Amdahl):
+//                      1 / (1 - estimated_saving)
 //
-// JsonEscape::script also escapes '<', '>', '&' and U+2028/U+2029, so the text
-// can sit inside a <script> element without ending it early.
+// Maintainability kinds (high_complexity, dead_code, unused_import) are
+// graded the same way; they carry no expected gain. Functions never called
+// are dead_code only in a traced run: a sampled run cannot tell.
+
+// ---- begin pycroscope/analysis/hotspots.hpp ----
+// Hotspots of a Profile, for every mode (traced, line, sampled): functions
+// and lines ranked by their share of the run, each with a severity, the top
+// callers and callees of each function, and the hot path.
+//
+//   self share    function self / Profile::total
+//   total share   function inclusive / Profile::total
+//   severity      from the self share (a line: its time share):
+//                 critical >= 25%, high >= 10%, medium >= 3%, low below
+//                 (SeverityThresholds; docs/analysis.md says why)
+//   hot path      from the tree's root, the child with the most inclusive
+//                 weight, while that child holds at least 5% of the run
+//
+// A caller's share is the part of the function's inclusive weight spent
+// under that caller; a callee's share is the part of the function's
+// inclusive weight spent in that callee.
+
+// ---- begin pycroscope/model/profile.hpp ----
+// The Profile: one aggregate of a run that every later pass reads (hotspots,
+// reports, compare, exporters) instead of raw events. Built on the drain
+// thread by model::ProfileBuilder, or read back from session.json by
+// model::load_profile(). Plain data: names are copied, so a Profile outlives
+// the interpreter and the session.
+//
+//   functions  every span kind (Python and C functions, native and dynamic
+//              zones, GC collections, imports): calls, resumes, self and
+//              inclusive weight, and the per-thread split
+//   edges      caller -> callee pairs with calls, inclusive and self weight
+//   tree       the calling-context tree, recursion folded (see below)
+//   lines      per-line hits and time (line mode) or samples (sampling mode)
+//
+// Weights are nanoseconds for a traced run and samples for a sampled one
+// (unit). Inclusive weight is never double-counted under recursion: only the
+// outermost activation of a function (or of a caller -> callee pair) adds it.
+//
+// The tree folds recursion: a call to a function already on the thread's
+// path re-enters that ancestor's node instead of growing the tree, so its
+// size is bounded by the distinct recursion-free paths of the program, not
+// by the run's length or depth (a 50,000-deep recursion is one node).
+
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+constexpr std::uint32_t no_index = 0xffffffffu;
+
+enum class Unit : std::uint8_t {
+    nanoseconds = 0, // traced: span durations
+    samples = 1,     // sampled: stack samples (wall-clock view, idle included)
+};
+
+inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
+
+// "python", "c", "zone", ... as session.json names location kinds.
+inline const char* kind_name(LocationKind kind) noexcept {
+    switch (kind) {
+    case LocationKind::native_zone: return "zone";
+    case LocationKind::dynamic_zone: return "zone";
+    case LocationKind::mark: return "mark";
+    case LocationKind::counter: return "counter";
+    case LocationKind::frame: return "frame";
+    case LocationKind::python_function: return "python";
+    case LocationKind::c_function: return "c";
+    case LocationKind::python_line: return "line";
+    case LocationKind::other: return "other";
+    case LocationKind::gc_collection: return "gc";
+    case LocationKind::python_import: return "import";
+    case LocationKind::io_site: return "io";
+    case LocationKind::exception_type: return "exception";
+    }
+    return "other";
+}
+
+// A thread's share of one function.
+struct ThreadShare {
+    std::uint32_t thread = 0; // index into Profile::threads
+    std::uint64_t calls = 0;
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    bool operator==(const ThreadShare& o) const noexcept {
+        return thread == o.thread && calls == o.calls && self == o.self && inclusive == o.inclusive;
+    }
+};
+
+struct Function {
+    std::string name;
+    std::string file;
+    std::uint32_t line = 0;
+    LocationKind kind = LocationKind::other;
+    std::uint64_t calls = 0;   // fresh entries (0 in a sampled profile)
+    std::uint64_t resumes = 0; // generator and coroutine re-entries
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t unclosed = 0; // spans still open at stop, closed at their thread's last event
+    std::vector<ThreadShare> threads; // by thread index
+    // The live location when built from events; null when loaded from a file.
+    const SourceLocation* location = nullptr;
+
+    bool operator==(const Function& o) const {
+        return name == o.name && file == o.file && line == o.line && kind == o.kind && calls == o.calls &&
+               resumes == o.resumes && self == o.self && inclusive == o.inclusive && unclosed == o.unclosed &&
+               threads == o.threads;
+    }
+};
+
+// Calls from caller to callee. inclusive: the callee's time under this
+// caller (outermost activation of the pair only); self: the callee's self
+// time under this caller.
+struct Edge {
+    std::uint32_t caller = no_index; // index into Profile::functions
+    std::uint32_t callee = no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t self = 0;
+    bool operator==(const Edge& o) const noexcept {
+        return caller == o.caller && callee == o.callee && calls == o.calls && inclusive == o.inclusive &&
+               self == o.self;
+    }
+};
+
+// A node of the calling-context tree. Node 0 is the root (function
+// no_index); a parent's index is always lower than its children's.
+struct TreeNode {
+    std::uint32_t function = no_index;
+    std::uint32_t parent = no_index;
+    std::uint64_t calls = 0; // includes folded recursive calls
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0; // outermost activations only
+    bool operator==(const TreeNode& o) const noexcept {
+        return function == o.function && parent == o.parent && calls == o.calls && self == o.self &&
+               inclusive == o.inclusive;
+    }
+};
+
+// One source line. Traced (line mode): hits and time from the line's event
+// to the frame's next line event or return (calls included, as
+// line_profiler counts). Sampled: time = samples whose innermost frame was
+// on the line, total = samples with the line anywhere on the stack.
+struct Line {
+    std::string file;
+    std::uint32_t line = 0;
+    std::uint32_t function = no_index; // index into Profile::functions
+    std::uint64_t hits = 0;
+    std::uint64_t time = 0;
+    std::uint64_t total = 0;
+    bool operator==(const Line& o) const {
+        return file == o.file && line == o.line && function == o.function && hits == o.hits && time == o.time &&
+               total == o.total;
+    }
+};
+
+struct Thread {
+    std::uint32_t index = 0; // session index (traced) or order of first sample (sampled)
+    std::uint64_t os_tid = 0;
+    std::string name;
+    std::uint64_t total = 0; // weight of its outermost spans (or its samples)
+    bool operator==(const Thread& o) const {
+        return index == o.index && os_tid == o.os_tid && name == o.name && total == o.total;
+    }
+};
+
+struct Profile {
+    static constexpr int schema_version = 1;
+
+    Unit unit = Unit::nanoseconds;
+    std::uint64_t wall_ns = 0; // the session's duration
+    // The denominator of every share: the weight of all outermost spans of
+    // all threads (the sum of every function's self), or all samples.
+    std::uint64_t total = 0;
+    std::uint64_t unclosed_spans = 0; // spans closed at their thread's last event
+    std::uint64_t unmatched_ends = 0; // ends whose begin was lost
+    std::uint64_t max_depth = 0;      // deepest span stack seen
+    std::uint64_t tree_pruned = 0;    // tree nodes left out when written (see profile_json.hpp)
+    std::vector<Thread> threads;
+    std::vector<Function> functions;
+    std::vector<Edge> edges; // ordered by caller, then callee
+    std::vector<TreeNode> tree;
+    std::vector<Line> lines; // ordered by file, line, function
+
+    // Indexes into edges of the calls into / out of function f.
+    std::vector<std::uint32_t> callers_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].callee == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    std::vector<std::uint32_t> callees_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].caller == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    // The first function with this name (and file, when not empty), or no_index.
+    std::uint32_t find(const std::string& name, const std::string& file = {}) const {
+        for (std::uint32_t i = 0; i < functions.size(); ++i) {
+            if (functions[i].name == name && (file.empty() || functions[i].file == file)) {
+                return i;
+            }
+        }
+        return no_index;
+    }
+    const Edge* edge(std::uint32_t caller, std::uint32_t callee) const {
+        for (const Edge& e : edges) {
+            if (e.caller == caller && e.callee == callee) {
+                return &e;
+            }
+        }
+        return nullptr;
+    }
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile.hpp ----
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+enum class Severity : std::uint8_t { low = 0, medium = 1, high = 2, critical = 3 };
+
+inline const char* to_string(Severity severity) noexcept {
+    switch (severity) {
+    case Severity::critical: return "critical";
+    case Severity::high: return "high";
+    case Severity::medium: return "medium";
+    case Severity::low: return "low";
+    }
+    return "low";
+}
+
+// Lower bounds in percent of the run.
+struct SeverityThresholds {
+    double critical_pct = 25.0;
+    double high_pct = 10.0;
+    double medium_pct = 3.0;
+
+    Severity grade(double pct) const noexcept {
+        return pct >= critical_pct ? Severity::critical
+               : pct >= high_pct   ? Severity::high
+               : pct >= medium_pct ? Severity::medium
+                                   : Severity::low;
+    }
+};
+
+struct RankingOptions {
+    std::size_t top = 20;           // functions and lines kept; 0 keeps all
+    std::size_t related = 3;        // callers and callees kept per function; 0 keeps all
+    double hot_path_min_pct = 5.0;  // the hot path stops at a child below this share
+    SeverityThresholds thresholds;
+};
+
+// A caller or callee of a ranked function.
+struct RelatedFunction {
+    std::uint32_t function = model::no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t inclusive = 0; // the edge's inclusive weight
+    double pct = 0;              // of the ranked function's inclusive weight
+};
+
+struct RankedFunction {
+    std::uint32_t function = model::no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    double self_pct = 0;
+    double total_pct = 0;
+    Severity severity = Severity::low;
+    std::vector<RelatedFunction> callers; // most inclusive weight first
+    std::vector<RelatedFunction> callees;
+};
+
+struct RankedLine {
+    std::uint32_t line = model::no_index; // index into Profile::lines
+    std::uint64_t hits = 0;
+    std::uint64_t time = 0;
+    double pct = 0;       // time share
+    double total_pct = 0; // total share (sampled: the line anywhere on the stack)
+    Severity severity = Severity::low;
+};
+
+struct HotPathStep {
+    std::uint32_t function = model::no_index;
+    std::uint64_t inclusive = 0;
+    std::uint64_t self = 0;
+    double pct = 0; // inclusive share of the run
+};
+
+struct HotspotRanking {
+    model::Unit unit = model::Unit::nanoseconds;
+    std::uint64_t total = 0;
+    SeverityThresholds thresholds;
+    std::vector<RankedFunction> functions; // by self weight, then inclusive
+    std::vector<RankedLine> lines;         // by time, then total
+    std::vector<HotPathStep> hot_path;     // outermost first
+};
+
+namespace detail {
+inline double share(std::uint64_t part, std::uint64_t whole) noexcept {
+    return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+inline std::vector<RelatedFunction> related(const model::Profile& profile, std::uint32_t f, bool callers,
+                                            std::size_t keep) {
+    std::vector<RelatedFunction> out;
+    const std::uint64_t whole = profile.functions[f].inclusive;
+    for (const model::Edge& e : profile.edges) {
+        if ((callers ? e.callee : e.caller) != f) {
+            continue;
+        }
+        out.push_back(RelatedFunction{callers ? e.caller : e.callee, e.calls, e.inclusive, share(e.inclusive, whole)});
+    }
+    std::sort(out.begin(), out.end(), [](const RelatedFunction& a, const RelatedFunction& b) {
+        return a.inclusive != b.inclusive ? a.inclusive > b.inclusive : a.function < b.function;
+    });
+    if (keep > 0 && out.size() > keep) {
+        out.resize(keep);
+    }
+    return out;
+}
+
+// Without a tree (a file written without one): follow the heaviest edges
+// from the heaviest function that has no caller, never revisiting one.
+inline std::vector<HotPathStep> hot_path_from_edges(const model::Profile& profile, double min_pct) {
+    std::vector<HotPathStep> path;
+    std::uint32_t at = model::no_index;
+    for (std::uint32_t f = 0; f < profile.functions.size(); ++f) {
+        if (profile.callers_of(f).empty() &&
+            (at == model::no_index || profile.functions[f].inclusive > profile.functions[at].inclusive)) {
+            at = f;
+        }
+    }
+    std::vector<bool> visited(profile.functions.size(), false);
+    while (at != model::no_index && !visited[at]) {
+        const model::Function& fn = profile.functions[at];
+        const double pct = share(fn.inclusive, profile.total);
+        if (pct < min_pct) {
+            break;
+        }
+        visited[at] = true;
+        path.push_back(HotPathStep{at, fn.inclusive, fn.self, pct});
+        std::uint32_t next = model::no_index;
+        std::uint64_t best = 0;
+        for (const model::Edge& e : profile.edges) {
+            if (e.caller == at && !visited[e.callee] && (next == model::no_index || e.inclusive > best)) {
+                next = e.callee;
+                best = e.inclusive;
+            }
+        }
+        at = next;
+    }
+    return path;
+}
+} // namespace detail
+
+// The hot path: from the root, the heaviest child while it holds min_pct.
+inline std::vector<HotPathStep> hot_path(const model::Profile& profile, double min_pct = 5.0) {
+    if (profile.tree.size() <= 1) {
+        return detail::hot_path_from_edges(profile, min_pct);
+    }
+    // Heaviest child of each node, in one pass (parents precede children).
+    std::vector<std::uint32_t> heaviest(profile.tree.size(), model::no_index);
+    for (std::uint32_t n = 1; n < profile.tree.size(); ++n) {
+        const std::uint32_t parent = profile.tree[n].parent;
+        if (parent >= profile.tree.size()) {
+            continue;
+        }
+        std::uint32_t& best = heaviest[parent];
+        if (best == model::no_index || profile.tree[n].inclusive > profile.tree[best].inclusive) {
+            best = n;
+        }
+    }
+    std::vector<HotPathStep> path;
+    for (std::uint32_t n = heaviest[0]; n != model::no_index && path.size() < profile.tree.size(); n = heaviest[n]) {
+        const model::TreeNode& node = profile.tree[n];
+        const double pct = detail::share(node.inclusive, profile.total);
+        if (pct < min_pct || node.function >= profile.functions.size()) {
+            break;
+        }
+        path.push_back(HotPathStep{node.function, node.inclusive, node.self, pct});
+    }
+    return path;
+}
+
+inline HotspotRanking rank_hotspots(const model::Profile& profile, const RankingOptions& options = {}) {
+    HotspotRanking out;
+    out.unit = profile.unit;
+    out.total = profile.total;
+    out.thresholds = options.thresholds;
+    for (std::uint32_t f = 0; f < profile.functions.size(); ++f) {
+        const model::Function& fn = profile.functions[f];
+        if (fn.self == 0 && fn.inclusive == 0 && fn.calls == 0) {
+            continue;
+        }
+        RankedFunction r;
+        r.function = f;
+        r.calls = fn.calls;
+        r.self = fn.self;
+        r.inclusive = fn.inclusive;
+        r.self_pct = detail::share(fn.self, profile.total);
+        r.total_pct = detail::share(fn.inclusive, profile.total);
+        r.severity = options.thresholds.grade(r.self_pct);
+        out.functions.push_back(std::move(r));
+    }
+    std::sort(out.functions.begin(), out.functions.end(), [](const RankedFunction& a, const RankedFunction& b) {
+        if (a.self != b.self) {
+            return a.self > b.self;
+        }
+        return a.inclusive != b.inclusive ? a.inclusive > b.inclusive : a.function < b.function;
+    });
+    if (options.top > 0 && out.functions.size() > options.top) {
+        out.functions.resize(options.top);
+    }
+    for (RankedFunction& r : out.functions) {
+        r.callers = detail::related(profile, r.function, true, options.related);
+        r.callees = detail::related(profile, r.function, false, options.related);
+    }
+    for (std::uint32_t i = 0; i < profile.lines.size(); ++i) {
+        const model::Line& line = profile.lines[i];
+        if (line.time == 0 && line.total == 0 && line.hits == 0) {
+            continue;
+        }
+        RankedLine r;
+        r.line = i;
+        r.hits = line.hits;
+        r.time = line.time;
+        r.pct = detail::share(line.time, profile.total);
+        r.total_pct = detail::share(line.total, profile.total);
+        r.severity = options.thresholds.grade(r.pct);
+        out.lines.push_back(r);
+    }
+    std::sort(out.lines.begin(), out.lines.end(), [&](const RankedLine& a, const RankedLine& b) {
+        if (a.time != b.time) {
+            return a.time > b.time;
+        }
+        const std::uint64_t at = profile.lines[a.line].total, bt = profile.lines[b.line].total;
+        return at != bt ? at > bt : a.line < b.line;
+    });
+    if (options.top > 0 && out.lines.size() > options.top) {
+        out.lines.resize(options.top);
+    }
+    out.hot_path = hot_path(profile, options.hot_path_min_pct);
+    return out;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/hotspots.hpp ----
+// ---- begin pycroscope/analysis/source_facts.hpp ----
+// Facts about the profiled Python sources, as plain data: the candidate
+// sites of the pattern pass (loops, calls, imports, unreachable statements)
+// and every function definition with its McCabe complexity. Gathered by the
+// interpreter's own `ast` (python/analysis/source_findings.hpp) and read here
+// from the JSON that script returns, so findings.hpp joins them with a
+// Profile without Python.
 
 // ---- begin pycroscope/core/json_reader.hpp ----
 // A small, strict JSON parser (RFC 8259): tools read session.json back with
@@ -7521,6 +7996,949 @@ inline Value parse_file(const std::string& path) {
 } // namespace json
 } // namespace pycroscope
 // ---- end pycroscope/core/json_reader.hpp ----
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+// A place in a source where a pattern may cost time; the Profile decides.
+struct SourceSite {
+    std::string kind; // a findings.hpp kind name
+    std::uint32_t line = 0;
+    std::uint32_t end_line = 0;
+    std::string function;            // qualified name; "<module>" at module level
+    std::uint32_t function_line = 0; // its first line (first decorator), 0 at module level
+    std::string detail;              // what the script saw, for the message
+};
+
+struct SourceFunction {
+    std::string name;             // qualified name
+    std::uint32_t first_line = 0; // co_firstlineno: the first decorator, else the def
+    std::uint32_t def_line = 0;
+    std::uint32_t end_line = 0;
+    std::uint32_t complexity = 1; // McCabe
+};
+
+struct SourceFile {
+    std::string file;
+    std::string skipped; // empty when analysed; "library" or "unreadable: ..." otherwise
+    std::vector<SourceSite> sites;
+    std::vector<SourceFunction> functions;
+};
+
+struct SourceFacts {
+    std::vector<SourceFile> files;
+    double seconds = 0; // time taken to gather them
+    std::string error;  // set when the facts could not be gathered at all
+};
+
+// Gathers the facts of these files; include_libraries analyses the standard
+// library and installed packages too.
+using SourceFactsProvider =
+    std::function<SourceFacts(const std::vector<std::string>& files, bool include_libraries)>;
+
+// The Python source files of the functions that ran (or were sampled), in
+// path order: "<frozen ...>", "<string>" and other pseudo-files left out.
+inline std::vector<std::string> profiled_sources(const model::Profile& profile) {
+    std::vector<std::string> files;
+    for (const model::Function& f : profile.functions) {
+        if (f.kind != LocationKind::python_function || f.file.empty() || f.file.front() == '<') {
+            continue;
+        }
+        if (f.calls == 0 && f.self == 0 && f.inclusive == 0 && f.resumes == 0) {
+            continue;
+        }
+        files.push_back(f.file);
+    }
+    std::sort(files.begin(), files.end());
+    files.erase(std::unique(files.begin(), files.end()), files.end());
+    return files;
+}
+
+namespace detail {
+inline std::uint32_t line_number(const json::Value& v) {
+    const std::int64_t n = v.as_int();
+    return n < 0 ? 0u : n > 0x7fffffff ? 0x7fffffffu : static_cast<std::uint32_t>(n);
+}
+} // namespace detail
+
+// The script's JSON: [{file, skipped, sites: [[kind, line, end_line,
+// function, function_line, detail]], functions: [[name, first_line,
+// def_line, end_line, complexity]]}]. Throws std::runtime_error when malformed.
+inline SourceFacts parse_source_facts(std::string_view text) {
+    const json::Value doc = json::parse(text);
+    SourceFacts facts;
+    for (const json::Value& entry : doc.items()) {
+        SourceFile file;
+        file.file = entry.at("file").as_string();
+        file.skipped = entry.at("skipped").as_string();
+        for (const json::Value& s : entry.at("sites").items()) {
+            if (s.size() != 6) {
+                throw std::runtime_error("source facts: a site needs 6 fields");
+            }
+            SourceSite site;
+            site.kind = s[0].as_string();
+            site.line = detail::line_number(s[1]);
+            site.end_line = std::max(site.line, detail::line_number(s[2]));
+            site.function = s[3].as_string();
+            site.function_line = detail::line_number(s[4]);
+            site.detail = s[5].as_string();
+            file.sites.push_back(std::move(site));
+        }
+        for (const json::Value& f : entry.at("functions").items()) {
+            if (f.size() != 5) {
+                throw std::runtime_error("source facts: a function needs 5 fields");
+            }
+            SourceFunction fn;
+            fn.name = f[0].as_string();
+            fn.first_line = detail::line_number(f[1]);
+            fn.def_line = detail::line_number(f[2]);
+            fn.end_line = detail::line_number(f[3]);
+            fn.complexity = detail::line_number(f[4]);
+            file.functions.push_back(std::move(fn));
+        }
+        facts.files.push_back(std::move(file));
+    }
+    return facts;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/source_facts.hpp ----
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+// Every kind, in the order options and docs list them.
+inline const std::array<const char*, 11>& finding_kinds() {
+    static const std::array<const char*, 11> kinds = {
+        "nested_loop",   "membership_in_list", "string_concat_in_loop", "list_front_ops",
+        "loop_invariant", "redundant_call",    "global_in_loop",        "exception_in_loop",
+        "high_complexity", "dead_code",        "unused_import"};
+    return kinds;
+}
+
+inline bool is_maintainability_kind(std::string_view kind) {
+    return kind == "high_complexity" || kind == "dead_code" || kind == "unused_import";
+}
+
+// The fraction of the covered time a fix is expected to remove (see
+// docs/analysis.md for why each figure).
+inline double expected_gain(std::string_view kind) {
+    if (kind == "membership_in_list" || kind == "list_front_ops") return 0.8;
+    if (kind == "nested_loop" || kind == "redundant_call") return 0.5;
+    if (kind == "string_concat_in_loop" || kind == "loop_invariant") return 0.3;
+    if (kind == "exception_in_loop") return 0.1;
+    if (kind == "global_in_loop") return 0.05;
+    return 0.0;
+}
+
+// The whole run's speedup when a fraction saving of it disappears.
+inline double amdahl_speedup(double saving) noexcept {
+    return saving <= 0 ? 1.0 : saving >= 0.999 ? 1000.0 : 1.0 / (1.0 - saving);
+}
+
+inline bool parse_severity(std::string_view text, Severity& out) {
+    for (const Severity s : {Severity::low, Severity::medium, Severity::high, Severity::critical}) {
+        if (text == to_string(s)) {
+            out = s;
+            return true;
+        }
+    }
+    return false;
+}
+
+struct FindingOptions {
+    bool enabled = true;                      // --no-patterns turns the pass off
+    Severity threshold = Severity::low;       // pattern_severity_threshold: this severity and above
+    bool include_libraries = false;           // analyse the standard library and installed packages too
+    std::uint32_t complexity_threshold = 10;  // high_complexity: McCabe above this
+    SeverityThresholds thresholds;
+    std::array<bool, 11> kinds{true, true, true, true, true, true, true, true, true, true, true};
+
+    bool wants(std::string_view kind) const {
+        const auto& names = finding_kinds();
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (kind == names[i]) {
+                return kinds[i];
+            }
+        }
+        return false;
+    }
+
+    // A comma-separated list of presets ("all", "performance": the loop and
+    // call kinds, "maintainability": complexity, dead code, unused imports)
+    // and kind names, each optionally prefixed by '-' to turn it off. The
+    // first item that is not a '-' item starts from nothing. Returns false
+    // and sets error on an unknown name.
+    bool select(std::string_view list, std::string& error) {
+        bool first_positive = true;
+        std::size_t at = 0;
+        while (at <= list.size()) {
+            const std::size_t end = std::min(list.find(',', at), list.size());
+            std::string_view item = list.substr(at, end - at);
+            at = end + 1;
+            if (item.empty()) {
+                continue;
+            }
+            const bool off = item.front() == '-';
+            if (off) {
+                item.remove_prefix(1);
+            } else if (first_positive) {
+                kinds.fill(false);
+                first_positive = false;
+            }
+            const auto& names = finding_kinds();
+            bool known = false;
+            for (std::size_t i = 0; i < names.size(); ++i) {
+                const bool preset = item == "all" || (item == "performance" && !is_maintainability_kind(names[i])) ||
+                                    (item == "maintainability" && is_maintainability_kind(names[i]));
+                if (preset || item == names[i]) {
+                    kinds[i] = !off;
+                    known = true;
+                }
+            }
+            if (!known && (item == "performance" || item == "maintainability" || item == "all")) {
+                known = true;
+            }
+            if (!known) {
+                error = "unknown pattern '" + std::string(item) +
+                        "' (accepted: all, performance, maintainability, or a kind such as nested_loop)";
+                return false;
+            }
+        }
+        return true;
+    }
+};
+
+struct Finding {
+    std::string kind;
+    std::string file;
+    std::uint32_t line = 0;
+    std::uint32_t end_line = 0;
+    std::string function;
+    Severity severity = Severity::low;
+    std::string message;
+    std::string suggestion;
+    double time_share = 0;        // fraction of the run (0..1)
+    double estimated_saving = 0;  // fraction of the run the fix saves
+    double estimated_speedup = 1; // the whole run's speedup from the fix: 1 / (1 - saving)
+    const char* time_basis = "lines"; // "lines", "function" or "none"
+};
+
+struct SkippedSource {
+    std::string file;
+    std::string reason;
+};
+
+struct FindingReport {
+    bool enabled = false;            // the pass ran (FindingOptions::enabled)
+    std::vector<Finding> findings; // most time first
+    std::size_t files_analysed = 0;
+    std::vector<std::string> files;  // the files analysed
+    std::vector<SkippedSource> skipped;
+    std::size_t below_threshold = 0; // findings left out by FindingOptions::threshold
+    bool line_data = false;          // the profile had line data for some analysed file
+    double seconds = 0;              // time the source pass took
+    std::string error;               // the source pass failed (no findings then)
+};
+
+namespace detail {
+
+inline std::string suggestion_for(std::string_view kind) {
+    if (kind == "nested_loop") return "index the inner collection (a dict or set keyed by what the inner loop looks for) so the work grows as n, not n*m";
+    if (kind == "membership_in_list") return "make the collection a set (or dict) once, before the loop: `in` on a list scans it";
+    if (kind == "string_concat_in_loop") return "collect the pieces in a list and \"\".join() them after the loop";
+    if (kind == "list_front_ops") return "use collections.deque (popleft/appendleft) or walk the list with an index";
+    if (kind == "loop_invariant") return "compute it once before the loop and reuse the value";
+    if (kind == "redundant_call") return "keep the first result in a local variable and reuse it";
+    if (kind == "global_in_loop") return "bind the global to a local (or a default argument) before the loop";
+    if (kind == "exception_in_loop") return "check the condition before the operation, or move the try outside the loop";
+    if (kind == "high_complexity") return "split the function into smaller ones, or replace branch chains with a table";
+    if (kind == "dead_code") return "remove it, or test it if it is meant to run";
+    if (kind == "unused_import") return "remove the import";
+    return "";
+}
+
+inline std::string message_for(const SourceSite& site) {
+    std::string text;
+    if (site.kind == "nested_loop") text = "nested loop: ";
+    else if (site.kind == "membership_in_list") text = "membership test on a list in a loop: ";
+    else if (site.kind == "string_concat_in_loop") text = "string concatenation in a loop: ";
+    else if (site.kind == "list_front_ops") text = "list front operation in a loop: ";
+    else if (site.kind == "loop_invariant") text = "loop-invariant computation: ";
+    else if (site.kind == "redundant_call") text = "redundant call: ";
+    else if (site.kind == "global_in_loop") text = "global lookup in a loop: ";
+    else if (site.kind == "exception_in_loop") text = "exception handling in a loop: ";
+    else if (site.kind == "dead_code") text = "dead code: ";
+    else if (site.kind == "unused_import") text = "unused import: ";
+    return text + site.detail;
+}
+
+// The Profile's Python functions of one file by first line, and whether it
+// has line data.
+struct FileIndex {
+    std::map<std::uint32_t, std::uint32_t> by_line; // co_firstlineno -> function
+    std::vector<std::uint32_t> lines;               // indexes into Profile::lines
+};
+
+inline std::uint32_t function_at(const FileIndex* index, std::uint32_t first_line, std::uint32_t def_line) {
+    if (index == nullptr) {
+        return model::no_index;
+    }
+    for (const std::uint32_t line : {first_line, def_line}) {
+        const auto it = index->by_line.find(line);
+        if (it != index->by_line.end()) {
+            return it->second;
+        }
+    }
+    return model::no_index;
+}
+
+// The function's own time: self plus the C functions it calls directly.
+inline std::uint64_t own_time(const model::Profile& profile, std::uint32_t f) {
+    std::uint64_t time = profile.functions[f].self;
+    for (const model::Edge& e : profile.edges) {
+        if (e.caller == f && e.callee < profile.functions.size() &&
+            profile.functions[e.callee].kind == LocationKind::c_function) {
+            time += e.inclusive;
+        }
+    }
+    return std::min(time, std::max(profile.functions[f].inclusive, profile.functions[f].self));
+}
+
+} // namespace detail
+
+// The message without the note on its time basis.
+inline std::string message_without_basis(const std::string& message) {
+    const std::size_t at = message.find(" (no line data:");
+    return at == std::string::npos ? message : message.substr(0, at);
+}
+
+// Joins the source facts with the profile (see the top of this file).
+inline FindingReport find_patterns(const model::Profile& profile, const SourceFacts& facts,
+                                   const FindingOptions& options = {}) {
+    FindingReport report;
+    report.seconds = facts.seconds;
+    if (!options.enabled) {
+        return report;
+    }
+    report.enabled = true;
+    report.error = facts.error;
+    std::map<std::string, detail::FileIndex> files;
+    for (std::uint32_t f = 0; f < profile.functions.size(); ++f) {
+        const model::Function& fn = profile.functions[f];
+        if (fn.kind == LocationKind::python_function) {
+            files[fn.file].by_line.emplace(fn.line, f);
+        }
+    }
+    for (std::uint32_t i = 0; i < profile.lines.size(); ++i) {
+        files[profile.lines[i].file].lines.push_back(i);
+    }
+    const bool samples = profile.unit == model::Unit::samples;
+    const auto share = [&](std::uint64_t part) { return detail::share(part, profile.total) / 100.0; };
+
+    for (const SourceFile& source : facts.files) {
+        if (!source.skipped.empty()) {
+            report.skipped.push_back(SkippedSource{source.file, source.skipped});
+            continue;
+        }
+        ++report.files_analysed;
+        report.files.push_back(source.file);
+        const auto found = files.find(source.file);
+        const detail::FileIndex* index = found == files.end() ? nullptr : &found->second;
+        const bool has_lines = index != nullptr && !index->lines.empty();
+        report.line_data = report.line_data || has_lines;
+
+        // Time on [line, end_line] of function f (any function when f is no_index).
+        const auto lines_time = [&](std::uint32_t from, std::uint32_t to, std::uint32_t f) {
+            std::uint64_t time = 0;
+            for (const std::uint32_t i : index->lines) {
+                const model::Line& l = profile.lines[i];
+                if (l.line >= from && l.line <= to && (f == model::no_index || l.function == f)) {
+                    time += samples ? l.total : l.time;
+                }
+            }
+            return std::min(time, profile.total);
+        };
+        const auto emit = [&](Finding finding, std::uint32_t f, bool whole_function) {
+            if (has_lines) {
+                finding.time_share = share(lines_time(finding.line, finding.end_line, f));
+                finding.time_basis = "lines";
+            } else if (f != model::no_index) {
+                finding.time_share = share(whole_function ? profile.functions[f].inclusive
+                                                          : detail::own_time(profile, f));
+                finding.time_basis = "function";
+                finding.message += whole_function ? " (no line data: the function's share)"
+                                                  : " (no line data: the function's own share)";
+            } else {
+                finding.time_share = 0;
+                finding.time_basis = "none";
+            }
+            finding.severity = options.thresholds.grade(100.0 * finding.time_share);
+            finding.estimated_saving = finding.time_share * expected_gain(finding.kind);
+            finding.estimated_speedup = amdahl_speedup(finding.estimated_saving);
+            if (finding.severity < options.threshold) {
+                ++report.below_threshold;
+                return;
+            }
+            finding.suggestion = detail::suggestion_for(finding.kind);
+            report.findings.push_back(std::move(finding));
+        };
+
+        for (const SourceSite& site : source.sites) {
+            if (!options.wants(site.kind)) {
+                continue;
+            }
+            Finding finding;
+            finding.kind = site.kind;
+            finding.file = source.file;
+            finding.line = site.line;
+            finding.end_line = site.end_line;
+            finding.function = site.function;
+            finding.message = detail::message_for(site);
+            const std::uint32_t f = site.function_line == 0
+                                        ? detail::function_at(index, 1, 0)
+                                        : detail::function_at(index, site.function_line, site.function_line);
+            // Unreachable code and imports take no time of their function.
+            const bool timeless = site.kind == "dead_code" || site.kind == "unused_import";
+            emit(std::move(finding), timeless || site.function_line == 0 ? model::no_index : f, false);
+        }
+        for (const SourceFunction& fn : source.functions) {
+            const std::uint32_t f = detail::function_at(index, fn.first_line, fn.def_line);
+            const bool ran = f != model::no_index &&
+                             (profile.functions[f].calls > 0 || profile.functions[f].self > 0 ||
+                              profile.functions[f].inclusive > 0 || profile.functions[f].resumes > 0);
+            if (options.wants("high_complexity") && fn.complexity > options.complexity_threshold) {
+                Finding finding;
+                finding.kind = "high_complexity";
+                finding.file = source.file;
+                finding.line = fn.def_line;
+                finding.end_line = fn.end_line;
+                finding.function = fn.name;
+                char text[96];
+                std::snprintf(text, sizeof text, "high complexity: McCabe %u (above %u)", fn.complexity,
+                              options.complexity_threshold);
+                finding.message = text;
+                emit(std::move(finding), ran ? f : model::no_index, true);
+            }
+            if (options.wants("dead_code") && !samples && !ran) {
+                Finding finding;
+                finding.kind = "dead_code";
+                finding.file = source.file;
+                finding.line = fn.def_line;
+                finding.end_line = fn.end_line;
+                finding.function = fn.name;
+                finding.message = "dead code: " + fn.name + " was never called during the run";
+                emit(std::move(finding), model::no_index, false);
+            }
+        }
+    }
+    std::stable_sort(report.findings.begin(), report.findings.end(), [](const Finding& a, const Finding& b) {
+        if (a.time_share != b.time_share) {
+            return a.time_share > b.time_share;
+        }
+        if (a.file != b.file) {
+            return a.file < b.file;
+        }
+        return a.line != b.line ? a.line < b.line : a.kind < b.kind;
+    });
+    return report;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/findings.hpp ----
+// ---- begin pycroscope/analysis/health_score.hpp ----
+// The health score of a run, 0 (worst) to 100:
+//
+//   score = 100 - time - patterns - memory - io, each penalty capped
+//     time      min(40, 100 x the sum of the findings' estimated_saving):
+//               the time the patterns are measured to waste, in % of the run
+//     patterns  min(30, sum over findings of 10 / 4 / 1.5 / 0.25 points
+//               for critical / high / medium / low)
+//     memory    min(15, 5 per steadily growing site, + 5 for a peak above 1 GiB)
+//     io        min(15, blocking I/O share of the run / 2), I/O of the
+//               analysed sources only (an import reading its .pyc is not the program's)
+//
+// A hot function without a pattern costs nothing: a program that computes
+// is not unhealthy for computing. costs lists what cost the most points
+// (before the caps), most first.
+
+// ---- begin pycroscope/analysis/recommendations.hpp ----
+// Recommendations: what to change, where, and what the whole run would gain,
+// most valuable first. Joins the findings, the hotspots, memory (steady
+// growth, the peak) and blocking I/O.
+//
+//   estimated_saving   fraction of the whole run saved: the time share of
+//                      what the change touches x the change's expected gain;
+//                      estimated_speedup = 1 / (1 - saving) (Amdahl)
+//     finding          its own estimate (findings.hpp)
+//     hotspot          a function of the analysed sources (or a C function
+//                      they call) with >= medium self share and no finding
+//                      of its own: self share x 0.5 (make it twice as fast,
+//                      or call it half as often)
+//     io               a blocking I/O site of the analysed sources with >= 1% of the run: its share x
+//                      0.5 (batch, buffer, or overlap the waits)
+//     memory           a steadily growing site, or a peak above 1 GiB: 0
+//                      (memory, not time), ranked after every time saving
+//
+// Ties break on severity, then on the place, so the order is stable.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+// What the memory collector saw, when it ran.
+struct MemoryFacts {
+    bool present = false;
+    std::uint64_t peak_bytes = 0;
+    struct Growth {
+        std::string file;
+        std::uint32_t line = 0;
+        std::string function;
+        std::int64_t bytes = 0; // live at the end
+        double slope_bytes_per_s = 0;
+    };
+    std::vector<Growth> growing; // sites whose live bytes grew steadily
+};
+
+// Blocking I/O the io collector timed, when it ran.
+struct IoFacts {
+    bool present = false;
+    struct Site {
+        std::string file;
+        std::uint32_t line = 0;
+        std::string function;
+        std::string operation;
+        std::uint64_t count = 0;
+        std::uint64_t time_ns = 0;
+    };
+    std::vector<Site> sites;
+};
+
+// The facts of a memory model (null: memory was not tracked).
+inline MemoryFacts memory_facts(const model::MemoryModel* model) {
+    MemoryFacts memory;
+    if (model == nullptr) {
+        return memory;
+    }
+    memory.present = true;
+    memory.peak_bytes = model->peak().bytes;
+    for (const model::MemorySite& site : model->sites()) {
+        if (site.line == nullptr || !model->growth(site).steady) {
+            continue;
+        }
+        MemoryFacts::Growth g;
+        g.file = site.line->file != nullptr ? site.line->file : "";
+        g.line = site.line->line;
+        g.function = site.line->function != nullptr ? site.line->function : "";
+        g.bytes = site.live_bytes();
+        g.slope_bytes_per_s = model->growth(site).slope_bytes_per_s;
+        memory.growing.push_back(std::move(g));
+    }
+    return memory;
+}
+
+// The facts of an I/O model (null: I/O was not collected).
+inline IoFacts io_facts(const model::IoModel* model, const SessionInfo& info) {
+    IoFacts io;
+    if (model == nullptr) {
+        return io;
+    }
+    io.present = true;
+    for (const model::IoModel::Site& s : model->sites()) {
+        io.sites.push_back(IoFacts::Site{s.file, s.line, s.function, s.operation, s.count,
+                                         static_cast<std::uint64_t>(info.ticks_to_ns(s.ticks) + 0.5)});
+    }
+    return io;
+}
+
+struct Recommendation {
+    std::string source; // "finding", "hotspot", "io" or "memory"
+    std::string kind;   // the finding's kind, "hot_function", "blocking_io", "memory_growth", "memory_peak"
+    std::string file;
+    std::uint32_t line = 0;
+    std::string function;
+    std::string suggestion; // what to change
+    std::string message;    // what the run measured
+    Severity severity = Severity::low;
+    double time_share = 0;        // fraction of the run the change touches
+    double estimated_saving = 0;  // fraction of the run saved
+    double estimated_speedup = 1; // 1 / (1 - estimated_saving)
+};
+
+struct RecommendationOptions {
+    std::size_t top = 10; // 0 keeps all
+    double hotspot_gain = 0.5;
+    double io_gain = 0.5;
+    double io_min_pct = 1.0;
+    double min_saving = 0.001; // time recommendations that save less (0.1% of the run) are left out
+    std::uint64_t peak_bytes_limit = std::uint64_t{1} << 30;
+};
+
+namespace detail {
+inline std::string format_pct(double pct) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f%%", pct);
+    return text;
+}
+} // namespace detail
+
+// sources: the files the user can change (FindingReport::files); empty:
+// any file that is not a pseudo-file ("<frozen ...>", "<built-in>").
+inline std::vector<Recommendation> recommend(const model::Profile& profile, const HotspotRanking& ranking,
+                                             const std::vector<Finding>& findings, const MemoryFacts& memory,
+                                             const IoFacts& io, const std::vector<std::string>& sources = {},
+                                             const RecommendationOptions& options = {}) {
+    std::vector<Recommendation> out;
+    const auto changeable = [&](const std::string& file) {
+        if (sources.empty()) {
+            return !file.empty() && file.front() != '<';
+        }
+        return std::find(sources.begin(), sources.end(), file) != sources.end();
+    };
+    for (const Finding& f : findings) {
+        if (f.estimated_saving < options.min_saving) {
+            continue;
+        }
+        Recommendation r;
+        r.source = "finding";
+        r.kind = f.kind;
+        r.file = f.file;
+        r.line = f.line;
+        r.function = f.function;
+        r.suggestion = f.suggestion;
+        r.message = message_without_basis(f.message) + ", " + detail::format_pct(100 * f.time_share) + " of the run";
+        r.severity = f.severity;
+        r.time_share = f.time_share;
+        r.estimated_saving = f.estimated_saving;
+        out.push_back(std::move(r));
+    }
+    const auto has_finding = [&](const model::Function& fn) {
+        for (const Finding& f : findings) {
+            if (f.file == fn.file && f.estimated_saving > 0 &&
+                (f.function == fn.name ||
+                 (f.function.size() > fn.name.size() &&
+                  f.function.compare(f.function.size() - fn.name.size(), fn.name.size(), fn.name) == 0))) {
+                return true;
+            }
+        }
+        return false;
+    };
+    for (const RankedFunction& r : ranking.functions) {
+        const model::Function& fn = profile.functions[r.function];
+        // A C function's time counts in its caller's findings (findings.hpp).
+        const bool covered = has_finding(fn) || (fn.kind == LocationKind::c_function && !r.callers.empty() &&
+                                                 has_finding(profile.functions[r.callers.front().function]));
+        const bool own = fn.kind == LocationKind::c_function
+                             ? !r.callers.empty() && changeable(profile.functions[r.callers.front().function].file)
+                             : changeable(fn.file);
+        if (r.severity < Severity::medium || covered || !own ||
+            r.self_pct / 100 * options.hotspot_gain < options.min_saving) {
+            continue;
+        }
+        Recommendation rec;
+        rec.source = "hotspot";
+        rec.kind = "hot_function";
+        rec.file = fn.file;
+        rec.line = fn.line;
+        rec.function = fn.name;
+        std::string caller;
+        if (!r.callers.empty()) {
+            caller = " (mostly from " + profile.functions[r.callers.front().function].name + ")";
+        }
+        if (fn.kind == LocationKind::c_function) {
+            rec.suggestion = "call " + fn.name + " less often" + caller + ", or overlap its waits with other work";
+        } else {
+            rec.suggestion = "make " + fn.name + " cheaper, or call it less often" + caller;
+        }
+        rec.message = detail::format_pct(r.self_pct) + " of the run in its own code";
+        if (r.calls > 0) {
+            rec.message += ", " + std::to_string(r.calls) + " calls";
+        }
+        rec.severity = r.severity;
+        rec.time_share = r.self_pct / 100;
+        rec.estimated_saving = rec.time_share * options.hotspot_gain;
+        out.push_back(std::move(rec));
+    }
+    if (io.present && profile.unit == model::Unit::nanoseconds) {
+        for (const IoFacts::Site& site : io.sites) {
+            const double pct = detail::share(site.time_ns, profile.total);
+            if (pct < options.io_min_pct || !changeable(site.file)) {
+                continue;
+            }
+            Recommendation rec;
+            rec.source = "io";
+            rec.kind = "blocking_io";
+            rec.file = site.file;
+            rec.line = site.line;
+            rec.function = site.function;
+            rec.suggestion = "batch or buffer the " + site.operation + " calls here, or overlap them with other work";
+            rec.message = std::to_string(site.count) + " " + site.operation + " calls waited " +
+                         detail::format_pct(pct) + " of the run";
+            rec.severity = SeverityThresholds{}.grade(pct);
+            rec.time_share = pct / 100;
+            rec.estimated_saving = rec.time_share * options.io_gain;
+            out.push_back(std::move(rec));
+        }
+    }
+    if (memory.present) {
+        for (const MemoryFacts::Growth& g : memory.growing) {
+            Recommendation rec;
+            rec.source = "memory";
+            rec.kind = "memory_growth";
+            rec.file = g.file;
+            rec.line = g.line;
+            rec.function = g.function;
+            rec.suggestion = "release or bound what this line keeps (a cache without a limit, a list that only grows)";
+            char text[160];
+            std::snprintf(text, sizeof text, "live memory grew steadily to %.1f MiB (%.1f KiB/s)",
+                          static_cast<double>(g.bytes) / (1024.0 * 1024.0), g.slope_bytes_per_s / 1024.0);
+            rec.message = text;
+            rec.severity = Severity::medium;
+            out.push_back(std::move(rec));
+        }
+        if (memory.peak_bytes > options.peak_bytes_limit) {
+            Recommendation rec;
+            rec.source = "memory";
+            rec.kind = "memory_peak";
+            rec.suggestion = "stream the data instead of holding it all (generators, chunks), or use compact types";
+            char text[96];
+            std::snprintf(text, sizeof text, "memory peaked at %.2f GiB",
+                          static_cast<double>(memory.peak_bytes) / (1024.0 * 1024.0 * 1024.0));
+            rec.message = text;
+            rec.severity = Severity::high;
+            out.push_back(std::move(rec));
+        }
+    }
+    for (Recommendation& r : out) {
+        r.estimated_speedup = amdahl_speedup(r.estimated_saving);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Recommendation& a, const Recommendation& b) {
+        if (a.estimated_saving != b.estimated_saving) {
+            return a.estimated_saving > b.estimated_saving;
+        }
+        if (a.severity != b.severity) {
+            return a.severity > b.severity;
+        }
+        return a.file != b.file ? a.file < b.file : a.line < b.line;
+    });
+    if (options.top > 0 && out.size() > options.top) {
+        out.resize(options.top);
+    }
+    return out;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/recommendations.hpp ----
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+struct HealthCost {
+    std::string item; // what: a finding, memory growth, blocking I/O
+    std::string file;
+    std::uint32_t line = 0;
+    double points = 0;
+};
+
+struct HealthScore {
+    int score = 100;
+    double time_penalty = 0;
+    double pattern_penalty = 0;
+    double memory_penalty = 0;
+    double io_penalty = 0;
+    std::vector<HealthCost> costs; // most points first
+};
+
+inline double severity_points(Severity severity) noexcept {
+    switch (severity) {
+    case Severity::critical: return 10.0;
+    case Severity::high: return 4.0;
+    case Severity::medium: return 1.5;
+    case Severity::low: return 0.25;
+    }
+    return 0.25;
+}
+
+// sources: as for recommend().
+inline HealthScore health_score(const model::Profile& profile, const std::vector<Finding>& findings,
+                                const MemoryFacts& memory, const IoFacts& io,
+                                const std::vector<std::string>& sources = {}, std::size_t top_costs = 5) {
+    HealthScore h;
+    double time = 0, patterns = 0, mem = 0, io_pct = 0;
+    for (const Finding& f : findings) {
+        time += 100 * f.estimated_saving;
+        patterns += severity_points(f.severity);
+        HealthCost cost;
+        cost.item = f.kind + " in " + f.function;
+        cost.file = f.file;
+        cost.line = f.line;
+        cost.points = 100 * f.estimated_saving + severity_points(f.severity);
+        h.costs.push_back(std::move(cost));
+    }
+    if (memory.present) {
+        for (const MemoryFacts::Growth& g : memory.growing) {
+            mem += 5;
+            h.costs.push_back(HealthCost{"memory growth in " + g.function, g.file, g.line, 5});
+        }
+        if (memory.peak_bytes > RecommendationOptions{}.peak_bytes_limit) {
+            mem += 5;
+            h.costs.push_back(HealthCost{"memory peak above 1 GiB", "", 0, 5});
+        }
+    }
+    if (io.present && profile.unit == model::Unit::nanoseconds) {
+        for (const IoFacts::Site& site : io.sites) {
+            const bool own = sources.empty() ? !site.file.empty() && site.file.front() != '<'
+                                             : std::find(sources.begin(), sources.end(), site.file) != sources.end();
+            if (!own) {
+                continue;
+            }
+            const double pct = detail::share(site.time_ns, profile.total);
+            io_pct += pct;
+            if (pct / 2 >= 0.5) {
+                h.costs.push_back(HealthCost{"blocking " + site.operation, site.file, site.line, pct / 2});
+            }
+        }
+    }
+    h.time_penalty = std::min(40.0, time);
+    h.pattern_penalty = std::min(30.0, patterns);
+    h.memory_penalty = std::min(15.0, mem);
+    h.io_penalty = std::min(15.0, io_pct / 2);
+    const double score = 100.0 - h.time_penalty - h.pattern_penalty - h.memory_penalty - h.io_penalty;
+    h.score = static_cast<int>(std::max(0.0, std::min(100.0, score)) + 0.5);
+    std::stable_sort(h.costs.begin(), h.costs.end(),
+                     [](const HealthCost& a, const HealthCost& b) { return a.points > b.points; });
+    if (h.costs.size() > top_costs) {
+        h.costs.resize(top_costs);
+    }
+    return h;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/health_score.hpp ----
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+struct AnswerOptions {
+    FindingOptions findings;
+    RecommendationOptions recommendations;
+    RankingOptions ranking;
+};
+
+struct Answers {
+    FindingReport findings;
+    std::vector<Recommendation> recommendations;
+    HealthScore health;
+    double seconds = 0; // the whole analysis: source pass, join, recommendations, score
+};
+
+inline Answers answer(const model::Profile& profile, const SourceFacts& facts, const MemoryFacts& memory,
+                      const IoFacts& io, const AnswerOptions& options = {}) {
+    const auto start = std::chrono::steady_clock::now();
+    Answers out;
+    out.findings = find_patterns(profile, facts, options.findings);
+    const HotspotRanking ranking = rank_hotspots(profile, options.ranking);
+    out.recommendations = recommend(profile, ranking, out.findings.findings, memory, io, out.findings.files,
+                                    options.recommendations);
+    out.health = health_score(profile, out.findings.findings, memory, io, out.findings.files);
+    out.seconds = facts.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+}
+
+// Gathers the source facts with provider (when the pass is on and there is
+// one), then answers.
+inline Answers answer(const model::Profile& profile, const SourceFactsProvider& provider, const MemoryFacts& memory,
+                      const IoFacts& io, const AnswerOptions& options = {}) {
+    SourceFacts facts;
+    if (options.findings.enabled) {
+        const std::vector<std::string> files = profiled_sources(profile);
+        if (files.empty()) {
+            // Nothing to read (code from strings only, or no Python ran).
+        } else if (provider) {
+            const auto start = std::chrono::steady_clock::now();
+            try {
+                facts = provider(files, options.findings.include_libraries);
+            } catch (const std::exception& error) {
+                facts = SourceFacts{};
+                facts.error = error.what();
+            }
+            facts.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        } else {
+            facts.error = "no Python interpreter to read the sources";
+        }
+    }
+    return answer(profile, facts, memory, io, options);
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/answers.hpp ----
+
+// ---- begin pycroscope/report/flame_tree.hpp ----
+// FlameTree: folded stacks ("a;b;c <weight>" per line, as stacks.folded and
+// memory.folded hold them) merged into one prefix tree, then cut to at most
+// max_nodes nodes for embedding in a report. The heaviest nodes are kept;
+// the children a node loses are merged into one "[other]" child carrying
+// their weight, so every kept node still sums to its true total.
+//
+//     report::FlameTree tree = report::FlameTree::from_file("stacks.folded");
+//     tree.prune(20000);
+//     report::JsonValue json = tree.to_json();  // {"total", "names", "name", "value", "parent", ...}
+//
+// The JSON form is flat and in preorder (a parent comes before its children):
+// node i is named names[name[i]], weighs value[i] (inclusive) and hangs under
+// parent[i] (-1 for the root, whose name is "all").
+
+// ---- begin pycroscope/report/json_document.hpp ----
+// A small JSON document for the report renderers: they read session.json
+// back (written by another process, or by another version), trim what they
+// embed, and write it into an HTML page. Numbers keep their source text, so
+// integers beyond 2^53 (nanosecond timestamps) pass through unchanged.
+//
+//     report::JsonValue doc = report::parse_json(text);   // throws ReportError
+//     doc.find("memory") ? doc.find("memory")->get_number("peak_bytes") : 0;
+//     std::string out; report::append_json(out, doc, report::JsonEscape::script);
+//
+// JsonEscape::script also escapes '<', '>', '&' and U+2028/U+2029, so the text
+// can sit inside a <script> element without ending it early.
+
 // ---- begin pycroscope/report/report_error.hpp ----
 // ReportError: a report could not be rendered or written (unreadable or
 // malformed session.json, a folder that cannot be written). The message names
@@ -8964,7 +10382,7 @@ inline constexpr const char* const report_js[] = {
     }
     var memSeries = S.memory ? (S.memory.timeline || S.memory.series || null) : null;
     if (Array.isArray(memSeries) && memSeries.length) {
-      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       spanCount++;
     }
     if (S.memory && has(S.memory.peak_time_ns)) {
@@ -8976,8 +10394,8 @@ inline constexpr const char* const report_js[] = {
     var labelW = 220, rowH = 26, width = Math.max(500, (main.clientWidth || 1000) - 60);
     var plotW = width - labelW - 10;
     var duration = DURATION || 1;
-    var svg = s('svg', { 'class': )pycroscope_asset",
-    R"pycroscope_asset('chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
+    var svg = s('svg', { 'c)pycroscope_asset",
+    R"pycroscope_asset(lass': 'chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
     var colors = { gc: '#ef4444', 'import': '#8b5cf6', io: '#0ea5e9', mark: '#111827', alert: '#b42318', peak: '#f59e0b' };
     rows.forEach(function (r, i) {
       var y = i * rowH + 4;
@@ -9006,9 +10424,9 @@ inline constexpr const char* const report_js[] = {
     });
     var axisY = rows.length * rowH + 18;
     for (var k = 0; k <= 4; k++) {
-      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / 4)));
-   )pycroscope_asset",
-    R"pycroscope_asset( }
+      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / 4))pycroscope_asset",
+    R"pycroscope_asset());
+    }
     body.appendChild(svg);
     if (!spanCount) {
       body.appendChild(h('p', { cls: 'absent', text: 'Per-event times not recorded in this run: session.json holds totals per thread, and the Chrome trace (trace.json) holds every event for ui.perfetto.dev.' }));
@@ -9034,8 +10452,8 @@ inline constexpr const char* const report_js[] = {
       { key: 'calls', label: 'calls', num: true, fmt: function (r) { return sampled ? '-' : fmtCount(r.calls); }, sort: function (r) { return r.calls; } },
       { key: 'self', label: sampled ? 'self samples' : 'self', num: true, fmt: function (r) { return sampled ? fmtCount(r.self) : fmtNs(r.self); }, sort: function (r) { return r.self; } },
       { key: 'selfpct', label: 'self %', num: true, fmt: function (r) { return bar(r.self / total); }, sort: function (r) { return r.self; } },
-      { key: 'incl', label: sampled ? 'to)pycroscope_asset",
-    R"pycroscope_asset(tal samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
+      { key: 'incl', label: sample)pycroscope_asset",
+    R"pycroscope_asset(d ? 'total samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
       { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.incl; } },
       sampled ? null : { key: 'per', label: 'per call', num: true, fmt: function (r) { return r.calls ? fmtNs(r.incl / r.calls) : '-'; }, sort: function (r) { return r.calls ? r.incl / r.calls : 0; } },
       { key: 'sev', label: 'severity', fmt: function (r) { return sevBadge(r.severity); }, sort: function (r) { return ({ critical: 4, high: 3, medium: 2, low: 1 })[String(r.severity).toLowerCase()] || 0; } }
@@ -9064,8 +10482,8 @@ inline constexpr const char* const report_js[] = {
     var perFile = {};
     function facts(file) { if (!perFile[file]) { perFile[file] = {}; } return perFile[file]; }
     function add(file, line, key, value) {
-      if (!file || !(line > 0))pycroscope_asset",
-    R"pycroscope_asset() { return; }
+      if (!file || !(li)pycroscope_asset",
+    R"pycroscope_asset(ne > 0)) { return; }
       var f = facts(file);
       var l = f[line] || (f[line] = {});
       l[key] = (l[key] || 0) + value;
@@ -9094,8 +10512,8 @@ inline constexpr const char* const report_js[] = {
       var l = (perFile[file] || {})[line];
       return l ? num(l[metric]) : 0;
     }
-    function fmtMetric)pycroscope_asset",
-    R"pycroscope_asset((v, metric) {
+    function fm)pycroscope_asset",
+    R"pycroscope_asset(tMetric(v, metric) {
       if (!v) { return ''; }
       if (metric === 'time' || (metric === 'self' && FUNC_UNIT === 'ns')) { return fmtNs(v); }
       if (metric === 'alloc') { return fmtBytes(v); }
@@ -9138,8 +10556,8 @@ inline constexpr const char* const report_js[] = {
         var l = (perFile[file] || {})[n];
         var d = defs[file + ':' + n];
         var code = h('td', { cls: 'code' }, [text]);
-        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmtCount(f)pycroscope_asset",
-    R"pycroscope_asset(.calls) + ' calls' : '') })); }); }
+        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmt)pycroscope_asset",
+    R"pycroscope_asset(Count(f.calls) + ' calls' : '') })); }); }
         (notes[file + ':' + n] || []).forEach(function (f) { code.appendChild(h('span', { cls: 'badge', text: (f.severity ? f.severity + ': ' : '') + (f.kind ? f.kind + ' - ' : '') + (f.message || ''), title: f.suggestion || '' })); });
         var extra = l ? [l.hits ? fmtCount(l.hits) + ' hits' : '', l.alloc ? fmtBytes(l.alloc) + ' in ' + fmtCount(l.allocs) + ' allocations' : '', l.samples ? fmtCount(l.samples) + ' samples' : ''].filter(Boolean).join(', ') : '';
         var tr = h('tr', { cls: v > 0 || l ? 'hit' : '', title: extra }, [h('td', { cls: 'ln', text: n }), h('td', { cls: 'm', text: fmtMetric(v, metric) }), code]);
@@ -9171,8 +10589,8 @@ inline constexpr const char* const report_js[] = {
         return false;
       }
     };
-    onSelect(function (name, origin) { var f = f)pycroscope_asset",
-    R"pycroscope_asset(uncByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
+    onSelect(function (name, origin) { va)pycroscope_asset",
+    R"pycroscope_asset(r f = funcByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
     subtitle(heading, SOURCES.length + ' file(s), read when the report was written');
   });
 
@@ -9206,8 +10624,8 @@ inline constexpr const char* const report_js[] = {
   function barChart(labels, values, fy) {
     var w = 900, hgt = 180, pad = 46;
     var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + w + ' ' + hgt });
-    var max = Math.max.apply(null, va)pycroscope_asset",
-    R"pycroscope_asset(lues) || 1;
+    var max = Math.max.apply(n)pycroscope_asset",
+    R"pycroscope_asset(ull, values) || 1;
     var bw = (w - pad - 10) / Math.max(values.length, 1);
     svg.appendChild(s('text', { x: 2, y: 14 }, fy(max)));
     values.forEach(function (v, i) {
@@ -9233,13 +10651,13 @@ inline constexpr const char* const report_js[] = {
     var series = m.timeline || m.series;
     body.appendChild(h('h3', { text: 'Live bytes over time' }));
     if (Array.isArray(series) && series.length) {
-      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: fmtBytes, marks: has(m.peak_time_ns) ? [{ x: num(m.peak_time_ns), label: 'peak ' + fmtBytes(m.peak_bytes) }] : [] }));
     } else {
       absent(body, 'A live-bytes series (' + fmtCount(m.snapshots) + ' snapshots were taken; session.json keeps their per-site growth below)');
     }
-    // Lifetimes: every site's log2(ns)pycroscope_asset",
-    R"pycroscope_asset() histogram summed.
+    // Lifetimes: every )pycroscope_asset",
+    R"pycroscope_asset(site's log2(ns) histogram summed.
     var bins = [];
     arr(m.sites).forEach(function (site) { arr(site.lifetime_log2_ns).forEach(function (c, i) { bins[i] = (bins[i] || 0) + num(c); }); });
     body.appendChild(h('h3', { text: 'Allocation lifetimes (freed blocks, log2 buckets)' }));
@@ -9268,8 +10686,8 @@ inline constexpr const char* const report_js[] = {
     }
     siteTable('Top allocation sites', m.sites, [
       { key: 'bytes', label: 'allocated', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } },
-      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r)pycroscope_asset",
-    R"pycroscope_asset() { return num(r.count); } },
+      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sor)pycroscope_asset",
+    R"pycroscope_asset(t: function (r) { return num(r.count); } },
       { key: 'live', label: 'live at stop', num: true, fmt: function (r) { return fmtBytes(r.live_bytes); }, sort: function (r) { return num(r.live_bytes); } }
     ]);
     siteTable('Leaks (still growing at stop)', m.leaks, [
@@ -9292,8 +10710,8 @@ inline constexpr const char* const report_js[] = {
     var count = 0;
     function node(imp) {
       count++;
-      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns) + ')pycroscope_asset",
-    R"pycroscope_asset( self' + (imp.failed ? ', FAILED' : '') })];
+      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(im)pycroscope_asset",
+    R"pycroscope_asset(p.self_ns) + ' self' + (imp.failed ? ', FAILED' : '') })];
       var kids = arr(imp.children).slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
       if (!kids.length) { return h('div', { cls: 'leaf' }, label); }
       return h('details', { cls: 'imp' }, [h('summary', null, label)].concat(kids.map(node)));
@@ -9318,8 +10736,8 @@ inline constexpr const char* const report_js[] = {
       { key: 'op', label: 'operation', cls: 'name', fmt: function (r) { return r.operation || ''; }, sort: function (r) { return String(r.operation || ''); }, ascFirst: true },
       fnCol, locCol,
       { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r) { return num(r.count); } },
-      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); }, sort: )pycroscope_asset",
-    R"pycroscope_asset(function (r) { return num(r.time_ns); } },
+      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_)pycroscope_asset",
+    R"pycroscope_asset(ns); }, sort: function (r) { return num(r.time_ns); } },
       { key: 'bytes', label: 'bytes', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } }
     ], 'time');
   });
@@ -9347,8 +10765,8 @@ inline constexpr const char* const report_js[] = {
         { key: 'generation', label: 'generation', num: true },
         { key: 'collections', label: 'collections', num: true, fmt: function (r) { return fmtCount(r.collections); } },
         { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); } },
-        { key: 'max', label: )pycroscope_asset",
-    R"pycroscope_asset('longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
+        { key: )pycroscope_asset",
+    R"pycroscope_asset('max', label: 'longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
         { key: 'collected', label: 'collected', num: true, fmt: function (r) { return fmtCount(r.collected); } }
       ], gc.generations, { limit: 10 }));
     }
@@ -9374,12 +10792,12 @@ inline constexpr const char* const report_js[] = {
     var alerts = arr(sys.alerts);
     if (series) {
       Object.keys(series).forEach(function (name) {
-        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(p.value)]; });
+        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(p.value)]; });
         if (!pts.length) { return; }
         body.appendChild(h('h3', { text: name }));
-        body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v); },
-          marks: )pycroscope_asset",
-    R"pycroscope_asset(alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
+        body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v);)pycroscope_asset",
+    R"pycroscope_asset( },
+          marks: alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
       });
     } else {
       body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (session.json keeps min / mean / max; trace.json has every sample).' }));
@@ -9400,15 +10818,17 @@ inline constexpr const char* const report_js[] = {
 
   panel('complexity', 'Complexity', function (body) {
     var c = S && (S.complexity || (S.health && S.health.complexity));
-    var fits = c ? (Array.isArray(c) ? c : arr(c.fits || c.functions)) : null;
+    // `--complexity FUNC` writes one fit: {function, best, r2, error, points: [[n, seconds]], models}.
+    var fits = c ? (Array.isArray(c) ? c : (has(c.function) ? [c] : arr(c.fits || c.functions))) : null;
     if (!fits) { absent(body, 'Complexity fits'); return; }
     if (!fits.length) { body.appendChild(h('p', { cls: 'absent', text: 'No function had enough sizes to fit.' })); return; }
     fits.slice(0, 12).forEach(function (fit) {
       var name = fit.function || fit.name || '';
-      var model = fit.model || fit.complexity || fit.fit || fit.big_o || '';
-      body.appendChild(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
-      var pts = arr(fit.points || fi)pycroscope_asset",
-    R"pycroscope_asset(t.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
+      var model = fit.best || fit.model || fit.complexity || fit.fit || fit.big_o || fit.error || '';
+      var toNs = Array.isArray(fit.models) ? 1e9 : 1; // that fit's points are in seconds
+  )pycroscope_asset",
+    R"pycroscope_asset(    body.appendChild(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
+      var pts = arr(fit.points || fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
       if (pts.length) { body.appendChild(lineChart(pts, { fx: function (v) { return 'n=' + fmtCount(v); }, fy: fmtNs })); }
     });
   });
@@ -9436,12 +10856,12 @@ inline constexpr const char* const report_js[] = {
         var zoomBox = flameApi.boxes().filter(function (b) { return b.node === flameApi.state.zoom; })[0];
         result.flame_zoom = flameApi.state.zoom ? flameApi.state.zoom.name : null;
         result.flame_zoom_full_width = !!zoomBox && Math.abs(zoomBox.w - parseFloat(flameApi.canvas.style.width)) < 1;
-        flameApi.search.value = hot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        flameApi.search.value = ho)pycroscope_asset",
+    R"pycroscope_asset(t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
         flameApi.search.dispatchEvent(new Event('input'));
         result.flame_search = document.querySelector('#panel-flame .info').textContent;
         flameApi.search.value = '';
-        flameApi.search.dispatchEvent(new Event()pycroscope_asset",
-    R"pycroscope_asset('input'));
+        flameApi.search.dispatchEvent(new Event('input'));
       }
       result.selected = selected;
       result.hotspot_rows = document.querySelectorAll('#panel-hotspots tbody tr').length;
@@ -10277,6 +11697,158 @@ inline void write_markdown_report(const std::string& path, const ReportInputs& i
 } // namespace pycroscope
 // ---- end pycroscope/report/markdown_report.hpp ----
 
+// ---- begin pycroscope/sinks/answer_sections.hpp ----
+// The answers' sections of session.json (analysis/answers.hpp; schema in
+// docs/analysis.md):
+//
+//   "findings"          anti-patterns tied to the time of their lines
+//   "recommendations"   what to change, where, and the whole-run gain
+//   "health"            the score, its penalties and what cost the most
+//   "pattern_analysis"  what the source pass read, skipped and took
+
+
+#include <functional>
+#include <memory>
+
+namespace pycroscope {
+namespace sinks {
+
+inline void write_findings(JsonWriter& json, const analysis::FindingReport& report) {
+    json.begin_array();
+    for (const analysis::Finding& f : report.findings) {
+        json.begin_object()
+            .field("kind", f.kind)
+            .field("file", f.file)
+            .field("line", f.line)
+            .field("end_line", f.end_line)
+            .field("function", f.function)
+            .field("severity", analysis::to_string(f.severity))
+            .field("message", f.message)
+            .field("suggestion", f.suggestion)
+            .field("time_share", f.time_share)
+            .field("estimated_saving", f.estimated_saving)
+            .field("estimated_speedup", f.estimated_speedup)
+            .field("time_basis", f.time_basis)
+            .end_object();
+    }
+    json.end_array();
+}
+
+inline void write_recommendations(JsonWriter& json, const std::vector<analysis::Recommendation>& recommendations) {
+    json.begin_array();
+    for (const analysis::Recommendation& r : recommendations) {
+        json.begin_object()
+            .field("source", r.source)
+            .field("kind", r.kind)
+            .field("file", r.file)
+            .field("line", r.line)
+            .field("function", r.function)
+            .field("severity", analysis::to_string(r.severity))
+            .field("message", r.message)
+            .field("suggestion", r.suggestion)
+            .field("time_share", r.time_share)
+            .field("estimated_saving", r.estimated_saving)
+            .field("estimated_speedup", r.estimated_speedup)
+            .end_object();
+    }
+    json.end_array();
+}
+
+inline void write_health(JsonWriter& json, const analysis::HealthScore& health) {
+    json.begin_object()
+        .field("score", health.score)
+        .field("formula", "100 - min(40, time) - min(30, patterns) - min(15, memory) - min(15, io)");
+    json.key("penalties")
+        .begin_object()
+        .field("time", health.time_penalty)
+        .field("patterns", health.pattern_penalty)
+        .field("memory", health.memory_penalty)
+        .field("io", health.io_penalty)
+        .end_object();
+    json.key("costs").begin_array();
+    for (const analysis::HealthCost& c : health.costs) {
+        json.begin_object()
+            .field("item", c.item)
+            .field("file", c.file)
+            .field("line", c.line)
+            .field("points", c.points)
+            .end_object();
+    }
+    json.end_array().end_object();
+}
+
+inline void write_pattern_analysis(JsonWriter& json, const analysis::Answers& answers,
+                                   const analysis::FindingOptions& options) {
+    const analysis::FindingReport& r = answers.findings;
+    json.begin_object()
+        .field("enabled", options.enabled)
+        .field("files_analysed", static_cast<std::uint64_t>(r.files_analysed))
+        .field("line_data", r.line_data)
+        .field("severity_threshold", analysis::to_string(options.threshold))
+        .field("below_threshold", static_cast<std::uint64_t>(r.below_threshold))
+        .field("include_libraries", options.include_libraries)
+        .field("source_seconds", r.seconds)
+        .field("seconds", answers.seconds)
+        .field("error", r.error);
+    json.key("detectors").begin_array();
+    const auto& kinds = analysis::finding_kinds();
+    for (const char* kind : kinds) {
+        if (options.wants(kind)) {
+            json.value(kind);
+        }
+    }
+    json.end_array();
+    json.key("skipped").begin_array();
+    for (const analysis::SkippedSource& s : r.skipped) {
+        json.begin_object().field("file", s.file).field("reason", s.reason).end_object();
+    }
+    json.end_array().end_object();
+}
+
+// Answers computed once, at the first section that needs them (the Profile
+// is complete once processors closed, before any sink writes).
+class AnswerSource {
+public:
+    using Compute = std::function<analysis::Answers(const SessionSummary&)>;
+    explicit AnswerSource(Compute compute) : compute_(std::move(compute)) {}
+    const analysis::Answers& get(const SessionSummary& summary) {
+        if (!ready_) {
+            answers_ = compute_(summary);
+            ready_ = true;
+        }
+        return answers_;
+    }
+    bool ready() const noexcept { return ready_; }
+    const analysis::Answers& answers() const noexcept { return answers_; }
+    void reset() noexcept { ready_ = false; }
+
+private:
+    Compute compute_;
+    analysis::Answers answers_;
+    bool ready_ = false;
+};
+
+// Registers "findings", "recommendations", "health" and "pattern_analysis".
+// source must outlive the session's stop().
+inline void add_answer_sections(JsonSummarySink& sink, std::shared_ptr<AnswerSource> source,
+                                const analysis::FindingOptions& options) {
+    sink.add_section("findings", [source](JsonWriter& json, const SessionSummary& summary) {
+        write_findings(json, source->get(summary).findings);
+    });
+    sink.add_section("recommendations", [source](JsonWriter& json, const SessionSummary& summary) {
+        write_recommendations(json, source->get(summary).recommendations);
+    });
+    sink.add_section("health", [source](JsonWriter& json, const SessionSummary& summary) {
+        write_health(json, source->get(summary).health);
+    });
+    sink.add_section("pattern_analysis", [source, options](JsonWriter& json, const SessionSummary& summary) {
+        write_pattern_analysis(json, source->get(summary), options);
+    });
+}
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/answer_sections.hpp ----
 // ---- begin pycroscope/sinks/chrome_trace_sink.hpp ----
 // Chrome Trace Event JSON, streamed to disk while the session drains; opens
 // in Perfetto UI (ui.perfetto.dev) and chrome://tracing. Spans become
@@ -11041,213 +12613,6 @@ private:
 // file, line, calls, time_ns, self_ns), heaviest first. Written the same by
 // the live tracer's sections and by a replay.
 
-// ---- begin pycroscope/model/profile.hpp ----
-// The Profile: one aggregate of a run that every later pass reads (hotspots,
-// reports, compare, exporters) instead of raw events. Built on the drain
-// thread by model::ProfileBuilder, or read back from session.json by
-// model::load_profile(). Plain data: names are copied, so a Profile outlives
-// the interpreter and the session.
-//
-//   functions  every span kind (Python and C functions, native and dynamic
-//              zones, GC collections, imports): calls, resumes, self and
-//              inclusive weight, and the per-thread split
-//   edges      caller -> callee pairs with calls, inclusive and self weight
-//   tree       the calling-context tree, recursion folded (see below)
-//   lines      per-line hits and time (line mode) or samples (sampling mode)
-//
-// Weights are nanoseconds for a traced run and samples for a sampled one
-// (unit). Inclusive weight is never double-counted under recursion: only the
-// outermost activation of a function (or of a caller -> callee pair) adds it.
-//
-// The tree folds recursion: a call to a function already on the thread's
-// path re-enters that ancestor's node instead of growing the tree, so its
-// size is bounded by the distinct recursion-free paths of the program, not
-// by the run's length or depth (a 50,000-deep recursion is one node).
-
-
-#include <cstdint>
-#include <string>
-#include <vector>
-
-namespace pycroscope {
-namespace model {
-
-constexpr std::uint32_t no_index = 0xffffffffu;
-
-enum class Unit : std::uint8_t {
-    nanoseconds = 0, // traced: span durations
-    samples = 1,     // sampled: stack samples (wall-clock view, idle included)
-};
-
-inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
-
-// "python", "c", "zone", ... as session.json names location kinds.
-inline const char* kind_name(LocationKind kind) noexcept {
-    switch (kind) {
-    case LocationKind::native_zone: return "zone";
-    case LocationKind::dynamic_zone: return "zone";
-    case LocationKind::mark: return "mark";
-    case LocationKind::counter: return "counter";
-    case LocationKind::frame: return "frame";
-    case LocationKind::python_function: return "python";
-    case LocationKind::c_function: return "c";
-    case LocationKind::python_line: return "line";
-    case LocationKind::other: return "other";
-    case LocationKind::gc_collection: return "gc";
-    case LocationKind::python_import: return "import";
-    case LocationKind::io_site: return "io";
-    case LocationKind::exception_type: return "exception";
-    }
-    return "other";
-}
-
-// A thread's share of one function.
-struct ThreadShare {
-    std::uint32_t thread = 0; // index into Profile::threads
-    std::uint64_t calls = 0;
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0;
-    bool operator==(const ThreadShare& o) const noexcept {
-        return thread == o.thread && calls == o.calls && self == o.self && inclusive == o.inclusive;
-    }
-};
-
-struct Function {
-    std::string name;
-    std::string file;
-    std::uint32_t line = 0;
-    LocationKind kind = LocationKind::other;
-    std::uint64_t calls = 0;   // fresh entries (0 in a sampled profile)
-    std::uint64_t resumes = 0; // generator and coroutine re-entries
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0;
-    std::uint64_t unclosed = 0; // spans still open at stop, closed at their thread's last event
-    std::vector<ThreadShare> threads; // by thread index
-    // The live location when built from events; null when loaded from a file.
-    const SourceLocation* location = nullptr;
-
-    bool operator==(const Function& o) const {
-        return name == o.name && file == o.file && line == o.line && kind == o.kind && calls == o.calls &&
-               resumes == o.resumes && self == o.self && inclusive == o.inclusive && unclosed == o.unclosed &&
-               threads == o.threads;
-    }
-};
-
-// Calls from caller to callee. inclusive: the callee's time under this
-// caller (outermost activation of the pair only); self: the callee's self
-// time under this caller.
-struct Edge {
-    std::uint32_t caller = no_index; // index into Profile::functions
-    std::uint32_t callee = no_index;
-    std::uint64_t calls = 0;
-    std::uint64_t inclusive = 0;
-    std::uint64_t self = 0;
-    bool operator==(const Edge& o) const noexcept {
-        return caller == o.caller && callee == o.callee && calls == o.calls && inclusive == o.inclusive &&
-               self == o.self;
-    }
-};
-
-// A node of the calling-context tree. Node 0 is the root (function
-// no_index); a parent's index is always lower than its children's.
-struct TreeNode {
-    std::uint32_t function = no_index;
-    std::uint32_t parent = no_index;
-    std::uint64_t calls = 0; // includes folded recursive calls
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0; // outermost activations only
-    bool operator==(const TreeNode& o) const noexcept {
-        return function == o.function && parent == o.parent && calls == o.calls && self == o.self &&
-               inclusive == o.inclusive;
-    }
-};
-
-// One source line. Traced (line mode): hits and time from the line's event
-// to the frame's next line event or return (calls included, as
-// line_profiler counts). Sampled: time = samples whose innermost frame was
-// on the line, total = samples with the line anywhere on the stack.
-struct Line {
-    std::string file;
-    std::uint32_t line = 0;
-    std::uint32_t function = no_index; // index into Profile::functions
-    std::uint64_t hits = 0;
-    std::uint64_t time = 0;
-    std::uint64_t total = 0;
-    bool operator==(const Line& o) const {
-        return file == o.file && line == o.line && function == o.function && hits == o.hits && time == o.time &&
-               total == o.total;
-    }
-};
-
-struct Thread {
-    std::uint32_t index = 0; // session index (traced) or order of first sample (sampled)
-    std::uint64_t os_tid = 0;
-    std::string name;
-    std::uint64_t total = 0; // weight of its outermost spans (or its samples)
-    bool operator==(const Thread& o) const {
-        return index == o.index && os_tid == o.os_tid && name == o.name && total == o.total;
-    }
-};
-
-struct Profile {
-    static constexpr int schema_version = 1;
-
-    Unit unit = Unit::nanoseconds;
-    std::uint64_t wall_ns = 0; // the session's duration
-    // The denominator of every share: the weight of all outermost spans of
-    // all threads (the sum of every function's self), or all samples.
-    std::uint64_t total = 0;
-    std::uint64_t unclosed_spans = 0; // spans closed at their thread's last event
-    std::uint64_t unmatched_ends = 0; // ends whose begin was lost
-    std::uint64_t max_depth = 0;      // deepest span stack seen
-    std::uint64_t tree_pruned = 0;    // tree nodes left out when written (see profile_json.hpp)
-    std::vector<Thread> threads;
-    std::vector<Function> functions;
-    std::vector<Edge> edges; // ordered by caller, then callee
-    std::vector<TreeNode> tree;
-    std::vector<Line> lines; // ordered by file, line, function
-
-    // Indexes into edges of the calls into / out of function f.
-    std::vector<std::uint32_t> callers_of(std::uint32_t f) const {
-        std::vector<std::uint32_t> out;
-        for (std::uint32_t i = 0; i < edges.size(); ++i) {
-            if (edges[i].callee == f) {
-                out.push_back(i);
-            }
-        }
-        return out;
-    }
-    std::vector<std::uint32_t> callees_of(std::uint32_t f) const {
-        std::vector<std::uint32_t> out;
-        for (std::uint32_t i = 0; i < edges.size(); ++i) {
-            if (edges[i].caller == f) {
-                out.push_back(i);
-            }
-        }
-        return out;
-    }
-    // The first function with this name (and file, when not empty), or no_index.
-    std::uint32_t find(const std::string& name, const std::string& file = {}) const {
-        for (std::uint32_t i = 0; i < functions.size(); ++i) {
-            if (functions[i].name == name && (file.empty() || functions[i].file == file)) {
-                return i;
-            }
-        }
-        return no_index;
-    }
-    const Edge* edge(std::uint32_t caller, std::uint32_t callee) const {
-        for (const Edge& e : edges) {
-            if (e.caller == caller && e.callee == callee) {
-                return &e;
-            }
-        }
-        return nullptr;
-    }
-};
-
-} // namespace model
-} // namespace pycroscope
-// ---- end pycroscope/model/profile.hpp ----
 // ---- begin pycroscope/model/profile_builder.hpp ----
 // Builds the Profile (model/profile.hpp) from the event stream on the drain
 // thread. An EventProcessor, so the Profile is complete before any sink
@@ -12456,6 +13821,2070 @@ inline void add_system_section(JsonSummarySink& sink, const SystemMonitor& monit
 } // namespace pycroscope
 // ---- end pycroscope/system/system_section.hpp ----
 
+// ---- begin pycroscope/analysis/mann_whitney.hpp ----
+// The Mann-Whitney U test (Wilcoxon rank-sum), two-sided: do two sets of
+// runs come from the same distribution? Rank-based, so one slow outlier run
+// (a noisy neighbour, a page-cache miss) moves the result by one rank, not by
+// its size, which is why `pycroscope compare` uses it instead of a t-test.
+//
+//     auto r = pycroscope::analysis::mann_whitney_u(base_ns, candidate_ns);
+//     if (r.p_value < 0.01) ...
+//
+// Exact p-value (the distribution of U counted by recurrence) when there are
+// no ties and both samples are small; otherwise the normal approximation
+// with tie and continuity correction. Both match scipy.stats.mannwhitneyu
+// (method "exact" / "asymptotic", use_continuity=True). See docs/compare.md.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+struct MannWhitneyResult {
+    double u = 0;        // U of the first sample: pairs (a, b) with a > b, ties counting one half
+    double p_value = 1;  // two-sided; 1 when either sample is empty
+    bool exact = false;  // exact distribution (no ties, small samples) or normal approximation
+};
+
+enum class MannWhitneyMethod {
+    automatic,  // exact when there are no ties and n1 + n2 <= 60, else asymptotic
+    exact,      // the exact distribution (ties are then ignored: only for tie-free samples)
+    asymptotic, // the normal approximation with tie and continuity correction
+};
+
+namespace detail {
+
+// Samples up to this combined size with no ties get the exact distribution.
+constexpr std::size_t mann_whitney_exact_limit = 60;
+
+// P(U <= u) under the null hypothesis for sample sizes m and n (no ties).
+// counts[m][n][u] obeys c(m,n,u) = c(m-1,n,u-n) + c(m,n-1,u); one row of
+// doubles per n is enough, built up over m.
+inline double mann_whitney_cdf(std::size_t m, std::size_t n, std::size_t u) {
+    // table[j][k]: arrangements of (i, j) with U = k, for the current i.
+    const std::size_t max_u = m * n;
+    std::vector<std::vector<double>> table(n + 1);
+    for (std::size_t j = 0; j <= n; ++j) {
+        table[j].assign(max_u + 1, 0.0);
+        table[j][0] = 1.0; // i = 0: U = 0 in one way
+    }
+    for (std::size_t i = 1; i <= m; ++i) {
+        std::vector<std::vector<double>> next(n + 1, std::vector<double>(max_u + 1, 0.0));
+        next[0][0] = 1.0; // j = 0: U = 0 in one way
+        for (std::size_t j = 1; j <= n; ++j) {
+            for (std::size_t k = 0; k <= i * j; ++k) {
+                // The largest value is from the first sample (beats all j) or the second.
+                double c = next[j - 1][k];
+                if (k >= j) {
+                    c += table[j][k - j];
+                }
+                next[j][k] = c;
+            }
+        }
+        table.swap(next);
+    }
+    double total = 0, below = 0;
+    for (std::size_t k = 0; k <= max_u; ++k) {
+        total += table[n][k];
+        if (k <= u) {
+            below += table[n][k];
+        }
+    }
+    return below / total;
+}
+
+// Upper tail of the standard normal: P(Z > z).
+inline double normal_sf(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
+
+} // namespace detail
+
+inline MannWhitneyResult mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b,
+                                        MannWhitneyMethod method = MannWhitneyMethod::automatic) {
+    MannWhitneyResult result;
+    const std::size_t n1 = a.size(), n2 = b.size();
+    if (n1 == 0 || n2 == 0) {
+        return result;
+    }
+    // Midranks of the pooled sample.
+    std::vector<std::pair<double, bool>> pooled; // value, from a
+    pooled.reserve(n1 + n2);
+    for (double v : a) {
+        pooled.emplace_back(v, true);
+    }
+    for (double v : b) {
+        pooled.emplace_back(v, false);
+    }
+    std::sort(pooled.begin(), pooled.end(),
+              [](const std::pair<double, bool>& x, const std::pair<double, bool>& y) { return x.first < y.first; });
+    const double n = static_cast<double>(n1 + n2);
+    double rank_sum_a = 0;
+    double tie_term = 0; // sum of t^3 - t over groups of t tied values
+    for (std::size_t i = 0; i < pooled.size();) {
+        std::size_t j = i;
+        while (j < pooled.size() && pooled[j].first == pooled[i].first) {
+            ++j;
+        }
+        const double t = static_cast<double>(j - i);
+        const double midrank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
+        for (std::size_t k = i; k < j; ++k) {
+            if (pooled[k].second) {
+                rank_sum_a += midrank;
+            }
+        }
+        tie_term += t * t * t - t;
+        i = j;
+    }
+    const double dn1 = static_cast<double>(n1), dn2 = static_cast<double>(n2);
+    result.u = rank_sum_a - dn1 * (dn1 + 1) / 2.0;
+    const double u_max = std::max(result.u, dn1 * dn2 - result.u);
+    const bool exact = method == MannWhitneyMethod::exact ||
+                       (method == MannWhitneyMethod::automatic && tie_term == 0 &&
+                        n1 + n2 <= detail::mann_whitney_exact_limit);
+    if (exact) {
+        // P(U >= u_max) = P(U <= n1 n2 - u_max) by symmetry; doubled for two sides.
+        const auto low = static_cast<std::size_t>(std::llround(dn1 * dn2 - u_max));
+        result.p_value = std::min(1.0, 2.0 * detail::mann_whitney_cdf(n1, n2, low));
+        result.exact = true;
+        return result;
+    }
+    const double mean = dn1 * dn2 / 2.0;
+    const double variance = dn1 * dn2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1)));
+    if (variance <= 0) {
+        result.p_value = 1.0; // every value equal: no evidence of a difference
+        return result;
+    }
+    const double z = (u_max - mean - 0.5) / std::sqrt(variance);
+    result.p_value = std::min(1.0, 2.0 * detail::normal_sf(z));
+    return result;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/mann_whitney.hpp ----
+// ---- begin pycroscope/analysis/profile_comparison.hpp ----
+// Before/after: two sets of runs of the same program (each run's totals and
+// per-function times), compared metric by metric with a noise-aware rule:
+//
+//   a change is reported when |median change| >= threshold (default 5%);
+//   it is significant when, in addition, both sides have at least two runs
+//   and the Mann-Whitney U test gives p < alpha (default 0.01).
+//
+// One run against one run has no statistics: changes beyond the threshold
+// are listed, none is significant. Small functions are left out (their
+// time is below min_share of the run's wall time on both sides; self time
+// is held to the same share on its own), because a
+// few microseconds move by more than any threshold between two identical
+// runs. Method and defaults: docs/compare.md.
+//
+//     auto result = pycroscope::analysis::compare_runs(base_runs, candidate_runs);
+//     if (result.has_significant_regression()) ... // the CI gate
+
+// ---- begin pycroscope/analysis/step_detection.hpp ----
+// Where did a series of measurements (one per stored session, oldest first)
+// change level? `pycroscope history` uses it to name the session where a
+// regression began.
+//
+//     auto step = pycroscope::analysis::detect_step(wall_times);
+//     if (step.found) ... step.index is the first session of the new level
+//
+// Method (docs/compare.md): for each split with at least min_segment points
+// on each side, score = |median(after) - median(before)| / spread, where
+// spread is the pooled median absolute deviation of both segments around
+// their own medians (times 1.4826, a standard deviation for normal noise),
+// floored at 1% of the earlier median so a perfectly flat series cannot
+// divide by zero. The split with the highest score wins (equal scores: the
+// one whose segments lie closer to their medians); it is a step when
+// the score reaches min_score and the medians differ by at least
+// min_change (relative).
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+struct StepOptions {
+    std::size_t min_segment = 2; // points on each side of the split
+    double min_score = 3.0;      // median difference in units of spread
+    double min_change = 0.05;    // relative change of the median
+};
+
+struct Step {
+    bool found = false;
+    std::size_t index = 0;   // first point after the step (when found, or the best split tried)
+    double before = 0;       // median before the split
+    double after = 0;        // median from index on
+    double change = 0;       // (after - before) / before; 0 when before is 0
+    double score = 0;        // |after - before| / spread
+};
+
+namespace detail {
+
+inline double median_of(std::vector<double> v) {
+    if (v.empty()) {
+        return 0;
+    }
+    const std::size_t mid = v.size() / 2;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+    const double upper = v[mid];
+    if (v.size() % 2 == 1) {
+        return upper;
+    }
+    const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
+    return (lower + upper) / 2.0;
+}
+
+} // namespace detail
+
+inline double median(const std::vector<double>& values) { return detail::median_of(values); }
+
+inline Step detect_step(const std::vector<double>& series, const StepOptions& options = {}) {
+    Step best;
+    const std::size_t n = series.size();
+    const std::size_t seg = std::max<std::size_t>(1, options.min_segment);
+    if (n < 2 * seg) {
+        return best;
+    }
+    bool tried = false;
+    double best_cost = 0; // sum of |x - its segment's median| of the best split
+    for (std::size_t k = seg; k + seg <= n; ++k) {
+        const std::vector<double> left(series.begin(), series.begin() + static_cast<std::ptrdiff_t>(k));
+        const std::vector<double> right(series.begin() + static_cast<std::ptrdiff_t>(k), series.end());
+        const double ml = median(left), mr = median(right);
+        std::vector<double> deviations;
+        deviations.reserve(n);
+        double cost = 0;
+        for (double v : left) {
+            deviations.push_back(std::fabs(v - ml));
+            cost += deviations.back();
+        }
+        for (double v : right) {
+            deviations.push_back(std::fabs(v - mr));
+            cost += deviations.back();
+        }
+        const double floor = 0.01 * std::fabs(ml);
+        double spread = std::max(1.4826 * median(deviations), floor);
+        if (spread <= 0) {
+            spread = 1e-12; // both medians 0 and no deviation
+        }
+        const double score = std::fabs(mr - ml) / spread;
+        if (!tried || score > best.score || (score == best.score && cost < best_cost)) {
+            tried = true;
+            best_cost = cost;
+            best.index = k;
+            best.before = ml;
+            best.after = mr;
+            best.score = score;
+            best.change = ml != 0 ? (mr - ml) / std::fabs(ml) : 0;
+        }
+    }
+    best.found = best.score >= options.min_score && std::fabs(best.change) >= options.min_change;
+    return best;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/step_detection.hpp ----
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+struct FunctionId {
+    std::string name;
+    std::string file;
+    std::uint32_t line = 0;
+    bool operator<(const FunctionId& o) const { return std::tie(file, line, name) < std::tie(o.file, o.line, o.name); }
+    bool operator==(const FunctionId& o) const { return name == o.name && file == o.file && line == o.line; }
+};
+
+struct FunctionMeasures {
+    double self_ns = 0;
+    double total_ns = 0;
+    double calls = 0;
+    double allocated_bytes = 0;
+};
+
+// What one run contributes to a comparison.
+struct RunMeasures {
+    double wall_ns = 0;
+    double peak_bytes = 0; // 0: memory not tracked
+    std::map<FunctionId, FunctionMeasures> functions;
+};
+
+// The functions of a traced Profile (Python and C functions, zones); the
+// allocated bytes are added by the caller from the memory section.
+inline RunMeasures run_measures(const model::Profile& profile) {
+    RunMeasures run;
+    run.wall_ns = static_cast<double>(profile.wall_ns);
+    for (const model::Function& f : profile.functions) {
+        FunctionMeasures& m = run.functions[FunctionId{f.name, f.file, f.line}];
+        m.self_ns += static_cast<double>(f.self);
+        m.total_ns += static_cast<double>(f.inclusive);
+        m.calls += static_cast<double>(f.calls);
+    }
+    return run;
+}
+
+enum class Metric { self_time, total_time, calls, allocated_bytes, wall_time, peak_memory };
+
+inline const char* metric_name(Metric metric) noexcept {
+    switch (metric) {
+    case Metric::self_time: return "self_time";
+    case Metric::total_time: return "total_time";
+    case Metric::calls: return "calls";
+    case Metric::allocated_bytes: return "allocated_bytes";
+    case Metric::wall_time: return "wall_time";
+    case Metric::peak_memory: return "peak_memory";
+    }
+    return "?";
+}
+
+inline bool is_time(Metric metric) noexcept {
+    return metric == Metric::self_time || metric == Metric::total_time || metric == Metric::wall_time;
+}
+
+struct CompareOptions {
+    double threshold = 0.05; // minimum relative change of the median
+    double alpha = 0.01;     // significance level of the Mann-Whitney test
+    double min_share = 0.01; // functions below this share of the wall time (both sides) are skipped
+};
+
+struct MetricChange {
+    FunctionId function; // empty name: the whole run
+    Metric metric = Metric::wall_time;
+    double base = 0;      // median over the base runs
+    double candidate = 0; // median over the candidate runs
+    double change = 0;    // (candidate - base) / base
+    double p_value = 1;   // meaningful only when tested
+    bool tested = false;  // both sides had at least two runs
+    bool significant = false;
+    bool beyond_threshold = false;
+};
+
+struct Comparison {
+    std::size_t base_runs = 0;
+    std::size_t candidate_runs = 0;
+    bool statistics = false;       // both sides have at least two runs
+    double smallest_p_value = 0;   // the smallest p the test can give with these run counts
+    CompareOptions options;
+    MetricChange wall_time;
+    MetricChange peak_memory;      // base and candidate 0 when memory was not tracked
+    std::vector<MetricChange> regressions;   // beyond the threshold, worse; most important first
+    std::vector<MetricChange> improvements;  // beyond the threshold, better
+    std::vector<FunctionId> only_in_base;      // above min_share, absent from the candidate
+    std::vector<FunctionId> only_in_candidate; // above min_share, absent from the base
+
+    bool has_significant_regression() const {
+        for (const MetricChange& c : regressions) {
+            if (c.significant) {
+                return true;
+            }
+        }
+        return false;
+    }
+};
+
+namespace detail {
+
+inline MetricChange measure_change(const std::vector<double>& base, const std::vector<double>& candidate,
+                                   const CompareOptions& options) {
+    MetricChange c;
+    c.base = median(base);
+    c.candidate = median(candidate);
+    if (c.base != 0) {
+        c.change = (c.candidate - c.base) / std::fabs(c.base);
+    } else {
+        c.change = c.candidate != 0 ? 1.0 : 0.0; // from nothing: counted as +100%
+    }
+    c.beyond_threshold = std::fabs(c.change) >= options.threshold;
+    if (base.size() >= 2 && candidate.size() >= 2) {
+        c.tested = true;
+        c.p_value = mann_whitney_u(base, candidate).p_value;
+        c.significant = c.beyond_threshold && c.p_value < options.alpha;
+    }
+    return c;
+}
+
+// Most important first: significant changes before the others; then where
+// the cost is, before what it propagates to: self time (by the absolute
+// change of the median, what a user wins back), allocated bytes (absolute
+// change), total time (every caller of a slower function grows too), calls
+// (relative change); whole-run metrics last (they are in the summary too).
+inline bool more_important(const MetricChange& a, const MetricChange& b) {
+    if (a.significant != b.significant) {
+        return a.significant;
+    }
+    auto group = [](const MetricChange& c) {
+        if (c.function.name.empty()) {
+            return 4;
+        }
+        switch (c.metric) {
+        case Metric::self_time: return 0;
+        case Metric::allocated_bytes: return 1;
+        case Metric::total_time: return 2;
+        default: return 3;
+        }
+    };
+    const int ga = group(a), gb = group(b);
+    if (ga != gb) {
+        return ga < gb;
+    }
+    const double sa = ga == 3 ? std::fabs(a.change) : std::fabs(a.candidate - a.base);
+    const double sb = gb == 3 ? std::fabs(b.change) : std::fabs(b.candidate - b.base);
+    return sa > sb;
+}
+
+} // namespace detail
+
+// The smallest two-sided p-value the exact test can reach with n1 and n2
+// runs (complete separation): 2 / C(n1 + n2, n1).
+inline double smallest_p_value(std::size_t n1, std::size_t n2) {
+    if (n1 == 0 || n2 == 0) {
+        return 1.0;
+    }
+    double combinations = 1;
+    for (std::size_t i = 1; i <= n1; ++i) {
+        combinations = combinations * static_cast<double>(n2 + i) / static_cast<double>(i);
+    }
+    return std::min(1.0, 2.0 / combinations);
+}
+
+inline Comparison compare_runs(const std::vector<RunMeasures>& base, const std::vector<RunMeasures>& candidate,
+                               const CompareOptions& options = {}) {
+    Comparison result;
+    result.options = options;
+    result.base_runs = base.size();
+    result.candidate_runs = candidate.size();
+    result.statistics = base.size() >= 2 && candidate.size() >= 2;
+    result.smallest_p_value = smallest_p_value(base.size(), candidate.size());
+    if (base.empty() || candidate.empty()) {
+        return result;
+    }
+    auto collect = [](const std::vector<RunMeasures>& runs, auto get) {
+        std::vector<double> values;
+        values.reserve(runs.size());
+        for (const RunMeasures& r : runs) {
+            values.push_back(get(r));
+        }
+        return values;
+    };
+    std::vector<MetricChange> changes;
+    auto add = [&](MetricChange c, const FunctionId& id, Metric metric) {
+        c.function = id;
+        c.metric = metric;
+        if (c.beyond_threshold) {
+            changes.push_back(c);
+        }
+        return c;
+    };
+    result.wall_time = add(detail::measure_change(collect(base, [](const RunMeasures& r) { return r.wall_ns; }),
+                                                  collect(candidate, [](const RunMeasures& r) { return r.wall_ns; }),
+                                                  options),
+                           FunctionId{}, Metric::wall_time);
+    const auto base_peak = collect(base, [](const RunMeasures& r) { return r.peak_bytes; });
+    const auto candidate_peak = collect(candidate, [](const RunMeasures& r) { return r.peak_bytes; });
+    if (median(base_peak) > 0 && median(candidate_peak) > 0) {
+        result.peak_memory = add(detail::measure_change(base_peak, candidate_peak, options), FunctionId{},
+                                 Metric::peak_memory);
+    } else {
+        result.peak_memory.metric = Metric::peak_memory;
+    }
+
+    // Every function seen on either side; a run without it counts zero.
+    std::map<FunctionId, bool> ids;
+    for (const auto* side : {&base, &candidate}) {
+        for (const RunMeasures& r : *side) {
+            for (const auto& f : r.functions) {
+                ids[f.first] = true;
+            }
+        }
+    }
+    const double base_wall = std::max(result.wall_time.base, 1.0);
+    const double candidate_wall = std::max(result.wall_time.candidate, 1.0);
+    auto total_allocated = [](const RunMeasures& r) {
+        double sum = 0;
+        for (const auto& f : r.functions) {
+            sum += f.second.allocated_bytes;
+        }
+        return sum;
+    };
+    const double base_allocated = median(collect(base, total_allocated));
+    const double candidate_allocated = median(collect(candidate, total_allocated));
+    for (const auto& entry : ids) {
+        const FunctionId& id = entry.first;
+        auto values = [&](const std::vector<RunMeasures>& runs, double FunctionMeasures::*field) {
+            std::vector<double> out;
+            out.reserve(runs.size());
+            for (const RunMeasures& r : runs) {
+                const auto it = r.functions.find(id);
+                out.push_back(it == r.functions.end() ? 0.0 : it->second.*field);
+            }
+            return out;
+        };
+        const auto base_total = values(base, &FunctionMeasures::total_ns);
+        const auto candidate_total = values(candidate, &FunctionMeasures::total_ns);
+        const double base_median = median(base_total), candidate_median = median(candidate_total);
+        const bool base_big = base_median >= options.min_share * base_wall;
+        const bool candidate_big = candidate_median >= options.min_share * candidate_wall;
+        const auto base_calls = values(base, &FunctionMeasures::calls);
+        const auto candidate_calls = values(candidate, &FunctionMeasures::calls);
+        if (base_big || candidate_big) {
+            if (median(base_calls) == 0 && base_median == 0) {
+                result.only_in_candidate.push_back(id);
+                continue;
+            }
+            if (median(candidate_calls) == 0 && candidate_median == 0) {
+                result.only_in_base.push_back(id);
+                continue;
+            }
+            // Self time has its own share: a big caller with little self time is noise there.
+            const auto base_self = values(base, &FunctionMeasures::self_ns);
+            const auto candidate_self = values(candidate, &FunctionMeasures::self_ns);
+            if (median(base_self) >= options.min_share * base_wall ||
+                median(candidate_self) >= options.min_share * candidate_wall) {
+                add(detail::measure_change(base_self, candidate_self, options), id, Metric::self_time);
+            }
+            add(detail::measure_change(base_total, candidate_total, options), id, Metric::total_time);
+            add(detail::measure_change(base_calls, candidate_calls, options), id, Metric::calls);
+        }
+        const auto base_bytes = values(base, &FunctionMeasures::allocated_bytes);
+        const auto candidate_bytes = values(candidate, &FunctionMeasures::allocated_bytes);
+        const double bb = median(base_bytes), cb = median(candidate_bytes);
+        if ((bb > 0 || cb > 0) && (bb >= options.min_share * base_allocated || cb >= options.min_share * candidate_allocated)) {
+            add(detail::measure_change(base_bytes, candidate_bytes, options), id, Metric::allocated_bytes);
+        }
+    }
+    std::stable_sort(changes.begin(), changes.end(), detail::more_important);
+    for (MetricChange& c : changes) {
+        (c.change > 0 ? result.regressions : result.improvements).push_back(std::move(c));
+    }
+    return result;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/profile_comparison.hpp ----
+
+// ---- begin pycroscope/store/comparison_report.hpp ----
+// A Comparison (analysis/profile_comparison.hpp) as `pycroscope compare`
+// prints it: comparison_text() for people (is the candidate faster or
+// slower, by how much, with what confidence, which functions moved) and
+// comparison_json() for machines:
+//
+//   {"regressions": [{"function", "file", "line", "metric", "base", "candidate",
+//                     "change", "p_value", "significant"}, ...],
+//    "improvements": [...],
+//    "summary": {"base": ..., "candidate": ..., "base_runs", "candidate_runs",
+//                "statistics", "alpha", "threshold", "verdict",
+//                "wall_time": {...}, "peak_memory": {...}, "warnings": [...]}}
+//
+// p_value is null when a side has a single run. Times are nanoseconds,
+// memory bytes, change a fraction (0.1 = +10%). Whole-run changes appear in
+// the lists with function "" and in the summary.
+
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace store {
+
+struct ComparisonLabels {
+    std::string base;      // what the base is (session id or folder)
+    std::string candidate; // same for the candidate
+    std::vector<std::string> warnings;
+};
+
+// "slower", "faster" or "unchanged": the wall time's significant change.
+inline const char* comparison_verdict(const analysis::Comparison& c) {
+    if (!c.wall_time.significant) {
+        return "unchanged";
+    }
+    return c.wall_time.change > 0 ? "slower" : "faster";
+}
+
+namespace detail {
+
+inline std::string format_value(analysis::Metric metric, double value) {
+    char buffer[64];
+    if (analysis::is_time(metric)) {
+        if (std::fabs(value) >= 1e9) {
+            std::snprintf(buffer, sizeof buffer, "%.3f s", value / 1e9);
+        } else if (std::fabs(value) >= 1e6) {
+            std::snprintf(buffer, sizeof buffer, "%.2f ms", value / 1e6);
+        } else {
+            std::snprintf(buffer, sizeof buffer, "%.1f us", value / 1e3);
+        }
+    } else if (metric == analysis::Metric::calls) {
+        std::snprintf(buffer, sizeof buffer, "%.0f", value);
+    } else if (std::fabs(value) >= 1024.0 * 1024.0) {
+        std::snprintf(buffer, sizeof buffer, "%.2f MiB", value / (1024.0 * 1024.0));
+    } else {
+        std::snprintf(buffer, sizeof buffer, "%.1f KiB", value / 1024.0);
+    }
+    return buffer;
+}
+
+inline std::string format_percent(double change) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%+.1f%%", change * 100.0);
+    return buffer;
+}
+
+inline std::string format_p(const analysis::MetricChange& c) {
+    if (!c.tested) {
+        return "no statistics";
+    }
+    char buffer[48];
+    std::snprintf(buffer, sizeof buffer, "p = %.2g", c.p_value);
+    return buffer;
+}
+
+inline std::string change_line(const analysis::MetricChange& c) {
+    std::string where = c.function.name.empty() ? std::string("(whole run)") : c.function.name;
+    if (!c.function.file.empty()) {
+        where += "  " + c.function.file + ":" + std::to_string(c.function.line);
+    }
+    char head[96];
+    std::snprintf(head, sizeof head, "  %8s  %-15s ", format_percent(c.change).c_str(), analysis::metric_name(c.metric));
+    return std::string(head) + where + "  (" + format_value(c.metric, c.base) + " -> " +
+           format_value(c.metric, c.candidate) + ", " + format_p(c) + (c.significant ? ", significant" : "") + ")\n";
+}
+
+inline void change_json(sinks::JsonWriter& json, const analysis::MetricChange& c) {
+    json.begin_object()
+        .field("function", c.function.name)
+        .field("file", c.function.file)
+        .field("line", c.function.line)
+        .field("metric", analysis::metric_name(c.metric))
+        .field("base", c.base)
+        .field("candidate", c.candidate)
+        .field("change", c.change);
+    json.key("p_value");
+    if (c.tested) {
+        json.value(c.p_value);
+    } else {
+        json.null();
+    }
+    json.field("significant", c.significant).end_object();
+}
+
+} // namespace detail
+
+inline std::string comparison_text(const analysis::Comparison& c, const ComparisonLabels& labels) {
+    std::string out;
+    out += "base:      " + labels.base + " (" + std::to_string(c.base_runs) + (c.base_runs == 1 ? " run)\n" : " runs)\n");
+    out += "candidate: " + labels.candidate + " (" + std::to_string(c.candidate_runs) +
+           (c.candidate_runs == 1 ? " run)\n" : " runs)\n");
+    for (const std::string& w : labels.warnings) {
+        out += "warning: " + w + "\n";
+    }
+    const analysis::MetricChange& wall = c.wall_time;
+    const std::string wall_figures = detail::format_value(wall.metric, wall.base) + " -> " +
+                                     detail::format_value(wall.metric, wall.candidate);
+    char confidence[64] = "";
+    if (wall.tested) {
+        std::snprintf(confidence, sizeof confidence, ", p = %.2g (%.1f%% confidence)", wall.p_value,
+                      100.0 * (1.0 - wall.p_value));
+    }
+    const std::string verdict = comparison_verdict(c);
+    if (verdict == "unchanged") {
+        out += "overall: no significant change in wall time: " + detail::format_percent(wall.change) + " (" +
+               wall_figures + confidence + ")\n";
+    } else {
+        out += "overall: the candidate is " + verdict + " by " + detail::format_percent(std::fabs(wall.change)).substr(1) +
+               " (wall time " + wall_figures + confidence + ")\n";
+    }
+    if (c.peak_memory.base > 0) {
+        out += "peak memory: " + detail::format_percent(c.peak_memory.change) + " (" +
+               detail::format_value(analysis::Metric::peak_memory, c.peak_memory.base) + " -> " +
+               detail::format_value(analysis::Metric::peak_memory, c.peak_memory.candidate) +
+               (c.peak_memory.tested ? ", " + detail::format_p(c.peak_memory) : std::string()) +
+               (c.peak_memory.significant ? ", significant" : "") + ")\n";
+    }
+    char rule[200];
+    if (!c.statistics) {
+        std::snprintf(rule, sizeof rule,
+                      "no statistics: a side has a single run; changes beyond %.0f%% are listed, none is significant "
+                      "(use --runs 5 or more)\n",
+                      c.options.threshold * 100);
+    } else {
+        std::snprintf(rule, sizeof rule,
+                      "significant: median change beyond %.0f%% and Mann-Whitney p < %.3g\n", c.options.threshold * 100,
+                      c.options.alpha);
+    }
+    out += rule;
+    if (c.statistics && c.smallest_p_value >= c.options.alpha) {
+        char note[200];
+        std::snprintf(note, sizeof note,
+                      "note: with %zu and %zu runs the smallest possible p is %.2g, not below alpha %.3g: nothing can "
+                      "be significant (use --runs 5 or more a side)\n",
+                      c.base_runs, c.candidate_runs, c.smallest_p_value, c.options.alpha);
+        out += note;
+    }
+    out += c.regressions.empty() ? "regressions: none\n" : "regressions:\n";
+    for (const auto& r : c.regressions) {
+        out += detail::change_line(r);
+    }
+    out += c.improvements.empty() ? "improvements: none\n" : "improvements:\n";
+    for (const auto& r : c.improvements) {
+        out += detail::change_line(r);
+    }
+    for (const auto& f : c.only_in_base) {
+        out += "  only in base:      " + f.name + "  " + f.file + ":" + std::to_string(f.line) + "\n";
+    }
+    for (const auto& f : c.only_in_candidate) {
+        out += "  only in candidate: " + f.name + "  " + f.file + ":" + std::to_string(f.line) + "\n";
+    }
+    std::size_t significant = 0;
+    for (const auto& r : c.regressions) {
+        significant += r.significant ? 1 : 0;
+    }
+    out += significant > 0 ? "result: REGRESSION (" + std::to_string(significant) + " significant)\n"
+                           : std::string("result: no significant regression\n");
+    return out;
+}
+
+inline std::string comparison_json(const analysis::Comparison& c, const ComparisonLabels& labels) {
+    std::string out;
+    sinks::JsonWriter json(out);
+    json.begin_object();
+    json.key("regressions").begin_array();
+    for (const auto& r : c.regressions) {
+        detail::change_json(json, r);
+    }
+    json.end_array();
+    json.key("improvements").begin_array();
+    for (const auto& r : c.improvements) {
+        detail::change_json(json, r);
+    }
+    json.end_array();
+    json.key("summary").begin_object();
+    json.field("base", labels.base).field("candidate", labels.candidate);
+    json.field("base_runs", c.base_runs).field("candidate_runs", c.candidate_runs);
+    json.field("statistics", c.statistics).field("alpha", c.options.alpha).field("threshold", c.options.threshold);
+    json.field("min_share", c.options.min_share);
+    json.field("verdict", comparison_verdict(c));
+    json.field("significant_regression", c.has_significant_regression());
+    json.key("wall_time");
+    detail::change_json(json, c.wall_time);
+    json.key("peak_memory");
+    detail::change_json(json, c.peak_memory);
+    json.key("warnings").begin_array();
+    for (const auto& w : labels.warnings) {
+        json.value(w);
+    }
+    json.end_array();
+    json.end_object();
+    json.end_object();
+    out += '\n';
+    return out;
+}
+
+} // namespace store
+} // namespace pycroscope
+// ---- end pycroscope/store/comparison_report.hpp ----
+// ---- begin pycroscope/store/manifest.hpp ----
+// manifest.json: what a session folder holds a run of, written next to
+// session.json by `pycroscope profile` so the store can list, group and
+// compare sessions without reading their profiles:
+//
+//   {"format": "pycroscope-manifest", "version": 1,
+//    "script": "/abs/path/app.py", "args": ["--n", "3"], "cwd": "/abs",
+//    "start_unix_ns": ..., "duration_ns": ..., "exit_status": 0,
+//    "python_version": "3.11.2", "pycroscope_version": "...",
+//    "options": ["--sample"], "host": "build-7", "runs": 1,
+//    "git": {"commit": "0123abcd...", "dirty": false}}   (only inside a git work tree)
+//
+// read_manifest() throws StoreError naming the file and what is wrong.
+
+// ---- begin pycroscope/store/store_error.hpp ----
+// The one error type of the store layer: a session that cannot be read, an
+// archive that is damaged, a session that does not exist. The message is
+// for the user ("pycroscope: <what is wrong>").
+
+#include <stdexcept>
+#include <string>
+
+namespace pycroscope {
+namespace store {
+
+class StoreError : public std::runtime_error {
+public:
+    explicit StoreError(const std::string& what) : std::runtime_error("pycroscope: " + what), detail_(what) {}
+    // The message without the "pycroscope: " prefix.
+    const std::string& detail() const noexcept { return detail_; }
+
+private:
+    std::string detail_;
+};
+
+} // namespace store
+} // namespace pycroscope
+// ---- end pycroscope/store/store_error.hpp ----
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace pycroscope {
+namespace store {
+
+struct GitState {
+    bool known = false; // the script is inside a git work tree
+    std::string commit;
+    bool dirty = false;
+};
+
+struct Manifest {
+    std::string script; // absolute, normalised
+    std::vector<std::string> args;
+    std::string cwd;
+    std::int64_t start_unix_ns = 0;
+    std::int64_t duration_ns = 0;
+    int exit_status = 0;
+    std::string python_version;
+    std::string pycroscope_version;
+    std::vector<std::string> options; // the command's options, as given
+    std::string host;
+    std::uint64_t runs = 1; // > 1: run-1 .. run-N sub-folders and runs.json
+    GitState git;
+};
+
+constexpr const char* manifest_file_name = "manifest.json";
+
+// The absolute, normalised form of a script path (relative to cwd).
+inline std::string normalise_script_path(const std::string& path) {
+    std::error_code error;
+    std::filesystem::path p = std::filesystem::absolute(path, error);
+    if (error) {
+        p = path;
+    }
+    const std::filesystem::path canonical = std::filesystem::weakly_canonical(p, error);
+    return (error ? p.lexically_normal() : canonical).string();
+}
+
+inline std::string host_name() {
+#if defined(__unix__) || defined(__APPLE__)
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) == 0) {
+        return name;
+    }
+#endif
+    return {};
+}
+
+namespace detail {
+
+// The first line a shell command prints (empty when it fails).
+inline std::string command_output(const std::string& command, bool& ok) {
+    ok = false;
+#if defined(__unix__) || defined(__APPLE__)
+    std::FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        return {};
+    }
+    std::string out;
+    char buffer[256];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
+        out.append(buffer, n);
+    }
+    ok = ::pclose(pipe) == 0;
+    return out;
+#else
+    (void)command;
+    return {};
+#endif
+}
+
+inline std::string shell_quote(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'') {
+            out += "'\\''";
+        } else {
+            out += c;
+        }
+    }
+    return out + "'";
+}
+
+} // namespace detail
+
+// The commit and dirty state of the git work tree holding the script, when
+// git is installed and the script is in one.
+inline GitState git_state(const std::string& script_path) {
+    GitState state;
+    const std::string dir = std::filesystem::path(script_path).parent_path().string();
+    const std::string git = "git -C " + detail::shell_quote(dir.empty() ? "." : dir) + " ";
+    bool ok = false;
+    std::string head = detail::command_output(git + "rev-parse HEAD 2>/dev/null", ok);
+    while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) {
+        head.pop_back();
+    }
+    if (!ok || head.empty()) {
+        return state;
+    }
+    const std::string status = detail::command_output(git + "status --porcelain --untracked-files=no 2>/dev/null", ok);
+    state.known = true;
+    state.commit = head;
+    state.dirty = ok && !status.empty();
+    return state;
+}
+
+inline std::string manifest_json(const Manifest& m) {
+    std::string out;
+    sinks::JsonWriter json(out);
+    json.begin_object();
+    json.field("format", "pycroscope-manifest");
+    json.field("version", 1);
+    json.field("script", m.script);
+    json.key("args").begin_array();
+    for (const auto& a : m.args) {
+        json.value(a);
+    }
+    json.end_array();
+    json.field("cwd", m.cwd);
+    json.field("start_unix_ns", m.start_unix_ns);
+    json.field("duration_ns", m.duration_ns);
+    json.field("exit_status", m.exit_status);
+    json.field("python_version", m.python_version);
+    json.field("pycroscope_version", m.pycroscope_version);
+    json.key("options").begin_array();
+    for (const auto& o : m.options) {
+        json.value(o);
+    }
+    json.end_array();
+    json.field("host", m.host);
+    json.field("runs", m.runs);
+    if (m.git.known) {
+        json.key("git").begin_object();
+        json.field("commit", m.git.commit);
+        json.field("dirty", m.git.dirty);
+        json.end_object();
+    }
+    json.end_object();
+    out += '\n';
+    return out;
+}
+
+// Atomically: a reader never sees half a manifest. Throws on failure.
+inline void write_manifest(const std::string& dir, const Manifest& m) {
+    sinks::AtomicFile file((std::filesystem::path(dir) / manifest_file_name).string());
+    file.open();
+    file.write(manifest_json(m));
+    file.commit();
+}
+
+inline Manifest manifest_from_json(const json::Value& doc) {
+    if (!doc.is_object() || doc.find("format") == nullptr || doc.at("format").as_string() != "pycroscope-manifest") {
+        throw StoreError("not a pycroscope manifest");
+    }
+    Manifest m;
+    m.script = doc.at("script").as_string();
+    for (const auto& a : doc.at("args").items()) {
+        m.args.push_back(a.as_string());
+    }
+    m.cwd = doc.at("cwd").as_string();
+    m.start_unix_ns = doc.at("start_unix_ns").as_int();
+    m.duration_ns = doc.at("duration_ns").as_int();
+    m.exit_status = static_cast<int>(doc.at("exit_status").as_int());
+    m.python_version = doc.at("python_version").as_string();
+    if (const json::Value* v = doc.find("pycroscope_version")) {
+        m.pycroscope_version = v->as_string();
+    }
+    for (const auto& o : doc.at("options").items()) {
+        m.options.push_back(o.as_string());
+    }
+    m.host = doc.at("host").as_string();
+    m.runs = doc.at("runs").as_uint();
+    if (const json::Value* git = doc.find("git")) {
+        m.git.known = true;
+        m.git.commit = git->at("commit").as_string();
+        m.git.dirty = git->at("dirty").as_bool();
+    }
+    return m;
+}
+
+inline Manifest read_manifest(const std::string& dir) {
+    const std::string path = (std::filesystem::path(dir) / manifest_file_name).string();
+    try {
+        return manifest_from_json(json::parse_file(path));
+    } catch (const StoreError& e) {
+        throw StoreError(path + ": " + e.detail());
+    } catch (const std::exception& e) {
+        throw StoreError(path + ": " + e.what());
+    }
+}
+
+} // namespace store
+} // namespace pycroscope
+// ---- end pycroscope/store/manifest.hpp ----
+// ---- begin pycroscope/store/session_archive.hpp ----
+// One file holding a whole session folder (`pycroscope export-session` /
+// `import-session`), so a run can be attached to a bug report or moved
+// between machines. A simple format of our own, little-endian throughout:
+//
+//   "PYCSARC1"                         magic and version (8 bytes)
+//   u32 id_length, id                  the session's folder name
+//   per file:  u8 1, u32 path_length, path ('/'-separated, relative),
+//              u64 size, data, u32 crc32(data)
+//   end:       u8 0, u32 file_count, u32 crc32(every byte before this field)
+//
+// The reader (parse_archive) trusts nothing: every length is checked against
+// what is left, paths must be relative with no "." or ".." component and no
+// duplicates, every CRC must match, and nothing may follow the end record.
+// Damage throws StoreError; unpack_archive() writes nothing unless the whole
+// archive was read, into a folder that did not exist.
+
+// ---- begin pycroscope/sinks/gzip_writer.hpp ----
+// gzip (RFC 1952) around a small DEFLATE encoder (RFC 1951), so that the pprof
+// exporter writes the compressed files pprof expects without linking zlib.
+// The encoder finds repeats with LZ77 over a 32 KiB window (a hash of the
+// next three bytes, chained to earlier positions with the same hash) and
+// codes literals, lengths and distances with the fixed Huffman code of the
+// RFC. Dynamic Huffman tables would gain a little more; profiles are made of
+// repeated ids and names, which the matches already catch.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+namespace gzip {
+
+inline std::uint32_t crc32_update(std::uint32_t crc, std::string_view data) noexcept {
+    struct Table {
+        std::array<std::uint32_t, 256> entries{};
+        Table() {
+            for (std::uint32_t n = 0; n < 256; ++n) {
+                std::uint32_t c = n;
+                for (int k = 0; k < 8; ++k) {
+                    c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+                }
+                entries[n] = c;
+            }
+        }
+    };
+    static const Table table;
+    crc = ~crc;
+    for (const char ch : data) {
+        crc = table.entries[(crc ^ static_cast<std::uint8_t>(ch)) & 0xFF] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+inline std::uint32_t crc32(std::string_view data) noexcept { return crc32_update(0, data); }
+
+// Bits in the order DEFLATE packs them: the first bit in the lowest bit of a byte.
+class BitWriter {
+public:
+    explicit BitWriter(std::string& out) : out_(&out) {}
+
+    void bits(std::uint32_t value, unsigned count) {
+        buffer_ |= static_cast<std::uint64_t>(value) << used_;
+        used_ += count;
+        while (used_ >= 8) {
+            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(buffer_)));
+            buffer_ >>= 8;
+            used_ -= 8;
+        }
+    }
+    void flush() {
+        if (used_ > 0) {
+            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(buffer_)));
+        }
+        buffer_ = 0;
+        used_ = 0;
+    }
+
+private:
+    std::string* out_;
+    std::uint64_t buffer_ = 0;
+    unsigned used_ = 0;
+};
+
+struct DeflateOptions {
+    // Earlier positions tried per match: more compresses better and slower.
+    unsigned max_chain = 32;
+    // A match this long is taken without looking further.
+    unsigned nice_length = 128;
+};
+
+class DeflateEncoder {
+public:
+    static constexpr std::size_t window = 32768;
+    static constexpr unsigned min_match = 3;
+    static constexpr unsigned max_match = 258;
+
+    explicit DeflateEncoder(DeflateOptions options = {}) : options_(options) {
+        // Fixed literal/length code (RFC 1951 3.2.6), stored bit-reversed
+        // because Huffman codes are packed starting from their top bit.
+        for (unsigned symbol = 0; symbol < 288; ++symbol) {
+            unsigned code, length;
+            if (symbol < 144) {
+                code = 0x30 + symbol, length = 8;
+            } else if (symbol < 256) {
+                code = 0x190 + symbol - 144, length = 9;
+            } else if (symbol < 280) {
+                code = symbol - 256, length = 7;
+            } else {
+                code = 0xC0 + symbol - 280, length = 8;
+            }
+            literal_code_[symbol] = static_cast<std::uint16_t>(reverse(code, length));
+            literal_bits_[symbol] = static_cast<std::uint8_t>(length);
+        }
+        for (unsigned d = 0; d < 30; ++d) {
+            distance_code_[d] = static_cast<std::uint8_t>(reverse(d, 5));
+        }
+        unsigned code = 0;
+        for (unsigned length = min_match; length <= max_match; ++length) {
+            while (code + 1 < 29 && length >= length_base[code + 1]) {
+                ++code;
+            }
+            length_symbol_[length] = static_cast<std::uint8_t>(code);
+        }
+    }
+
+    // The DEFLATE stream of data: one final fixed-Huffman block.
+    void compress(std::string_view data, std::string& out) {
+        BitWriter bits(out);
+        bits.bits(1, 1); // BFINAL
+        bits.bits(1, 2); // BTYPE 01: fixed Huffman
+        head_.assign(std::size_t{1} << hash_bits, 0);
+        previous_.assign(window, 0);
+        const auto* bytes = reinterpret_cast<const std::uint8_t*>(data.data());
+        const std::size_t size = data.size();
+        std::size_t pos = 0;
+        while (pos < size) {
+            unsigned best_length = 0;
+            std::size_t best_distance = 0;
+            if (pos + min_match <= size) {
+                const std::uint32_t hash = hash_at(bytes + pos);
+                std::uint32_t candidate = head_[hash]; // position + 1, 0: none
+                const std::size_t limit = std::min<std::size_t>(max_match, size - pos);
+                unsigned chain = options_.max_chain;
+                while (candidate != 0 && chain-- > 0) {
+                    const std::size_t from = candidate - 1;
+                    if (pos - from > window) {
+                        break;
+                    }
+                    if (bytes[from + best_length] == bytes[pos + best_length]) {
+                        unsigned length = 0;
+                        while (length < limit && bytes[from + length] == bytes[pos + length]) {
+                            ++length;
+                        }
+                        if (length > best_length) {
+                            best_length = length;
+                            best_distance = pos - from;
+                            if (length >= options_.nice_length || length == limit) {
+                                break;
+                            }
+                        }
+                    }
+                    const std::uint32_t next = previous_[from % window];
+                    if (next >= candidate) {
+                        break; // the slot was reused by a newer position
+                    }
+                    candidate = next;
+                }
+            }
+            if (best_length >= min_match) {
+                write_match(bits, best_length, best_distance);
+                const std::size_t end = pos + best_length;
+                for (; pos < end; ++pos) {
+                    insert(bytes, size, pos);
+                }
+            } else {
+                write_symbol(bits, bytes[pos]);
+                insert(bytes, size, pos);
+                ++pos;
+            }
+        }
+        write_symbol(bits, 256); // end of block
+        bits.flush();
+    }
+
+private:
+    static constexpr unsigned hash_bits = 15;
+    static constexpr std::uint16_t length_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+    static constexpr std::uint8_t length_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+    static constexpr std::uint16_t distance_base[30] = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
+                                                        33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
+                                                        1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+    static constexpr std::uint8_t distance_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                                        6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+    static unsigned reverse(unsigned code, unsigned length) noexcept {
+        unsigned out = 0;
+        for (unsigned i = 0; i < length; ++i) {
+            out = (out << 1) | ((code >> i) & 1);
+        }
+        return out;
+    }
+
+    static std::uint32_t hash_at(const std::uint8_t* p) noexcept {
+        const std::uint32_t v = static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
+                                (static_cast<std::uint32_t>(p[2]) << 16);
+        return (v * 2654435761u) >> (32 - hash_bits);
+    }
+
+    void insert(const std::uint8_t* bytes, std::size_t size, std::size_t pos) {
+        if (pos + min_match > size) {
+            return;
+        }
+        const std::uint32_t hash = hash_at(bytes + pos);
+        previous_[pos % window] = head_[hash];
+        head_[hash] = static_cast<std::uint32_t>(pos + 1);
+    }
+
+    void write_symbol(BitWriter& bits, unsigned symbol) { bits.bits(literal_code_[symbol], literal_bits_[symbol]); }
+
+    void write_match(BitWriter& bits, unsigned length, std::size_t distance) {
+        const unsigned code = length_symbol_[length];
+        write_symbol(bits, 257 + code);
+        if (length_extra[code] > 0) {
+            bits.bits(length - length_base[code], length_extra[code]);
+        }
+        unsigned d = 0;
+        while (d + 1 < 30 && distance >= distance_base[d + 1]) {
+            ++d;
+        }
+        bits.bits(distance_code_[d], 5);
+        if (distance_extra[d] > 0) {
+            bits.bits(static_cast<std::uint32_t>(distance - distance_base[d]), distance_extra[d]);
+        }
+    }
+
+    DeflateOptions options_;
+    std::array<std::uint16_t, 288> literal_code_{};
+    std::array<std::uint8_t, 288> literal_bits_{};
+    std::array<std::uint8_t, 30> distance_code_{};
+    std::array<std::uint8_t, max_match + 1> length_symbol_{};
+    std::vector<std::uint32_t> head_;
+    std::vector<std::uint32_t> previous_;
+};
+
+// The raw DEFLATE stream of data.
+inline std::string deflate(std::string_view data, DeflateOptions options = {}) {
+    std::string out;
+    DeflateEncoder(options).compress(data, out);
+    return out;
+}
+
+// A complete .gz member: header, DEFLATE stream, CRC-32 and size of data.
+inline std::string compress(std::string_view data, DeflateOptions options = {}) {
+    std::string out("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10); // no name, no mtime, OS unknown
+    out.reserve(data.size() / 3 + 64);
+    DeflateEncoder(options).compress(data, out);
+    const std::uint32_t crc = crc32(data);
+    const auto size = static_cast<std::uint32_t>(data.size()); // ISIZE is the size modulo 2^32
+    for (const std::uint32_t word : {crc, size}) {
+        for (int i = 0; i < 4; ++i) {
+            out.push_back(static_cast<char>(static_cast<std::uint8_t>(word >> (8 * i))));
+        }
+    }
+    return out;
+}
+
+} // namespace gzip
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/gzip_writer.hpp ----
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace pycroscope {
+namespace store {
+
+struct ArchiveEntry {
+    std::string path; // relative, '/'-separated
+    std::string data;
+};
+
+struct SessionArchive {
+    std::string id;
+    std::vector<ArchiveEntry> files; // sorted by path
+};
+
+constexpr std::string_view archive_magic = "PYCSARC1";
+constexpr std::size_t archive_max_path = 4096;
+
+namespace detail {
+
+inline void put_u32(std::string& out, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) {
+        out += static_cast<char>((v >> (8 * i)) & 0xffu);
+    }
+}
+inline void put_u64(std::string& out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+        out += static_cast<char>((v >> (8 * i)) & 0xffu);
+    }
+}
+
+// A path component list that cannot escape the folder it is unpacked into.
+inline bool safe_relative_path(std::string_view path) {
+    if (path.empty() || path.size() > archive_max_path || path.front() == '/') {
+        return false;
+    }
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        const std::size_t slash = std::min(path.find('/', start), path.size());
+        const std::string_view part = path.substr(start, slash - start);
+        if (part.empty() || part == "." || part == ".." || part.find('\\') != std::string_view::npos ||
+            part.find('\0') != std::string_view::npos) {
+            return false;
+        }
+        start = slash + 1;
+    }
+    return true;
+}
+
+class ArchiveCursor {
+public:
+    explicit ArchiveCursor(std::string_view bytes) : bytes_(bytes) {}
+    std::size_t offset() const noexcept { return pos_; }
+    std::size_t left() const noexcept { return bytes_.size() - pos_; }
+    std::string_view take(std::size_t n, const char* what) {
+        if (n > left()) {
+            fail(std::string("truncated ") + what);
+        }
+        const std::string_view out = bytes_.substr(pos_, n);
+        pos_ += n;
+        return out;
+    }
+    std::uint64_t number(std::size_t width, const char* what) {
+        const std::string_view b = take(width, what);
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < width; ++i) {
+            v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[i])) << (8 * i);
+        }
+        return v;
+    }
+    [[noreturn]] void fail(const std::string& what) const {
+        throw StoreError("session archive damaged at byte " + std::to_string(pos_) + ": " + what);
+    }
+
+private:
+    std::string_view bytes_;
+    std::size_t pos_ = 0;
+};
+
+} // namespace detail
+
+inline std::string archive_bytes(const SessionArchive& archive) {
+    std::string out(archive_magic);
+    detail::put_u32(out, static_cast<std::uint32_t>(archive.id.size()));
+    out += archive.id;
+    for (const ArchiveEntry& e : archive.files) {
+        out += '\1';
+        detail::put_u32(out, static_cast<std::uint32_t>(e.path.size()));
+        out += e.path;
+        detail::put_u64(out, e.data.size());
+        out += e.data;
+        detail::put_u32(out, sinks::gzip::crc32(e.data));
+    }
+    out += '\0';
+    detail::put_u32(out, static_cast<std::uint32_t>(archive.files.size()));
+    detail::put_u32(out, sinks::gzip::crc32(out));
+    return out;
+}
+
+inline SessionArchive parse_archive(std::string_view bytes) {
+    detail::ArchiveCursor in(bytes);
+    if (bytes.size() < archive_magic.size() || bytes.substr(0, archive_magic.size()) != archive_magic) {
+        throw StoreError("not a pycroscope session archive (no PYCSARC1 header)");
+    }
+    in.take(archive_magic.size(), "header");
+    SessionArchive archive;
+    const std::uint64_t id_length = in.number(4, "session id length");
+    if (id_length > 255) {
+        in.fail("session id of " + std::to_string(id_length) + " bytes");
+    }
+    archive.id = std::string(in.take(static_cast<std::size_t>(id_length), "session id"));
+    if (archive.id.find('/') != std::string::npos || !detail::safe_relative_path(archive.id)) {
+        in.fail("session id is not a plain folder name");
+    }
+    std::set<std::string> seen;
+    for (;;) {
+        const std::uint64_t tag = in.number(1, "record tag");
+        if (tag == 0) {
+            break;
+        }
+        if (tag != 1) {
+            in.fail("unknown record tag " + std::to_string(tag));
+        }
+        const std::uint64_t path_length = in.number(4, "path length");
+        if (path_length > archive_max_path) {
+            in.fail("path of " + std::to_string(path_length) + " bytes");
+        }
+        ArchiveEntry entry;
+        entry.path = std::string(in.take(static_cast<std::size_t>(path_length), "path"));
+        if (!detail::safe_relative_path(entry.path)) {
+            in.fail("unsafe path in the archive");
+        }
+        if (!seen.insert(entry.path).second) {
+            in.fail("the path '" + entry.path + "' appears twice");
+        }
+        const std::uint64_t size = in.number(8, "file size");
+        if (size > in.left()) {
+            in.fail("file '" + entry.path + "' claims " + std::to_string(size) + " bytes, " +
+                    std::to_string(in.left()) + " are left");
+        }
+        entry.data = std::string(in.take(static_cast<std::size_t>(size), "file data"));
+        const std::uint64_t crc = in.number(4, "file checksum");
+        if (crc != sinks::gzip::crc32(entry.data)) {
+            in.fail("checksum mismatch in '" + entry.path + "'");
+        }
+        archive.files.push_back(std::move(entry));
+    }
+    const std::uint64_t count = in.number(4, "file count");
+    if (count != archive.files.size()) {
+        in.fail("the end record counts " + std::to_string(count) + " files, the archive holds " +
+                std::to_string(archive.files.size()));
+    }
+    const std::size_t covered = in.offset();
+    const std::uint64_t crc = in.number(4, "archive checksum");
+    if (crc != sinks::gzip::crc32(bytes.substr(0, covered))) {
+        in.fail("archive checksum mismatch");
+    }
+    if (in.left() != 0) {
+        in.fail(std::to_string(in.left()) + " bytes after the end record");
+    }
+    return archive;
+}
+
+// Every regular file under dir (symbolic links and other kinds are skipped).
+inline SessionArchive pack_session(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code error;
+    if (!fs::is_directory(dir, error)) {
+        throw StoreError("'" + dir + "' is not a session folder");
+    }
+    SessionArchive archive;
+    fs::path root = fs::path(dir).lexically_normal();
+    if (root.filename().empty()) {
+        root = root.parent_path();
+    }
+    archive.id = root.filename().string();
+    if (!detail::safe_relative_path(archive.id)) {
+        archive.id = "session";
+    }
+    for (fs::recursive_directory_iterator it(root, error), end; !error && it != end; it.increment(error)) {
+        if (!it->is_regular_file(error) || it->is_symlink(error)) {
+            continue;
+        }
+        const std::string relative = fs::relative(it->path(), root, error).generic_string();
+        std::ifstream in(it->path(), std::ios::binary);
+        if (!in) {
+            throw StoreError("cannot read '" + it->path().string() + "'");
+        }
+        std::ostringstream data;
+        data << in.rdbuf();
+        archive.files.push_back(ArchiveEntry{relative, data.str()});
+    }
+    if (error) {
+        throw StoreError("cannot list '" + dir + "': " + error.message());
+    }
+    std::sort(archive.files.begin(), archive.files.end(),
+              [](const ArchiveEntry& a, const ArchiveEntry& b) { return a.path < b.path; });
+    return archive;
+}
+
+inline void write_archive_file(const std::string& dir, const std::string& file) {
+    const std::string bytes = archive_bytes(pack_session(dir));
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+        std::remove(file.c_str());
+        throw StoreError("cannot write '" + file + "'");
+    }
+}
+
+// Unpacks into parent/<id>, which must not exist; returns that folder.
+// The files go to a temporary folder renamed into place once all are written.
+inline std::string unpack_archive_file(const std::string& file, const std::string& parent) {
+    namespace fs = std::filesystem;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        throw StoreError("cannot open '" + file + "'");
+    }
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    SessionArchive archive;
+    try {
+        archive = parse_archive(buffer.str());
+    } catch (const StoreError& e) {
+        throw StoreError(file + ": " + e.detail());
+    }
+    std::error_code error;
+    const fs::path target = fs::path(parent) / archive.id;
+    if (fs::exists(target, error)) {
+        throw StoreError("'" + target.string() + "' exists already (import into another folder)");
+    }
+    fs::create_directories(parent, error);
+    const fs::path temporary = fs::path(parent) / ("." + archive.id + ".import.tmp");
+    fs::remove_all(temporary, error);
+    try {
+        for (const ArchiveEntry& e : archive.files) {
+            const fs::path path = temporary / fs::path(e.path);
+            fs::create_directories(path.parent_path());
+            std::ofstream out(path, std::ios::binary | std::ios::trunc);
+            out.write(e.data.data(), static_cast<std::streamsize>(e.data.size()));
+            out.close();
+            if (!out) {
+                throw StoreError("cannot write '" + path.string() + "'");
+            }
+        }
+        fs::create_directories(temporary);
+        fs::rename(temporary, target);
+    } catch (const std::exception& e) {
+        fs::remove_all(temporary, error);
+        throw StoreError("cannot import into '" + target.string() + "': " + e.what());
+    }
+    return target.string();
+}
+
+} // namespace store
+} // namespace pycroscope
+// ---- end pycroscope/store/session_archive.hpp ----
+// ---- begin pycroscope/store/session_runs.hpp ----
+// The runs of a stored session, as analysis::RunMeasures: what compare and
+// history read. A session folder holds either one run (session.json, with
+// the memory section's peak and allocation sites) or, after
+// `pycroscope profile --runs N`, a runs.json summarising run-1 .. run-N:
+//
+//   {"format": "pycroscope-runs", "version": 1,
+//    "runs": [{"run": 1, "dir": "run-1", "exit_status": 0, "wall_ns": 103000000,
+//              "peak_bytes": 812345,
+//              "functions": [{"name": "stage_a", "file": "/w/app.py", "line": 4,
+//                             "self_ns": 31000000, "total_ns": 31000000,
+//                             "calls": 1, "allocated_bytes": 0}, ...]}, ...]}
+//
+// Loading throws StoreError with the file and what is wrong.
+
+// ---- begin pycroscope/model/profile_loader.hpp ----
+// Reads a Profile back from session.json (its "profile" section, schema in
+// docs/session-format.md), so tools can read a session without a capture:
+//
+//     pycroscope::model::Profile p = pycroscope::model::load_profile("run/session.json");
+//
+// Bad input throws ProfileLoadError naming what is wrong; indexes are
+// checked, so a damaged file never yields a Profile that points outside itself.
+
+
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace model {
+
+class ProfileLoadError : public std::runtime_error {
+public:
+    explicit ProfileLoadError(const std::string& what) : std::runtime_error("pycroscope: " + what) {}
+};
+
+namespace detail {
+
+inline LocationKind parse_kind(const std::string& name) {
+    static const std::pair<const char*, LocationKind> kinds[] = {
+        {"zone", LocationKind::native_zone},       {"dynamic_zone", LocationKind::dynamic_zone},
+        {"mark", LocationKind::mark},              {"counter", LocationKind::counter},
+        {"frame", LocationKind::frame},            {"python", LocationKind::python_function},
+        {"c", LocationKind::c_function},           {"line", LocationKind::python_line},
+        {"other", LocationKind::other},            {"gc", LocationKind::gc_collection},
+        {"import", LocationKind::python_import},   {"io", LocationKind::io_site},
+        {"exception", LocationKind::exception_type}};
+    for (const auto& k : kinds) {
+        if (name == k.first) {
+            return k.second;
+        }
+    }
+    throw ProfileLoadError("profile: unknown function kind '" + name + "'");
+}
+
+class ProfileReader {
+public:
+    Profile read(const json::Value& section) {
+        Profile p;
+        const std::int64_t schema = section.at("schema").as_int();
+        if (schema != Profile::schema_version) {
+            throw ProfileLoadError("profile: schema " + std::to_string(schema) + " is not supported (this build reads " +
+                                   std::to_string(Profile::schema_version) + ")");
+        }
+        const std::string& unit = section.at("unit").as_string();
+        if (unit == "ns") {
+            p.unit = Unit::nanoseconds;
+        } else if (unit == "samples") {
+            p.unit = Unit::samples;
+        } else {
+            throw ProfileLoadError("profile: unknown unit '" + unit + "'");
+        }
+        p.wall_ns = section.at("wall_ns").as_uint();
+        p.total = section.at("total").as_uint();
+        p.unclosed_spans = section.at("unclosed_spans").as_uint();
+        p.unmatched_ends = section.at("unmatched_ends").as_uint();
+        p.max_depth = section.at("max_depth").as_uint();
+        p.tree_pruned = section.at("tree_pruned").as_uint();
+        for (const auto& t : section.at("threads").items()) {
+            p.threads.push_back(Thread{u32(t.at("index")), t.at("os_tid").as_uint(), t.at("name").as_string(),
+                                       t.at("total").as_uint()});
+        }
+        for (const auto& f : section.at("functions").items()) {
+            if (f.at("id").as_uint() != p.functions.size()) {
+                throw ProfileLoadError("profile: function ids must be 0, 1, 2, ... in order");
+            }
+            Function fn;
+            fn.name = f.at("name").as_string();
+            fn.file = f.at("file").as_string();
+            fn.line = u32(f.at("line"));
+            fn.kind = parse_kind(f.at("kind").as_string());
+            fn.calls = f.at("calls").as_uint();
+            fn.resumes = f.at("resumes").as_uint();
+            fn.self = f.at("self").as_uint();
+            fn.inclusive = f.at("inclusive").as_uint();
+            fn.unclosed = f.at("unclosed").as_uint();
+            for (const auto& s : f.at("threads").items()) {
+                fn.threads.push_back(ThreadShare{index(s.at("thread"), p.threads.size(), "thread"),
+                                                 s.at("calls").as_uint(), s.at("self").as_uint(),
+                                                 s.at("inclusive").as_uint()});
+            }
+            p.functions.push_back(std::move(fn));
+        }
+        const std::size_t functions = p.functions.size();
+        for (const auto& e : section.at("edges").items()) {
+            tuple(e, 5, "edge");
+            p.edges.push_back(Edge{index(e[0], functions, "caller"), index(e[1], functions, "callee"), e[2].as_uint(),
+                                   e[3].as_uint(), e[4].as_uint()});
+        }
+        p.tree.push_back(TreeNode{});
+        p.tree[0].inclusive = p.total;
+        for (const auto& n : section.at("tree").items()) {
+            tuple(n, 5, "tree node");
+            // A parent precedes its children.
+            p.tree.push_back(TreeNode{index(n[0], functions, "tree function"), index(n[1], p.tree.size(), "parent"),
+                                      n[2].as_uint(), n[3].as_uint(), n[4].as_uint()});
+        }
+        for (const auto& l : section.at("lines").items()) {
+            Line line;
+            line.file = l.at("file").as_string();
+            line.line = u32(l.at("line"));
+            line.function = index(l.at("function"), functions, "line function");
+            line.hits = l.at("hits").as_uint();
+            line.time = l.at("time").as_uint();
+            line.total = l.at("total").as_uint();
+            p.lines.push_back(std::move(line));
+        }
+        return p;
+    }
+
+private:
+    static std::uint32_t u32(const json::Value& v) {
+        const std::uint64_t n = v.as_uint();
+        if (n > 0xffffffffu) {
+            throw ProfileLoadError("profile: " + v.number_text() + " does not fit 32 bits");
+        }
+        return static_cast<std::uint32_t>(n);
+    }
+    static std::uint32_t index(const json::Value& v, std::size_t size, const char* what) {
+        const std::uint64_t n = v.as_uint();
+        if (n >= size) {
+            throw ProfileLoadError(std::string("profile: ") + what + " index " + std::to_string(n) +
+                                   " out of range (" + std::to_string(size) + ")");
+        }
+        return static_cast<std::uint32_t>(n);
+    }
+    static void tuple(const json::Value& v, std::size_t size, const char* what) {
+        if (!v.is_array() || v.size() != size) {
+            throw ProfileLoadError(std::string("profile: a ") + what + " must be an array of " + std::to_string(size) +
+                                   " numbers");
+        }
+    }
+};
+
+} // namespace detail
+
+// From the text of a session.json document.
+inline Profile profile_from_json(std::string_view text) {
+    try {
+        const json::Value doc = json::parse(text);
+        const json::Value* section = doc.is_object() ? doc.find("profile") : nullptr;
+        if (section == nullptr) {
+            throw ProfileLoadError("session has no \"profile\" section (written by an older pycroscope?)");
+        }
+        return detail::ProfileReader().read(*section);
+    } catch (const ProfileLoadError&) {
+        throw;
+    } catch (const std::exception& e) {
+        // Parse errors, missing keys, wrong types: one error type for the caller.
+        throw ProfileLoadError(std::string("profile: ") + e.what());
+    }
+}
+
+// From a session.json file.
+inline Profile load_profile(const std::string& path) {
+    std::string text;
+    try {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+            throw ProfileLoadError("cannot open '" + path + "'");
+        }
+        std::ostringstream buffer;
+        buffer << in.rdbuf();
+        text = buffer.str();
+    } catch (const ProfileLoadError&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw ProfileLoadError("cannot read '" + path + "': " + e.what());
+    }
+    try {
+        return profile_from_json(text);
+    } catch (const ProfileLoadError& e) {
+        throw ProfileLoadError(path + ": " + std::string(e.what()).substr(std::string_view("pycroscope: ").size()));
+    }
+}
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile_loader.hpp ----
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace store {
+
+constexpr const char* runs_file_name = "runs.json";
+constexpr const char* session_file_name = "session.json";
+
+struct StoredRun {
+    int exit_status = 0;
+    std::string dir; // relative to the session folder; empty: the session folder itself
+    analysis::RunMeasures measures;
+};
+
+// One run from its session.json: the Profile (functions, wall time) plus
+// the memory section (peak, bytes allocated per function from its sites).
+inline analysis::RunMeasures read_run_measures(const std::string& session_json_path) {
+    std::string text;
+    {
+        std::ifstream in(session_json_path, std::ios::binary);
+        if (!in) {
+            throw StoreError("cannot open '" + session_json_path + "'");
+        }
+        std::ostringstream buffer;
+        buffer << in.rdbuf();
+        text = buffer.str();
+    }
+    analysis::RunMeasures run;
+    try {
+        const model::Profile profile = model::profile_from_json(text);
+        if (profile.unit != model::Unit::nanoseconds) {
+            throw StoreError("a sampled profile (--sample) has no times to compare; profile without --sample");
+        }
+        run = analysis::run_measures(profile);
+        const json::Value doc = json::parse(text);
+        if (const json::Value* duration = doc.find("duration_ns")) {
+            run.wall_ns = static_cast<double>(duration->as_uint());
+        }
+        const json::Value* memory = doc.find("memory");
+        if (memory != nullptr && memory->is_object()) {
+            if (const json::Value* peak = memory->find("peak_bytes")) {
+                run.peak_bytes = static_cast<double>(peak->as_uint());
+            }
+            if (const json::Value* sites = memory->find("sites")) {
+                for (const json::Value& site : sites->items()) {
+                    const std::string& function = site.at("function").as_string();
+                    const std::string& file = site.at("file").as_string();
+                    const std::uint32_t index = profile.find(function, file);
+                    const analysis::FunctionId id{function, file,
+                                                  index != model::no_index ? profile.functions[index].line : 0u};
+                    run.functions[id].allocated_bytes += static_cast<double>(site.at("bytes").as_uint());
+                }
+            }
+        }
+    } catch (const StoreError& e) {
+        throw StoreError(session_json_path + ": " + e.detail());
+    } catch (const model::ProfileLoadError& e) {
+        throw StoreError(session_json_path + ": " + std::string(e.what()).substr(12));
+    } catch (const std::exception& e) {
+        throw StoreError(session_json_path + ": " + e.what());
+    }
+    return run;
+}
+
+inline std::string runs_json(const std::vector<StoredRun>& runs) {
+    std::string out;
+    sinks::JsonWriter json(out);
+    json.begin_object().field("format", "pycroscope-runs").field("version", 1);
+    json.key("runs").begin_array();
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const StoredRun& r = runs[i];
+        json.begin_object()
+            .field("run", i + 1)
+            .field("dir", r.dir)
+            .field("exit_status", r.exit_status)
+            .field("wall_ns", static_cast<std::uint64_t>(r.measures.wall_ns))
+            .field("peak_bytes", static_cast<std::uint64_t>(r.measures.peak_bytes));
+        json.key("functions").begin_array();
+        for (const auto& f : r.measures.functions) {
+            json.begin_object()
+                .field("name", f.first.name)
+                .field("file", f.first.file)
+                .field("line", f.first.line)
+                .field("self_ns", static_cast<std::uint64_t>(f.second.self_ns))
+                .field("total_ns", static_cast<std::uint64_t>(f.second.total_ns))
+                .field("calls", static_cast<std::uint64_t>(f.second.calls))
+                .field("allocated_bytes", static_cast<std::uint64_t>(f.second.allocated_bytes))
+                .end_object();
+        }
+        json.end_array().end_object();
+    }
+    json.end_array().end_object();
+    out += '\n';
+    return out;
+}
+
+inline void write_runs(const std::string& dir, const std::vector<StoredRun>& runs) {
+    sinks::AtomicFile file((std::filesystem::path(dir) / runs_file_name).string());
+    file.open();
+    file.write(runs_json(runs));
+    file.commit();
+}
+
+inline std::vector<StoredRun> runs_from_json(const json::Value& doc) {
+    if (!doc.is_object() || doc.find("format") == nullptr || doc.at("format").as_string() != "pycroscope-runs") {
+        throw StoreError("not a pycroscope runs file");
+    }
+    std::vector<StoredRun> runs;
+    for (const json::Value& r : doc.at("runs").items()) {
+        StoredRun run;
+        run.dir = r.at("dir").as_string();
+        run.exit_status = static_cast<int>(r.at("exit_status").as_int());
+        run.measures.wall_ns = static_cast<double>(r.at("wall_ns").as_uint());
+        run.measures.peak_bytes = static_cast<double>(r.at("peak_bytes").as_uint());
+        for (const json::Value& f : r.at("functions").items()) {
+            const std::uint64_t line = f.at("line").as_uint();
+            if (line > 0xffffffffu) {
+                throw StoreError("line number out of range");
+            }
+            analysis::FunctionMeasures& m = run.measures.functions[analysis::FunctionId{
+                f.at("name").as_string(), f.at("file").as_string(), static_cast<std::uint32_t>(line)}];
+            m.self_ns = static_cast<double>(f.at("self_ns").as_uint());
+            m.total_ns = static_cast<double>(f.at("total_ns").as_uint());
+            m.calls = static_cast<double>(f.at("calls").as_uint());
+            m.allocated_bytes = static_cast<double>(f.at("allocated_bytes").as_uint());
+        }
+        runs.push_back(std::move(run));
+    }
+    return runs;
+}
+
+// Every run of the session folder dir: runs.json when there is one, else
+// its session.json as one run. Throws StoreError when neither can be read.
+inline std::vector<StoredRun> load_session_runs(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code error;
+    if (!fs::is_directory(dir, error)) {
+        throw StoreError("'" + dir + "' is not a folder");
+    }
+    const fs::path runs_path = fs::path(dir) / runs_file_name;
+    if (fs::exists(runs_path, error)) {
+        std::vector<StoredRun> runs;
+        try {
+            runs = runs_from_json(json::parse_file(runs_path.string()));
+        } catch (const StoreError& e) {
+            throw StoreError(runs_path.string() + ": " + e.detail());
+        } catch (const std::exception& e) {
+            throw StoreError(runs_path.string() + ": " + e.what());
+        }
+        if (runs.empty()) {
+            throw StoreError(runs_path.string() + ": no runs");
+        }
+        return runs;
+    }
+    const fs::path session_path = fs::path(dir) / session_file_name;
+    if (!fs::exists(session_path, error)) {
+        throw StoreError("no session in '" + dir + "' (neither session.json nor runs.json)");
+    }
+    StoredRun run;
+    run.measures = read_run_measures(session_path.string());
+    return {run};
+}
+
+inline std::vector<analysis::RunMeasures> measures_of(const std::vector<StoredRun>& runs) {
+    std::vector<analysis::RunMeasures> out;
+    out.reserve(runs.size());
+    for (const StoredRun& r : runs) {
+        out.push_back(r.measures);
+    }
+    return out;
+}
+
+} // namespace store
+} // namespace pycroscope
+// ---- end pycroscope/store/session_runs.hpp ----
+// ---- begin pycroscope/store/session_store.hpp ----
+// The session store: a folder whose sub-folders are sessions (by default
+// ./profiling_results, where `pycroscope profile` writes). A session is a
+// sub-folder with a manifest.json; its id is the folder's name. Folders
+// without a manifest (written before manifests existed, or by a host that
+// writes none) are not listed; damaged manifests are reported, not fatal.
+//
+//     auto store = pycroscope::store::SessionStore("profiling_results");
+//     for (const auto& s : store.sessions()) ...            // newest first
+//     auto latest = store.sessions_of("app.py");             // that script's only
+
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace pycroscope {
+namespace store {
+
+constexpr const char* default_sessions_dir = "profiling_results";
+
+struct StoredSession {
+    std::string id;   // the folder's name
+    std::string path; // the folder
+    Manifest manifest;
+};
+
+class SessionStore {
+public:
+    explicit SessionStore(std::string dir) : dir_(std::move(dir)) {}
+
+    const std::string& dir() const noexcept { return dir_; }
+
+    // Newest first (start time, then id). Unreadable manifests are skipped
+    // and named in problems().
+    std::vector<StoredSession> sessions() {
+        namespace fs = std::filesystem;
+        problems_.clear();
+        std::vector<StoredSession> out;
+        std::error_code error;
+        if (!fs::is_directory(dir_, error)) {
+            throw StoreError("no sessions folder '" + dir_ + "'");
+        }
+        for (fs::directory_iterator it(dir_, error), end; !error && it != end; it.increment(error)) {
+            std::error_code ignored;
+            if (!it->is_directory(ignored) || !fs::exists(it->path() / manifest_file_name, ignored)) {
+                continue;
+            }
+            try {
+                out.push_back(StoredSession{it->path().filename().string(), it->path().string(),
+                                            read_manifest(it->path().string())});
+            } catch (const StoreError& e) {
+                problems_.push_back(e.detail());
+            }
+        }
+        std::sort(out.begin(), out.end(), [](const StoredSession& a, const StoredSession& b) {
+            if (a.manifest.start_unix_ns != b.manifest.start_unix_ns) {
+                return a.manifest.start_unix_ns > b.manifest.start_unix_ns;
+            }
+            return a.id > b.id;
+        });
+        return out;
+    }
+
+    // The sessions of one script (any spelling of its path), newest first.
+    std::vector<StoredSession> sessions_of(const std::string& script) {
+        const std::string wanted = normalise_script_path(script);
+        std::vector<StoredSession> all = sessions();
+        all.erase(std::remove_if(all.begin(), all.end(),
+                                 [&](const StoredSession& s) { return s.manifest.script != wanted; }),
+                  all.end());
+        return all;
+    }
+
+    // A session by id (a folder of the store) or by path (any session folder).
+    StoredSession find(const std::string& id_or_path) const {
+        namespace fs = std::filesystem;
+        std::error_code error;
+        fs::path path = id_or_path;
+        if (!fs::is_directory(path, error)) {
+            path = fs::path(dir_) / id_or_path;
+        }
+        if (!fs::is_directory(path, error)) {
+            throw StoreError("no session '" + id_or_path + "' (not a folder, nor one in '" + dir_ + "')");
+        }
+        StoredSession s;
+        s.path = path.string();
+        s.id = path.lexically_normal().filename().string();
+        if (s.id.empty()) {
+            s.id = path.lexically_normal().parent_path().filename().string();
+        }
+        if (fs::exists(path / manifest_file_name, error)) {
+            s.manifest = read_manifest(s.path);
+        }
+        return s;
+    }
+
+    const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+private:
+    std::string dir_;
+    std::vector<std::string> problems_;
+};
+
+} // namespace store
+} // namespace pycroscope
+// ---- end pycroscope/store/session_store.hpp ----
+
 #if defined(PYCROSCOPE_PYTHON) && PYCROSCOPE_PYTHON
 // ---- begin pycroscope/python/python.hpp ----
 // The Python layer: tracing an embedded CPython into the session's timeline.
@@ -12622,6 +16051,7 @@ struct InterpreterFrame {
     int stacktop;
     bool is_entry;
     char owner;
+    PyObject* localsplus[1]; // fast locals (arguments first), then cells, then the stack
 };
 using EvalFrame = struct _PyInterpreterFrame;
 inline PyCodeObject* eval_frame_code(EvalFrame* frame) noexcept {
@@ -12665,6 +16095,13 @@ inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tst
 inline const void* frame_id(PyFrameObject* frame) noexcept {
     return reinterpret_cast<FrameObjectHead*>(frame)->f_frame;
 }
+// The fast locals of a frame, positional arguments first (null: not readable here).
+inline PyObject* const* frame_fast_locals(PyFrameObject* frame) noexcept {
+    return reinterpret_cast<FrameObjectHead*>(frame)->f_frame->localsplus;
+}
+inline PyObject* const* eval_frame_fast_locals(EvalFrame* frame) noexcept {
+    return reinterpret_cast<InterpreterFrame*>(frame)->localsplus;
+}
 #elif PY_VERSION_HEX < 0x030B0000
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 1
 using EvalFrame = PyFrameObject;
@@ -12692,6 +16129,8 @@ inline bool frame_will_hit_recursion_limit(PyThreadState* tstate) noexcept {
 }
 inline const void* running_frame_id(PyThreadState* tstate) noexcept { return tstate->frame; }
 inline const void* frame_id(PyFrameObject* frame) noexcept { return frame; }
+inline PyObject* const* frame_fast_locals(PyFrameObject* frame) noexcept { return frame->f_localsplus; }
+inline PyObject* const* eval_frame_fast_locals(EvalFrame* frame) noexcept { return frame->f_localsplus; }
 #else
 #define PYCROSCOPE_HAS_EVAL_FRAME_BACKEND 0
 // Opaque: only the slot's accessors below use it.
@@ -12701,6 +16140,8 @@ inline PyCodeObject* frame_code(PyFrameObject* frame) noexcept {
     Py_DECREF(code);
     return code;
 }
+// The frame's layout is internal here: read arguments by name (PyFrame_GetVar).
+inline PyObject* const* frame_fast_locals(PyFrameObject*) noexcept { return nullptr; }
 #endif
 
 using EvalFrameFunction = PyObject* (*)(PyThreadState*, EvalFrame*, int);
@@ -12903,6 +16344,237 @@ inline bool python_text(PyObject* value, std::string_view& text, std::string& st
 } // namespace python
 } // namespace pycroscope
 // ---- end pycroscope/python/runtime/python_text.hpp ----
+// ---- begin pycroscope/python/runtime/watched_functions.hpp ----
+// Functions watched for their argument size (`pycroscope profile
+// --complexity FUNC`): the tracer marks each call of one with
+// event_flags::watched and puts the size of its sized argument in the
+// py_call's payload, so the drain can fit time per call against size.
+//
+// Which code objects are watched is decided once per code object, when
+// code_location() first interns it (code_registry.hpp), by name: the hooks
+// then only compare the location against a few pointers, and only while a
+// watch is set (one relaxed load otherwise).
+//
+// FUNC is "qualname" (a function of the __main__ script, e.g. "solve" or
+// "Graph.search") or "module:qualname" (a function of that module's file,
+// e.g. "pkg.sort:merge"; "__main__:solve" is the script's).
+
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace pycroscope {
+namespace python {
+
+// A py_call payload with event_flags::watched when no argument had a size.
+constexpr std::uint64_t no_argument_size = ~std::uint64_t{0};
+
+namespace detail {
+
+struct WatchSpec {
+    std::string qualname;
+    std::string module;    // empty or "__main__": the script
+    std::string main_file; // the script's path, canonical; empty: any file
+};
+
+// What the hooks read: constant-initialised, so no guard on the hot path.
+struct WatchedLocations {
+    static constexpr int capacity = 8; // code objects of one name (redefinitions, nested functions)
+    std::atomic<int> count;            // set locations
+    std::atomic<bool> active;          // a spec is set
+    std::atomic<const SourceLocation*> locations[capacity];
+};
+inline WatchedLocations watched_locations{};
+
+// The spec, and the lock that adds locations: slow path only.
+struct WatchedFunctions {
+    std::mutex mutex;
+    WatchSpec spec;
+};
+
+inline WatchedFunctions& watched_functions() {
+    static WatchedFunctions* watched = new WatchedFunctions(); // outlives atexit handlers
+    return *watched;
+}
+
+inline std::string canonical_path(const std::string& path) {
+    std::error_code error;
+    const std::filesystem::path canonical = std::filesystem::weakly_canonical(path, error);
+    return error ? path : canonical.string();
+}
+
+inline bool ends_with(std::string_view text, std::string_view tail) {
+    return text.size() >= tail.size() && text.substr(text.size() - tail.size()) == tail;
+}
+
+// Does a code object of this qualname in this file match the spec?
+inline bool watch_matches(const WatchSpec& spec, std::string_view qualname, const std::string& file) {
+    if (qualname != spec.qualname) {
+        return false;
+    }
+    if (spec.module.empty() || spec.module == "__main__") {
+        return spec.main_file.empty() || canonical_path(file) == spec.main_file;
+    }
+    std::string path = spec.module;
+    for (char& c : path) {
+        c = c == '.' ? '/' : c;
+    }
+    const std::string normalized = canonical_path(file);
+    return ends_with(normalized, "/" + path + ".py") || ends_with(normalized, "/" + path + "/__init__.py") ||
+           normalized == path + ".py";
+}
+
+} // namespace detail
+
+// Watches the function named func ("qualname" or "module:qualname", see
+// above); main_file is the __main__ script. Call before the code runs (code
+// objects interned earlier are not found). An empty func stops watching.
+inline void watch_function(std::string_view func, const std::string& main_file) {
+    detail::WatchedFunctions& watched = detail::watched_functions();
+    detail::WatchedLocations& hot = detail::watched_locations;
+    std::lock_guard<std::mutex> lock(watched.mutex);
+    hot.active.store(false, std::memory_order_relaxed);
+    hot.count.store(0, std::memory_order_release);
+    watched.spec = detail::WatchSpec{};
+    if (func.empty()) {
+        return;
+    }
+    const std::size_t colon = func.rfind(':');
+    watched.spec.qualname = std::string(colon == std::string_view::npos ? func : func.substr(colon + 1));
+    watched.spec.module = colon == std::string_view::npos ? std::string() : std::string(func.substr(0, colon));
+    watched.spec.main_file = main_file.empty() ? std::string() : detail::canonical_path(main_file);
+    hot.active.store(true, std::memory_order_release);
+}
+
+// From code_location()'s first sight of a code object (GIL held).
+inline void consider_watching(const SourceLocation* location) {
+    detail::WatchedLocations& hot = detail::watched_locations;
+    if (PYCROSCOPE_LIKELY(!hot.active.load(std::memory_order_acquire)) || location == nullptr ||
+        location->function == nullptr || location->file == nullptr) {
+        return;
+    }
+    detail::WatchedFunctions& watched = detail::watched_functions();
+    std::lock_guard<std::mutex> lock(watched.mutex);
+    if (!detail::watch_matches(watched.spec, location->function, location->file)) {
+        return;
+    }
+    const int count = hot.count.load(std::memory_order_relaxed);
+    for (int i = 0; i < count; ++i) {
+        if (hot.locations[i].load(std::memory_order_relaxed) == location) {
+            return;
+        }
+    }
+    if (count < detail::WatchedLocations::capacity) {
+        hot.locations[count].store(location, std::memory_order_relaxed);
+        hot.count.store(count + 1, std::memory_order_release);
+    }
+}
+
+// The hooks' test, per call.
+PYCROSCOPE_FORCE_INLINE bool is_watched(const SourceLocation* location) noexcept {
+    detail::WatchedLocations& hot = detail::watched_locations;
+    const int count = hot.count.load(std::memory_order_acquire);
+    if (PYCROSCOPE_LIKELY(count == 0)) {
+        return false;
+    }
+    for (int i = 0; i < count; ++i) {
+        if (hot.locations[i].load(std::memory_order_relaxed) == location) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The size of a call: the len() of its first positional argument that has
+// one, else the value of its first int argument (>= 0; bool is not a
+// size); no_argument_size if neither. So f(k, items) is sized by items and
+// fib(n) by n. args: the frame's fast locals, positional arguments first (a
+// cell holds an argument a nested function captures). May run a Python
+// __len__; an exception it raises is dropped, the one pending before kept.
+inline std::uint64_t argument_size(PyCodeObject* code, PyObject* const* args, int limit = -1) {
+    if (args == nullptr) {
+        return no_argument_size;
+    }
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    std::uint64_t size = no_argument_size;
+    std::uint64_t first_int = no_argument_size;
+    const int count = limit >= 0 ? limit : code->co_argcount;
+    for (int i = 0; i < count && size == no_argument_size; ++i) {
+        PyObject* arg = args[i];
+        if (arg != nullptr && PyCell_Check(arg)) {
+            arg = PyCell_GET(arg);
+        }
+        if (arg == nullptr) {
+            continue;
+        }
+        if (PyLong_Check(arg) && !PyBool_Check(arg)) {
+            const long long n = PyLong_AsLongLong(arg);
+            if (n == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+            } else if (n >= 0 && first_int == no_argument_size) {
+                first_int = static_cast<std::uint64_t>(n);
+            }
+            continue;
+        }
+        const PyTypeObject* t = Py_TYPE(arg);
+        const bool has_len = (t->tp_as_sequence != nullptr && t->tp_as_sequence->sq_length != nullptr) ||
+                             (t->tp_as_mapping != nullptr && t->tp_as_mapping->mp_length != nullptr);
+        if (has_len) {
+            Py_INCREF(arg);
+            const Py_ssize_t n = PyObject_Size(arg);
+            Py_DECREF(arg);
+            if (n < 0) {
+                PyErr_Clear();
+            } else {
+                size = static_cast<std::uint64_t>(n);
+            }
+        }
+    }
+    PyErr_Restore(type, value, traceback);
+    return size != no_argument_size ? size : first_int;
+}
+
+// argument_size() of a frame about to run (profile hook's CALL event).
+inline std::uint64_t frame_argument_size(PyFrameObject* frame, PyCodeObject* code) {
+    if (PyObject* const* locals = compat::frame_fast_locals(frame)) {
+        return argument_size(code, locals);
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    constexpr int most = 8;
+    PyObject* args[most] = {};
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject* names = PyCode_GetVarnames(code);
+    const int count = names != nullptr ? std::min<int>(code->co_argcount, most) : 0;
+    for (int i = 0; i < count && i < PyTuple_GET_SIZE(names); ++i) {
+        args[i] = PyFrame_GetVar(frame, PyTuple_GET_ITEM(names, i));
+        if (args[i] == nullptr) {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(names);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    const std::uint64_t size = argument_size(code, args, count);
+    for (PyObject* arg : args) {
+        Py_XDECREF(arg);
+    }
+    return size;
+#else
+    return no_argument_size;
+#endif
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/runtime/watched_functions.hpp ----
 
 #include <cstdint>
 #include <cstring>
@@ -13041,6 +16713,7 @@ namespace detail {
 // re-enter the memory hooks, which attach line tables to this same code.
 PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
     const SourceLocation* location = intern_code(code);
+    consider_watching(location);
     compat::attach_code_extra(code, index, const_cast<SourceLocation*>(location));
     return location;
 }
@@ -14005,8 +17678,13 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     case PyTrace_CALL: {
         PyCodeObject* code = compat::frame_code(frame);
         const SourceLocation* location = code_location(code);
-        emit(epoch, compat::profile_call_is_resume(frame, code) ? EventKind::py_resume : EventKind::py_call,
-             location);
+        const bool resume = compat::profile_call_is_resume(frame, code);
+        if (PYCROSCOPE_UNLIKELY(is_watched(location)) && !resume) {
+            // The size is read before the call's timestamp: not in its time.
+            emit(epoch, EventKind::py_call, location, frame_argument_size(frame, code), event_flags::watched);
+        } else {
+            emit(epoch, resume ? EventKind::py_resume : EventKind::py_call, location);
+        }
         state.push(location);
         break;
     }
@@ -14269,7 +17947,13 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         close_finished_synthetic(epoch, state, compat::running_frame_id(tstate));
     }
     const SourceLocation* location = code_location(compat::eval_frame_code(frame));
-    emit(epoch, entry == compat::FrameEntry::resume ? EventKind::py_resume : EventKind::py_call, location);
+    if (PYCROSCOPE_UNLIKELY(is_watched(location)) && entry == compat::FrameEntry::call) {
+        PyCodeObject* code = compat::eval_frame_code(frame);
+        emit(epoch, EventKind::py_call, location, argument_size(code, compat::eval_frame_fast_locals(frame)),
+             event_flags::watched);
+    } else {
+        emit(epoch, entry == compat::FrameEntry::resume ? EventKind::py_resume : EventKind::py_call, location);
+    }
     state.push(location);
     PyObject* result = hot.next_eval(tstate, frame, throwflag);
     if (python_epoch.load(std::memory_order_relaxed) == epoch) {
@@ -18119,6 +21803,7 @@ void stop_session_at_exit(SessionType& session) {
 //     pycroscope.mark("checkpoint")
 //     pycroscope.counter("queue", len(q))
 //     pycroscope.set_thread_name("loader")
+//     pycroscope.complexity(func, make_input)  # {"best": "O(n log n)", ...}: complexity_function.hpp
 //     with pycroscope.profile(output_dir="out") as session:
 //         ...
 //     print(session.duration, session.get_completed_profilers())
@@ -18133,6 +21818,657 @@ void stop_session_at_exit(SessionType& session) {
 // ValueError, an unknown profile() option TypeError, the rest RuntimeError).
 // One interpreter per process: the module keeps its state in process globals.
 
+// ---- begin pycroscope/python/module/complexity_function.hpp ----
+// pycroscope.complexity(func, make_input, sizes=None, repeat=None, budget=None):
+// times func(make_input(n)) over growing n and names its empirical complexity
+// with analysis::fit_complexity. Returns
+//
+//   {"best": "O(n log n)" or None, "r2": ..., "models": [{...}, ...],
+//    "points": [[n, seconds], ...], "seconds_spent": ..., "repeat": ...,
+//    "decades": ..., "error": None or "insufficient data: ..."}
+//
+// Per size: make_input(n) outside the timed region, one warm-up call (not
+// kept) that also sets how many calls one sample loops over (a sample lasts
+// at least complexity_min_sample_seconds, so the clock's resolution does not
+// matter), and a first sample. Then the other samples (repeat in all,
+// default 5) in passes over every size in a shuffled order, so that a
+// machine slowing down during the measurement slows every size alike rather
+// than passing for growth. Samples run with the garbage collector off (as
+// timeit does); the point is the fastest sample per call: noise only adds.
+//
+// Without sizes: n = 8, then x 2^(1/3) (three sizes per octave), while the
+// next size, predicted from the last ones, fits in a third of the budget
+// (default 2 s, make_input included), up to complexity_max_auto_size; the
+// passes then stop at the budget. docs/complexity.md.
+
+// ---- begin pycroscope/analysis/complexity_fit.hpp ----
+// Empirical complexity: which of O(1), O(log n), O(n), O(n log n), O(n^2),
+// O(n^3), O(2^n) best explains measured (n, seconds) points. Python-free;
+// pycroscope.complexity() and `pycroscope profile --complexity` call it.
+//
+// Each model is t(n) = a + b * g(n) with a, b >= 0 (a: the fixed cost of a
+// call, b: the cost per unit of growth), fitted by least squares on the
+// RELATIVE error (weights 1 / t^2): timing noise is multiplicative, and an
+// absolute fit would let the largest n decide alone. Models are compared by
+// BIC on the log-ratio residuals ln(t / t_model): m ln(RSS/m) + k ln(m),
+// k = 1 for O(1) and 2 for the others. The pick is the simplest model whose
+// BIC is within `parsimony` of the
+// lowest: 6, "strong evidence" on Kass and Raftery's scale, so noise does
+// not buy a more complex model; and a pick that predicts less than 30% more
+// time over the whole range is O(1). docs/complexity.md says why.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+struct ComplexityPoint {
+    double n = 0;
+    double seconds = 0;
+};
+
+// One model's fit. fitted is false when the model cannot be evaluated on
+// these sizes (O(2^n) beyond n = 1000): its numbers are then meaningless.
+struct ComplexityModelFit {
+    std::string name;   // "O(n log n)"
+    bool fitted = false;
+    double a = 0;       // seconds: the constant term
+    double b = 0;       // seconds per unit of g(n)
+    double error = 0;   // root mean square of ln(t / t_model): about the relative error
+    double score = 0;   // BIC; lower is better
+    double r2 = 0;      // on ln(t): the share of the variance of ln(t) the model explains
+};
+
+struct ComplexityFitOptions {
+    std::size_t min_points = 4;   // distinct sizes needed
+    double min_size_ratio = 3.0;  // largest size / smallest size needed
+    double parsimony = 6.0;       // BIC margin within which the simpler model wins
+    // The pick must predict at least this much more time at the largest size
+    // than at the smallest, or it is O(1): flat functions show steps of 10-25%
+    // where their data leaves a cache level, which are not a complexity class.
+    double min_growth = 1.3;
+};
+
+struct ComplexityFit {
+    bool ok = false;
+    std::string error;                    // why not ok ("insufficient data: ...")
+    std::string best;                     // a model name when ok
+    double r2 = 0;                        // the best model's
+    std::vector<ComplexityModelFit> models; // simplest first
+    std::vector<ComplexityPoint> points;  // the points used: valid ones, by size
+    std::size_t dropped = 0;              // points with n < 1, seconds <= 0 or not finite
+};
+
+// The model names, simplest first.
+inline const std::vector<std::string>& complexity_model_names() {
+    static const std::vector<std::string> names{"O(1)", "O(log n)", "O(n)", "O(n log n)", "O(n^2)", "O(n^3)",
+                                                "O(2^n)"};
+    return names;
+}
+
+namespace detail {
+
+// g(n) of model index; O(log n) uses ln(n + 1) so that n = 1 is not a zero.
+inline double growth(std::size_t model, double n) {
+    switch (model) {
+    case 0: return 1.0;
+    case 1: return std::log(n + 1.0);
+    case 2: return n;
+    case 3: return n * std::log(n + 1.0);
+    case 4: return n * n;
+    case 5: return n * n * n;
+    default: return std::exp2(n);
+    }
+}
+
+struct LinearFit {
+    double a = 0;
+    double b = 0;
+    double weighted_sse = std::numeric_limits<double>::infinity();
+};
+
+inline double weighted_sse(const std::vector<double>& t, const std::vector<double>& g, double a, double b) {
+    double sse = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        const double r = (t[i] - a - b * g[i]) / t[i];
+        sse += r * r;
+    }
+    return sse;
+}
+
+// min sum ((t - a - b g) / t)^2 over a, b >= 0. g is scaled to at most 1 so
+// that n^3 at large n keeps the normal equations well conditioned.
+inline LinearFit fit_nonnegative(const std::vector<double>& t, const std::vector<double>& g_raw, bool with_growth) {
+    const std::size_t m = t.size();
+    double scale = 0;
+    for (double g : g_raw) {
+        scale = std::max(scale, g);
+    }
+    if (!(scale > 0) || !std::isfinite(scale)) {
+        scale = 1;
+    }
+    std::vector<double> g(m);
+    for (std::size_t i = 0; i < m; ++i) {
+        g[i] = g_raw[i] / scale;
+    }
+    double sw = 0, sg = 0, sgg = 0, st = 0, sgt = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+        const double w = 1.0 / (t[i] * t[i]);
+        sw += w;
+        sg += w * g[i];
+        sgg += w * g[i] * g[i];
+        st += w * t[i];
+        sgt += w * g[i] * t[i];
+    }
+    std::vector<LinearFit> candidates;
+    // a only (also the O(1) model)
+    {
+        LinearFit fit;
+        fit.a = st / sw;
+        fit.weighted_sse = weighted_sse(t, g, fit.a, 0);
+        candidates.push_back(fit);
+    }
+    if (with_growth) {
+        if (sgg > 0) { // b only
+            LinearFit fit;
+            fit.b = sgt / sgg;
+            if (fit.b >= 0) {
+                fit.weighted_sse = weighted_sse(t, g, 0, fit.b);
+                candidates.push_back(fit);
+            }
+        }
+        const double det = sw * sgg - sg * sg;
+        if (std::fabs(det) > 1e-12 * sw * sgg) { // both
+            LinearFit fit;
+            fit.a = (st * sgg - sg * sgt) / det;
+            fit.b = (sw * sgt - sg * st) / det;
+            if (fit.a >= 0 && fit.b >= 0) {
+                fit.weighted_sse = weighted_sse(t, g, fit.a, fit.b);
+                candidates.push_back(fit);
+            }
+        }
+    }
+    LinearFit best = candidates.front();
+    for (const LinearFit& fit : candidates) {
+        if (fit.weighted_sse < best.weighted_sse) {
+            best = fit;
+        }
+    }
+    best.b /= scale;
+    return best;
+}
+
+} // namespace detail
+
+// Fits every model to points (any order; several points may share a size).
+// Never throws on bad data: too few usable points give ok = false and an
+// "insufficient data: ..." error, with the points kept.
+inline ComplexityFit fit_complexity(std::vector<ComplexityPoint> points, const ComplexityFitOptions& options = {}) {
+    ComplexityFit result;
+    for (const ComplexityPoint& p : points) {
+        if (std::isfinite(p.n) && std::isfinite(p.seconds) && p.n >= 1 && p.seconds > 0) {
+            result.points.push_back(p);
+        } else {
+            ++result.dropped;
+        }
+    }
+    std::stable_sort(result.points.begin(), result.points.end(),
+                     [](const ComplexityPoint& x, const ComplexityPoint& y) { return x.n < y.n; });
+    std::size_t distinct = 0;
+    for (std::size_t i = 0; i < result.points.size(); ++i) {
+        distinct += (i == 0 || result.points[i].n != result.points[i - 1].n) ? 1 : 0;
+    }
+    const std::size_t min_points = std::max<std::size_t>(options.min_points, 3);
+    if (distinct < min_points) {
+        result.error = "insufficient data: " + std::to_string(distinct) + " distinct size(s), at least " +
+                       std::to_string(min_points) + " needed";
+        return result;
+    }
+    const double ratio = result.points.back().n / result.points.front().n;
+    if (ratio < options.min_size_ratio) {
+        char text[160];
+        std::snprintf(text, sizeof text,
+                      "insufficient data: sizes span a factor of %.3g, at least %.3g needed to tell models apart",
+                      ratio, options.min_size_ratio);
+        result.error = text;
+        return result;
+    }
+
+    const std::size_t m = result.points.size();
+    std::vector<double> t(m), log_t(m);
+    double mean_log_t = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+        t[i] = result.points[i].seconds;
+        log_t[i] = std::log(t[i]);
+        mean_log_t += log_t[i] / static_cast<double>(m);
+    }
+    double total_ss = 0;
+    for (double v : log_t) {
+        total_ss += (v - mean_log_t) * (v - mean_log_t);
+    }
+    // A floor on the residual sum: exact synthetic data would give ln(0).
+    const double rss_floor = 1e-12 * static_cast<double>(m);
+    const std::vector<std::string>& names = complexity_model_names();
+    for (std::size_t model = 0; model < names.size(); ++model) {
+        ComplexityModelFit fit;
+        fit.name = names[model];
+        std::vector<double> g(m);
+        bool finite = true;
+        for (std::size_t i = 0; i < m; ++i) {
+            g[i] = detail::growth(model, result.points[i].n);
+            finite = finite && std::isfinite(g[i]);
+        }
+        const bool exponential = model == names.size() - 1;
+        if (!finite || (exponential && result.points.back().n > 1000)) {
+            result.models.push_back(fit); // not fitted
+            continue;
+        }
+        const detail::LinearFit linear = detail::fit_nonnegative(t, g, model != 0);
+        fit.a = linear.a;
+        fit.b = linear.b;
+        double rss = 0;
+        for (std::size_t i = 0; i < m; ++i) {
+            const double predicted = std::max(fit.a + fit.b * g[i], std::numeric_limits<double>::min());
+            const double r = log_t[i] - std::log(predicted);
+            rss += r * r;
+        }
+        const double k = model == 0 ? 1.0 : 2.0;
+        const double md = static_cast<double>(m);
+        fit.error = std::sqrt(rss / md);
+        fit.score = md * std::log(std::max(rss, rss_floor) / md) + k * std::log(md);
+        fit.r2 = total_ss > 0 ? std::max(0.0, 1.0 - rss / total_ss) : 0.0;
+        fit.fitted = true;
+        result.models.push_back(fit);
+    }
+    double lowest = std::numeric_limits<double>::infinity();
+    for (const ComplexityModelFit& fit : result.models) {
+        if (fit.fitted) {
+            lowest = std::min(lowest, fit.score);
+        }
+    }
+    std::size_t pick = 0;
+    for (std::size_t model = 0; model < result.models.size(); ++model) { // simplest first
+        const ComplexityModelFit& fit = result.models[model];
+        if (fit.fitted && fit.score <= lowest + options.parsimony) {
+            pick = model;
+            break;
+        }
+    }
+    const ComplexityModelFit& picked = result.models[pick];
+    const double first = picked.a + picked.b * detail::growth(pick, result.points.front().n);
+    const double last = picked.a + picked.b * detail::growth(pick, result.points.back().n);
+    if (pick != 0 && !(last >= options.min_growth * first)) {
+        pick = 0;
+    }
+    result.best = result.models[pick].name;
+    result.r2 = result.models[pick].r2;
+    result.ok = true;
+    return result;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/complexity_fit.hpp ----
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+constexpr double complexity_default_budget = 2.0; // seconds
+constexpr long long complexity_first_size = 8;
+constexpr long long complexity_max_auto_size = 1ll << 17;
+constexpr int complexity_default_repeat = 5;
+constexpr double complexity_min_sample_seconds = 50e-6;
+
+inline double monotonic_seconds() noexcept {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Owns one reference.
+struct PyRef {
+    PyObject* object = nullptr;
+    PyRef() = default;
+    explicit PyRef(PyObject* o) : object(o) {}
+    PyRef(const PyRef&) = delete;
+    PyRef& operator=(const PyRef&) = delete;
+    ~PyRef() { Py_XDECREF(object); }
+    PyObject* get() const noexcept { return object; }
+    explicit operator bool() const noexcept { return object != nullptr; }
+};
+
+// gc.disable() for the timed region, the previous state back afterwards.
+class GcPause {
+public:
+    bool start() {
+        gc_.object = PyImport_ImportModule("gc");
+        if (!gc_) {
+            return false;
+        }
+        PyRef enabled(PyObject_CallMethod(gc_.get(), "isenabled", nullptr));
+        if (!enabled) {
+            return false;
+        }
+        was_enabled_ = PyObject_IsTrue(enabled.get()) == 1;
+        return set(false);
+    }
+    bool stop() { return !was_enabled_ || set(true); }
+
+private:
+    bool set(bool on) {
+        PyRef result(PyObject_CallMethod(gc_.get(), on ? "enable" : "disable", nullptr));
+        return static_cast<bool>(result);
+    }
+    PyRef gc_;
+    bool was_enabled_ = false;
+};
+
+// Seconds for `loops` calls of func(input); negative with an exception set.
+inline double time_calls(PyObject* func, PyObject* input, long long loops) {
+    GcPause gc;
+    if (!gc.start()) {
+        return -1;
+    }
+    const double start = monotonic_seconds();
+    for (long long i = 0; i < loops; ++i) {
+        PyObject* result = PyObject_CallOneArg(func, input);
+        if (result == nullptr) {
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            gc.stop();
+            PyErr_Restore(type, value, traceback);
+            return -1;
+        }
+        Py_DECREF(result);
+    }
+    const double elapsed = monotonic_seconds() - start;
+    if (!gc.stop()) {
+        return -1;
+    }
+    return elapsed;
+}
+
+// One size under measurement. Inputs stay alive until the end: later
+// passes time every size again with the same input.
+struct SizeState {
+    long long n = 0;
+    PyObject* input = nullptr; // owned
+    long long loops = 1;       // calls per sample
+    double best = -1;          // fastest sample, per call
+    double input_seconds = 0;  // make_input(n)
+    int samples = 0;
+};
+
+struct SizeStates {
+    std::vector<SizeState> sizes;
+    SizeStates() = default;
+    SizeStates(const SizeStates&) = delete;
+    SizeStates& operator=(const SizeStates&) = delete;
+    ~SizeStates() {
+        for (SizeState& size : sizes) {
+            Py_XDECREF(size.input);
+        }
+    }
+};
+
+// One more sample of a prepared size. False with an exception set.
+inline bool take_sample(PyObject* func, SizeState& size) {
+    const double elapsed = time_calls(func, size.input, size.loops);
+    if (elapsed < 0) {
+        return false;
+    }
+    const double per_call = elapsed / static_cast<double>(size.loops);
+    size.best = size.best < 0 ? per_call : std::min(size.best, per_call);
+    ++size.samples;
+    return true;
+}
+
+// make_input(n), the warm-up call that sets the loops, and a first sample.
+inline bool prepare_size(PyObject* func, PyObject* make_input, long long n, SizeState& out) {
+    out.n = n;
+    const double start = monotonic_seconds();
+    PyRef size(PyLong_FromLongLong(n));
+    if (!size) {
+        return false;
+    }
+    out.input = PyObject_CallOneArg(make_input, size.get());
+    if (out.input == nullptr) {
+        return false;
+    }
+    out.input_seconds = monotonic_seconds() - start;
+    const double warm = time_calls(func, out.input, 1);
+    if (warm < 0) {
+        return false;
+    }
+    if (warm < complexity_min_sample_seconds) {
+        out.loops = static_cast<long long>(std::ceil(complexity_min_sample_seconds / std::max(warm, 1e-8)));
+    }
+    return take_sample(func, out);
+}
+
+inline PyObject* none() {
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+
+inline PyObject* float_or_none(double value, bool valid) {
+    return valid && std::isfinite(value) ? PyFloat_FromDouble(value) : none();
+}
+
+// Adds key: value to dict, stealing value; false with an exception set.
+inline bool put(PyObject* dict, const char* key, PyObject* value) {
+    if (value == nullptr) {
+        return false;
+    }
+    const int status = PyDict_SetItemString(dict, key, value);
+    Py_DECREF(value);
+    return status == 0;
+}
+
+// The result dict of pycroscope.complexity().
+inline PyObject* complexity_result(const analysis::ComplexityFit& fit, double seconds_spent, int repeat) {
+    PyRef dict(PyDict_New());
+    if (!dict) {
+        return nullptr;
+    }
+    PyRef models(PyList_New(0));
+    if (!models) {
+        return nullptr;
+    }
+    for (const analysis::ComplexityModelFit& model : fit.models) {
+        PyRef entry(PyDict_New());
+        if (!entry || !put(entry.get(), "name", PyUnicode_FromString(model.name.c_str())) ||
+            !put(entry.get(), "fitted", PyBool_FromLong(model.fitted)) ||
+            !put(entry.get(), "a", float_or_none(model.a, model.fitted)) ||
+            !put(entry.get(), "b", float_or_none(model.b, model.fitted)) ||
+            !put(entry.get(), "error", float_or_none(model.error, model.fitted)) ||
+            !put(entry.get(), "score", float_or_none(model.score, model.fitted)) ||
+            !put(entry.get(), "r2", float_or_none(model.r2, model.fitted)) ||
+            PyList_Append(models.get(), entry.get()) < 0) {
+            return nullptr;
+        }
+    }
+    PyRef points(PyList_New(0));
+    if (!points) {
+        return nullptr;
+    }
+    for (const analysis::ComplexityPoint& point : fit.points) {
+        PyRef pair(Py_BuildValue("[Ld]", static_cast<long long>(point.n), point.seconds));
+        if (!pair || PyList_Append(points.get(), pair.get()) < 0) {
+            return nullptr;
+        }
+    }
+    const double decades =
+        fit.points.empty() ? 0.0 : std::log10(fit.points.back().n / fit.points.front().n);
+    Py_INCREF(models.get());
+    Py_INCREF(points.get());
+    if (!put(dict.get(), "best", fit.ok ? PyUnicode_FromString(fit.best.c_str()) : none()) || !put(dict.get(), "r2", float_or_none(fit.r2, fit.ok)) ||
+        !put(dict.get(), "models", models.get()) || !put(dict.get(), "points", points.get()) ||
+        !put(dict.get(), "seconds_spent", PyFloat_FromDouble(seconds_spent)) ||
+        !put(dict.get(), "repeat", PyLong_FromLong(repeat)) ||
+        !put(dict.get(), "decades", PyFloat_FromDouble(decades)) || !put(dict.get(), "error", fit.ok ? none() : PyUnicode_FromString(fit.error.c_str()))) {
+        return nullptr;
+    }
+    PyObject* result = dict.get();
+    dict.object = nullptr;
+    return result;
+}
+
+// sizes: an iterable of ints >= 1, in any order. False with an exception set.
+inline bool parse_sizes(PyObject* sizes, std::vector<long long>& out) {
+    PyRef items(PySequence_Fast(sizes, "complexity(): sizes must be an iterable of ints"));
+    if (!items) {
+        return false;
+    }
+    const Py_ssize_t count = PySequence_Fast_GET_SIZE(items.get());
+    for (Py_ssize_t i = 0; i < count; ++i) {
+        PyObject* item = PySequence_Fast_GET_ITEM(items.get(), i);
+        if (!PyLong_Check(item) || PyBool_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "complexity(): sizes must be ints, not %.100s", Py_TYPE(item)->tp_name);
+            return false;
+        }
+        const long long n = PyLong_AsLongLong(item);
+        if (n == -1 && PyErr_Occurred()) {
+            return false;
+        }
+        if (n < 1) {
+            PyErr_Format(PyExc_ValueError, "complexity(): sizes must be at least 1, got %lld", n);
+            return false;
+        }
+        out.push_back(n);
+    }
+    return true;
+}
+
+inline PyObject* module_complexity(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"func", "make_input", "sizes", "repeat", "budget", nullptr};
+    PyObject* func = nullptr;
+    PyObject* make_input = nullptr;
+    PyObject* sizes_arg = Py_None;
+    PyObject* repeat_arg = Py_None;
+    PyObject* budget_arg = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOO:complexity", const_cast<char**>(keywords), &func,
+                                     &make_input, &sizes_arg, &repeat_arg, &budget_arg)) {
+        return nullptr;
+    }
+    if (!PyCallable_Check(func) || !PyCallable_Check(make_input)) {
+        PyErr_SetString(PyExc_TypeError, "complexity(): func and make_input must be callable");
+        return nullptr;
+    }
+    int repeat = 0;
+    if (repeat_arg != Py_None) {
+        const long value = PyLong_Check(repeat_arg) ? PyLong_AsLong(repeat_arg) : -1;
+        if (value == -1 && PyErr_Occurred()) {
+            return nullptr;
+        }
+        if (!PyLong_Check(repeat_arg) || value < 1 || value > 1000000) {
+            PyErr_SetString(PyExc_ValueError, "complexity(): repeat must be an int from 1 to 1000000");
+            return nullptr;
+        }
+        repeat = static_cast<int>(value);
+    }
+    double budget = complexity_default_budget;
+    if (budget_arg != Py_None) {
+        budget = PyFloat_AsDouble(budget_arg);
+        if (budget == -1.0 && PyErr_Occurred()) {
+            return nullptr;
+        }
+        if (!(budget > 0) || !std::isfinite(budget)) {
+            PyErr_SetString(PyExc_ValueError, "complexity(): budget must be a positive number of seconds");
+            return nullptr;
+        }
+    }
+    std::vector<long long> sizes;
+    if (sizes_arg != Py_None && !parse_sizes(sizes_arg, sizes)) {
+        return nullptr;
+    }
+    const double start = monotonic_seconds();
+    SizeStates states;
+    if (sizes_arg != Py_None) {
+        for (long long n : sizes) {
+            states.sizes.emplace_back();
+            if (!prepare_size(func, make_input, n, states.sizes.back())) {
+                return nullptr;
+            }
+        }
+    } else {
+        // Grow while the next size, predicted from the fastest call (robust
+        // to a preempted sample), fits in a third of the budget: make_input
+        // a step larger, its calls as much slower as the last step made them.
+        const double step = std::cbrt(2.0);
+        double per_call_growth = 1; // the smaller of the last two steps': one slow sample is not growth
+        double last_ratio = 1;
+        for (long long n = complexity_first_size; n <= complexity_max_auto_size;
+             n = std::max(n + 1, static_cast<long long>(std::llround(static_cast<double>(n) * step)))) {
+            if (!states.sizes.empty()) {
+                const SizeState& last = states.sizes.back();
+                const double next_call = last.best * per_call_growth;
+                const double predicted = last.input_seconds * step + std::max(2 * next_call, complexity_min_sample_seconds);
+                if (monotonic_seconds() - start + predicted > budget / 3) {
+                    break;
+                }
+            }
+            const double previous = states.sizes.empty() ? 0 : states.sizes.back().best;
+            states.sizes.emplace_back();
+            if (!prepare_size(func, make_input, n, states.sizes.back())) {
+                return nullptr;
+            }
+            const double ratio = previous > 0 ? std::max(1.0, states.sizes.back().best / previous) : 1.0;
+            per_call_growth = std::min(ratio, last_ratio);
+            last_ratio = ratio;
+        }
+    }
+    // The other samples, in passes over every size in a shuffled order: a
+    // machine that slows down during the run slows every size alike instead
+    // of passing for growth. Without repeat, passes stop at the budget.
+    const int wanted = repeat > 0 ? repeat : complexity_default_repeat;
+    std::vector<std::size_t> order(states.sizes.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::mt19937 shuffle(12345);
+    double last_pass = monotonic_seconds() - start;
+    int samples = 1;
+    for (; samples < wanted; ++samples) {
+        const double pass_start = monotonic_seconds();
+        if (repeat <= 0 && pass_start - start + last_pass > budget) {
+            break;
+        }
+        std::shuffle(order.begin(), order.end(), shuffle);
+        for (std::size_t i : order) {
+            if (!take_sample(func, states.sizes[i])) {
+                return nullptr;
+            }
+        }
+        last_pass = monotonic_seconds() - pass_start;
+    }
+    std::vector<analysis::ComplexityPoint> points;
+    for (const SizeState& size : states.sizes) {
+        points.push_back({static_cast<double>(size.n), size.best});
+    }
+    const int samples_used = samples;
+    const analysis::ComplexityFit fit = analysis::fit_complexity(points);
+    return complexity_result(fit, monotonic_seconds() - start, samples_used);
+}
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/module/complexity_function.hpp ----
 
 #include <algorithm>
 #include <chrono>
@@ -19425,6 +23761,10 @@ inline PyModuleDef* module_def() {
          "sample_count()\n--\n\nSamples the running session's sampler wrote so far (0 when none runs)."},
         {"is_recording", as_cfunction(&module_is_recording), METH_NOARGS,
          "is_recording()\n--\n\nTrue while a session records zones, marks and counters."},
+        {"complexity", as_cfunction(&module_complexity), METH_VARARGS | METH_KEYWORDS,
+         "complexity(func, make_input, sizes=None, repeat=None, budget=None)\n--\n\nTimes func(make_input(n)) "
+         "over growing n (sizes, or chosen within budget seconds)\nand fits O(1), O(log n), O(n), O(n log n), "
+         "O(n^2), O(n^3), O(2^n): returns a dict\nwith best, r2, models, points and seconds_spent."},
         {"profile", as_cfunction(&module_profile), METH_VARARGS | METH_KEYWORDS,
          "profile(**options)\n--\n\nProfiles a block (`with pycroscope.profile() as session:`) or a "
          "function\n(`@pycroscope.profile()`). Without a host handler the options are output_dir,\n"
@@ -19499,6 +23839,676 @@ inline void register_builtin_module() {
 } // namespace pycroscope
 // ---- end pycroscope/python/module/module.hpp ----
 // ---- end pycroscope/python/python.hpp ----
+// ---- begin pycroscope/python/analysis/source_findings.hpp ----
+// The source pass of the findings: a Python script run by the profiled
+// program's own interpreter, whose `ast` parses each profiled file and
+// returns the candidate sites and function definitions as JSON (read by
+// analysis/source_facts.hpp). Only syntax is read here; the Profile decides
+// what each site costs (analysis/findings.hpp).
+//
+// The script is kept in pieces below 4095 characters, the longest string
+// literal ISO C++ promises; source_findings_script() joins them.
+
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+
+namespace source_findings_detail {
+inline constexpr const char* const script[] = {
+    R"source_findings(import ast, json, os, sys, sysconfig, tokenize
+
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+INVARIANT_CALLS = {"len", "sorted", "sum", "min", "max", "abs", "set", "frozenset", "tuple", "list", "dict"}
+INVARIANT_MODULES = {"math", "re", "os.path"}
+IMPURE = {"print", "next", "input", "open", "iter", "id", "setattr", "delattr", "exec", "eval", "time",
+          "perf_counter", "monotonic", "random", "randint", "randrange", "uniform", "choice", "choices",
+          "shuffle", "sample", "append", "extend", "pop", "popleft", "appendleft", "insert", "remove",
+          "clear", "add", "update", "discard", "write", "writelines", "read", "readline", "readlines", "send",
+          "recv", "put", "get_nowait", "sleep", "acquire", "release", "wait", "flush", "close", "sort",
+          "reverse", "setdefault", "popitem", "seek", "tell", "urandom", "uuid4", "now", "run", "submit"}
+MUTATORS = {"append", "extend", "pop", "insert", "remove", "clear", "add", "update", "discard", "sort",
+            "reverse", "setdefault", "popitem", "appendleft", "popleft", "__setitem__", "__delitem__"}
+TERMINAL = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+CHEAP = {"range", "len", "isinstance", "issubclass", "getattr", "hasattr", "type", "int", "float", "bool", "str",
+         "repr", "abs", "super", "enumerate", "zip", "reversed", "iter", "format", "ord", "chr", "round"}
+
+
+def _library_roots():
+    roots = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            path = sysconfig.get_paths().get(key)
+        except Exception:
+            path = None
+        if path:
+            roots.add(os.path.realpath(path))
+    return sorted(roots)
+
+
+def _is_library(path, roots):
+    real = os.path.realpath(path)
+    parts = real.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return True
+    return any(real == r or real.startswith(r + os.sep) for r in roots)
+
+
+def _names(node):
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            out.add(n.id)
+    return out
+
+
+def _stored(node):
+    """Names bound or mutated inside node (targets, augmented, mutating method receivers, del)."""
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            out.add(n.id)
+        elif isinstance(n, (ast.Subscript, ast.Attribute)) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            base = n.value
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                base = base.value
+            if isinstance(base, ast.Name):
+                out.add(base.id)
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in MUTATORS:
+            base = n.func.value
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                base = base.value
+            if isinstance(base, ast.Name):
+                out.add(base.id)
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            pass
+    return out
+
+
+def _dotted(func):
+    parts = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if isinstance(func, ast.Name):
+        parts.append(func.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+)source_findings",
+    R"source_findings(def _text(node):
+    try:
+        text = ast.unparse(node)
+    except Exception:
+        return "?"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _complexity(fn):
+    score = 1
+    stack = list(_children(fn))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, SCOPES):
+            continue
+        if isinstance(n, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.IfExp, ast.ExceptHandler, ast.Assert)):
+            score += 1
+        elif isinstance(n, ast.BoolOp):
+            score += len(n.values) - 1
+        elif isinstance(n, ast.comprehension):
+            score += 1 + len(n.ifs)
+        elif hasattr(ast, "match_case") and isinstance(n, ast.match_case):
+            score += 1
+        stack.extend(_children(n))
+    return score
+
+
+class _Scope:
+    """One function (or the module): its kinds of local names."""
+
+    def __init__(self, node, qualname, first_line):
+        self.node = node
+        self.qualname = qualname
+        self.first_line = first_line
+        self.lists = set()
+        self.strings = set()
+        self.deques = set()
+        self.globals_declared = set()
+        self.other = set()  # names bound to something else at least once
+
+    def learn(self, body_nodes):
+        for n in body_nodes:
+            for sub in _walk_scope(n):
+                if isinstance(sub, ast.Assign):
+                    for t in sub.targets:
+                        if isinstance(t, ast.Name):
+                            self._bind(t.id, sub.value)
+                elif isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name) and sub.value is not None:
+                    self._bind(sub.target.id, sub.value)
+                elif isinstance(sub, ast.Global):
+                    self.globals_declared.update(sub.names)
+        self.lists -= self.other
+        self.strings -= self.other
+        self.deques -= self.other
+
+    def _bind(self, name, value):
+        if isinstance(value, (ast.List, ast.ListComp)) or (
+                isinstance(value, ast.Call) and _dotted(value.func) in ("list", "sorted")):
+            self.lists.add(name)
+        elif (isinstance(value, ast.Constant) and isinstance(value.value, str)) or isinstance(value, ast.JoinedStr) or (
+                isinstance(value, ast.Call) and _dotted(value.func) == "str"):
+            self.strings.add(name)
+        elif isinstance(value, ast.Call) and _dotted(value.func) in ("deque", "collections.deque"):
+            self.deques.add(name)
+        else:
+            self.other.add(name)
+
+
+def _children(node):
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield item
+        elif isinstance(value, ast.AST):
+            yield value
+
+
+def _walk_scope(node):
+    """node and its descendants, not entering nested functions, lambdas or classes."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(child for child in _children(n) if not isinstance(child, SCOPES))
+
+
+class _FileAnalysis:
+    def __init__(self, tree, path):
+        self.tree = tree
+        self.path = path
+        self.sites = []
+        self.functions = []
+        self.module_vars = set()
+        self.module_defs = set()
+        for stmt in tree.body:
+            self._module_binding(stmt)
+
+    def _module_binding(self, stmt):
+)source_findings",
+    R"source_findings(        if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        self.module_vars.add(n.id)
+        elif isinstance(stmt, (ast.If, ast.Try, ast.With)):
+            for child in _children(stmt):
+                if isinstance(child, ast.stmt):
+                    self._module_binding(child)
+
+    def site(self, kind, node, scope, detail, end=None):
+        line = node.lineno
+        end_line = end if end is not None else (getattr(node, "end_lineno", None) or line)
+        self.sites.append([kind, line, end_line, scope.qualname, scope.first_line, detail])
+
+    def run(self):
+        module = _Scope(self.tree, "<module>", 0)
+        module.learn(self.tree.body)
+        self._scope(self.tree, module, "")
+        self._unused_imports()
+
+    def _scope(self, node, scope, prefix):
+        body = node.body if not isinstance(node, ast.Lambda) else []
+        self._unreachable(node, scope)
+        self._visit_block(body, scope, loops=[])
+        for child in _children_scopes(node):
+            if isinstance(child, FUNCS):
+                qual = prefix + child.name
+                first = min([d.lineno for d in child.decorator_list] + [child.lineno])
+                inner = _Scope(child, qual, first)
+                inner.learn(child.body)
+                self.functions.append([qual, first, child.lineno, child.end_lineno or child.lineno,
+                                       _complexity(child)])
+                self._scope(child, inner, qual + ".<locals>.")
+            elif isinstance(child, ast.ClassDef):
+                cls_scope = _Scope(child, prefix + child.name, child.lineno)
+                self._scope(child, cls_scope, prefix + child.name + ".")
+
+    # -- blocks and loops ------------------------------------------------
+    def _visit_block(self, stmts, scope, loops):
+        for stmt in stmts:
+            self._visit_stmt(stmt, scope, loops)
+        self._redundant_calls(stmts, scope)
+
+    def _visit_stmt(self, stmt, scope, loops):
+        if isinstance(stmt, SCOPES):
+            return
+        if isinstance(stmt, LOOPS):
+            if loops and scope.node is not self.tree:
+                self.site("nested_loop", stmt, scope,
+                          "loop at line %d inside the loop at line %d" % (stmt.lineno, loops[-1].lineno))
+            self._expressions(stmt, scope, loops, header=True)
+            inner = loops + [stmt]
+            self._visit_block(stmt.body, scope, inner)
+            self._visit_block(stmt.orelse, scope, loops)
+            if scope.node is not self.tree:
+                self._loop_checks(stmt, scope, outermost=not loops)
+            return
+        if isinstance(stmt, ast.Try) or (hasattr(ast, "TryStar") and isinstance(stmt, ast.TryStar)):
+            if loops and scope.node is not self.tree:
+                self.site("exception_in_loop", stmt, scope,
+                          "try/except inside the loop at line %d" % loops[-1].lineno)
+        if loops:
+            self._expressions(stmt, scope, loops, header=False)
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                self._visit_block(block, scope, loops)
+)source_findings",
+    R"source_findings(        for handler in getattr(stmt, "handlers", []) or []:
+            self._visit_block(handler.body, scope, loops)
+        for case in getattr(stmt, "cases", []) or []:
+            self._visit_block(case.body, scope, loops)
+
+    def _own_expressions(self, stmt):
+        """The expressions of stmt itself, not of the statements it contains."""
+        for field, value in ast.iter_fields(stmt):
+            if field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                continue
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if isinstance(v, (ast.expr, ast.withitem, ast.keyword, ast.arg)):
+                    yield v
+
+    def _expressions(self, stmt, scope, loops, header):
+        in_function = scope.node is not self.tree
+        for expr in self._own_expressions(stmt):
+            for n in _walk_scope(expr):
+                if isinstance(n, ast.Compare):
+                    self._membership(n, scope, loops)
+                elif isinstance(n, COMPS):
+                    for gen in n.generators:
+                        for cond in gen.ifs:
+                            for c in _walk_scope(cond):
+                                if isinstance(c, ast.Compare):
+                                    self._membership(c, scope, loops, comprehension=True)
+                elif isinstance(n, ast.Call) and in_function and not header:
+                    self._front_op(n, scope)
+        if header or not in_function:
+            return
+        target = None
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add) and isinstance(stmt.target, ast.Name):
+            target, value = stmt.target.id, stmt.value
+        elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+              and isinstance(stmt.value, ast.BinOp) and isinstance(stmt.value.op, ast.Add)
+              and isinstance(stmt.value.left, ast.Name) and stmt.value.left.id == stmt.targets[0].id):
+            target, value = stmt.targets[0].id, stmt.value.right
+        if target is not None:
+            is_str = target in scope.strings or isinstance(value, ast.JoinedStr) or (
+                isinstance(value, ast.Constant) and isinstance(value.value, str))
+            if is_str and target not in scope.lists:
+                self.site("string_concat_in_loop", stmt, scope, "%s += ... builds a string one piece at a time" % target)
+
+    def _membership(self, node, scope, loops, comprehension=False):
+        if not loops and not comprehension:
+            return
+        for op, right in zip(node.ops, node.comparators):
+            if not isinstance(op, (ast.In, ast.NotIn)):
+                continue
+            if isinstance(right, (ast.List, ast.ListComp)) and (len(getattr(right, "elts", [])) > 4 or isinstance(right, ast.ListComp)):
+                self.site("membership_in_list", node, scope, "`%s` searches a list" % _text(node))
+            elif isinstance(right, ast.Name) and (right.id in scope.lists or (
+                    right.id not in scope.other and right.id not in scope.strings and right.id in self.module_lists)):
+                self.site("membership_in_list", node, scope, "`%s` searches the list %s" % (_text(node), right.id))
+
+    def _front_op(self, call, scope):
+        func = call.func
+        if not isinstance(func, ast.Attribute) or func.attr not in ("pop", "insert") or not call.args:
+            return
+        first = call.args[0]
+)source_findings",
+    R"source_findings(        if not (isinstance(first, ast.Constant) and first.value == 0 and not isinstance(first.value, bool)):
+            return
+        if func.attr == "pop" and len(call.args) != 1:
+            return
+        if func.attr == "insert" and len(call.args) != 2:
+            return
+        base = func.value
+        if isinstance(base, ast.Name) and base.id in scope.deques:
+            return
+        self.site("list_front_ops", call, scope, "%s shifts every element of the list" % _text(call))
+
+    def _loop_checks(self, loop, scope, outermost):
+        changed = _stored(loop)  # targets, assignments, mutations in the loop
+        # invariant calls in the body
+        for stmt in loop.body:
+            if isinstance(stmt, LOOPS):
+                continue  # the inner loop gets its own check
+            for expr in self._stmt_tree_exprs(stmt):
+                self._invariant(expr, changed, scope, loop)
+        if not outermost:
+            return
+        # globals read in the loop (and its inner loops)
+        seen = set()
+        for n in _walk_scope(loop):
+            if isinstance(n, ast.Name) and n.id not in seen:
+                is_global = n.id in scope.globals_declared or (
+                    isinstance(n.ctx, ast.Load) and n.id in self.module_vars and n.id not in scope.lists
+                    and n.id not in scope.strings and n.id not in scope.other and n.id not in scope.deques
+                    and n.id not in _params(scope.node) and n.id not in changed)
+                if is_global:
+                    seen.add(n.id)
+                    self.site("global_in_loop", n, scope,
+                              "global %s read in the loop at line %d" % (n.id, loop.lineno))
+
+    def _stmt_tree_exprs(self, stmt):
+        """Expressions of stmt and its nested non-loop statements."""
+        for expr in self._own_expressions(stmt):
+            yield expr
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, field, None)
+            if isinstance(block, list):
+                for s in block:
+                    if isinstance(s, ast.stmt) and not isinstance(s, LOOPS + SCOPES):
+                        yield from self._stmt_tree_exprs(s)
+        for handler in getattr(stmt, "handlers", []) or []:
+            for s in handler.body:
+                if not isinstance(s, LOOPS + SCOPES):
+                    yield from self._stmt_tree_exprs(s)
+
+    def _invariant(self, expr, changed, scope, loop):
+        stack = [expr]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, SCOPES + COMPS):
+                continue
+            if isinstance(n, ast.Call):
+                name = _dotted(n.func)
+                module = name.rsplit(".", 1)[0] if name and "." in name else None
+                known = name in INVARIANT_CALLS or (module in INVARIANT_MODULES)
+                if known and (n.args or n.keywords):
+                    used = _names(n)
+                    if not (used & changed) and all(not isinstance(a, ast.Starred) for a in n.args) and \
+                            not any(isinstance(s, (ast.Call,) + COMPS) for a in n.args for s in ast.walk(a)):
+                        self.site("loop_invariant", n, scope,
+                                  "%s does not change in the loop at line %d" % (_text(n), loop.lineno))
+                        continue
+            stack.extend(_children(n))
+
+    def _redundant_calls(self, stmts, scope):
+        if scope.node is self.tree:
+            return
+)source_findings",
+    R"source_findings(        seen = {}
+        for stmt in stmts:
+            if isinstance(stmt, SCOPES):
+                continue
+            for expr in self._own_expressions(stmt):
+                for n in _walk_scope(expr):
+                    if not isinstance(n, ast.Call) or not n.args:
+                        continue
+                    name = _dotted(n.func)
+                    if name is None or name.rsplit(".", 1)[-1] in IMPURE or name in CHEAP:
+                        continue
+                    if any(isinstance(s, (ast.Call, ast.Starred, ast.NamedExpr) + COMPS) for a in n.args + [k.value for k in n.keywords] for s in ast.walk(a)):
+                        continue
+                    key = ast.dump(n)
+                    first = seen.get(key)
+                    if first is not None:
+                        self.site("redundant_call", n, scope,
+                                  "%s was already computed on line %d" % (_text(n), first))
+                    else:
+                        seen[key] = n.lineno
+            if not seen:
+                continue
+            if not isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return)):
+                seen = {}  # a compound statement or a jump: start again
+                continue
+            changed = _stored(stmt)
+            if changed:
+                if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and not any(
+                        isinstance(s, ast.Call) and isinstance(s.func, ast.Attribute) and s.func.attr in MUTATORS
+                        for s in ast.walk(stmt)):
+                    seen = {k: v for k, v in seen.items() if not (_key_names(k) & changed)}
+                else:
+                    seen = {}
+
+    def _unreachable(self, node, scope):
+        for block in _blocks(node):
+            for i, stmt in enumerate(block[:-1]):
+                if isinstance(stmt, TERMINAL):
+                    rest = block[i + 1:]
+                    self.sites.append(["dead_code", rest[0].lineno, rest[-1].end_lineno or rest[-1].lineno,
+                                       scope.qualname, scope.first_line,
+                                       "unreachable: after the %s on line %d" % (type(stmt).__name__.lower(),
+                                                                                stmt.lineno)])
+                    break
+
+    def _unused_imports(self):
+        if os.path.basename(self.path) == "__init__.py":
+            return
+        used = set()
+        exported = set()
+        for n in ast.walk(self.tree):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
+                used.add(n.id)
+            elif isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets):
+                for c in ast.walk(n.value):
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str):
+                        exported.add(c.value)
+        module = _Scope(self.tree, "<module>", 0)
+        for n in ast.walk(self.tree):
+            if isinstance(n, (ast.Import, ast.ImportFrom)):
+                if isinstance(n, ast.ImportFrom) and n.module == "__future__":
+                    continue
+                for alias in n.names:
+                    if alias.name == "*":
+                        continue
+                    bound = alias.asname or alias.name.split(".")[0]
+                    if bound not in used and bound not in exported:
+)source_findings",
+    R"source_findings(                        self.site("unused_import", n, module, "%s is imported but never used" % bound)
+
+    @property
+    def module_lists(self):
+        if not hasattr(self, "_module_lists"):
+            m = _Scope(self.tree, "<module>", 0)
+            m.learn(self.tree.body)
+            self._module_lists = m.lists
+        return self._module_lists
+
+
+def _params(fn):
+    args = getattr(fn, "args", None)
+    if args is None:
+        return set()
+    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    if args.vararg:
+        names.add(args.vararg.arg)
+    if args.kwarg:
+        names.add(args.kwarg.arg)
+    return names
+
+
+def _key_names(dump):
+    return set(part.split("'")[1] for part in dump.split("Name(id=")[1:])
+
+
+def _children_scopes(node):
+    out = []
+    stack = list(_children(node))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append(n)
+        elif not isinstance(n, ast.Lambda):
+            stack.extend(_children(n))
+    out.sort(key=lambda n: n.lineno)
+    return out
+
+
+def _blocks(node):
+    """Every statement list of node's own scope."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(n, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                yield block
+                stack.extend(s for s in block if not isinstance(s, SCOPES))
+        for h in getattr(n, "handlers", []) or []:
+            yield h.body
+            stack.extend(s for s in h.body if not isinstance(s, SCOPES))
+        for c in getattr(n, "cases", []) or []:
+            yield c.body
+            stack.extend(s for s in c.body if not isinstance(s, SCOPES))
+
+
+def analyse(files, include_libraries):
+    roots = _library_roots()
+    out = []
+    for path in files:
+        entry = {"file": path, "skipped": "", "sites": [], "functions": []}
+        out.append(entry)
+        if not include_libraries and _is_library(path, roots):
+            entry["skipped"] = "library"
+            continue
+        try:
+            with tokenize.open(path) as f:
+                source = f.read()
+            tree = ast.parse(source, filename=path)
+        except (OSError, SyntaxError, ValueError, UnicodeDecodeError) as error:
+            entry["skipped"] = "unreadable: %s" % (error,)
+            continue
+        analysis = _FileAnalysis(tree, path)
+        analysis.run()
+        entry["sites"] = sorted(analysis.sites, key=lambda s: (s[1], s[0], s[2]))
+        entry["functions"] = analysis.functions
+    return json.dumps(out)
+)source_findings"};
+} // namespace source_findings_detail
+
+inline std::string source_findings_script() {
+    std::string text;
+    for (const char* piece : source_findings_detail::script) {
+        text += piece;
+    }
+    return text;
+}
+
+namespace source_findings_detail {
+// The Python error as text, cleared.
+inline std::string fetch_error() {
+    PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
+    PyErr_Fetch(&type, &value, &trace);
+    std::string text = "Python error";
+    if (value != nullptr) {
+        PyObject* str = PyObject_Str(value);
+        if (str != nullptr) {
+            const char* utf8 = PyUnicode_AsUTF8(str);
+            if (utf8 != nullptr) {
+                text = utf8;
+            }
+            Py_DECREF(str);
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(trace);
+    return text;
+}
+
+inline analysis::SourceFacts run(const std::vector<std::string>& files, bool include_libraries) {
+    PyObject* globals = PyDict_New();
+    if (globals == nullptr) {
+        throw std::runtime_error("source pass: " + fetch_error());
+    }
+    PyObject* result = nullptr;
+    std::string failure;
+    if (PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0) {
+        PyObject* ran = PyRun_String(source_findings_script().c_str(), Py_file_input, globals, globals);
+        if (ran != nullptr) {
+            Py_DECREF(ran);
+            PyObject* list = PyList_New(0);
+            for (const std::string& file : files) {
+                PyObject* name = PyUnicode_DecodeFSDefaultAndSize(file.data(), static_cast<Py_ssize_t>(file.size()));
+                if (name == nullptr || PyList_Append(list, name) != 0) {
+                    Py_XDECREF(name);
+                    Py_CLEAR(list);
+                    break;
+                }
+                Py_DECREF(name);
+            }
+            PyObject* analyse = PyDict_GetItemString(globals, "analyse"); // borrowed
+            if (list != nullptr && analyse != nullptr) {
+                result = PyObject_CallFunction(analyse, "OO", list, include_libraries ? Py_True : Py_False);
+            }
+            Py_XDECREF(list);
+        }
+    }
+    std::string json;
+    if (result != nullptr && PyUnicode_Check(result)) {
+        Py_ssize_t size = 0;
+        const char* utf8 = PyUnicode_AsUTF8AndSize(result, &size);
+        if (utf8 != nullptr) {
+            json.assign(utf8, static_cast<std::size_t>(size));
+        }
+    }
+    if (json.empty()) {
+        failure = PyErr_Occurred() != nullptr ? fetch_error() : std::string("no result");
+    }
+    Py_XDECREF(result);
+    Py_DECREF(globals);
+    if (!failure.empty()) {
+        throw std::runtime_error("source pass: " + failure);
+    }
+    return analysis::parse_source_facts(json);
+}
+} // namespace source_findings_detail
+
+// The facts of files, from the running interpreter (takes the GIL itself).
+// Throws std::runtime_error when the interpreter is not running or the
+// script fails; a file that cannot be read or parsed is skipped, and said so.
+inline analysis::SourceFacts collect_source_facts(const std::vector<std::string>& files, bool include_libraries) {
+    if (!Py_IsInitialized()) {
+        throw std::runtime_error("source pass: the Python interpreter is not running");
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const PyGILState_STATE gil = PyGILState_Ensure();
+    // The program's own exception, if one is pending, is kept for it.
+    PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
+    PyErr_Fetch(&type, &value, &trace);
+    analysis::SourceFacts facts;
+    std::string failure;
+    try {
+        facts = source_findings_detail::run(files, include_libraries);
+    } catch (const std::exception& error) {
+        failure = error.what();
+    }
+    PyErr_Restore(type, value, trace);
+    PyGILState_Release(gil);
+    if (!failure.empty()) {
+        throw std::runtime_error(failure);
+    }
+    facts.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return facts;
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/analysis/source_findings.hpp ----
 // ---- begin pycroscope/profile/module_profile.hpp ----
 // pycroscope.profile() without a host handler: the standard profile, with
 // its options read from profile()'s keyword arguments. Including this header
@@ -20922,11 +25932,151 @@ private:
 } // namespace capture
 } // namespace pycroscope
 // ---- end pycroscope/capture/capture_sink.hpp ----
+// ---- begin pycroscope/model/call_size_model.hpp ----
+// The drain-side model of `--complexity FUNC`: the duration of every call of
+// the watched function (py_call flagged event_flags::watched, payload = the
+// size of its first sized argument) to its py_return, grouped by size.
+// Recursive calls each count, with their own size. Needs no Python: it reads
+// only events, live or replayed from a capture.
+//
+// Per size it keeps the fastest call (noise only ever adds time) and the
+// count. Sizes above 256 share one of 32 bins per octave, so the memory
+// stays bounded whatever the run: the bin's size is the mean of its calls'.
+
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+class CallSizeModel : public EventProcessor {
+public:
+    // A py_call payload without a size (python::no_argument_size).
+    static constexpr std::uint64_t unsized = ~std::uint64_t{0};
+
+    struct SizeBin {
+        std::uint64_t calls = 0;
+        double size_sum = 0;
+        std::uint64_t min_ticks = std::numeric_limits<std::uint64_t>::max();
+        double size() const noexcept { return calls > 0 ? size_sum / static_cast<double>(calls) : 0; }
+    };
+
+    std::string describe() const override { return "call size model"; }
+
+    void open(const SessionInfo&) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        bins_.clear();
+        threads_.clear();
+        calls_ = 0;
+        unsized_calls_ = 0;
+    }
+    void close(const SessionSummary&) override {}
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        add(thread.index, events, count);
+    }
+
+    // Feeds one thread's events (replay and tests).
+    void add(std::uint32_t thread, const Event* events, std::size_t count) {
+        ThreadState& state = threads_[thread];
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            if (e.kind == EventKind::py_call || e.kind == EventKind::py_resume) {
+                ++state.depth;
+                if (e.kind == EventKind::py_call && (e.flags & event_flags::watched) != 0) {
+                    ++calls_;
+                    if (e.payload == unsized) {
+                        ++unsized_calls_;
+                    } else {
+                        state.open.push_back(Open{state.depth, e.timestamp, e.payload});
+                    }
+                }
+            } else if (e.kind == EventKind::py_return) {
+                if (!state.open.empty() && state.open.back().depth == state.depth) {
+                    const Open& call = state.open.back();
+                    record(call.size, e.timestamp > call.start ? e.timestamp - call.start : 0);
+                    state.open.pop_back();
+                }
+                if (state.depth > 0) {
+                    --state.depth;
+                }
+            }
+        }
+    }
+
+    // After the session's final drain (or replay). By size.
+    std::vector<SizeBin> bins() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<SizeBin> out;
+        for (const auto& bin : bins_) {
+            out.push_back(bin.second);
+        }
+        return out;
+    }
+    // Calls of the watched function, and those without a sized argument.
+    std::uint64_t calls() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return calls_;
+    }
+    std::uint64_t unsized_calls() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return unsized_calls_;
+    }
+
+    // Sizes up to 256 are their own bin; above, 32 bins per octave.
+    static std::uint64_t bin_of(std::uint64_t size) noexcept {
+        if (size < 256) {
+            return size;
+        }
+        int octave = 63;
+        while ((size >> octave) == 0) {
+            --octave;
+        }
+        const std::uint64_t fraction = (size >> (octave - 5)) & 31;
+        return (std::uint64_t{1} << 32) | (static_cast<std::uint64_t>(octave) << 5) | fraction;
+    }
+
+private:
+    struct Open {
+        std::uint64_t depth;
+        std::uint64_t start;
+        std::uint64_t size;
+    };
+    struct ThreadState {
+        std::uint64_t depth = 0; // open Python spans
+        std::vector<Open> open;  // open watched calls, innermost last
+    };
+
+    void record(std::uint64_t size, std::uint64_t ticks) {
+        SizeBin& bin = bins_[bin_of(size)];
+        ++bin.calls;
+        bin.size_sum += static_cast<double>(size);
+        bin.min_ticks = ticks < bin.min_ticks ? ticks : bin.min_ticks;
+    }
+
+    mutable std::mutex mutex_; // process() on the drain thread, readers after stop()
+    std::map<std::uint64_t, SizeBin> bins_;
+    sinks::PerThreadState<ThreadState> threads_;
+    std::uint64_t calls_ = 0;
+    std::uint64_t unsized_calls_ = 0;
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/call_size_model.hpp ----
 // ---- begin pycroscope/report/terminal_summary.hpp ----
 // The terminal summary of a Profile: the top functions of every kind
 // (Python, C builtins such as time.sleep, zones, GC, imports) with self and
 // inclusive time, share, calls and severity, then the hot path and the
-// callers of the critical and high ones. Python-free:
+// callers of the critical and high ones; terminal_answers() then prints the
+// health score, the top findings and the top recommendations. Python-free:
 // any host with a Profile can print it.
 //
 // Names come from the profiled program, so they are escaped before they
@@ -21021,261 +26171,6 @@ inline std::string terminal_text(std::string_view text) {
 } // namespace report
 } // namespace pycroscope
 // ---- end pycroscope/report/terminal_text.hpp ----
-// ---- begin pycroscope/analysis/hotspots.hpp ----
-// Hotspots of a Profile, for every mode (traced, line, sampled): functions
-// and lines ranked by their share of the run, each with a severity, the top
-// callers and callees of each function, and the hot path.
-//
-//   self share    function self / Profile::total
-//   total share   function inclusive / Profile::total
-//   severity      from the self share (a line: its time share):
-//                 critical >= 25%, high >= 10%, medium >= 3%, low below
-//                 (SeverityThresholds; docs/analysis.md says why)
-//   hot path      from the tree's root, the child with the most inclusive
-//                 weight, while that child holds at least 5% of the run
-//
-// A caller's share is the part of the function's inclusive weight spent
-// under that caller; a callee's share is the part of the function's
-// inclusive weight spent in that callee.
-
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <vector>
-
-namespace pycroscope {
-namespace analysis {
-
-enum class Severity : std::uint8_t { low = 0, medium = 1, high = 2, critical = 3 };
-
-inline const char* to_string(Severity severity) noexcept {
-    switch (severity) {
-    case Severity::critical: return "critical";
-    case Severity::high: return "high";
-    case Severity::medium: return "medium";
-    case Severity::low: return "low";
-    }
-    return "low";
-}
-
-// Lower bounds in percent of the run.
-struct SeverityThresholds {
-    double critical_pct = 25.0;
-    double high_pct = 10.0;
-    double medium_pct = 3.0;
-
-    Severity grade(double pct) const noexcept {
-        return pct >= critical_pct ? Severity::critical
-               : pct >= high_pct   ? Severity::high
-               : pct >= medium_pct ? Severity::medium
-                                   : Severity::low;
-    }
-};
-
-struct RankingOptions {
-    std::size_t top = 20;           // functions and lines kept; 0 keeps all
-    std::size_t related = 3;        // callers and callees kept per function; 0 keeps all
-    double hot_path_min_pct = 5.0;  // the hot path stops at a child below this share
-    SeverityThresholds thresholds;
-};
-
-// A caller or callee of a ranked function.
-struct RelatedFunction {
-    std::uint32_t function = model::no_index;
-    std::uint64_t calls = 0;
-    std::uint64_t inclusive = 0; // the edge's inclusive weight
-    double pct = 0;              // of the ranked function's inclusive weight
-};
-
-struct RankedFunction {
-    std::uint32_t function = model::no_index;
-    std::uint64_t calls = 0;
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0;
-    double self_pct = 0;
-    double total_pct = 0;
-    Severity severity = Severity::low;
-    std::vector<RelatedFunction> callers; // most inclusive weight first
-    std::vector<RelatedFunction> callees;
-};
-
-struct RankedLine {
-    std::uint32_t line = model::no_index; // index into Profile::lines
-    std::uint64_t hits = 0;
-    std::uint64_t time = 0;
-    double pct = 0;       // time share
-    double total_pct = 0; // total share (sampled: the line anywhere on the stack)
-    Severity severity = Severity::low;
-};
-
-struct HotPathStep {
-    std::uint32_t function = model::no_index;
-    std::uint64_t inclusive = 0;
-    std::uint64_t self = 0;
-    double pct = 0; // inclusive share of the run
-};
-
-struct HotspotRanking {
-    model::Unit unit = model::Unit::nanoseconds;
-    std::uint64_t total = 0;
-    SeverityThresholds thresholds;
-    std::vector<RankedFunction> functions; // by self weight, then inclusive
-    std::vector<RankedLine> lines;         // by time, then total
-    std::vector<HotPathStep> hot_path;     // outermost first
-};
-
-namespace detail {
-inline double share(std::uint64_t part, std::uint64_t whole) noexcept {
-    return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
-}
-
-inline std::vector<RelatedFunction> related(const model::Profile& profile, std::uint32_t f, bool callers,
-                                            std::size_t keep) {
-    std::vector<RelatedFunction> out;
-    const std::uint64_t whole = profile.functions[f].inclusive;
-    for (const model::Edge& e : profile.edges) {
-        if ((callers ? e.callee : e.caller) != f) {
-            continue;
-        }
-        out.push_back(RelatedFunction{callers ? e.caller : e.callee, e.calls, e.inclusive, share(e.inclusive, whole)});
-    }
-    std::sort(out.begin(), out.end(), [](const RelatedFunction& a, const RelatedFunction& b) {
-        return a.inclusive != b.inclusive ? a.inclusive > b.inclusive : a.function < b.function;
-    });
-    if (keep > 0 && out.size() > keep) {
-        out.resize(keep);
-    }
-    return out;
-}
-
-// Without a tree (a file written without one): follow the heaviest edges
-// from the heaviest function that has no caller, never revisiting one.
-inline std::vector<HotPathStep> hot_path_from_edges(const model::Profile& profile, double min_pct) {
-    std::vector<HotPathStep> path;
-    std::uint32_t at = model::no_index;
-    for (std::uint32_t f = 0; f < profile.functions.size(); ++f) {
-        if (profile.callers_of(f).empty() &&
-            (at == model::no_index || profile.functions[f].inclusive > profile.functions[at].inclusive)) {
-            at = f;
-        }
-    }
-    std::vector<bool> visited(profile.functions.size(), false);
-    while (at != model::no_index && !visited[at]) {
-        const model::Function& fn = profile.functions[at];
-        const double pct = share(fn.inclusive, profile.total);
-        if (pct < min_pct) {
-            break;
-        }
-        visited[at] = true;
-        path.push_back(HotPathStep{at, fn.inclusive, fn.self, pct});
-        std::uint32_t next = model::no_index;
-        std::uint64_t best = 0;
-        for (const model::Edge& e : profile.edges) {
-            if (e.caller == at && !visited[e.callee] && (next == model::no_index || e.inclusive > best)) {
-                next = e.callee;
-                best = e.inclusive;
-            }
-        }
-        at = next;
-    }
-    return path;
-}
-} // namespace detail
-
-// The hot path: from the root, the heaviest child while it holds min_pct.
-inline std::vector<HotPathStep> hot_path(const model::Profile& profile, double min_pct = 5.0) {
-    if (profile.tree.size() <= 1) {
-        return detail::hot_path_from_edges(profile, min_pct);
-    }
-    // Heaviest child of each node, in one pass (parents precede children).
-    std::vector<std::uint32_t> heaviest(profile.tree.size(), model::no_index);
-    for (std::uint32_t n = 1; n < profile.tree.size(); ++n) {
-        const std::uint32_t parent = profile.tree[n].parent;
-        if (parent >= profile.tree.size()) {
-            continue;
-        }
-        std::uint32_t& best = heaviest[parent];
-        if (best == model::no_index || profile.tree[n].inclusive > profile.tree[best].inclusive) {
-            best = n;
-        }
-    }
-    std::vector<HotPathStep> path;
-    for (std::uint32_t n = heaviest[0]; n != model::no_index && path.size() < profile.tree.size(); n = heaviest[n]) {
-        const model::TreeNode& node = profile.tree[n];
-        const double pct = detail::share(node.inclusive, profile.total);
-        if (pct < min_pct || node.function >= profile.functions.size()) {
-            break;
-        }
-        path.push_back(HotPathStep{node.function, node.inclusive, node.self, pct});
-    }
-    return path;
-}
-
-inline HotspotRanking rank_hotspots(const model::Profile& profile, const RankingOptions& options = {}) {
-    HotspotRanking out;
-    out.unit = profile.unit;
-    out.total = profile.total;
-    out.thresholds = options.thresholds;
-    for (std::uint32_t f = 0; f < profile.functions.size(); ++f) {
-        const model::Function& fn = profile.functions[f];
-        if (fn.self == 0 && fn.inclusive == 0 && fn.calls == 0) {
-            continue;
-        }
-        RankedFunction r;
-        r.function = f;
-        r.calls = fn.calls;
-        r.self = fn.self;
-        r.inclusive = fn.inclusive;
-        r.self_pct = detail::share(fn.self, profile.total);
-        r.total_pct = detail::share(fn.inclusive, profile.total);
-        r.severity = options.thresholds.grade(r.self_pct);
-        out.functions.push_back(std::move(r));
-    }
-    std::sort(out.functions.begin(), out.functions.end(), [](const RankedFunction& a, const RankedFunction& b) {
-        if (a.self != b.self) {
-            return a.self > b.self;
-        }
-        return a.inclusive != b.inclusive ? a.inclusive > b.inclusive : a.function < b.function;
-    });
-    if (options.top > 0 && out.functions.size() > options.top) {
-        out.functions.resize(options.top);
-    }
-    for (RankedFunction& r : out.functions) {
-        r.callers = detail::related(profile, r.function, true, options.related);
-        r.callees = detail::related(profile, r.function, false, options.related);
-    }
-    for (std::uint32_t i = 0; i < profile.lines.size(); ++i) {
-        const model::Line& line = profile.lines[i];
-        if (line.time == 0 && line.total == 0 && line.hits == 0) {
-            continue;
-        }
-        RankedLine r;
-        r.line = i;
-        r.hits = line.hits;
-        r.time = line.time;
-        r.pct = detail::share(line.time, profile.total);
-        r.total_pct = detail::share(line.total, profile.total);
-        r.severity = options.thresholds.grade(r.pct);
-        out.lines.push_back(r);
-    }
-    std::sort(out.lines.begin(), out.lines.end(), [&](const RankedLine& a, const RankedLine& b) {
-        if (a.time != b.time) {
-            return a.time > b.time;
-        }
-        const std::uint64_t at = profile.lines[a.line].total, bt = profile.lines[b.line].total;
-        return at != bt ? at > bt : a.line < b.line;
-    });
-    if (options.top > 0 && out.lines.size() > options.top) {
-        out.lines.resize(options.top);
-    }
-    out.hot_path = hot_path(profile, options.hot_path_min_pct);
-    return out;
-}
-
-} // namespace analysis
-} // namespace pycroscope
-// ---- end pycroscope/analysis/hotspots.hpp ----
 
 #include <cstdint>
 #include <cstdio>
@@ -21384,6 +26279,63 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
                       "pycroscope: %llu call(s) still running at stop were closed at their thread's last event\n",
                       static_cast<unsigned long long>(profile.unclosed_spans));
         out += line;
+    }
+    return out;
+}
+
+// The health score, then the top findings and recommendations (top of
+// each), one line each, ending in a newline. Empty when the pattern pass was off.
+inline std::string terminal_answers(const analysis::Answers& answers, std::size_t top = 5) {
+    const analysis::FindingReport& found = answers.findings;
+    std::string out;
+    if (!found.enabled) {
+        return out;
+    }
+    char line[256];
+    std::snprintf(line, sizeof line, "pycroscope: health %d/100", answers.health.score);
+    out += line;
+    if (!answers.health.costs.empty()) {
+        out += ", costing most: ";
+        for (std::size_t i = 0; i < answers.health.costs.size() && i < 3; ++i) {
+            const analysis::HealthCost& cost = answers.health.costs[i];
+            out += i > 0 ? "; " : "";
+            out += terminal_text(cost.item);
+            std::snprintf(line, sizeof line, " (-%.1f)", cost.points);
+            out += line;
+        }
+    }
+    out += '\n';
+    if (!found.error.empty()) {
+        out += "pycroscope: source analysis failed: " + terminal_text(found.error) + "\n";
+    }
+    if (!found.findings.empty()) {
+        std::snprintf(line, sizeof line, "pycroscope: %zu finding(s) in %zu file(s)%s, top %zu:\n",
+                      found.findings.size(), found.files_analysed,
+                      found.line_data ? "" : " (no line data: function shares)",
+                      std::min(top, found.findings.size()));
+        out += line;
+        for (std::size_t i = 0; i < found.findings.size() && i < top; ++i) {
+            const analysis::Finding& f = found.findings[i];
+            std::string text = "  ";
+            std::snprintf(line, sizeof line, "%-8s %5.1f%%  ", analysis::to_string(f.severity), 100 * f.time_share);
+            text += line;
+            text += terminal_text(f.kind) + "  " + terminal_text(f.file) + ":" + std::to_string(f.line) + "  " +
+                    terminal_text(f.message) + "\n";
+            out += text;
+        }
+    }
+    if (!answers.recommendations.empty()) {
+        out += "pycroscope: recommendations (estimated whole-run saving and speedup):\n";
+        for (std::size_t i = 0; i < answers.recommendations.size() && i < top; ++i) {
+            const analysis::Recommendation& r = answers.recommendations[i];
+            std::snprintf(line, sizeof line, "  %zu. %5.1f%% %5.2fx  ", i + 1, 100 * r.estimated_saving,
+                          r.estimated_speedup);
+            std::string where = terminal_text(r.file);
+            if (!where.empty()) {
+                where += ":" + std::to_string(r.line) + ": ";
+            }
+            out += line + where + terminal_text(r.suggestion) + " (" + terminal_text(r.message) + ")\n";
+        }
     }
     return out;
 }
@@ -21721,6 +26673,14 @@ struct ProfileOptions {
     bool system = true;
     std::chrono::milliseconds system_interval{100};
     std::vector<SystemAlertRule> system_alerts;
+    // --complexity FUNC: time per call of FUNC against the size of its first
+    // sized argument, fitted (session.json "complexity", docs/complexity.md).
+    // "qualname" names a function of script (the __main__ file); "module:qualname" one of a module.
+    std::string complexity_function;
+    std::string script;
+    // The pattern pass over the profiled sources (findings, recommendations,
+    // health in session.json and the terminal summary): analysis/findings.hpp.
+    analysis::FindingOptions patterns;
     Config config;
 
     // Every output by its --sinks name.
@@ -21822,6 +26782,90 @@ inline std::filesystem::path make_output_dir(const std::string& requested) {
 } // namespace profile
 } // namespace pycroscope
 // ---- end pycroscope/profile/profile_options.hpp ----
+// ---- begin pycroscope/sinks/complexity_section.hpp ----
+// The "complexity" section of session.json, for `--complexity FUNC`: the
+// watched function's calls by argument size (model/call_size_model.hpp),
+// fitted by analysis::fit_complexity (docs/complexity.md):
+//
+//   {"function": "solve", "calls": 40, "unsized_calls": 0,
+//    "best": "O(n^2)" | null, "r2": 0.99 | null, "error": null | "insufficient data: ...",
+//    "points": [[n, seconds], ...],          // per size, the fastest call
+//    "models": [{"name", "fitted", "a", "b", "error", "score", "r2"}, ...]}
+
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+// The fit of a model's calls; ticks converted with info.
+inline analysis::ComplexityFit fit_call_sizes(const model::CallSizeModel& model, const SessionInfo& info) {
+    std::vector<analysis::ComplexityPoint> points;
+    for (const model::CallSizeModel::SizeBin& bin : model.bins()) {
+        points.push_back({bin.size(), info.ticks_to_ns(bin.min_ticks) / 1e9});
+    }
+    return analysis::fit_complexity(points);
+}
+
+inline void write_complexity(JsonWriter& json, const std::string& function, const model::CallSizeModel& model,
+                             const analysis::ComplexityFit& fit) {
+    json.begin_object().field("function", function).field("calls", model.calls()).field("unsized_calls",
+                                                                                       model.unsized_calls());
+    json.key("best");
+    fit.ok ? json.value(fit.best) : json.null();
+    json.key("r2");
+    fit.ok ? json.value(fit.r2) : json.null();
+    json.key("error");
+    fit.ok ? json.null() : json.value(fit.error);
+    json.key("points").begin_array();
+    for (const analysis::ComplexityPoint& point : fit.points) {
+        json.begin_array().value(point.n).value(point.seconds).end_array();
+    }
+    json.end_array();
+    json.key("models").begin_array();
+    for (const analysis::ComplexityModelFit& m : fit.models) {
+        json.begin_object().field("name", m.name).field("fitted", m.fitted);
+        for (const auto& number : {std::make_pair("a", m.a), std::make_pair("b", m.b), std::make_pair("error", m.error),
+                                   std::make_pair("score", m.score), std::make_pair("r2", m.r2)}) {
+            json.key(number.first);
+            m.fitted ? json.value(number.second) : json.null();
+        }
+        json.end_object();
+    }
+    json.end_array().end_object();
+}
+
+// model must outlive the session's stop().
+inline void add_complexity_section(JsonSummarySink& sink, std::string function, const model::CallSizeModel& model) {
+    const model::CallSizeModel* source = &model;
+    sink.add_section("complexity", [source, function](JsonWriter& json, const SessionSummary& summary) {
+        write_complexity(json, function, *source, fit_call_sizes(*source, summary.info));
+    });
+}
+
+// The terminal summary's line: "pycroscope: complexity of solve: O(n^2) (r2 0.99, 40 calls, 12 sizes)".
+inline std::string complexity_line(const std::string& function, const model::CallSizeModel& model,
+                                   const analysis::ComplexityFit& fit) {
+    char text[256];
+    if (fit.ok) {
+        std::snprintf(text, sizeof text, "complexity of %s: %s (r2 %.2f, %llu calls, %zu sizes)", function.c_str(),
+                      fit.best.c_str(), fit.r2, static_cast<unsigned long long>(model.calls()), fit.points.size());
+    } else if (model.calls() == 0) {
+        std::snprintf(text, sizeof text, "complexity of %s: not fitted, the function was never called",
+                      function.c_str());
+    } else {
+        std::snprintf(text, sizeof text, "complexity of %s: not fitted, %s (%llu calls, %llu without a sized argument)",
+                      function.c_str(), fit.error.c_str(), static_cast<unsigned long long>(model.calls()),
+                      static_cast<unsigned long long>(model.unsized_calls()));
+    }
+    return text;
+}
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/complexity_section.hpp ----
 // ---- begin pycroscope/sinks/export_sink.hpp ----
 // One sink by the name of its format, for hosts that pick outputs by name
 // (`pycroscope export --format FMT`, a replayed capture): no Python needed.
@@ -22713,267 +27757,6 @@ private:
 //       one recorded sample.
 // Functions carry name, file and first line; locations one Line each.
 
-// ---- begin pycroscope/sinks/gzip_writer.hpp ----
-// gzip (RFC 1952) around a small DEFLATE encoder (RFC 1951), so that the pprof
-// exporter writes the compressed files pprof expects without linking zlib.
-// The encoder finds repeats with LZ77 over a 32 KiB window (a hash of the
-// next three bytes, chained to earlier positions with the same hash) and
-// codes literals, lengths and distances with the fixed Huffman code of the
-// RFC. Dynamic Huffman tables would gain a little more; profiles are made of
-// repeated ids and names, which the matches already catch.
-
-#include <algorithm>
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <vector>
-
-namespace pycroscope {
-namespace sinks {
-namespace gzip {
-
-inline std::uint32_t crc32_update(std::uint32_t crc, std::string_view data) noexcept {
-    struct Table {
-        std::array<std::uint32_t, 256> entries{};
-        Table() {
-            for (std::uint32_t n = 0; n < 256; ++n) {
-                std::uint32_t c = n;
-                for (int k = 0; k < 8; ++k) {
-                    c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-                }
-                entries[n] = c;
-            }
-        }
-    };
-    static const Table table;
-    crc = ~crc;
-    for (const char ch : data) {
-        crc = table.entries[(crc ^ static_cast<std::uint8_t>(ch)) & 0xFF] ^ (crc >> 8);
-    }
-    return ~crc;
-}
-
-inline std::uint32_t crc32(std::string_view data) noexcept { return crc32_update(0, data); }
-
-// Bits in the order DEFLATE packs them: the first bit in the lowest bit of a byte.
-class BitWriter {
-public:
-    explicit BitWriter(std::string& out) : out_(&out) {}
-
-    void bits(std::uint32_t value, unsigned count) {
-        buffer_ |= static_cast<std::uint64_t>(value) << used_;
-        used_ += count;
-        while (used_ >= 8) {
-            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(buffer_)));
-            buffer_ >>= 8;
-            used_ -= 8;
-        }
-    }
-    void flush() {
-        if (used_ > 0) {
-            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(buffer_)));
-        }
-        buffer_ = 0;
-        used_ = 0;
-    }
-
-private:
-    std::string* out_;
-    std::uint64_t buffer_ = 0;
-    unsigned used_ = 0;
-};
-
-struct DeflateOptions {
-    // Earlier positions tried per match: more compresses better and slower.
-    unsigned max_chain = 32;
-    // A match this long is taken without looking further.
-    unsigned nice_length = 128;
-};
-
-class DeflateEncoder {
-public:
-    static constexpr std::size_t window = 32768;
-    static constexpr unsigned min_match = 3;
-    static constexpr unsigned max_match = 258;
-
-    explicit DeflateEncoder(DeflateOptions options = {}) : options_(options) {
-        // Fixed literal/length code (RFC 1951 3.2.6), stored bit-reversed
-        // because Huffman codes are packed starting from their top bit.
-        for (unsigned symbol = 0; symbol < 288; ++symbol) {
-            unsigned code, length;
-            if (symbol < 144) {
-                code = 0x30 + symbol, length = 8;
-            } else if (symbol < 256) {
-                code = 0x190 + symbol - 144, length = 9;
-            } else if (symbol < 280) {
-                code = symbol - 256, length = 7;
-            } else {
-                code = 0xC0 + symbol - 280, length = 8;
-            }
-            literal_code_[symbol] = static_cast<std::uint16_t>(reverse(code, length));
-            literal_bits_[symbol] = static_cast<std::uint8_t>(length);
-        }
-        for (unsigned d = 0; d < 30; ++d) {
-            distance_code_[d] = static_cast<std::uint8_t>(reverse(d, 5));
-        }
-        unsigned code = 0;
-        for (unsigned length = min_match; length <= max_match; ++length) {
-            while (code + 1 < 29 && length >= length_base[code + 1]) {
-                ++code;
-            }
-            length_symbol_[length] = static_cast<std::uint8_t>(code);
-        }
-    }
-
-    // The DEFLATE stream of data: one final fixed-Huffman block.
-    void compress(std::string_view data, std::string& out) {
-        BitWriter bits(out);
-        bits.bits(1, 1); // BFINAL
-        bits.bits(1, 2); // BTYPE 01: fixed Huffman
-        head_.assign(std::size_t{1} << hash_bits, 0);
-        previous_.assign(window, 0);
-        const auto* bytes = reinterpret_cast<const std::uint8_t*>(data.data());
-        const std::size_t size = data.size();
-        std::size_t pos = 0;
-        while (pos < size) {
-            unsigned best_length = 0;
-            std::size_t best_distance = 0;
-            if (pos + min_match <= size) {
-                const std::uint32_t hash = hash_at(bytes + pos);
-                std::uint32_t candidate = head_[hash]; // position + 1, 0: none
-                const std::size_t limit = std::min<std::size_t>(max_match, size - pos);
-                unsigned chain = options_.max_chain;
-                while (candidate != 0 && chain-- > 0) {
-                    const std::size_t from = candidate - 1;
-                    if (pos - from > window) {
-                        break;
-                    }
-                    if (bytes[from + best_length] == bytes[pos + best_length]) {
-                        unsigned length = 0;
-                        while (length < limit && bytes[from + length] == bytes[pos + length]) {
-                            ++length;
-                        }
-                        if (length > best_length) {
-                            best_length = length;
-                            best_distance = pos - from;
-                            if (length >= options_.nice_length || length == limit) {
-                                break;
-                            }
-                        }
-                    }
-                    const std::uint32_t next = previous_[from % window];
-                    if (next >= candidate) {
-                        break; // the slot was reused by a newer position
-                    }
-                    candidate = next;
-                }
-            }
-            if (best_length >= min_match) {
-                write_match(bits, best_length, best_distance);
-                const std::size_t end = pos + best_length;
-                for (; pos < end; ++pos) {
-                    insert(bytes, size, pos);
-                }
-            } else {
-                write_symbol(bits, bytes[pos]);
-                insert(bytes, size, pos);
-                ++pos;
-            }
-        }
-        write_symbol(bits, 256); // end of block
-        bits.flush();
-    }
-
-private:
-    static constexpr unsigned hash_bits = 15;
-    static constexpr std::uint16_t length_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-    static constexpr std::uint8_t length_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-                                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-    static constexpr std::uint16_t distance_base[30] = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
-                                                        33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
-                                                        1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-    static constexpr std::uint8_t distance_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
-                                                        6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-
-    static unsigned reverse(unsigned code, unsigned length) noexcept {
-        unsigned out = 0;
-        for (unsigned i = 0; i < length; ++i) {
-            out = (out << 1) | ((code >> i) & 1);
-        }
-        return out;
-    }
-
-    static std::uint32_t hash_at(const std::uint8_t* p) noexcept {
-        const std::uint32_t v = static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
-                                (static_cast<std::uint32_t>(p[2]) << 16);
-        return (v * 2654435761u) >> (32 - hash_bits);
-    }
-
-    void insert(const std::uint8_t* bytes, std::size_t size, std::size_t pos) {
-        if (pos + min_match > size) {
-            return;
-        }
-        const std::uint32_t hash = hash_at(bytes + pos);
-        previous_[pos % window] = head_[hash];
-        head_[hash] = static_cast<std::uint32_t>(pos + 1);
-    }
-
-    void write_symbol(BitWriter& bits, unsigned symbol) { bits.bits(literal_code_[symbol], literal_bits_[symbol]); }
-
-    void write_match(BitWriter& bits, unsigned length, std::size_t distance) {
-        const unsigned code = length_symbol_[length];
-        write_symbol(bits, 257 + code);
-        if (length_extra[code] > 0) {
-            bits.bits(length - length_base[code], length_extra[code]);
-        }
-        unsigned d = 0;
-        while (d + 1 < 30 && distance >= distance_base[d + 1]) {
-            ++d;
-        }
-        bits.bits(distance_code_[d], 5);
-        if (distance_extra[d] > 0) {
-            bits.bits(static_cast<std::uint32_t>(distance - distance_base[d]), distance_extra[d]);
-        }
-    }
-
-    DeflateOptions options_;
-    std::array<std::uint16_t, 288> literal_code_{};
-    std::array<std::uint8_t, 288> literal_bits_{};
-    std::array<std::uint8_t, 30> distance_code_{};
-    std::array<std::uint8_t, max_match + 1> length_symbol_{};
-    std::vector<std::uint32_t> head_;
-    std::vector<std::uint32_t> previous_;
-};
-
-// The raw DEFLATE stream of data.
-inline std::string deflate(std::string_view data, DeflateOptions options = {}) {
-    std::string out;
-    DeflateEncoder(options).compress(data, out);
-    return out;
-}
-
-// A complete .gz member: header, DEFLATE stream, CRC-32 and size of data.
-inline std::string compress(std::string_view data, DeflateOptions options = {}) {
-    std::string out("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10); // no name, no mtime, OS unknown
-    out.reserve(data.size() / 3 + 64);
-    DeflateEncoder(options).compress(data, out);
-    const std::uint32_t crc = crc32(data);
-    const auto size = static_cast<std::uint32_t>(data.size()); // ISIZE is the size modulo 2^32
-    for (const std::uint32_t word : {crc, size}) {
-        for (int i = 0; i < 4; ++i) {
-            out.push_back(static_cast<char>(static_cast<std::uint8_t>(word >> (8 * i))));
-        }
-    }
-    return out;
-}
-
-} // namespace gzip
-} // namespace sinks
-} // namespace pycroscope
-// ---- end pycroscope/sinks/gzip_writer.hpp ----
 
 #include <cstdint>
 #include <map>
@@ -23817,6 +28600,13 @@ public:
             exception_model_ = std::make_shared<model::ExceptionModel>();
             session_.core().add_processor(exception_model_);
         }
+        if (!options_.complexity_function.empty()) {
+            if (options_.sample) {
+                throw ConfigError("--complexity times every call of the function: it needs tracing, not --sample");
+            }
+            call_size_model_ = std::make_shared<model::CallSizeModel>();
+            session_.core().add_processor(call_size_model_);
+        }
         Sampler& sampler = session_.collector<Sampler>();
         sampler.options.enabled = options_.sample;
         sampler.options.deferred = true; // samples once the interpreter runs
@@ -23863,6 +28653,10 @@ public:
             if (options_.system) {
                 sinks::add_system_section(*json_, system);
             }
+            if (call_size_model_) {
+                sinks::add_complexity_section(*json_, options_.complexity_function, *call_size_model_);
+            }
+            sinks::add_answer_sections(*json_, answers_, options_.patterns);
             add_file(json_);
         }
         if (sampled_stacks_ != nullptr) {
@@ -23909,7 +28703,11 @@ public:
         session_.collector<GcCollector>().enabled = false;
         session_.collector<ImportCollector>().enabled = false;
         session_.collector<IoCollector>().enabled = false;
+        answers_->reset();
         session_.set_collector_names(collectors()); // session.json lists what runs, and so does a capture
+        if (call_size_model_) {
+            watch_function(options_.complexity_function, options_.script); // before the script's code is seen
+        }
         session_.start();
         if (Py_IsInitialized()) {
             attach_python();
@@ -23931,7 +28729,17 @@ public:
         start_late(session_.collector<IoCollector>(), options_.io, core);
     }
     // Throws SinkError (after writing every output it could) when one failed.
-    SessionSummary stop() { return session_.stop(); }
+    SessionSummary stop() {
+        struct Unwatch {
+            bool watching;
+            ~Unwatch() {
+                if (watching) {
+                    watch_function("", "");
+                }
+            }
+        } unwatch{call_size_model_ != nullptr};
+        return session_.stop();
+    }
     // report.html and report.md from the outputs stop() wrote. A report that
     // cannot be written is listed by report() as not written; the other outputs stay.
     void write_reports() {
@@ -24022,6 +28830,7 @@ public:
                     out += end < table.size() ? "\n" : "";
                     at = end + 1;
                 }
+                out += report::terminal_answers(answers(), top_answers(top));
             }
             out += outputs_report();
             return out;
@@ -24035,11 +28844,21 @@ public:
             report::TerminalSummaryOptions summary;
             summary.top = top;
             out += report::terminal_summary(profile_model_->profile(), summary);
+            out += report::terminal_answers(answers(), top_answers(top));
+        }
+        if (call_size_model_) {
+            const analysis::ComplexityFit fit = sinks::fit_call_sizes(*call_size_model_, s.info);
+            out += "pycroscope: " +
+                   terminal_text(sinks::complexity_line(options_.complexity_function, *call_size_model_, fit)) + "\n";
         }
         out += program_hooks_report(session_.collector<PythonTracer>().program_hooks());
         out += outputs_report();
         return out;
     }
+
+    // The findings, recommendations and health score of the last run
+    // (computed at stop when session.json is written, else on first use).
+    const analysis::Answers& answers() { return answers_->get(session_.summary()); }
 
     // The end of report(): errors, the files written, the files not written.
     std::string outputs_report() const {
@@ -24120,6 +28939,18 @@ private:
         return out;
     }
 
+    static std::size_t top_answers(std::size_t top) { return std::min<std::size_t>(top, 5); }
+
+    // Runs at the first section that needs them, on the thread that stops
+    // the session (which holds, or can take, the GIL).
+    analysis::Answers compute_answers(const SessionSummary& summary) const {
+        analysis::AnswerOptions options;
+        options.findings = options_.patterns;
+        return analysis::answer(profile_model_->profile(), &python::collect_source_facts,
+                                analysis::memory_facts(memory_model_.get()),
+                                analysis::io_facts(io_model_.get(), summary.info), options);
+    }
+
     template <class Collector>
     static void start_late(Collector& collector, bool wanted, SessionCore& core) {
         if (wanted) {
@@ -24142,6 +28973,7 @@ private:
     std::shared_ptr<model::ImportModel> import_model_;
     std::shared_ptr<model::IoModel> io_model_;
     std::shared_ptr<model::ExceptionModel> exception_model_;
+    std::shared_ptr<model::CallSizeModel> call_size_model_; // --complexity
     bool exceptions_ = false; // exception collection resolved from the options
     bool attached_ = false;
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
@@ -24149,6 +28981,8 @@ private:
     std::vector<Output> outputs_; // in files_'s order
     std::vector<std::string> report_errors_; // report.html / report.md that could not be written
     std::vector<std::string> stale_temporaries_;
+    std::shared_ptr<sinks::AnswerSource> answers_ = std::make_shared<sinks::AnswerSource>(
+        [this](const SessionSummary& summary) { return compute_answers(summary); });
 };
 
 
