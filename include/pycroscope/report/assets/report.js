@@ -681,7 +681,7 @@
     }
     var memSeries = S.memory ? (S.memory.timeline || S.memory.series || null) : null;
     if (Array.isArray(memSeries) && memSeries.length) {
-      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       spanCount++;
     }
     if (S.memory && has(S.memory.peak_time_ns)) {
@@ -942,7 +942,7 @@
     var series = m.timeline || m.series;
     body.appendChild(h('h3', { text: 'Live bytes over time' }));
     if (Array.isArray(series) && series.length) {
-      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: fmtBytes, marks: has(m.peak_time_ns) ? [{ x: num(m.peak_time_ns), label: 'peak ' + fmtBytes(m.peak_bytes) }] : [] }));
     } else {
       absent(body, 'A live-bytes series (' + fmtCount(m.snapshots) + ' snapshots were taken; session.json keeps their per-site growth below)');
@@ -1078,7 +1078,7 @@
     var alerts = arr(sys.alerts);
     if (series) {
       Object.keys(series).forEach(function (name) {
-        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(p.value)]; });
+        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(p.value)]; });
         if (!pts.length) { return; }
         body.appendChild(h('h3', { text: name }));
         body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v); },
