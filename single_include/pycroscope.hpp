@@ -10382,7 +10382,7 @@ inline constexpr const char* const report_js[] = {
     }
     var memSeries = S.memory ? (S.memory.timeline || S.memory.series || null) : null;
     if (Array.isArray(memSeries) && memSeries.length) {
-      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      row('memory', 'live Python heap').series = memSeries.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       spanCount++;
     }
     if (S.memory && has(S.memory.peak_time_ns)) {
@@ -10394,8 +10394,8 @@ inline constexpr const char* const report_js[] = {
     var labelW = 220, rowH = 26, width = Math.max(500, (main.clientWidth || 1000) - 60);
     var plotW = width - labelW - 10;
     var duration = DURATION || 1;
-    var svg = s('svg', { 'c)pycroscope_asset",
-    R"pycroscope_asset(lass': 'chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
+    var svg = s('svg', { 'class': )pycroscope_asset",
+    R"pycroscope_asset('chart', viewBox: '0 0 ' + width + ' ' + (rows.length * rowH + 24), width: width });
     var colors = { gc: '#ef4444', 'import': '#8b5cf6', io: '#0ea5e9', mark: '#111827', alert: '#b42318', peak: '#f59e0b' };
     rows.forEach(function (r, i) {
       var y = i * rowH + 4;
@@ -10424,9 +10424,9 @@ inline constexpr const char* const report_js[] = {
     });
     var axisY = rows.length * rowH + 18;
     for (var k = 0; k <= 4; k++) {
-      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / 4))pycroscope_asset",
-    R"pycroscope_asset());
-    }
+      svg.appendChild(s('text', { x: labelW + plotW * k / 4 - (k === 4 ? 40 : 0), y: axisY }, fmtNs(duration * k / 4)));
+   )pycroscope_asset",
+    R"pycroscope_asset( }
     body.appendChild(svg);
     if (!spanCount) {
       body.appendChild(h('p', { cls: 'absent', text: 'Per-event times not recorded in this run: session.json holds totals per thread, and the Chrome trace (trace.json) holds every event for ui.perfetto.dev.' }));
@@ -10452,8 +10452,8 @@ inline constexpr const char* const report_js[] = {
       { key: 'calls', label: 'calls', num: true, fmt: function (r) { return sampled ? '-' : fmtCount(r.calls); }, sort: function (r) { return r.calls; } },
       { key: 'self', label: sampled ? 'self samples' : 'self', num: true, fmt: function (r) { return sampled ? fmtCount(r.self) : fmtNs(r.self); }, sort: function (r) { return r.self; } },
       { key: 'selfpct', label: 'self %', num: true, fmt: function (r) { return bar(r.self / total); }, sort: function (r) { return r.self; } },
-      { key: 'incl', label: sample)pycroscope_asset",
-    R"pycroscope_asset(d ? 'total samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
+      { key: 'incl', label: sampled ? 'to)pycroscope_asset",
+    R"pycroscope_asset(tal samples' : 'inclusive', num: true, fmt: function (r) { return sampled ? fmtCount(r.incl) : fmtNs(r.incl); }, sort: function (r) { return r.incl; } },
       { key: 'inclpct', label: 'incl %', num: true, fmt: function (r) { return fmtPct(r.incl / total); }, sort: function (r) { return r.incl; } },
       sampled ? null : { key: 'per', label: 'per call', num: true, fmt: function (r) { return r.calls ? fmtNs(r.incl / r.calls) : '-'; }, sort: function (r) { return r.calls ? r.incl / r.calls : 0; } },
       { key: 'sev', label: 'severity', fmt: function (r) { return sevBadge(r.severity); }, sort: function (r) { return ({ critical: 4, high: 3, medium: 2, low: 1 })[String(r.severity).toLowerCase()] || 0; } }
@@ -10482,8 +10482,8 @@ inline constexpr const char* const report_js[] = {
     var perFile = {};
     function facts(file) { if (!perFile[file]) { perFile[file] = {}; } return perFile[file]; }
     function add(file, line, key, value) {
-      if (!file || !(li)pycroscope_asset",
-    R"pycroscope_asset(ne > 0)) { return; }
+      if (!file || !(line > 0))pycroscope_asset",
+    R"pycroscope_asset() { return; }
       var f = facts(file);
       var l = f[line] || (f[line] = {});
       l[key] = (l[key] || 0) + value;
@@ -10512,8 +10512,8 @@ inline constexpr const char* const report_js[] = {
       var l = (perFile[file] || {})[line];
       return l ? num(l[metric]) : 0;
     }
-    function fm)pycroscope_asset",
-    R"pycroscope_asset(tMetric(v, metric) {
+    function fmtMetric)pycroscope_asset",
+    R"pycroscope_asset((v, metric) {
       if (!v) { return ''; }
       if (metric === 'time' || (metric === 'self' && FUNC_UNIT === 'ns')) { return fmtNs(v); }
       if (metric === 'alloc') { return fmtBytes(v); }
@@ -10556,8 +10556,8 @@ inline constexpr const char* const report_js[] = {
         var l = (perFile[file] || {})[n];
         var d = defs[file + ':' + n];
         var code = h('td', { cls: 'code' }, [text]);
-        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmt)pycroscope_asset",
-    R"pycroscope_asset(Count(f.calls) + ' calls' : '') })); }); }
+        if (d) { d.forEach(function (f) { code.appendChild(h('span', { cls: 'def', text: f.name + ': self ' + fmtUnit(f.self, FUNC_UNIT) + (f.calls ? ', ' + fmtCount(f)pycroscope_asset",
+    R"pycroscope_asset(.calls) + ' calls' : '') })); }); }
         (notes[file + ':' + n] || []).forEach(function (f) { code.appendChild(h('span', { cls: 'badge', text: (f.severity ? f.severity + ': ' : '') + (f.kind ? f.kind + ' - ' : '') + (f.message || ''), title: f.suggestion || '' })); });
         var extra = l ? [l.hits ? fmtCount(l.hits) + ' hits' : '', l.alloc ? fmtBytes(l.alloc) + ' in ' + fmtCount(l.allocs) + ' allocations' : '', l.samples ? fmtCount(l.samples) + ' samples' : ''].filter(Boolean).join(', ') : '';
         var tr = h('tr', { cls: v > 0 || l ? 'hit' : '', title: extra }, [h('td', { cls: 'ln', text: n }), h('td', { cls: 'm', text: fmtMetric(v, metric) }), code]);
@@ -10589,8 +10589,8 @@ inline constexpr const char* const report_js[] = {
         return false;
       }
     };
-    onSelect(function (name, origin) { va)pycroscope_asset",
-    R"pycroscope_asset(r f = funcByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
+    onSelect(function (name, origin) { var f = f)pycroscope_asset",
+    R"pycroscope_asset(uncByName[name]; if (f && origin !== 'source') { sourceApi.show(f.file, f.line); } });
     subtitle(heading, SOURCES.length + ' file(s), read when the report was written');
   });
 
@@ -10624,8 +10624,8 @@ inline constexpr const char* const report_js[] = {
   function barChart(labels, values, fy) {
     var w = 900, hgt = 180, pad = 46;
     var svg = s('svg', { 'class': 'chart', viewBox: '0 0 ' + w + ' ' + hgt });
-    var max = Math.max.apply(n)pycroscope_asset",
-    R"pycroscope_asset(ull, values) || 1;
+    var max = Math.max.apply(null, va)pycroscope_asset",
+    R"pycroscope_asset(lues) || 1;
     var bw = (w - pad - 10) / Math.max(values.length, 1);
     svg.appendChild(s('text', { x: 2, y: 14 }, fy(max)));
     values.forEach(function (v, i) {
@@ -10651,13 +10651,13 @@ inline constexpr const char* const report_js[] = {
     var series = m.timeline || m.series;
     body.appendChild(h('h3', { text: 'Live bytes over time' }));
     if (Array.isArray(series) && series.length) {
-      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
+      var pts = series.map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(has(p.live_bytes) ? p.live_bytes : p.bytes)]; });
       body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: fmtBytes, marks: has(m.peak_time_ns) ? [{ x: num(m.peak_time_ns), label: 'peak ' + fmtBytes(m.peak_bytes) }] : [] }));
     } else {
       absent(body, 'A live-bytes series (' + fmtCount(m.snapshots) + ' snapshots were taken; session.json keeps their per-site growth below)');
     }
-    // Lifetimes: every )pycroscope_asset",
-    R"pycroscope_asset(site's log2(ns) histogram summed.
+    // Lifetimes: every site's log2(ns)pycroscope_asset",
+    R"pycroscope_asset() histogram summed.
     var bins = [];
     arr(m.sites).forEach(function (site) { arr(site.lifetime_log2_ns).forEach(function (c, i) { bins[i] = (bins[i] || 0) + num(c); }); });
     body.appendChild(h('h3', { text: 'Allocation lifetimes (freed blocks, log2 buckets)' }));
@@ -10686,8 +10686,8 @@ inline constexpr const char* const report_js[] = {
     }
     siteTable('Top allocation sites', m.sites, [
       { key: 'bytes', label: 'allocated', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } },
-      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sor)pycroscope_asset",
-    R"pycroscope_asset(t: function (r) { return num(r.count); } },
+      { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r)pycroscope_asset",
+    R"pycroscope_asset() { return num(r.count); } },
       { key: 'live', label: 'live at stop', num: true, fmt: function (r) { return fmtBytes(r.live_bytes); }, sort: function (r) { return num(r.live_bytes); } }
     ]);
     siteTable('Leaks (still growing at stop)', m.leaks, [
@@ -10710,8 +10710,8 @@ inline constexpr const char* const report_js[] = {
     var count = 0;
     function node(imp) {
       count++;
-      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(im)pycroscope_asset",
-    R"pycroscope_asset(p.self_ns) + ' self' + (imp.failed ? ', FAILED' : '') })];
+      var label = [h('span', { cls: 'mono', text: imp.module }), h('span', { cls: 't', text: fmtNs(imp.cumulative_ns) + ' cumulative, ' + fmtNs(imp.self_ns) + ')pycroscope_asset",
+    R"pycroscope_asset( self' + (imp.failed ? ', FAILED' : '') })];
       var kids = arr(imp.children).slice().sort(function (a, b) { return num(b.cumulative_ns) - num(a.cumulative_ns); });
       if (!kids.length) { return h('div', { cls: 'leaf' }, label); }
       return h('details', { cls: 'imp' }, [h('summary', null, label)].concat(kids.map(node)));
@@ -10736,8 +10736,8 @@ inline constexpr const char* const report_js[] = {
       { key: 'op', label: 'operation', cls: 'name', fmt: function (r) { return r.operation || ''; }, sort: function (r) { return String(r.operation || ''); }, ascFirst: true },
       fnCol, locCol,
       { key: 'count', label: 'count', num: true, fmt: function (r) { return fmtCount(r.count); }, sort: function (r) { return num(r.count); } },
-      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_)pycroscope_asset",
-    R"pycroscope_asset(ns); }, sort: function (r) { return num(r.time_ns); } },
+      { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); }, sort: )pycroscope_asset",
+    R"pycroscope_asset(function (r) { return num(r.time_ns); } },
       { key: 'bytes', label: 'bytes', num: true, fmt: function (r) { return fmtBytes(r.bytes); }, sort: function (r) { return num(r.bytes); } }
     ], 'time');
   });
@@ -10765,8 +10765,8 @@ inline constexpr const char* const report_js[] = {
         { key: 'generation', label: 'generation', num: true },
         { key: 'collections', label: 'collections', num: true, fmt: function (r) { return fmtCount(r.collections); } },
         { key: 'time', label: 'time', num: true, fmt: function (r) { return fmtNs(r.time_ns); } },
-        { key: )pycroscope_asset",
-    R"pycroscope_asset('max', label: 'longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
+        { key: 'max', label: )pycroscope_asset",
+    R"pycroscope_asset('longest', num: true, fmt: function (r) { return fmtNs(r.max_ns); } },
         { key: 'collected', label: 'collected', num: true, fmt: function (r) { return fmtCount(r.collected); } }
       ], gc.generations, { limit: 10 }));
     }
@@ -10792,12 +10792,12 @@ inline constexpr const char* const report_js[] = {
     var alerts = arr(sys.alerts);
     if (series) {
       Object.keys(series).forEach(function (name) {
-        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(p.time_ns), num(p.value)]; });
+        var pts = arr(series[name]).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1])] : [num(p.time_ns), num(p.value)]; });
         if (!pts.length) { return; }
         body.appendChild(h('h3', { text: name }));
-        body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v);)pycroscope_asset",
-    R"pycroscope_asset( },
-          marks: alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
+        body.appendChild(lineChart(pts, { x0: 0, x1: DURATION, fx: fmtNs, fy: function (v) { return fmtMetric(name, v); },
+          marks: )pycroscope_asset",
+    R"pycroscope_asset(alerts.filter(function (a) { return name.indexOf(String(a.metric)) === 0; }).map(function (a) { return { x: num(a.time_ns), label: 'alert: ' + a.rule }; }) }));
       });
     } else {
       body.appendChild(h('p', { cls: 'absent', text: 'Counter series over time not recorded in this run (session.json keeps min / mean / max; trace.json has every sample).' }));
@@ -10826,8 +10826,8 @@ inline constexpr const char* const report_js[] = {
       var name = fit.function || fit.name || '';
       var model = fit.best || fit.model || fit.complexity || fit.fit || fit.big_o || fit.error || '';
       var toNs = Array.isArray(fit.models) ? 1e9 : 1; // that fit's points are in seconds
-  )pycroscope_asset",
-    R"pycroscope_asset(    body.appendChild(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
+      body.appendChild()pycroscope_asset",
+    R"pycroscope_asset(h('h3', null, [h('span', { cls: 'mono', text: name }), ' ', h('span', { cls: 'notes', text: String(model) + (has(fit.r2) ? ' (r2 ' + num(fit.r2).toFixed(2) + ')' : '') + ' ' + where(fit.file, fit.line) })]));
       var pts = arr(fit.points || fit.samples).map(function (p) { return Array.isArray(p) ? [num(p[0]), num(p[1]) * toNs] : [num(has(p.n) ? p.n : p.size), num(has(p.time_ns) ? p.time_ns : p.time)]; });
       if (pts.length) { body.appendChild(lineChart(pts, { fx: function (v) { return 'n=' + fmtCount(v); }, fy: fmtNs })); }
     });
@@ -10856,8 +10856,8 @@ inline constexpr const char* const report_js[] = {
         var zoomBox = flameApi.boxes().filter(function (b) { return b.node === flameApi.state.zoom; })[0];
         result.flame_zoom = flameApi.state.zoom ? flameApi.state.zoom.name : null;
         result.flame_zoom_full_width = !!zoomBox && Math.abs(zoomBox.w - parseFloat(flameApi.canvas.style.width)) < 1;
-        flameApi.search.value = ho)pycroscope_asset",
-    R"pycroscope_asset(t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        flameApi.search.value = hot.replace(/[.*+?^${}()pycroscope_asset",
+    R"pycroscope_asset()|[\]\\]/g, '\\$&');
         flameApi.search.dispatchEvent(new Event('input'));
         result.flame_search = document.querySelector('#panel-flame .info').textContent;
         flameApi.search.value = '';
