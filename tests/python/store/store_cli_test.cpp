@@ -8,6 +8,7 @@
 // CMake passes the built CLI as PYCROSCOPE_CLI_PATH.
 
 #include "store/store_test_helpers.hpp"
+#include "support/child_process.hpp"
 #include "support/json.hpp"
 
 #include <pycroscope/store/manifest.hpp>
@@ -42,88 +43,15 @@ namespace fs = std::filesystem;
 const std::string cli = PYCROSCOPE_CLI_PATH;
 const std::string workload = std::string(PYCROSCOPE_TESTS_DIR) + "/../benchmarks/python/workloads/three_stages.py";
 
-struct Result {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using Result = pycroscope_test::ProcessResult;
+using pycroscope_test::read_file;
 
 // Runs the CLI with args in cwd (stdin /dev/null); killed after timeout.
 Result run(const std::vector<std::string>& args, const fs::path& cwd,
            std::chrono::seconds timeout = std::chrono::seconds(180)) {
     std::vector<std::string> argv{cli};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> raw;
-    for (auto& a : argv) {
-        raw.push_back(a.data());
-    }
-    raw.push_back(nullptr);
-    // Under ASan, LeakSanitizer reports libpython's own never-freed
-    // allocations, which would change the exit status (as in cli_test.cpp).
-    std::vector<std::string> env_storage;
-    bool asan_options = false;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string entry = *e;
-        if (entry.rfind("ASAN_OPTIONS=", 0) == 0) {
-            entry += ":detect_leaks=0";
-            asan_options = true;
-        }
-        env_storage.push_back(std::move(entry));
-    }
-    if (!asan_options) {
-        env_storage.push_back("ASAN_OPTIONS=detect_leaks=0");
-    }
-    std::vector<char*> env;
-    for (auto& entry : env_storage) {
-        env.push_back(entry.data());
-    }
-    env.push_back(nullptr);
-    const std::string out_file = (cwd / ".stdout").string(), err_file = (cwd / ".stderr").string();
-    const std::string dir = cwd.string();
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        const int in = ::open("/dev/null", O_RDONLY);
-        const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0 || ::chdir(dir.c_str()) != 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
-            ::dup2(err, 2) < 0) {
-            ::_exit(126);
-        }
-        ::execve(raw[0], raw.data(), env.data());
-        ::_exit(127);
-    }
-    Result result;
-    if (pid < 0) {
-        ADD_FAILURE() << "fork failed";
-        return result;
-    }
-    int wstatus = 0;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (::waitpid(pid, &wstatus, WNOHANG) == pid) {
-            break;
-        }
-        if (std::chrono::steady_clock::now() > deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &wstatus, 0);
-            ADD_FAILURE() << "timed out: " << args[0];
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    result.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    result.out = read_file(out_file);
-    result.err = read_file(err_file);
-    return result;
+    return pycroscope_test::run_process(argv, cwd, timeout);
 }
 
 fs::path temp_root() { return fs::temp_directory_path() / ("pycroscope_store_cli_" + std::to_string(::getpid())); }
