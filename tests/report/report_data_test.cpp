@@ -68,7 +68,7 @@ TEST(ReportData, SampledRunsCountSamplesNotTime) {
 }
 
 // A run far larger than any page: 200k distinct stacks, 50k functions.
-TEST(ReportData, AHugeRunFitsThePageBudgetQuickly) {
+TEST(ReportData, AHugeRunFitsThePageBudget) {
     const auto dir = report_test::work_dir();
     std::string folded;
     std::string functions;
@@ -86,13 +86,10 @@ TEST(ReportData, AHugeRunFitsThePageBudgetQuickly) {
     report_test::write_text(dir / "memory.folded", folded);
     report_test::write_text(dir / "session.json", R"({"duration_ns":1000000,"functions":[)" + functions + "]}");
     ReportInputs inputs = ReportInputs::from_output_dir(dir.string());
-    // Processor time, not wall time: the machine may be shared.
-    const std::clock_t start = std::clock();
+    // How long this takes is a benchmark's figure (docs/benchmarks.md), not a test's.
     const JsonValue data = build_report_data(inputs);
-    const double seconds = static_cast<double>(std::clock() - start) / CLOCKS_PER_SEC;
     const std::size_t bytes = to_json(data, JsonEscape::script).size();
     EXPECT_LE(bytes, inputs.limits.page_bytes);
-    EXPECT_LT(seconds, 6.0) << "generous for a slow CI machine; docs/benchmarks.md has the measured figure";
     const JsonValue* time = data.find("flames")->find("time");
     EXPECT_LE(time->find("name")->items().size(), inputs.limits.flame_nodes + inputs.limits.flame_nodes / 2);
     EXPECT_GT(time->get_number("pruned_nodes"), 0.0);

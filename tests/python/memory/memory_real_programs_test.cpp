@@ -6,6 +6,8 @@
 // Skipped when sympy or the interpreter's test suite is not installed
 // (Debian: python3-sympy, libpython3.11-testsuite).
 
+#include "support/sanitizers.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -90,17 +92,7 @@ std::string unchanged(const std::string& text) { return text; }
 
 // Whole programs under TSan take many minutes and test no thread the ASan and
 // plain builds do not: the crash these tests guard against is memory misuse.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool under_thread_sanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool under_thread_sanitizer = true;
-#else
-constexpr bool under_thread_sanitizer = false;
-#endif
-#else
-constexpr bool under_thread_sanitizer = false;
-#endif
+using pycroscope_test::under_thread_sanitizer;
 
 TEST_F(RealPrograms, SympyFactorsUnderFullTrackingAsWithoutIt) {
     if (under_thread_sanitizer) {

@@ -4,6 +4,7 @@
 // CI machine is noisy: every run keeps the fastest of several samples per
 // size, and a misnamed run is measured once more before the test fails.
 
+#include "support/sanitizers.hpp"
 #include "python/python_environment.hpp"
 
 #include <gtest/gtest.h>
@@ -104,6 +105,9 @@ void expect_named(const char* expected, const std::string& setup, const std::str
 }
 
 TEST(ComplexityFunction, DictLookupIsConstant) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     expect_named("O(1)",
                  "def make_input(n):\n    return {i: i for i in range(n)}\n"
                  "def func(d):\n    for _ in range(100):\n        d[7]\n",
@@ -111,6 +115,9 @@ TEST(ComplexityFunction, DictLookupIsConstant) {
 }
 
 TEST(ComplexityFunction, BisectOnASortedListIsLogarithmic) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     expect_named("O(log n)",
                  "import bisect\n"
                  "def make_input(n):\n    return list(range(n)), [(i * 7919) % n for i in range(100)]\n"
@@ -119,6 +126,9 @@ TEST(ComplexityFunction, BisectOnASortedListIsLogarithmic) {
 }
 
 TEST(ComplexityFunction, ALoopIsLinear) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     expect_named("O(n)",
                  "def make_input(n):\n    return list(range(n))\n"
                  "def func(a):\n    total = 0\n    for x in a:\n        total += x\n    return total\n",
@@ -126,6 +136,9 @@ TEST(ComplexityFunction, ALoopIsLinear) {
 }
 
 TEST(ComplexityFunction, SortingAShuffledListIsNLogN) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     expect_named("O(n log n)",
                  "import random\n"
                  "def make_input(n):\n    return random.Random(n).sample(range(n), n)\n"
@@ -134,6 +147,9 @@ TEST(ComplexityFunction, SortingAShuffledListIsNLogN) {
 }
 
 TEST(ComplexityFunction, ANestedLoopIsQuadratic) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     expect_named("O(n^2)",
                  "def make_input(n):\n    return n\n"
                  "def func(n):\n    count = 0\n    for i in range(n):\n        for j in range(n):\n"
@@ -142,6 +158,9 @@ TEST(ComplexityFunction, ANestedLoopIsQuadratic) {
 }
 
 TEST(ComplexityFunction, ATripleNestedLoopIsCubic) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     expect_named("O(n^3)",
                  "def make_input(n):\n    return n\n"
                  "def func(n):\n    count = 0\n    for i in range(n):\n        for j in range(n):\n"
@@ -150,6 +169,9 @@ TEST(ComplexityFunction, ATripleNestedLoopIsCubic) {
 }
 
 TEST(ComplexityFunction, AutomaticSizesSpanOneAndAHalfDecadesWithinTheBudget) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     Outcome outcome = run("def make_input(n):\n    return list(range(n))\n"
                           "def func(a):\n    total = 0\n    for x in a:\n        total += x\n",
                           "pycroscope.complexity(func, make_input, budget=0.5)");

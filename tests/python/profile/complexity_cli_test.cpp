@@ -4,6 +4,7 @@
 // their sizes small (the runs take well under a second each); a misnamed
 // run on a noisy machine is profiled once more before the test fails.
 
+#include "support/sanitizers.hpp"
 #include "sinks/export_tools.hpp"
 #include "support/json.hpp"
 
@@ -69,6 +70,9 @@ protected:
 };
 
 TEST_F(ComplexityCli, AQuadraticFunctionIsNamedQuadraticInSessionJsonAndTheSummary) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     // Without the trace function (exceptions) the calls stay short: a call of a
     // few milliseconds is rarely preempted on a loaded machine.
     for (const char* options : {"--no-exceptions --complexity Counter.pairs",

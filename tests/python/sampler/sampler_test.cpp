@@ -3,6 +3,7 @@
 // content, manual samples from Python, runtime control, shutdown with the
 // GIL held, native-only threads, and a comparison with Austin.
 
+#include "support/sanitizers.hpp"
 #include "python/event_capture.hpp"
 #include "support/json.hpp"
 
@@ -330,6 +331,9 @@ ThreadsRun run_threads(bool include_idle) {
 }
 
 TEST_F(SamplerTest, SleepingThreadIsIdleAndSpinningThreadIsRunning) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     const ThreadsRun run = run_threads(true);
     int sleeper = 0, sleeper_idle = 0, burner = 0, burner_running = 0;
     for (const Sample& s : run.samples) {
@@ -577,6 +581,9 @@ void expect_seventy_thirty(const std::string& session_json) {
 }
 
 TEST_F(SamplerTest, ProfileWithSampleWritesHotspotsAndSampleWeights) {
+    if (pycroscope_test::under_thread_sanitizer) {
+        GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
+    }
     const std::string dir = ::testing::TempDir() + "/pycroscope_profile_sample";
     std::filesystem::remove_all(dir);
     Ref globals = pycroscope_test::exec_module(shares_script, "profile_sample.py");
