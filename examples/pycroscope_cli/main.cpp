@@ -41,6 +41,7 @@
 #include <pycroscope.hpp>
 
 #include "pattern_flags.hpp"
+#include "option_value.hpp"
 #include "replay_commands.hpp"
 #include "store_commands.hpp"
 
@@ -70,6 +71,7 @@
 namespace {
 
 namespace py = pycroscope::python;
+using pycroscope_cli::option_value;
 
 constexpr int exit_usage = 2;
 constexpr int exit_output_error = 3; // the script succeeded, an output was not written
@@ -185,21 +187,6 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     bool memory_sample_given = false;
     bool system_flag_given = false;
     int i = 2;
-    // The value of --name VALUE or --name=VALUE.
-    auto value_of = [&](std::string_view arg, std::string_view name, std::string& value) -> int {
-        if (arg.size() > name.size() && arg.substr(0, name.size()) == name && arg[name.size()] == '=') {
-            value = std::string(arg.substr(name.size() + 1));
-            return 1;
-        }
-        if (arg == name) {
-            if (i + 1 >= argc) {
-                return -1;
-            }
-            value = argv[++i];
-            return 1;
-        }
-        return 0;
-    };
     for (; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--") {
@@ -232,7 +219,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             no_line_flag = true;
         } else if (arg == "--no-memory") {
             options.memory = false;
-        } else if ((matched = value_of(arg, "--memory-sample", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--memory-sample", value)) != 0) {
             char* end = nullptr;
             const unsigned long long bytes = matched > 0 ? std::strtoull(value.c_str(), &end, 10) : 0;
             if (matched < 0 || value.empty() || end == nullptr || *end != '\0' || bytes == 0) {
@@ -250,7 +237,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             options.exceptions = false;
         } else if (arg == "--no-system") {
             options.system = false;
-        } else if ((matched = value_of(arg, "--system-interval", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--system-interval", value)) != 0) {
             char* end = nullptr;
             const unsigned long ms = matched > 0 ? std::strtoul(value.c_str(), &end, 10) : 0;
             if (matched < 0 || value.empty() || end == nullptr || *end != '\0' || ms == 0 || ms > 3600000) {
@@ -258,7 +245,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             }
             options.system_interval = std::chrono::milliseconds(ms);
             system_flag_given = true;
-        } else if ((matched = value_of(arg, "--alert", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--alert", value)) != 0) {
             if (matched < 0) {
                 return usage_error("--alert needs METRIC=VALUE[:SAMPLES], e.g. rss_mb=500 or cpu=90:3");
             }
@@ -268,12 +255,12 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                 return usage_error(error.what());
             }
             system_flag_given = true;
-        } else if ((matched = value_of(arg, "--output-dir", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--output-dir", value)) != 0) {
             if (matched < 0 || value.empty()) {
                 return usage_error("--output-dir needs a directory");
             }
             options.output_dir = value;
-        } else if ((matched = value_of(arg, "--sinks", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--sinks", value)) != 0) {
             if (matched < 0) {
                 return usage_error("--sinks needs a list such as json,folded,chrome");
             }
@@ -288,7 +275,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                 }
                 start = comma + 1;
             }
-        } else if ((matched = value_of(arg, "--backend", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--backend", value)) != 0) {
             if (matched < 0) {
                 return usage_error("--backend needs a name: auto, eval_frame or profile");
             }
@@ -301,13 +288,13 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             } else {
                 return usage_error("unknown backend '" + value + "' (accepted: auto, eval_frame, profile)");
             }
-        } else if ((matched = value_of(arg, "--on-conflict", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--on-conflict", value)) != 0) {
             if (matched < 0 || !py::parse_conflict_policy(value, options.on_conflict)) {
                 return usage_error("--on-conflict needs a policy: chain, step_aside, take_over or fail");
             }
         } else if (arg == "--sample") {
             options.sample = true;
-        } else if ((matched = value_of(arg, "--rate", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--rate", value)) != 0) {
             char* end = nullptr;
             const double rate = matched > 0 ? std::strtod(value.c_str(), &end) : 0;
             if (matched < 0 || value.empty() || end == nullptr || *end != '\0') {
@@ -315,13 +302,13 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             }
             options.sample_rate = rate;
             rate_given = true;
-        } else if ((matched = value_of(arg, "--complexity", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--complexity", value)) != 0) {
             if (matched < 0 || value.empty() || value.back() == ':') {
                 return usage_error("--complexity needs a function: a name in SCRIPT (solve, Graph.search) or "
                                    "module:qualname");
             }
             options.complexity_function = value;
-        } else if ((matched = value_of(arg, "--top", value)) != 0) {
+        } else if ((matched = option_value(argc, argv, i, "--top", value)) != 0) {
             char* end = nullptr;
             const unsigned long top = matched > 0 ? std::strtoul(value.c_str(), &end, 10) : 0;
             if (matched < 0 || value.empty() || end == nullptr || *end != '\0') {

@@ -7,6 +7,8 @@
 #include "pattern_flags.hpp"
 #include "source_analysis.hpp"
 
+#include "option_value.hpp"
+
 #include "pycroscope/profile/replay_profile.hpp"
 #include "pycroscope/report/terminal_summary.hpp"
 #include "pycroscope/report/terminal_text.hpp"
@@ -67,23 +69,7 @@ int fail(std::string message) {
     return exit_usage;
 }
 
-// The value of --name VALUE or --name=VALUE at argv[i]: 1 found, 0 not this
-// option, -1 missing value.
-int option_value(int argc, char** argv, int& i, std::string_view name, std::string& value) {
-    const std::string_view arg = argv[i];
-    if (arg.size() > name.size() && arg.substr(0, name.size()) == name && arg[name.size()] == '=') {
-        value = std::string(arg.substr(name.size() + 1));
-        return 1;
-    }
-    if (arg == name) {
-        if (i + 1 >= argc) {
-            return -1;
-        }
-        value = argv[++i];
-        return 1;
-    }
-    return 0;
-}
+using pycroscope_cli::option_value;
 
 int print_outcome(const pycroscope::profile::ReplayOutcome& outcome) {
     using pycroscope::report::terminal_text;

@@ -2,6 +2,8 @@
 
 #include "store_commands.hpp"
 
+#include "option_value.hpp"
+
 #include "pycroscope/analysis/profile_comparison.hpp"
 #include "pycroscope/analysis/step_detection.hpp"
 #include "pycroscope/store/comparison_report.hpp"
@@ -114,23 +116,7 @@ int usage(const std::string& message, const char* text) {
     return exit_usage;
 }
 
-// The value of --name VALUE or --name=VALUE at argv[i]: 1 found, 0 not this
-// option, -1 missing value.
-int option_value(int argc, char** argv, int& i, std::string_view name, std::string& value) {
-    const std::string_view arg = argv[i];
-    if (arg.size() > name.size() && arg.substr(0, name.size()) == name && arg[name.size()] == '=') {
-        value = std::string(arg.substr(name.size() + 1));
-        return 1;
-    }
-    if (arg == name) {
-        if (i + 1 >= argc) {
-            return -1;
-        }
-        value = argv[++i];
-        return 1;
-    }
-    return 0;
-}
+using pycroscope_cli::option_value;
 
 bool parse_number(const std::string& text, double& out) {
     char* end = nullptr;
