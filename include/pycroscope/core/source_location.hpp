@@ -25,6 +25,26 @@ enum class LocationKind : std::uint32_t {
     exception_type = 12, // a Python exception type; name = qualified type name
 };
 
+// "python", "c", "zone", ... as every output names location kinds.
+constexpr const char* kind_name(LocationKind kind) noexcept {
+    switch (kind) {
+    case LocationKind::native_zone: return "zone";
+    case LocationKind::dynamic_zone: return "zone";
+    case LocationKind::mark: return "mark";
+    case LocationKind::counter: return "counter";
+    case LocationKind::frame: return "frame";
+    case LocationKind::python_function: return "python";
+    case LocationKind::c_function: return "c";
+    case LocationKind::python_line: return "line";
+    case LocationKind::other: return "other";
+    case LocationKind::gc_collection: return "gc";
+    case LocationKind::python_import: return "import";
+    case LocationKind::io_site: return "io";
+    case LocationKind::exception_type: return "exception";
+    }
+    return "other";
+}
+
 struct SourceLocation {
     const char* name;      // display name; never null once interned
     const char* function;  // enclosing C++ function, or the Python qualified name

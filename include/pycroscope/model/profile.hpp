@@ -39,25 +39,6 @@ enum class Unit : std::uint8_t {
 
 inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
 
-// "python", "c", "zone", ... as session.json names location kinds.
-inline const char* kind_name(LocationKind kind) noexcept {
-    switch (kind) {
-    case LocationKind::native_zone: return "zone";
-    case LocationKind::dynamic_zone: return "zone";
-    case LocationKind::mark: return "mark";
-    case LocationKind::counter: return "counter";
-    case LocationKind::frame: return "frame";
-    case LocationKind::python_function: return "python";
-    case LocationKind::c_function: return "c";
-    case LocationKind::python_line: return "line";
-    case LocationKind::other: return "other";
-    case LocationKind::gc_collection: return "gc";
-    case LocationKind::python_import: return "import";
-    case LocationKind::io_site: return "io";
-    case LocationKind::exception_type: return "exception";
-    }
-    return "other";
-}
 
 // A thread's share of one function.
 struct ThreadShare {

@@ -69,7 +69,7 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
         if (!where.empty()) {
             where += ":" + std::to_string(f.line);
         } else {
-            where = model::kind_name(f.kind);
+            where = kind_name(f.kind);
         }
         const std::string calls = samples ? std::string("-") : std::to_string(r.calls);
         std::snprintf(line, sizeof line, "%11s %11s %6.1f%% %6.1f%% %10s  %-8s  %-32s %s\n",

@@ -233,7 +233,7 @@ private:
         std::string text = ",\"name\":\"";
         append_json_escaped(text, location->display_name());
         text += "\",\"cat\":\"";
-        text += to_string(location->kind);
+        text += kind_name(location->kind);
         text += '"';
         if (location->kind == LocationKind::python_function || location->kind == LocationKind::python_line) {
             text += ",\"args\":{\"file\":\"";

@@ -88,7 +88,7 @@ inline void write_hotspots(JsonWriter& json, const model::SampleProfile& profile
     for (const auto& f : hot.functions) {
         json.begin_object()
             .field("name", detail::text_or_empty(f.location->display_name()))
-            .field("kind", to_string(f.location->kind))
+            .field("kind", kind_name(f.location->kind))
             .field("file", detail::text_or_empty(f.location->file))
             .field("line", f.location->line)
             .field("self_samples", f.self_samples)

@@ -21,24 +21,6 @@
 namespace pycroscope {
 namespace sinks {
 
-inline const char* to_string(LocationKind kind) noexcept {
-    switch (kind) {
-    case LocationKind::native_zone: return "zone";
-    case LocationKind::dynamic_zone: return "zone";
-    case LocationKind::mark: return "mark";
-    case LocationKind::counter: return "counter";
-    case LocationKind::frame: return "frame";
-    case LocationKind::python_function: return "python";
-    case LocationKind::c_function: return "c";
-    case LocationKind::python_line: return "line";
-    case LocationKind::other: return "other";
-    case LocationKind::gc_collection: return "gc";
-    case LocationKind::python_import: return "import";
-    case LocationKind::io_site: return "io";
-    case LocationKind::exception_type: return "exception";
-    }
-    return "other";
-}
 
 // Per-location totals across all threads, in nanoseconds.
 struct LocationStats {
@@ -310,7 +292,7 @@ private:
             .field("function", location.function)
             .field("file", location.file)
             .field("line", location.line)
-            .field("kind", to_string(location.kind));
+            .field("kind", kind_name(location.kind));
     }
 
     // Map entries ordered by name, so the file is stable from run to run.

@@ -363,7 +363,7 @@ private:
             sequence.categories |= kind_bit;
             const auto category = w_.begin(f::interned_event_categories);
             w_.uint(f::interned_iid, category_iid(location->kind));
-            w_.string(f::interned_name, to_string(location->kind));
+            w_.string(f::interned_name, kind_name(location->kind));
             w_.end(category);
         }
         const char* name = location->display_name();

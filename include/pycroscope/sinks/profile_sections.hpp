@@ -31,7 +31,7 @@ struct ProfileSectionOptions {
 
 // Kind names of the "profile" section: unlike "zones", a dynamic zone keeps its own name.
 inline const char* profile_kind_name(LocationKind kind) noexcept {
-    return kind == LocationKind::dynamic_zone ? "dynamic_zone" : model::kind_name(kind);
+    return kind == LocationKind::dynamic_zone ? "dynamic_zone" : kind_name(kind);
 }
 
 inline void write_profile(JsonWriter& json, const model::Profile& profile, const ProfileSectionOptions& options = {}) {
@@ -150,7 +150,7 @@ inline void write_profile(JsonWriter& json, const model::Profile& profile, const
 
 namespace detail {
 inline void write_function_ref(JsonWriter& json, const model::Function& f) {
-    json.field("name", f.name).field("file", f.file).field("line", f.line).field("kind", model::kind_name(f.kind));
+    json.field("name", f.name).field("file", f.file).field("line", f.line).field("kind", kind_name(f.kind));
 }
 
 inline void write_related(JsonWriter& json, const model::Profile& profile,

@@ -73,7 +73,7 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
             .field("function", frame != nullptr ? frame->function : "?")
             .field("file", frame != nullptr ? frame->file : "")
             .field("line", frame != nullptr ? frame->line : 0u)
-            .field("kind", frame != nullptr ? sinks::to_string(frame->kind) : "other")
+            .field("kind", frame != nullptr ? kind_name(frame->kind) : "other")
             .end_object();
     }
     json.end_array();
