@@ -6,6 +6,7 @@
 //
 // CMake passes the built CLI as PYCROSCOPE_CLI_PATH.
 
+#include "support/child_process.hpp"
 #include "support/json.hpp"
 
 #include <gtest/gtest.h>
@@ -24,10 +25,6 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-extern char** environ;
 #define PYCROSCOPE_FINDINGS_TEST_POSIX 1
 #endif
 
@@ -40,57 +37,11 @@ namespace fs = std::filesystem;
 
 const std::string cli = PYCROSCOPE_CLI_PATH;
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using pycroscope_test::read_file;
+using Outcome = pycroscope_test::ProcessResult;
 
-struct Outcome {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-// Runs argv in cwd (stdin /dev/null); killed by pid after the timeout.
 Outcome run_command(const std::vector<std::string>& argv, const fs::path& cwd) {
-    const std::string out_file = (cwd / ".stdout").string(), err_file = (cwd / ".stderr").string();
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        const int in = ::open("/dev/null", O_RDONLY);
-        const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0 || ::chdir(cwd.c_str()) != 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
-            ::dup2(err, 2) < 0) {
-            ::_exit(126);
-        }
-        ::execve(args[0], args.data(), environ);
-        ::_exit(127);
-    }
-    Outcome result;
-    int wstatus = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
-    while (::waitpid(pid, &wstatus, WNOHANG) != pid) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &wstatus, 0);
-            ADD_FAILURE() << "timed out";
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    result.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    result.out = read_file(out_file);
-    result.err = read_file(err_file);
-    return result;
+    return pycroscope_test::run_process(argv, cwd, std::chrono::seconds(180));
 }
 
 using Site = std::tuple<std::string, std::uint32_t, std::string>; // file name, line, kind

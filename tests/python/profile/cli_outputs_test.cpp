@@ -5,6 +5,7 @@
 // temporaries are cleaned by the next run; names that are not plain text
 // stay distinct and never reach the terminal raw.
 
+#include "support/child_process.hpp"
 #include "support/json.hpp"
 
 #include <gtest/gtest.h>
@@ -22,12 +23,8 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
-extern char** environ;
 #define PYCROSCOPE_OUTPUTS_TEST_POSIX 1
 #endif
 
@@ -40,79 +37,9 @@ namespace fs = std::filesystem;
 
 const std::string cli = PYCROSCOPE_CLI_PATH;
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-struct ChildResult {
-    int status = -1; // exit status, or 128 + signal
-    std::string err;
-};
-
-// One `pycroscope profile` process, started in dir with stdin from /dev/null.
-class Child {
-public:
-    Child(const std::vector<std::string>& argv, const fs::path& dir, rlim_t file_size_limit = RLIM_INFINITY)
-        : dir_(dir) {
-        const std::string out_file = (dir / ".stdout").string(), err_file = (dir / ".stderr").string();
-        const std::string cwd = dir.string();
-        std::vector<char*> args;
-        for (const auto& a : argv) {
-            args.push_back(const_cast<char*>(a.c_str()));
-        }
-        args.push_back(nullptr);
-        std::fflush(stdout);
-        std::fflush(stderr);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            const int in = ::open("/dev/null", O_RDONLY);
-            const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (in < 0 || out < 0 || err < 0 || ::chdir(cwd.c_str()) != 0 || ::dup2(in, 0) < 0 ||
-                ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
-                ::_exit(126);
-            }
-            if (file_size_limit != RLIM_INFINITY) {
-                ::signal(SIGXFSZ, SIG_IGN); // writes past the limit fail with EFBIG, like a full disk
-                struct rlimit limit {file_size_limit, file_size_limit};
-                ::setrlimit(RLIMIT_FSIZE, &limit);
-            }
-            ::execve(args[0], args.data(), environ);
-            ::_exit(127);
-        }
-    }
-
-    pid_t pid() const noexcept { return pid_; }
-    void signal(int signo) const { ::kill(pid_, signo); }
-
-    ChildResult wait(std::chrono::seconds timeout = std::chrono::seconds(120)) {
-        ChildResult run;
-        int wstatus = 0;
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-                break;
-            }
-            if (std::chrono::steady_clock::now() > deadline) {
-                ::kill(pid_, SIGKILL);
-                ::waitpid(pid_, &wstatus, 0);
-                ADD_FAILURE() << "timed out";
-                break;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        run.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-        run.err = read_file(dir_ / ".stderr");
-        return run;
-    }
-
-private:
-    fs::path dir_;
-    pid_t pid_ = -1;
-};
+using pycroscope_test::read_file;
+using ChildResult = pycroscope_test::ProcessResult;
+using Child = pycroscope_test::ChildProcess;
 
 fs::path temp_root() {
     return fs::temp_directory_path() / ("pycroscope_outputs_test_" + std::to_string(::getpid()));

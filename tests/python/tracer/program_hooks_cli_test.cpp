@@ -4,6 +4,7 @@
 // the interpreter itself (PYCROSCOPE_PYTHON_EXECUTABLE, never a PATH shim),
 // in every mode of the command.
 
+#include "support/child_process.hpp"
 #include "support/json.hpp"
 
 #include <gtest/gtest.h>
@@ -17,9 +18,6 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #define PYCROSCOPE_HOOKS_CLI_POSIX 1
 #endif
@@ -31,61 +29,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ChildResult {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
+using ChildResult = pycroscope_test::ProcessResult;
 
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-// Runs argv in dir with stdin from /dev/null; killed (by pid) after two minutes.
 ChildResult run_child(const std::vector<std::string>& argv, const fs::path& dir) {
-    const std::string out = (dir / ".out").string(), err = (dir / ".err").string(), cwd = dir.string();
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        const int in = ::open("/dev/null", O_RDONLY);
-        const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || o < 0 || e < 0 || ::chdir(cwd.c_str()) != 0 || ::dup2(in, 0) < 0 || ::dup2(o, 1) < 0 ||
-            ::dup2(e, 2) < 0) {
-            ::_exit(126);
-        }
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
-    ChildResult result;
-    if (pid < 0) {
-        ADD_FAILURE() << "fork failed";
-        return result;
-    }
-    int wstatus = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (::waitpid(pid, &wstatus, WNOHANG) != pid) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &wstatus, 0);
-            ADD_FAILURE() << "timed out: " << argv.back();
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    result.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    result.out = slurp(out);
-    result.err = slurp(err);
-    return result;
+    return pycroscope_test::run_process(argv, dir);
 }
 
 const char* const doctest_script = R"PY(def add(a, b):
