@@ -209,6 +209,26 @@ enum class LocationKind : std::uint32_t {
     exception_type = 12, // a Python exception type; name = qualified type name
 };
 
+// "python", "c", "zone", ... as every output names location kinds.
+constexpr const char* kind_name(LocationKind kind) noexcept {
+    switch (kind) {
+    case LocationKind::native_zone: return "zone";
+    case LocationKind::dynamic_zone: return "zone";
+    case LocationKind::mark: return "mark";
+    case LocationKind::counter: return "counter";
+    case LocationKind::frame: return "frame";
+    case LocationKind::python_function: return "python";
+    case LocationKind::c_function: return "c";
+    case LocationKind::python_line: return "line";
+    case LocationKind::other: return "other";
+    case LocationKind::gc_collection: return "gc";
+    case LocationKind::python_import: return "import";
+    case LocationKind::io_site: return "io";
+    case LocationKind::exception_type: return "exception";
+    }
+    return "other";
+}
+
 struct SourceLocation {
     const char* name;      // display name; never null once interned
     const char* function;  // enclosing C++ function, or the Python qualified name
@@ -5918,24 +5938,6 @@ private:
 namespace pycroscope {
 namespace sinks {
 
-inline const char* to_string(LocationKind kind) noexcept {
-    switch (kind) {
-    case LocationKind::native_zone: return "zone";
-    case LocationKind::dynamic_zone: return "zone";
-    case LocationKind::mark: return "mark";
-    case LocationKind::counter: return "counter";
-    case LocationKind::frame: return "frame";
-    case LocationKind::python_function: return "python";
-    case LocationKind::c_function: return "c";
-    case LocationKind::python_line: return "line";
-    case LocationKind::other: return "other";
-    case LocationKind::gc_collection: return "gc";
-    case LocationKind::python_import: return "import";
-    case LocationKind::io_site: return "io";
-    case LocationKind::exception_type: return "exception";
-    }
-    return "other";
-}
 
 // Per-location totals across all threads, in nanoseconds.
 struct LocationStats {
@@ -6207,7 +6209,7 @@ private:
             .field("function", location.function)
             .field("file", location.file)
             .field("line", location.line)
-            .field("kind", to_string(location.kind));
+            .field("kind", kind_name(location.kind));
     }
 
     // Map entries ordered by name, so the file is stable from run to run.
@@ -7001,25 +7003,6 @@ enum class Unit : std::uint8_t {
 
 inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
 
-// "python", "c", "zone", ... as session.json names location kinds.
-inline const char* kind_name(LocationKind kind) noexcept {
-    switch (kind) {
-    case LocationKind::native_zone: return "zone";
-    case LocationKind::dynamic_zone: return "zone";
-    case LocationKind::mark: return "mark";
-    case LocationKind::counter: return "counter";
-    case LocationKind::frame: return "frame";
-    case LocationKind::python_function: return "python";
-    case LocationKind::c_function: return "c";
-    case LocationKind::python_line: return "line";
-    case LocationKind::other: return "other";
-    case LocationKind::gc_collection: return "gc";
-    case LocationKind::python_import: return "import";
-    case LocationKind::io_site: return "io";
-    case LocationKind::exception_type: return "exception";
-    }
-    return "other";
-}
 
 // A thread's share of one function.
 struct ThreadShare {
@@ -12147,7 +12130,7 @@ private:
         std::string text = ",\"name\":\"";
         append_json_escaped(text, location->display_name());
         text += "\",\"cat\":\"";
-        text += to_string(location->kind);
+        text += kind_name(location->kind);
         text += '"';
         if (location->kind == LocationKind::python_function || location->kind == LocationKind::python_line) {
             text += ",\"args\":{\"file\":\"";
@@ -13319,7 +13302,7 @@ inline void write_hotspots(JsonWriter& json, const model::SampleProfile& profile
     for (const auto& f : hot.functions) {
         json.begin_object()
             .field("name", detail::text_or_empty(f.location->display_name()))
-            .field("kind", to_string(f.location->kind))
+            .field("kind", kind_name(f.location->kind))
             .field("file", detail::text_or_empty(f.location->file))
             .field("line", f.location->line)
             .field("self_samples", f.self_samples)
@@ -14608,7 +14591,7 @@ inline std::string comparison_json(const analysis::Comparison& c, const Comparis
 //
 //   {"format": "pycroscope-manifest", "version": 1,
 //    "script": "/abs/path/app.py", "args": ["--n", "3"], "cwd": "/abs",
-//    "start_unix_ns": ..., "duration_ns": ..., "exit_status": 0,
+//    "start_unix_ns": ..., "duration_ns": ..., "exit_status": 0, "finished": true,
 //    "python_version": "3.11.2", "pycroscope_version": "...",
 //    "options": ["--sample"], "host": "build-7", "runs": 1,
 //    "git": {"commit": "0123abcd...", "dirty": false}}   (only inside a git work tree)
@@ -14666,6 +14649,9 @@ struct Manifest {
     std::int64_t start_unix_ns = 0;
     std::int64_t duration_ns = 0;
     int exit_status = 0;
+    // False from the run's start until it exits: a manifest still unfinished
+    // is a run going on, or one killed by a signal (exit_status -1).
+    bool finished = true;
     std::string python_version;
     std::string pycroscope_version;
     std::vector<std::string> options; // the command's options, as given
@@ -14772,6 +14758,7 @@ inline std::string manifest_json(const Manifest& m) {
     json.field("start_unix_ns", m.start_unix_ns);
     json.field("duration_ns", m.duration_ns);
     json.field("exit_status", m.exit_status);
+    json.field("finished", m.finished);
     json.field("python_version", m.python_version);
     json.field("pycroscope_version", m.pycroscope_version);
     json.key("options").begin_array();
@@ -14813,6 +14800,9 @@ inline Manifest manifest_from_json(const json::Value& doc) {
     m.start_unix_ns = doc.at("start_unix_ns").as_int();
     m.duration_ns = doc.at("duration_ns").as_int();
     m.exit_status = static_cast<int>(doc.at("exit_status").as_int());
+    if (const json::Value* v = doc.find("finished")) {
+        m.finished = v->as_bool();
+    }
     m.python_version = doc.at("python_version").as_string();
     if (const json::Value* v = doc.find("pycroscope_version")) {
         m.pycroscope_version = v->as_string();
@@ -20849,7 +20839,7 @@ inline void write_memory_section(sinks::JsonWriter& json, const SessionSummary& 
             .field("function", frame != nullptr ? frame->function : "?")
             .field("file", frame != nullptr ? frame->file : "")
             .field("line", frame != nullptr ? frame->line : 0u)
-            .field("kind", frame != nullptr ? sinks::to_string(frame->kind) : "other")
+            .field("kind", frame != nullptr ? kind_name(frame->kind) : "other")
             .end_object();
     }
     json.end_array();
@@ -26226,7 +26216,7 @@ inline std::string terminal_summary(const model::Profile& profile, const Termina
         if (!where.empty()) {
             where += ":" + std::to_string(f.line);
         } else {
-            where = model::kind_name(f.kind);
+            where = kind_name(f.kind);
         }
         const std::string calls = samples ? std::string("-") : std::to_string(r.calls);
         std::snprintf(line, sizeof line, "%11s %11s %6.1f%% %6.1f%% %10s  %-8s  %-32s %s\n",
@@ -26371,7 +26361,7 @@ struct ProfileSectionOptions {
 
 // Kind names of the "profile" section: unlike "zones", a dynamic zone keeps its own name.
 inline const char* profile_kind_name(LocationKind kind) noexcept {
-    return kind == LocationKind::dynamic_zone ? "dynamic_zone" : model::kind_name(kind);
+    return kind == LocationKind::dynamic_zone ? "dynamic_zone" : kind_name(kind);
 }
 
 inline void write_profile(JsonWriter& json, const model::Profile& profile, const ProfileSectionOptions& options = {}) {
@@ -26490,7 +26480,7 @@ inline void write_profile(JsonWriter& json, const model::Profile& profile, const
 
 namespace detail {
 inline void write_function_ref(JsonWriter& json, const model::Function& f) {
-    json.field("name", f.name).field("file", f.file).field("line", f.line).field("kind", model::kind_name(f.kind));
+    json.field("name", f.name).field("file", f.file).field("line", f.line).field("kind", kind_name(f.kind));
 }
 
 inline void write_related(JsonWriter& json, const model::Profile& profile,
@@ -27580,7 +27570,7 @@ private:
             sequence.categories |= kind_bit;
             const auto category = w_.begin(f::interned_event_categories);
             w_.uint(f::interned_iid, category_iid(location->kind));
-            w_.string(f::interned_name, to_string(location->kind));
+            w_.string(f::interned_name, kind_name(location->kind));
             w_.end(category);
         }
         const char* name = location->display_name();

@@ -3,13 +3,12 @@
 #
 #   benchmarks/python/compare_detection.sh BUILD_DIR [TRIALS] [RUNS]
 #
-# For each of TRIALS trials (default 20) it profiles
-# benchmarks/python/workloads/three_stages.py RUNS times a side (default 10):
+# For each of TRIALS trials (default 20) it runs `pycroscope compare --runs RUNS --versus` on
+# benchmarks/python/workloads/three_stages.py (RUNS a side, default 10, interleaved):
 #   null case:      base and candidate both without --slower; `compare` exiting 1 is a false alarm;
 #   regression:     the candidate with --slower (stage_transform does 10% more work); `compare`
 #                   exiting 1 with stage_transform first among the regressions is a detection.
-# The two cases alternate so slow phases of a shared machine hit both. Slow: about
-# TRIALS x 4 x RUNS runs of ~0.1 s plus start-up; run it nice'd on a quiet machine.
+# Slow: about TRIALS x 4 x RUNS runs of ~0.1 s plus start-up.
 # SCALE (default 1) scales the workload; EXTRA adds `pycroscope profile` options.
 set -eu
 
@@ -24,12 +23,16 @@ workload=$here/workloads/three_stages.py
 work=$(mktemp -d "${TMPDIR:-/tmp}/pycroscope_compare_detection.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-session() { # name, extra script arguments...
+# One `compare --versus` (both sides profiled, runs interleaved); its exit status.
+pair() { # name, extra candidate arguments...
     name=$1
     shift
+    status=0
     # shellcheck disable=SC2086
-    "$cli" profile --runs "$runs" --output-dir "$work/$name" --no-system --sinks json $extra \
-        "$workload" --scale "$scale" "$@" >/dev/null 2>&1
+    "$cli" compare --runs "$runs" --json --output-dir "$work/$name" --no-system --sinks json $extra \
+        "$workload" --scale "$scale" --versus "$workload" --scale "$scale" "$@" >"$work/$name.json" 2>/dev/null ||
+        status=$?
+    return "$status"
 }
 
 false_alarms=0
@@ -37,16 +40,12 @@ detections=0
 first_named=0
 t=1
 while [ "$t" -le "$trials" ]; do
-    rm -rf "$work"/*
-    session base
-    session same
-    session slow --slower
+    rm -rf "${work:?}"/*
+    null_status=0
+    pair null || null_status=$?
+    [ "$null_status" -eq 1 ] && false_alarms=$((false_alarms + 1))
     status=0
-    "$cli" compare --json "$work/base" "$work/same" >"$work/null.json" 2>/dev/null || status=$?
-    [ "$status" -eq 1 ] && false_alarms=$((false_alarms + 1))
-    null_status=$status
-    status=0
-    "$cli" compare --json "$work/base" "$work/slow" >"$work/slow.json" 2>/dev/null || status=$?
+    pair slow --slower || status=$?
     first=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["regressions"]; print(r[0]["function"] if r else "-")' "$work/slow.json")
     # What a false alarm was: the null case's significant regressions.
     alarm=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["regressions"]; print(" ".join("%s:%s:%+.1f%%" % (c["function"] or "(run)", c["metric"], 100 * c["change"]) for c in r if c["significant"]) or "-")' "$work/null.json")

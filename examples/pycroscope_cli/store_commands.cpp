@@ -71,6 +71,8 @@ const char* const import_session_usage =
 
 const char* const compare_usage =
     "usage: pycroscope compare [OPTIONS] BASE CANDIDATE\n"
+    "       pycroscope compare --runs N [OPTIONS] [PROFILE OPTIONS] BASE_SCRIPT [ARGS...]\n"
+    "                          --versus CANDIDATE_SCRIPT [ARGS...]\n"
     "\n"
     "Compares two sessions: per function self and total time, calls and allocated bytes;\n"
     "whole-run wall time and peak memory. BASE and CANDIDATE are session folders (or ids in\n"
@@ -78,6 +80,11 @@ const char* const compare_usage =
     "script: its second latest against its latest). A change counts when its median moves\n"
     "beyond the threshold; with several runs a side (profile --runs N) it is significant when\n"
     "the Mann-Whitney U test also gives p < alpha (docs/compare.md).\n"
+    "\n"
+    "With --versus, both scripts are profiled here, N runs each, interleaved (base, candidate,\n"
+    "candidate, base, ...) so that a change in the machine's load falls on both sides alike;\n"
+    "the sessions go to OUT/base and OUT/candidate (--output-dir OUT) or into the store, and are\n"
+    "compared as above. PROFILE OPTIONS are those of `pycroscope profile`, given to every run.\n"
     "\n"
     "options:\n"
     "  --json              print JSON: {\"regressions\", \"improvements\", \"summary\"}\n"
@@ -228,10 +235,12 @@ int run_list(int argc, char** argv) {
     }
     for (const auto& s : sessions) {
         const st::Manifest& m = s.manifest;
-        std::printf("%-20s  %s  %9s  %3llu run%s  exit %-3d  %-11s  %s\n", s.id.c_str(),
+        const std::string status = m.finished ? "exit " + std::to_string(m.exit_status) : "unfinished";
+        std::printf("%-20s  %s  %9s  %3llu run%s  %-10s  %-11s  %s\n", s.id.c_str(),
                     local_time(m.start_unix_ns, "%Y-%m-%d %H:%M:%S").c_str(),
-                    seconds(static_cast<double>(m.duration_ns)).c_str(), static_cast<unsigned long long>(m.runs),
-                    m.runs == 1 ? " " : "s", m.exit_status, git_label(m).c_str(), command_line(m).c_str());
+                    m.finished ? seconds(static_cast<double>(m.duration_ns)).c_str() : "?",
+                    static_cast<unsigned long long>(m.runs), m.runs == 1 ? " " : "s", status.c_str(),
+                    git_label(m).c_str(), command_line(m).c_str());
     }
     if (sessions.empty()) {
         std::fprintf(stderr, "pycroscope: no sessions in '%s'%s\n", dir.c_str(),
@@ -281,8 +290,14 @@ int run_show(int argc, char** argv) {
     if (!m.script.empty()) {
         std::printf("script:    %s\n", command_line(m).c_str());
         std::printf("cwd:       %s\n", m.cwd.c_str());
-        std::printf("started:   %s, %s, exit status %d\n", local_time(m.start_unix_ns, "%Y-%m-%d %H:%M:%S").c_str(),
-                    seconds(static_cast<double>(m.duration_ns)).c_str(), m.exit_status);
+        if (m.finished) {
+            std::printf("started:   %s, %s, exit status %d\n",
+                        local_time(m.start_unix_ns, "%Y-%m-%d %H:%M:%S").c_str(),
+                        seconds(static_cast<double>(m.duration_ns)).c_str(), m.exit_status);
+        } else {
+            std::printf("started:   %s, unfinished: the run is still going, or was killed before it could exit\n",
+                        local_time(m.start_unix_ns, "%Y-%m-%d %H:%M:%S").c_str());
+        }
         std::string options;
         for (const auto& o : m.options) {
             options += (options.empty() ? "" : " ") + o;
@@ -398,57 +413,275 @@ Side resolve_side(st::SessionStore& store, const std::string& what, std::size_t 
     return Side{s.path, s.path, s.manifest};
 }
 
-int run_compare(int argc, char** argv) {
-    std::string dir = st::default_sessions_dir;
-    std::vector<std::string> positional;
-    bool as_json = false;
-    an::CompareOptions options;
-    for (int i = 2; i < argc; ++i) {
+// ---- profile --runs N ------------------------------------------------------
+
+// Options of `pycroscope profile` that take a value (main.cpp's parse()).
+bool takes_value(std::string_view option) {
+    static const char* const with_value[] = {"--output-dir", "--memory-sample", "--system-interval", "--alert",
+                                             "--sinks",      "--backend",       "--on-conflict",       "--rate",
+                                             "--top",        "--runs",          "--complexity",        "--patterns",
+                                             "--pattern-severity"};
+    for (const char* name : with_value) {
+        if (option == name) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Index of SCRIPT in argv of `profile`, and whether --runs is among the options.
+int find_script(int argc, char** argv, bool& has_runs) {
+    has_runs = false;
+    int i = 2;
+    for (; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--") {
+            return i + 1;
+        }
+        if (arg.empty() || arg[0] != '-' || arg == "-") {
+            return i;
+        }
+        if (arg == "--runs" || arg.rfind("--runs=", 0) == 0) {
+            has_runs = true;
+        }
+        if (takes_value(arg)) {
+            ++i;
+        }
+    }
+    return i;
+}
+
+std::string self_executable(const char* argv0) {
+#if defined(__linux__)
+    std::error_code error;
+    const fs::path self = fs::read_symlink("/proc/self/exe", error);
+    if (!error) {
+        return self.string();
+    }
+#endif
+    return argv0;
+}
+
+fs::path new_session_dir() {
+    const fs::path root(st::default_sessions_dir);
+    fs::create_directories(root);
+    const std::string stamp = local_time(unix_time_ns(), "%Y%m%d-%H%M%S");
+    for (int attempt = 1; attempt <= 1000; ++attempt) {
+        const fs::path candidate = root / (attempt == 1 ? stamp : stamp + "-" + std::to_string(attempt));
+        std::error_code error;
+        if (fs::create_directory(candidate, error)) {
+            return candidate;
+        }
+        if (error) {
+            throw st::StoreError("cannot create '" + candidate.string() + "': " + error.message());
+        }
+    }
+    throw st::StoreError("cannot create a session folder under '" + root.string() + "'");
+}
+
+// Runs args to completion; its exit status (128 + signal), or -1. With
+// stdout_to_stderr the child's stdout goes to our stderr (compare keeps its
+// own stdout for the comparison).
+int run_child(const std::vector<std::string>& args, bool stdout_to_stderr = false) {
+#if defined(__unix__) || defined(__APPLE__)
+    std::vector<char*> argv;
+    for (const auto& a : args) {
+        argv.push_back(const_cast<char*>(a.c_str()));
+    }
+    argv.push_back(nullptr);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        if (stdout_to_stderr && ::dup2(2, 1) < 0) {
+            ::_exit(126);
+        }
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+#else
+    (void)args;
+    return -1;
+#endif
+}
+
+// One side's runs: SCRIPT run again and again, each time in a fresh
+// `pycroscope profile` process, into run-1 .. run-N of one session folder.
+class RunSeries {
+public:
+    RunSeries(std::string self, fs::path session, std::vector<std::string> options, std::vector<std::string> command,
+              bool stdout_to_stderr = false)
+        : self_(std::move(self)), session_(std::move(session)), options_(std::move(options)),
+          command_(std::move(command)), start_(unix_time_ns()), stdout_to_stderr_(stdout_to_stderr) {}
+
+    const fs::path& session() const noexcept { return session_; }
+    const std::vector<st::StoredRun>& stored() const noexcept { return stored_; }
+
+    // Run number k (from 1); label names the side in messages.
+    void run(long k, long total, const char* label) {
+        const std::string run_dir = "run-" + std::to_string(k);
+        std::vector<std::string> child{self_, "profile", "--top", "0", "--output-dir", (session_ / run_dir).string()};
+        child.insert(child.end(), options_.begin(), options_.end());
+        child.emplace_back("--");
+        child.insert(child.end(), command_.begin(), command_.end());
+        const int status = run_child(child, stdout_to_stderr_);
+        std::fprintf(stderr, "pycroscope: %srun %ld of %ld: exit status %d\n", label, k, total, status);
+        if (status != 0 && first_failure_ == 0) {
+            first_failure_ = status < 0 ? 1 : status;
+        }
+        st::StoredRun run;
+        run.dir = run_dir;
+        run.exit_status = status;
+        try {
+            run.measures = st::read_run_measures((session_ / run_dir / st::session_file_name).string());
+        } catch (const st::StoreError& e) {
+            std::fprintf(stderr, "pycroscope: warning: %srun %ld left out: %s\n", label, k, e.detail().c_str());
+            return;
+        }
+        stored_.push_back(std::move(run));
+    }
+
+    // Writes runs.json and the session's manifest (the command line of
+    // `profile --runs N` that runs this side alone); the exit status of the
+    // first failed run, 0, or 1 when no run wrote a readable session.json.
+    int finish(long runs) {
+        const std::int64_t end = unix_time_ns();
+        if (stored_.empty()) {
+            std::fprintf(stderr, "pycroscope: no run in %s wrote a readable session.json\n", session_.string().c_str());
+            return first_failure_ != 0 ? first_failure_ : 1;
+        }
+        st::write_runs(session_.string(), stored_);
+        std::vector<std::string> words{"pycroscope", "profile", "--runs", std::to_string(runs)};
+        words.insert(words.end(), options_.begin(), options_.end());
+        words.emplace_back("--");
+        const int script_index = static_cast<int>(words.size());
+        words.insert(words.end(), command_.begin(), command_.end());
+        std::vector<char*> argv;
+        for (auto& w : words) {
+            argv.push_back(w.data());
+        }
+        argv.push_back(nullptr);
+        record_session_manifest(session_.string(), static_cast<int>(words.size()), argv.data(), script_index, "",
+                                start_, first_failure_);
+        try {
+            // The runs' interpreter, as their own manifests recorded it.
+            st::Manifest m = st::read_manifest(session_.string());
+            const fs::path first = session_ / stored_.front().dir;
+            if (fs::exists(first / st::manifest_file_name)) {
+                m.python_version = st::read_manifest(first.string()).python_version;
+            }
+            m.duration_ns = end - start_;
+            m.runs = stored_.size();
+            st::write_manifest(session_.string(), m);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "pycroscope: warning: manifest not completed: %s\n", e.what());
+        }
+        std::vector<double> walls;
+        for (const auto& r : stored_) {
+            walls.push_back(r.measures.wall_ns);
+        }
+        std::fprintf(stderr, "pycroscope: %zu runs: wall time median %s (min %s, max %s); session %s\n",
+                     stored_.size(), seconds(an::median(walls)).c_str(),
+                     seconds(*std::min_element(walls.begin(), walls.end())).c_str(),
+                     seconds(*std::max_element(walls.begin(), walls.end())).c_str(), session_.string().c_str());
+        return first_failure_;
+    }
+
+private:
+    std::string self_;
+    fs::path session_;
+    std::vector<std::string> options_; // `pycroscope profile` options, given to every run
+    std::vector<std::string> command_; // SCRIPT [ARGS...]
+    std::int64_t start_;
+    bool stdout_to_stderr_;
+    std::vector<st::StoredRun> stored_;
+    int first_failure_ = 0;
+};
+
+// A run folder: DIR (created) or, when empty, a new session in the store.
+fs::path make_session_dir(const std::string& dir) {
+    if (dir.empty()) {
+        return new_session_dir();
+    }
+    std::error_code error;
+    fs::create_directories(dir, error);
+    if (error || !fs::is_directory(dir)) {
+        throw st::StoreError("cannot create output directory '" + dir + "'");
+    }
+    return fs::path(dir);
+}
+
+// Parses the `profile` options of argv[first, end) into options (those
+// passed to every run), runs and output_dir; a usage message, or empty.
+std::string parse_run_options(int argc, char** argv, int first, int end, long& runs, std::string& output_dir,
+                              std::vector<std::string>& options) {
+    for (int i = first; i < end; ++i) {
         const std::string_view arg = argv[i];
         std::string value;
         int m = 0;
-        double number = 0;
-        if (arg == "-h" || arg == "--help") {
-            std::fputs(compare_usage, stdout);
-            return 0;
-        } else if (arg == "--json") {
-            as_json = true;
-        } else if ((m = option_value(argc, argv, i, "--sessions-dir", value)) != 0) {
+        if (arg == "--") {
+            break;
+        }
+        if ((m = option_value(argc, argv, i, "--runs", value)) != 0) {
+            char* stop = nullptr;
+            runs = m > 0 ? std::strtol(value.c_str(), &stop, 10) : 0;
+            if (m < 0 || value.empty() || stop == nullptr || *stop != '\0' || runs < 1 || runs > 1000) {
+                return "--runs needs a number of runs from 1 to 1000";
+            }
+        } else if ((m = option_value(argc, argv, i, "--output-dir", value)) != 0) {
             if (m < 0 || value.empty()) {
-                return usage("--sessions-dir needs a folder", compare_usage);
+                return "--output-dir needs a directory";
             }
-            dir = value;
-        } else if ((m = option_value(argc, argv, i, "--threshold", value)) != 0) {
-            if (m < 0 || !parse_number(value, number) || number < 0 || number > 1000) {
-                return usage("--threshold needs a percentage from 0 to 1000", compare_usage);
-            }
-            options.threshold = number / 100.0;
-        } else if ((m = option_value(argc, argv, i, "--alpha", value)) != 0) {
-            if (m < 0 || !parse_number(value, number) || number <= 0 || number >= 1) {
-                return usage("--alpha needs a number between 0 and 1 (e.g. 0.01)", compare_usage);
-            }
-            options.alpha = number;
-        } else if ((m = option_value(argc, argv, i, "--min-share", value)) != 0) {
-            if (m < 0 || !parse_number(value, number) || number < 0 || number > 100) {
-                return usage("--min-share needs a percentage from 0 to 100", compare_usage);
-            }
-            options.min_share = number / 100.0;
-        } else if (!arg.empty() && arg[0] == '-') {
-            return usage("unknown option '" + std::string(arg) + "'", compare_usage);
+            output_dir = value;
+        } else if (arg == "--sample") {
+            return "--runs compares traced times; it cannot be combined with --sample";
         } else {
-            positional.emplace_back(arg);
+            options.emplace_back(arg);
+            if (takes_value(arg) && i + 1 < end) {
+                options.emplace_back(argv[++i]);
+            }
         }
     }
-    if (positional.size() != 2) {
-        return usage("needs BASE and CANDIDATE", compare_usage);
+    return {};
+}
+
+int run_profile_runs(int argc, char** argv) {
+    bool has_runs = false;
+    const int script_index = find_script(argc, argv, has_runs);
+    long runs = 0;
+    std::string output_dir;
+    std::vector<std::string> options;
+    const std::string problem = parse_run_options(argc, argv, 2, script_index, runs, output_dir, options);
+    if (!problem.empty()) {
+        return usage(problem, runs_usage);
     }
-    st::SessionStore store(dir);
-    std::error_code error;
-    const bool same_script = fs::is_regular_file(positional[0], error) && fs::is_regular_file(positional[1], error) &&
-                             st::normalise_script_path(positional[0]) == st::normalise_script_path(positional[1]);
-    const Side base = resolve_side(store, positional[0], same_script ? 1 : 0);
-    const Side candidate = resolve_side(store, positional[1], 0);
-    st::ComparisonLabels labels{base.label, candidate.label, {}};
+    if (script_index >= argc) {
+        return usage("missing SCRIPT", runs_usage);
+    }
+    if (!fs::is_regular_file(argv[script_index])) {
+        return fail("can't open file '" + std::string(argv[script_index]) + "'");
+    }
+    RunSeries series(self_executable(argv[0]), make_session_dir(output_dir), options,
+                     std::vector<std::string>(argv + script_index, argv + argc));
+    for (long k = 1; k <= runs; ++k) {
+        series.run(k, runs, "");
+    }
+    return series.finish(runs);
+}
+
+// Compares two resolved sessions and prints the result; compare's exit status.
+int compare_sides(const Side& base, const Side& candidate, st::ComparisonLabels labels,
+                  const an::CompareOptions& options, bool as_json) {
     if (!base.manifest.script.empty() && !candidate.manifest.script.empty() &&
         base.manifest.script != candidate.manifest.script) {
         labels.warnings.push_back("the sessions ran different scripts (" + base.manifest.script + ", " +
@@ -475,6 +708,177 @@ int run_compare(int argc, char** argv) {
         std::fputs(st::comparison_text(result, labels).c_str(), stdout);
     }
     return result.has_significant_regression() ? exit_regression : 0;
+}
+
+struct CompareFlags {
+    bool as_json = false;
+    std::string sessions_dir = st::default_sessions_dir;
+    an::CompareOptions options;
+};
+
+// Takes argv[i] (and its value) when it is one of compare's own options:
+// 1 taken, 0 not one of them, -1 a usage error (message set).
+int compare_flag(int argc, char** argv, int& i, CompareFlags& flags, std::string& message) {
+    const std::string_view arg = argv[i];
+    std::string value;
+    int m = 0;
+    double number = 0;
+    if (arg == "--json") {
+        flags.as_json = true;
+    } else if ((m = option_value(argc, argv, i, "--sessions-dir", value)) != 0) {
+        if (m < 0 || value.empty()) {
+            message = "--sessions-dir needs a folder";
+            return -1;
+        }
+        flags.sessions_dir = value;
+    } else if ((m = option_value(argc, argv, i, "--threshold", value)) != 0) {
+        if (m < 0 || !parse_number(value, number) || number < 0 || number > 1000) {
+            message = "--threshold needs a percentage from 0 to 1000";
+            return -1;
+        }
+        flags.options.threshold = number / 100.0;
+    } else if ((m = option_value(argc, argv, i, "--alpha", value)) != 0) {
+        if (m < 0 || !parse_number(value, number) || number <= 0 || number >= 1) {
+            message = "--alpha needs a number between 0 and 1 (e.g. 0.01)";
+            return -1;
+        }
+        flags.options.alpha = number;
+    } else if ((m = option_value(argc, argv, i, "--min-share", value)) != 0) {
+        if (m < 0 || !parse_number(value, number) || number < 0 || number > 100) {
+            message = "--min-share needs a percentage from 0 to 100";
+            return -1;
+        }
+        flags.options.min_share = number / 100.0;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+// compare --runs N ... BASE_SCRIPT [ARGS] --versus CANDIDATE_SCRIPT [ARGS]:
+// both sides profiled here, their runs interleaved (base, candidate,
+// candidate, base, ...), so a change in the machine's load over the minutes
+// the runs take falls on both sides alike instead of on one.
+int run_interleaved_compare(int argc, char** argv, int versus) {
+    CompareFlags flags;
+    std::vector<std::string> words; // `profile` options
+    int base_index = versus;
+    for (int i = 2; i < versus; ++i) {
+        std::string message;
+        const int taken = compare_flag(argc, argv, i, flags, message);
+        if (taken < 0) {
+            return usage(message, compare_usage);
+        }
+        if (taken > 0) {
+            continue;
+        }
+        const std::string_view arg = argv[i];
+        if (arg == "--") {
+            base_index = i + 1;
+            break;
+        }
+        if (arg.empty() || arg[0] != '-' || arg == "-") {
+            base_index = i;
+            break;
+        }
+        words.emplace_back(arg);
+        if (arg.find('=') == std::string_view::npos && takes_value(arg) && i + 1 < versus) {
+            words.emplace_back(argv[++i]);
+        }
+    }
+    std::vector<char*> word_argv;
+    for (auto& w : words) {
+        word_argv.push_back(w.data());
+    }
+    word_argv.push_back(nullptr);
+    long runs = 0;
+    std::string output_dir;
+    std::vector<std::string> options;
+    const std::string problem = parse_run_options(static_cast<int>(words.size()), word_argv.data(), 0,
+                                                  static_cast<int>(words.size()), runs, output_dir, options);
+    if (!problem.empty()) {
+        return usage(problem, compare_usage);
+    }
+    if (runs < 1) {
+        return usage("--versus needs --runs N (runs a side)", compare_usage);
+    }
+    if (base_index >= versus) {
+        return usage("missing BASE_SCRIPT before --versus", compare_usage);
+    }
+    if (versus + 1 >= argc) {
+        return usage("missing CANDIDATE_SCRIPT after --versus", compare_usage);
+    }
+    for (const int script : {base_index, versus + 1}) {
+        if (!fs::is_regular_file(argv[script])) {
+            return fail("can't open file '" + std::string(argv[script]) + "'");
+        }
+    }
+    const std::string self = self_executable(argv[0]);
+    RunSeries base(self, make_session_dir(output_dir.empty() ? "" : (fs::path(output_dir) / "base").string()),
+                   options, std::vector<std::string>(argv + base_index, argv + versus), true);
+    RunSeries candidate(self,
+                        make_session_dir(output_dir.empty() ? "" : (fs::path(output_dir) / "candidate").string()),
+                        options, std::vector<std::string>(argv + versus + 1, argv + argc), true);
+    for (long k = 1; k <= runs; ++k) {
+        if (k % 2 == 1) {
+            base.run(k, runs, "base ");
+            candidate.run(k, runs, "candidate ");
+        } else {
+            candidate.run(k, runs, "candidate ");
+            base.run(k, runs, "base ");
+        }
+    }
+    if (base.finish(runs) != 0 && base.stored().empty()) {
+        return fail("no run of the base wrote a session");
+    }
+    if (candidate.finish(runs) != 0 && candidate.stored().empty()) {
+        return fail("no run of the candidate wrote a session");
+    }
+    const std::string base_dir = base.session().string(), candidate_dir = candidate.session().string();
+    const Side base_side{base_dir, base_dir, st::read_manifest(base_dir)};
+    const Side candidate_side{candidate_dir, candidate_dir, st::read_manifest(candidate_dir)};
+    return compare_sides(base_side, candidate_side, st::ComparisonLabels{base_dir, candidate_dir, {}}, flags.options,
+                         flags.as_json);
+}
+
+int run_compare(int argc, char** argv) {
+    for (int i = 2; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--versus") {
+            return run_interleaved_compare(argc, argv, i);
+        }
+    }
+    CompareFlags flags;
+    std::vector<std::string> positional;
+    for (int i = 2; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        std::string message;
+        const int taken = compare_flag(argc, argv, i, flags, message);
+        if (taken < 0) {
+            return usage(message, compare_usage);
+        }
+        if (arg == "-h" || arg == "--help") {
+            std::fputs(compare_usage, stdout);
+            return 0;
+        } else if (taken == 0 && (arg == "--runs" || arg.rfind("--runs=", 0) == 0)) {
+            return usage("--runs goes with --versus: compare --runs N BASE_SCRIPT --versus CANDIDATE_SCRIPT",
+                         compare_usage);
+        } else if (taken == 0 && !arg.empty() && arg[0] == '-') {
+            return usage("unknown option '" + std::string(arg) + "'", compare_usage);
+        } else if (taken == 0) {
+            positional.emplace_back(arg);
+        }
+    }
+    if (positional.size() != 2) {
+        return usage("needs BASE and CANDIDATE", compare_usage);
+    }
+    st::SessionStore store(flags.sessions_dir);
+    std::error_code error;
+    const bool same_script = fs::is_regular_file(positional[0], error) && fs::is_regular_file(positional[1], error) &&
+                             st::normalise_script_path(positional[0]) == st::normalise_script_path(positional[1]);
+    const Side base = resolve_side(store, positional[0], same_script ? 1 : 0);
+    const Side candidate = resolve_side(store, positional[1], 0);
+    return compare_sides(base, candidate, st::ComparisonLabels{base.label, candidate.label, {}}, flags.options,
+                         flags.as_json);
 }
 
 // ---- history ---------------------------------------------------------------
@@ -581,211 +985,6 @@ int run_history(int argc, char** argv) {
     return 0;
 }
 
-// ---- profile --runs N ------------------------------------------------------
-
-// Options of `pycroscope profile` that take a value (main.cpp's parse()).
-bool takes_value(std::string_view option) {
-    static const char* const with_value[] = {"--output-dir", "--memory-sample", "--system-interval", "--alert",
-                                             "--sinks",      "--backend",       "--on-conflict",       "--rate",
-                                             "--top",        "--runs"};
-    for (const char* name : with_value) {
-        if (option == name) {
-            return true;
-        }
-    }
-    return false;
-}
-
-// Index of SCRIPT in argv of `profile`, and whether --runs is among the options.
-int find_script(int argc, char** argv, bool& has_runs) {
-    has_runs = false;
-    int i = 2;
-    for (; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "--") {
-            return i + 1;
-        }
-        if (arg.empty() || arg[0] != '-' || arg == "-") {
-            return i;
-        }
-        if (arg == "--runs" || arg.rfind("--runs=", 0) == 0) {
-            has_runs = true;
-        }
-        if (takes_value(arg)) {
-            ++i;
-        }
-    }
-    return i;
-}
-
-std::string self_executable(const char* argv0) {
-#if defined(__linux__)
-    std::error_code error;
-    const fs::path self = fs::read_symlink("/proc/self/exe", error);
-    if (!error) {
-        return self.string();
-    }
-#endif
-    return argv0;
-}
-
-fs::path new_session_dir() {
-    const fs::path root(st::default_sessions_dir);
-    fs::create_directories(root);
-    const std::string stamp = local_time(unix_time_ns(), "%Y%m%d-%H%M%S");
-    for (int attempt = 1; attempt <= 1000; ++attempt) {
-        const fs::path candidate = root / (attempt == 1 ? stamp : stamp + "-" + std::to_string(attempt));
-        std::error_code error;
-        if (fs::create_directory(candidate, error)) {
-            return candidate;
-        }
-        if (error) {
-            throw st::StoreError("cannot create '" + candidate.string() + "': " + error.message());
-        }
-    }
-    throw st::StoreError("cannot create a session folder under '" + root.string() + "'");
-}
-
-int run_child(const std::vector<std::string>& args) {
-#if defined(__unix__) || defined(__APPLE__)
-    std::vector<char*> argv;
-    for (const auto& a : args) {
-        argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid == 0) {
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            return -1;
-        }
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-#else
-    (void)args;
-    return -1;
-#endif
-}
-
-int run_profile_runs(int argc, char** argv) {
-    bool has_runs = false;
-    const int script_index = find_script(argc, argv, has_runs);
-    long runs = 0;
-    std::string output_dir;
-    std::vector<std::string> options; // passed to every run
-    for (int i = 2; i < script_index; ++i) {
-        const std::string_view arg = argv[i];
-        std::string value;
-        int m = 0;
-        if (arg == "--") {
-            break;
-        }
-        if ((m = option_value(argc, argv, i, "--runs", value)) != 0) {
-            char* end = nullptr;
-            runs = m > 0 ? std::strtol(value.c_str(), &end, 10) : 0;
-            if (m < 0 || value.empty() || end == nullptr || *end != '\0' || runs < 1 || runs > 1000) {
-                return usage("--runs needs a number of runs from 1 to 1000", runs_usage);
-            }
-        } else if ((m = option_value(argc, argv, i, "--output-dir", value)) != 0) {
-            if (m < 0 || value.empty()) {
-                return usage("--output-dir needs a directory", runs_usage);
-            }
-            output_dir = value;
-        } else if (arg == "--sample") {
-            return usage("--runs compares traced times; it cannot be combined with --sample", runs_usage);
-        } else {
-            options.emplace_back(arg);
-            if (takes_value(arg) && i + 1 < script_index) {
-                options.emplace_back(argv[++i]);
-            }
-        }
-    }
-    if (script_index >= argc) {
-        return usage("missing SCRIPT", runs_usage);
-    }
-    const std::string script = argv[script_index];
-    if (!fs::is_regular_file(script)) {
-        return fail("can't open file '" + script + "'");
-    }
-    fs::path session;
-    if (output_dir.empty()) {
-        session = new_session_dir();
-    } else {
-        session = output_dir;
-        std::error_code error;
-        fs::create_directories(session, error);
-        if (error || !fs::is_directory(session)) {
-            return fail("cannot create output directory '" + output_dir + "'");
-        }
-    }
-    const std::string self = self_executable(argv[0]);
-    const std::int64_t start = unix_time_ns();
-    std::vector<st::StoredRun> stored;
-    int first_failure = 0;
-    for (long k = 1; k <= runs; ++k) {
-        const std::string run_dir = "run-" + std::to_string(k);
-        std::vector<std::string> child{self, "profile", "--top", "0", "--output-dir", (session / run_dir).string()};
-        child.insert(child.end(), options.begin(), options.end());
-        child.emplace_back("--");
-        for (int i = script_index; i < argc; ++i) {
-            child.emplace_back(argv[i]);
-        }
-        const int status = run_child(child);
-        std::fprintf(stderr, "pycroscope: run %ld of %ld: exit status %d\n", k, runs, status);
-        if (status != 0 && first_failure == 0) {
-            first_failure = status < 0 ? 1 : status;
-        }
-        st::StoredRun run;
-        run.dir = run_dir;
-        run.exit_status = status;
-        try {
-            run.measures = st::read_run_measures((session / run_dir / st::session_file_name).string());
-        } catch (const st::StoreError& e) {
-            std::fprintf(stderr, "pycroscope: warning: run %ld left out: %s\n", k, e.detail().c_str());
-            continue;
-        }
-        stored.push_back(std::move(run));
-    }
-    const std::int64_t end = unix_time_ns();
-    if (stored.empty()) {
-        std::fprintf(stderr, "pycroscope: no run wrote a readable session.json\n");
-        return first_failure != 0 ? first_failure : 1;
-    }
-    st::write_runs(session.string(), stored);
-    // The manifest of the whole session: argv as given, --runs included.
-    record_session_manifest(session.string(), argc, argv, script_index, "", start, first_failure);
-    try {
-        // The runs' interpreter, as their own manifests recorded it.
-        st::Manifest m = st::read_manifest(session.string());
-        const fs::path first = session / stored.front().dir;
-        if (fs::exists(first / st::manifest_file_name)) {
-            m.python_version = st::read_manifest(first.string()).python_version;
-        }
-        m.duration_ns = end - start;
-        m.runs = stored.size();
-        st::write_manifest(session.string(), m);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "pycroscope: warning: manifest not completed: %s\n", e.what());
-    }
-    std::vector<double> walls;
-    for (const auto& r : stored) {
-        walls.push_back(r.measures.wall_ns);
-    }
-    std::fprintf(stderr, "pycroscope: %zu runs: wall time median %s (min %s, max %s); session %s\n", stored.size(),
-                 seconds(an::median(walls)).c_str(), seconds(*std::min_element(walls.begin(), walls.end())).c_str(),
-                 seconds(*std::max_element(walls.begin(), walls.end())).c_str(), session.string().c_str());
-    return first_failure;
-}
-
 } // namespace
 
 const char* const store_commands_overview =
@@ -799,6 +998,8 @@ const char* const store_commands_overview =
     "                     packs a session into one file / unpacks it\n"
     "  pycroscope compare [--json] [--threshold PCT] [--alpha A] BASE CANDIDATE\n"
     "                     compares two sessions (exit 1 on a significant regression)\n"
+    "  pycroscope compare --runs N [OPTIONS] BASE_SCRIPT [ARGS] --versus CANDIDATE_SCRIPT [ARGS]\n"
+    "                     profiles both, runs interleaved, and compares them\n"
     "  pycroscope history SCRIPT\n"
     "                     the trend of a script's sessions and where a step began\n";
 
@@ -851,29 +1052,48 @@ std::int64_t unix_time_ns() {
         .count();
 }
 
+namespace {
+
+// The manifest of a run started at start_unix_ns, before its end is known.
+st::Manifest begin_manifest(int argc, char** argv, int script_index, const char* python_version,
+                            std::int64_t start_unix_ns) {
+    st::Manifest m;
+    m.script = st::normalise_script_path(argv[script_index]);
+    for (int i = script_index + 1; i < argc; ++i) {
+        m.args.emplace_back(argv[i]);
+    }
+    std::error_code error;
+    m.cwd = fs::current_path(error).string();
+    m.start_unix_ns = start_unix_ns;
+    m.python_version = python_version;
+    m.pycroscope_version = PYCROSCOPE_VERSION_STRING;
+    for (int i = 2; i < script_index; ++i) {
+        if (std::string_view(argv[i]) != "--") {
+            m.options.emplace_back(argv[i]);
+        }
+    }
+    m.host = st::host_name();
+    m.git = st::git_state(m.script);
+    return m;
+}
+
+void write_manifest_or_warn(const std::string& dir, const st::Manifest& m) {
+    try {
+        st::write_manifest(dir, m);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "pycroscope: warning: manifest.json not written in %s: %s\n", dir.c_str(), e.what());
+    }
+}
+
+} // namespace
+
 void record_session_manifest(const std::string& dir, int argc, char** argv, int script_index,
                              const char* python_version, std::int64_t start_unix_ns, int exit_status) {
     try {
-        st::Manifest m;
-        m.script = st::normalise_script_path(argv[script_index]);
-        for (int i = script_index + 1; i < argc; ++i) {
-            m.args.emplace_back(argv[i]);
-        }
-        std::error_code error;
-        m.cwd = fs::current_path(error).string();
-        m.start_unix_ns = start_unix_ns;
+        st::Manifest m = begin_manifest(argc, argv, script_index, python_version, start_unix_ns);
         m.duration_ns = unix_time_ns() - start_unix_ns;
         m.exit_status = exit_status;
-        m.python_version = python_version;
-        m.pycroscope_version = PYCROSCOPE_VERSION_STRING;
-        for (int i = 2; i < script_index; ++i) {
-            if (std::string_view(argv[i]) != "--") {
-                m.options.emplace_back(argv[i]);
-            }
-        }
-        m.host = st::host_name();
-        m.git = st::git_state(m.script);
-        st::write_manifest(dir, m);
+        write_manifest_or_warn(dir, m);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "pycroscope: warning: manifest.json not written in %s: %s\n", dir.c_str(), e.what());
     }
@@ -883,22 +1103,22 @@ namespace {
 
 struct PendingManifest {
     std::string dir;
-    int argc = 0;
-    char** argv = nullptr;
-    int script_index = 0;
-    std::string python_version;
-    std::int64_t start_unix_ns = 0;
+    st::Manifest manifest;
     long long pid = 0;
+    bool armed = false;
 };
 PendingManifest pending_manifest;
 
 void write_pending_manifest(int status) {
-    const PendingManifest& p = pending_manifest;
-    if (p.argv == nullptr || static_cast<long long>(::getpid()) != p.pid) {
+    PendingManifest& p = pending_manifest;
+    if (!p.armed || static_cast<long long>(::getpid()) != p.pid) {
         return; // a fork child exiting: the session is the parent's
     }
-    record_session_manifest(p.dir, p.argc, p.argv, p.script_index, p.python_version.c_str(), p.start_unix_ns,
-                            status);
+    p.armed = false;
+    p.manifest.duration_ns = unix_time_ns() - p.manifest.start_unix_ns;
+    p.manifest.exit_status = status;
+    p.manifest.finished = true;
+    write_manifest_or_warn(p.dir, p.manifest);
 }
 
 #if defined(__GLIBC__)
@@ -911,8 +1131,20 @@ void manifest_at_exit() { write_pending_manifest(-1); }
 
 void record_session_manifest_at_exit(const std::string& dir, int argc, char** argv, int script_index,
                                      const char* python_version, std::int64_t start_unix_ns) {
-    pending_manifest = PendingManifest{dir, argc, argv, script_index, python_version, start_unix_ns,
-                                       static_cast<long long>(::getpid())};
+    try {
+        pending_manifest.manifest = begin_manifest(argc, argv, script_index, python_version, start_unix_ns);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "pycroscope: warning: manifest.json not written in %s: %s\n", dir.c_str(), e.what());
+        return;
+    }
+    pending_manifest.dir = dir;
+    pending_manifest.pid = static_cast<long long>(::getpid());
+    pending_manifest.armed = true;
+    // Written now as well, unfinished: a run killed by a signal (SIGKILL, a
+    // crash) never reaches exit, and its folder still says what it was.
+    pending_manifest.manifest.finished = false;
+    pending_manifest.manifest.exit_status = -1;
+    write_manifest_or_warn(dir, pending_manifest.manifest);
 #if defined(__GLIBC__)
     ::on_exit(&manifest_on_exit, nullptr);
 #else

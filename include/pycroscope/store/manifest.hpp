@@ -5,7 +5,7 @@
 //
 //   {"format": "pycroscope-manifest", "version": 1,
 //    "script": "/abs/path/app.py", "args": ["--n", "3"], "cwd": "/abs",
-//    "start_unix_ns": ..., "duration_ns": ..., "exit_status": 0,
+//    "start_unix_ns": ..., "duration_ns": ..., "exit_status": 0, "finished": true,
 //    "python_version": "3.11.2", "pycroscope_version": "...",
 //    "options": ["--sample"], "host": "build-7", "runs": 1,
 //    "git": {"commit": "0123abcd...", "dirty": false}}   (only inside a git work tree)
@@ -43,6 +43,9 @@ struct Manifest {
     std::int64_t start_unix_ns = 0;
     std::int64_t duration_ns = 0;
     int exit_status = 0;
+    // False from the run's start until it exits: a manifest still unfinished
+    // is a run going on, or one killed by a signal (exit_status -1).
+    bool finished = true;
     std::string python_version;
     std::string pycroscope_version;
     std::vector<std::string> options; // the command's options, as given
@@ -149,6 +152,7 @@ inline std::string manifest_json(const Manifest& m) {
     json.field("start_unix_ns", m.start_unix_ns);
     json.field("duration_ns", m.duration_ns);
     json.field("exit_status", m.exit_status);
+    json.field("finished", m.finished);
     json.field("python_version", m.python_version);
     json.field("pycroscope_version", m.pycroscope_version);
     json.key("options").begin_array();
@@ -190,6 +194,9 @@ inline Manifest manifest_from_json(const json::Value& doc) {
     m.start_unix_ns = doc.at("start_unix_ns").as_int();
     m.duration_ns = doc.at("duration_ns").as_int();
     m.exit_status = static_cast<int>(doc.at("exit_status").as_int());
+    if (const json::Value* v = doc.find("finished")) {
+        m.finished = v->as_bool();
+    }
     m.python_version = doc.at("python_version").as_string();
     if (const json::Value* v = doc.find("pycroscope_version")) {
         m.pycroscope_version = v->as_string();

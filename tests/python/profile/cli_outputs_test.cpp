@@ -243,6 +243,11 @@ TEST_F(OutputsTest, TheNextRunRemovesTheTemporariesOfAKilledRun) {
     ASSERT_TRUE(wait_for_ready());
     killed.signal(SIGKILL);
     EXPECT_EQ(killed.wait().status, 128 + SIGKILL);
+    // The manifest written at the start stays, saying the run never finished.
+    const std::string manifest = read_file(out() / "manifest.json");
+    EXPECT_NE(manifest.find("\"finished\":false"), std::string::npos) << manifest;
+    EXPECT_NE(manifest.find("\"exit_status\":-1"), std::string::npos) << manifest;
+    EXPECT_NE(manifest.find("sleeper.py"), std::string::npos) << manifest;
     const std::vector<std::string> left = temporaries();
     ASSERT_FALSE(left.empty());
     // A temporary of a live process (this test) is another run's: kept.
@@ -252,6 +257,9 @@ TEST_F(OutputsTest, TheNextRunRemovesTheTemporariesOfAKilledRun) {
     const ChildResult run = Child(argv(quick), dir_).wait();
     EXPECT_EQ(run.status, 0) << run.err;
     EXPECT_EQ(temporaries(), std::vector<std::string>{live});
+    const std::string finished = read_file(out() / "manifest.json");
+    EXPECT_NE(finished.find("\"finished\":true"), std::string::npos) << finished;
+    EXPECT_NE(finished.find("\"exit_status\":0"), std::string::npos) << finished;
     for (const auto& name : left) {
         EXPECT_NE(run.err.find("removed " + (out() / name).string()), std::string::npos) << run.err;
     }

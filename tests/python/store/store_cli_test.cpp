@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -180,6 +181,57 @@ TEST_F(StoreCli, RepeatedRunsFindATenPercentSlowerStageAndStayQuietOnIdenticalSc
     EXPECT_EQ(same.status, any_significant ? 1 : 0) << same.out << same.err;
 }
 
+// compare --versus profiles both sides itself, their runs interleaved (base,
+// candidate, candidate, base, ...), and compares them.
+TEST_F(StoreCli, VersusInterleavesTheRunsOfBothSidesAndComparesThem) {
+    constexpr int runs = 5;
+    const Result r = run({"compare", "--runs", std::to_string(runs), "--json", "--output-dir", (dir_ / "pair").string(),
+                          "--no-system", "--sinks", "json", workload, "--scale", "0.4", "--versus", workload, "--scale",
+                          "0.4", "--slower"},
+                         dir_);
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    const json::Value doc = json::parse(r.out);
+    bool stage_found = false;
+    for (const json::Value& c : doc.at("regressions").items()) {
+        const std::string& metric = c.at("metric").as_string();
+        if ((metric == "allocated_bytes" || metric == "calls") && c.at("significant").as_bool()) {
+            EXPECT_EQ(c.at("function").as_string(), "stage_transform") << r.out;
+            stage_found = true;
+            break;
+        }
+    }
+    EXPECT_TRUE(stage_found) << r.out;
+    EXPECT_EQ(doc.at("summary").at("base_runs").as_int(), runs);
+    EXPECT_EQ(doc.at("summary").at("candidate_runs").as_int(), runs);
+
+    // Each side is a session of its own, with its script's arguments.
+    const json::Value base = json::parse_file((dir_ / "pair" / "base" / "manifest.json").string());
+    const json::Value candidate = json::parse_file((dir_ / "pair" / "candidate" / "manifest.json").string());
+    EXPECT_EQ(base.at("runs").as_int(), runs);
+    EXPECT_EQ(candidate.at("runs").as_int(), runs);
+    EXPECT_EQ(base.at("args").size(), 2u);
+    ASSERT_EQ(candidate.at("args").size(), 3u);
+    EXPECT_EQ(candidate.at("args")[2].as_string(), "--slower");
+
+    // The order the runs started in: base first in odd pairs, candidate first in even ones.
+    auto started = [&](const char* side, int k) {
+        const fs::path run_dir = dir_ / "pair" / side / ("run-" + std::to_string(k));
+        return json::parse_file((run_dir / "manifest.json").string()).at("start_unix_ns").as_int();
+    };
+    for (int k = 1; k <= runs; ++k) {
+        if (k % 2 == 1) {
+            EXPECT_LT(started("base", k), started("candidate", k)) << "pair " << k;
+        } else {
+            EXPECT_LT(started("candidate", k), started("base", k)) << "pair " << k;
+        }
+        if (k > 1) {
+            EXPECT_LT(std::max(started("base", k - 1), started("candidate", k - 1)),
+                      std::min(started("base", k), started("candidate", k)))
+                << "pair " << k;
+        }
+    }
+}
+
 TEST_F(StoreCli, OneRunAgainstOneRunSaysItHasNoStatistics) {
     profile_runs("a", 1, false);
     profile_runs("b", 1, true);
@@ -239,6 +291,14 @@ TEST_F(StoreCli, BadInputIsAClearMessageAndExitStatusTwo) {
 
     const Result usage = run({"compare", "good"}, dir_);
     EXPECT_EQ(usage.status, 2);
+    const Result no_runs = run({"compare", "other.py", "--versus", "other.py"}, dir_);
+    EXPECT_EQ(no_runs.status, 2);
+    EXPECT_NE(no_runs.err.find("--versus needs --runs"), std::string::npos) << no_runs.err;
+    const Result no_candidate = run({"compare", "--runs", "2", workload, "--versus"}, dir_);
+    EXPECT_EQ(no_candidate.status, 2);
+    EXPECT_NE(no_candidate.err.find("missing CANDIDATE_SCRIPT"), std::string::npos) << no_candidate.err;
+    const Result runs_alone = run({"compare", "--runs", "2", "good", "good"}, dir_);
+    EXPECT_EQ(runs_alone.status, 2);
     const Result alpha = run({"compare", "--alpha", "2", "good", "good"}, dir_);
     EXPECT_EQ(alpha.status, 2);
     const Result show = run({"show", "nowhere"}, dir_);
