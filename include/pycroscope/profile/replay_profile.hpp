@@ -21,8 +21,9 @@
 // What session.json cannot hold on replay: the "python" section (interpreter
 // version, backend, conflicts: properties of the live tracer), "system" (the
 // monitor's own samples are not events) and "memory" (its mode and sampling
-// are properties of the live allocator hooks). Everything else is derived
-// from the recorded events, as live.
+// are properties of the live allocator hooks; the memory model itself is
+// replayed, for the recommendations and the health score). Everything else
+// is derived from the recorded events, as live.
 
 #include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/capture/capture_error.hpp"
@@ -32,6 +33,7 @@
 #include "pycroscope/model/gc_model.hpp"
 #include "pycroscope/model/import_model.hpp"
 #include "pycroscope/model/io_model.hpp"
+#include "pycroscope/model/memory_model.hpp"
 #include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/report/html_report.hpp"
 #include "pycroscope/report/markdown_report.hpp"
@@ -177,6 +179,7 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
     auto imports = std::make_shared<model::ImportModel>();
     auto io = std::make_shared<model::IoModel>();
     auto exceptions = std::make_shared<model::ExceptionModel>();
+    std::shared_ptr<model::MemoryModel> memory; // when the capture has memory events
     std::shared_ptr<sinks::SampleProfileSink> samples;
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks;
     std::shared_ptr<sinks::JsonSummarySink> json;
@@ -184,8 +187,9 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
     auto answers = std::make_shared<sinks::AnswerSource>([&](const SessionSummary& summary) {
         analysis::AnswerOptions answer_options;
         answer_options.findings = options.patterns;
-        // Memory: the live allocator's model is not replayed (see above).
-        return analysis::answer(builder->profile(), options.source_facts, analysis::MemoryFacts{},
+        // The memory model replayed from the same allocation events as live
+        // gives the same peak and growing sites, so the same recommendations.
+        return analysis::answer(builder->profile(), options.source_facts, analysis::memory_facts(memory.get()),
                                 analysis::io_facts(io_ran ? io.get() : nullptr, summary.info), answer_options);
     });
 
@@ -206,6 +210,10 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
             if (has_imports) processors.push_back(imports);
             if (has_io) processors.push_back(io);
             if (has_exceptions) processors.push_back(exceptions);
+            if (has_memory) {
+                memory = std::make_shared<model::MemoryModel>();
+                processors.push_back(memory);
+            }
             const model::SampleProfile* sample_profile = nullptr;
             if (out.sampled) {
                 if (options.folded) {

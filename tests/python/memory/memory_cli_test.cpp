@@ -201,9 +201,21 @@ const char* const not_leaking = "import time\n"
                                 "    keep = bytearray(200)\n"
                                 "    n += 1\n";
 
+// The memory_growth recommendations of a session: "file:line".
+std::vector<std::string> growth_recommendations(const json::Value& session) {
+    std::vector<std::string> out;
+    for (const auto& r : session.at("recommendations").items()) {
+        if (r.at("kind").as_string() == "memory_growth") {
+            out.push_back(r.at("file").as_string() + ":" + std::to_string(r.at("line").as_uint()));
+        }
+    }
+    return out;
+}
+
 TEST_F(MemoryCli, PlantedLeakIsReportedAtItsLine) {
     const fs::path script = write_script("leaky.py", leaking);
-    const json::Value memory = profile(script).at("memory");
+    const json::Value session = profile(script);
+    const json::Value memory = session.at("memory");
     const json::Value& leaks = memory.at("leaks");
     ASSERT_GE(leaks.size(), 1u) << "growth: " << memory.at("growth").size();
     bool at_line = false;
@@ -218,6 +230,17 @@ TEST_F(MemoryCli, PlantedLeakIsReportedAtItsLine) {
         }
     }
     EXPECT_TRUE(at_line);
+
+    // The leak is a recommendation, and the capture replayed offline gives it again.
+    const std::vector<std::string> live = growth_recommendations(session);
+    EXPECT_EQ(live, std::vector<std::string>{script.string() + ":11"});
+    std::string out;
+    EXPECT_EQ(run("", std::string(PYCROSCOPE_CLI_PATH) + " report --sinks json --output-dir replayed out", out), 0)
+        << read_text(dir_ / ".err");
+    const json::Value replayed = json::parse_file((dir_ / "replayed" / "session.json").string());
+    EXPECT_EQ(growth_recommendations(replayed), live);
+    EXPECT_EQ(replayed.at("health").at("penalties").at("memory").number_text(),
+              session.at("health").at("penalties").at("memory").number_text());
 }
 
 TEST_F(MemoryCli, WorkloadWithoutLeaksReportsNone) {
