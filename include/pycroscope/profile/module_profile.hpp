@@ -24,7 +24,9 @@ namespace pydetail = ::pycroscope::python::detail;
 // Reads the keyword arguments of pycroscope.profile(**options) for the
 // default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
 // c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
-// or an iterable of those names). GIL held.
+// or an iterable of those names), sample, rate, and the pattern pass's
+// patterns (bool or the command's --patterns list), pattern_severity and
+// patterns_include_libraries. GIL held.
 inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
     ProfileOptions result;
     result.config.process_name = "python";
@@ -109,9 +111,33 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     throw ConfigError("unknown sink '" + sink + "' (accepted: " + ProfileOptions::sink_names + ")");
                 }
             }
+        } else if (name == "patterns") {
+            // False or None: no pattern pass; True: every detector; a str as
+            // the command's --patterns ("performance", "nested_loop,-dead_code").
+            if (value == Py_None || value == Py_False) {
+                result.patterns.enabled = false;
+            } else if (value == Py_True) {
+                result.patterns.enabled = true;
+            } else {
+                const std::string list(pydetail::str_arg(value, "patterns"));
+                std::string error;
+                if (list.empty() || !result.patterns.select(list, error)) {
+                    throw ConfigError(list.empty() ? "patterns needs a list such as 'performance' or 'nested_loop,dead_code'"
+                                                   : error);
+                }
+                result.patterns.enabled = true;
+            }
+        } else if (name == "pattern_severity") {
+            const std::string level(pydetail::str_arg(value, "pattern_severity"));
+            if (!analysis::parse_severity(level, result.patterns.threshold)) {
+                throw ConfigError("unknown pattern_severity '" + level + "' (accepted: low, medium, high, critical)");
+            }
+        } else if (name == "patterns_include_libraries") {
+            result.patterns.include_libraries = pydetail::truth_arg(value);
         } else {
             throw OptionError("profile() got an unexpected keyword argument '" + name +
-                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate)");
+                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate, "
+                              "patterns, pattern_severity, patterns_include_libraries)");
         }
     }
     (void)result.tracer_options(); // contradictions are errors now, not at start

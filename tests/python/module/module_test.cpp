@@ -671,6 +671,35 @@ TEST_F(ModuleTest, ProfileOptionErrors) {
               std::string::npos);
     EXPECT_NE(run_error("pycroscope.profile(minimal=True, c_calls=True)").find("ValueError"), std::string::npos);
     EXPECT_NE(run_error("pycroscope.profile(3)").find("TypeError"), std::string::npos);
+    const std::string pattern = run_error("pycroscope.profile(patterns='nested_loops')");
+    EXPECT_NE(pattern.find("ValueError"), std::string::npos) << pattern;
+    EXPECT_NE(pattern.find("nested_loops"), std::string::npos) << pattern;
+    EXPECT_NE(run_error("pycroscope.profile(pattern_severity='urgent')").find("ValueError"), std::string::npos);
+}
+
+// The pattern pass takes the command's options: pattern_analysis records them.
+TEST_F(ModuleTest, ProfileTakesThePatternOptions) {
+    const std::string on = temp_dir("patterns_on"), off = temp_dir("patterns_off");
+    set_global("ON", on);
+    set_global("OFF", off);
+    ASSERT_TRUE(run(R"PY(
+with pycroscope.profile(output_dir=ON, sinks="json", patterns="maintainability,-dead_code",
+                        pattern_severity="high", patterns_include_libraries=True):
+    sum(range(100))
+with pycroscope.profile(output_dir=OFF, sinks="json", patterns=False):
+    sum(range(100))
+)PY"));
+    const json::Value chosen = json::parse_file((fs::path(on) / "session.json").string()).at("pattern_analysis");
+    EXPECT_TRUE(chosen.at("enabled").as_bool());
+    EXPECT_EQ(chosen.at("severity_threshold").as_string(), "high");
+    EXPECT_TRUE(chosen.at("include_libraries").as_bool());
+    std::vector<std::string> detectors;
+    for (const json::Value& d : chosen.at("detectors").items()) {
+        detectors.push_back(d.as_string());
+    }
+    EXPECT_EQ(detectors, (std::vector<std::string>{"high_complexity", "unused_import"}));
+    const json::Value none = json::parse_file((fs::path(off) / "session.json").string()).at("pattern_analysis");
+    EXPECT_FALSE(none.at("enabled").as_bool());
 }
 
 TEST_F(ModuleTest, ProfileRefusesWhileAnotherSessionRecords) {
