@@ -7,6 +7,7 @@
 #include "pycroscope/core/error.hpp"
 #include "pycroscope/python/memory/memory_collector.hpp"
 #include "pycroscope/python/tracer/tracer.hpp"
+#include "pycroscope/sinks/complexity_section.hpp"
 #include "pycroscope/system/system_monitor.hpp"
 
 #include <array>
@@ -116,6 +117,16 @@ struct ProfileOptions {
                  {"speedscope", &speedscope},
                  {"pprof", &pprof},
                  {"callgrind", &callgrind}}};
+    }
+
+    // The session's Config: config, with the --complexity function named in
+    // its metadata, so a capture keeps it (sinks/complexity_section.hpp).
+    Config session_config() const {
+        Config resolved = config;
+        if (!complexity_function.empty()) {
+            resolved.metadata.emplace_back(sinks::complexity_metadata_key, complexity_function);
+        }
+        return resolved;
     }
 
     // The MemoryCollector options these resolve to.

@@ -39,6 +39,7 @@
 #include "pycroscope/report/markdown_report.hpp"
 #include "pycroscope/sinks/answer_sections.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/complexity_section.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/function_entries.hpp"
@@ -180,6 +181,7 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
     auto io = std::make_shared<model::IoModel>();
     auto exceptions = std::make_shared<model::ExceptionModel>();
     std::shared_ptr<model::MemoryModel> memory; // when the capture has memory events
+    std::shared_ptr<model::CallSizeModel> call_sizes; // when the run watched a function (--complexity)
     std::shared_ptr<sinks::SampleProfileSink> samples;
     std::shared_ptr<sinks::SampledStackSink> sampled_stacks;
     std::shared_ptr<sinks::JsonSummarySink> json;
@@ -214,6 +216,11 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
                 memory = std::make_shared<model::MemoryModel>();
                 processors.push_back(memory);
             }
+            const std::string watched = sinks::complexity_function_of(info);
+            if (!watched.empty()) {
+                call_sizes = std::make_shared<model::CallSizeModel>();
+                processors.push_back(call_sizes);
+            }
             const model::SampleProfile* sample_profile = nullptr;
             if (out.sampled) {
                 if (options.folded) {
@@ -245,6 +252,9 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
                 if (has_io) model::add_io_section(*json, *io);
                 if (has_exceptions) model::add_exceptions_section(*json, *exceptions);
                 sinks::add_answer_sections(*json, answers, options.patterns);
+                if (call_sizes) {
+                    sinks::add_complexity_section(*json, watched, *call_sizes);
+                }
                 sinks.push_back(json);
                 files.push_back(json);
             }

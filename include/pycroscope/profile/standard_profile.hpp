@@ -64,7 +64,7 @@ public:
 
     explicit StandardProfile(ProfileOptions options)
         : options_(std::move(options)), tracer_options_(options_.tracer_options()),
-          session_(memory_tracking_config(options_.config, options_.memory_options())) {
+          session_(memory_tracking_config(options_.session_config(), options_.memory_options())) {
         if (!options_.any_sink()) {
             throw ConfigError(std::string("no output selected: enable at least one of ") + ProfileOptions::sink_names);
         }

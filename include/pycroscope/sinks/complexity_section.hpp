@@ -21,6 +21,20 @@
 namespace pycroscope {
 namespace sinks {
 
+// The session metadata key naming the watched function: a capture keeps it,
+// and a replay rebuilds the section from the sizes the watched calls carry.
+constexpr const char* complexity_metadata_key = "complexity_function";
+
+// The watched function a session's metadata names, or empty.
+inline std::string complexity_function_of(const SessionInfo& info) {
+    for (const auto& entry : info.metadata) {
+        if (entry.first == complexity_metadata_key) {
+            return entry.second;
+        }
+    }
+    return {};
+}
+
 // The fit of a model's calls; ticks converted with info.
 inline analysis::ComplexityFit fit_call_sizes(const model::CallSizeModel& model, const SessionInfo& info) {
     std::vector<analysis::ComplexityPoint> points;

@@ -130,6 +130,19 @@ for size in (10, 20, 40, 80, 160):
         for (std::size_t i = 0; i < 5; ++i) {
             EXPECT_EQ(points[i][0].as_number(), scale * 10 * static_cast<double>(1 << i)) << function;
         }
+        // The capture replayed offline gives the same section: the same sizes and times.
+        const auto replay = run("cd " + quote(dir_.string()) + " && " + quote(PYCROSCOPE_CLI_PATH) +
+                                " report --sinks json --output-dir replayed out 2>&1");
+        ASSERT_EQ(replay.status, 0) << replay.output;
+        const json::Value offline =
+            json::parse_file((dir_ / "replayed" / "session.json").string()).at("complexity");
+        EXPECT_EQ(offline.at("function").as_string(), function);
+        EXPECT_EQ(offline.at("calls").as_uint(), 5u);
+        ASSERT_EQ(offline.at("points").size(), 5u);
+        for (std::size_t i = 0; i < 5; ++i) {
+            EXPECT_EQ(offline.at("points")[i][0].number_text(), points[i][0].number_text()) << function;
+            EXPECT_EQ(offline.at("points")[i][1].number_text(), points[i][1].number_text()) << function;
+        }
     }
 }
 
