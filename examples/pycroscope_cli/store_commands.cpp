@@ -6,6 +6,7 @@
 
 #include "pycroscope/analysis/profile_comparison.hpp"
 #include "pycroscope/analysis/step_detection.hpp"
+#include "pycroscope/report/history_page.hpp"
 #include "pycroscope/store/comparison_report.hpp"
 #include "pycroscope/store/manifest.hpp"
 #include "pycroscope/store/session_archive.hpp"
@@ -96,11 +97,12 @@ const char* const compare_usage =
     "exit status: 0 no significant regression; 1 a significant regression; 2 usage or input error\n";
 
 const char* const history_usage =
-    "usage: pycroscope history [--sessions-dir DIR] [--top N] SCRIPT\n"
+    "usage: pycroscope history [--sessions-dir DIR] [--top N] [--html FILE] SCRIPT\n"
     "\n"
     "The trend of a script's stored sessions, oldest first: wall time, peak memory and the top\n"
     "functions' self time (medians over each session's runs), and for each series the session\n"
-    "where a step (a regression or an improvement) began (docs/compare.md).\n";
+    "where a step (a regression or an improvement) began (docs/compare.md). --html FILE also\n"
+    "writes the same as a page of charts with the steps drawn on them.\n";
 
 const char* const runs_usage =
     "usage: pycroscope profile --runs N [OPTIONS] SCRIPT [ARGS...]\n"
@@ -897,7 +899,7 @@ void print_step(const char* what, const std::vector<std::string>& ids, const std
 }
 
 int run_history(int argc, char** argv) {
-    std::string dir = st::default_sessions_dir, script;
+    std::string dir = st::default_sessions_dir, script, html;
     std::size_t top = 3;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
@@ -917,6 +919,11 @@ int run_history(int argc, char** argv) {
                 return usage("--top needs a number", history_usage);
             }
             top = static_cast<std::size_t>(n);
+        } else if ((m = option_value(argc, argv, i, "--html", value)) != 0) {
+            if (m < 0 || value.empty()) {
+                return usage("--html needs a file", history_usage);
+            }
+            html = value;
         } else if (!arg.empty() && arg[0] == '-') {
             return usage("unknown option '" + std::string(arg) + "'", history_usage);
         } else if (script.empty()) {
@@ -975,12 +982,28 @@ int run_history(int argc, char** argv) {
                     functions[f].line);
     }
     std::printf("steps:\n");
-    print_step("wall time", ids, walls);
+    using pycroscope::report::HistoryUnit;
+    pycroscope::report::HistoryPage page;
+    page.script = st::normalise_script_path(script);
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+        const st::Manifest& m = sessions[k].manifest;
+        page.sessions.push_back(
+            {ids[k], local_time(m.start_unix_ns, "%Y-%m-%d %H:%M:%S"), git_label(m), runs[k].size()});
+    }
+    const auto add_series = [&](std::string name, HistoryUnit unit, const std::vector<double>& values) {
+        print_step(name.c_str(), ids, values);
+        page.series.push_back({std::move(name), unit, values, an::detect_step(values)});
+    };
+    add_series("wall time", HistoryUnit::nanoseconds, walls);
     if (std::any_of(peaks.begin(), peaks.end(), [](double p) { return p > 0; })) {
-        print_step("peak memory", ids, peaks);
+        add_series("peak memory", HistoryUnit::bytes, peaks);
     }
     for (std::size_t f = 0; f < functions.size(); ++f) {
-        print_step(("self time of " + functions[f].name).c_str(), ids, selfs[f]);
+        add_series("self time of " + functions[f].name, HistoryUnit::nanoseconds, selfs[f]);
+    }
+    if (!html.empty()) {
+        pycroscope::report::write_history_page(html, page);
+        std::printf("wrote %s\n", html.c_str());
     }
     return 0;
 }

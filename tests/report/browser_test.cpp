@@ -9,6 +9,7 @@
 // to keep in step with the browser, and the checks run inside the page where
 // they can see the canvas's boxes. Skipped when no chromium is installed.
 
+#include "pycroscope/report/history_page.hpp"
 #include "pycroscope/report/html_report.hpp"
 #include "pycroscope/report/json_document.hpp"
 
@@ -313,4 +314,35 @@ TEST(BrowserReport, HostileFunctionAndFileNamesRenderAsText) {
         ++spans;
     }
     EXPECT_GE(spans, 2u);
+}
+
+// history.html (report/history_page.hpp) has no script: chromium's DOM of it
+// holds each chart's line, its points and the step, and a hostile name as text.
+TEST(BrowserHistory, TheHistoryPageDrawsItsChartsAndTheStep) {
+    REQUIRE_CHROMIUM(chromium);
+    const auto dir = report_test::work_dir();
+    pycroscope::report::HistoryPage page;
+    page.script = "/w/<b>app</b>.py";
+    for (int k = 1; k <= 6; ++k) {
+        page.sessions.push_back({"s" + std::to_string(k), "2026-12-07", "-", 5});
+    }
+    const std::vector<double> stage = {60e6, 61e6, 59e6, 70e6, 71e6, 70e6};
+    page.series.push_back({"self time of stage", pycroscope::report::HistoryUnit::nanoseconds, stage,
+                           pycroscope::analysis::detect_step(stage)});
+    pycroscope::report::write_history_page((dir / "history.html").string(), page);
+    const fs::path profile = dir / "chromium-profile";
+    auto flags = chromium_flags(profile);
+    flags.push_back("--dump-dom");
+    flags.push_back("file://" + percent_encode((dir / "history.html").string(), true));
+    ASSERT_EQ(report_test::run(command_of(chromium, flags) + " > " + report_test::quote((dir / "dom.html").string()) +
+                               " 2> " + report_test::quote((dir / "chromium.log").string())),
+              0)
+        << report_test::read_text(dir / "chromium.log");
+    const std::string dom = report_test::read_text(dir / "dom.html");
+    EXPECT_NE(dom.find("<polyline class=\"trend\""), std::string::npos) << dom;
+    EXPECT_NE(dom.find("data-step=\"s4\""), std::string::npos) << dom;
+    EXPECT_NE(dom.find("regression began at s4"), std::string::npos) << dom;
+    EXPECT_EQ(dom.find("<b>app</b>"), std::string::npos) << dom;
+    EXPECT_NE(dom.find("&lt;b&gt;app&lt;/b&gt;"), std::string::npos) << dom;
+    fs::remove_all(profile);
 }

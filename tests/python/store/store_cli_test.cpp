@@ -356,6 +356,11 @@ TEST_F(StoreCli, HistoryNamesTheSessionWhereARegressionBegan) {
     EXPECT_NE(r.out.find("self time of stage"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("regression began at s4"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("wall time                                no step"), std::string::npos) << r.out;
+    const Result page = run({"history", "--html", "history.html", "/w/app.py"}, dir_);
+    ASSERT_EQ(page.status, 0) << page.err;
+    const std::string html = read_file(dir_ / "history.html");
+    EXPECT_NE(html.find("data-step=\"s4\""), std::string::npos) << html;
+    EXPECT_NE(html.find("regression began at s4"), std::string::npos);
     const Result newest = run({"list", "--script", "/w/app.py"}, dir_);
     EXPECT_EQ(newest.out.substr(0, 2), "s6") << newest.out;
     const Result none = run({"history", "/w/other.py"}, dir_);
