@@ -52,6 +52,7 @@
 #include "pycroscope/analysis/source_facts.hpp"
 
 #include "pycroscope/report/flame_tree.hpp"
+#include "pycroscope/report/history_page.hpp"
 #include "pycroscope/report/html_escape.hpp"
 #include "pycroscope/report/html_report.hpp"
 #include "pycroscope/report/json_document.hpp"

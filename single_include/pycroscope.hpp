@@ -9497,6 +9497,128 @@ private:
 } // namespace report
 } // namespace pycroscope
 // ---- end pycroscope/report/flame_tree.hpp ----
+// ---- begin pycroscope/report/history_page.hpp ----
+// history.html: the trend of one script's stored sessions (`pycroscope
+// history SCRIPT --html FILE`), one self-contained page with no script: a
+// table of the sessions and, for each series (wall time, peak memory, the top
+// functions' self time), an SVG line chart with the step where a regression
+// or an improvement began (analysis/step_detection.hpp) drawn on it.
+//
+//   HistoryPage page;                 // sessions oldest first
+//   page.series.push_back({"wall time", HistoryUnit::seconds, walls, detect_step(walls)});
+//   write_history_page("history.html", page);
+//
+// Every name and path is escaped; the page draws the same in any browser,
+// with JavaScript off.
+
+// ---- begin pycroscope/analysis/step_detection.hpp ----
+// Where did a series of measurements (one per stored session, oldest first)
+// change level? `pycroscope history` uses it to name the session where a
+// regression began.
+//
+//     auto step = pycroscope::analysis::detect_step(wall_times);
+//     if (step.found) ... step.index is the first session of the new level
+//
+// Method (docs/compare.md): for each split with at least min_segment points
+// on each side, score = |median(after) - median(before)| / spread, where
+// spread is the pooled median absolute deviation of both segments around
+// their own medians (times 1.4826, a standard deviation for normal noise),
+// floored at 1% of the earlier median so a perfectly flat series cannot
+// divide by zero. The split with the highest score wins (equal scores: the
+// one whose segments lie closer to their medians); it is a step when
+// the score reaches min_score and the medians differ by at least
+// min_change (relative).
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+namespace pycroscope {
+namespace analysis {
+
+struct StepOptions {
+    std::size_t min_segment = 2; // points on each side of the split
+    double min_score = 3.0;      // median difference in units of spread
+    double min_change = 0.05;    // relative change of the median
+};
+
+struct Step {
+    bool found = false;
+    std::size_t index = 0;   // first point after the step (when found, or the best split tried)
+    double before = 0;       // median before the split
+    double after = 0;        // median from index on
+    double change = 0;       // (after - before) / before; 0 when before is 0
+    double score = 0;        // |after - before| / spread
+};
+
+namespace detail {
+
+inline double median_of(std::vector<double> v) {
+    if (v.empty()) {
+        return 0;
+    }
+    const std::size_t mid = v.size() / 2;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+    const double upper = v[mid];
+    if (v.size() % 2 == 1) {
+        return upper;
+    }
+    const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
+    return (lower + upper) / 2.0;
+}
+
+} // namespace detail
+
+inline double median(const std::vector<double>& values) { return detail::median_of(values); }
+
+inline Step detect_step(const std::vector<double>& series, const StepOptions& options = {}) {
+    Step best;
+    const std::size_t n = series.size();
+    const std::size_t seg = std::max<std::size_t>(1, options.min_segment);
+    if (n < 2 * seg) {
+        return best;
+    }
+    bool tried = false;
+    double best_cost = 0; // sum of |x - its segment's median| of the best split
+    for (std::size_t k = seg; k + seg <= n; ++k) {
+        const std::vector<double> left(series.begin(), series.begin() + static_cast<std::ptrdiff_t>(k));
+        const std::vector<double> right(series.begin() + static_cast<std::ptrdiff_t>(k), series.end());
+        const double ml = median(left), mr = median(right);
+        std::vector<double> deviations;
+        deviations.reserve(n);
+        double cost = 0;
+        for (double v : left) {
+            deviations.push_back(std::fabs(v - ml));
+            cost += deviations.back();
+        }
+        for (double v : right) {
+            deviations.push_back(std::fabs(v - mr));
+            cost += deviations.back();
+        }
+        const double floor = 0.01 * std::fabs(ml);
+        double spread = std::max(1.4826 * median(deviations), floor);
+        if (spread <= 0) {
+            spread = 1e-12; // both medians 0 and no deviation
+        }
+        const double score = std::fabs(mr - ml) / spread;
+        if (!tried || score > best.score || (score == best.score && cost < best_cost)) {
+            tried = true;
+            best_cost = cost;
+            best.index = k;
+            best.before = ml;
+            best.after = mr;
+            best.score = score;
+            best.change = ml != 0 ? (mr - ml) / std::fabs(ml) : 0;
+        }
+    }
+    best.found = best.score >= options.min_score && std::fabs(best.change) >= options.min_change;
+    return best;
+}
+
+} // namespace analysis
+} // namespace pycroscope
+// ---- end pycroscope/analysis/step_detection.hpp ----
 // ---- begin pycroscope/report/html_escape.hpp ----
 // Escaping text from the profiled program (function names, file paths, the
 // script's name) for the few places the C++ side writes it into HTML markup
@@ -9528,6 +9650,209 @@ inline std::string escape_html(std::string_view text) {
 } // namespace report
 } // namespace pycroscope
 // ---- end pycroscope/report/html_escape.hpp ----
+// ---- begin pycroscope/report/report_file.hpp ----
+// Writes a rendered report under its final name only when complete: the
+// text goes to "<path>.tmp" and is renamed over path, so a reader never
+// opens half a page.
+
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace pycroscope {
+namespace report {
+
+inline void write_report_file(const std::string& path, std::string_view text) {
+    const std::string temporary = path + ".tmp";
+    std::FILE* file = std::fopen(temporary.c_str(), "wb");
+    if (file == nullptr) {
+        const int error = errno;
+        throw ReportError("cannot write '" + path + "': " + std::strerror(error));
+    }
+    const bool written = text.empty() || std::fwrite(text.data(), 1, text.size(), file) == text.size();
+    const bool closed = std::fclose(file) == 0;
+    if (!written || !closed) {
+        const int error = errno;
+        std::remove(temporary.c_str());
+        throw ReportError("writing '" + path + "' failed: " + std::strerror(error));
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        const int error = errno;
+        std::remove(temporary.c_str());
+        throw ReportError("cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(error));
+    }
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/report_file.hpp ----
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace report {
+
+enum class HistoryUnit { nanoseconds, bytes };
+
+struct HistorySeries {
+    std::string name;           // "wall time", "self time of parse"
+    HistoryUnit unit = HistoryUnit::nanoseconds;
+    std::vector<double> values; // one per session, oldest first
+    analysis::Step step;        // detect_step(values)
+};
+
+struct HistorySession {
+    std::string id;
+    std::string started; // local time, as `history` prints it
+    std::string git;     // commit label, or "-"
+    std::size_t runs = 1;
+};
+
+struct HistoryPage {
+    std::string script;
+    std::vector<HistorySession> sessions; // oldest first
+    std::vector<HistorySeries> series;
+};
+
+namespace detail {
+
+inline std::string history_value(double value, HistoryUnit unit) {
+    char text[48];
+    if (unit == HistoryUnit::bytes) {
+        std::snprintf(text, sizeof text, "%.2f MiB", value / (1024.0 * 1024.0));
+    } else if (value >= 1e9) {
+        std::snprintf(text, sizeof text, "%.3f s", value / 1e9);
+    } else {
+        std::snprintf(text, sizeof text, "%.2f ms", value / 1e6);
+    }
+    return text;
+}
+
+inline std::string svg_number(double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f", v);
+    return text;
+}
+
+// What the step says, or why there is none.
+inline std::string step_text(const HistorySeries& s, const std::vector<HistorySession>& sessions) {
+    if (s.values.size() < 4) {
+        return "too few sessions for step detection (4 needed)";
+    }
+    if (!s.step.found || s.step.index >= sessions.size()) {
+        return "no step";
+    }
+    char change[32];
+    std::snprintf(change, sizeof change, "%+.1f%%", s.step.change * 100.0);
+    return std::string(s.step.change > 0 ? "regression" : "improvement") + " began at " + sessions[s.step.index].id +
+           ": " + change + " (median " + history_value(s.step.before, s.unit) + " before, " +
+           history_value(s.step.after, s.unit) + " after; score " + svg_number(s.step.score) + ")";
+}
+
+// One series as an SVG line chart: a point per session, the medians before
+// and after the step as dashed lines, the step as a vertical line.
+inline std::string series_chart(const HistorySeries& s, const std::vector<HistorySession>& sessions) {
+    constexpr double width = 720, height = 180, left = 70, right = 20, top = 14, bottom = 26;
+    const std::size_t n = s.values.size();
+    double lo = 0, hi = 1;
+    if (n > 0) {
+        lo = *std::min_element(s.values.begin(), s.values.end());
+        hi = *std::max_element(s.values.begin(), s.values.end());
+    }
+    lo = std::min(lo, 0.0);
+    if (!(hi > lo)) {
+        hi = lo + 1;
+    }
+    const auto x = [&](double i) { return left + (n > 1 ? i * (width - left - right) / static_cast<double>(n - 1) : 0); };
+    const auto y = [&](double v) { return top + (hi - v) * (height - top - bottom) / (hi - lo); };
+    std::string svg = "<svg class=\"chart\" viewBox=\"0 0 " + svg_number(width) + " " + svg_number(height) +
+                      "\" width=\"" + svg_number(width) + "\" height=\"" + svg_number(height) + "\" role=\"img\">";
+    svg += "<line class=\"axis\" x1=\"" + svg_number(left) + "\" y1=\"" + svg_number(y(lo)) + "\" x2=\"" +
+           svg_number(width - right) + "\" y2=\"" + svg_number(y(lo)) + "\"/>";
+    svg += "<text class=\"tick\" x=\"4\" y=\"" + svg_number(y(hi) + 4) + "\">" + escape_html(history_value(hi, s.unit)) +
+           "</text>";
+    svg += "<text class=\"tick\" x=\"4\" y=\"" + svg_number(y(lo)) + "\">" + escape_html(history_value(lo, s.unit)) +
+           "</text>";
+    if (s.step.found && s.step.index > 0 && s.step.index < n) {
+        const double at = x(static_cast<double>(s.step.index) - 0.5);
+        svg += "<line class=\"step\" data-step=\"" + escape_html(sessions[s.step.index].id) + "\" x1=\"" +
+               svg_number(at) + "\" y1=\"" + svg_number(top) + "\" x2=\"" + svg_number(at) + "\" y2=\"" +
+               svg_number(y(lo)) + "\"/>";
+        svg += "<line class=\"median\" x1=\"" + svg_number(x(0)) + "\" y1=\"" + svg_number(y(s.step.before)) +
+               "\" x2=\"" + svg_number(at) + "\" y2=\"" + svg_number(y(s.step.before)) + "\"/>";
+        svg += "<line class=\"median\" x1=\"" + svg_number(at) + "\" y1=\"" + svg_number(y(s.step.after)) +
+               "\" x2=\"" + svg_number(x(static_cast<double>(n - 1))) + "\" y2=\"" + svg_number(y(s.step.after)) +
+               "\"/>";
+    }
+    std::string points;
+    for (std::size_t i = 0; i < n; ++i) {
+        points += (i == 0 ? "" : " ") + svg_number(x(static_cast<double>(i))) + "," + svg_number(y(s.values[i]));
+    }
+    svg += "<polyline class=\"trend\" points=\"" + points + "\"/>";
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::string id = i < sessions.size() ? sessions[i].id : std::to_string(i + 1);
+        svg += "<circle class=\"point\" cx=\"" + svg_number(x(static_cast<double>(i))) + "\" cy=\"" +
+               svg_number(y(s.values[i])) + "\" r=\"3.5\"><title>" + escape_html(id) + ": " +
+               escape_html(history_value(s.values[i], s.unit)) + "</title></circle>";
+    }
+    return svg + "</svg>";
+}
+
+} // namespace detail
+
+inline std::string history_html(const HistoryPage& page) {
+    std::string html =
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>pycroscope history: " +
+        escape_html(page.script) +
+        "</title>\n<style>\n"
+        "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:18px}h2{font-size:15px;margin:18px 0 4px}"
+        "table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}"
+        ".chart .axis{stroke:#888}.chart .trend{fill:none;stroke:#2a6fdb;stroke-width:2}.chart .point{fill:#2a6fdb}"
+        ".chart .step{stroke:#d33;stroke-width:2;stroke-dasharray:5 3}.chart .median{stroke:#999;stroke-dasharray:3 3}"
+        ".chart .tick{font-size:11px;fill:#555}.verdict{margin:2px 0}.regression{color:#b00}.improvement{color:#070}"
+        "\n</style></head><body>\n<h1>History of " +
+        escape_html(page.script) + "</h1>\n<p>" + std::to_string(page.sessions.size()) +
+        " sessions, oldest first; each value is the median over a session's runs (docs/compare.md).</p>\n";
+    html += "<table id=\"sessions\"><tr><th>session</th><th>started</th><th>git</th><th>runs</th>";
+    for (const HistorySeries& s : page.series) {
+        html += "<th>" + escape_html(s.name) + "</th>";
+    }
+    html += "</tr>\n";
+    for (std::size_t k = 0; k < page.sessions.size(); ++k) {
+        const HistorySession& session = page.sessions[k];
+        html += "<tr><td>" + escape_html(session.id) + "</td><td>" + escape_html(session.started) + "</td><td>" +
+                escape_html(session.git) + "</td><td>" + std::to_string(session.runs) + "</td>";
+        for (const HistorySeries& s : page.series) {
+            html += "<td>" + (k < s.values.size() ? escape_html(detail::history_value(s.values[k], s.unit)) : "") +
+                    "</td>";
+        }
+        html += "</tr>\n";
+    }
+    html += "</table>\n";
+    for (const HistorySeries& s : page.series) {
+        const char* verdict = !s.step.found || s.values.size() < 4 ? "none" : (s.step.change > 0 ? "regression" : "improvement");
+        html += "<section class=\"series\"><h2>" + escape_html(s.name) + "</h2>\n<p class=\"verdict " +
+                std::string(verdict) + "\">" + escape_html(detail::step_text(s, page.sessions)) + "</p>\n" +
+                detail::series_chart(s, page.sessions) + "\n</section>\n";
+    }
+    return html + "</body></html>\n";
+}
+
+// Atomically (report_file.hpp); throws ReportError naming the file.
+inline void write_history_page(const std::string& path, const HistoryPage& page) {
+    write_report_file(path, history_html(page));
+}
+
+} // namespace report
+} // namespace pycroscope
+// ---- end pycroscope/report/history_page.hpp ----
 // ---- begin pycroscope/report/html_report.hpp ----
 // report.html: one self-contained page (data, script and style inline; no
 // network, no server) with the overview, flame graphs, call graph, timeline,
@@ -11272,45 +11597,6 @@ inline JsonValue build_report_data(const ReportInputs& inputs) {
 } // namespace report
 } // namespace pycroscope
 // ---- end pycroscope/report/report_data.hpp ----
-// ---- begin pycroscope/report/report_file.hpp ----
-// Writes a rendered report under its final name only when complete: the
-// text goes to "<path>.tmp" and is renamed over path, so a reader never
-// opens half a page.
-
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <string_view>
-
-namespace pycroscope {
-namespace report {
-
-inline void write_report_file(const std::string& path, std::string_view text) {
-    const std::string temporary = path + ".tmp";
-    std::FILE* file = std::fopen(temporary.c_str(), "wb");
-    if (file == nullptr) {
-        const int error = errno;
-        throw ReportError("cannot write '" + path + "': " + std::strerror(error));
-    }
-    const bool written = text.empty() || std::fwrite(text.data(), 1, text.size(), file) == text.size();
-    const bool closed = std::fclose(file) == 0;
-    if (!written || !closed) {
-        const int error = errno;
-        std::remove(temporary.c_str());
-        throw ReportError("writing '" + path + "' failed: " + std::strerror(error));
-    }
-    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-        const int error = errno;
-        std::remove(temporary.c_str());
-        throw ReportError("cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(error));
-    }
-}
-
-} // namespace report
-} // namespace pycroscope
-// ---- end pycroscope/report/report_file.hpp ----
 
 #include <string>
 #include <string_view>
@@ -13967,114 +14253,6 @@ inline MannWhitneyResult mann_whitney_u(const std::vector<double>& a, const std:
 //     auto result = pycroscope::analysis::compare_runs(base_runs, candidate_runs);
 //     if (result.has_significant_regression()) ... // the CI gate
 
-// ---- begin pycroscope/analysis/step_detection.hpp ----
-// Where did a series of measurements (one per stored session, oldest first)
-// change level? `pycroscope history` uses it to name the session where a
-// regression began.
-//
-//     auto step = pycroscope::analysis::detect_step(wall_times);
-//     if (step.found) ... step.index is the first session of the new level
-//
-// Method (docs/compare.md): for each split with at least min_segment points
-// on each side, score = |median(after) - median(before)| / spread, where
-// spread is the pooled median absolute deviation of both segments around
-// their own medians (times 1.4826, a standard deviation for normal noise),
-// floored at 1% of the earlier median so a perfectly flat series cannot
-// divide by zero. The split with the highest score wins (equal scores: the
-// one whose segments lie closer to their medians); it is a step when
-// the score reaches min_score and the medians differ by at least
-// min_change (relative).
-
-#include <algorithm>
-#include <cmath>
-#include <cstddef>
-#include <vector>
-
-namespace pycroscope {
-namespace analysis {
-
-struct StepOptions {
-    std::size_t min_segment = 2; // points on each side of the split
-    double min_score = 3.0;      // median difference in units of spread
-    double min_change = 0.05;    // relative change of the median
-};
-
-struct Step {
-    bool found = false;
-    std::size_t index = 0;   // first point after the step (when found, or the best split tried)
-    double before = 0;       // median before the split
-    double after = 0;        // median from index on
-    double change = 0;       // (after - before) / before; 0 when before is 0
-    double score = 0;        // |after - before| / spread
-};
-
-namespace detail {
-
-inline double median_of(std::vector<double> v) {
-    if (v.empty()) {
-        return 0;
-    }
-    const std::size_t mid = v.size() / 2;
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
-    const double upper = v[mid];
-    if (v.size() % 2 == 1) {
-        return upper;
-    }
-    const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
-    return (lower + upper) / 2.0;
-}
-
-} // namespace detail
-
-inline double median(const std::vector<double>& values) { return detail::median_of(values); }
-
-inline Step detect_step(const std::vector<double>& series, const StepOptions& options = {}) {
-    Step best;
-    const std::size_t n = series.size();
-    const std::size_t seg = std::max<std::size_t>(1, options.min_segment);
-    if (n < 2 * seg) {
-        return best;
-    }
-    bool tried = false;
-    double best_cost = 0; // sum of |x - its segment's median| of the best split
-    for (std::size_t k = seg; k + seg <= n; ++k) {
-        const std::vector<double> left(series.begin(), series.begin() + static_cast<std::ptrdiff_t>(k));
-        const std::vector<double> right(series.begin() + static_cast<std::ptrdiff_t>(k), series.end());
-        const double ml = median(left), mr = median(right);
-        std::vector<double> deviations;
-        deviations.reserve(n);
-        double cost = 0;
-        for (double v : left) {
-            deviations.push_back(std::fabs(v - ml));
-            cost += deviations.back();
-        }
-        for (double v : right) {
-            deviations.push_back(std::fabs(v - mr));
-            cost += deviations.back();
-        }
-        const double floor = 0.01 * std::fabs(ml);
-        double spread = std::max(1.4826 * median(deviations), floor);
-        if (spread <= 0) {
-            spread = 1e-12; // both medians 0 and no deviation
-        }
-        const double score = std::fabs(mr - ml) / spread;
-        if (!tried || score > best.score || (score == best.score && cost < best_cost)) {
-            tried = true;
-            best_cost = cost;
-            best.index = k;
-            best.before = ml;
-            best.after = mr;
-            best.score = score;
-            best.change = ml != 0 ? (mr - ml) / std::fabs(ml) : 0;
-        }
-    }
-    best.found = best.score >= options.min_score && std::fabs(best.change) >= options.min_change;
-    return best;
-}
-
-} // namespace analysis
-} // namespace pycroscope
-// ---- end pycroscope/analysis/step_detection.hpp ----
 
 #include <algorithm>
 #include <cmath>
@@ -26575,6 +26753,104 @@ inline void add_profile_sections(JsonSummarySink& sink, const model::ProfileBuil
 // The options of the standard profile: what `pycroscope profile` and a bare
 // pycroscope.profile() record, and where they write it.
 
+// ---- begin pycroscope/sinks/complexity_section.hpp ----
+// The "complexity" section of session.json, for `--complexity FUNC`: the
+// watched function's calls by argument size (model/call_size_model.hpp),
+// fitted by analysis::fit_complexity (docs/complexity.md):
+//
+//   {"function": "solve", "calls": 40, "unsized_calls": 0,
+//    "best": "O(n^2)" | null, "r2": 0.99 | null, "error": null | "insufficient data: ...",
+//    "points": [[n, seconds], ...],          // per size, the fastest call
+//    "models": [{"name", "fitted", "a", "b", "error", "score", "r2"}, ...]}
+
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace sinks {
+
+// The session metadata key naming the watched function: a capture keeps it,
+// and a replay rebuilds the section from the sizes the watched calls carry.
+constexpr const char* complexity_metadata_key = "complexity_function";
+
+// The watched function a session's metadata names, or empty.
+inline std::string complexity_function_of(const SessionInfo& info) {
+    for (const auto& entry : info.metadata) {
+        if (entry.first == complexity_metadata_key) {
+            return entry.second;
+        }
+    }
+    return {};
+}
+
+// The fit of a model's calls; ticks converted with info.
+inline analysis::ComplexityFit fit_call_sizes(const model::CallSizeModel& model, const SessionInfo& info) {
+    std::vector<analysis::ComplexityPoint> points;
+    for (const model::CallSizeModel::SizeBin& bin : model.bins()) {
+        points.push_back({bin.size(), info.ticks_to_ns(bin.min_ticks) / 1e9});
+    }
+    return analysis::fit_complexity(points);
+}
+
+inline void write_complexity(JsonWriter& json, const std::string& function, const model::CallSizeModel& model,
+                             const analysis::ComplexityFit& fit) {
+    json.begin_object().field("function", function).field("calls", model.calls()).field("unsized_calls",
+                                                                                       model.unsized_calls());
+    json.key("best");
+    fit.ok ? json.value(fit.best) : json.null();
+    json.key("r2");
+    fit.ok ? json.value(fit.r2) : json.null();
+    json.key("error");
+    fit.ok ? json.null() : json.value(fit.error);
+    json.key("points").begin_array();
+    for (const analysis::ComplexityPoint& point : fit.points) {
+        json.begin_array().value(point.n).value(point.seconds).end_array();
+    }
+    json.end_array();
+    json.key("models").begin_array();
+    for (const analysis::ComplexityModelFit& m : fit.models) {
+        json.begin_object().field("name", m.name).field("fitted", m.fitted);
+        for (const auto& number : {std::make_pair("a", m.a), std::make_pair("b", m.b), std::make_pair("error", m.error),
+                                   std::make_pair("score", m.score), std::make_pair("r2", m.r2)}) {
+            json.key(number.first);
+            m.fitted ? json.value(number.second) : json.null();
+        }
+        json.end_object();
+    }
+    json.end_array().end_object();
+}
+
+// model must outlive the session's stop().
+inline void add_complexity_section(JsonSummarySink& sink, std::string function, const model::CallSizeModel& model) {
+    const model::CallSizeModel* source = &model;
+    sink.add_section("complexity", [source, function](JsonWriter& json, const SessionSummary& summary) {
+        write_complexity(json, function, *source, fit_call_sizes(*source, summary.info));
+    });
+}
+
+// The terminal summary's line: "pycroscope: complexity of solve: O(n^2) (r2 0.99, 40 calls, 12 sizes)".
+inline std::string complexity_line(const std::string& function, const model::CallSizeModel& model,
+                                   const analysis::ComplexityFit& fit) {
+    char text[256];
+    if (fit.ok) {
+        std::snprintf(text, sizeof text, "complexity of %s: %s (r2 %.2f, %llu calls, %zu sizes)", function.c_str(),
+                      fit.best.c_str(), fit.r2, static_cast<unsigned long long>(model.calls()), fit.points.size());
+    } else if (model.calls() == 0) {
+        std::snprintf(text, sizeof text, "complexity of %s: not fitted, the function was never called",
+                      function.c_str());
+    } else {
+        std::snprintf(text, sizeof text, "complexity of %s: not fitted, %s (%llu calls, %llu without a sized argument)",
+                      function.c_str(), fit.error.c_str(), static_cast<unsigned long long>(model.calls()),
+                      static_cast<unsigned long long>(model.unsized_calls()));
+    }
+    return text;
+}
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/complexity_section.hpp ----
 
 #include <array>
 #include <chrono>
@@ -26685,6 +26961,16 @@ struct ProfileOptions {
                  {"callgrind", &callgrind}}};
     }
 
+    // The session's Config: config, with the --complexity function named in
+    // its metadata, so a capture keeps it (sinks/complexity_section.hpp).
+    Config session_config() const {
+        Config resolved = config;
+        if (!complexity_function.empty()) {
+            resolved.metadata.emplace_back(sinks::complexity_metadata_key, complexity_function);
+        }
+        return resolved;
+    }
+
     // The MemoryCollector options these resolve to.
     MemoryOptions memory_options() const {
         MemoryOptions resolved;
@@ -26772,90 +27058,6 @@ inline std::filesystem::path make_output_dir(const std::string& requested) {
 } // namespace profile
 } // namespace pycroscope
 // ---- end pycroscope/profile/profile_options.hpp ----
-// ---- begin pycroscope/sinks/complexity_section.hpp ----
-// The "complexity" section of session.json, for `--complexity FUNC`: the
-// watched function's calls by argument size (model/call_size_model.hpp),
-// fitted by analysis::fit_complexity (docs/complexity.md):
-//
-//   {"function": "solve", "calls": 40, "unsized_calls": 0,
-//    "best": "O(n^2)" | null, "r2": 0.99 | null, "error": null | "insufficient data: ...",
-//    "points": [[n, seconds], ...],          // per size, the fastest call
-//    "models": [{"name", "fitted", "a", "b", "error", "score", "r2"}, ...]}
-
-
-#include <cstdio>
-#include <string>
-#include <vector>
-
-namespace pycroscope {
-namespace sinks {
-
-// The fit of a model's calls; ticks converted with info.
-inline analysis::ComplexityFit fit_call_sizes(const model::CallSizeModel& model, const SessionInfo& info) {
-    std::vector<analysis::ComplexityPoint> points;
-    for (const model::CallSizeModel::SizeBin& bin : model.bins()) {
-        points.push_back({bin.size(), info.ticks_to_ns(bin.min_ticks) / 1e9});
-    }
-    return analysis::fit_complexity(points);
-}
-
-inline void write_complexity(JsonWriter& json, const std::string& function, const model::CallSizeModel& model,
-                             const analysis::ComplexityFit& fit) {
-    json.begin_object().field("function", function).field("calls", model.calls()).field("unsized_calls",
-                                                                                       model.unsized_calls());
-    json.key("best");
-    fit.ok ? json.value(fit.best) : json.null();
-    json.key("r2");
-    fit.ok ? json.value(fit.r2) : json.null();
-    json.key("error");
-    fit.ok ? json.null() : json.value(fit.error);
-    json.key("points").begin_array();
-    for (const analysis::ComplexityPoint& point : fit.points) {
-        json.begin_array().value(point.n).value(point.seconds).end_array();
-    }
-    json.end_array();
-    json.key("models").begin_array();
-    for (const analysis::ComplexityModelFit& m : fit.models) {
-        json.begin_object().field("name", m.name).field("fitted", m.fitted);
-        for (const auto& number : {std::make_pair("a", m.a), std::make_pair("b", m.b), std::make_pair("error", m.error),
-                                   std::make_pair("score", m.score), std::make_pair("r2", m.r2)}) {
-            json.key(number.first);
-            m.fitted ? json.value(number.second) : json.null();
-        }
-        json.end_object();
-    }
-    json.end_array().end_object();
-}
-
-// model must outlive the session's stop().
-inline void add_complexity_section(JsonSummarySink& sink, std::string function, const model::CallSizeModel& model) {
-    const model::CallSizeModel* source = &model;
-    sink.add_section("complexity", [source, function](JsonWriter& json, const SessionSummary& summary) {
-        write_complexity(json, function, *source, fit_call_sizes(*source, summary.info));
-    });
-}
-
-// The terminal summary's line: "pycroscope: complexity of solve: O(n^2) (r2 0.99, 40 calls, 12 sizes)".
-inline std::string complexity_line(const std::string& function, const model::CallSizeModel& model,
-                                   const analysis::ComplexityFit& fit) {
-    char text[256];
-    if (fit.ok) {
-        std::snprintf(text, sizeof text, "complexity of %s: %s (r2 %.2f, %llu calls, %zu sizes)", function.c_str(),
-                      fit.best.c_str(), fit.r2, static_cast<unsigned long long>(model.calls()), fit.points.size());
-    } else if (model.calls() == 0) {
-        std::snprintf(text, sizeof text, "complexity of %s: not fitted, the function was never called",
-                      function.c_str());
-    } else {
-        std::snprintf(text, sizeof text, "complexity of %s: not fitted, %s (%llu calls, %llu without a sized argument)",
-                      function.c_str(), fit.error.c_str(), static_cast<unsigned long long>(model.calls()),
-                      static_cast<unsigned long long>(model.unsized_calls()));
-    }
-    return text;
-}
-
-} // namespace sinks
-} // namespace pycroscope
-// ---- end pycroscope/sinks/complexity_section.hpp ----
 // ---- begin pycroscope/sinks/export_sink.hpp ----
 // One sink by the name of its format, for hosts that pick outputs by name
 // (`pycroscope export --format FMT`, a replayed capture): no Python needed.
@@ -28545,7 +28747,7 @@ public:
 
     explicit StandardProfile(ProfileOptions options)
         : options_(std::move(options)), tracer_options_(options_.tracer_options()),
-          session_(memory_tracking_config(options_.config, options_.memory_options())) {
+          session_(memory_tracking_config(options_.session_config(), options_.memory_options())) {
         if (!options_.any_sink()) {
             throw ConfigError(std::string("no output selected: enable at least one of ") + ProfileOptions::sink_names);
         }
@@ -28998,7 +29200,9 @@ namespace pydetail = ::pycroscope::python::detail;
 // Reads the keyword arguments of pycroscope.profile(**options) for the
 // default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
 // c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
-// or an iterable of those names). GIL held.
+// or an iterable of those names), sample, rate, and the pattern pass's
+// patterns (bool or the command's --patterns list), pattern_severity and
+// patterns_include_libraries. GIL held.
 inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
     ProfileOptions result;
     result.config.process_name = "python";
@@ -29083,9 +29287,33 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                     throw ConfigError("unknown sink '" + sink + "' (accepted: " + ProfileOptions::sink_names + ")");
                 }
             }
+        } else if (name == "patterns") {
+            // False or None: no pattern pass; True: every detector; a str as
+            // the command's --patterns ("performance", "nested_loop,-dead_code").
+            if (value == Py_None || value == Py_False) {
+                result.patterns.enabled = false;
+            } else if (value == Py_True) {
+                result.patterns.enabled = true;
+            } else {
+                const std::string list(pydetail::str_arg(value, "patterns"));
+                std::string error;
+                if (list.empty() || !result.patterns.select(list, error)) {
+                    throw ConfigError(list.empty() ? "patterns needs a list such as 'performance' or 'nested_loop,dead_code'"
+                                                   : error);
+                }
+                result.patterns.enabled = true;
+            }
+        } else if (name == "pattern_severity") {
+            const std::string level(pydetail::str_arg(value, "pattern_severity"));
+            if (!analysis::parse_severity(level, result.patterns.threshold)) {
+                throw ConfigError("unknown pattern_severity '" + level + "' (accepted: low, medium, high, critical)");
+            }
+        } else if (name == "patterns_include_libraries") {
+            result.patterns.include_libraries = pydetail::truth_arg(value);
         } else {
             throw OptionError("profile() got an unexpected keyword argument '" + name +
-                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate)");
+                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate, "
+                              "patterns, pattern_severity, patterns_include_libraries)");
         }
     }
     (void)result.tracer_options(); // contradictions are errors now, not at start
