@@ -31,6 +31,7 @@
 #include "pycroscope/python/io/io_bytes.hpp"
 #include "pycroscope/python/tracer/hook_slots.hpp"
 #include "pycroscope/python/tracer/program_hooks.hpp"
+#include "pycroscope/python/tracer/subscript_sites.hpp"
 #include "pycroscope/python/tracer/thread_trace_state.hpp"
 
 #include <atomic>
@@ -484,6 +485,11 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         }
         return hot.next_eval(tstate, frame, throwflag);
     }
+#if PY_VERSION_HEX >= 0x030B0000
+    if (subscript_sites::guard.active) {
+        subscript_sites::on_frame_start(tstate);
+    }
+#endif
     const compat::FrameEntry entry = compat::eval_frame_entry(frame);
     if (entry == compat::FrameEntry::generator_creation) {
         return hot.next_eval(tstate, frame, throwflag); // generator creation: no call
@@ -1034,6 +1040,14 @@ private:
             detail::hot.next_eval = eval_taken ? current : compat::default_eval_frame();
             compat::set_eval_frame(interp, &detail::eval_frame_hook);
             tracer.eval_hook_installed = true;
+#if PY_VERSION_HEX >= 0x030B0000
+            if (tracer.backend == Backend::eval_frame) {
+                subscript_sites::start(interp);
+                if (subscript_sites::guard.active) {
+                    detail::code_first_seen = &subscript_sites::scan_code;
+                }
+            }
+#endif
         } else if (tracer.backend == Backend::profile) {
             tracer.conflicts.push_back("threads started after start() are not traced: the eval-frame slot is taken");
         }
@@ -1074,6 +1088,10 @@ public:
         }
         detail::python_epoch.store(0, std::memory_order_release);
         tracer.active = false;
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND && PY_VERSION_HEX >= 0x030B0000
+        subscript_sites::stop();
+        detail::code_first_seen = nullptr;
+#endif
         conflicts_ = tracer.conflicts;
         detail::close_report(clock::now());
         program_hooks_ = detail::program_hooks().report;
