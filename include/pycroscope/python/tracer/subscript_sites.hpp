@@ -21,6 +21,7 @@
 // code object an earlier session already named and that is not running at
 // start: its calls reach the hook only once the specialisation misses.
 
+#include "pycroscope/core/compiler.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
 
 #include <cstdint>
