@@ -31,6 +31,7 @@
 #include "pycroscope/python/io/io_bytes.hpp"
 #include "pycroscope/python/tracer/hook_slots.hpp"
 #include "pycroscope/python/tracer/program_hooks.hpp"
+#include "pycroscope/python/tracer/python_thread_name.hpp"
 #include "pycroscope/python/tracer/subscript_sites.hpp"
 #include "pycroscope/python/tracer/thread_trace_state.hpp"
 
@@ -173,7 +174,9 @@ inline void emit_exception_info(std::uint64_t epoch, PyObject* arg) {
 // frames already running (outermost first), so their returns are balanced.
 // Takes ownership of the reference to innermost. track_frames (eval_frame
 // backend) remembers which frames those are: that hook never sees them return.
-inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool track_frames = false) {
+// starting: the frame being entered, outermost when innermost is null.
+inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool track_frames = false,
+                        PyFrameObject* starting = nullptr) {
     ThreadTraceState& state = tls_trace;
     state.epoch = epoch;
     state.depth = 0;
@@ -184,6 +187,7 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     for (PyFrameObject* frame = innermost; frame != nullptr; frame = PyFrame_GetBack(frame)) {
         frames.push_back(frame);
     }
+    name_thread_from_outermost(frames.empty() ? starting : frames.back());
     for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
         const SourceLocation* location = code_location(compat::frame_code(*it));
         emit(epoch, EventKind::py_call, location, 0, event_flags::synthetic);
@@ -221,7 +225,7 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
         if (what == PyTrace_CALL) {
-            sync_thread(epoch, PyFrame_GetBack(frame));
+            sync_thread(epoch, PyFrame_GetBack(frame), false, frame);
         } else {
             Py_INCREF(frame);
             sync_thread(epoch, frame);
@@ -499,7 +503,11 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
-        sync_thread(epoch, PyThreadState_GetFrame(tstate), true);
+        PyFrameObject* running = PyThreadState_GetFrame(tstate);
+        if (running == nullptr && is_thread_bootstrap(compat::eval_frame_code(frame))) {
+            adopt_python_thread_name(compat::eval_frame_fast_locals(frame)[0]);
+        }
+        sync_thread(epoch, running, true);
     }
     if (PYCROSCOPE_UNLIKELY(state.synthetic != 0) && state.depth <= state.synthetic) {
         close_finished_synthetic(epoch, state, compat::running_frame_id(tstate));
