@@ -17,9 +17,11 @@
 //    quickening) first runs generically for a long while, so its first
 //    __getitem__ call meets the hook, which then makes it generic for good.
 //  - at start, the code of every running frame counts as seen for the first time.
-// Not covered: a site specialised for __getitem__ before the session, in a
-// code object an earlier session already named and that is not running at
-// start: its calls reach the hook only once the specialisation misses.
+// Not covered, rare: a site specialised for __getitem__ before the session,
+// in a code object an earlier session already named and that is not running
+// at start; a site that ran thousands of times without a Python __getitem__
+// and meets its first one at the very run it tries to specialise. Their
+// calls reach the hook again once the specialisation misses.
 
 #include "pycroscope/core/compiler.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
@@ -40,12 +42,21 @@ constexpr std::uint8_t binary_subscr_tuple_int = 21; // 17..21: the adaptive for
 // An adaptive counter (value << 4 | backoff) of 4095 runs before the next try to specialise.
 constexpr std::uint16_t generic_runs_counter = 0xFFF0;
 
-struct Guard {
-    bool active = false;       // this interpreter lacks the check and the eval-frame backend runs
-    bool walkable = false;     // cache_entries is filled: code objects can be scanned
-    std::uint8_t cache_entries[256] = {};
+// Inline cache entries after each 3.11 opcode, specialised forms included
+// (_PyOpcode_Caches by _PyOpcode_Deopt, which libpython does not export; the
+// same on every 3.11 release), to step over cache data when scanning code.
+constexpr std::uint8_t cache_entries[256] = {
+    0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 0, 0, 0, 5, 5, 0, 0, 0, 0, 0, 0, 5, 10, 10, 10, 10, 1, 0, 10, 10,
+    1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 4,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 2, 0, 0, 0, 0, 0, 1, 0, 0, 5, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 0, 4, 4,
+    10, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 4, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
-inline Guard guard{};
+
+inline bool guard_active = false; // this interpreter lacks the check and the eval-frame backend runs
 
 inline bool is_subscript_family(std::uint8_t op) noexcept {
     return op >= binary_subscr_adaptive && op <= binary_subscr_tuple_int;
@@ -68,13 +79,10 @@ PYCROSCOPE_FORCE_INLINE void on_frame_start(PyThreadState* tstate) noexcept {
 
 // A code object met for the first time (GIL held).
 inline void scan_code(PyCodeObject* code) noexcept {
-    if (!guard.walkable) {
-        return;
-    }
     _Py_CODEUNIT* instructions = _PyCode_CODE(code);
     const Py_ssize_t size = Py_SIZE(code);
     const bool quickened = code->co_warmup == 0;
-    for (Py_ssize_t i = 0; i < size; i += 1 + guard.cache_entries[_Py_OPCODE(instructions[i])]) {
+    for (Py_ssize_t i = 0; i < size; i += 1 + cache_entries[_Py_OPCODE(instructions[i])]) {
         const auto op = static_cast<std::uint8_t>(_Py_OPCODE(instructions[i]));
         if (op == binary_subscr_getitem) {
             _Py_SET_OPCODE(instructions[i], binary_subscr);
@@ -87,40 +95,6 @@ inline void scan_code(PyCodeObject* code) noexcept {
     }
 }
 
-// Fills the cache sizes from the interpreter's own tables (dis, which
-// numbers the specialised instructions as the interpreter does). False
-// when they are not there: only on_frame_start() works then.
-inline bool load_cache_entries() {
-    PyObject* globals = PyDict_New();
-    if (globals == nullptr) {
-        PyErr_Clear();
-        return false;
-    }
-    PyObject* result = PyRun_String("import dis\n"
-                                    "entries = bytearray(256)\n"
-                                    "for name, op in dis._all_opmap.items():\n"
-                                    "    base = dis.deoptmap.get(name, name)\n"
-                                    "    entries[op] = dis._inline_cache_entries[dis.opmap[base]]\n"
-                                    "entries = bytes(entries)\n",
-                                    Py_file_input, globals, globals);
-    bool loaded = false;
-    if (result != nullptr) {
-        PyObject* entries = PyDict_GetItemString(globals, "entries");
-        if (entries != nullptr && PyBytes_Check(entries) && PyBytes_GET_SIZE(entries) == 256) {
-            for (int op = 0; op < 256; ++op) {
-                guard.cache_entries[op] = static_cast<std::uint8_t>(PyBytes_AS_STRING(entries)[op]);
-            }
-            loaded = guard.cache_entries[binary_subscr] != 0 &&
-                     guard.cache_entries[binary_subscr_getitem] == guard.cache_entries[binary_subscr];
-        }
-        Py_DECREF(result);
-    } else {
-        PyErr_Clear();
-    }
-    Py_DECREF(globals);
-    return loaded;
-}
-
 // True on the releases that lack the check: 3.11.0 to 3.11.3, by the
 // library actually loaded (Py_Version), not the headers built against.
 inline bool interpreter_needs_guard() noexcept { return Py_Version < 0x030B0400; }
@@ -128,12 +102,9 @@ inline bool interpreter_needs_guard() noexcept { return Py_Version < 0x030B0400;
 // The eval-frame backend starts (GIL held): arm the guard and scan the
 // code of every frame already running on any thread of this interpreter.
 inline void start(PyInterpreterState* interp) {
-    guard.active = interpreter_needs_guard();
-    if (!guard.active) {
+    guard_active = interpreter_needs_guard();
+    if (!guard_active) {
         return;
-    }
-    if (!guard.walkable) {
-        guard.walkable = load_cache_entries();
     }
     for (PyThreadState* tstate = PyInterpreterState_ThreadHead(interp); tstate != nullptr;
          tstate = PyThreadState_Next(tstate)) {
@@ -143,7 +114,7 @@ inline void start(PyInterpreterState* interp) {
         }
     }
 }
-inline void stop() noexcept { guard.active = false; }
+inline void stop() noexcept { guard_active = false; }
 #endif
 
 } // namespace subscript_sites

@@ -490,7 +490,7 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         return hot.next_eval(tstate, frame, throwflag);
     }
 #if PY_VERSION_HEX >= 0x030B0000
-    if (subscript_sites::guard.active) {
+    if (subscript_sites::guard_active) {
         subscript_sites::on_frame_start(tstate);
     }
 #endif
@@ -1051,7 +1051,7 @@ private:
 #if PY_VERSION_HEX >= 0x030B0000
             if (tracer.backend == Backend::eval_frame) {
                 subscript_sites::start(interp);
-                if (subscript_sites::guard.active) {
+                if (subscript_sites::guard_active) {
                     detail::code_first_seen = &subscript_sites::scan_code;
                 }
             }
