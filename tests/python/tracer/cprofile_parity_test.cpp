@@ -465,6 +465,114 @@ def main(run_thread):
                                   {{"<setcomp>", 1}, {"<dictcomp>", 1}, {"main", 1}}};
 #endif
 
+// Dunder methods called by the interpreter's own instructions, each in a hot
+// loop: 3.11 specialises such sites (BINARY_SUBSCR_GETITEM before 3.11.4
+// pushes __getitem__ past the PEP 523 hook), 3.12 and 3.13 specialise
+// properties, generators driven by FOR_ITER and __init__ through type calls.
+// The loops run long enough for every site to be quickened and specialised.
+const Workload kDunders{"dunders", R"PY(
+class Grid:
+    def __init__(self, n):
+        self.cells = list(range(n))
+    def __getitem__(self, i):
+        return self.cells[i]
+    def __setitem__(self, i, value):
+        self.cells[i] = value
+    def __len__(self):
+        return len(self.cells)
+    def __iter__(self):
+        return GridIter(self.cells)
+    def __contains__(self, value):
+        return False
+    @property
+    def first(self):
+        return self.cells[0]
+
+class GridIter:
+    def __init__(self, cells):
+        self.cells = cells
+        self.i = 0
+    def __iter__(self):
+        return self
+    def __next__(self):
+        i = self.i
+        if i >= len(self.cells):
+            raise StopIteration
+        self.i = i + 1
+        return self.cells[i]
+
+class Key:
+    __slots__ = ("k",)
+    def __init__(self, k):
+        self.k = k
+    def __eq__(self, other):
+        return self.k == other.k
+    def __hash__(self):
+        return self.k
+
+def gen(n):
+    for i in range(n):
+        yield i
+
+def late_subscript(g, use):
+    # Quickened by the first calls, subscripted only later: the site's first
+    # execution is already specialisable.
+    if use:
+        return g[0] + g[1]
+    return 0
+
+def main(run_thread):
+    g = Grid(50)
+    total = 0
+    for _ in range(8):
+        for i in range(50):
+            total += g[i]              # __getitem__ x 400
+            g[i] = i                   # __setitem__ x 400
+            total += len(g)            # __len__ x 400
+            total += g.first           # property x 400
+    for i in range(5000):              # past the adaptive counter's longest deferral
+        total += g[i % 50]             # __getitem__ x 5000
+    for _ in range(10):
+        for v in g:                    # __iter__ x 10, __next__ x 510
+            total += v
+    for x in gen(300):                 # generator x 301 resumes
+        total += x
+    keys = [Key(i % 20) for i in range(300)]   # __init__ x 300
+    seen = {}
+    for k in keys:
+        seen[k] = seen.get(k, 0) + 1   # __hash__ x 600, __eq__ on hits
+    for _ in range(20):
+        total += late_subscript(g, False)
+    for _ in range(200):
+        total += late_subscript(g, True)
+    grids = [Grid(3) for _ in range(200)]   # __init__ x 200 (type call)
+    return total + len(seen) + len(grids)
+)PY",
+                          {{"__getitem__", 8 * 50 + 5000 + 2 * 200},
+                           {"__setitem__", 400},
+                           {"__len__", 400},
+                           {"first", 400},
+                           {"__next__", 10 * 51},
+                           {"__hash__", 600},
+                           {"__iter__", 10},
+                           {"__init__", 201 + 10 + 300},
+                           {"gen", 301},
+                           {"late_subscript", 220}}};
+
+// The tracer options each mode of `pycroscope profile` resolves to
+// (profile/profile_options.hpp, StandardProfile): --minimal is Python calls
+// only (the eval-frame backend on 3.9-3.11), the default adds C calls and
+// exceptions, --full adds lines.
+std::vector<BackendCase> mode_cases() {
+    pycroscope::python::TracerOptions minimal;
+    minimal.c_calls = false;
+    pycroscope::python::TracerOptions standard = profile_options();
+    standard.exceptions = true;
+    pycroscope::python::TracerOptions full = standard;
+    full.lines = true;
+    return {BackendCase{"minimal", minimal}, BackendCase{"default", standard}, BackendCase{"full", full}};
+}
+
 using ParityParam = std::tuple<Workload, BackendCase>;
 
 class CProfileParity : public ::testing::TestWithParam<ParityParam> {
@@ -544,6 +652,54 @@ INSTANTIATE_TEST_SUITE_P(Workloads, CProfileParity,
                                                               kMethods, kComprehensions),
                                             ::testing::ValuesIn(backend_cases())),
                          parity_name);
+
+INSTANTIATE_TEST_SUITE_P(Modes, CProfileParity,
+                         ::testing::Combine(::testing::Values(kDunders), ::testing::ValuesIn(mode_cases())),
+                         parity_name);
+
+// A session that starts after a subscript site was specialised for a
+// Python __getitem__ (3.11.0-3.11.3: BINARY_SUBSCR_GETITEM, past the PEP 523
+// hook) still counts every call made from that site.
+TEST(SubscriptSites, CallsFromASiteSpecialisedBeforeStartAreCounted) {
+    ensure_python();
+    Ref ns = exec_module(R"PY(
+class Row:
+    def __getitem__(self, i):
+        return i
+
+def read(row, n):
+    total = 0
+    for i in range(n):
+        total += row[i]
+    return total
+)PY",
+                         "subscript_before_start.py");
+    ASSERT_TRUE(ns);
+    PyObject* read = PyDict_GetItemString(ns.get(), "read");
+    Ref row(PyObject_CallObject(PyDict_GetItemString(ns.get(), "Row"), nullptr));
+    ASSERT_TRUE(row);
+    Ref warm(PyObject_CallFunction(read, "Oi", row.get(), 1000));
+    ASSERT_TRUE(warm) << take_python_error();
+
+    for (const BackendCase& mode : mode_cases()) {
+        PySession session;
+        auto capture = std::make_shared<EventCapture>();
+        session.add_sink(capture);
+        session.collector<pycroscope::python::PythonTracer>().options = mode.options;
+        session.start();
+        Ref result(PyObject_CallFunction(read, "Oi", row.get(), 3000));
+        session.stop();
+        ASSERT_TRUE(result) << take_python_error();
+        CallCounts ours;
+        for (const auto& thread : capture->by_thread()) {
+            add_call_counts(ours, thread.second, "subscript_before_start.py");
+        }
+        const FunctionKey getitem{"subscript_before_start.py", 3, "__getitem__"};
+        const FunctionKey reader{"subscript_before_start.py", 6, "read"};
+        EXPECT_EQ(ours[getitem], 3000u) << mode.label;
+        EXPECT_EQ(ours[reader], 1u) << mode.label;
+    }
+}
 
 } // namespace
 } // namespace cprofile_parity_test

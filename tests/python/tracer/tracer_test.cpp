@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -599,6 +600,35 @@ TEST_P(TracerTest, NamesOutliveTheirCodeObjects) {
         expected.push_back("dyn_" + std::to_string(i) + "@<dynamic_" + std::to_string(i) + ">:1");
     }
     EXPECT_EQ(seen, expected);
+}
+
+// A thread started by threading takes its Python name (threading.Thread(name=...)).
+TEST_P(TracerTest, ThreadsStartedByThreadingAreNamedAfterTheirPythonName) {
+    Ref ns = exec_module(R"PY(
+import threading
+def work(n):
+    return sum(i for i in range(n))
+def main():
+    threads = [threading.Thread(target=work, args=(100,), name=name) for name in ("loader", "writer")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+)PY",
+                         "thread_names.py");
+    ASSERT_TRUE(ns);
+    PySession session;
+    session.collector<pycroscope::python::PythonTracer>().options = GetParam().options;
+    session.start();
+    Ref result = call(ns.get(), "main");
+    const auto summary = session.stop();
+    ASSERT_TRUE(result);
+    std::set<std::string> names;
+    for (const auto& thread : summary.threads) {
+        names.insert(thread.name);
+    }
+    EXPECT_EQ(names.count("loader"), 1u);
+    EXPECT_EQ(names.count("writer"), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TracerTest, ::testing::ValuesIn(backend_cases()), backend_case_name);

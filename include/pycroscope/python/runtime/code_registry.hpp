@@ -147,7 +147,14 @@ namespace detail {
 // code_location()'s first sight of a code object: intern it, keep it in
 // co_extra. attach_code_extra(), not _PyCode_SetExtra: its allocation may
 // re-enter the memory hooks, which attach line tables to this same code.
+// code_first_seen, when set, is also told (GIL held): a tracer backend that
+// must inspect a code object before it runs much (tracer/subscript_sites.hpp).
+inline void (*code_first_seen)(PyCodeObject*) noexcept = nullptr;
+
 PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
+    if (code_first_seen != nullptr) {
+        code_first_seen(code);
+    }
     const SourceLocation* location = intern_code(code);
     consider_watching(location);
     compat::attach_code_extra(code, index, const_cast<SourceLocation*>(location));

@@ -31,6 +31,8 @@
 #include "pycroscope/python/io/io_bytes.hpp"
 #include "pycroscope/python/tracer/hook_slots.hpp"
 #include "pycroscope/python/tracer/program_hooks.hpp"
+#include "pycroscope/python/tracer/python_thread_name.hpp"
+#include "pycroscope/python/tracer/subscript_sites.hpp"
 #include "pycroscope/python/tracer/thread_trace_state.hpp"
 
 #include <atomic>
@@ -172,7 +174,9 @@ inline void emit_exception_info(std::uint64_t epoch, PyObject* arg) {
 // frames already running (outermost first), so their returns are balanced.
 // Takes ownership of the reference to innermost. track_frames (eval_frame
 // backend) remembers which frames those are: that hook never sees them return.
-inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool track_frames = false) {
+// starting: the frame being entered, outermost when innermost is null.
+inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool track_frames = false,
+                        PyFrameObject* starting = nullptr) {
     ThreadTraceState& state = tls_trace;
     state.epoch = epoch;
     state.depth = 0;
@@ -183,6 +187,7 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     for (PyFrameObject* frame = innermost; frame != nullptr; frame = PyFrame_GetBack(frame)) {
         frames.push_back(frame);
     }
+    name_thread_from_outermost(frames.empty() ? starting : frames.back());
     for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
         const SourceLocation* location = code_location(compat::frame_code(*it));
         emit(epoch, EventKind::py_call, location, 0, event_flags::synthetic);
@@ -220,7 +225,7 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
         if (what == PyTrace_CALL) {
-            sync_thread(epoch, PyFrame_GetBack(frame));
+            sync_thread(epoch, PyFrame_GetBack(frame), false, frame);
         } else {
             Py_INCREF(frame);
             sync_thread(epoch, frame);
@@ -484,6 +489,11 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         }
         return hot.next_eval(tstate, frame, throwflag);
     }
+#if PY_VERSION_HEX >= 0x030B0000
+    if (subscript_sites::guard_active) {
+        subscript_sites::on_frame_start(tstate);
+    }
+#endif
     const compat::FrameEntry entry = compat::eval_frame_entry(frame);
     if (entry == compat::FrameEntry::generator_creation) {
         return hot.next_eval(tstate, frame, throwflag); // generator creation: no call
@@ -493,7 +503,11 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
-        sync_thread(epoch, PyThreadState_GetFrame(tstate), true);
+        PyFrameObject* running = PyThreadState_GetFrame(tstate);
+        if (running == nullptr && is_thread_bootstrap(compat::eval_frame_code(frame))) {
+            adopt_python_thread_name(compat::eval_frame_fast_locals(frame)[0]);
+        }
+        sync_thread(epoch, running, true);
     }
     if (PYCROSCOPE_UNLIKELY(state.synthetic != 0) && state.depth <= state.synthetic) {
         close_finished_synthetic(epoch, state, compat::running_frame_id(tstate));
@@ -1034,6 +1048,14 @@ private:
             detail::hot.next_eval = eval_taken ? current : compat::default_eval_frame();
             compat::set_eval_frame(interp, &detail::eval_frame_hook);
             tracer.eval_hook_installed = true;
+#if PY_VERSION_HEX >= 0x030B0000
+            if (tracer.backend == Backend::eval_frame) {
+                subscript_sites::start(interp);
+                if (subscript_sites::guard_active) {
+                    detail::code_first_seen = &subscript_sites::scan_code;
+                }
+            }
+#endif
         } else if (tracer.backend == Backend::profile) {
             tracer.conflicts.push_back("threads started after start() are not traced: the eval-frame slot is taken");
         }
@@ -1074,6 +1096,10 @@ public:
         }
         detail::python_epoch.store(0, std::memory_order_release);
         tracer.active = false;
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND && PY_VERSION_HEX >= 0x030B0000
+        subscript_sites::stop();
+        detail::code_first_seen = nullptr;
+#endif
         conflicts_ = tracer.conflicts;
         detail::close_report(clock::now());
         program_hooks_ = detail::program_hooks().report;
