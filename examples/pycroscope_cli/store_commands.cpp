@@ -587,7 +587,7 @@ int run_history(int argc, char** argv) {
 bool takes_value(std::string_view option) {
     static const char* const with_value[] = {"--output-dir", "--memory-sample", "--system-interval", "--alert",
                                              "--sinks",      "--backend",       "--on-conflict",       "--rate",
-                                             "--top",        "--runs"};
+                                             "--top",        "--runs",          "--clock"};
     for (const char* name : with_value) {
         if (option == name) {
             return true;
