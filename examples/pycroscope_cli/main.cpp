@@ -91,7 +91,9 @@ const char* const usage_text =
     "  --minimal          Python function calls only, no C calls (lowest overhead: eval_frame backend)\n"
     "  --sample           statistical profile: stack samples (Python frames and native zones) instead of\n"
     "                     tracing; stacks.folded holds sample counts, session.json a hotspots section\n"
-    "  --rate HZ          sampling rate with --sample (default 100; the GIL caps it near 200)\n"
+    "  --rate HZ          sampling rate with --sample (default 100)\n"
+    "  --clock cpu|wall   with --sample: cpu samples running threads in proportion to their CPU time\n"
+    "                     (default); wall samples every thread at every tick, running or not\n"
     "  --line             record line events (profile backend)\n"
     "  --no-line          do not record line events (the default)\n"
     "  --no-memory        do not track allocations (memory section, memory.folded, memory counter)\n"
@@ -184,6 +186,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     bool line_flag = false;
     bool no_line_flag = false;
     bool rate_given = false;
+    bool clock_given = false;
     bool memory_sample_given = false;
     bool system_flag_given = false;
     int i = 2;
@@ -302,6 +305,12 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             }
             options.sample_rate = rate;
             rate_given = true;
+        } else if ((matched = option_value(argc, argv, i, "--clock", value)) != 0) {
+            if (matched < 0 || (value != "cpu" && value != "wall")) {
+                return usage_error("--clock needs cpu or wall");
+            }
+            options.sample_wall_clock = value == "wall";
+            clock_given = true;
         } else if ((matched = option_value(argc, argv, i, "--complexity", value)) != 0) {
             if (matched < 0 || value.empty() || value.back() == ':') {
                 return usage_error("--complexity needs a function: a name in SCRIPT (solve, Graph.search) or "
@@ -337,6 +346,9 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     }
     if (rate_given && !options.sample) {
         return usage_error("--rate needs --sample");
+    }
+    if (clock_given && !options.sample) {
+        return usage_error("--clock needs --sample");
     }
     if (options.sample && !options.complexity_function.empty()) {
         return usage_error("--complexity times every call of the function: it needs tracing, not --sample");

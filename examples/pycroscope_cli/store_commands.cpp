@@ -422,7 +422,7 @@ bool takes_value(std::string_view option) {
     static const char* const with_value[] = {"--output-dir", "--memory-sample", "--system-interval", "--alert",
                                              "--sinks",      "--backend",       "--on-conflict",       "--rate",
                                              "--top",        "--runs",          "--complexity",        "--patterns",
-                                             "--pattern-severity"};
+                                             "--pattern-severity", "--clock"};
     for (const char* name : with_value) {
         if (option == name) {
             return true;

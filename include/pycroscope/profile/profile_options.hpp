@@ -87,6 +87,9 @@ struct ProfileOptions {
     // sample counts and session.json a "hotspots" section.
     bool sample = false;
     double sample_rate = 100.0; // Hz
+    // What a sample stands for (python::SamplerClock): CPU time of running
+    // threads (false, the default) or wall time of every thread (true).
+    bool sample_wall_clock = false;
     // Resource collectors (sections gc, imports, io, exceptions, system).
     // Exceptions need the profile backend's trace function, which sees every
     // line: off with minimal, eval_frame or sample.

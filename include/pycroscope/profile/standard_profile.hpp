@@ -121,6 +121,7 @@ public:
         sampler.options.deferred = true; // samples once the interpreter runs
         if (options_.sample) {
             sampler.set_rate(options_.sample_rate); // ConfigError now, not at start()
+            sampler.options.clock = options_.sample_wall_clock ? python::SamplerClock::wall : python::SamplerClock::cpu;
             if (options_.folded) {
                 sampled_stacks_ = session_.add_sink<sinks::SampledStackSink>((dir_ / "stacks.folded").string());
                 sample_profile_ = &sampled_stacks_->profile();

@@ -21,6 +21,7 @@
 // in cpython.hpp for 3.11).
 
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/runtime/safe_read.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +38,7 @@ struct RawFrame {
     int byte_offset;            // of the current instruction; -1 when not started
     std::uintptr_t c_position;  // C-stack address of the eval loop running it
     const void* id;             // identity of the frame (compared, never dereferenced)
+    bool generator = false;     // owned by a generator (never "incomplete"); walk_raw only
 };
 
 namespace detail {
@@ -148,7 +150,7 @@ inline std::size_t walk(PyThreadState* tstate, RawFrame* out, std::size_t max) n
         }
         const int index = detail::code_unit_index(code, frame->instr);
         out[n++] = RawFrame{code, index < 0 ? -1 : index * static_cast<int>(sizeof(detail::CodeUnit)),
-                            frame_walk::unknown_position, frame};
+                            frame_walk::unknown_position, frame, false};
     }
 #elif PY_VERSION_HEX >= 0x030B0000
     for (_PyCFrame* cframe = tstate->cframe; cframe != nullptr && n < max; cframe = cframe->previous) {
@@ -158,7 +160,7 @@ inline std::size_t walk(PyThreadState* tstate, RawFrame* out, std::size_t max) n
             if (!detail::incomplete(code, frame->prev_instr, frame->owner, 1 /* FRAME_OWNED_BY_GENERATOR */)) {
                 const int index = detail::code_unit_index(code, frame->prev_instr);
                 out[n++] = RawFrame{code, index < 0 ? -1 : index * static_cast<int>(sizeof(detail::CodeUnit)),
-                                    reinterpret_cast<std::uintptr_t>(cframe), frame};
+                                    reinterpret_cast<std::uintptr_t>(cframe), frame, false};
             }
             if (frame->is_entry) {
                 break;
@@ -181,10 +183,158 @@ inline std::size_t walk(PyThreadState* tstate, RawFrame* out, std::size_t max) n
 #else
         const int offset = frame->f_lasti; // bytes in 3.9
 #endif
-        out[n++] = RawFrame{frame->f_code, offset, position, frame};
+        out[n++] = RawFrame{frame->f_code, offset, position, frame, false};
     }
 #endif
     return n;
+}
+
+// Without the GIL: the frames of tstate as raw pointers, innermost first,
+// every read through read (safe_read.hpp: DirectReader for a thread reading
+// its own chain from a signal handler, CheckedReader for another thread's).
+// Code objects are not dereferenced: RawFrame::code may be dead or not a code
+// object at all (a frame being pushed, a chain torn by a concurrent update);
+// the caller validates it later (sample_drain.hpp) and drops what fails.
+// Bounded: at most max frames and a fixed number of steps (a torn chain may
+// loop). byte_offset is computed from the code pointer without reading it,
+// and may be out of range for the same reasons.
+template <class Reader>
+inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t max, const Reader& read) noexcept {
+    std::size_t n = 0;
+    if (tstate == nullptr) {
+        return 0;
+    }
+    std::size_t steps = 4 * max + 64;
+#if PY_VERSION_HEX >= 0x030C0000
+    void* first = nullptr;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (!read(&tstate->current_frame, &first, sizeof first)) {
+        return 0;
+    }
+#else
+    _PyCFrame* cframe = nullptr;
+    if (!read(&tstate->cframe, &cframe, sizeof cframe) || cframe == nullptr ||
+        !read(&cframe->current_frame, &first, sizeof first)) {
+        return 0;
+    }
+#endif
+    std::size_t unplaced = 0;
+    auto* address = static_cast<detail::InterpreterFrame*>(first);
+    while (address != nullptr && steps-- > 0) {
+        detail::InterpreterFrame frame;
+        if (!read(address, &frame, sizeof frame)) {
+            break;
+        }
+        if (frame.owner == detail::owned_by_cstack) {
+            for (; unplaced < n; ++unplaced) {
+                out[unplaced].c_position = reinterpret_cast<std::uintptr_t>(address);
+            }
+        } else {
+            if (n == max) {
+                break;
+            }
+            auto* code = reinterpret_cast<PyCodeObject*>(frame.f_code_or_executable);
+            const std::ptrdiff_t index =
+                code != nullptr ? frame.instr - reinterpret_cast<detail::CodeUnit*>(code->co_code_adaptive) : -1;
+            out[n++] = RawFrame{code,
+                                index < 0 || index > (1 << 28) ? -1
+                                                                 : static_cast<int>(index) * static_cast<int>(sizeof(detail::CodeUnit)),
+                                unknown_position, address, frame.owner == detail::owned_by_generator};
+        }
+        if (frame.previous == address) {
+            break;
+        }
+        address = frame.previous;
+    }
+#elif PY_VERSION_HEX >= 0x030B0000
+    _PyCFrame* cframe_address = nullptr;
+    if (!read(&tstate->cframe, &cframe_address, sizeof cframe_address)) {
+        return 0;
+    }
+    while (cframe_address != nullptr && n < max && steps-- > 0) {
+        _PyCFrame cframe;
+        if (!read(cframe_address, &cframe, sizeof cframe)) {
+            break;
+        }
+        auto* address = reinterpret_cast<compat::InterpreterFrame*>(cframe.current_frame);
+        while (address != nullptr && n < max && steps-- > 0) {
+            compat::InterpreterFrame frame;
+            if (!read(address, &frame, offsetof(compat::InterpreterFrame, localsplus))) {
+                break;
+            }
+            PyCodeObject* code = frame.f_code;
+            const std::ptrdiff_t index =
+                code != nullptr ? frame.prev_instr - reinterpret_cast<_Py_CODEUNIT*>(code->co_code_adaptive) : -1;
+            out[n++] = RawFrame{code,
+                                index < 0 || index > (1 << 28) ? -1
+                                                                 : static_cast<int>(index) * static_cast<int>(sizeof(_Py_CODEUNIT)),
+                                reinterpret_cast<std::uintptr_t>(cframe_address), address, frame.owner == 1};
+            if (frame.is_entry || frame.previous == address) {
+                break;
+            }
+            address = frame.previous;
+        }
+        if (cframe.previous == cframe_address) {
+            break;
+        }
+        cframe_address = cframe.previous;
+    }
+#else
+    PyFrameObject* address = nullptr;
+    if (!read(&tstate->frame, &address, sizeof address)) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    CFrame* cframe = nullptr;
+    if (!read(&tstate->cframe, &cframe, sizeof cframe)) {
+        cframe = nullptr;
+    }
+    const CFrame* root = &tstate->root_cframe;
+#endif
+    while (address != nullptr && n < max && steps-- > 0) {
+        PyFrameObject frame;
+        if (!read(address, &frame, sizeof frame)) {
+            break;
+        }
+        std::uintptr_t position = unknown_position;
+#if PY_VERSION_HEX >= 0x030A0000
+        if (cframe != nullptr && cframe != root) {
+            position = reinterpret_cast<std::uintptr_t>(cframe);
+            CFrame* previous = nullptr;
+            cframe = read(&cframe->previous, &previous, sizeof previous) ? previous : nullptr;
+        }
+        const int offset = frame.f_lasti < 0 ? -1 : frame.f_lasti * 2;
+#else
+        const int offset = frame.f_lasti;
+#endif
+        out[n++] = RawFrame{frame.f_code, offset, position, address, frame.f_gen != nullptr};
+        if (frame.f_back == address) {
+            break;
+        }
+        address = frame.f_back;
+    }
+#endif
+    return n;
+}
+
+// Drain side, GIL held, code already known to be a live code object: the
+// frame's byte offset if it is in range and the frame has started (CPython
+// hides frames still being set up), else -2 (drop the frame).
+inline int checked_offset(PyCodeObject* code, const RawFrame& frame) noexcept {
+#if PY_VERSION_HEX >= 0x030B0000
+    const Py_ssize_t size = Py_SIZE(code) * static_cast<Py_ssize_t>(sizeof(detail::CodeUnit));
+    if (frame.byte_offset < 0 || frame.byte_offset >= size) {
+        return -2;
+    }
+    if (!frame.generator &&
+        frame.byte_offset < code->_co_firsttraceable * static_cast<int>(sizeof(detail::CodeUnit))) {
+        return -2; // _PyFrame_IsIncomplete
+    }
+    return frame.byte_offset;
+#else
+    const Py_ssize_t size = PyBytes_Check(code->co_code) ? PyBytes_GET_SIZE(code->co_code) : 0;
+    return frame.byte_offset >= size ? -2 : frame.byte_offset; // -1: not started, reported at its first line
+#endif
 }
 
 // Line of a frame's current instruction (PyCode_Addr2Line: no allocation,

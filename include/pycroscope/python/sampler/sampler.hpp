@@ -9,40 +9,46 @@
 //     ...
 //     session.stop();           // before Py_FinalizeEx
 //
-// Mechanism: an in-process thread that takes the GIL at each tick and walks
-// every thread state's internal frame chain (frame_walk.hpp). Why this one:
-//  - Reading frames without the GIL, as py-spy and Austin do from outside
-//    the process, needs every version's frame layout and tolerance for torn
-//    reads; in process it also races the frames being freed under us.
-//  - A signal handler (SIGPROF) runs on the interrupted thread in the middle
-//    of anything, including the interpreter updating its frames: only
-//    async-signal-safe code, and still a torn stack.
-//  - Under the GIL the frame chains are consistent, the walk needs no copy
-//    and no retry, and code objects can be interned on first sight.
-// Native zones come from each thread's ZoneStack (core/zone_stack.hpp), which
-// that thread writes on the zone path and the sampler reads racily, so the
-// zones of threads running without the GIL are seen too; threads with open
-// zones and no Python thread state are sampled too (zones only).
+// Mechanism (docs/sampling.md): nothing takes the GIL to take a sample.
+// Each sampled thread has a slot (sample_slots.hpp) that one producer fills
+// with raw samples (code pointers, instruction offsets, open zones):
+//  - clock cpu (default): a POSIX timer on the thread's own CPU clock fires a
+//    real-time signal on that thread after each period of CPU it burns; the
+//    handler copies the thread's own frame chain (safe reads, no lock, no
+//    allocation). CPU-weighted by construction: a thread waiting for the GIL,
+//    sleeping or blocked is not sampled.
+//  - clock wall: a ticking thread (absolute deadlines) walks every thread's
+//    chain from outside through safe reads (process_vm_readv), as py-spy and
+//    Austin do; no signal is sent.
+// The sampler thread takes the GIL every 20 ms only to find new and gone
+// threads and to name the raw frames, validating each code pointer
+// (sample_drain.hpp, code_graveyard.hpp).
 //
-// Bias, to read the results with:
-//  - Samples land only where the GIL changes hands. A thread running Python
-//    gives the GIL up at eval-breaker points (function entry, loop back-edges)
-//    after the switch interval (sys.getswitchinterval(), 5 ms): the sampler
-//    is capped near 1/switch-interval (about 160-200 Hz), and a rate above
-//    that is not reached. Lines are those of an eval-breaker point.
-//  - A long C call that holds the GIL (a big sort, a regex, numpy without
-//    releasing) delays the tick until it returns: it is under-sampled, and
-//    the time lands on the code that runs when it returns.
-//  - Threads that released the GIL (I/O, sleep, native work) are sampled at
-//    their exact position, without waiting.
-//  - While the sampler holds the GIL the program does not run Python: the
-//    pause grows with the number of threads and the depth of their stacks
-//    (docs/benchmarks.md).
-// Running or idle: a thread is "running" when its CPU clock advanced by at
-// least 10% of the wall time since the previous tick (CLOCK_THREAD_CPUTIME
-// of its kernel thread id): a thread waiting for the GIL, sleeping or blocked
-// in I/O is idle. Its first sample has no interval yet and counts as idle.
-// options.include_idle records idle threads too (wall-clock profile).
+// Bias that remains (measured in docs/sampling.md):
+//  - CPU timers fire at the kernel's scheduler tick (CONFIG_HZ, 250 Hz here):
+//    above it a raw sample carries the periods it stands for (1 + overrun),
+//    so counts equal CPU time x rate, but a thread yields at most HZ distinct
+//    stacks per second, and CPU burnt in a phase shorter than a tick is
+//    credited to the stack at the next tick.
+//  - The wall clock reads frames of running threads: a torn stack fails
+//    validation (dropped) or mixes two moments.
+//  - Threads that live less than one drain period may be missed.
+//  - A signal pending when the thread enters poll/select/epoll_wait makes
+//    them return EINTR (SA_RESTART covers the other calls).
+// Fallback: where this cannot run (not Linux, process_vm_readv forbidden,
+// no free real-time signal) or with use_gil_sampler, the older mechanism
+// runs (run_gil_sampler): a thread that takes the GIL at each tick and
+// walks every thread state's frame chain (sampling_round.hpp). Its bias:
+//  - Samples land only where the GIL changes hands (eval-breaker points
+//    after the 5 ms switch interval): the rate is capped near 160-330 Hz,
+//    long C calls holding the GIL are under-sampled, and a script computing
+//    67% / sleeping 33% in 1-5 ms bursts read as 95% sleep.
+//  - While it holds the GIL the program does not run Python.
+// Running or idle (both mechanisms' wall view): a thread is "running" when
+// its CPU clock advanced by at least 10% of the wall time since the previous
+// tick; waiting for the GIL, sleeping or blocked in I/O is idle. The CPU
+// clock only records running threads. options.include_idle is the older
+// spelling of the wall clock.
 //
 // Shutdown: stop() joins the thread. Called with the GIL held, it releases
 // the GIL while it waits, so a tick waiting for the GIL can finish. Stop the
@@ -58,6 +64,10 @@
 #include "pycroscope/core/session_core.hpp"
 #include "pycroscope/core/thread_registry.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/runtime/safe_read.hpp"
+#include "pycroscope/python/sampler/code_graveyard.hpp"
+#include "pycroscope/python/sampler/sample_drain.hpp"
+#include "pycroscope/python/sampler/sample_slots.hpp"
 #include "pycroscope/python/sampler/sampling_round.hpp"
 
 #include <atomic>
@@ -69,6 +79,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
+#include <algorithm>
+#include <ctime>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -78,25 +91,42 @@
 namespace pycroscope {
 namespace python {
 
+// What a sample stands for.
+//  cpu:  a period of a thread's CPU time; only threads that run are sampled,
+//        each in proportion to the CPU it burns (the default).
+//  wall: a period of wall time; every thread is sampled at every tick,
+//        running or not (the running flag tells them apart).
+enum class SamplerClock : std::uint8_t { cpu, wall };
+
+inline const char* to_string(SamplerClock clock) noexcept { return clock == SamplerClock::cpu ? "cpu" : "wall"; }
+
 struct SamplerOptions {
     bool enabled = true;      // false: start() does nothing (a session type shared with tracing mode)
-    double rate_hz = 100.0;   // ticks per second, (0, 10000]; capped in practice near 1/switch interval
-    bool include_idle = false; // also record threads that are not running
+    double rate_hz = 100.0;   // samples per second of CPU time (cpu) or of wall time (wall), (0, 10000]
+    SamplerClock clock = SamplerClock::cpu;
+    bool include_idle = false; // also record threads that are not running: the wall clock
     bool start_paused = false; // start with the sampler paused (resume() or pycroscope.start_sampling())
     std::size_t max_frames = 512; // Python frames per sample; deeper stacks lose their outermost frames
     // start() before Py_Initialize is allowed: the host then calls attach()
     // after Py_Initialize to start sampling (otherwise start() throws).
     bool deferred = false;
+    // The older mechanism (a thread that takes the GIL at each tick: biased,
+    // see the top of this file); also used where the GIL-free one cannot run.
+    bool use_gil_sampler = false;
 };
 
 struct SamplerStats {
-    std::uint64_t ticks = 0;        // rounds taken (the GIL taken once each)
+    std::uint64_t ticks = 0;        // rounds taken
     std::uint64_t samples = 0;      // sample events written
     std::uint64_t missed_ticks = 0; // ticks dropped because a round ran late
     std::uint64_t gil_wait_ns = 0;  // total time waiting for the GIL
     std::uint64_t hold_ns = 0;      // total time holding it (walk and staging)
     double active_seconds = 0;      // time between consecutive ticks, pauses left out
     std::uint64_t intervals = 0;    // tick-to-tick intervals in active_seconds
+    std::uint64_t dropped = 0;      // raw samples lost to a full per-thread buffer
+    std::uint64_t invalid_frames = 0; // frames dropped because their code object failed validation
+    bool gil_free = false;          // the GIL-free mechanism ran (sample_slots.hpp), not the GIL-taking one
+    double cpu_seconds = 0;         // CPU time the sampled threads burnt while sampled (cpu clock)
     // Ticks per second while sampling: the achieved rate.
     double achieved_rate() const noexcept { return active_seconds > 0 ? intervals / active_seconds : 0.0; }
 };
@@ -122,7 +152,10 @@ class SamplerControl {
 public:
     explicit SamplerControl(const SamplerOptions& options)
         : period_ns_(static_cast<std::int64_t>(1e9 / options.rate_hz)), paused_(options.start_paused),
-          include_idle_(options.include_idle) {}
+          include_idle_(options.include_idle || options.clock == SamplerClock::wall),
+          wall_clock_(options.include_idle || options.clock == SamplerClock::wall) {
+        slot_pool().paused.store(options.start_paused, std::memory_order_relaxed);
+    }
 
     void set_rate(double hz) {
         validate_rate(hz);
@@ -135,6 +168,7 @@ public:
             std::lock_guard<std::mutex> lock(mutex_);
             paused_ = true;
         }
+        slot_pool().paused.store(true, std::memory_order_relaxed); // CPU-timer handlers record nothing
         wake_.notify_all();
     }
     void resume() noexcept {
@@ -142,6 +176,7 @@ public:
             std::lock_guard<std::mutex> lock(mutex_);
             paused_ = false;
         }
+        slot_pool().paused.store(false, std::memory_order_relaxed);
         wake_.notify_all();
     }
     bool paused() const noexcept {
@@ -160,6 +195,8 @@ public:
         return stop_requested_;
     }
     bool include_idle() const noexcept { return include_idle_; }
+    // Samples wall time (SamplerOptions::clock, or include_idle) rather than CPU time.
+    bool wall_clock() const noexcept { return wall_clock_; }
 
     SamplerStats stats() const noexcept {
         SamplerStats s;
@@ -170,6 +207,10 @@ public:
         s.hold_ns = hold_ns.load(std::memory_order_relaxed);
         s.active_seconds = static_cast<double>(active_ns.load(std::memory_order_relaxed)) / 1e9;
         s.intervals = intervals.load(std::memory_order_relaxed);
+        s.dropped = dropped.load(std::memory_order_relaxed);
+        s.invalid_frames = invalid_frames.load(std::memory_order_relaxed);
+        s.gil_free = gil_free.load(std::memory_order_relaxed);
+        s.cpu_seconds = static_cast<double>(cpu_ns_sampled.load(std::memory_order_relaxed)) / 1e9;
         return s;
     }
 
@@ -207,6 +248,55 @@ public:
         }
     }
 
+    // Wall-clock ticker: like wait_for_tick, but sleeps with clock_nanosleep
+    // to an absolute deadline (no condition-variable wake-up latency) and
+    // catches up on ticks it ran late for (up to catch_up_limit periods:
+    // a longer stall is skipped and counted), so the rate got is the rate
+    // asked even on a loaded machine.
+    bool wait_for_tick_precise(std::chrono::steady_clock::time_point& next, bool& resumed) {
+        static constexpr std::int64_t catch_up_limit = 20;
+        resumed = false;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                if (stop_requested_) {
+                    return false;
+                }
+                if (paused_) {
+                    wake_.wait(lock);
+                    resumed = true;
+                    next = std::chrono::steady_clock::now();
+                    continue;
+                }
+            }
+            const auto period = std::chrono::nanoseconds(period_ns_.load(std::memory_order_relaxed));
+            const auto now = std::chrono::steady_clock::now();
+            if (next > now + period) {
+                next = now + period; // the rate went up
+            }
+            if (now >= next) {
+                if (now - next > period * catch_up_limit) {
+                    const auto behind = static_cast<std::uint64_t>((now - next) / period);
+                    missed_ticks.fetch_add(behind, std::memory_order_relaxed);
+                    next += period * static_cast<std::int64_t>(behind);
+                }
+                next += period;
+                return true;
+            }
+#if defined(__linux__)
+            // At most 10 ms at a time: stop and pause are seen within that.
+            const auto until = std::min(next, now + std::chrono::milliseconds(10));
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until.time_since_epoch()).count();
+            timespec deadline{};
+            deadline.tv_sec = static_cast<time_t>(ns / 1000000000);
+            deadline.tv_nsec = static_cast<long>(ns % 1000000000);
+            ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr); // steady_clock is CLOCK_MONOTONIC
+#else
+            std::this_thread::sleep_until(std::min(next, now + std::chrono::milliseconds(10)));
+#endif
+        }
+    }
+
     std::atomic<std::uint64_t> ticks{0};
     std::atomic<std::uint64_t> samples{0};
     std::atomic<std::uint64_t> missed_ticks{0};
@@ -214,6 +304,21 @@ public:
     std::atomic<std::uint64_t> hold_ns{0};
     std::atomic<std::uint64_t> active_ns{0};
     std::atomic<std::uint64_t> intervals{0};
+    std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> invalid_frames{0};
+    std::atomic<std::uint64_t> cpu_ns_sampled{0};
+    std::atomic<bool> gil_free{false};
+
+    std::int64_t period_ns() const noexcept { return period_ns_.load(std::memory_order_relaxed); }
+
+    // Sampler thread: sleeps up to `for_how_long`; false once stop was asked.
+    bool wait_for(std::chrono::nanoseconds for_how_long) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (!stop_requested_) {
+            wake_.wait_for(lock, for_how_long, [&] { return stop_requested_; });
+        }
+        return !stop_requested_;
+    }
 
 private:
     std::atomic<std::int64_t> period_ns_;
@@ -222,6 +327,7 @@ private:
     bool paused_;
     bool stop_requested_ = false;
     const bool include_idle_;
+    const bool wall_clock_;
 };
 
 // The running Sampler's control, for the builtin module (one sampler at a
@@ -240,6 +346,7 @@ inline std::shared_ptr<SamplerControl>& active_sampler_slot() {
 inline void forget_sampler_in_child() noexcept {
     new (&active_sampler_mutex()) std::mutex();
     new (&active_sampler_slot()) std::shared_ptr<SamplerControl>();
+    forget_slots_in_child();
 }
 
 inline std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) noexcept {
@@ -247,8 +354,8 @@ inline std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) noe
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
 }
 
-// The sampler thread's body.
-inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core, std::uint64_t epoch,
+// The sampler thread's body when the GIL-free mechanism is unavailable.
+inline void run_gil_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core, std::uint64_t epoch,
                         std::size_t max_frames) {
     set_thread_name("pycroscope-sampler");
     auto next = std::chrono::steady_clock::now();
@@ -313,6 +420,165 @@ inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCo
     if (interpreter_alive && Py_IsInitialized() && !interpreter_finalizing()) {
         PyEval_RestoreThread(own);
         PyGILState_Release(gil);
+    }
+}
+
+// Wall clock: the ticking thread. Never takes the GIL: at each tick it walks
+// every active slot's thread from outside through safe reads
+// (frame_walk::walk_raw + safe_read::CheckedReader) into that slot's ring.
+// "running": the thread's CPU clock advanced by at least 10% of the wall
+// time since its previous tick (as SamplingRound::is_running).
+inline void run_ticker(std::shared_ptr<SamplerControl> control) {
+    set_thread_name("pycroscope-ticker");
+    struct Last {
+        std::int64_t cpu = -1;
+        std::int64_t wall = 0;
+        std::uint32_t generation = 0;
+    };
+    std::vector<Last> last(SlotPool::capacity);
+    auto next = std::chrono::steady_clock::now();
+    auto last_tick = next;
+    bool resumed = false;
+    bool first_tick = true;
+    SlotPool& pool = slot_pool();
+    while (control->wait_for_tick_precise(next, resumed)) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!resumed && !first_tick) {
+            control->active_ns.fetch_add(
+                static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_tick).count()),
+                std::memory_order_relaxed);
+            control->intervals.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (resumed) {
+            for (Last& entry : last) {
+                entry.cpu = -1;
+            }
+        }
+        first_tick = false;
+        last_tick = now;
+        const std::int64_t wall = monotonic_ns();
+        const std::uint32_t made = pool.made.load(std::memory_order_acquire);
+        for (std::uint32_t i = 0; i < made; ++i) {
+            ThreadSlot* slot = pool.slots[i].load(std::memory_order_acquire);
+            if (slot == nullptr) {
+                continue;
+            }
+            slot->busy.fetch_add(1, std::memory_order_seq_cst);
+            if (slot->active.load(std::memory_order_seq_cst)) {
+                Last& previous = last[i];
+                const std::uint32_t generation = slot->generation.load(std::memory_order_relaxed);
+                if (previous.generation != generation) {
+                    previous = Last{-1, 0, generation};
+                }
+                const std::int64_t cpu = thread_cpu_ns(slot->os_tid);
+                {
+                    bool running = cpu < 0; // unknown counts as running
+                    if (cpu >= 0 && previous.cpu >= 0 && wall > previous.wall) {
+                        running = (cpu - previous.cpu) * 100 >=
+                                  (wall - previous.wall) * SamplingRound::running_cpu_share_percent;
+                    }
+                    previous.cpu = cpu;
+                    previous.wall = wall;
+                    record_raw_sample(*slot, 1, running ? sample_flags::running : 0);
+                }
+            }
+            slot->busy.fetch_sub(1, std::memory_order_seq_cst);
+        }
+        control->ticks.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+// The sampler thread's body with the GIL-free mechanism: CPU timers (cpu)
+// or the ticking thread (wall) fill the slots; this thread takes the GIL
+// only every drain period, to find threads and name what was sampled.
+inline void run_gil_free_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core,
+                                 std::uint64_t epoch, std::size_t max_frames) {
+    set_thread_name("pycroscope-sampler");
+    if (interpreter_finalizing()) {
+        return;
+    }
+    control->gil_free.store(true, std::memory_order_relaxed);
+    const PyGILState_STATE gil = PyGILState_Ensure();
+    PyThreadState* own = PyThreadState_Get();
+    start_code_graveyard();
+    std::unique_ptr<RawSampleDrain> drain;
+    try {
+        drain = std::make_unique<RawSampleDrain>(max_frames, !control->wall_clock());
+        drain->scan(*core, own, pycroscope::detail::tls_slot.buffer, control->period_ns(), control->paused());
+    } catch (...) {
+        drain = nullptr;
+    }
+    PyEval_SaveThread();
+    std::thread ticker;
+    if (drain != nullptr && control->wall_clock()) {
+        ticker = std::thread(&run_ticker, control);
+    }
+    bool interpreter_alive = true;
+    bool running = drain != nullptr;
+    while (running) {
+        // 20 ms: short enough that few threads live and die unseen and the
+        // slots' rings never fill; long enough that taking the GIL costs little.
+        running = control->wait_for(std::chrono::milliseconds(20));
+        if (interpreter_finalizing() || !Py_IsInitialized()) {
+            interpreter_alive = false; // never take the GIL during Py_FinalizeEx
+            break;
+        }
+        PyEval_RestoreThread(own);
+        try {
+            drain->scan(*core, own, pycroscope::detail::tls_slot.buffer, control->period_ns(), control->paused());
+            drain->resolve();
+        } catch (...) {
+            // Out of memory while staging: these samples are lost, the next round tries again.
+        }
+        if (!running) {
+            drain->retire_all();
+        }
+        PyEval_SaveThread();
+        const std::size_t written = drain->publish(epoch);
+        control->samples.fetch_add(written, std::memory_order_relaxed);
+        control->invalid_frames.store(drain->invalid_frames(), std::memory_order_relaxed);
+        control->dropped.store(drain->dropped(), std::memory_order_relaxed);
+        control->cpu_ns_sampled.store(drain->cpu_ns_sampled(), std::memory_order_relaxed);
+        if (!control->wall_clock()) {
+            // CPU clock: the rate is samples per CPU second of the sampled threads.
+            control->ticks.store(drain->raw_samples(), std::memory_order_relaxed);
+            control->intervals.store(drain->weighted_samples(), std::memory_order_relaxed);
+            control->active_ns.store(drain->cpu_ns_sampled(), std::memory_order_relaxed);
+        }
+    }
+    if (ticker.joinable()) {
+        control->request_stop();
+        ticker.join();
+    }
+    drain.reset(); // deletes the timers of threads still known (their last samples are lost if not drained)
+    if (interpreter_alive && Py_IsInitialized() && !interpreter_finalizing()) {
+        PyEval_RestoreThread(own);
+        stop_code_graveyard();
+        PyGILState_Release(gil);
+    } else {
+        stop_code_graveyard();
+    }
+}
+
+// True when this process can run the GIL-free mechanism for that clock.
+inline bool gil_free_sampling_available(bool wall_clock) {
+#if PYCROSCOPE_SIGNAL_SAMPLER
+    if (!safe_read::available()) {
+        return false;
+    }
+    return wall_clock || sample_signal() != 0;
+#else
+    (void)wall_clock;
+    return false;
+#endif
+}
+
+inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core, std::uint64_t epoch,
+                        std::size_t max_frames, bool gil_free) {
+    if (gil_free) {
+        run_gil_free_sampler(std::move(control), core, epoch, max_frames);
+    } else {
+        run_gil_sampler(std::move(control), core, epoch, max_frames);
     }
 }
 
@@ -427,7 +693,9 @@ private:
         forget_in_forked_child<&detail::forget_sampler_in_child>();
         control_ = std::make_shared<detail::SamplerControl>(options);
         pid_ = current_pid();
-        thread_ = std::thread(&detail::run_sampler, control_, &core, core.epoch(), options.max_frames);
+        const bool gil_free =
+            !options.use_gil_sampler && detail::gil_free_sampling_available(control_->wall_clock());
+        thread_ = std::thread(&detail::run_sampler, control_, &core, core.epoch(), options.max_frames, gil_free);
         std::lock_guard<std::mutex> lock(detail::active_sampler_mutex());
         detail::active_sampler_slot() = control_;
     }

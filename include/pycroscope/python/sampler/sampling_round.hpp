@@ -80,6 +80,90 @@ inline std::int64_t monotonic_ns() noexcept {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+inline PyObject* threading_name() {
+    static PyObject* name = PyUnicode_InternFromString("threading");
+    return name;
+}
+
+// threading's name and native id of a Python thread (first sight only:
+// attribute reads of a Thread instance, no Python code runs).
+inline void describe_from_threading(unsigned long ident, std::string& name, std::uint64_t& os_tid) {
+    PyObject* module_name = threading_name();
+    PyObject* threading = module_name != nullptr ? PyImport_GetModule(module_name) : nullptr;
+    if (threading == nullptr) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject* active = PyObject_GetAttrString(threading, "_active");
+    Py_DECREF(threading);
+    if (active == nullptr || !PyDict_Check(active)) {
+        Py_XDECREF(active);
+        PyErr_Clear();
+        return;
+    }
+    PyObject* key = PyLong_FromUnsignedLong(ident);
+    PyObject* thread = key != nullptr ? PyDict_GetItemWithError(active, key) : nullptr; // borrowed
+    Py_XDECREF(key);
+    if (thread != nullptr) {
+        Py_INCREF(thread);
+        if (PyObject* value = PyObject_GetAttrString(thread, "_name")) {
+            name = python::detail::utf8(value, "");
+            Py_DECREF(value);
+        }
+        PyErr_Clear();
+        if (os_tid == 0) {
+            if (PyObject* value = PyObject_GetAttrString(thread, "_native_id")) {
+                if (PyLong_Check(value)) {
+                    os_tid = PyLong_AsUnsignedLongLong(value);
+                }
+                Py_DECREF(value);
+            }
+        }
+        Py_DECREF(thread);
+    }
+    Py_DECREF(active);
+    PyErr_Clear();
+}
+
+// Puts a thread's native zones between its Python frames in true call order.
+// raw: frames innermost first (frame_walk); zones: outermost first
+// (ZoneStack::read). Calls frame(const RawFrame&) and zone(const
+// SourceLocation*) outermost first. A zone on the C stack goes inside every
+// frame whose eval loop is at a higher address; a zone opened from Python
+// goes right after its frame.
+template <class OnFrame, class OnZone>
+inline void interleave(const frame_walk::RawFrame* raw, std::size_t raw_count, const ZoneStack::Entry* zones,
+                       std::size_t zone_count, OnFrame&& frame, OnZone&& zone) {
+    std::size_t next = raw_count; // raw[next - 1] is the outermost frame not yet emitted
+    for (std::size_t z = 0; z < zone_count; ++z) {
+        const ZoneStack::Entry& entry = zones[z];
+        if (entry.location == nullptr) {
+            continue;
+        }
+        if ((entry.position & ZoneStack::python_frame_tag) != 0) {
+            const void* anchor = reinterpret_cast<const void*>(entry.position & ~ZoneStack::python_frame_tag);
+            std::size_t found = next;
+            for (std::size_t i = next; i > 0; --i) {
+                if (raw[i - 1].id == anchor) {
+                    found = i - 1;
+                    break;
+                }
+            }
+            while (found < next) { // emits up to and including the anchor frame
+                frame(raw[--next]);
+            }
+        } else {
+            while (next > 0 && raw[next - 1].c_position > entry.position) {
+                frame(raw[--next]);
+            }
+        }
+        zone(entry.location);
+    }
+    while (next > 0) {
+        frame(raw[--next]);
+    }
+}
+
 class SamplingRound {
 public:
     // A thread counts as running when its CPU clock advanced by at least
@@ -200,50 +284,6 @@ private:
         }
     }
 
-    // threading's name and native id of a Python thread (first sight only:
-    // attribute reads of a Thread instance, no Python code runs).
-    static void describe_from_threading(unsigned long ident, std::string& name, std::uint64_t& os_tid) {
-        PyObject* module_name = threading_name();
-        PyObject* threading = module_name != nullptr ? PyImport_GetModule(module_name) : nullptr;
-        if (threading == nullptr) {
-            PyErr_Clear();
-            return;
-        }
-        PyObject* active = PyObject_GetAttrString(threading, "_active");
-        Py_DECREF(threading);
-        if (active == nullptr || !PyDict_Check(active)) {
-            Py_XDECREF(active);
-            PyErr_Clear();
-            return;
-        }
-        PyObject* key = PyLong_FromUnsignedLong(ident);
-        PyObject* thread = key != nullptr ? PyDict_GetItemWithError(active, key) : nullptr; // borrowed
-        Py_XDECREF(key);
-        if (thread != nullptr) {
-            Py_INCREF(thread);
-            if (PyObject* value = PyObject_GetAttrString(thread, "_name")) {
-                name = python::detail::utf8(value, "");
-                Py_DECREF(value);
-            }
-            PyErr_Clear();
-            if (os_tid == 0) {
-                if (PyObject* value = PyObject_GetAttrString(thread, "_native_id")) {
-                    if (PyLong_Check(value)) {
-                        os_tid = PyLong_AsUnsignedLongLong(value);
-                    }
-                    Py_DECREF(value);
-                }
-            }
-            Py_DECREF(thread);
-        }
-        Py_DECREF(active);
-        PyErr_Clear();
-    }
-    static PyObject* threading_name() {
-        static PyObject* name = PyUnicode_InternFromString("threading");
-        return name;
-    }
-
     Known& known_python_thread(const SessionCore& core, PyThreadState* t, const ThreadBuffer* buffer) {
         const unsigned long ident = frame_walk::thread_id(t);
         const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(t) ^ (std::uint64_t{ident} * 0x9E3779B97F4A7C15ull)) &
@@ -338,44 +378,17 @@ private:
         const std::size_t zone_count = buffer != nullptr ? buffer->zones.read(zones_.data(), zones_.size()) : 0;
         stage_header(last_key_, now, known, false);
 
-        // raw_ is innermost first: emit from the end (outermost). A zone on
-        // the C stack goes inside every frame whose eval loop is at a higher
-        // address; a zone opened from Python goes right after its frame.
-        std::size_t next = raw_count; // raw_[next - 1] is the outermost frame not yet emitted
         if (truncated) {
             add_frame(now, truncated_, 0); // the stack is cut: say so where the cut is
         }
-        auto emit_frame = [&](const frame_walk::RawFrame& frame) {
-            const SourceLocation* location = code_location(frame.code);
-            add_frame(now, location, static_cast<std::uint64_t>(line_of(location, frame.code, frame.byte_offset)));
-        };
-        for (std::size_t z = 0; z < zone_count; ++z) {
-            const ZoneStack::Entry& zone = zones_[z];
-            if (zone.location == nullptr) {
-                continue;
-            }
-            if ((zone.position & ZoneStack::python_frame_tag) != 0) {
-                const void* anchor = reinterpret_cast<const void*>(zone.position & ~ZoneStack::python_frame_tag);
-                std::size_t found = next;
-                for (std::size_t i = next; i > 0; --i) {
-                    if (raw_[i - 1].id == anchor) {
-                        found = i - 1;
-                        break;
-                    }
-                }
-                while (found < next) { // emits up to and including the anchor frame
-                    emit_frame(raw_[--next]);
-                }
-            } else {
-                while (next > 0 && raw_[next - 1].c_position > zone.position) {
-                    emit_frame(raw_[--next]);
-                }
-            }
-            add_frame(now, zone.location, 0);
-        }
-        while (next > 0) {
-            emit_frame(raw_[--next]);
-        }
+        interleave(
+            raw_.data(), raw_count, zones_.data(), zone_count,
+            [&](const frame_walk::RawFrame& frame) {
+                const SourceLocation* location = code_location(frame.code);
+                add_frame(now, location,
+                          static_cast<std::uint64_t>(line_of(location, frame.code, frame.byte_offset)));
+            },
+            [&](const SourceLocation* zone) { add_frame(now, zone, 0); });
         close_sample();
     }
 
