@@ -16879,7 +16879,14 @@ namespace detail {
 // code_location()'s first sight of a code object: intern it, keep it in
 // co_extra. attach_code_extra(), not _PyCode_SetExtra: its allocation may
 // re-enter the memory hooks, which attach line tables to this same code.
+// code_first_seen, when set, is also told (GIL held): a tracer backend that
+// must inspect a code object before it runs much (tracer/subscript_sites.hpp).
+inline void (*code_first_seen)(PyCodeObject*) noexcept = nullptr;
+
 PYCROSCOPE_NOINLINE inline const SourceLocation* code_location_miss(PyCodeObject* code, Py_ssize_t index) {
+    if (code_first_seen != nullptr) {
+        code_first_seen(code);
+    }
     const SourceLocation* location = intern_code(code);
     consider_watching(location);
     compat::attach_code_extra(code, index, const_cast<SourceLocation*>(location));
@@ -17598,6 +17605,219 @@ inline void close_report(std::uint64_t now) {
 } // namespace python
 } // namespace pycroscope
 // ---- end pycroscope/python/tracer/program_hooks.hpp ----
+// ---- begin pycroscope/python/tracer/python_thread_name.hpp ----
+// A thread started by the threading module takes its Python name
+// (threading.Thread(name="worker")) as its name in every output, as if it
+// had called pycroscope.set_thread_name(). The tracer looks once per thread
+// and session, when it first sees the thread: the outermost frame of such a
+// thread is threading.Thread._bootstrap(self), whose self is the Thread.
+// A name the program gave through set_thread_name() is kept. Later renames
+// (thread.name = ...) are not followed.
+
+
+#include <cstring>
+#include <string>
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+// threading.Thread._bootstrap's code object, once met (GIL held).
+inline PyCodeObject* thread_bootstrap_code = nullptr;
+
+inline bool ends_with(const std::string& text, const char* suffix) {
+    const std::size_t n = std::strlen(suffix);
+    return text.size() >= n && text.compare(text.size() - n, n, suffix) == 0;
+}
+
+inline bool is_thread_bootstrap(PyCodeObject* code) {
+    if (code == thread_bootstrap_code) {
+        return true;
+    }
+    if (utf8(code->co_name, "") != "_bootstrap" || code->co_argcount != 1) {
+        return false;
+    }
+    const std::string file = utf8(code->co_filename, "");
+    if (!ends_with(file, "/threading.py") && file != "threading.py") {
+        return false;
+    }
+    thread_bootstrap_code = code;
+    return true;
+}
+
+// thread: the _bootstrap frame's self (borrowed), or null.
+inline void adopt_python_thread_name(PyObject* thread) {
+    if (thread == nullptr || pycroscope::detail::tls_thread_name[0] != '\0') {
+        return;
+    }
+    PendingExceptionGuard pending;
+    PyObject* name = PyObject_GetAttrString(thread, "_name");
+    if (name == nullptr) {
+        PyErr_Clear();
+        return;
+    }
+    if (PyUnicode_Check(name)) {
+        const std::string text = utf8(name, "");
+        if (!text.empty()) {
+            set_thread_name(text);
+        }
+    }
+    Py_DECREF(name);
+}
+
+// The first local (self) of a running frame, as a new reference.
+inline PyObject* first_local(PyFrameObject* frame) {
+    if (PyObject* const* locals = compat::frame_fast_locals(frame)) {
+        Py_XINCREF(locals[0]);
+        return locals[0];
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject* self = PyFrame_GetVarString(frame, "self");
+    if (self == nullptr) {
+        PyErr_Clear();
+    }
+    return self;
+#else
+    return nullptr;
+#endif
+}
+
+// frame: the outermost frame of the thread the tracer meets for the first time.
+inline void name_thread_from_outermost(PyFrameObject* frame) {
+    if (frame == nullptr || !is_thread_bootstrap(compat::frame_code(frame))) {
+        return;
+    }
+    PendingExceptionGuard pending;
+    PyObject* self = first_local(frame);
+    adopt_python_thread_name(self);
+    Py_XDECREF(self);
+}
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/tracer/python_thread_name.hpp ----
+// ---- begin pycroscope/python/tracer/subscript_sites.hpp ----
+// Subscript sites kept generic for the eval-frame backend on CPython 3.11.0
+// to 3.11.3. There a subscript specialised to BINARY_SUBSCR_GETITEM pushes
+// the __getitem__ frame itself, inside the running _PyEval_EvalFrameDefault,
+// past the PEP 523 hook: the backend would miss those calls (3.11.4 added the
+// missing check, python/cpython gh-104405). The generic BINARY_SUBSCR calls
+// __getitem__ through _PyEval_Vector, that is through the hook, so while the
+// backend runs no site is left able to become BINARY_SUBSCR_GETITEM:
+//  - a Python frame that starts while its caller's current instruction is an
+//    adaptive or specialised subscript came from that site: the site becomes
+//    the base BINARY_SUBSCR. That instruction skips its inline cache, has no
+//    miss path and is never quickened again (quickening runs once per code
+//    object), so the site stays generic; other sites keep their specialisations.
+//  - a code object seen for the first time: a site already specialised for
+//    __getitem__ becomes the base instruction; a site whose adaptive counter
+//    would let it specialise at its next run (every site right after
+//    quickening) first runs generically for a long while, so its first
+//    __getitem__ call meets the hook, which then makes it generic for good.
+//  - at start, the code of every running frame counts as seen for the first time.
+// Not covered, rare: a site specialised for __getitem__ before the session,
+// in a code object an earlier session already named and that is not running
+// at start; a site that ran thousands of times without a Python __getitem__
+// and meets its first one at the very run it tries to specialise. Their
+// calls reach the hook again once the specialisation misses.
+
+
+#include <cstdint>
+
+namespace pycroscope {
+namespace python {
+namespace subscript_sites {
+
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND && PY_VERSION_HEX >= 0x030B0000
+// 3.11's opcode numbers (Include/opcode.h; fixed within a minor release).
+// Not included: its macros (CALL, CACHE, ...) would leak into every user.
+constexpr std::uint8_t binary_subscr = 25;
+constexpr std::uint8_t binary_subscr_adaptive = 17;
+constexpr std::uint8_t binary_subscr_getitem = 19;
+constexpr std::uint8_t binary_subscr_tuple_int = 21; // 17..21: the adaptive form and its specialisations
+// An adaptive counter (value << 4 | backoff) of 4095 runs before the next try to specialise.
+constexpr std::uint16_t generic_runs_counter = 0xFFF0;
+
+// Inline cache entries after each 3.11 opcode, specialised forms included
+// (_PyOpcode_Caches by _PyOpcode_Deopt, which libpython does not export; the
+// same on every 3.11 release), to step over cache data when scanning code.
+constexpr std::uint8_t cache_entries[256] = {
+    0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 0, 0, 0, 5, 5, 0, 0, 0, 0, 0, 0, 5, 10, 10, 10, 10, 1, 0, 10, 10,
+    1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 4,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 2, 0, 0, 0, 0, 0, 1, 0, 0, 5, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 0, 4, 4,
+    10, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 4, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+inline bool guard_active = false; // this interpreter lacks the check and the eval-frame backend runs
+
+inline bool is_subscript_family(std::uint8_t op) noexcept {
+    return op >= binary_subscr_adaptive && op <= binary_subscr_tuple_int;
+}
+
+// The running frame's current instruction: when it is an adaptive or
+// specialised subscript, a Python frame starting now is its __getitem__
+// (or code that __getitem__ runs through C): keep the site generic.
+PYCROSCOPE_FORCE_INLINE void on_frame_start(PyThreadState* tstate) noexcept {
+    const auto* caller = reinterpret_cast<const compat::InterpreterFrame*>(tstate->cframe->current_frame);
+    if (caller == nullptr) {
+        return;
+    }
+    _Py_CODEUNIT* instruction = caller->prev_instr;
+    if (PYCROSCOPE_UNLIKELY(is_subscript_family(static_cast<std::uint8_t>(_Py_OPCODE(*instruction)))) &&
+        instruction >= _PyCode_CODE(caller->f_code)) {
+        _Py_SET_OPCODE(*instruction, binary_subscr);
+    }
+}
+
+// A code object met for the first time (GIL held).
+inline void scan_code(PyCodeObject* code) noexcept {
+    _Py_CODEUNIT* instructions = _PyCode_CODE(code);
+    const Py_ssize_t size = Py_SIZE(code);
+    const bool quickened = code->co_warmup == 0;
+    for (Py_ssize_t i = 0; i < size; i += 1 + cache_entries[_Py_OPCODE(instructions[i])]) {
+        const auto op = static_cast<std::uint8_t>(_Py_OPCODE(instructions[i]));
+        if (op == binary_subscr_getitem) {
+            _Py_SET_OPCODE(instructions[i], binary_subscr);
+        } else if ((op == binary_subscr_adaptive || (op == binary_subscr && !quickened)) && i + 1 < size &&
+                   instructions[i + 1] < generic_runs_counter) {
+            // Not yet quickened: quickening turns the site adaptive and keeps
+            // the counter (it expects zero there, and specialises at once).
+            instructions[i + 1] = generic_runs_counter;
+        }
+    }
+}
+
+// True on the releases that lack the check: 3.11.0 to 3.11.3, by the
+// library actually loaded (Py_Version), not the headers built against.
+inline bool interpreter_needs_guard() noexcept { return Py_Version < 0x030B0400; }
+
+// The eval-frame backend starts (GIL held): arm the guard and scan the
+// code of every frame already running on any thread of this interpreter.
+inline void start(PyInterpreterState* interp) {
+    guard_active = interpreter_needs_guard();
+    if (!guard_active) {
+        return;
+    }
+    for (PyThreadState* tstate = PyInterpreterState_ThreadHead(interp); tstate != nullptr;
+         tstate = PyThreadState_Next(tstate)) {
+        for (const auto* frame = reinterpret_cast<const compat::InterpreterFrame*>(tstate->cframe->current_frame);
+             frame != nullptr; frame = frame->previous) {
+            scan_code(frame->f_code);
+        }
+    }
+}
+inline void stop() noexcept { guard_active = false; }
+#endif
+
+} // namespace subscript_sites
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/tracer/subscript_sites.hpp ----
 // ---- begin pycroscope/python/tracer/thread_trace_state.hpp ----
 // Per-thread Python tracing state: which session it belongs to, and the
 // shadow stack of Python frames the hooks maintain (the resource collectors
@@ -17788,7 +18008,9 @@ inline void emit_exception_info(std::uint64_t epoch, PyObject* arg) {
 // frames already running (outermost first), so their returns are balanced.
 // Takes ownership of the reference to innermost. track_frames (eval_frame
 // backend) remembers which frames those are: that hook never sees them return.
-inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool track_frames = false) {
+// starting: the frame being entered, outermost when innermost is null.
+inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool track_frames = false,
+                        PyFrameObject* starting = nullptr) {
     ThreadTraceState& state = tls_trace;
     state.epoch = epoch;
     state.depth = 0;
@@ -17799,6 +18021,7 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     for (PyFrameObject* frame = innermost; frame != nullptr; frame = PyFrame_GetBack(frame)) {
         frames.push_back(frame);
     }
+    name_thread_from_outermost(frames.empty() ? starting : frames.back());
     for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
         const SourceLocation* location = code_location(compat::frame_code(*it));
         emit(epoch, EventKind::py_call, location, 0, event_flags::synthetic);
@@ -17836,7 +18059,7 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
         if (what == PyTrace_CALL) {
-            sync_thread(epoch, PyFrame_GetBack(frame));
+            sync_thread(epoch, PyFrame_GetBack(frame), false, frame);
         } else {
             Py_INCREF(frame);
             sync_thread(epoch, frame);
@@ -18100,6 +18323,11 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
         }
         return hot.next_eval(tstate, frame, throwflag);
     }
+#if PY_VERSION_HEX >= 0x030B0000
+    if (subscript_sites::guard_active) {
+        subscript_sites::on_frame_start(tstate);
+    }
+#endif
     const compat::FrameEntry entry = compat::eval_frame_entry(frame);
     if (entry == compat::FrameEntry::generator_creation) {
         return hot.next_eval(tstate, frame, throwflag); // generator creation: no call
@@ -18109,7 +18337,11 @@ inline PyObject* eval_frame_hook(PyThreadState* tstate, compat::EvalFrame* frame
     }
     ThreadTraceState& state = tls_trace;
     if (PYCROSCOPE_UNLIKELY(state.epoch != epoch)) {
-        sync_thread(epoch, PyThreadState_GetFrame(tstate), true);
+        PyFrameObject* running = PyThreadState_GetFrame(tstate);
+        if (running == nullptr && is_thread_bootstrap(compat::eval_frame_code(frame))) {
+            adopt_python_thread_name(compat::eval_frame_fast_locals(frame)[0]);
+        }
+        sync_thread(epoch, running, true);
     }
     if (PYCROSCOPE_UNLIKELY(state.synthetic != 0) && state.depth <= state.synthetic) {
         close_finished_synthetic(epoch, state, compat::running_frame_id(tstate));
@@ -18650,6 +18882,14 @@ private:
             detail::hot.next_eval = eval_taken ? current : compat::default_eval_frame();
             compat::set_eval_frame(interp, &detail::eval_frame_hook);
             tracer.eval_hook_installed = true;
+#if PY_VERSION_HEX >= 0x030B0000
+            if (tracer.backend == Backend::eval_frame) {
+                subscript_sites::start(interp);
+                if (subscript_sites::guard_active) {
+                    detail::code_first_seen = &subscript_sites::scan_code;
+                }
+            }
+#endif
         } else if (tracer.backend == Backend::profile) {
             tracer.conflicts.push_back("threads started after start() are not traced: the eval-frame slot is taken");
         }
@@ -18690,6 +18930,10 @@ public:
         }
         detail::python_epoch.store(0, std::memory_order_release);
         tracer.active = false;
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND && PY_VERSION_HEX >= 0x030B0000
+        subscript_sites::stop();
+        detail::code_first_seen = nullptr;
+#endif
         conflicts_ = tracer.conflicts;
         detail::close_report(clock::now());
         program_hooks_ = detail::program_hooks().report;
@@ -18819,6 +19063,95 @@ inline void add_summary_sections(sinks::JsonSummarySink& sink, const PythonTrace
 // Version-specific layouts stay in this file (and compat::InterpreterFrame
 // in cpython.hpp for 3.11).
 
+// ---- begin pycroscope/python/runtime/safe_read.hpp ----
+// Reading memory of this process that may have been freed since its address
+// was taken, without crashing: process_vm_readv on our own pid copies what is
+// mapped and fails with EFAULT where a plain load would fault. It is one
+// system call, async-signal-safe, and needs no ptrace permission for the
+// caller's own process. Used by the wall-clock sampler (frame chains of
+// threads that run meanwhile) and by the drain side to check a sampled code
+// object before touching it.
+//
+// The bytes read may be stale or torn (the owner writes them meanwhile):
+// callers validate what they read (type checks, depth limits, cycle checks).
+
+#include <cstddef>
+#include <cstring>
+
+#if defined(__linux__)
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#endif
+
+namespace pycroscope {
+namespace python {
+namespace safe_read {
+
+// True when safe reads work here (Linux, process_vm_readv not forbidden by a
+// seccomp profile). Checked once.
+inline bool available() noexcept {
+#if defined(__linux__)
+    static const bool works = [] {
+        const int probe = 42;
+        int copy = 0;
+        iovec local{&copy, sizeof copy};
+        iovec remote{const_cast<int*>(&probe), sizeof probe};
+        return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(sizeof probe) &&
+               copy == probe;
+    }();
+    return works;
+#else
+    return false;
+#endif
+}
+
+// Copies size bytes at address into out; false when any of them is unmapped.
+inline bool read(const void* address, void* out, std::size_t size) noexcept {
+#if defined(__linux__)
+    if (address == nullptr) {
+        return false;
+    }
+    iovec local{out, size};
+    iovec remote{const_cast<void*>(address), size};
+    const ssize_t got = ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0); // getpid: right after fork too
+    return got == static_cast<ssize_t>(size);
+#else
+    (void)address;
+    (void)out;
+    (void)size;
+    return false;
+#endif
+}
+
+template <class T>
+inline bool read(const void* address, T& out) noexcept {
+    return read(address, &out, sizeof(T));
+}
+
+// Reads through safe_read::read (other threads' memory, maybe freed).
+struct CheckedReader {
+    bool operator()(const void* address, void* out, std::size_t size) const noexcept {
+        return read(address, out, size);
+    }
+};
+
+// Plain loads, for a thread reading its own frame chain (signal handler):
+// every frame on the chain is alive while the thread is stopped in it.
+struct DirectReader {
+    bool operator()(const void* address, void* out, std::size_t size) const noexcept {
+        if (address == nullptr) {
+            return false;
+        }
+        std::memcpy(out, address, size);
+        return true;
+    }
+};
+
+} // namespace safe_read
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/runtime/safe_read.hpp ----
 
 #include <cstddef>
 #include <cstdint>
@@ -18835,6 +19168,7 @@ struct RawFrame {
     int byte_offset;            // of the current instruction; -1 when not started
     std::uintptr_t c_position;  // C-stack address of the eval loop running it
     const void* id;             // identity of the frame (compared, never dereferenced)
+    bool generator = false;     // owned by a generator (never "incomplete"); walk_raw only
 };
 
 namespace detail {
@@ -18946,7 +19280,7 @@ inline std::size_t walk(PyThreadState* tstate, RawFrame* out, std::size_t max) n
         }
         const int index = detail::code_unit_index(code, frame->instr);
         out[n++] = RawFrame{code, index < 0 ? -1 : index * static_cast<int>(sizeof(detail::CodeUnit)),
-                            frame_walk::unknown_position, frame};
+                            frame_walk::unknown_position, frame, false};
     }
 #elif PY_VERSION_HEX >= 0x030B0000
     for (_PyCFrame* cframe = tstate->cframe; cframe != nullptr && n < max; cframe = cframe->previous) {
@@ -18956,7 +19290,7 @@ inline std::size_t walk(PyThreadState* tstate, RawFrame* out, std::size_t max) n
             if (!detail::incomplete(code, frame->prev_instr, frame->owner, 1 /* FRAME_OWNED_BY_GENERATOR */)) {
                 const int index = detail::code_unit_index(code, frame->prev_instr);
                 out[n++] = RawFrame{code, index < 0 ? -1 : index * static_cast<int>(sizeof(detail::CodeUnit)),
-                                    reinterpret_cast<std::uintptr_t>(cframe), frame};
+                                    reinterpret_cast<std::uintptr_t>(cframe), frame, false};
             }
             if (frame->is_entry) {
                 break;
@@ -18979,10 +19313,158 @@ inline std::size_t walk(PyThreadState* tstate, RawFrame* out, std::size_t max) n
 #else
         const int offset = frame->f_lasti; // bytes in 3.9
 #endif
-        out[n++] = RawFrame{frame->f_code, offset, position, frame};
+        out[n++] = RawFrame{frame->f_code, offset, position, frame, false};
     }
 #endif
     return n;
+}
+
+// Without the GIL: the frames of tstate as raw pointers, innermost first,
+// every read through read (safe_read.hpp: DirectReader for a thread reading
+// its own chain from a signal handler, CheckedReader for another thread's).
+// Code objects are not dereferenced: RawFrame::code may be dead or not a code
+// object at all (a frame being pushed, a chain torn by a concurrent update);
+// the caller validates it later (sample_drain.hpp) and drops what fails.
+// Bounded: at most max frames and a fixed number of steps (a torn chain may
+// loop). byte_offset is computed from the code pointer without reading it,
+// and may be out of range for the same reasons.
+template <class Reader>
+inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t max, const Reader& read) noexcept {
+    std::size_t n = 0;
+    if (tstate == nullptr) {
+        return 0;
+    }
+    std::size_t steps = 4 * max + 64;
+#if PY_VERSION_HEX >= 0x030C0000
+    void* first = nullptr;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (!read(&tstate->current_frame, &first, sizeof first)) {
+        return 0;
+    }
+#else
+    _PyCFrame* cframe = nullptr;
+    if (!read(&tstate->cframe, &cframe, sizeof cframe) || cframe == nullptr ||
+        !read(&cframe->current_frame, &first, sizeof first)) {
+        return 0;
+    }
+#endif
+    std::size_t unplaced = 0;
+    auto* address = static_cast<detail::InterpreterFrame*>(first);
+    while (address != nullptr && steps-- > 0) {
+        detail::InterpreterFrame frame;
+        if (!read(address, &frame, sizeof frame)) {
+            break;
+        }
+        if (frame.owner == detail::owned_by_cstack) {
+            for (; unplaced < n; ++unplaced) {
+                out[unplaced].c_position = reinterpret_cast<std::uintptr_t>(address);
+            }
+        } else {
+            if (n == max) {
+                break;
+            }
+            auto* code = reinterpret_cast<PyCodeObject*>(frame.f_code_or_executable);
+            const std::ptrdiff_t index =
+                code != nullptr ? frame.instr - reinterpret_cast<detail::CodeUnit*>(code->co_code_adaptive) : -1;
+            out[n++] = RawFrame{code,
+                                index < 0 || index > (1 << 28) ? -1
+                                                                 : static_cast<int>(index) * static_cast<int>(sizeof(detail::CodeUnit)),
+                                unknown_position, address, frame.owner == detail::owned_by_generator};
+        }
+        if (frame.previous == address) {
+            break;
+        }
+        address = frame.previous;
+    }
+#elif PY_VERSION_HEX >= 0x030B0000
+    _PyCFrame* cframe_address = nullptr;
+    if (!read(&tstate->cframe, &cframe_address, sizeof cframe_address)) {
+        return 0;
+    }
+    while (cframe_address != nullptr && n < max && steps-- > 0) {
+        _PyCFrame cframe;
+        if (!read(cframe_address, &cframe, sizeof cframe)) {
+            break;
+        }
+        auto* address = reinterpret_cast<compat::InterpreterFrame*>(cframe.current_frame);
+        while (address != nullptr && n < max && steps-- > 0) {
+            compat::InterpreterFrame frame;
+            if (!read(address, &frame, offsetof(compat::InterpreterFrame, localsplus))) {
+                break;
+            }
+            PyCodeObject* code = frame.f_code;
+            const std::ptrdiff_t index =
+                code != nullptr ? frame.prev_instr - reinterpret_cast<_Py_CODEUNIT*>(code->co_code_adaptive) : -1;
+            out[n++] = RawFrame{code,
+                                index < 0 || index > (1 << 28) ? -1
+                                                                 : static_cast<int>(index) * static_cast<int>(sizeof(_Py_CODEUNIT)),
+                                reinterpret_cast<std::uintptr_t>(cframe_address), address, frame.owner == 1};
+            if (frame.is_entry || frame.previous == address) {
+                break;
+            }
+            address = frame.previous;
+        }
+        if (cframe.previous == cframe_address) {
+            break;
+        }
+        cframe_address = cframe.previous;
+    }
+#else
+    PyFrameObject* address = nullptr;
+    if (!read(&tstate->frame, &address, sizeof address)) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    CFrame* cframe = nullptr;
+    if (!read(&tstate->cframe, &cframe, sizeof cframe)) {
+        cframe = nullptr;
+    }
+    const CFrame* root = &tstate->root_cframe;
+#endif
+    while (address != nullptr && n < max && steps-- > 0) {
+        PyFrameObject frame;
+        if (!read(address, &frame, sizeof frame)) {
+            break;
+        }
+        std::uintptr_t position = unknown_position;
+#if PY_VERSION_HEX >= 0x030A0000
+        if (cframe != nullptr && cframe != root) {
+            position = reinterpret_cast<std::uintptr_t>(cframe);
+            CFrame* previous = nullptr;
+            cframe = read(&cframe->previous, &previous, sizeof previous) ? previous : nullptr;
+        }
+        const int offset = frame.f_lasti < 0 ? -1 : frame.f_lasti * 2;
+#else
+        const int offset = frame.f_lasti;
+#endif
+        out[n++] = RawFrame{frame.f_code, offset, position, address, frame.f_gen != nullptr};
+        if (frame.f_back == address) {
+            break;
+        }
+        address = frame.f_back;
+    }
+#endif
+    return n;
+}
+
+// Drain side, GIL held, code already known to be a live code object: the
+// frame's byte offset if it is in range and the frame has started (CPython
+// hides frames still being set up), else -2 (drop the frame).
+inline int checked_offset(PyCodeObject* code, const RawFrame& frame) noexcept {
+#if PY_VERSION_HEX >= 0x030B0000
+    const Py_ssize_t size = Py_SIZE(code) * static_cast<Py_ssize_t>(sizeof(detail::CodeUnit));
+    if (frame.byte_offset < 0 || frame.byte_offset >= size) {
+        return -2;
+    }
+    if (!frame.generator &&
+        frame.byte_offset < code->_co_firsttraceable * static_cast<int>(sizeof(detail::CodeUnit))) {
+        return -2; // _PyFrame_IsIncomplete
+    }
+    return frame.byte_offset;
+#else
+    const Py_ssize_t size = PyBytes_Check(code->co_code) ? PyBytes_GET_SIZE(code->co_code) : 0;
+    return frame.byte_offset >= size ? -2 : frame.byte_offset; // -1: not started, reported at its first line
+#endif
 }
 
 // Line of a frame's current instruction (PyCode_Addr2Line: no allocation,
@@ -19070,6 +19552,90 @@ inline std::int64_t monotonic_ns() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+inline PyObject* threading_name() {
+    static PyObject* name = PyUnicode_InternFromString("threading");
+    return name;
+}
+
+// threading's name and native id of a Python thread (first sight only:
+// attribute reads of a Thread instance, no Python code runs).
+inline void describe_from_threading(unsigned long ident, std::string& name, std::uint64_t& os_tid) {
+    PyObject* module_name = threading_name();
+    PyObject* threading = module_name != nullptr ? PyImport_GetModule(module_name) : nullptr;
+    if (threading == nullptr) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject* active = PyObject_GetAttrString(threading, "_active");
+    Py_DECREF(threading);
+    if (active == nullptr || !PyDict_Check(active)) {
+        Py_XDECREF(active);
+        PyErr_Clear();
+        return;
+    }
+    PyObject* key = PyLong_FromUnsignedLong(ident);
+    PyObject* thread = key != nullptr ? PyDict_GetItemWithError(active, key) : nullptr; // borrowed
+    Py_XDECREF(key);
+    if (thread != nullptr) {
+        Py_INCREF(thread);
+        if (PyObject* value = PyObject_GetAttrString(thread, "_name")) {
+            name = python::detail::utf8(value, "");
+            Py_DECREF(value);
+        }
+        PyErr_Clear();
+        if (os_tid == 0) {
+            if (PyObject* value = PyObject_GetAttrString(thread, "_native_id")) {
+                if (PyLong_Check(value)) {
+                    os_tid = PyLong_AsUnsignedLongLong(value);
+                }
+                Py_DECREF(value);
+            }
+        }
+        Py_DECREF(thread);
+    }
+    Py_DECREF(active);
+    PyErr_Clear();
+}
+
+// Puts a thread's native zones between its Python frames in true call order.
+// raw: frames innermost first (frame_walk); zones: outermost first
+// (ZoneStack::read). Calls frame(const RawFrame&) and zone(const
+// SourceLocation*) outermost first. A zone on the C stack goes inside every
+// frame whose eval loop is at a higher address; a zone opened from Python
+// goes right after its frame.
+template <class OnFrame, class OnZone>
+inline void interleave(const frame_walk::RawFrame* raw, std::size_t raw_count, const ZoneStack::Entry* zones,
+                       std::size_t zone_count, OnFrame&& frame, OnZone&& zone) {
+    std::size_t next = raw_count; // raw[next - 1] is the outermost frame not yet emitted
+    for (std::size_t z = 0; z < zone_count; ++z) {
+        const ZoneStack::Entry& entry = zones[z];
+        if (entry.location == nullptr) {
+            continue;
+        }
+        if ((entry.position & ZoneStack::python_frame_tag) != 0) {
+            const void* anchor = reinterpret_cast<const void*>(entry.position & ~ZoneStack::python_frame_tag);
+            std::size_t found = next;
+            for (std::size_t i = next; i > 0; --i) {
+                if (raw[i - 1].id == anchor) {
+                    found = i - 1;
+                    break;
+                }
+            }
+            while (found < next) { // emits up to and including the anchor frame
+                frame(raw[--next]);
+            }
+        } else {
+            while (next > 0 && raw[next - 1].c_position > entry.position) {
+                frame(raw[--next]);
+            }
+        }
+        zone(entry.location);
+    }
+    while (next > 0) {
+        frame(raw[--next]);
+    }
 }
 
 class SamplingRound {
@@ -19192,50 +19758,6 @@ private:
         }
     }
 
-    // threading's name and native id of a Python thread (first sight only:
-    // attribute reads of a Thread instance, no Python code runs).
-    static void describe_from_threading(unsigned long ident, std::string& name, std::uint64_t& os_tid) {
-        PyObject* module_name = threading_name();
-        PyObject* threading = module_name != nullptr ? PyImport_GetModule(module_name) : nullptr;
-        if (threading == nullptr) {
-            PyErr_Clear();
-            return;
-        }
-        PyObject* active = PyObject_GetAttrString(threading, "_active");
-        Py_DECREF(threading);
-        if (active == nullptr || !PyDict_Check(active)) {
-            Py_XDECREF(active);
-            PyErr_Clear();
-            return;
-        }
-        PyObject* key = PyLong_FromUnsignedLong(ident);
-        PyObject* thread = key != nullptr ? PyDict_GetItemWithError(active, key) : nullptr; // borrowed
-        Py_XDECREF(key);
-        if (thread != nullptr) {
-            Py_INCREF(thread);
-            if (PyObject* value = PyObject_GetAttrString(thread, "_name")) {
-                name = python::detail::utf8(value, "");
-                Py_DECREF(value);
-            }
-            PyErr_Clear();
-            if (os_tid == 0) {
-                if (PyObject* value = PyObject_GetAttrString(thread, "_native_id")) {
-                    if (PyLong_Check(value)) {
-                        os_tid = PyLong_AsUnsignedLongLong(value);
-                    }
-                    Py_DECREF(value);
-                }
-            }
-            Py_DECREF(thread);
-        }
-        Py_DECREF(active);
-        PyErr_Clear();
-    }
-    static PyObject* threading_name() {
-        static PyObject* name = PyUnicode_InternFromString("threading");
-        return name;
-    }
-
     Known& known_python_thread(const SessionCore& core, PyThreadState* t, const ThreadBuffer* buffer) {
         const unsigned long ident = frame_walk::thread_id(t);
         const std::uint64_t key = (reinterpret_cast<std::uintptr_t>(t) ^ (std::uint64_t{ident} * 0x9E3779B97F4A7C15ull)) &
@@ -19330,44 +19852,17 @@ private:
         const std::size_t zone_count = buffer != nullptr ? buffer->zones.read(zones_.data(), zones_.size()) : 0;
         stage_header(last_key_, now, known, false);
 
-        // raw_ is innermost first: emit from the end (outermost). A zone on
-        // the C stack goes inside every frame whose eval loop is at a higher
-        // address; a zone opened from Python goes right after its frame.
-        std::size_t next = raw_count; // raw_[next - 1] is the outermost frame not yet emitted
         if (truncated) {
             add_frame(now, truncated_, 0); // the stack is cut: say so where the cut is
         }
-        auto emit_frame = [&](const frame_walk::RawFrame& frame) {
-            const SourceLocation* location = code_location(frame.code);
-            add_frame(now, location, static_cast<std::uint64_t>(line_of(location, frame.code, frame.byte_offset)));
-        };
-        for (std::size_t z = 0; z < zone_count; ++z) {
-            const ZoneStack::Entry& zone = zones_[z];
-            if (zone.location == nullptr) {
-                continue;
-            }
-            if ((zone.position & ZoneStack::python_frame_tag) != 0) {
-                const void* anchor = reinterpret_cast<const void*>(zone.position & ~ZoneStack::python_frame_tag);
-                std::size_t found = next;
-                for (std::size_t i = next; i > 0; --i) {
-                    if (raw_[i - 1].id == anchor) {
-                        found = i - 1;
-                        break;
-                    }
-                }
-                while (found < next) { // emits up to and including the anchor frame
-                    emit_frame(raw_[--next]);
-                }
-            } else {
-                while (next > 0 && raw_[next - 1].c_position > zone.position) {
-                    emit_frame(raw_[--next]);
-                }
-            }
-            add_frame(now, zone.location, 0);
-        }
-        while (next > 0) {
-            emit_frame(raw_[--next]);
-        }
+        interleave(
+            raw_.data(), raw_count, zones_.data(), zone_count,
+            [&](const frame_walk::RawFrame& frame) {
+                const SourceLocation* location = code_location(frame.code);
+                add_frame(now, location,
+                          static_cast<std::uint64_t>(line_of(location, frame.code, frame.byte_offset)));
+            },
+            [&](const SourceLocation* zone) { add_frame(now, zone, 0); });
         close_sample();
     }
 
@@ -19424,40 +19919,46 @@ private:
 //     ...
 //     session.stop();           // before Py_FinalizeEx
 //
-// Mechanism: an in-process thread that takes the GIL at each tick and walks
-// every thread state's internal frame chain (frame_walk.hpp). Why this one:
-//  - Reading frames without the GIL, as py-spy and Austin do from outside
-//    the process, needs every version's frame layout and tolerance for torn
-//    reads; in process it also races the frames being freed under us.
-//  - A signal handler (SIGPROF) runs on the interrupted thread in the middle
-//    of anything, including the interpreter updating its frames: only
-//    async-signal-safe code, and still a torn stack.
-//  - Under the GIL the frame chains are consistent, the walk needs no copy
-//    and no retry, and code objects can be interned on first sight.
-// Native zones come from each thread's ZoneStack (core/zone_stack.hpp), which
-// that thread writes on the zone path and the sampler reads racily, so the
-// zones of threads running without the GIL are seen too; threads with open
-// zones and no Python thread state are sampled too (zones only).
+// Mechanism (docs/sampling.md): nothing takes the GIL to take a sample.
+// Each sampled thread has a slot (sample_slots.hpp) that one producer fills
+// with raw samples (code pointers, instruction offsets, open zones):
+//  - clock cpu (default): a POSIX timer on the thread's own CPU clock fires a
+//    real-time signal on that thread after each period of CPU it burns; the
+//    handler copies the thread's own frame chain (safe reads, no lock, no
+//    allocation). CPU-weighted by construction: a thread waiting for the GIL,
+//    sleeping or blocked is not sampled.
+//  - clock wall: a ticking thread (absolute deadlines) walks every thread's
+//    chain from outside through safe reads (process_vm_readv), as py-spy and
+//    Austin do; no signal is sent.
+// The sampler thread takes the GIL every 20 ms only to find new and gone
+// threads and to name the raw frames, validating each code pointer
+// (sample_drain.hpp, code_graveyard.hpp).
 //
-// Bias, to read the results with:
-//  - Samples land only where the GIL changes hands. A thread running Python
-//    gives the GIL up at eval-breaker points (function entry, loop back-edges)
-//    after the switch interval (sys.getswitchinterval(), 5 ms): the sampler
-//    is capped near 1/switch-interval (about 160-200 Hz), and a rate above
-//    that is not reached. Lines are those of an eval-breaker point.
-//  - A long C call that holds the GIL (a big sort, a regex, numpy without
-//    releasing) delays the tick until it returns: it is under-sampled, and
-//    the time lands on the code that runs when it returns.
-//  - Threads that released the GIL (I/O, sleep, native work) are sampled at
-//    their exact position, without waiting.
-//  - While the sampler holds the GIL the program does not run Python: the
-//    pause grows with the number of threads and the depth of their stacks
-//    (docs/benchmarks.md).
-// Running or idle: a thread is "running" when its CPU clock advanced by at
-// least 10% of the wall time since the previous tick (CLOCK_THREAD_CPUTIME
-// of its kernel thread id): a thread waiting for the GIL, sleeping or blocked
-// in I/O is idle. Its first sample has no interval yet and counts as idle.
-// options.include_idle records idle threads too (wall-clock profile).
+// Bias that remains (measured in docs/sampling.md):
+//  - CPU timers fire at the kernel's scheduler tick (CONFIG_HZ, 250 Hz here):
+//    above it a raw sample carries the periods it stands for (1 + overrun),
+//    so counts equal CPU time x rate, but a thread yields at most HZ distinct
+//    stacks per second, and CPU burnt in a phase shorter than a tick is
+//    credited to the stack at the next tick.
+//  - The wall clock reads frames of running threads: a torn stack fails
+//    validation (dropped) or mixes two moments.
+//  - Threads that live less than one drain period may be missed.
+//  - A signal pending when the thread enters poll/select/epoll_wait makes
+//    them return EINTR (SA_RESTART covers the other calls).
+// Fallback: where this cannot run (not Linux, process_vm_readv forbidden,
+// no free real-time signal) or with use_gil_sampler, the older mechanism
+// runs (run_gil_sampler): a thread that takes the GIL at each tick and
+// walks every thread state's frame chain (sampling_round.hpp). Its bias:
+//  - Samples land only where the GIL changes hands (eval-breaker points
+//    after the 5 ms switch interval): the rate is capped near 160-330 Hz,
+//    long C calls holding the GIL are under-sampled, and a script computing
+//    67% / sleeping 33% in 1-5 ms bursts read as 95% sleep.
+//  - While it holds the GIL the program does not run Python.
+// Running or idle (both mechanisms' wall view): a thread is "running" when
+// its CPU clock advanced by at least 10% of the wall time since the previous
+// tick; waiting for the GIL, sleeping or blocked in I/O is idle. The CPU
+// clock only records running threads. options.include_idle is the older
+// spelling of the wall clock.
 //
 // Shutdown: stop() joins the thread. Called with the GIL held, it releases
 // the GIL while it waits, so a tick waiting for the GIL can finish. Stop the
@@ -19468,6 +19969,925 @@ private:
 // start_sampling()/stop_sampling() reach the running Sampler through
 // active_sampler_control().
 
+// ---- begin pycroscope/python/sampler/code_graveyard.hpp ----
+// The names of code objects that died while the sampler ran.
+//
+// A raw sample (sample_slots.hpp) holds code object pointers taken without
+// the GIL and resolved later on the drain side. Meanwhile a code object may
+// die (a lambda, an exec'd module, a function redefined) and its memory may
+// hold another code object by the time the drain reads it: the type check
+// alone would then name the wrong function. So PyCode_Type.tp_dealloc is
+// wrapped, once per process: while a sampler runs, each dying code object
+// leaves its location and its time of death here. The drain consults this
+// record first: a pointer that died AFTER the sample was taken gets the name
+// it had then.
+//
+// Left: a pointer that died before the sample (only a frame being set up
+// can hold one) and whose memory is now another live code object is named
+// after the new one; a graveyard entry overwritten before the drain reads it
+// (more than `capacity` code deaths within one drain period) falls back to
+// the type check.
+//
+// Written and read with the GIL held (deallocation and the drain).
+
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+class CodeGraveyard {
+public:
+    static constexpr std::size_t capacity = 8192;
+    struct Entry {
+        const void* code;
+        std::uint64_t died; // clock::now() ticks
+        const SourceLocation* location;
+    };
+
+    // GIL held.
+    void bury(PyCodeObject* code) {
+        const Py_ssize_t index = code_extra_slot_value.index;
+        const SourceLocation* location = nullptr;
+        if (index >= 0) {
+            location = static_cast<const SourceLocation*>(compat::peek_code_extra(code, index));
+        }
+        if (location == nullptr) {
+            PendingExceptionGuard guard; // a deallocation may happen with an exception set
+            location = intern_code(code);
+        }
+        entries_[written_ % capacity] = Entry{code, clock::now(), location};
+        ++written_;
+    }
+
+    // GIL held. Entries written since `since` (a count), oldest first; updates since.
+    template <class F>
+    void each_since(std::uint64_t& since, F&& f) const {
+        if (written_ - since > capacity) {
+            since = written_ - capacity;
+        }
+        for (; since < written_; ++since) {
+            f(entries_[since % capacity]);
+        }
+    }
+    std::uint64_t written() const noexcept { return written_; }
+
+private:
+    Entry entries_[capacity]{};
+    std::uint64_t written_ = 0;
+};
+
+inline CodeGraveyard& code_graveyard() {
+    static CodeGraveyard* graveyard = new CodeGraveyard(); // outlives every sampler and the wrapper
+    return *graveyard;
+}
+
+inline std::atomic<int>& graveyard_users() {
+    static std::atomic<int> users{0};
+    return users;
+}
+
+inline destructor& original_code_dealloc() {
+    static destructor original = nullptr;
+    return original;
+}
+
+inline void code_dealloc_recording(PyObject* code) {
+    if (graveyard_users().load(std::memory_order_relaxed) > 0) {
+        code_graveyard().bury(reinterpret_cast<PyCodeObject*>(code));
+    }
+    original_code_dealloc()(code);
+}
+
+// GIL held. Installs the wrapper once (left in place: another wrapper may
+// have been put over it since) and counts one more user.
+inline void start_code_graveyard() {
+    if (original_code_dealloc() == nullptr) {
+        original_code_dealloc() = PyCode_Type.tp_dealloc;
+        PyCode_Type.tp_dealloc = &code_dealloc_recording;
+    }
+    graveyard_users().fetch_add(1, std::memory_order_relaxed);
+}
+
+inline void stop_code_graveyard() noexcept { graveyard_users().fetch_sub(1, std::memory_order_relaxed); }
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/sampler/code_graveyard.hpp ----
+// ---- begin pycroscope/python/sampler/sample_drain.hpp ----
+// The drain side of the GIL-free sampler (sample_slots.hpp): keeps one
+// ThreadSlot per sampled thread and turns their raw samples into `sample` +
+// `sample_frame` events (core/event.hpp), Python frames and native zones
+// interleaved in true call order as SamplingRound does.
+//
+// Runs on the sampler thread in three steps:
+//  - scan() (GIL held): finds threads that appeared (a slot, and with the CPU
+//    clock a timer on the thread's CPU clock) and threads that are gone (their
+//    last samples drained, timer deleted, slot released). Threads that live
+//    less than one drain period may be missed.
+//  - resolve() (GIL held): validates every raw frame and names it. A code
+//    pointer is trusted only if it passes, in order: the graveyard
+//    (code_graveyard.hpp: a code object that died after the sample keeps the
+//    name it had), a safe read of its header (it may be unmapped), its type
+//    (PyCode_Type), a sane reference count, and an instruction offset inside
+//    its bytecode past the frame's set-up. A frame that fails is dropped
+//    (counted in invalid_frames()), never named at random.
+//  - publish() (no GIL): writes the staged events into the calling thread's
+//    ring.
+
+// ---- begin pycroscope/python/sampler/sample_slots.hpp ----
+// Per-thread raw sample buffers and the CPU-time timers that fill them.
+//
+// A ThreadSlot belongs to one sampled thread. Its ring holds raw samples:
+// the thread's frame chain as pointers (frame_walk::walk_raw) and its open
+// native zones, written by exactly one producer and read by the drain side
+// (sample_drain.hpp), which resolves them to names under the GIL:
+//  - clock cpu: the producer is a signal handler running ON the sampled
+//    thread, fired by a POSIX timer on that thread's CPU clock
+//    (timer_create + SIGEV_THREAD_ID). The kernel fires it only while the
+//    thread burns CPU, so samples are CPU-weighted by construction; a thread
+//    waiting for the GIL, sleeping or blocked burns none and is not sampled.
+//  - clock wall: the producer is the sampler's ticking thread, walking the
+//    thread's chain from outside through safe reads.
+// The slot's ring is never the thread's event ring: the handler may interrupt
+// the thread in the middle of writing that one.
+//
+// The handler is async-signal-safe: no lock, no allocation, no Python API.
+// It finds its slot from the timer's sigev_value (slot index and generation,
+// never a pointer to something that could be freed), reads its frame chain
+// with process_vm_readv (safe_read.hpp: a thread state freed while its thread
+// still runs C code on the way out, or a chain torn mid-push, fails a read
+// instead of faulting), and copies at most max_frames + 1 frames. errno is
+// saved and restored. Slots are never freed (a signal queued before its timer
+// was deleted may still arrive): they are reused with a new generation.
+//
+// Signal: the first real-time signal SIGRTMIN+k whose disposition is SIG_DFL,
+// taken once per process and kept (a late signal with SIG_DFL would kill the
+// process). Programs using SIGPROF / setitimer are untouched. SA_RESTART: a
+// system call interrupted by the signal restarts where the kernel allows it;
+// CPU timers only fire while the thread runs, so a thread blocked in a call is
+// not interrupted, but a call entered with the signal pending (nanosleep,
+// poll, select, which never restart) may return EINTR to C code that does not
+// retry (Python's own calls retry, PEP 475).
+//
+// Timer resolution: the kernel checks CPU timers at its scheduler tick
+// (CONFIG_HZ, 250 Hz on the machine measured in docs/benchmarks.md). Above
+// HZ a timer fires once per tick with si_overrun counting the periods it
+// missed: each raw sample carries that weight (1 + overrun) and the drain
+// side writes it as that many samples, so the counts still equal CPU time x
+// rate, with distinct stacks at most HZ per thread per second.
+
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define PYCROSCOPE_SIGNAL_SAMPLER 1
+#else
+#define PYCROSCOPE_SIGNAL_SAMPLER 0
+#endif
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+// One raw sample in a slot's ring: a header, then frames, then zones.
+struct RawSampleHeader {
+    std::uint64_t timestamp; // clock::now() ticks
+    std::uint32_t weight;    // periods it stands for (1 + timer overrun)
+    std::uint16_t frames;    // RawFrame records after the header
+    std::uint8_t zones;      // ZoneStack::Entry records after the frames
+    std::uint8_t flags;      // sample_flags (running)
+};
+
+class ThreadSlot {
+public:
+    static constexpr std::size_t ring_bytes = std::size_t{1} << 18; // 256 KiB: about 30 ms of deep stacks at 1 kHz
+
+    explicit ThreadSlot(std::uint32_t index_) : index(index_), ring_(new unsigned char[ring_bytes]) {}
+
+    const std::uint32_t index;
+
+    // Producer side (one at a time: the handler of this slot's thread, or the ticker).
+    // Writes one sample; false (counted in dropped) when the ring is full.
+    bool write(const RawSampleHeader& header, const frame_walk::RawFrame* frames, const ZoneStack::Entry* zones) noexcept {
+        const std::size_t size = sizeof header + header.frames * sizeof(frame_walk::RawFrame) +
+                                 header.zones * sizeof(ZoneStack::Entry);
+        const std::uint64_t head = head_.load(std::memory_order_relaxed);
+        const std::uint64_t tail = tail_.load(std::memory_order_acquire);
+        if (ring_bytes - (head - tail) < size) {
+            dropped.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        std::uint64_t at = head;
+        copy_in(at, &header, sizeof header);
+        copy_in(at, frames, header.frames * sizeof(frame_walk::RawFrame));
+        copy_in(at, zones, header.zones * sizeof(ZoneStack::Entry));
+        head_.store(at, std::memory_order_release);
+        return true;
+    }
+
+    // Consumer side (the drain). Calls f(header, frames, zones) per sample.
+    template <class F>
+    std::size_t drain(F&& f) {
+        std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+        const std::uint64_t head = head_.load(std::memory_order_acquire);
+        std::size_t count = 0;
+        while (head - tail >= sizeof(RawSampleHeader)) {
+            RawSampleHeader header;
+            copy_out(tail, &header, sizeof header);
+            copy_out(tail, frames_out_, header.frames * sizeof(frame_walk::RawFrame));
+            copy_out(tail, zones_out_, header.zones * sizeof(ZoneStack::Entry));
+            f(header, frames_out_, zones_out_);
+            ++count;
+        }
+        tail_.store(tail, std::memory_order_release);
+        return count;
+    }
+
+    // Frames the producer walks into before copying them to the ring.
+    frame_walk::RawFrame* scratch() noexcept { return scratch_; }
+
+    // Sampled thread and what the producer reads of it (set while inactive).
+    std::atomic<PyThreadState*> tstate{nullptr};
+    std::atomic<const ZoneStack*> zones{nullptr};
+    std::uint64_t os_tid = 0;
+    std::atomic<std::uint32_t> generation{0};
+    std::atomic<bool> active{false};
+    std::atomic<int> busy{0}; // producers inside write right now
+    std::atomic<std::uint64_t> dropped{0};
+#if PYCROSCOPE_SIGNAL_SAMPLER
+    timer_t timer{};
+    bool has_timer = false; // drain side only
+#endif
+    static constexpr std::size_t max_frames_limit = 1024;
+
+    // Empties the ring; only while no producer can write (inactive, busy 0).
+    void reset() noexcept {
+        head_.store(0, std::memory_order_relaxed);
+        tail_.store(0, std::memory_order_relaxed);
+    }
+
+private:
+    void copy_in(std::uint64_t& at, const void* data, std::size_t size) noexcept {
+        const auto* bytes = static_cast<const unsigned char*>(data);
+        for (std::size_t i = 0; i < size; ++i) {
+            ring_[(at + i) & (ring_bytes - 1)] = bytes[i];
+        }
+        at += size;
+    }
+    void copy_out(std::uint64_t& at, void* data, std::size_t size) noexcept {
+        auto* bytes = static_cast<unsigned char*>(data);
+        for (std::size_t i = 0; i < size; ++i) {
+            bytes[i] = ring_[(at + i) & (ring_bytes - 1)];
+        }
+        at += size;
+    }
+
+    std::atomic<std::uint64_t> head_{0};
+    std::atomic<std::uint64_t> tail_{0};
+    std::unique_ptr<unsigned char[]> ring_;
+    frame_walk::RawFrame scratch_[max_frames_limit + 1];
+    frame_walk::RawFrame frames_out_[max_frames_limit + 1];
+    ZoneStack::Entry zones_out_[ZoneStack::capacity];
+};
+
+// Every slot ever made, by index; never freed (see the top of this file).
+struct SlotPool {
+    static constexpr std::uint32_t capacity = 4096;
+    std::atomic<ThreadSlot*> slots[capacity];
+    std::atomic<std::uint32_t> made{0};
+    std::atomic<std::uint32_t> max_frames{512}; // frames a producer copies (+1 tells a cut stack)
+    std::atomic<bool> paused{false};            // producers record nothing while set
+    std::mutex mutex;                           // acquire/release (drain side only)
+    ThreadSlot* free_list[capacity];
+    std::uint32_t free_count = 0;
+};
+inline SlotPool& slot_pool() {
+    static SlotPool* pool = new SlotPool(); // never destroyed: signals may come late
+    return *pool;
+}
+
+// A slot for a new thread (drain side). Null when all are taken.
+inline ThreadSlot* acquire_slot(PyThreadState* tstate, const ZoneStack* zones, std::uint64_t os_tid) {
+    SlotPool& pool = slot_pool();
+    ThreadSlot* slot = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(pool.mutex);
+        if (pool.free_count > 0) {
+            slot = pool.free_list[--pool.free_count];
+        } else {
+            const std::uint32_t index = pool.made.load(std::memory_order_relaxed);
+            if (index >= SlotPool::capacity) {
+                return nullptr;
+            }
+            slot = new ThreadSlot(index);
+            pool.slots[index].store(slot, std::memory_order_release);
+            pool.made.store(index + 1, std::memory_order_relaxed);
+        }
+    }
+    slot->reset();
+    slot->dropped.store(0, std::memory_order_relaxed);
+    slot->tstate.store(tstate, std::memory_order_relaxed);
+    slot->zones.store(zones, std::memory_order_relaxed);
+    slot->os_tid = os_tid;
+    slot->generation.fetch_add(1, std::memory_order_relaxed);
+    slot->active.store(true, std::memory_order_release);
+    return slot;
+}
+
+// Stops a slot's producer; the caller drains what is left, then releases it.
+inline void deactivate_slot(ThreadSlot& slot) noexcept {
+    slot.active.store(false, std::memory_order_seq_cst);
+    slot.generation.fetch_add(1, std::memory_order_seq_cst);
+    while (slot.busy.load(std::memory_order_seq_cst) != 0) {
+        std::this_thread::yield(); // a producer finishes a bounded copy
+    }
+}
+
+inline void release_slot(ThreadSlot& slot) {
+    SlotPool& pool = slot_pool();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    pool.free_list[pool.free_count++] = &slot;
+}
+
+// One sample of the slot's thread, from whichever producer runs it.
+inline void record_raw_sample(ThreadSlot& slot, std::uint32_t weight, std::uint8_t flags) noexcept {
+    const std::size_t limit = slot_pool().max_frames.load(std::memory_order_relaxed) + 1;
+    RawSampleHeader header{clock::now(), weight, 0, 0, flags};
+    PyThreadState* tstate = slot.tstate.load(std::memory_order_relaxed);
+    const std::size_t frames =
+        tstate != nullptr ? frame_walk::walk_raw(tstate, slot.scratch(), limit, safe_read::CheckedReader{}) : 0;
+    ZoneStack::Entry zones[ZoneStack::capacity];
+    const ZoneStack* stack = slot.zones.load(std::memory_order_relaxed);
+    const std::size_t zone_count = stack != nullptr ? stack->read(zones, ZoneStack::capacity) : 0;
+    header.frames = static_cast<std::uint16_t>(frames);
+    header.zones = static_cast<std::uint8_t>(zone_count);
+    slot.write(header, slot.scratch(), zones);
+}
+
+#if PYCROSCOPE_SIGNAL_SAMPLER
+
+inline std::uintptr_t slot_cookie(const ThreadSlot& slot) noexcept {
+    return (static_cast<std::uintptr_t>(slot.generation.load(std::memory_order_relaxed)) << 16) | slot.index;
+}
+
+inline void on_sample_signal(int, siginfo_t* info, void*) noexcept {
+    const int saved_errno = errno;
+    if (info != nullptr && info->si_code == SI_TIMER && !slot_pool().paused.load(std::memory_order_relaxed)) {
+        const auto cookie = reinterpret_cast<std::uintptr_t>(info->si_value.sival_ptr);
+        const std::uint32_t index = static_cast<std::uint32_t>(cookie & 0xFFFF);
+        ThreadSlot* slot = index < SlotPool::capacity ? slot_pool().slots[index].load(std::memory_order_acquire) : nullptr;
+        if (slot != nullptr) {
+            slot->busy.fetch_add(1, std::memory_order_seq_cst);
+            if (slot->active.load(std::memory_order_seq_cst) &&
+                slot->generation.load(std::memory_order_seq_cst) == static_cast<std::uint32_t>(cookie >> 16)) {
+                const int overrun = info->si_overrun;
+                record_raw_sample(*slot, 1 + static_cast<std::uint32_t>(overrun < 0 ? 0 : overrun),
+                                  sample_flags::running);
+            }
+            slot->busy.fetch_sub(1, std::memory_order_seq_cst);
+        }
+    }
+    errno = saved_errno;
+}
+
+// The signal the CPU timers deliver; 0 when none is free. Chosen and
+// installed once per process (see the top of this file).
+inline int sample_signal() {
+    static const int chosen = [] {
+        for (int signal = SIGRTMIN; signal <= SIGRTMAX; ++signal) {
+            struct sigaction old {};
+            if (::sigaction(signal, nullptr, &old) != 0) {
+                continue;
+            }
+            if ((old.sa_flags & SA_SIGINFO) != 0 || old.sa_handler != SIG_DFL) {
+                continue;
+            }
+            struct sigaction action {};
+            action.sa_sigaction = &on_sample_signal;
+            action.sa_flags = SA_SIGINFO | SA_RESTART;
+            sigemptyset(&action.sa_mask);
+            if (::sigaction(signal, &action, nullptr) == 0) {
+                return signal;
+            }
+        }
+        return 0;
+    }();
+    return chosen;
+}
+
+// Starts the CPU timer of the slot's thread, period_ns of its CPU time
+// apart. False when the thread is gone or timers are unavailable.
+inline bool arm_cpu_timer(ThreadSlot& slot, std::int64_t period_ns) noexcept {
+    const int signal = sample_signal();
+    if (signal == 0 || slot.os_tid == 0) {
+        return false;
+    }
+    if (!slot.has_timer) {
+        sigevent event{};
+        event.sigev_notify = SIGEV_THREAD_ID;
+        event.sigev_signo = signal;
+        event.sigev_value.sival_ptr = reinterpret_cast<void*>(slot_cookie(slot));
+#if defined(sigev_notify_thread_id)
+        event.sigev_notify_thread_id = static_cast<pid_t>(slot.os_tid);
+#else
+        event._sigev_un._tid = static_cast<pid_t>(slot.os_tid);
+#endif
+        // MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED): that thread's CPU clock.
+        const auto clock_id = static_cast<clockid_t>((~static_cast<unsigned>(slot.os_tid) << 3) | 6u);
+        if (::timer_create(clock_id, &event, &slot.timer) != 0) {
+            return false;
+        }
+        slot.has_timer = true;
+    }
+    itimerspec spec{};
+    spec.it_interval.tv_sec = static_cast<time_t>(period_ns / 1000000000);
+    spec.it_interval.tv_nsec = static_cast<long>(period_ns % 1000000000);
+    spec.it_value = spec.it_interval;
+    return ::timer_settime(slot.timer, 0, &spec, nullptr) == 0;
+}
+
+inline void delete_cpu_timer(ThreadSlot& slot) noexcept {
+    if (slot.has_timer) {
+        ::timer_delete(slot.timer);
+        slot.has_timer = false;
+    }
+}
+
+#endif
+
+// fork(): the child has none of the parent's timers (POSIX timers are not
+// inherited) and none of its threads: every slot is forgotten.
+inline void forget_slots_in_child() noexcept {
+    SlotPool& pool = slot_pool();
+    new (&pool.mutex) std::mutex();
+    pool.free_count = 0;
+    const std::uint32_t made = pool.made.load(std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < made; ++i) {
+        ThreadSlot* slot = pool.slots[i].load(std::memory_order_relaxed);
+        if (slot != nullptr) {
+            slot->active.store(false, std::memory_order_relaxed);
+            slot->busy.store(0, std::memory_order_relaxed);
+#if PYCROSCOPE_SIGNAL_SAMPLER
+            slot->has_timer = false;
+#endif
+            pool.free_list[pool.free_count++] = slot;
+        }
+    }
+}
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/sampler/sample_slots.hpp ----
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+class RawSampleDrain {
+public:
+    RawSampleDrain(std::size_t max_frames, bool cpu_clock)
+        : max_frames_(max_frames < ThreadSlot::max_frames_limit ? max_frames : ThreadSlot::max_frames_limit),
+          cpu_clock_(cpu_clock),
+          truncated_(names().intern(LocationKind::other,
+                                    "[outer frames truncated at " + std::to_string(max_frames_) + "]",
+                                    "[truncated]", "<sampler>", 0)) {
+        slot_pool().max_frames.store(static_cast<std::uint32_t>(max_frames_), std::memory_order_relaxed);
+        graveyard_seen_ = code_graveyard().written();
+    }
+    RawSampleDrain(const RawSampleDrain&) = delete;
+    RawSampleDrain& operator=(const RawSampleDrain&) = delete;
+    ~RawSampleDrain() { retire_all(); }
+
+    // GIL held. period_ns: CPU time between two samples of a thread; paused:
+    // CPU time burnt meanwhile is not counted (cpu_ns_sampled).
+    void scan(const SessionCore& core, PyThreadState* skip, const ThreadBuffer* own_buffer, std::int64_t period_ns,
+              bool paused) {
+        const bool rearm = period_ns != armed_period_ns_;
+        armed_period_ns_ = period_ns;
+        ++round_;
+        code_extra_index();
+        core.thread_buffers(buffers_);
+        matched_.assign(buffers_.size(), false);
+        PyInterpreterState* interp = PyInterpreterState_Main();
+        for (PyThreadState* t = PyInterpreterState_ThreadHead(interp); t != nullptr; t = PyThreadState_Next(t)) {
+            if (t != skip) {
+                see_python_thread(core, t, own_buffer, rearm);
+            }
+        }
+        for (std::size_t i = 0; i < buffers_.size(); ++i) {
+            ThreadBuffer& buffer = *buffers_[i];
+            if (matched_[i] || &buffer == own_buffer || buffer.exited.load(std::memory_order_acquire)) {
+                continue;
+            }
+            const std::uint64_t key = buffer.os_tid | native_key_bit;
+            auto found = known_.find(key);
+            if (found == known_.end()) {
+                if (buffer.zones.depth() == 0 || buffer.os_tid == 0) {
+                    continue; // zones only: a native thread is sampled once it opens one
+                }
+                Known known;
+                known.os_tid = buffer.os_tid;
+                known.buffer = buffers_[i];
+                const std::string name = core.thread_name(buffer);
+                known.name = thread_label(name, 0, buffer.os_tid);
+                found = known_.emplace(key, std::move(known)).first;
+                start_slot(found->second, nullptr);
+            } else if (rearm) {
+                arm(found->second);
+            }
+            found->second.seen_round = round_;
+        }
+        for (auto it = known_.begin(); it != known_.end();) {
+            Known& known = it->second;
+            const bool gone = known.seen_round != round_ ||
+                              (known.buffer != nullptr && known.buffer->exited.load(std::memory_order_acquire) &&
+                               known.native);
+            if (gone) {
+                retire(known);
+                it = known_.erase(it);
+                continue;
+            }
+            if (cpu_clock_) {
+                const std::int64_t cpu = thread_cpu_ns(known.os_tid);
+                if (cpu >= 0 && known.cpu_ns >= 0 && !paused) {
+                    cpu_ns_sampled_ += static_cast<std::uint64_t>(cpu - known.cpu_ns);
+                }
+                known.cpu_ns = cpu;
+            }
+            ++it;
+        }
+    }
+
+    // GIL held. Turns every slot's raw samples into staged events.
+    void resolve() {
+        take_graveyard();
+        staged_.clear();
+        events_.clear();
+        for (auto& entry : known_) {
+            drain_slot(entry.second);
+        }
+    }
+
+    // No GIL needed. Writes what resolve() staged; returns samples written.
+    std::size_t publish(std::uint64_t epoch) noexcept {
+        std::size_t written = 0;
+        for (const auto& sample : staged_) {
+            if (pycroscope::detail::push_events(epoch, events_.data() + sample.first, sample.count)) {
+                ++written;
+            }
+        }
+        staged_.clear();
+        events_.clear();
+        return written;
+    }
+
+    // Stops and forgets every thread (timers deleted). GIL held or not:
+    // samples not yet resolved are lost.
+    void retire_all() noexcept {
+        for (auto& entry : known_) {
+            stop_slot(entry.second);
+        }
+        known_.clear();
+    }
+
+    // CPU nanoseconds the sampled threads burnt while not paused (cpu clock).
+    std::uint64_t cpu_ns_sampled() const noexcept { return cpu_ns_sampled_; }
+    // Periods the resolved samples stand for (their weights summed).
+    std::uint64_t weighted_samples() const noexcept { return weighted_; }
+    // Raw samples resolved (distinct stacks).
+    std::uint64_t raw_samples() const noexcept { return raw_samples_; }
+    std::uint64_t invalid_frames() const noexcept { return invalid_frames_; }
+    std::uint64_t dropped() const noexcept {
+        std::uint64_t total = dropped_;
+        for (const auto& entry : known_) {
+            if (entry.second.slot != nullptr) {
+                total += entry.second.slot->dropped.load(std::memory_order_relaxed);
+            }
+        }
+        return total;
+    }
+
+private:
+    static constexpr std::uint64_t native_key_bit = std::uint64_t{1} << 63;
+
+    struct Known {
+        ThreadSlot* slot = nullptr;
+        std::uint64_t os_tid = 0;
+        const SourceLocation* name = nullptr;
+        std::shared_ptr<ThreadBuffer> buffer;
+        std::uint64_t seen_round = 0;
+        std::int64_t cpu_ns = -1;
+        const void* tstate = nullptr;
+        unsigned long ident = 0;
+        bool native = true;
+    };
+    struct Staged {
+        std::size_t first;
+        std::size_t count;
+    };
+    struct Resolved {
+        const SourceLocation* location;
+        std::uint32_t line;
+    };
+    struct LineEntry {
+        const SourceLocation* location;
+        int offset;
+        int line;
+    };
+
+    // A distinct label per thread: "MainThread (tid 1234)".
+    static const SourceLocation* thread_label(const std::string& name, unsigned long ident, std::uint64_t os_tid) {
+        std::string label = name.empty() ? std::string("thread") : name;
+        if (os_tid != 0) {
+            label.append(" (tid ").append(std::to_string(os_tid)).append(")");
+        } else if (ident != 0) {
+            label.append(" (ident ").append(std::to_string(ident)).append(")");
+        }
+        return names().intern(LocationKind::other, label, label, "<thread>", 0);
+    }
+
+    ThreadBuffer* match_buffer(PyThreadState* t, std::size_t& index) {
+        const std::uint64_t tid = frame_walk::native_thread_id(t);
+        const std::uint64_t handle = frame_walk::thread_id(t);
+        for (std::size_t i = 0; i < buffers_.size(); ++i) {
+            ThreadBuffer& buffer = *buffers_[i];
+            if (matched_[i] || buffer.exited.load(std::memory_order_acquire)) {
+                continue;
+            }
+            if (tid != 0 ? buffer.os_tid == tid : buffer.thread_handle == handle) {
+                matched_[i] = true;
+                index = i;
+                return &buffer;
+            }
+        }
+        return nullptr;
+    }
+
+    void see_python_thread(const SessionCore& core, PyThreadState* t, const ThreadBuffer* own_buffer, bool rearm) {
+        const unsigned long ident = frame_walk::thread_id(t);
+        const std::uint64_t key =
+            (reinterpret_cast<std::uintptr_t>(t) ^ (std::uint64_t{ident} * 0x9E3779B97F4A7C15ull)) & ~native_key_bit;
+        std::size_t buffer_index = 0;
+        ThreadBuffer* buffer = match_buffer(t, buffer_index);
+        if (buffer == own_buffer) {
+            buffer = nullptr;
+        }
+        auto found = known_.find(key);
+        if (found != known_.end() && (found->second.tstate != t || found->second.ident != ident)) {
+            retire(found->second);
+            known_.erase(found);
+            found = known_.end();
+        }
+        if (found == known_.end()) {
+            Known known;
+            known.native = false;
+            known.tstate = t;
+            known.ident = ident;
+            known.os_tid = frame_walk::native_thread_id(t);
+            if (known.os_tid == 0 && buffer != nullptr) {
+                known.os_tid = buffer->os_tid;
+            }
+            if (known.os_tid == 0) {
+                known.os_tid = os_tid_of_pthread(ident); // in the list under the GIL: alive
+            }
+            if (buffer != nullptr) {
+                known.buffer = buffers_[buffer_index];
+            }
+            python::detail::PendingExceptionGuard guard;
+            std::string name;
+            describe_from_threading(ident, name, known.os_tid);
+            if (name.empty() && buffer != nullptr) {
+                name = core.thread_name(*buffer);
+            }
+            known.name = thread_label(name, ident, known.os_tid);
+            found = known_.emplace(key, std::move(known)).first;
+            start_slot(found->second, t);
+        } else {
+            Known& known = found->second;
+            if (rearm) {
+                arm(known);
+            }
+            if (known.buffer == nullptr && buffer != nullptr) {
+                // Its ring (and zone stack) appeared after the slot: zones are read from now on.
+                known.buffer = buffers_[buffer_index];
+                if (known.slot != nullptr) {
+                    known.slot->zones.store(&buffer->zones, std::memory_order_relaxed);
+                }
+            }
+        }
+        found->second.seen_round = round_;
+    }
+
+    void start_slot(Known& known, PyThreadState* t) {
+        known.slot = acquire_slot(t, known.buffer != nullptr ? &known.buffer->zones : nullptr, known.os_tid);
+        arm(known);
+    }
+
+    void arm(Known& known) noexcept {
+#if PYCROSCOPE_SIGNAL_SAMPLER
+        if (cpu_clock_ && known.slot != nullptr) {
+            arm_cpu_timer(*known.slot, armed_period_ns_);
+        }
+#else
+        (void)known;
+#endif
+    }
+
+    void stop_slot(Known& known) noexcept {
+        if (known.slot == nullptr) {
+            return;
+        }
+        deactivate_slot(*known.slot);
+#if PYCROSCOPE_SIGNAL_SAMPLER
+        delete_cpu_timer(*known.slot);
+#endif
+        dropped_ += known.slot->dropped.load(std::memory_order_relaxed);
+        release_slot(*known.slot);
+        known.slot = nullptr;
+    }
+
+    // GIL held: the thread is gone; its last samples are staged first.
+    void retire(Known& known) {
+        if (known.slot != nullptr) {
+            deactivate_slot(*known.slot);
+            drain_slot(known);
+        }
+        stop_slot(known);
+    }
+
+    void take_graveyard() {
+        code_graveyard().each_since(graveyard_seen_, [&](const CodeGraveyard::Entry& entry) {
+            dead_[entry.code].push_back(entry);
+            dead_order_.push_back(entry.code);
+        });
+        while (dead_order_.size() > CodeGraveyard::capacity * 2) {
+            auto found = dead_.find(dead_order_.front());
+            if (found != dead_.end()) {
+                found->second.erase(found->second.begin());
+                if (found->second.empty()) {
+                    dead_.erase(found);
+                }
+            }
+            dead_order_.pop_front();
+        }
+    }
+
+    int line_of(const SourceLocation* location, PyCodeObject* code, int offset) noexcept {
+        const auto bits = (reinterpret_cast<std::uintptr_t>(location) >> 4) ^ static_cast<std::uintptr_t>(offset) * 31u;
+        LineEntry& entry = lines_[bits & (line_cache_size - 1)];
+        if (entry.location != location || entry.offset != offset) {
+            entry = LineEntry{location, offset, frame_walk::line_of(code, offset)};
+        }
+        return entry.line;
+    }
+
+    // The name of a raw frame taken at `taken`; false to drop it.
+    bool resolve_frame(const frame_walk::RawFrame& frame, std::uint64_t taken, Resolved& out) {
+        if (frame.code == nullptr) {
+            return false;
+        }
+        auto dead = dead_.find(frame.code);
+        if (dead != dead_.end()) {
+            for (const CodeGraveyard::Entry& entry : dead->second) {
+                if (entry.died >= taken) { // alive when sampled: the name it had then
+                    out = Resolved{entry.location, entry.location->line};
+                    return true;
+                }
+            }
+        }
+        PyObject header;
+        if (!safe_read::read(frame.code, header) || header.ob_type != &PyCode_Type) {
+            return false;
+        }
+        const auto refcount = static_cast<std::uint64_t>(header.ob_refcnt);
+        if (refcount == 0 || refcount > (std::uint64_t{1} << 40)) {
+            return false; // freed (a free list's link) or not an object
+        }
+        auto* code = frame.code;
+        const int offset = frame_walk::checked_offset(code, frame);
+        if (offset == -2) {
+            return false;
+        }
+        const SourceLocation* location = code_location(code);
+        out = Resolved{location, static_cast<std::uint32_t>(line_of(location, code, offset))};
+        return true;
+    }
+
+    void drain_slot(Known& known) {
+        if (known.slot == nullptr) {
+            return;
+        }
+        known.slot->drain([&](const RawSampleHeader& header, const frame_walk::RawFrame* raw,
+                              const ZoneStack::Entry* zones) { stage(known, header, raw, zones); });
+    }
+
+    void add_frame(std::size_t first, std::uint64_t now, const SourceLocation* location, std::uint64_t line) {
+        const auto index = static_cast<std::uint32_t>(events_.size() - first - 1);
+        events_.push_back(Event{now, location_id(location), line, index, EventKind::sample_frame, 0, 0});
+    }
+
+    void stage(Known& known, const RawSampleHeader& header, const frame_walk::RawFrame* raw,
+               const ZoneStack::Entry* zones) {
+        ++raw_samples_;
+        std::size_t count = header.frames;
+        const bool truncated = count > max_frames_;
+        count = truncated ? max_frames_ : count;
+        valid_.clear();
+        resolved_.clear();
+        for (std::size_t i = 0; i < count; ++i) {
+            Resolved name{};
+            if (resolve_frame(raw[i], header.timestamp, name)) {
+                valid_.push_back(raw[i]);
+                resolved_.push_back(name);
+            } else {
+                ++invalid_frames_;
+            }
+        }
+        std::size_t zone_count = 0;
+        for (std::size_t z = 0; z < header.zones; ++z) {
+            zone_count += zones[z].location != nullptr;
+        }
+        if (valid_.empty() && zone_count == 0) {
+            return; // nothing nameable (a thread between Python calls, or every frame invalid)
+        }
+        // Wall clock: one. CPU clock: 1 + the timer's overrun (sample_slots.hpp),
+        // written as that many samples a tick apart.
+        const std::uint32_t weight = header.weight == 0 ? 1 : (header.weight > 1000 ? 1000 : header.weight);
+        weighted_ += weight;
+        for (std::uint32_t copy = weight; copy > 0; --copy) {
+            const std::uint64_t now = header.timestamp - (copy - 1);
+            const std::size_t first = events_.size();
+            events_.push_back(Event{now, known.os_tid, location_id(known.name), 0, EventKind::sample,
+                                    static_cast<std::uint8_t>(header.flags), 0});
+            if (truncated) {
+                add_frame(first, now, truncated_, 0);
+            }
+            interleave(
+                valid_.data(), valid_.size(), zones, header.zones,
+                [&](const frame_walk::RawFrame& frame) {
+                    const Resolved& name = resolved_[static_cast<std::size_t>(&frame - valid_.data())];
+                    add_frame(first, now, name.location, name.line);
+                },
+                [&](const SourceLocation* zone) { add_frame(first, now, zone, 0); });
+            const std::size_t frames = events_.size() - first - 1;
+            events_[first].aux = static_cast<std::uint32_t>(frames);
+            staged_.push_back(Staged{first, frames + 1});
+        }
+    }
+
+    static constexpr std::size_t line_cache_size = 4096;
+
+    std::size_t max_frames_;
+    bool cpu_clock_;
+    const SourceLocation* truncated_;
+    std::int64_t armed_period_ns_ = 0;
+    std::uint64_t round_ = 0;
+    std::vector<std::shared_ptr<ThreadBuffer>> buffers_;
+    std::vector<bool> matched_;
+    std::unordered_map<std::uint64_t, Known> known_;
+    std::vector<Staged> staged_;
+    std::vector<Event> events_;
+    std::vector<frame_walk::RawFrame> valid_;
+    std::vector<Resolved> resolved_;
+    std::unordered_map<const void*, std::vector<CodeGraveyard::Entry>> dead_;
+    std::deque<const void*> dead_order_;
+    std::uint64_t graveyard_seen_ = 0;
+    std::uint64_t cpu_ns_sampled_ = 0;
+    std::uint64_t weighted_ = 0;
+    std::uint64_t raw_samples_ = 0;
+    std::uint64_t invalid_frames_ = 0;
+    std::uint64_t dropped_ = 0;
+    std::unique_ptr<LineEntry[]> lines_{new LineEntry[line_cache_size]()};
+};
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/sampler/sample_drain.hpp ----
 
 #include <atomic>
 #include <chrono>
@@ -19478,6 +20898,9 @@ private:
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
+#include <algorithm>
+#include <ctime>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -19487,25 +20910,42 @@ private:
 namespace pycroscope {
 namespace python {
 
+// What a sample stands for.
+//  cpu:  a period of a thread's CPU time; only threads that run are sampled,
+//        each in proportion to the CPU it burns (the default).
+//  wall: a period of wall time; every thread is sampled at every tick,
+//        running or not (the running flag tells them apart).
+enum class SamplerClock : std::uint8_t { cpu, wall };
+
+inline const char* to_string(SamplerClock clock) noexcept { return clock == SamplerClock::cpu ? "cpu" : "wall"; }
+
 struct SamplerOptions {
     bool enabled = true;      // false: start() does nothing (a session type shared with tracing mode)
-    double rate_hz = 100.0;   // ticks per second, (0, 10000]; capped in practice near 1/switch interval
-    bool include_idle = false; // also record threads that are not running
+    double rate_hz = 100.0;   // samples per second of CPU time (cpu) or of wall time (wall), (0, 10000]
+    SamplerClock clock = SamplerClock::cpu;
+    bool include_idle = false; // also record threads that are not running: the wall clock
     bool start_paused = false; // start with the sampler paused (resume() or pycroscope.start_sampling())
     std::size_t max_frames = 512; // Python frames per sample; deeper stacks lose their outermost frames
     // start() before Py_Initialize is allowed: the host then calls attach()
     // after Py_Initialize to start sampling (otherwise start() throws).
     bool deferred = false;
+    // The older mechanism (a thread that takes the GIL at each tick: biased,
+    // see the top of this file); also used where the GIL-free one cannot run.
+    bool use_gil_sampler = false;
 };
 
 struct SamplerStats {
-    std::uint64_t ticks = 0;        // rounds taken (the GIL taken once each)
+    std::uint64_t ticks = 0;        // rounds taken
     std::uint64_t samples = 0;      // sample events written
     std::uint64_t missed_ticks = 0; // ticks dropped because a round ran late
     std::uint64_t gil_wait_ns = 0;  // total time waiting for the GIL
     std::uint64_t hold_ns = 0;      // total time holding it (walk and staging)
     double active_seconds = 0;      // time between consecutive ticks, pauses left out
     std::uint64_t intervals = 0;    // tick-to-tick intervals in active_seconds
+    std::uint64_t dropped = 0;      // raw samples lost to a full per-thread buffer
+    std::uint64_t invalid_frames = 0; // frames dropped because their code object failed validation
+    bool gil_free = false;          // the GIL-free mechanism ran (sample_slots.hpp), not the GIL-taking one
+    double cpu_seconds = 0;         // CPU time the sampled threads burnt while sampled (cpu clock)
     // Ticks per second while sampling: the achieved rate.
     double achieved_rate() const noexcept { return active_seconds > 0 ? intervals / active_seconds : 0.0; }
 };
@@ -19531,7 +20971,10 @@ class SamplerControl {
 public:
     explicit SamplerControl(const SamplerOptions& options)
         : period_ns_(static_cast<std::int64_t>(1e9 / options.rate_hz)), paused_(options.start_paused),
-          include_idle_(options.include_idle) {}
+          include_idle_(options.include_idle || options.clock == SamplerClock::wall),
+          wall_clock_(options.include_idle || options.clock == SamplerClock::wall) {
+        slot_pool().paused.store(options.start_paused, std::memory_order_relaxed);
+    }
 
     void set_rate(double hz) {
         validate_rate(hz);
@@ -19544,6 +20987,7 @@ public:
             std::lock_guard<std::mutex> lock(mutex_);
             paused_ = true;
         }
+        slot_pool().paused.store(true, std::memory_order_relaxed); // CPU-timer handlers record nothing
         wake_.notify_all();
     }
     void resume() noexcept {
@@ -19551,6 +20995,7 @@ public:
             std::lock_guard<std::mutex> lock(mutex_);
             paused_ = false;
         }
+        slot_pool().paused.store(false, std::memory_order_relaxed);
         wake_.notify_all();
     }
     bool paused() const noexcept {
@@ -19569,6 +21014,8 @@ public:
         return stop_requested_;
     }
     bool include_idle() const noexcept { return include_idle_; }
+    // Samples wall time (SamplerOptions::clock, or include_idle) rather than CPU time.
+    bool wall_clock() const noexcept { return wall_clock_; }
 
     SamplerStats stats() const noexcept {
         SamplerStats s;
@@ -19579,6 +21026,10 @@ public:
         s.hold_ns = hold_ns.load(std::memory_order_relaxed);
         s.active_seconds = static_cast<double>(active_ns.load(std::memory_order_relaxed)) / 1e9;
         s.intervals = intervals.load(std::memory_order_relaxed);
+        s.dropped = dropped.load(std::memory_order_relaxed);
+        s.invalid_frames = invalid_frames.load(std::memory_order_relaxed);
+        s.gil_free = gil_free.load(std::memory_order_relaxed);
+        s.cpu_seconds = static_cast<double>(cpu_ns_sampled.load(std::memory_order_relaxed)) / 1e9;
         return s;
     }
 
@@ -19616,6 +21067,55 @@ public:
         }
     }
 
+    // Wall-clock ticker: like wait_for_tick, but sleeps with clock_nanosleep
+    // to an absolute deadline (no condition-variable wake-up latency) and
+    // catches up on ticks it ran late for (up to catch_up_limit periods:
+    // a longer stall is skipped and counted), so the rate got is the rate
+    // asked even on a loaded machine.
+    bool wait_for_tick_precise(std::chrono::steady_clock::time_point& next, bool& resumed) {
+        static constexpr std::int64_t catch_up_limit = 20;
+        resumed = false;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                if (stop_requested_) {
+                    return false;
+                }
+                if (paused_) {
+                    wake_.wait(lock);
+                    resumed = true;
+                    next = std::chrono::steady_clock::now();
+                    continue;
+                }
+            }
+            const auto period = std::chrono::nanoseconds(period_ns_.load(std::memory_order_relaxed));
+            const auto now = std::chrono::steady_clock::now();
+            if (next > now + period) {
+                next = now + period; // the rate went up
+            }
+            if (now >= next) {
+                if (now - next > period * catch_up_limit) {
+                    const auto behind = static_cast<std::uint64_t>((now - next) / period);
+                    missed_ticks.fetch_add(behind, std::memory_order_relaxed);
+                    next += period * static_cast<std::int64_t>(behind);
+                }
+                next += period;
+                return true;
+            }
+#if defined(__linux__)
+            // At most 10 ms at a time: stop and pause are seen within that.
+            const auto until = std::min(next, now + std::chrono::milliseconds(10));
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until.time_since_epoch()).count();
+            timespec deadline{};
+            deadline.tv_sec = static_cast<time_t>(ns / 1000000000);
+            deadline.tv_nsec = static_cast<long>(ns % 1000000000);
+            ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr); // steady_clock is CLOCK_MONOTONIC
+#else
+            std::this_thread::sleep_until(std::min(next, now + std::chrono::milliseconds(10)));
+#endif
+        }
+    }
+
     std::atomic<std::uint64_t> ticks{0};
     std::atomic<std::uint64_t> samples{0};
     std::atomic<std::uint64_t> missed_ticks{0};
@@ -19623,6 +21123,21 @@ public:
     std::atomic<std::uint64_t> hold_ns{0};
     std::atomic<std::uint64_t> active_ns{0};
     std::atomic<std::uint64_t> intervals{0};
+    std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> invalid_frames{0};
+    std::atomic<std::uint64_t> cpu_ns_sampled{0};
+    std::atomic<bool> gil_free{false};
+
+    std::int64_t period_ns() const noexcept { return period_ns_.load(std::memory_order_relaxed); }
+
+    // Sampler thread: sleeps up to `for_how_long`; false once stop was asked.
+    bool wait_for(std::chrono::nanoseconds for_how_long) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (!stop_requested_) {
+            wake_.wait_for(lock, for_how_long, [&] { return stop_requested_; });
+        }
+        return !stop_requested_;
+    }
 
 private:
     std::atomic<std::int64_t> period_ns_;
@@ -19631,6 +21146,7 @@ private:
     bool paused_;
     bool stop_requested_ = false;
     const bool include_idle_;
+    const bool wall_clock_;
 };
 
 // The running Sampler's control, for the builtin module (one sampler at a
@@ -19649,6 +21165,7 @@ inline std::shared_ptr<SamplerControl>& active_sampler_slot() {
 inline void forget_sampler_in_child() noexcept {
     new (&active_sampler_mutex()) std::mutex();
     new (&active_sampler_slot()) std::shared_ptr<SamplerControl>();
+    forget_slots_in_child();
 }
 
 inline std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) noexcept {
@@ -19656,8 +21173,8 @@ inline std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) noe
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
 }
 
-// The sampler thread's body.
-inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core, std::uint64_t epoch,
+// The sampler thread's body when the GIL-free mechanism is unavailable.
+inline void run_gil_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core, std::uint64_t epoch,
                         std::size_t max_frames) {
     set_thread_name("pycroscope-sampler");
     auto next = std::chrono::steady_clock::now();
@@ -19722,6 +21239,165 @@ inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCo
     if (interpreter_alive && Py_IsInitialized() && !interpreter_finalizing()) {
         PyEval_RestoreThread(own);
         PyGILState_Release(gil);
+    }
+}
+
+// Wall clock: the ticking thread. Never takes the GIL: at each tick it walks
+// every active slot's thread from outside through safe reads
+// (frame_walk::walk_raw + safe_read::CheckedReader) into that slot's ring.
+// "running": the thread's CPU clock advanced by at least 10% of the wall
+// time since its previous tick (as SamplingRound::is_running).
+inline void run_ticker(std::shared_ptr<SamplerControl> control) {
+    set_thread_name("pycroscope-ticker");
+    struct Last {
+        std::int64_t cpu = -1;
+        std::int64_t wall = 0;
+        std::uint32_t generation = 0;
+    };
+    std::vector<Last> last(SlotPool::capacity);
+    auto next = std::chrono::steady_clock::now();
+    auto last_tick = next;
+    bool resumed = false;
+    bool first_tick = true;
+    SlotPool& pool = slot_pool();
+    while (control->wait_for_tick_precise(next, resumed)) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!resumed && !first_tick) {
+            control->active_ns.fetch_add(
+                static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_tick).count()),
+                std::memory_order_relaxed);
+            control->intervals.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (resumed) {
+            for (Last& entry : last) {
+                entry.cpu = -1;
+            }
+        }
+        first_tick = false;
+        last_tick = now;
+        const std::int64_t wall = monotonic_ns();
+        const std::uint32_t made = pool.made.load(std::memory_order_acquire);
+        for (std::uint32_t i = 0; i < made; ++i) {
+            ThreadSlot* slot = pool.slots[i].load(std::memory_order_acquire);
+            if (slot == nullptr) {
+                continue;
+            }
+            slot->busy.fetch_add(1, std::memory_order_seq_cst);
+            if (slot->active.load(std::memory_order_seq_cst)) {
+                Last& previous = last[i];
+                const std::uint32_t generation = slot->generation.load(std::memory_order_relaxed);
+                if (previous.generation != generation) {
+                    previous = Last{-1, 0, generation};
+                }
+                const std::int64_t cpu = thread_cpu_ns(slot->os_tid);
+                {
+                    bool running = cpu < 0; // unknown counts as running
+                    if (cpu >= 0 && previous.cpu >= 0 && wall > previous.wall) {
+                        running = (cpu - previous.cpu) * 100 >=
+                                  (wall - previous.wall) * SamplingRound::running_cpu_share_percent;
+                    }
+                    previous.cpu = cpu;
+                    previous.wall = wall;
+                    record_raw_sample(*slot, 1, running ? sample_flags::running : 0);
+                }
+            }
+            slot->busy.fetch_sub(1, std::memory_order_seq_cst);
+        }
+        control->ticks.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+// The sampler thread's body with the GIL-free mechanism: CPU timers (cpu)
+// or the ticking thread (wall) fill the slots; this thread takes the GIL
+// only every drain period, to find threads and name what was sampled.
+inline void run_gil_free_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core,
+                                 std::uint64_t epoch, std::size_t max_frames) {
+    set_thread_name("pycroscope-sampler");
+    if (interpreter_finalizing()) {
+        return;
+    }
+    control->gil_free.store(true, std::memory_order_relaxed);
+    const PyGILState_STATE gil = PyGILState_Ensure();
+    PyThreadState* own = PyThreadState_Get();
+    start_code_graveyard();
+    std::unique_ptr<RawSampleDrain> drain;
+    try {
+        drain = std::make_unique<RawSampleDrain>(max_frames, !control->wall_clock());
+        drain->scan(*core, own, pycroscope::detail::tls_slot.buffer, control->period_ns(), control->paused());
+    } catch (...) {
+        drain = nullptr;
+    }
+    PyEval_SaveThread();
+    std::thread ticker;
+    if (drain != nullptr && control->wall_clock()) {
+        ticker = std::thread(&run_ticker, control);
+    }
+    bool interpreter_alive = true;
+    bool running = drain != nullptr;
+    while (running) {
+        // 20 ms: short enough that few threads live and die unseen and the
+        // slots' rings never fill; long enough that taking the GIL costs little.
+        running = control->wait_for(std::chrono::milliseconds(20));
+        if (interpreter_finalizing() || !Py_IsInitialized()) {
+            interpreter_alive = false; // never take the GIL during Py_FinalizeEx
+            break;
+        }
+        PyEval_RestoreThread(own);
+        try {
+            drain->scan(*core, own, pycroscope::detail::tls_slot.buffer, control->period_ns(), control->paused());
+            drain->resolve();
+        } catch (...) {
+            // Out of memory while staging: these samples are lost, the next round tries again.
+        }
+        if (!running) {
+            drain->retire_all();
+        }
+        PyEval_SaveThread();
+        const std::size_t written = drain->publish(epoch);
+        control->samples.fetch_add(written, std::memory_order_relaxed);
+        control->invalid_frames.store(drain->invalid_frames(), std::memory_order_relaxed);
+        control->dropped.store(drain->dropped(), std::memory_order_relaxed);
+        control->cpu_ns_sampled.store(drain->cpu_ns_sampled(), std::memory_order_relaxed);
+        if (!control->wall_clock()) {
+            // CPU clock: the rate is samples per CPU second of the sampled threads.
+            control->ticks.store(drain->raw_samples(), std::memory_order_relaxed);
+            control->intervals.store(drain->weighted_samples(), std::memory_order_relaxed);
+            control->active_ns.store(drain->cpu_ns_sampled(), std::memory_order_relaxed);
+        }
+    }
+    if (ticker.joinable()) {
+        control->request_stop();
+        ticker.join();
+    }
+    drain.reset(); // deletes the timers of threads still known (their last samples are lost if not drained)
+    if (interpreter_alive && Py_IsInitialized() && !interpreter_finalizing()) {
+        PyEval_RestoreThread(own);
+        stop_code_graveyard();
+        PyGILState_Release(gil);
+    } else {
+        stop_code_graveyard();
+    }
+}
+
+// True when this process can run the GIL-free mechanism for that clock.
+inline bool gil_free_sampling_available(bool wall_clock) {
+#if PYCROSCOPE_SIGNAL_SAMPLER
+    if (!safe_read::available()) {
+        return false;
+    }
+    return wall_clock || sample_signal() != 0;
+#else
+    (void)wall_clock;
+    return false;
+#endif
+}
+
+inline void run_sampler(std::shared_ptr<SamplerControl> control, const SessionCore* core, std::uint64_t epoch,
+                        std::size_t max_frames, bool gil_free) {
+    if (gil_free) {
+        run_gil_free_sampler(std::move(control), core, epoch, max_frames);
+    } else {
+        run_gil_sampler(std::move(control), core, epoch, max_frames);
     }
 }
 
@@ -19836,7 +21512,9 @@ private:
         forget_in_forked_child<&detail::forget_sampler_in_child>();
         control_ = std::make_shared<detail::SamplerControl>(options);
         pid_ = current_pid();
-        thread_ = std::thread(&detail::run_sampler, control_, &core, core.epoch(), options.max_frames);
+        const bool gil_free =
+            !options.use_gil_sampler && detail::gil_free_sampling_available(control_->wall_clock());
+        thread_ = std::thread(&detail::run_sampler, control_, &core, core.epoch(), options.max_frames, gil_free);
         std::lock_guard<std::mutex> lock(detail::active_sampler_mutex());
         detail::active_sampler_slot() = control_;
     }
@@ -26929,6 +28607,9 @@ struct ProfileOptions {
     // sample counts and session.json a "hotspots" section.
     bool sample = false;
     double sample_rate = 100.0; // Hz
+    // What a sample stands for (python::SamplerClock): CPU time of running
+    // threads (false, the default) or wall time of every thread (true).
+    bool sample_wall_clock = false;
     // Resource collectors (sections gc, imports, io, exceptions, system).
     // Exceptions need the profile backend's trace function, which sees every
     // line: off with minimal, eval_frame or sample.
@@ -28804,6 +30485,7 @@ public:
         sampler.options.deferred = true; // samples once the interpreter runs
         if (options_.sample) {
             sampler.set_rate(options_.sample_rate); // ConfigError now, not at start()
+            sampler.options.clock = options_.sample_wall_clock ? python::SamplerClock::wall : python::SamplerClock::cpu;
             if (options_.folded) {
                 sampled_stacks_ = session_.add_sink<sinks::SampledStackSink>((dir_ / "stacks.folded").string());
                 sample_profile_ = &sampled_stacks_->profile();
