@@ -19179,6 +19179,16 @@ using CodeUnit = std::uint16_t;
 inline const CodeUnit* code_start(PyCodeObject* code) noexcept {
     return reinterpret_cast<const CodeUnit*>(code->co_code_adaptive);
 }
+// Code units from code's first one to instr, or -1: computed on addresses
+// only, because code may come from a torn read and is validated later.
+inline std::ptrdiff_t code_unit_index(const void* code, const void* instr) noexcept {
+    if (code == nullptr) {
+        return -1;
+    }
+    const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(code) + offsetof(PyCodeObject, co_code_adaptive);
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(instr);
+    return at < start ? -1 : static_cast<std::ptrdiff_t>((at - start) / sizeof(CodeUnit));
+}
 #endif
 
 #if PY_VERSION_HEX >= 0x030C0000
@@ -19364,8 +19374,7 @@ inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t ma
                 break;
             }
             auto* code = reinterpret_cast<PyCodeObject*>(frame.f_code_or_executable);
-            const std::ptrdiff_t index =
-                code != nullptr ? frame.instr - reinterpret_cast<detail::CodeUnit*>(code->co_code_adaptive) : -1;
+            const std::ptrdiff_t index = detail::code_unit_index(code, frame.instr);
             out[n++] = RawFrame{code,
                                 index < 0 || index > (1 << 28) ? -1
                                                                  : static_cast<int>(index) * static_cast<int>(sizeof(detail::CodeUnit)),
@@ -19393,8 +19402,7 @@ inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t ma
                 break;
             }
             PyCodeObject* code = frame.f_code;
-            const std::ptrdiff_t index =
-                code != nullptr ? frame.prev_instr - reinterpret_cast<_Py_CODEUNIT*>(code->co_code_adaptive) : -1;
+            const std::ptrdiff_t index = detail::code_unit_index(code, frame.prev_instr);
             out[n++] = RawFrame{code,
                                 index < 0 || index > (1 << 28) ? -1
                                                                  : static_cast<int>(index) * static_cast<int>(sizeof(_Py_CODEUNIT)),

@@ -18,4 +18,21 @@ constexpr bool under_thread_sanitizer = false;
 constexpr bool under_thread_sanitizer = false;
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool under_address_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool under_address_sanitizer = true;
+#else
+constexpr bool under_address_sanitizer = false;
+#endif
+#else
+constexpr bool under_address_sanitizer = false;
+#endif
+
+// The sampler's accuracy tests count samples of CPU time: ASan slows our
+// instrumented code and not libpython, which moves the shares they measure
+// against the script's own clocks, so they skip under either sanitizer.
+constexpr bool under_sanitizer = under_thread_sanitizer || under_address_sanitizer;
+
 } // namespace pycroscope_test

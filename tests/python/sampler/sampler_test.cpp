@@ -584,7 +584,7 @@ void expect_seventy_thirty(const std::string& session_json) {
 }
 
 TEST_F(SamplerTest, ProfileWithSampleWritesHotspotsAndSampleWeights) {
-    if (pycroscope_test::under_thread_sanitizer) {
+    if (pycroscope_test::under_sanitizer) {
         GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
     }
     const std::string dir = ::testing::TempDir() + "/pycroscope_profile_sample";

@@ -64,7 +64,7 @@ class SamplerTruthTest : public ::testing::Test {
 protected:
     void SetUp() override {
         pycroscope_test::ensure_python();
-        if (pycroscope_test::under_thread_sanitizer) {
+        if (pycroscope_test::under_sanitizer) {
             GTEST_SKIP() << "timing-dependent: see tests/support/sanitizers.hpp";
         }
         if (!pycroscope::python::detail::gil_free_sampling_available(false)) {
