@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace pycroscope {
 namespace python {
@@ -277,7 +278,12 @@ inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t ma
                                 index < 0 || index > (1 << 28) ? -1
                                                                  : static_cast<int>(index) * static_cast<int>(sizeof(_Py_CODEUNIT)),
                                 reinterpret_cast<std::uintptr_t>(cframe_address), address, frame.owner == 1};
-            if (frame.is_entry || frame.previous == address) {
+            // is_entry is a bool in a copy of memory that may be torn: read
+            // its byte, since loading a bool that is neither 0 nor 1 is UB.
+            unsigned char entry = 0;
+            std::memcpy(&entry, reinterpret_cast<const unsigned char*>(&frame) + offsetof(compat::InterpreterFrame, is_entry),
+                        sizeof entry);
+            if (entry != 0 || frame.previous == address) {
                 break;
             }
             address = frame.previous;
