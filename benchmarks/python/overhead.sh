@@ -1,28 +1,27 @@
 #!/usr/bin/env bash
-# Overhead of profiling whole processes, all on the same libpython:
+# Overhead of profiling whole processes, one table per run, all against the
+# same Python:
 #
-#   plain     python3 SCRIPT                              (the baseline)
-#   cProfile  python3 -m cProfile -o /dev/null SCRIPT
-#   minimal   BUILD/pycroscope profile --minimal --no-memory ... --output-dir TMP SCRIPT
-#   complete  BUILD/pycroscope profile --no-memory ... --output-dir TMP SCRIPT   (C calls too)
-#   sample    BUILD/pycroscope profile --sample --no-memory --output-dir TMP SCRIPT
-#             (the sampler at its default 100 Hz, no tracing, no allocation hooks)
-#   default   BUILD/pycroscope profile --output-dir TMP SCRIPT   (not run unless
-#             asked for in MODES: every collector on, as a user gets it: C calls,
-#             exceptions (a trace function), memory, GC, imports, I/O, system)
-#   noop_eval, clock_eval, noop_profile   (not run unless asked for in MODES)
-#             the floors under the two backends, from floor_launcher.c: a PEP 523
-#             function that does nothing, the same reading the clock twice per
-#             frame, and a C profile function that does nothing
+#   plain     python3 SCRIPT: the distribution's own interpreter (Debian's
+#             /usr/bin/python3.11 links libpython statically), the baseline
+#   shared    the same on the shared libpython (python_launcher.c), for reference
+#   cprofile  python3 -m cProfile -o /dev/null SCRIPT
+#   off       the command with every collector off: --sample at 0.1 Hz (no
+#             tracer, no sample taken), --no-gc --no-imports --no-io --no-system
+#   minimal   pycroscope profile --minimal SCRIPT
+#   default   pycroscope profile SCRIPT   (the mode a user gets without flags)
+#   full      pycroscope profile --full SCRIPT
+#   sample    pycroscope profile --sample SCRIPT   (100 Hz, CPU clock)
+#   noop_eval, clock_eval, noop_profile   the floors under the backends, from
+#             floor_launcher.c: a PEP 523 function that does nothing, the same
+#             reading the clock twice per frame, a C profile function that does nothing
+#
+# The launchers (plain's stand-ins for shared and the floors) link the static
+# libpython when the installation ships one, as the command does
+# (PYCROSCOPE_CLI_STATIC_PYTHON), so the floors compare like with like.
 #
 # MODES="plain sample" (for example) runs a subset; plain must be first.
-#
-# "python3" is python_launcher.c (Py_BytesMain) built against the shared
-# libpython from pkg-config python3-embed, the library the pycroscope CLI
-# links. Debian's /usr/bin/python3.11 links libpython statically and is
-# faster; it is shown too ("static"), for reference, not as the baseline.
-#
-# for every script in workloads/ (or the scripts given after BUILD_DIR). Each
+# Every script in workloads/ (or the scripts given after BUILD_DIR). Each
 # configuration runs N times (default 5), interleaved round-robin so drift
 # hits all of them alike; the median wall time is compared with the plain
 # run's. Prints markdown tables of slowdowns (wall time, and CPU time of all
@@ -33,10 +32,10 @@
 #   benchmarks/python/overhead.sh BUILD_DIR [SCRIPT...]
 #   N=9 SINKS=json benchmarks/python/overhead.sh /tmp/bpy
 #
-# The pycroscope runs include writing all outputs (session.json,
-# stacks.folded, trace.json) into a fresh directory, removed afterwards;
-# SINKS=json,folded (a --sinks list) limits them. --top 0: no report.
-# Build the CLI with:
+# The pycroscope runs write their outputs (session.json, stacks.folded,
+# capture.pycro, reports) into a fresh directory, removed afterwards;
+# SINKS=json,folded (a --sinks list) limits them. --top 0: no summary.
+# Build the command with:
 #   cmake -S . -B /tmp/bpy -G Ninja -DCMAKE_BUILD_TYPE=Release \
 #         -DPYCROSCOPE_BUILD_EXAMPLES=ON -DPYCROSCOPE_BUILD_TESTS=OFF
 #   cmake --build /tmp/bpy --target pycroscope
@@ -82,32 +81,42 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/pycroscope_overhead.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
 # python3 on the shared libpython.
-python="$scratch/python3"
+shared_python="$scratch/python3_shared"
 # shellcheck disable=SC2046
-if ! ${CC:-cc} -O2 -o "$python" "$here/python_launcher.c" $(pkg-config --cflags --libs python3-embed); then
+if ! ${CC:-cc} -O2 -o "$shared_python" "$here/python_launcher.c" $(pkg-config --cflags --libs python3-embed); then
     echo "error: could not build the launcher (needs a C compiler and pkg-config python3-embed)" >&2
     exit 2
 fi
+# The static archive and what it needs, as the command links them.
+static_link=()
+read -r -a static_vars < <("$static_python" -c "import sysconfig as s; print(*(s.get_config_var(k) or '-' for k in ('LIBPL', 'LIBRARY')))")
+if [[ ${static_vars[1]:-} == libpython*.a && -f ${static_vars[0]}/${static_vars[1]} ]]; then
+    read -r -a extra < <("$static_python" -c "import sysconfig as s; print(' '.join(s.get_config_var(k) or '' for k in ('LIBS', 'SYSLIBS', 'MODLIBS')))")
+    static_link=(-no-pie "${static_vars[0]}/${static_vars[1]}" -Xlinker --export-dynamic "${extra[@]}" -lpthread)
+fi
 
-read -r -a modes <<<"${MODES:-plain static cprofile minimal complete sample}"
+read -r -a modes <<<"${MODES:-plain shared cprofile off noop_eval minimal default full sample}"
 floor_python="$scratch/floor_python3"
 if [[ " ${modes[*]} " == *" noop_"* || " ${modes[*]} " == *" clock_eval "* ]]; then
     # shellcheck disable=SC2046
-    if ! ${CC:-cc} -O2 -o "$floor_python" "$here/floor_launcher.c" $(pkg-config --cflags --libs python3-embed); then
+    floor_link=("${static_link[@]}")
+    if [[ ${#floor_link[@]} -eq 0 ]]; then
+        read -r -a floor_link < <(pkg-config --libs python3-embed)
+    fi
+    # shellcheck disable=SC2046
+    if ! ${CC:-cc} -O2 -o "$floor_python" "$here/floor_launcher.c" $(pkg-config --cflags python3-embed) "${floor_link[@]}"; then
         echo "error: could not build floor_launcher.c" >&2
         exit 2
     fi
 fi
-# minimal and complete measure the tracer: the resource collectors (memory,
-# GC, imports, I/O, exceptions, system) are measured by memory_overhead.sh.
-tracing_only=(--no-memory --no-gc --no-imports --no-io --no-exceptions --no-system)
+collectors_off=(--sample --rate 0.1 --no-gc --no-imports --no-io --no-system)
 if [[ ${modes[0]} != plain ]]; then
     echo "error: MODES must start with plain (the baseline)" >&2
     exit 2
 fi
-declare -A label=([plain]="python3" [static]="python3.11 (static)" [cprofile]="cProfile"
-                  [minimal]="pycroscope --minimal" [complete]="pycroscope (complete)"
-                  [sample]="pycroscope --sample" [default]="pycroscope (default: everything)"
+declare -A label=([plain]="python3" [shared]="python3 on libpython.so" [cprofile]="cProfile"
+                  [off]="collectors off" [minimal]="--minimal" [default]="default" [full]="--full"
+                  [sample]="--sample"
                   [noop_eval]="no-op PEP 523 function" [clock_eval]="PEP 523 + 2 clock reads"
                   [noop_profile]="no-op C profile function")
 
@@ -118,15 +127,16 @@ run_once() {
     rm -rf "$out"
     local -a cmd
     case $mode in
-    plain) cmd=("$python" "$script") ;;
-    static) cmd=("$static_python" "$script") ;;
-    cprofile) cmd=("$python" -m cProfile -o /dev/null "$script") ;;
-    minimal) cmd=("$cli" profile --minimal "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
-    complete) cmd=("$cli" profile "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
-    sample) cmd=("$cli" profile --sample --no-memory "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    plain) cmd=("$static_python" "$script") ;;
+    shared) cmd=("$shared_python" "$script") ;;
+    cprofile) cmd=("$static_python" -m cProfile -o /dev/null "$script") ;;
+    off) cmd=("$cli" profile "${collectors_off[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    minimal) cmd=("$cli" profile --minimal "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     default) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    full) cmd=("$cli" profile --full "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    sample) cmd=("$cli" profile --sample "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     noop_eval | clock_eval | noop_profile) cmd=(env PYCROSCOPE_FLOOR="$mode" "$floor_python" "$script") ;;
-    *) echo "error: unknown mode '$mode' (plain static cprofile minimal complete sample default noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
+    *) echo "error: unknown mode '$mode' (plain shared cprofile off minimal default full sample noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
     if [[ $status -ne 0 ]]; then
@@ -134,7 +144,7 @@ run_once() {
         tail -n 20 "$scratch/stderr" >&2
         exit 1
     fi
-    if [[ $mode == minimal || $mode == complete || $mode == sample || $mode == default ]] && [[ ! -s $out/session.json ]]; then
+    if [[ $mode == off || $mode == minimal || $mode == default || $mode == full || $mode == sample ]] && [[ ! -s $out/session.json ]]; then
         echo "error: '${cmd[*]}' wrote no session.json" >&2
         exit 1
     fi
@@ -149,7 +159,8 @@ fastest() {
     printf '%s\n' "$@" | sort -g | head -n 1
 }
 
-echo "libpython:   $("$python" -c 'import sys, sysconfig; print(sys.version.split()[0], sysconfig.get_config_var("INSTSONAME"))')" >&2
+echo "python3:     $static_python ($("$static_python" -c 'import sys; print(sys.version.split()[0])'))" >&2
+echo "launchers:   ${static_link[1]:-shared libpython (no static archive found)}" >&2
 echo "pycroscope:  $cli" >&2
 echo "repetitions: $reps (median), $(nproc) CPUs" >&2
 

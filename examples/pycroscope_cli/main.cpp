@@ -88,22 +88,29 @@ const char* const usage_text =
     "options:\n"
     "  --output-dir DIR   where to write the outputs (default: ./profiling_results/<YYYYmmdd-HHMMSS>/,\n"
     "                     with -2, -3, ... appended if it exists)\n"
-    "  --minimal          Python function calls only, no C calls (lowest overhead: eval_frame backend)\n"
+    "modes (docs/cli.md#modes; the default records Python calls, sampled memory, GC, imports, I/O and\n"
+    "system resources at a small cost):\n"
+    "  --minimal          Python function calls only (no C calls, no memory): the lowest tracing overhead\n"
+    "  --full             everything: C calls, lines, exceptions and every allocation (profile backend)\n"
     "  --sample           statistical profile: stack samples (Python frames and native zones) instead of\n"
     "                     tracing; stacks.folded holds sample counts, session.json a hotspots section\n"
     "  --rate HZ          sampling rate with --sample (default 100)\n"
     "  --clock cpu|wall   with --sample: cpu samples running threads in proportion to their CPU time\n"
     "                     (default); wall samples every thread at every tick, running or not\n"
-    "  --line             record line events (profile backend)\n"
-    "  --no-line          do not record line events (the default)\n"
+    "\n"
+    "what to record (each overrides the mode's choice):\n"
+    "  --line, --no-line  record line events or not (profile backend; default: with --full)\n"
+    "  --c-calls          record calls of C functions (profile backend; default: with --full)\n"
     "  --no-memory        do not track allocations (memory section, memory.folded, memory counter)\n"
-    "  --memory-sample N  sampling mode: about one allocation record per N bytes (default: every one);\n"
-    "                     with --sample, memory is tracked only when this is given\n"
+    "  --memory-sample N  about one allocation record per N bytes; 0 records every allocation (default:\n"
+    "                     65536, and 0 with --full; with --minimal and --sample, memory is tracked only\n"
+    "                     when this is given)\n"
     "  --no-gc            do not record garbage collections (gc section, gc spans)\n"
     "  --no-imports       do not time imports (imports section, import spans)\n"
     "  --no-io            do not record file/socket/subprocess/os operations (io section)\n"
-    "  --no-exceptions    do not record raised and caught exceptions (exceptions section); these need a\n"
-    "                     trace function that sees every line, and are off with --minimal and --sample\n"
+    "  --exceptions, --no-exceptions  record raised and caught exceptions or not (exceptions section;\n"
+    "                     default: with --full). They need a trace function that sees every line, and\n"
+    "                     are never recorded with --minimal or --sample\n"
     "  --no-system        do not sample process CPU, RSS, threads, disk and network (system section)\n"
     "  --system-interval MS  system sampling interval in milliseconds (default 100, 1..3600000)\n"
     "  --alert METRIC=VALUE[:N]  alert when METRIC exceeds VALUE for N samples (repeatable): cpu=90,\n"
@@ -187,7 +194,6 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     bool no_line_flag = false;
     bool rate_given = false;
     bool clock_given = false;
-    bool memory_sample_given = false;
     bool system_flag_given = false;
     int i = 2;
     for (; i < argc; ++i) {
@@ -216,6 +222,10 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             return 0;
         } else if (arg == "--minimal") {
             options.minimal = true;
+        } else if (arg == "--full") {
+            options.full = true;
+        } else if (arg == "--c-calls") {
+            options.c_calls = true;
         } else if (arg == "--line") {
             line_flag = true;
         } else if (arg == "--no-line") {
@@ -225,11 +235,10 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         } else if ((matched = option_value(argc, argv, i, "--memory-sample", value)) != 0) {
             char* end = nullptr;
             const unsigned long long bytes = matched > 0 ? std::strtoull(value.c_str(), &end, 10) : 0;
-            if (matched < 0 || value.empty() || end == nullptr || *end != '\0' || bytes == 0) {
-                return usage_error("--memory-sample needs a number of bytes (at least 1)");
+            if (matched < 0 || value.empty() || end == nullptr || *end != '\0' || value[0] == '-') {
+                return usage_error("--memory-sample needs a number of bytes (0: every allocation)");
             }
             options.memory_sample_bytes = bytes;
-            memory_sample_given = true;
         } else if (arg == "--no-gc") {
             options.gc = false;
         } else if (arg == "--no-imports") {
@@ -238,6 +247,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             options.io = false;
         } else if (arg == "--no-exceptions") {
             options.exceptions = false;
+        } else if (arg == "--exceptions") {
+            options.exceptions = true;
         } else if (arg == "--no-system") {
             options.system = false;
         } else if ((matched = option_value(argc, argv, i, "--system-interval", value)) != 0) {
@@ -338,11 +349,14 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     if (!options.system && system_flag_given) {
         return usage_error("--system-interval and --alert need the system monitor; drop --no-system");
     }
-    if (options.sample && !memory_sample_given) {
-        options.memory = false; // sampling stays near 1.0x; --memory-sample opts in
-    }
-    if (!options.memory && memory_sample_given) {
+    if (options.memory == false && options.memory_sample_bytes.has_value()) {
         return usage_error("--memory-sample and --no-memory contradict each other");
+    }
+    if (options.minimal + options.full + options.sample > 1) {
+        return usage_error("--minimal, --full and --sample are modes: choose one");
+    }
+    if (options.exceptions == true && (options.minimal || options.sample)) {
+        return usage_error("--exceptions needs a trace function: it cannot be combined with --minimal or --sample");
     }
     if (rate_given && !options.sample) {
         return usage_error("--rate needs --sample");
@@ -353,8 +367,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     if (options.sample && !options.complexity_function.empty()) {
         return usage_error("--complexity times every call of the function: it needs tracing, not --sample");
     }
-    if (options.sample && (options.minimal || line_flag)) {
-        return usage_error("--sample records stack samples; it cannot be combined with --minimal or --line");
+    if (options.sample && (line_flag || options.c_calls == true)) {
+        return usage_error("--sample records stack samples; it cannot be combined with --line or --c-calls");
     }
     if (options.sample) {
         try {
@@ -363,7 +377,9 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             return usage_error(error.what());
         }
     }
-    options.lines = line_flag;
+    if (line_flag || no_line_flag) {
+        options.lines = line_flag;
+    }
     if (command.target == Target::file && i >= argc) {
         return usage_error("missing SCRIPT");
     }
@@ -711,7 +727,7 @@ int main(int argc, char** argv) {
             Py_ExitStatusException(status);
         }
     }
-    if (command.options.memory) {
+    if (command.options.records_memory()) {
         py::install_memory_hooks();
     }
     try {

@@ -22,8 +22,9 @@ using python::ProfileHandler;
 namespace pydetail = ::pycroscope::python::detail;
 
 // Reads the keyword arguments of pycroscope.profile(**options) for the
-// default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
-// c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
+// default handler. Accepted: output_dir (str/PathLike/None), the modes
+// minimal and full, lines, c_calls, memory, exceptions (bools), memory_sample
+// (bytes), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
 // or an iterable of those names), sample, rate, and the pattern pass's
 // patterns (bool or the command's --patterns list), pattern_severity and
 // patterns_include_libraries. GIL held.
@@ -42,6 +43,28 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
             result.output_dir = value == Py_None ? std::string() : pydetail::path_arg(value);
         } else if (name == "minimal") {
             result.minimal = pydetail::truth_arg(value);
+        } else if (name == "full") {
+            result.full = pydetail::truth_arg(value);
+        } else if (name == "memory") {
+            if (value != Py_None) {
+                result.memory = pydetail::truth_arg(value);
+            }
+        } else if (name == "memory_sample") {
+            // Bytes per allocation record (0: every allocation); None: the mode's choice.
+            if (value != Py_None) {
+                const long long bytes = PyLong_Check(value) ? PyLong_AsLongLong(value) : -1;
+                if (bytes == -1 && PyErr_Occurred()) {
+                    throw PythonErrorSet();
+                }
+                if (!PyLong_Check(value) || bytes < 0) {
+                    throw ConfigError("memory_sample must be a number of bytes, 0 or more (0: every allocation)");
+                }
+                result.memory_sample_bytes = static_cast<std::uint64_t>(bytes);
+            }
+        } else if (name == "exceptions") {
+            if (value != Py_None) {
+                result.exceptions = pydetail::truth_arg(value);
+            }
         } else if (name == "lines") {
             result.lines = pydetail::truth_arg(value);
         } else if (name == "c_calls") {
@@ -136,7 +159,8 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
             result.patterns.include_libraries = pydetail::truth_arg(value);
         } else {
             throw OptionError("profile() got an unexpected keyword argument '" + name +
-                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate, "
+                              "' (accepted: output_dir, minimal, full, lines, c_calls, memory, memory_sample, exceptions, "
+                              "backend, sinks, sample, rate, "
                               "patterns, pattern_severity, patterns_include_libraries)");
         }
     }

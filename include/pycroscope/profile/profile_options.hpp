@@ -10,6 +10,7 @@
 #include "pycroscope/sinks/complexity_section.hpp"
 #include "pycroscope/system/system_monitor.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -33,9 +34,15 @@ struct ProfileOptions {
     // Empty: ./profiling_results/<YYYYmmdd-HHMMSS>/, with -2, -3, ... appended
     // when that directory exists. Otherwise created if missing and reused if present.
     std::string output_dir;
-    bool minimal = false;        // Python functions only (no C calls): the eval_frame backend
-    bool lines = false;          // line events (profile backend with a trace function)
-    std::optional<bool> c_calls; // default: on unless minimal or backend eval_frame
+    // The mode (docs/cli.md, "Modes"): what is recorded when no option below
+    // says otherwise. The default costs little: Python calls on the cheapest
+    // backend, sampled memory, GC, imports, I/O, system. minimal: Python calls
+    // and the per-operation collectors only. full: everything, on the profile
+    // backend (C calls, lines, exceptions, every allocation).
+    bool minimal = false;
+    bool full = false;
+    std::optional<bool> lines;   // line events (profile backend with a trace function); default: full
+    std::optional<bool> c_calls; // C calls (profile backend); default: full, unless backend eval_frame
     Backend backend = Backend::automatic;
     // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
     python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
@@ -81,8 +88,14 @@ struct ProfileOptions {
     // Allocations of the PyMem domains (memory section, memory.folded, the
     // chrome trace's memory counter). memory_sample_bytes: 0 records every
     // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
-    bool memory = true;
-    std::uint64_t memory_sample_bytes = 0;
+    // Unset, records_memory() and memory_sample_interval() decide by mode.
+    std::optional<bool> memory;
+    std::optional<std::uint64_t> memory_sample_bytes;
+    // The session metadata key naming the mode (session.json "metadata").
+    static constexpr const char* mode_metadata_key = "profile_mode";
+    // The default mode's memory sampling interval: the peak and the top
+    // allocation sites at a small fraction of full tracking's cost (memory.md).
+    static constexpr std::uint64_t default_memory_sample_bytes = 64 * 1024;
     // Sampling mode: the Sampler instead of the tracer; stacks.folded holds
     // sample counts and session.json a "hotspots" section.
     bool sample = false;
@@ -92,11 +105,11 @@ struct ProfileOptions {
     bool sample_wall_clock = false;
     // Resource collectors (sections gc, imports, io, exceptions, system).
     // Exceptions need the profile backend's trace function, which sees every
-    // line: off with minimal, eval_frame or sample.
+    // line: unset, on in full mode only; never with minimal, eval_frame or sample.
     bool gc = true;
     bool imports = true;
     bool io = true;
-    bool exceptions = true;
+    std::optional<bool> exceptions;
     bool system = true;
     std::chrono::milliseconds system_interval{100};
     std::vector<SystemAlertRule> system_alerts;
@@ -126,30 +139,68 @@ struct ProfileOptions {
     // its metadata, so a capture keeps it (sinks/complexity_section.hpp).
     Config session_config() const {
         Config resolved = config;
+        const bool named = std::any_of(resolved.metadata.begin(), resolved.metadata.end(),
+                                       [](const auto& entry) { return entry.first == mode_metadata_key; });
+        if (!named) {
+            resolved.metadata.emplace_back(mode_metadata_key, mode_name());
+        }
         if (!complexity_function.empty()) {
             resolved.metadata.emplace_back(sinks::complexity_metadata_key, complexity_function);
         }
         return resolved;
     }
 
+    // The mode's name, as session.json and the summary print it.
+    const char* mode_name() const noexcept { return sample ? "sample" : minimal ? "minimal" : full ? "full" : "default"; }
+
+    // Allocations are tracked: unless memory says otherwise, in the default
+    // and full modes, and with sample or minimal only when a sampling
+    // interval is given (those modes stay near the cost of their tracer).
+    bool records_memory() const noexcept {
+        return memory.value_or(memory_sample_bytes.has_value() || (!sample && !minimal));
+    }
+    // 0: every allocation (full mode); else about one record per N bytes.
+    std::uint64_t memory_sample_interval() const noexcept {
+        return memory_sample_bytes.value_or(full ? 0 : default_memory_sample_bytes);
+    }
+    // Raised and caught exceptions are recorded (they need the profile
+    // backend's trace function: never with minimal, sample or eval_frame).
+    bool records_exceptions() const noexcept {
+        return exceptions.value_or(full) && !sample && !minimal && backend != Backend::eval_frame;
+    }
+
     // The MemoryCollector options these resolve to.
     MemoryOptions memory_options() const {
         MemoryOptions resolved;
-        resolved.enabled = memory;
-        resolved.sample_bytes = memory_sample_bytes;
+        resolved.enabled = records_memory();
+        resolved.sample_bytes = memory_sample_interval();
         return resolved;
+    }
+
+    // Throws ConfigError on a contradiction between the mode and the options.
+    void check_mode() const {
+        if (static_cast<int>(minimal) + static_cast<int>(full) + static_cast<int>(sample) > 1) {
+            throw ConfigError("choose one mode: minimal, full or sample");
+        }
+        if (memory == false && memory_sample_bytes.has_value()) {
+            throw ConfigError("memory sampling and no memory tracking contradict each other");
+        }
     }
 
     // The tracer options these resolve to; throws ConfigError on a contradiction.
     TracerOptions tracer_options() const {
+        check_mode();
         TracerOptions tracer;
         tracer.backend = backend;
-        tracer.lines = lines;
+        tracer.lines = lines.value_or(full);
         tracer.on_conflict = on_conflict;
         if (minimal && c_calls.value_or(false)) {
             throw ConfigError("minimal profiling records Python functions only; it cannot be combined with C calls");
         }
-        const bool c = c_calls.value_or(!minimal && backend != Backend::eval_frame);
+        if (minimal && lines.value_or(false)) {
+            throw ConfigError("minimal profiling records Python functions only; it cannot be combined with lines");
+        }
+        const bool c = c_calls.value_or(full && backend != Backend::eval_frame);
         if (backend == Backend::eval_frame) {
 #if !PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
             throw ConfigError("the eval_frame backend is not available on Python " PY_VERSION
@@ -158,7 +209,7 @@ struct ProfileOptions {
             if (c) {
                 throw ConfigError("the eval_frame backend sees Python functions only; it cannot record C calls");
             }
-            if (lines) {
+            if (tracer.lines) {
                 throw ConfigError("the eval_frame backend cannot record lines; use the profile backend");
             }
         }

@@ -73,8 +73,7 @@ public:
         tracer.options = tracer_options_;
         tracer.options.deferred = true; // start() may precede Py_Initialize: see attach_python()
         tracer.options.enabled = !options_.sample;
-        exceptions_ = options_.exceptions && !options_.sample && !options_.minimal &&
-                      tracer.options.backend != Backend::eval_frame;
+        exceptions_ = options_.records_exceptions();
         if (exceptions_) {
             tracer.options.exceptions = true;
             tracer.options.backend = Backend::profile;
@@ -132,7 +131,7 @@ public:
         }
         MemoryCollector& memory = session_.collector<MemoryCollector>();
         memory.options = options_.memory_options();
-        if (options_.memory) {
+        if (options_.records_memory()) {
             memory_model_ = add_memory_model(session_);
         }
         session_.core().add_processor(profile_model_);
@@ -188,7 +187,7 @@ public:
         const std::pair<bool, const char*> exports[] = {{options_.perfetto, "perfetto"},
                                                         {options_.speedscope, "speedscope"},
                                                         {options_.pprof, "pprof"},
-                                                        {options_.pprof && options_.memory, "pprof-alloc"},
+                                                        {options_.pprof && options_.records_memory(), "pprof-alloc"},
                                                         {options_.callgrind, "callgrind"}};
         for (const auto& format : exports) {
             if (format.first) {
@@ -297,7 +296,7 @@ public:
         const std::pair<bool, const char*> optional[] = {
             {exceptions_, ExceptionCollector::name}, {options_.gc, GcCollector::name},
             {options_.imports, ImportCollector::name}, {options_.io, IoCollector::name},
-            {options_.memory, MemoryCollector::name},  {options_.system, SystemMonitor::name}};
+            {options_.records_memory(), MemoryCollector::name},  {options_.system, SystemMonitor::name}};
         for (const auto& collector : optional) {
             if (collector.first) {
                 names.push_back(collector.second);

@@ -136,7 +136,7 @@ TEST_F(MemoryCli, PeakAndTopLinesMatchTracemalloc) {
     ASSERT_GT(tracemalloc_peak, 20e6) << out;
     ASSERT_EQ(tracemalloc_top.size(), 2u) << out;
 
-    const json::Value session = profile(script);
+    const json::Value session = profile(script, "--memory-sample 0"); // every allocation: exact
     const json::Value& memory = session.at("memory");
     EXPECT_EQ(memory.at("mode").as_string(), "full");
     const double peak = memory.at("peak_bytes").as_number();
@@ -214,7 +214,7 @@ std::vector<std::string> growth_recommendations(const json::Value& session) {
 
 TEST_F(MemoryCli, PlantedLeakIsReportedAtItsLine) {
     const fs::path script = write_script("leaky.py", leaking);
-    const json::Value session = profile(script);
+    const json::Value session = profile(script, "--memory-sample 0");
     const json::Value memory = session.at("memory");
     const json::Value& leaks = memory.at("leaks");
     ASSERT_GE(leaks.size(), 1u) << "growth: " << memory.at("growth").size();
@@ -263,9 +263,10 @@ TEST_F(MemoryCli, NoMemoryTurnsTheCollectorOff) {
 
 TEST_F(MemoryCli, SamplingModeEstimatesThePeak) {
     const fs::path script = write_script("workload.py", workload);
-    const json::Value full = profile(script).at("memory");
+    const json::Value full = profile(script, "--memory-sample 0").at("memory");
+    EXPECT_EQ(full.at("sampling").at("mode").as_string(), "full");
     fs::remove_all(dir_ / "out");
-    const json::Value sampled = profile(script, "--memory-sample 65536").at("memory");
+    const json::Value sampled = profile(script).at("memory"); // the default mode samples every 64 KiB
     EXPECT_EQ(sampled.at("sampling").at("mode").as_string(), "sampled");
     EXPECT_EQ(sampled.at("sampling").at("sample_bytes").as_number(), 65536);
     EXPECT_EQ(sampled.at("sampling").at("samples_not_taken").as_number(), 0);

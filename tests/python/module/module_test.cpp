@@ -470,8 +470,9 @@ with pycroscope.profile(output_dir=OUT) as session:
     EXPECT_GT(eval_double("session.duration"), 0.0);
     EXPECT_EQ(eval_double("session.duration"), eval_double("session.duration")); // frozen at exit
     EXPECT_EQ(eval_str("session.running"), "False");
+    // The default mode: no exception collector (it needs a trace function), sampled memory.
     EXPECT_EQ(eval_str("session.get_completed_profilers()"),
-              "['native_zones', 'python', 'exceptions', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
+              "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
     EXPECT_EQ(eval_str("session.output_dir"), out);
     EXPECT_EQ(eval_str("len(session.files)"), "4");
     for (const char* file : {"session.json", "stacks.folded", "memory.folded", "capture.pycro"}) {
@@ -494,6 +495,48 @@ with pycroscope.profile(output_dir=OUT) as session:
     }
     EXPECT_TRUE(zone_found);
     EXPECT_EQ(doc.at("unmatched_ends").as_int(), 0);
+}
+
+// The modes as keyword arguments: full=True records exceptions and every
+// allocation, memory_sample sets the interval, and contradictions raise.
+TEST_F(ModuleTest, ProfileModesAreKeywordArguments) {
+    const std::string out = temp_dir("full");
+    set_global("OUT", out);
+    ASSERT_TRUE(run(R"PY(
+def raises():
+    try:
+        raise KeyError("k")
+    except KeyError:
+        pass
+
+with pycroscope.profile(output_dir=OUT, full=True, sinks="json") as full_session:
+    for i in range(3):
+        raises()
+)PY"));
+    EXPECT_EQ(eval_str("full_session.get_completed_profilers()"),
+              "['native_zones', 'python', 'exceptions', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
+    const json::Value doc = json::parse_file((fs::path(out) / "session.json").string());
+    EXPECT_EQ(doc.at("metadata").at("profile_mode").as_string(), "full");
+    EXPECT_EQ(doc.at("memory").at("sampling").at("mode").as_string(), "full");
+    std::int64_t raised = 0;
+    for (const auto& site : doc.at("exceptions").items()) {
+        if (site.at("function").as_string() == "raises") {
+            raised += site.at("raised").as_int();
+        }
+    }
+    EXPECT_EQ(raised, 3);
+
+    const std::string sampled = temp_dir("sampled");
+    set_global("OUT", sampled);
+    ASSERT_TRUE(run("with pycroscope.profile(output_dir=OUT, memory_sample=4096, sinks='json'):\n"
+                    "    data = [bytes(100) for _ in range(1000)]\n"));
+    const json::Value sampled_doc = json::parse_file((fs::path(sampled) / "session.json").string());
+    EXPECT_EQ(sampled_doc.at("metadata").at("profile_mode").as_string(), "default");
+    EXPECT_EQ(sampled_doc.at("memory").at("sampling").at("sample_bytes").as_int(), 4096);
+
+    EXPECT_NE(run_error("pycroscope.profile(full=True, minimal=True)").find("choose one mode"), std::string::npos);
+    EXPECT_NE(run_error("pycroscope.profile(memory_sample=-1)").find("memory_sample"), std::string::npos);
+    EXPECT_NE(run_error("pycroscope.profile(memory=False, memory_sample=8)").find("contradict"), std::string::npos);
 }
 
 TEST_F(ModuleTest, ProfileDecoratorProfilesEachOutermostCall) {
@@ -519,9 +562,9 @@ second = profiled_entry(12)
     EXPECT_EQ(eval_str("profiled_entry.__doc__"), "entry doc");
     EXPECT_EQ(eval_str("first_session is not profiled_entry.last_session"), "True");
     // minimal=True: the eval_frame backend where there is one (3.9-3.11),
-    // and no exception collector either way.
+    // and neither exceptions nor memory either way.
     EXPECT_EQ(eval_str("profiled_entry.last_session.get_completed_profilers()"),
-              "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
+              "['native_zones', 'python', 'gc', 'imports', 'io', 'system_monitor']");
 
     // The second call overwrote the outputs: its counts.
     const json::Value doc = json::parse_file((fs::path(out) / "session.json").string());

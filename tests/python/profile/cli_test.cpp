@@ -244,7 +244,7 @@ def main():
 
 main()
 )PY");
-    const ProcessResult profiled = profile_run({path});
+    const ProcessResult profiled = profile_run({path}, {"--c-calls"});
     ASSERT_EQ(profiled.status, 0) << profiled.err;
     const std::string& err = profiled.err;
     // The table's first row is time.sleep, critical; its caller is in the table too.
@@ -391,7 +391,7 @@ print(session.get_completed_profilers())
 )PY");
     const ProcessResult profiled = profile_run({path});
     EXPECT_EQ(profiled.status, 0) << profiled.err;
-    EXPECT_EQ(profiled.out, "['native_zones', 'python', 'exceptions', 'gc', 'imports', 'io', 'memory', 'system_monitor']\n");
+    EXPECT_EQ(profiled.out, "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']\n");
     const json::Value doc = session_json();
     std::int64_t script_zone = -1, decorated = -1;
     const json::Value& zones = doc.at("zones");
@@ -418,6 +418,61 @@ TEST_F(CliTest, MinimalUsesTheEvalFrameBackendWithoutCCalls) {
     EXPECT_EQ(calls_of(doc, "f"), 1);
 }
 
+// Each mode records what docs/cli.md's table says, and names itself in the metadata.
+TEST_F(CliTest, ModesRecordWhatTheirTableSays) {
+    const std::string path = script("modes.py", R"PY(
+def fail():
+    raise ValueError
+def work():
+    data = [bytes(256) for _ in range(2000)]
+    try:
+        fail()
+    except ValueError:
+        pass
+    return len(data)
+work()
+)PY");
+    struct Expected {
+        std::vector<std::string> flags;
+        const char* mode;
+        bool c_calls;
+        bool lines;
+        bool exceptions;
+        const char* memory; // sampling mode, or nullptr: no memory section
+    };
+    const Expected table[] = {
+        {{}, "default", false, false, false, "sampled"},
+        {{"--minimal"}, "minimal", false, false, false, nullptr},
+        {{"--full"}, "full", true, true, true, "full"},
+        {{"--sample"}, "sample", false, false, false, nullptr},
+        {{"--memory-sample", "0"}, "default", false, false, false, "full"},
+        {{"--full", "--no-line", "--no-exceptions", "--memory-sample", "1024"}, "full", true, false, false, "sampled"},
+        {{"--minimal", "--memory-sample", "4096"}, "minimal", false, false, false, "sampled"},
+    };
+    for (const Expected& row : table) {
+        fs::remove_all(dir_ / "out");
+        const ProcessResult profiled = profile_run({path}, row.flags);
+        const std::string label = row.flags.empty() ? "no flags" : row.flags.front() + " ...";
+        ASSERT_EQ(profiled.status, 0) << label << profiled.err;
+        const json::Value doc = session_json();
+        EXPECT_EQ(doc.at("metadata").at("profile_mode").as_string(), row.mode) << label;
+        if (std::string(row.mode) != "sample") {
+            EXPECT_EQ(calls_of(doc, "work"), 1) << label;
+            EXPECT_EQ(doc.at("python").at("c_calls").as_bool(), row.c_calls) << label;
+            EXPECT_EQ(doc.at("python").at("lines").as_bool(), row.lines) << label;
+            EXPECT_EQ(doc.at("c_functions").size() > 0, row.c_calls) << label;
+        }
+        EXPECT_EQ(doc.contains("exceptions"), row.exceptions) << label;
+        ASSERT_EQ(doc.contains("memory"), row.memory != nullptr) << label;
+        if (row.memory != nullptr) {
+            EXPECT_EQ(doc.at("memory").at("sampling").at("mode").as_string(), row.memory) << label;
+        }
+        for (const char* section : {"gc", "imports", "io", "system"}) {
+            EXPECT_TRUE(doc.contains(section)) << label << ": " << section;
+        }
+    }
+}
+
 TEST_F(CliTest, CollectorsTurnedOffHaveNoSection) {
     const std::string path = script("quiet.py", "import gc\ngc.collect()\ntry:\n    raise ValueError\nexcept ValueError:\n    pass\n");
     const ProcessResult profiled =
@@ -431,7 +486,7 @@ TEST_F(CliTest, CollectorsTurnedOffHaveNoSection) {
 
     // Each flag alone removes its own section only.
     fs::remove_all(dir_ / "out");
-    const ProcessResult no_gc = profile_run({path}, {"--no-gc", "--no-memory"});
+    const ProcessResult no_gc = profile_run({path}, {"--no-gc", "--no-memory", "--exceptions"});
     ASSERT_EQ(no_gc.status, 0) << no_gc.err;
     const json::Value partial = session_json();
     EXPECT_FALSE(partial.contains("gc"));
@@ -486,6 +541,13 @@ TEST_F(CliTest, BadUsageExits2WithUsage) {
              {cli, "profile", "--output-dir"},
              {cli, "profile", "-m"},
              {cli, "profile", "-c"},
+             {cli, "profile", "--minimal", "--full", path},
+             {cli, "profile", "--full", "--sample", path},
+             {cli, "profile", "--minimal", "--exceptions", path},
+             {cli, "profile", "--minimal", "--line", path},
+             {cli, "profile", "--sample", "--c-calls", path},
+             {cli, "profile", "--memory-sample", "-5", path},
+             {cli, "profile", "--no-memory", "--memory-sample", "0", path},
          }) {
         const ProcessResult run = run_process(argv, dir_);
         EXPECT_EQ(run.status, 2) << argv.back() << ": " << run.err;
@@ -541,7 +603,7 @@ with open(sys.argv[1], "w") as f:
 gc.collect()
 gc.collect(0)
 )PY");
-    const ProcessResult profiled = profile_run({path, (dir_ / "written.txt").string()});
+    const ProcessResult profiled = profile_run({path, (dir_ / "written.txt").string()}, {"--full"});
     ASSERT_EQ(profiled.status, 0) << profiled.err;
     const std::int64_t callbacks_seen = std::stoll(profiled.out);
     const json::Value doc = session_json();

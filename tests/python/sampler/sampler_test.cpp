@@ -631,7 +631,12 @@ TEST_F(SamplerTest, CliSampleModeWritesAllThreeOutputs) {
                                                dir + " " + script + " 2>&1",
                                            status);
     ASSERT_EQ(status, 0) << output;
-    expect_seventy_thirty(dir + "/session.json");
+    if (pycroscope_test::under_sanitizer) {
+        // Shares and counts are timing-dependent (tests/support/sanitizers.hpp): the outputs only.
+        EXPECT_GT(json::parse_file(dir + "/session.json").at("hotspots").at("samples").as_uint(), 0u);
+    } else {
+        expect_seventy_thirty(dir + "/session.json");
+    }
     const auto trace = json::parse_file(dir + "/trace.json");
     (void)trace; // parses: the sample slices are the other helper's contract
     EXPECT_NE(output.find("sampling at 100 Hz"), std::string::npos) << output;

@@ -75,8 +75,9 @@ protected:
     }
     // A session of `runs` runs of the workload in dir_/name.
     void profile_runs(const std::string& name, int runs, bool slower) {
+        // --full: every allocation recorded, so allocated bytes are exact (the default samples them).
         std::vector<std::string> args{"profile", "--runs", std::to_string(runs), "--output-dir", (dir_ / name).string(),
-                                      "--no-system", "--sinks", "json", workload, "--scale", "0.4"};
+                                      "--full", "--no-system", "--sinks", "json", workload, "--scale", "0.4"};
         if (slower) {
             args.push_back("--slower");
         }
@@ -186,7 +187,7 @@ TEST_F(StoreCli, RepeatedRunsFindATenPercentSlowerStageAndStayQuietOnIdenticalSc
 TEST_F(StoreCli, VersusInterleavesTheRunsOfBothSidesAndComparesThem) {
     constexpr int runs = 5;
     const Result r = run({"compare", "--runs", std::to_string(runs), "--json", "--output-dir", (dir_ / "pair").string(),
-                          "--no-system", "--sinks", "json", workload, "--scale", "0.4", "--versus", workload, "--scale",
+                          "--full", "--no-system", "--sinks", "json", workload, "--scale", "0.4", "--versus", workload, "--scale",
                           "0.4", "--slower"},
                          dir_);
     EXPECT_EQ(r.status, 1) << r.out << r.err;

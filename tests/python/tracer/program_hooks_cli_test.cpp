@@ -188,7 +188,8 @@ protected:
     fs::path dir_;
 };
 
-const std::vector<std::vector<std::string>> modes = {{}, {"--minimal"}, {"--sample"}, {"--line"}};
+// --full: the profile backend with a trace function, where the script's own hooks meet ours.
+const std::vector<std::vector<std::string>> modes = {{}, {"--minimal"}, {"--sample"}, {"--full"}};
 
 std::string label(const std::vector<std::string>& mode) { return mode.empty() ? "default" : mode.front(); }
 
@@ -210,9 +211,9 @@ TEST_F(ProgramHooksCli, TheScriptsTracersAndProfilersSeeWhatTheySeeUnderPython) 
     for (const auto& mode : modes) {
         expect_same(expected, profiled(path, mode), label(mode));
     }
-    // Default mode: nothing lost, every thread's work recorded.
-    const ChildResult again = profiled(path);
-    expect_same(expected, again, "default");
+    // Full mode (the hooks chained): nothing lost, every thread's work recorded.
+    const ChildResult again = profiled(path, {"--full"});
+    expect_same(expected, again, "--full");
     const json::Value doc = session();
     const json::Value& hooks = doc.at("python").at("program_hooks");
     EXPECT_EQ(hooks.at("policy").as_string(), "chain");
@@ -252,7 +253,7 @@ TEST_F(ProgramHooksCli, AuditHooksOfTheScriptChangeNothing) {
 TEST_F(ProgramHooksCli, StepAsideReportsTheThreadsItLeft) {
     const std::string path = script("hooks.py", hooks_script);
     const ChildResult expected = plain(path);
-    const ChildResult actual = profiled(path, {"--on-conflict", "step_aside"});
+    const ChildResult actual = profiled(path, {"--full", "--on-conflict", "step_aside"});
     expect_same(expected, actual, "step_aside");
     EXPECT_NE(actual.err.find("not recorded"), std::string::npos) << actual.err;
     const json::Value doc = session();
@@ -264,9 +265,9 @@ TEST_F(ProgramHooksCli, StepAsideReportsTheThreadsItLeft) {
 
 TEST_F(ProgramHooksCli, FailIsOnlyOnRequestAndAnUnknownPolicyIsAUsageError) {
     const std::string path = script("doc.py", doctest_script);
-    EXPECT_EQ(profiled(path, {"--on-conflict", "fail"}).status, 3) << "doctest sets nothing: no conflict";
+    EXPECT_EQ(profiled(path, {"--full", "--on-conflict", "fail"}).status, 3) << "doctest sets nothing: no conflict";
     const std::string hooks = script("hooks.py", hooks_script);
-    const ChildResult refused = profiled(hooks, {"--on-conflict=fail"});
+    const ChildResult refused = profiled(hooks, {"--full", "--on-conflict=fail"});
     EXPECT_EQ(refused.status, 1);
     EXPECT_NE(refused.err.find("RuntimeError"), std::string::npos) << refused.err;
     const ChildResult bad = profiled(path, {"--on-conflict", "chained"});
