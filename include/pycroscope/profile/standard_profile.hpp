@@ -345,9 +345,10 @@ public:
             return out;
         }
         std::snprintf(line, sizeof line,
-                      "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), backend %s\n",
+                      "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), %s mode, backend %s\n",
                       static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
-                      static_cast<unsigned long long>(s.total_lost), s.threads.size(), to_string(backend()));
+                      static_cast<unsigned long long>(s.total_lost), s.threads.size(), options_.mode_name(),
+                      to_string(backend()));
         out += line;
         if (top > 0) {
             report::TerminalSummaryOptions summary;

@@ -395,7 +395,8 @@ def host(total, seed):
     const auto samples = sample_while(globals.get(), "host", args.get(), SamplerClock::cpu, 1000);
     std::size_t total = 0;
     const auto got = shares(samples, pycroscope::detail::current_os_tid(), {"native_work", "python_part"}, total);
-    ASSERT_GE(total, 400u);
+    // About 1000 per CPU second; the thread gets a fraction of one wall second under ctest -j2.
+    ASSERT_GE(total, 150u);
     expect_near_truth(got, PyDict_GetItemString(globals.get(), "last"), true, "native zone vs Python");
     // The zone sits inside the Python frame that called it.
     int inside = 0;
