@@ -111,7 +111,7 @@ const char* const usage_text =
     "  --sinks LIST       comma-separated outputs among json, folded, capture (default: these three;\n"
     "                     capture.pycro is the compact binary capture), chrome (trace.json), perfetto,\n"
     "                     speedscope, pprof, callgrind (see docs/exporters.md)\n"
-    "  --backend NAME     auto (default), eval_frame or profile\n"
+    "  --backend NAME     auto (default), eval_frame, profile or monitoring (3.12+)\n"
     "  --on-conflict POLICY  when the script sets its own profile/trace function (sys.setprofile,\n"
     "                     sys.settrace, threading.settrace, a debugger, doctest): chain (default: both\n"
     "                     run, the script behaves as under python3), step_aside (that thread goes\n"
@@ -280,7 +280,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             }
         } else if ((matched = option_value(argc, argv, i, "--backend", value)) != 0) {
             if (matched < 0) {
-                return usage_error("--backend needs a name: auto, eval_frame or profile");
+                return usage_error("--backend needs a name: auto, eval_frame, profile or monitoring");
             }
             if (value == "auto") {
                 options.backend = py::Backend::automatic;
@@ -288,8 +288,12 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                 options.backend = py::Backend::eval_frame;
             } else if (value == "profile") {
                 options.backend = py::Backend::profile;
+            } else if (value == "monitoring" && PYCROSCOPE_HAS_SYS_MONITORING) {
+                options.backend = py::Backend::monitoring;
+            } else if (value == "monitoring") {
+                return usage_error("the monitoring backend needs Python 3.12 or newer (this is " PY_VERSION ")");
             } else {
-                return usage_error("unknown backend '" + value + "' (accepted: auto, eval_frame, profile)");
+                return usage_error("unknown backend '" + value + "' (accepted: auto, eval_frame, profile, monitoring)");
             }
         } else if ((matched = option_value(argc, argv, i, "--on-conflict", value)) != 0) {
             if (matched < 0 || !py::parse_conflict_policy(value, options.on_conflict)) {

@@ -519,13 +519,13 @@ second = profiled_entry(12)
     EXPECT_EQ(eval_str("profiled_entry.__doc__"), "entry doc");
     EXPECT_EQ(eval_str("first_session is not profiled_entry.last_session"), "True");
     // minimal=True: the eval_frame backend where there is one (3.9-3.11),
-    // and no exception collector either way.
+    // sys.monitoring on 3.12+, and no exception collector either way.
     EXPECT_EQ(eval_str("profiled_entry.last_session.get_completed_profilers()"),
               "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
 
     // The second call overwrote the outputs: its counts.
     const json::Value doc = json::parse_file((fs::path(out) / "session.json").string());
-    EXPECT_EQ(doc.at("python").at("backend").as_string(), PYCROSCOPE_HAS_EVAL_FRAME_BACKEND ? "eval_frame" : "profile");
+    EXPECT_EQ(doc.at("python").at("backend").as_string(), PYCROSCOPE_HAS_EVAL_FRAME_BACKEND ? "eval_frame" : "monitoring");
     const json::Value& functions = doc.at("functions");
     std::int64_t leaf_calls = -1, entry_calls = -1;
     for (std::size_t i = 0; i < functions.size(); ++i) {
