@@ -10,6 +10,9 @@
 #   default   BUILD/pycroscope profile --output-dir TMP SCRIPT   (not run unless
 #             asked for in MODES: every collector on, as a user gets it: C calls,
 #             exceptions (a trace function), memory, GC, imports, I/O, system)
+#   minimal_profile, complete_profile   (not run unless asked for in MODES)
+#             minimal and complete with --backend profile: on 3.12+, where both
+#             otherwise run the sys.monitoring backend, the legacy hook beside it
 #   noop_eval, clock_eval, noop_profile   (not run unless asked for in MODES)
 #             the floors under the two backends, from floor_launcher.c: a PEP 523
 #             function that does nothing, the same reading the clock twice per
@@ -40,6 +43,12 @@
 #   cmake -S . -B /tmp/bpy -G Ninja -DCMAKE_BUILD_TYPE=Release \
 #         -DPYCROSCOPE_BUILD_EXAMPLES=ON -DPYCROSCOPE_BUILD_TESTS=OFF
 #   cmake --build /tmp/bpy --target pycroscope
+# Against another CPython (a pyenv shared build, 3.12 for example), point
+# pkg-config at it for both the configure and this script (the launcher,
+# which also needs its libpython on LD_LIBRARY_PATH):
+#   P=$(pyenv root)/versions/3.12.1; export PKG_CONFIG_PATH=$P/lib/pkgconfig LD_LIBRARY_PATH=$P/lib
+#   MODES="plain cprofile minimal minimal_profile complete complete_profile" \
+#     STATIC_PYTHON=$P/bin/python3.12 benchmarks/python/overhead.sh /tmp/bpy312
 
 set -euo pipefail
 
@@ -108,6 +117,7 @@ fi
 declare -A label=([plain]="python3" [static]="python3.11 (static)" [cprofile]="cProfile"
                   [minimal]="pycroscope --minimal" [complete]="pycroscope (complete)"
                   [sample]="pycroscope --sample" [default]="pycroscope (default: everything)"
+                  [minimal_profile]="--minimal --backend profile" [complete_profile]="complete --backend profile"
                   [noop_eval]="no-op PEP 523 function" [clock_eval]="PEP 523 + 2 clock reads"
                   [noop_profile]="no-op C profile function")
 
@@ -123,10 +133,12 @@ run_once() {
     cprofile) cmd=("$python" -m cProfile -o /dev/null "$script") ;;
     minimal) cmd=("$cli" profile --minimal "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     complete) cmd=("$cli" profile "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    minimal_profile) cmd=("$cli" profile --minimal --backend profile "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    complete_profile) cmd=("$cli" profile --backend profile "${tracing_only[@]}" "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     sample) cmd=("$cli" profile --sample --no-memory "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     default) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     noop_eval | clock_eval | noop_profile) cmd=(env PYCROSCOPE_FLOOR="$mode" "$floor_python" "$script") ;;
-    *) echo "error: unknown mode '$mode' (plain static cprofile minimal complete sample default noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
+    *) echo "error: unknown mode '$mode' (plain static cprofile minimal complete minimal_profile complete_profile sample default noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
     if [[ $status -ne 0 ]]; then
@@ -134,7 +146,7 @@ run_once() {
         tail -n 20 "$scratch/stderr" >&2
         exit 1
     fi
-    if [[ $mode == minimal || $mode == complete || $mode == sample || $mode == default ]] && [[ ! -s $out/session.json ]]; then
+    if [[ $mode == minimal* || $mode == complete* || $mode == sample || $mode == default ]] && [[ ! -s $out/session.json ]]; then
         echo "error: '${cmd[*]}' wrote no session.json" >&2
         exit 1
     fi
