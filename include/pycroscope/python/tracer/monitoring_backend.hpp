@@ -134,8 +134,8 @@ inline const SourceLocation* c_call_location(PyObject* callable, PyObject* self_
         // The bound method the profile function would get: m_ml of the
         // descriptor, m_self the argument (callable_location's cache key).
         const void* method = reinterpret_cast<PyMethodDescrObject*>(callable)->d_method;
-        const void* owner = PyModule_Check(self_arg) ? static_cast<const void*>(self_arg)
-                                                     : static_cast<const void*>(Py_TYPE(self_arg));
+        const void* owner =
+            PyModule_Check(self_arg) ? static_cast<const void*>(self_arg) : static_cast<const void*>(Py_TYPE(self_arg));
         RecentCallable& recent = recent_callable(method, owner);
         if (recent.method == method && recent.owner == owner && recent.location != nullptr) {
             return recent.location;
@@ -145,10 +145,10 @@ inline const SourceLocation* c_call_location(PyObject* callable, PyObject* self_
             return found->second;
         }
         PendingExceptionGuard pending;
-        PyObject* bound = Py_TYPE(callable)->tp_descr_get(callable, self_arg,
-                                                          reinterpret_cast<PyObject*>(Py_TYPE(self_arg)));
-        const SourceLocation* location = bound != nullptr && PyCFunction_Check(bound) ? callable_location(bound)
-                                                                                      : nullptr;
+        PyObject* bound =
+            Py_TYPE(callable)->tp_descr_get(callable, self_arg, reinterpret_cast<PyObject*>(Py_TYPE(self_arg)));
+        const SourceLocation* location =
+            bound != nullptr && PyCFunction_Check(bound) ? callable_location(bound) : nullptr;
         Py_XDECREF(bound);
         PyErr_Clear();
         return location;
@@ -308,10 +308,8 @@ inline PyObject* monitoring_exception_handled(PyObject*, PyObject* const* args, 
     Py_RETURN_NONE;
 }
 
-#define PYCROSCOPE_MONITORING_DEF(name, function, doc)                                                          \
-    PyMethodDef {                                                                                                \
-        name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&function)), METH_FASTCALL, doc          \
-    }
+#define PYCROSCOPE_MONITORING_DEF(name, function, doc)                                                                 \
+    PyMethodDef { name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&function)), METH_FASTCALL, doc }
 inline PyMethodDef monitoring_defs[] = {
     PYCROSCOPE_MONITORING_DEF("pycroscope_py_start", monitoring_py_start, "Pycroscope: a Python frame starts"),
     PYCROSCOPE_MONITORING_DEF("pycroscope_py_resume", monitoring_py_resume, "Pycroscope: a frame resumes"),
@@ -374,7 +372,7 @@ inline std::string monitoring_tool_owners(PyObject* monitoring) {
 }
 
 inline void stop_monitoring_backend(int tool) {
-    PendingExceptionGuard keep; // an exception the caller has set survives
+    PendingExceptionGuard keep;                           // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
     if (monitoring == nullptr) {
         return;
@@ -394,7 +392,7 @@ inline void stop_monitoring_backend(int tool) {
 }
 
 inline int start_monitoring_backend(const TracerOptions& options, std::string& why) {
-    PendingExceptionGuard keep; // an exception the caller has set survives
+    PendingExceptionGuard keep;                           // an exception the caller has set survives
     PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
     const int tool = free_discovery_tool();
     if (monitoring == nullptr || tool < 0) {
@@ -402,8 +400,8 @@ inline int start_monitoring_backend(const TracerOptions& options, std::string& w
         return -1;
     }
     if (!call_monitoring(monitoring, "use_tool_id", "is", tool, "pycroscope")) {
-        why = "sys.monitoring refused tool id " + std::to_string(tool) + " (" + monitoring_tool_owners(monitoring) +
-              ")";
+        why =
+            "sys.monitoring refused tool id " + std::to_string(tool) + " (" + monitoring_tool_owners(monitoring) + ")";
         return -1;
     }
     if (monitoring_missing == nullptr) {

@@ -98,9 +98,9 @@ inline bool parse_conflict_policy(std::string_view text, ConflictPolicy& policy)
 
 struct TracerOptions {
     Backend backend = Backend::automatic;
-    bool c_calls = true;     // builtins and methods (profile backend)
-    bool lines = false;      // py_line events (trace function)
-    bool exceptions = false; // raised and handled exceptions (trace function)
+    bool c_calls = true;     // builtins and methods (profile and monitoring backends)
+    bool lines = false;      // py_line events (trace function, or sys.monitoring)
+    bool exceptions = false; // raised and handled exceptions (trace function, or sys.monitoring)
     ConflictPolicy on_conflict = ConflictPolicy::chain; // the program behaves as without the tracer
     // start() before Py_Initialize only marks the tracer pending (instead of
     // throwing); the host calls PythonTracer::attach() once the interpreter
