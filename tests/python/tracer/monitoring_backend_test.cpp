@@ -397,8 +397,9 @@ TEST(MonitoringBackend, RecordsTheSameEventsAsTheProfileBackend) {
         for (const Event& e : monitoring.threads.begin()->second) {
             infos += e.kind == EventKind::exception_info ? 1 : 0;
         }
-        EXPECT_EQ(infos, options.exceptions ? 13u : 0u)
-            << "GeneratorExit in gen, and 4 KeyErrors in thrower, middle and catcher";
+        // 4 KeyErrors in thrower, middle and catcher; 3.12 also raises the GeneratorExit that
+        // g.close() throws into gen (3.13 closes a generator paused outside any try without running it).
+        EXPECT_EQ(infos, options.exceptions ? (PY_VERSION_HEX < 0x030D0000 ? 13u : 12u) : 0u);
         const auto theirs = projected(legacy.threads.begin()->second);
         EXPECT_GT(ours.size(), 40u);
         std::size_t first = 0;
