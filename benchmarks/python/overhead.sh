@@ -12,6 +12,8 @@
 #   default   pycroscope profile SCRIPT   (the mode a user gets without flags)
 #   full      pycroscope profile --full SCRIPT
 #   sample    pycroscope profile --sample SCRIPT   (100 Hz, CPU clock)
+#   minimal_profile   --minimal --backend profile: on 3.12+, where --minimal
+#             otherwise runs the sys.monitoring backend, the legacy hook beside it
 #   noop_eval, clock_eval, noop_profile   the floors under the backends, from
 #             floor_launcher.c: a PEP 523 function that does nothing, the same
 #             reading the clock twice per frame, a C profile function that does nothing
@@ -39,6 +41,12 @@
 #   cmake -S . -B /tmp/bpy -G Ninja -DCMAKE_BUILD_TYPE=Release \
 #         -DPYCROSCOPE_BUILD_EXAMPLES=ON -DPYCROSCOPE_BUILD_TESTS=OFF
 #   cmake --build /tmp/bpy --target pycroscope
+# Against another CPython (a pyenv shared build, 3.12 for example), point
+# pkg-config at it for both the configure and this script (the launchers,
+# which also need its libpython on LD_LIBRARY_PATH):
+#   P=$(pyenv root)/versions/3.12.1; export PKG_CONFIG_PATH=$P/lib/pkgconfig LD_LIBRARY_PATH=$P/lib
+#   MODES="plain cprofile minimal minimal_profile default full" \
+#     STATIC_PYTHON=$P/bin/python3.12 benchmarks/python/overhead.sh /tmp/bpy312
 
 set -euo pipefail
 
@@ -116,7 +124,7 @@ if [[ ${modes[0]} != plain ]]; then
 fi
 declare -A label=([plain]="python3" [shared]="python3 on libpython.so" [cprofile]="cProfile"
                   [off]="collectors off" [minimal]="--minimal" [default]="default" [full]="--full"
-                  [sample]="--sample"
+                  [sample]="--sample" [minimal_profile]="--minimal --backend profile"
                   [noop_eval]="no-op PEP 523 function" [clock_eval]="PEP 523 + 2 clock reads"
                   [noop_profile]="no-op C profile function")
 
@@ -135,8 +143,9 @@ run_once() {
     default) cmd=("$cli" profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     full) cmd=("$cli" profile --full "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     sample) cmd=("$cli" profile --sample "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
+    minimal_profile) cmd=("$cli" profile --minimal --backend profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     noop_eval | clock_eval | noop_profile) cmd=(env PYCROSCOPE_FLOOR="$mode" "$floor_python" "$script") ;;
-    *) echo "error: unknown mode '$mode' (plain shared cprofile off minimal default full sample noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
+    *) echo "error: unknown mode '$mode' (plain shared cprofile off minimal default full sample minimal_profile noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
     if [[ $status -ne 0 ]]; then
@@ -144,7 +153,7 @@ run_once() {
         tail -n 20 "$scratch/stderr" >&2
         exit 1
     fi
-    if [[ $mode == off || $mode == minimal || $mode == default || $mode == full || $mode == sample ]] && [[ ! -s $out/session.json ]]; then
+    if [[ $mode == off || $mode == minimal* || $mode == default || $mode == full || $mode == sample ]] && [[ ! -s $out/session.json ]]; then
         echo "error: '${cmd[*]}' wrote no session.json" >&2
         exit 1
     fi

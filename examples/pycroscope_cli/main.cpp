@@ -91,7 +91,7 @@ const char* const usage_text =
     "modes (docs/cli.md#modes; the default records Python calls, sampled memory, GC, imports, I/O and\n"
     "system resources at a small cost):\n"
     "  --minimal          Python function calls only (no C calls, no memory): the lowest tracing overhead\n"
-    "  --full             everything: C calls, lines, exceptions and every allocation (profile backend)\n"
+    "  --full             everything: C calls, lines, exceptions and every allocation\n"
     "  --sample           statistical profile: stack samples (Python frames and native zones) instead of\n"
     "                     tracing; stacks.folded holds sample counts, session.json a hotspots section\n"
     "  --rate HZ          sampling rate with --sample (default 100)\n"
@@ -99,8 +99,8 @@ const char* const usage_text =
     "                     (default); wall samples every thread at every tick, running or not\n"
     "\n"
     "what to record (each overrides the mode's choice):\n"
-    "  --line, --no-line  record line events or not (profile backend; default: with --full)\n"
-    "  --c-calls          record calls of C functions (profile backend; default: with --full)\n"
+    "  --line, --no-line  record line events or not (default: with --full)\n"
+    "  --c-calls          record calls of C functions (default: with --full)\n"
     "  --no-memory        do not track allocations (memory section, memory.folded, memory counter)\n"
     "  --memory-sample N  about one allocation record per N bytes; 0 records every allocation (default:\n"
     "                     65536, and 0 with --full; with --minimal and --sample, memory is tracked only\n"
@@ -109,8 +109,8 @@ const char* const usage_text =
     "  --no-imports       do not time imports (imports section, import spans)\n"
     "  --no-io            do not record file/socket/subprocess/os operations (io section)\n"
     "  --exceptions, --no-exceptions  record raised and caught exceptions or not (exceptions section;\n"
-    "                     default: with --full). They need a trace function that sees every line, and\n"
-    "                     are never recorded with --minimal or --sample\n"
+    "                     default: with --full, and on 3.12+ where sys.monitoring makes them cheap). Before\n"
+    "                     3.12 they need a trace function; never recorded with --minimal or --sample\n"
     "  --no-system        do not sample process CPU, RSS, threads, disk and network (system section)\n"
     "  --system-interval MS  system sampling interval in milliseconds (default 100, 1..3600000)\n"
     "  --alert METRIC=VALUE[:N]  alert when METRIC exceeds VALUE for N samples (repeatable): cpu=90,\n"
@@ -118,7 +118,7 @@ const char* const usage_text =
     "  --sinks LIST       comma-separated outputs among json, folded, capture (default: these three;\n"
     "                     capture.pycro is the compact binary capture), chrome (trace.json), perfetto,\n"
     "                     speedscope, pprof, callgrind (see docs/exporters.md)\n"
-    "  --backend NAME     auto (default), eval_frame or profile\n"
+    "  --backend NAME     auto (default), eval_frame, profile or monitoring (3.12+)\n"
     "  --on-conflict POLICY  when the script sets its own profile/trace function (sys.setprofile,\n"
     "                     sys.settrace, threading.settrace, a debugger, doctest): chain (default: both\n"
     "                     run, the script behaves as under python3), step_aside (that thread goes\n"
@@ -291,7 +291,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
             }
         } else if ((matched = option_value(argc, argv, i, "--backend", value)) != 0) {
             if (matched < 0) {
-                return usage_error("--backend needs a name: auto, eval_frame or profile");
+                return usage_error("--backend needs a name: auto, eval_frame, profile or monitoring");
             }
             if (value == "auto") {
                 options.backend = py::Backend::automatic;
@@ -299,8 +299,12 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                 options.backend = py::Backend::eval_frame;
             } else if (value == "profile") {
                 options.backend = py::Backend::profile;
+            } else if (value == "monitoring" && PYCROSCOPE_HAS_SYS_MONITORING) {
+                options.backend = py::Backend::monitoring;
+            } else if (value == "monitoring") {
+                return usage_error("the monitoring backend needs Python 3.12 or newer (this is " PY_VERSION ")");
             } else {
-                return usage_error("unknown backend '" + value + "' (accepted: auto, eval_frame, profile)");
+                return usage_error("unknown backend '" + value + "' (accepted: auto, eval_frame, profile, monitoring)");
             }
         } else if ((matched = option_value(argc, argv, i, "--on-conflict", value)) != 0) {
             if (matched < 0 || !py::parse_conflict_policy(value, options.on_conflict)) {

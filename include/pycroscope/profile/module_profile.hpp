@@ -79,9 +79,13 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                 result.backend = Backend::eval_frame;
             } else if (backend == "profile") {
                 result.backend = Backend::profile;
+            } else if (backend == "monitoring" && PYCROSCOPE_HAS_SYS_MONITORING) {
+                result.backend = Backend::monitoring;
+            } else if (backend == "monitoring") {
+                throw ConfigError("the monitoring backend needs Python 3.12 or newer (this is " PY_VERSION ")");
             } else {
                 throw ConfigError("unknown backend '" + std::string(backend) +
-                                  "' (accepted: auto, eval_frame, profile)");
+                                  "' (accepted: auto, eval_frame, profile, monitoring)");
             }
         } else if (name == "sample") {
             result.sample = pydetail::truth_arg(value);

@@ -42,7 +42,7 @@ struct ProfileOptions {
     bool minimal = false;
     bool full = false;
     std::optional<bool> lines;   // line events (profile backend with a trace function); default: full
-    std::optional<bool> c_calls; // C calls (profile backend); default: full, unless backend eval_frame
+    std::optional<bool> c_calls; // C calls (profile or monitoring backend); default: full, unless backend eval_frame
     Backend backend = Backend::automatic;
     // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
     python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
@@ -104,8 +104,7 @@ struct ProfileOptions {
     // threads (false, the default) or wall time of every thread (true).
     bool sample_wall_clock = false;
     // Resource collectors (sections gc, imports, io, exceptions, system).
-    // Exceptions need the profile backend's trace function, which sees every
-    // line: unset, on in full mode only; never with minimal, eval_frame or sample.
+    // Exceptions: unset, records_exceptions() decides by mode and version.
     bool gc = true;
     bool imports = true;
     bool io = true;
@@ -163,10 +162,14 @@ struct ProfileOptions {
     std::uint64_t memory_sample_interval() const noexcept {
         return memory_sample_bytes.value_or(full ? 0 : default_memory_sample_bytes);
     }
-    // Raised and caught exceptions are recorded (they need the profile
-    // backend's trace function: never with minimal, sample or eval_frame).
+    // Raised and caught exceptions are recorded: by default in full mode,
+    // and where they come cheap (sys.monitoring's RAISE and EXCEPTION_HANDLED
+    // on 3.12+; before, they need a trace function that sees every line).
+    // Never with minimal, sample or the eval_frame backend.
+    static constexpr bool cheap_exceptions = PYCROSCOPE_HAS_SYS_MONITORING != 0;
     bool records_exceptions() const noexcept {
-        return exceptions.value_or(full) && !sample && !minimal && backend != Backend::eval_frame;
+        const bool cheap = cheap_exceptions && backend != Backend::profile;
+        return exceptions.value_or(full || cheap) && !sample && !minimal && backend != Backend::eval_frame;
     }
 
     // The MemoryCollector options these resolve to.

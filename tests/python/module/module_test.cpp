@@ -470,9 +470,11 @@ with pycroscope.profile(output_dir=OUT) as session:
     EXPECT_GT(eval_double("session.duration"), 0.0);
     EXPECT_EQ(eval_double("session.duration"), eval_double("session.duration")); // frozen at exit
     EXPECT_EQ(eval_str("session.running"), "False");
-    // The default mode: no exception collector (it needs a trace function), sampled memory.
+    // The default mode: sampled memory; exceptions where sys.monitoring makes them cheap (3.12+).
     EXPECT_EQ(eval_str("session.get_completed_profilers()"),
-              "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
+              PYCROSCOPE_HAS_SYS_MONITORING
+                  ? "['native_zones', 'python', 'exceptions', 'gc', 'imports', 'io', 'memory', 'system_monitor']"
+                  : "['native_zones', 'python', 'gc', 'imports', 'io', 'memory', 'system_monitor']");
     EXPECT_EQ(eval_str("session.output_dir"), out);
     EXPECT_EQ(eval_str("len(session.files)"), "4");
     for (const char* file : {"session.json", "stacks.folded", "memory.folded", "capture.pycro"}) {
@@ -562,13 +564,13 @@ second = profiled_entry(12)
     EXPECT_EQ(eval_str("profiled_entry.__doc__"), "entry doc");
     EXPECT_EQ(eval_str("first_session is not profiled_entry.last_session"), "True");
     // minimal=True: the eval_frame backend where there is one (3.9-3.11),
-    // and neither exceptions nor memory either way.
+    // sys.monitoring on 3.12+, and neither exceptions nor memory either way.
     EXPECT_EQ(eval_str("profiled_entry.last_session.get_completed_profilers()"),
               "['native_zones', 'python', 'gc', 'imports', 'io', 'system_monitor']");
 
     // The second call overwrote the outputs: its counts.
     const json::Value doc = json::parse_file((fs::path(out) / "session.json").string());
-    EXPECT_EQ(doc.at("python").at("backend").as_string(), PYCROSCOPE_HAS_EVAL_FRAME_BACKEND ? "eval_frame" : "profile");
+    EXPECT_EQ(doc.at("python").at("backend").as_string(), PYCROSCOPE_HAS_EVAL_FRAME_BACKEND ? "eval_frame" : "monitoring");
     const json::Value& functions = doc.at("functions");
     std::int64_t leaf_calls = -1, entry_calls = -1;
     for (std::size_t i = 0; i < functions.size(); ++i) {

@@ -478,7 +478,8 @@ TEST(TracerLines, LineHitsEqualASettraceCounter) {
         tracer.options.lines = true;
         tracer.options.c_calls = false;
         session.start();
-        EXPECT_EQ(tracer.backend(), pycroscope::python::Backend::profile);
+        EXPECT_EQ(tracer.backend(), PYCROSCOPE_HAS_SYS_MONITORING ? pycroscope::python::Backend::monitoring
+                                                                  : pycroscope::python::Backend::profile);
         Ref result = call(ns.get(), "main");
         session.stop();
         ASSERT_TRUE(result);

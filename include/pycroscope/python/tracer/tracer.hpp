@@ -2,7 +2,7 @@
 // PythonTracer: the collector that puts Python calls into the session's
 // per-thread buffers, in the same timeline as native zones.
 //
-// Two backends behind one seam:
+// Three backends behind one seam:
 //  - eval_frame: a PEP 523 frame-evaluation hook, Python functions only.
 //    The cheaper one: opcodes stay on their fast path, which any profile
 //    function takes them off. Per interpreter, so it covers every thread. It never
@@ -15,8 +15,10 @@
 //    PyGILState_Ensure) by a hook that only looks for threads without it:
 //    the PEP 523 one on 3.9-3.11, a sys.monitoring callback on frame starts
 //    on 3.12+ (see cpython.hpp for why not PEP 523 there).
+//  - monitoring (3.12+): sys.monitoring callbacks, per interpreter, every
+//    thread; calls, C calls, lines, exceptions (monitoring_backend.hpp).
 // Backend::automatic picks eval_frame when only Python calls are wanted
-// (3.9-3.11). sys.monitoring (3.12+) is the next backend for the same seam.
+// (3.9-3.11), else profile; monitoring on 3.12+.
 //
 // start() and stop() need the GIL (stop() takes it when it can). The host
 // stops the session before Py_FinalizeEx: see stop_session_at_exit().
@@ -50,13 +52,14 @@
 namespace pycroscope {
 namespace python {
 
-enum class Backend : std::uint8_t { automatic, eval_frame, profile };
+enum class Backend : std::uint8_t { automatic, eval_frame, profile, monitoring };
 
 inline const char* to_string(Backend backend) noexcept {
     switch (backend) {
     case Backend::automatic: return "automatic";
     case Backend::eval_frame: return "eval_frame";
     case Backend::profile: return "profile";
+    case Backend::monitoring: return "monitoring";
     }
     return "unknown";
 }
@@ -95,9 +98,9 @@ inline bool parse_conflict_policy(std::string_view text, ConflictPolicy& policy)
 
 struct TracerOptions {
     Backend backend = Backend::automatic;
-    bool c_calls = true;     // builtins and methods (profile backend)
-    bool lines = false;      // py_line events (trace function)
-    bool exceptions = false; // raised and handled exceptions (trace function)
+    bool c_calls = true;     // builtins and methods (profile and monitoring backends)
+    bool lines = false;      // py_line events (trace function, or sys.monitoring)
+    bool exceptions = false; // raised and handled exceptions (trace function, or sys.monitoring)
     ConflictPolicy on_conflict = ConflictPolicy::chain; // the program behaves as without the tracer
     // start() before Py_Initialize only marks the tracer pending (instead of
     // throwing); the host calls PythonTracer::attach() once the interpreter
@@ -142,6 +145,7 @@ struct HotState {
     bool discovery_only; // profile backend: the eval hook only finds new threads
     bool c_calls;
     bool trace;          // profile backend: the trace function is installed too
+    bool monitoring;     // the sys.monitoring backend records (monitoring_backend.hpp)
 };
 inline HotState hot{};
 
@@ -206,6 +210,59 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     }
 }
 
+// What both call-recording backends (profile, monitoring) record for a
+// Python frame that starts (resume false) or re-enters. frame: the frame, or
+// null to look it up (needed only for a watched function's argument size).
+PYCROSCOPE_FORCE_INLINE void record_py_call(std::uint64_t epoch, ThreadTraceState& state, PyCodeObject* code,
+                                            bool resume, PyFrameObject* frame) {
+    const SourceLocation* location = code_location(code);
+    if (PYCROSCOPE_UNLIKELY(is_watched(location)) && !resume) {
+        if (frame == nullptr) {
+            frame = PyEval_GetFrame(); // borrowed
+        }
+        // The size is read before the call's timestamp: not in its time.
+        emit(epoch, EventKind::py_call, location, frame != nullptr ? frame_argument_size(frame, code) : 0,
+             event_flags::watched);
+    } else {
+        emit(epoch, resume ? EventKind::py_resume : EventKind::py_call, location);
+    }
+    state.push(location);
+}
+
+// A C call made by frame. function: the PyCFunction called (read only for
+// I/O byte counts, when call_lines is active; frame too).
+PYCROSCOPE_FORCE_INLINE void record_c_call(std::uint64_t epoch, const SourceLocation* location, PyFrameObject* frame,
+                                           PyObject* function) {
+    std::uint64_t line = 0;
+    if (PYCROSCOPE_UNLIKELY(call_lines.active)) {
+        if (const CallLineTable::Slot* slot = find_call_line(location)) {
+            line = static_cast<std::uint64_t>(compat::frame_line(frame));
+            // The counters are read before the c_call event, so the read is not in the span.
+            if (slot->bytes == IoBytesMode::direct ||
+                (slot->bytes == IoBytesMode::buffered && function != nullptr && io_object_on_file(function))) {
+                begin_io_bytes(epoch, frame, location);
+            } else if (tls_io_bytes.depth != 0) {
+                drop_io_bytes_of(tls_io_bytes, frame); // so its return takes no stale bytes
+            }
+        }
+    }
+    emit(epoch, EventKind::c_call, location, line);
+}
+
+PYCROSCOPE_FORCE_INLINE void record_c_return(std::uint64_t epoch, const SourceLocation* location, PyFrameObject* frame,
+                                             bool raised) {
+    const std::uint8_t flags = raised ? event_flags::exception : 0;
+    if (PYCROSCOPE_UNLIKELY(call_lines.active) && tls_io_bytes.depth != 0) {
+        // Timestamp first: the counter read is not in the span. payload: bytes + 1, or 0.
+        const std::uint64_t now = clock::now();
+        const std::uint64_t bytes = end_io_bytes(epoch, frame, location);
+        pycroscope::detail::push_event(epoch,
+                                       Event{now, location_id(location), bytes, 0, EventKind::c_return, flags, 0});
+    } else {
+        emit(epoch, EventKind::c_return, location, 0, flags);
+    }
+}
+
 // The tail of both callbacks: the program's own function, when the slot
 // holds one (ConflictPolicy::chain), sees the event as it would alone.
 PYCROSCOPE_FORCE_INLINE int then_program(HookSlot slot, Py_tracefunc ours, PyObject* program, PyFrameObject* frame,
@@ -234,15 +291,7 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     switch (what) {
     case PyTrace_CALL: {
         PyCodeObject* code = compat::frame_code(frame);
-        const SourceLocation* location = code_location(code);
-        const bool resume = compat::profile_call_is_resume(frame, code);
-        if (PYCROSCOPE_UNLIKELY(is_watched(location)) && !resume) {
-            // The size is read before the call's timestamp: not in its time.
-            emit(epoch, EventKind::py_call, location, frame_argument_size(frame, code), event_flags::watched);
-        } else {
-            emit(epoch, resume ? EventKind::py_resume : EventKind::py_call, location);
-        }
-        state.push(location);
+        record_py_call(epoch, state, code, compat::profile_call_is_resume(frame, code), frame);
         break;
     }
     case PyTrace_RETURN: {
@@ -264,37 +313,13 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     }
     case PyTrace_C_CALL:
         if (hot.c_calls) {
-            const SourceLocation* location = callable_location(arg);
-            std::uint64_t line = 0;
-            if (PYCROSCOPE_UNLIKELY(call_lines.active)) {
-                if (const CallLineTable::Slot* slot = find_call_line(location)) {
-                    line = static_cast<std::uint64_t>(compat::frame_line(frame));
-                    // The counters are read before the c_call event, so the read is not in the span.
-                    if (slot->bytes == IoBytesMode::direct ||
-                        (slot->bytes == IoBytesMode::buffered && io_object_on_file(arg))) {
-                        begin_io_bytes(epoch, frame, location);
-                    } else if (tls_io_bytes.depth != 0) {
-                        drop_io_bytes_of(tls_io_bytes, frame); // so its return takes no stale bytes
-                    }
-                }
-            }
-            emit(epoch, EventKind::c_call, location, line);
+            record_c_call(epoch, callable_location(arg), frame, arg);
         }
         break;
     case PyTrace_C_RETURN:
     case PyTrace_C_EXCEPTION:
         if (hot.c_calls) {
-            const SourceLocation* location = callable_location(arg);
-            const std::uint8_t flags = what == PyTrace_C_EXCEPTION ? event_flags::exception : 0;
-            if (PYCROSCOPE_UNLIKELY(call_lines.active) && tls_io_bytes.depth != 0) {
-                // Timestamp first: the counter read is not in the span. payload: bytes + 1, or 0.
-                const std::uint64_t now = clock::now();
-                const std::uint64_t bytes = end_io_bytes(epoch, frame, location);
-                pycroscope::detail::push_event(
-                    epoch, Event{now, location_id(location), bytes, 0, EventKind::c_return, flags, 0});
-            } else {
-                emit(epoch, EventKind::c_return, location, 0, flags);
-            }
+            record_c_return(epoch, callable_location(arg), frame, what == PyTrace_C_EXCEPTION);
         }
         break;
     default: break;
@@ -308,7 +333,7 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
 inline void begin_audited_io_bytes(PyFrameObject* frame) noexcept {
     const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
     if (epoch == 0 || !hot.c_calls || frame == nullptr ||
-        compat::profile_function(PyThreadState_Get()) != &profile_callback) {
+        (!hot.monitoring && compat::profile_function(PyThreadState_Get()) != &profile_callback)) {
         return;
     }
     const IoBytesThread& t = tls_io_bytes;
@@ -676,6 +701,14 @@ inline bool start_monitoring_discovery(int tool) {
 }
 #endif
 
+#if PYCROSCOPE_HAS_SYS_MONITORING
+// The sys.monitoring backend (monitoring_backend.hpp, included at the end).
+// Claims a free tool id and registers its callbacks: the tool, or -1 with
+// what stood in the way in why (nothing claimed).
+inline int start_monitoring_backend(const TracerOptions& options, std::string& why);
+inline void stop_monitoring_backend(int tool);
+#endif
+
 constexpr const char* fail_message = "pycroscope is profiling this interpreter and owns the profile/trace hook "
                                      "(--on-conflict fail); stop the pycroscope session first";
 
@@ -983,6 +1016,19 @@ private:
         std::vector<std::string> found;
         std::unordered_set<PyThreadState*> owned_by_others;
         const bool need_trace = detail::wants_trace_function(options);
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        tracer.monitoring_tool = -1;
+        if (tracer.backend == Backend::monitoring) {
+            std::string why;
+            tracer.monitoring_tool = detail::start_monitoring_backend(options, why);
+            if (tracer.monitoring_tool < 0 && options.on_conflict == ConflictPolicy::fail) {
+                found.push_back(why);
+            } else if (tracer.monitoring_tool < 0) {
+                tracer.conflicts.push_back(why + ": the profile backend records instead");
+                tracer.backend = Backend::profile;
+            }
+        }
+#endif
         if (tracer.backend == Backend::profile) {
             detail::for_each_thread(interp, [&](PyThreadState* t) {
                 const bool profile_taken = compat::profile_function(t) != nullptr &&
@@ -1039,6 +1085,7 @@ private:
         detail::hot.discovery_only = tracer.backend == Backend::profile;
         detail::hot.c_calls = options.c_calls;
         detail::hot.trace = tracer.backend == Backend::profile && need_trace;
+        detail::hot.monitoring = tracer.backend == Backend::monitoring;
         if (tracer.backend == Backend::profile) {
             detail::replace_sys_functions(tracer);
         }
@@ -1061,7 +1108,6 @@ private:
         }
 #endif
 #if PYCROSCOPE_HAS_SYS_MONITORING
-        tracer.monitoring_tool = -1;
         if (!discovery_taken && tracer.backend == Backend::profile) {
             if (detail::start_monitoring_discovery(discovery_tool)) {
                 tracer.monitoring_tool = discovery_tool;
@@ -1121,7 +1167,10 @@ public:
         }
 #endif
 #if PYCROSCOPE_HAS_SYS_MONITORING
-        if (tracer.monitoring_tool >= 0) {
+        if (tracer.monitoring_tool >= 0 && tracer.backend == Backend::monitoring) {
+            detail::stop_monitoring_backend(tracer.monitoring_tool);
+            tracer.monitoring_tool = -1;
+        } else if (tracer.monitoring_tool >= 0) {
             detail::stop_monitoring_discovery(tracer.monitoring_tool);
             tracer.monitoring_tool = -1;
         }
@@ -1135,13 +1184,20 @@ public:
     // What the program's own profile/trace functions cost the profile (valid after stop()).
     const ProgramHookReport& program_hooks() const noexcept { return program_hooks_; }
 
+    // 3.12+: monitoring unless profile is asked for (eval_frame, absent
+    // there, gets the cheap backend too). 3.9-3.11: eval_frame when only Python
+    // calls are wanted, else profile (monitoring, absent there, included).
     static Backend choose_backend(const TracerOptions& options) noexcept {
-        if (options.backend == Backend::profile || options.c_calls || detail::wants_trace_function(options)) {
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        return options.backend == Backend::profile ? Backend::profile : Backend::monitoring;
+#elif PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+        if (options.backend == Backend::profile || options.backend == Backend::monitoring || options.c_calls ||
+            detail::wants_trace_function(options)) {
             return Backend::profile;
         }
-#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
         return Backend::eval_frame;
 #else
+        (void)options;
         return Backend::profile;
 #endif
     }
@@ -1155,3 +1211,5 @@ private:
 
 } // namespace python
 } // namespace pycroscope
+
+#include "pycroscope/python/tracer/monitoring_backend.hpp"
