@@ -6,6 +6,7 @@
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/source_location.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -38,6 +39,20 @@ using LineTable = std::unordered_map<LineKey, LineTotals, LineKeyHash>;
 class LineProfile {
 public:
     void add(const Event& event, LineTable& table) {
+        if (!lines_seen_) {
+            // No line event yet on this thread (a run without lines): only
+            // the depth matters, so the calls and returns cost a counter.
+            if (opens_span(event.kind)) {
+                ++blank_depth_;
+            } else if (closes_span(event.kind)) {
+                blank_depth_ -= blank_depth_ > 0 ? 1 : 0;
+            } else if (event.kind == EventKind::py_line) {
+                lines_seen_ = true;
+                open_.assign(blank_depth_, Pending{nullptr, 0, 0});
+                add(event, table);
+            }
+            return;
+        }
         if (opens_span(event.kind)) {
             open_.push_back(Pending{nullptr, 0, 0});
         } else if (closes_span(event.kind)) {
@@ -62,6 +77,7 @@ public:
             settle(pending, timestamp, table);
         }
         open_.clear();
+        blank_depth_ = 0;
     }
 
 private:
@@ -79,6 +95,8 @@ private:
     }
 
     std::vector<Pending> open_;
+    std::size_t blank_depth_ = 0; // open spans before the first line event
+    bool lines_seen_ = false;
 };
 
 } // namespace model
