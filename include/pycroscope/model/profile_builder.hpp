@@ -21,6 +21,7 @@
 #include "pycroscope/core/event_processor.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/model/line_profile.hpp"
+#include "pycroscope/model/pair_ids.hpp"
 #include "pycroscope/model/profile.hpp"
 
 #include <algorithm>
@@ -167,15 +168,6 @@ private:
         std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
         LineProfile lines;
     };
-    struct KeyHash {
-        std::size_t operator()(std::uint64_t key) const noexcept {
-            key ^= key >> 33;
-            key *= 0xff51afd7ed558ccdull;
-            key ^= key >> 33;
-            return static_cast<std::size_t>(key);
-        }
-    };
-
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
             threads_.resize(thread.index + 1);
@@ -209,29 +201,27 @@ private:
     }
 
     std::uint32_t edge_id(std::uint32_t caller, std::uint32_t callee) {
-        const std::uint64_t key = (static_cast<std::uint64_t>(caller) << 32) | callee;
-        auto found = edge_ids_.find(key);
-        if (found != edge_ids_.end()) {
-            return found->second;
+        const std::uint32_t found = edge_ids_.find(caller, callee);
+        if (found != PairIds::none) {
+            return found;
         }
         const auto id = static_cast<std::uint32_t>(edges_.size());
         edges_.push_back(EdgeState{caller, callee});
-        edge_ids_.emplace(key, id);
+        edge_ids_.add(caller, callee, id);
         return id;
     }
 
     std::uint32_t tree_child(std::uint32_t parent, std::uint32_t function) {
-        const std::uint64_t key = (static_cast<std::uint64_t>(parent) << 32) | function;
-        auto found = node_ids_.find(key);
-        if (found != node_ids_.end()) {
-            return found->second;
+        const std::uint32_t found = node_ids_.find(parent, function);
+        if (found != PairIds::none) {
+            return found;
         }
         const auto id = static_cast<std::uint32_t>(nodes_.size());
         TreeNode node;
         node.function = function;
         node.parent = parent;
         nodes_.push_back(node);
-        node_ids_.emplace(key, id);
+        node_ids_.add(parent, function, id);
         return id;
     }
 
@@ -533,9 +523,9 @@ private:
     std::vector<FunctionState> functions_;
     std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
     std::vector<EdgeState> edges_;
-    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> edge_ids_;
+    PairIds edge_ids_; // (caller, callee) -> edges_
     std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
-    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> node_ids_;
+    PairIds node_ids_; // (parent node, function) -> nodes_
     std::vector<std::unique_ptr<ThreadState>> threads_;
     LineTable line_table_;
     model::SampleProfile samples_;
