@@ -5792,6 +5792,7 @@ private:
 // frame, or to the frame's return, and so includes the calls it makes.
 
 
+#include <cstddef>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -5824,6 +5825,20 @@ using LineTable = std::unordered_map<LineKey, LineTotals, LineKeyHash>;
 class LineProfile {
 public:
     void add(const Event& event, LineTable& table) {
+        if (!lines_seen_) {
+            // No line event yet on this thread (a run without lines): only
+            // the depth matters, so the calls and returns cost a counter.
+            if (opens_span(event.kind)) {
+                ++blank_depth_;
+            } else if (closes_span(event.kind)) {
+                blank_depth_ -= blank_depth_ > 0 ? 1 : 0;
+            } else if (event.kind == EventKind::py_line) {
+                lines_seen_ = true;
+                open_.assign(blank_depth_, Pending{nullptr, 0, 0});
+                add(event, table);
+            }
+            return;
+        }
         if (opens_span(event.kind)) {
             open_.push_back(Pending{nullptr, 0, 0});
         } else if (closes_span(event.kind)) {
@@ -5848,6 +5863,7 @@ public:
             settle(pending, timestamp, table);
         }
         open_.clear();
+        blank_depth_ = 0;
     }
 
 private:
@@ -5865,6 +5881,8 @@ private:
     }
 
     std::vector<Pending> open_;
+    std::size_t blank_depth_ = 0; // open spans before the first line event
+    bool lines_seen_ = false;
 };
 
 } // namespace model
@@ -12901,6 +12919,91 @@ private:
 // tree child); the state grows with distinct functions, pairs and paths,
 // never with the run's length.
 
+// ---- begin pycroscope/model/pair_ids.hpp ----
+// Ids of (a, b) pairs of small integers (a caller and its callee, a call-tree
+// node and a function), looked up on every call the drain thread processes.
+// A caller calls the same few functions again and again: the last few pairs
+// of each a sit in front of the hash map.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+class PairIds {
+public:
+    static constexpr std::uint32_t none = 0xffffffffu;
+
+    // The id of (a, b), or none.
+    std::uint32_t find(std::uint32_t a, std::uint32_t b) {
+        if (a < recent_.size()) {
+            for (const Entry& entry : recent_[a].entries) {
+                if (entry.b == b && entry.id != none) {
+                    return entry.id;
+                }
+            }
+        }
+        const auto found = ids_.find(key(a, b));
+        if (found == ids_.end()) {
+            return none;
+        }
+        remember(a, b, found->second);
+        return found->second;
+    }
+
+    void add(std::uint32_t a, std::uint32_t b, std::uint32_t id) {
+        ids_.emplace(key(a, b), id);
+        remember(a, b, id);
+    }
+
+    void clear() {
+        ids_.clear();
+        recent_.clear();
+    }
+
+private:
+    struct Entry {
+        std::uint32_t b = none;
+        std::uint32_t id = none;
+    };
+    struct Recent {
+        std::array<Entry, 4> entries{};
+        std::uint32_t next = 0;
+    };
+
+    struct KeyHash {
+        std::size_t operator()(std::uint64_t key) const noexcept {
+            key ^= key >> 33;
+            key *= 0xff51afd7ed558ccdull;
+            key ^= key >> 33;
+            return static_cast<std::size_t>(key);
+        }
+    };
+
+    static std::uint64_t key(std::uint32_t a, std::uint32_t b) noexcept {
+        return (static_cast<std::uint64_t>(a) << 32) | b;
+    }
+
+    void remember(std::uint32_t a, std::uint32_t b, std::uint32_t id) {
+        if (a >= recent_.size()) {
+            recent_.resize(std::max<std::size_t>(std::size_t{a} + 1, 2 * recent_.size()));
+        }
+        Recent& recent = recent_[a];
+        recent.entries[recent.next++ % recent.entries.size()] = Entry{b, id};
+    }
+
+    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> ids_;
+    std::vector<Recent> recent_;
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/pair_ids.hpp ----
 
 #include <algorithm>
 #include <cstdint>
@@ -13046,15 +13149,6 @@ private:
         std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
         LineProfile lines;
     };
-    struct KeyHash {
-        std::size_t operator()(std::uint64_t key) const noexcept {
-            key ^= key >> 33;
-            key *= 0xff51afd7ed558ccdull;
-            key ^= key >> 33;
-            return static_cast<std::size_t>(key);
-        }
-    };
-
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
             threads_.resize(thread.index + 1);
@@ -13088,29 +13182,27 @@ private:
     }
 
     std::uint32_t edge_id(std::uint32_t caller, std::uint32_t callee) {
-        const std::uint64_t key = (static_cast<std::uint64_t>(caller) << 32) | callee;
-        auto found = edge_ids_.find(key);
-        if (found != edge_ids_.end()) {
-            return found->second;
+        const std::uint32_t found = edge_ids_.find(caller, callee);
+        if (found != PairIds::none) {
+            return found;
         }
         const auto id = static_cast<std::uint32_t>(edges_.size());
         edges_.push_back(EdgeState{caller, callee});
-        edge_ids_.emplace(key, id);
+        edge_ids_.add(caller, callee, id);
         return id;
     }
 
     std::uint32_t tree_child(std::uint32_t parent, std::uint32_t function) {
-        const std::uint64_t key = (static_cast<std::uint64_t>(parent) << 32) | function;
-        auto found = node_ids_.find(key);
-        if (found != node_ids_.end()) {
-            return found->second;
+        const std::uint32_t found = node_ids_.find(parent, function);
+        if (found != PairIds::none) {
+            return found;
         }
         const auto id = static_cast<std::uint32_t>(nodes_.size());
         TreeNode node;
         node.function = function;
         node.parent = parent;
         nodes_.push_back(node);
-        node_ids_.emplace(key, id);
+        node_ids_.add(parent, function, id);
         return id;
     }
 
@@ -13412,9 +13504,9 @@ private:
     std::vector<FunctionState> functions_;
     std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
     std::vector<EdgeState> edges_;
-    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> edge_ids_;
+    PairIds edge_ids_; // (caller, callee) -> edges_
     std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
-    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> node_ids_;
+    PairIds node_ids_; // (parent node, function) -> nodes_
     std::vector<std::unique_ptr<ThreadState>> threads_;
     LineTable line_table_;
     model::SampleProfile samples_;
@@ -16972,7 +17064,7 @@ inline const SourceLocation* callable_location(PyObject* callable) {
 // PythonTracer: the collector that puts Python calls into the session's
 // per-thread buffers, in the same timeline as native zones.
 //
-// Two backends behind one seam:
+// Three backends behind one seam:
 //  - eval_frame: a PEP 523 frame-evaluation hook, Python functions only.
 //    The cheaper one: opcodes stay on their fast path, which any profile
 //    function takes them off. Per interpreter, so it covers every thread. It never
@@ -16985,8 +17077,10 @@ inline const SourceLocation* callable_location(PyObject* callable) {
 //    PyGILState_Ensure) by a hook that only looks for threads without it:
 //    the PEP 523 one on 3.9-3.11, a sys.monitoring callback on frame starts
 //    on 3.12+ (see cpython.hpp for why not PEP 523 there).
+//  - monitoring (3.12+): sys.monitoring callbacks, per interpreter, every
+//    thread; calls, C calls, lines, exceptions (monitoring_backend.hpp).
 // Backend::automatic picks eval_frame when only Python calls are wanted
-// (3.9-3.11). sys.monitoring (3.12+) is the next backend for the same seam.
+// (3.9-3.11), else profile; monitoring on 3.12+.
 //
 // start() and stop() need the GIL (stop() takes it when it can). The host
 // stops the session before Py_FinalizeEx: see stop_session_at_exit().
@@ -17884,13 +17978,14 @@ inline thread_local ThreadTraceState tls_trace{};
 namespace pycroscope {
 namespace python {
 
-enum class Backend : std::uint8_t { automatic, eval_frame, profile };
+enum class Backend : std::uint8_t { automatic, eval_frame, profile, monitoring };
 
 inline const char* to_string(Backend backend) noexcept {
     switch (backend) {
     case Backend::automatic: return "automatic";
     case Backend::eval_frame: return "eval_frame";
     case Backend::profile: return "profile";
+    case Backend::monitoring: return "monitoring";
     }
     return "unknown";
 }
@@ -17929,9 +18024,9 @@ inline bool parse_conflict_policy(std::string_view text, ConflictPolicy& policy)
 
 struct TracerOptions {
     Backend backend = Backend::automatic;
-    bool c_calls = true;     // builtins and methods (profile backend)
-    bool lines = false;      // py_line events (trace function)
-    bool exceptions = false; // raised and handled exceptions (trace function)
+    bool c_calls = true;     // builtins and methods (profile and monitoring backends)
+    bool lines = false;      // py_line events (trace function, or sys.monitoring)
+    bool exceptions = false; // raised and handled exceptions (trace function, or sys.monitoring)
     ConflictPolicy on_conflict = ConflictPolicy::chain; // the program behaves as without the tracer
     // start() before Py_Initialize only marks the tracer pending (instead of
     // throwing); the host calls PythonTracer::attach() once the interpreter
@@ -17976,6 +18071,7 @@ struct HotState {
     bool discovery_only; // profile backend: the eval hook only finds new threads
     bool c_calls;
     bool trace;          // profile backend: the trace function is installed too
+    bool monitoring;     // the sys.monitoring backend records (monitoring_backend.hpp)
 };
 inline HotState hot{};
 
@@ -18040,6 +18136,59 @@ inline void sync_thread(std::uint64_t epoch, PyFrameObject* innermost, bool trac
     }
 }
 
+// What both call-recording backends (profile, monitoring) record for a
+// Python frame that starts (resume false) or re-enters. frame: the frame, or
+// null to look it up (needed only for a watched function's argument size).
+PYCROSCOPE_FORCE_INLINE void record_py_call(std::uint64_t epoch, ThreadTraceState& state, PyCodeObject* code,
+                                            bool resume, PyFrameObject* frame) {
+    const SourceLocation* location = code_location(code);
+    if (PYCROSCOPE_UNLIKELY(is_watched(location)) && !resume) {
+        if (frame == nullptr) {
+            frame = PyEval_GetFrame(); // borrowed
+        }
+        // The size is read before the call's timestamp: not in its time.
+        emit(epoch, EventKind::py_call, location, frame != nullptr ? frame_argument_size(frame, code) : 0,
+             event_flags::watched);
+    } else {
+        emit(epoch, resume ? EventKind::py_resume : EventKind::py_call, location);
+    }
+    state.push(location);
+}
+
+// A C call made by frame. function: the PyCFunction called (read only for
+// I/O byte counts, when call_lines is active; frame too).
+PYCROSCOPE_FORCE_INLINE void record_c_call(std::uint64_t epoch, const SourceLocation* location, PyFrameObject* frame,
+                                           PyObject* function) {
+    std::uint64_t line = 0;
+    if (PYCROSCOPE_UNLIKELY(call_lines.active)) {
+        if (const CallLineTable::Slot* slot = find_call_line(location)) {
+            line = static_cast<std::uint64_t>(compat::frame_line(frame));
+            // The counters are read before the c_call event, so the read is not in the span.
+            if (slot->bytes == IoBytesMode::direct ||
+                (slot->bytes == IoBytesMode::buffered && function != nullptr && io_object_on_file(function))) {
+                begin_io_bytes(epoch, frame, location);
+            } else if (tls_io_bytes.depth != 0) {
+                drop_io_bytes_of(tls_io_bytes, frame); // so its return takes no stale bytes
+            }
+        }
+    }
+    emit(epoch, EventKind::c_call, location, line);
+}
+
+PYCROSCOPE_FORCE_INLINE void record_c_return(std::uint64_t epoch, const SourceLocation* location, PyFrameObject* frame,
+                                             bool raised) {
+    const std::uint8_t flags = raised ? event_flags::exception : 0;
+    if (PYCROSCOPE_UNLIKELY(call_lines.active) && tls_io_bytes.depth != 0) {
+        // Timestamp first: the counter read is not in the span. payload: bytes + 1, or 0.
+        const std::uint64_t now = clock::now();
+        const std::uint64_t bytes = end_io_bytes(epoch, frame, location);
+        pycroscope::detail::push_event(epoch,
+                                       Event{now, location_id(location), bytes, 0, EventKind::c_return, flags, 0});
+    } else {
+        emit(epoch, EventKind::c_return, location, 0, flags);
+    }
+}
+
 // The tail of both callbacks: the program's own function, when the slot
 // holds one (ConflictPolicy::chain), sees the event as it would alone.
 PYCROSCOPE_FORCE_INLINE int then_program(HookSlot slot, Py_tracefunc ours, PyObject* program, PyFrameObject* frame,
@@ -18068,15 +18217,7 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     switch (what) {
     case PyTrace_CALL: {
         PyCodeObject* code = compat::frame_code(frame);
-        const SourceLocation* location = code_location(code);
-        const bool resume = compat::profile_call_is_resume(frame, code);
-        if (PYCROSCOPE_UNLIKELY(is_watched(location)) && !resume) {
-            // The size is read before the call's timestamp: not in its time.
-            emit(epoch, EventKind::py_call, location, frame_argument_size(frame, code), event_flags::watched);
-        } else {
-            emit(epoch, resume ? EventKind::py_resume : EventKind::py_call, location);
-        }
-        state.push(location);
+        record_py_call(epoch, state, code, compat::profile_call_is_resume(frame, code), frame);
         break;
     }
     case PyTrace_RETURN: {
@@ -18098,37 +18239,13 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
     }
     case PyTrace_C_CALL:
         if (hot.c_calls) {
-            const SourceLocation* location = callable_location(arg);
-            std::uint64_t line = 0;
-            if (PYCROSCOPE_UNLIKELY(call_lines.active)) {
-                if (const CallLineTable::Slot* slot = find_call_line(location)) {
-                    line = static_cast<std::uint64_t>(compat::frame_line(frame));
-                    // The counters are read before the c_call event, so the read is not in the span.
-                    if (slot->bytes == IoBytesMode::direct ||
-                        (slot->bytes == IoBytesMode::buffered && io_object_on_file(arg))) {
-                        begin_io_bytes(epoch, frame, location);
-                    } else if (tls_io_bytes.depth != 0) {
-                        drop_io_bytes_of(tls_io_bytes, frame); // so its return takes no stale bytes
-                    }
-                }
-            }
-            emit(epoch, EventKind::c_call, location, line);
+            record_c_call(epoch, callable_location(arg), frame, arg);
         }
         break;
     case PyTrace_C_RETURN:
     case PyTrace_C_EXCEPTION:
         if (hot.c_calls) {
-            const SourceLocation* location = callable_location(arg);
-            const std::uint8_t flags = what == PyTrace_C_EXCEPTION ? event_flags::exception : 0;
-            if (PYCROSCOPE_UNLIKELY(call_lines.active) && tls_io_bytes.depth != 0) {
-                // Timestamp first: the counter read is not in the span. payload: bytes + 1, or 0.
-                const std::uint64_t now = clock::now();
-                const std::uint64_t bytes = end_io_bytes(epoch, frame, location);
-                pycroscope::detail::push_event(
-                    epoch, Event{now, location_id(location), bytes, 0, EventKind::c_return, flags, 0});
-            } else {
-                emit(epoch, EventKind::c_return, location, 0, flags);
-            }
+            record_c_return(epoch, callable_location(arg), frame, what == PyTrace_C_EXCEPTION);
         }
         break;
     default: break;
@@ -18142,7 +18259,7 @@ inline int profile_callback(PyObject* program, PyFrameObject* frame, int what, P
 inline void begin_audited_io_bytes(PyFrameObject* frame) noexcept {
     const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
     if (epoch == 0 || !hot.c_calls || frame == nullptr ||
-        compat::profile_function(PyThreadState_Get()) != &profile_callback) {
+        (!hot.monitoring && compat::profile_function(PyThreadState_Get()) != &profile_callback)) {
         return;
     }
     const IoBytesThread& t = tls_io_bytes;
@@ -18510,6 +18627,14 @@ inline bool start_monitoring_discovery(int tool) {
 }
 #endif
 
+#if PYCROSCOPE_HAS_SYS_MONITORING
+// The sys.monitoring backend (monitoring_backend.hpp, included at the end).
+// Claims a free tool id and registers its callbacks: the tool, or -1 with
+// what stood in the way in why (nothing claimed).
+inline int start_monitoring_backend(const TracerOptions& options, std::string& why);
+inline void stop_monitoring_backend(int tool);
+#endif
+
 constexpr const char* fail_message = "pycroscope is profiling this interpreter and owns the profile/trace hook "
                                      "(--on-conflict fail); stop the pycroscope session first";
 
@@ -18817,6 +18942,19 @@ private:
         std::vector<std::string> found;
         std::unordered_set<PyThreadState*> owned_by_others;
         const bool need_trace = detail::wants_trace_function(options);
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        tracer.monitoring_tool = -1;
+        if (tracer.backend == Backend::monitoring) {
+            std::string why;
+            tracer.monitoring_tool = detail::start_monitoring_backend(options, why);
+            if (tracer.monitoring_tool < 0 && options.on_conflict == ConflictPolicy::fail) {
+                found.push_back(why);
+            } else if (tracer.monitoring_tool < 0) {
+                tracer.conflicts.push_back(why + ": the profile backend records instead");
+                tracer.backend = Backend::profile;
+            }
+        }
+#endif
         if (tracer.backend == Backend::profile) {
             detail::for_each_thread(interp, [&](PyThreadState* t) {
                 const bool profile_taken = compat::profile_function(t) != nullptr &&
@@ -18873,6 +19011,7 @@ private:
         detail::hot.discovery_only = tracer.backend == Backend::profile;
         detail::hot.c_calls = options.c_calls;
         detail::hot.trace = tracer.backend == Backend::profile && need_trace;
+        detail::hot.monitoring = tracer.backend == Backend::monitoring;
         if (tracer.backend == Backend::profile) {
             detail::replace_sys_functions(tracer);
         }
@@ -18895,7 +19034,6 @@ private:
         }
 #endif
 #if PYCROSCOPE_HAS_SYS_MONITORING
-        tracer.monitoring_tool = -1;
         if (!discovery_taken && tracer.backend == Backend::profile) {
             if (detail::start_monitoring_discovery(discovery_tool)) {
                 tracer.monitoring_tool = discovery_tool;
@@ -18955,7 +19093,10 @@ public:
         }
 #endif
 #if PYCROSCOPE_HAS_SYS_MONITORING
-        if (tracer.monitoring_tool >= 0) {
+        if (tracer.monitoring_tool >= 0 && tracer.backend == Backend::monitoring) {
+            detail::stop_monitoring_backend(tracer.monitoring_tool);
+            tracer.monitoring_tool = -1;
+        } else if (tracer.monitoring_tool >= 0) {
             detail::stop_monitoring_discovery(tracer.monitoring_tool);
             tracer.monitoring_tool = -1;
         }
@@ -18969,13 +19110,20 @@ public:
     // What the program's own profile/trace functions cost the profile (valid after stop()).
     const ProgramHookReport& program_hooks() const noexcept { return program_hooks_; }
 
+    // 3.12+: monitoring unless profile is asked for (eval_frame, absent
+    // there, gets the cheap backend too). 3.9-3.11: eval_frame when only Python
+    // calls are wanted, else profile (monitoring, absent there, included).
     static Backend choose_backend(const TracerOptions& options) noexcept {
-        if (options.backend == Backend::profile || options.c_calls || detail::wants_trace_function(options)) {
+#if PYCROSCOPE_HAS_SYS_MONITORING
+        return options.backend == Backend::profile ? Backend::profile : Backend::monitoring;
+#elif PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+        if (options.backend == Backend::profile || options.backend == Backend::monitoring || options.c_calls ||
+            detail::wants_trace_function(options)) {
             return Backend::profile;
         }
-#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
         return Backend::eval_frame;
 #else
+        (void)options;
         return Backend::profile;
 #endif
     }
@@ -18989,6 +19137,453 @@ private:
 
 } // namespace python
 } // namespace pycroscope
+
+// ---- begin pycroscope/python/tracer/monitoring_backend.hpp ----
+// The sys.monitoring backend of PythonTracer (PEP 669, CPython 3.12+).
+//
+// One tool id (4, or 3 when 4 is taken: ids no convention claims) with C
+// callbacks (METH_FASTCALL). Per interpreter: every thread, including threads
+// started after start(), with no per-thread install and no profile or trace
+// function, so the program's own sys.setprofile / sys.settrace / cProfile
+// (tool 2) run beside it untouched.
+//
+// It records exactly what the profile backend records (CPython's legacy
+// profile function is itself built on these events):
+//  - PY_START: py_call; PY_RESUME: py_resume; PY_THROW: either, as the profile
+//    function would tell them apart (a throw into a running generator is a resume);
+//  - PY_RETURN, PY_YIELD: py_return; PY_UNWIND: py_return flagged exception;
+//  - CALL of a PyCFunction, of a method descriptor with a self argument, or
+//    of a bound method wrapping a PyCFunction: c_call; its C_RETURN / C_RAISE
+//    (same test on the same callable): c_return (flagged exception on C_RAISE);
+//  - LINE: py_line (TracerOptions::lines);
+//  - RAISE (in every frame an exception reaches): py_exception, then
+//    exception_info while the ExceptionCollector runs; EXCEPTION_HANDLED:
+//    py_exception flagged handled (TracerOptions::exceptions).
+// A thread's first event in a session opens synthetic spans for the frames
+// already running (sync_thread), as the profile backend does.
+//
+// Only JUMP (with lines) returns sys.monitoring.DISABLE, at jumps that never
+// make a line event: a disabled place stays so until the tool's events are
+// turned off or sys.monitoring.restart_events(), which the tracer never
+// calls (it would re-enable what every other tool, coverage, disabled too).
+//
+// Included at the end of tracer.hpp.
+
+
+#if PYCROSCOPE_HAS_SYS_MONITORING
+
+#include <string>
+
+namespace pycroscope {
+namespace python {
+namespace detail {
+
+// sys.monitoring.MISSING (a CALL with no argument), read at start.
+inline PyObject* monitoring_missing = nullptr;
+
+// The thread's first event in this session: spans for the frames already
+// running. starting: the event starts the current frame (PY_START, PY_RESUME,
+// PY_THROW), whose own span the caller opens.
+PYCROSCOPE_NOINLINE inline void monitoring_sync(std::uint64_t epoch, bool starting) {
+    PyFrameObject* frame = PyEval_GetFrame(); // borrowed
+    if (starting) {
+        sync_thread(epoch, frame != nullptr ? PyFrame_GetBack(frame) : nullptr, false, frame);
+    } else {
+        Py_XINCREF(frame);
+        sync_thread(epoch, frame);
+    }
+}
+
+// The epoch when this thread records, synced; 0 otherwise.
+PYCROSCOPE_FORCE_INLINE std::uint64_t monitoring_epoch(bool starting) {
+    const std::uint64_t epoch = python_epoch.load(std::memory_order_relaxed);
+    if (PYCROSCOPE_UNLIKELY(epoch != 0 && tls_trace.epoch != epoch)) {
+        monitoring_sync(epoch, starting);
+    }
+    return epoch;
+}
+
+inline PyCodeObject* event_code(PyObject* const* args, Py_ssize_t nargs) noexcept {
+    return nargs >= 1 && PyCode_Check(args[0]) ? reinterpret_cast<PyCodeObject*>(args[0]) : nullptr;
+}
+
+inline PyObject* monitoring_py_start(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyCodeObject* code = event_code(args, nargs);
+    const std::uint64_t epoch = code != nullptr ? monitoring_epoch(true) : 0;
+    if (epoch != 0) {
+        record_py_call(epoch, tls_trace, code, false, nullptr);
+    }
+    Py_RETURN_NONE;
+}
+
+inline PyObject* monitoring_py_resume(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyCodeObject* code = event_code(args, nargs);
+    const std::uint64_t epoch = code != nullptr ? monitoring_epoch(true) : 0;
+    if (epoch != 0) {
+        record_py_call(epoch, tls_trace, code, true, nullptr);
+    }
+    Py_RETURN_NONE;
+}
+
+// A throw into a generator or coroutine (gen.throw(), gen.close()): a
+// resume when it had yielded, which the profile function reads from the frame.
+inline PyObject* monitoring_py_throw(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyCodeObject* code = event_code(args, nargs);
+    const std::uint64_t epoch = code != nullptr ? monitoring_epoch(true) : 0;
+    if (epoch != 0) {
+        PendingExceptionGuard pending; // the thrown exception is set
+        PyFrameObject* frame = PyEval_GetFrame();
+        const bool resume = frame != nullptr && compat::profile_call_is_resume(frame, code);
+        record_py_call(epoch, tls_trace, code, resume, frame);
+    }
+    Py_RETURN_NONE;
+}
+
+PYCROSCOPE_FORCE_INLINE void monitoring_return(PyObject* const* args, Py_ssize_t nargs, bool exception) {
+    PyCodeObject* code = event_code(args, nargs);
+    const std::uint64_t epoch = code != nullptr ? monitoring_epoch(false) : 0;
+    if (epoch != 0) {
+        emit(epoch, EventKind::py_return, code_location(code), 0, exception ? event_flags::exception : 0);
+        tls_trace.pop();
+    }
+}
+
+inline PyObject* monitoring_py_return(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    monitoring_return(args, nargs, false);
+    Py_RETURN_NONE;
+}
+
+inline PyObject* monitoring_py_unwind(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PendingExceptionGuard pending; // interning a new code object must not see it
+    monitoring_return(args, nargs, true);
+    Py_RETURN_NONE;
+}
+
+// The C function a CALL (code, offset, callable, arg0) reaches, as the legacy
+// profile function names it; null when it is not a C call. Without
+// allocating after the first call of a method on a type.
+inline const SourceLocation* c_call_location(PyObject* callable, PyObject* self_arg) {
+    if (PyCFunction_Check(callable)) {
+        return callable_location(callable);
+    }
+    if (Py_IS_TYPE(callable, &PyMethodDescr_Type)) {
+        if (self_arg == nullptr || self_arg == monitoring_missing) {
+            return nullptr;
+        }
+        // The bound method the profile function would get: m_ml of the
+        // descriptor, m_self the argument (callable_location's cache key).
+        const void* method = reinterpret_cast<PyMethodDescrObject*>(callable)->d_method;
+        const void* owner =
+            PyModule_Check(self_arg) ? static_cast<const void*>(self_arg) : static_cast<const void*>(Py_TYPE(self_arg));
+        RecentCallable& recent = recent_callable(method, owner);
+        if (recent.method == method && recent.owner == owner && recent.location != nullptr) {
+            return recent.location;
+        }
+        auto found = callable_cache().find(CallableKey{method, owner});
+        if (found != callable_cache().end()) {
+            return found->second;
+        }
+        PendingExceptionGuard pending;
+        PyObject* bound =
+            Py_TYPE(callable)->tp_descr_get(callable, self_arg, reinterpret_cast<PyObject*>(Py_TYPE(self_arg)));
+        const SourceLocation* location =
+            bound != nullptr && PyCFunction_Check(bound) ? callable_location(bound) : nullptr;
+        Py_XDECREF(bound);
+        PyErr_Clear();
+        return location;
+    }
+    if (PyMethod_Check(callable) && PyCFunction_Check(PyMethod_GET_FUNCTION(callable))) {
+        return callable_location(PyMethod_GET_FUNCTION(callable));
+    }
+    return nullptr;
+}
+
+// The PyCFunction the call reaches (a new reference), for I/O byte counts.
+inline PyObject* c_call_function(PyObject* callable, PyObject* self_arg) {
+    if (PyCFunction_Check(callable)) {
+        Py_INCREF(callable);
+        return callable;
+    }
+    if (PyMethod_Check(callable)) {
+        PyObject* function = PyMethod_GET_FUNCTION(callable);
+        Py_INCREF(function);
+        return function;
+    }
+    PendingExceptionGuard pending;
+    PyObject* bound =
+        Py_TYPE(callable)->tp_descr_get(callable, self_arg, reinterpret_cast<PyObject*>(Py_TYPE(self_arg)));
+    PyErr_Clear();
+    return bound;
+}
+
+// CALL and C_RETURN / C_RAISE: (code, offset, callable, arg0).
+inline PyObject* monitoring_call(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs < 4 || python_epoch.load(std::memory_order_relaxed) == 0) {
+        Py_RETURN_NONE;
+    }
+    const SourceLocation* location = c_call_location(args[2], args[3]);
+    if (location == nullptr) {
+        Py_RETURN_NONE;
+    }
+    const std::uint64_t epoch = monitoring_epoch(false);
+    if (PYCROSCOPE_UNLIKELY(call_lines.active)) {
+        PyObject* function = c_call_function(args[2], args[3]);
+        record_c_call(epoch, location, PyEval_GetFrame(), function);
+        Py_XDECREF(function);
+    } else {
+        record_c_call(epoch, location, nullptr, nullptr);
+    }
+    Py_RETURN_NONE;
+}
+
+PYCROSCOPE_FORCE_INLINE void monitoring_c_return(PyObject* const* args, Py_ssize_t nargs, bool raised) {
+    if (nargs < 4 || python_epoch.load(std::memory_order_relaxed) == 0) {
+        return;
+    }
+    const SourceLocation* location = c_call_location(args[2], args[3]);
+    if (location == nullptr) {
+        return;
+    }
+    const std::uint64_t epoch = monitoring_epoch(false);
+    record_c_return(epoch, location, PYCROSCOPE_UNLIKELY(call_lines.active) ? PyEval_GetFrame() : nullptr, raised);
+}
+
+inline PyObject* monitoring_c_return_event(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    monitoring_c_return(args, nargs, false);
+    Py_RETURN_NONE;
+}
+
+inline PyObject* monitoring_c_raise(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PendingExceptionGuard pending;
+    monitoring_c_return(args, nargs, true);
+    Py_RETURN_NONE;
+}
+
+// LINE: (code, line_number).
+inline PyObject* monitoring_line(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyCodeObject* code = event_code(args, nargs);
+    const std::uint64_t epoch = code != nullptr && nargs >= 2 ? monitoring_epoch(false) : 0;
+    if (epoch != 0) {
+        const long line = PyLong_AsLong(args[1]);
+        emit(epoch, EventKind::py_line, code_location(code), line > 0 ? static_cast<std::uint64_t>(line) : 0);
+    }
+    Py_RETURN_NONE;
+}
+
+// sys.monitoring.DISABLE, read at start.
+inline PyObject* monitoring_disable = nullptr;
+
+// JUMP: (code, from, to). A backward jump within one line is a new line
+// event for a trace function (a loop on one line), not for LINE. Any other
+// jump is never wanted again at that place: DISABLE (a local event).
+inline PyObject* monitoring_jump(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyCodeObject* code = event_code(args, nargs);
+    if (code == nullptr || nargs < 3) {
+        Py_RETURN_NONE;
+    }
+    const long from = PyLong_AsLong(args[1]);
+    const long to = PyLong_AsLong(args[2]);
+    PyErr_Clear();
+    const int line = to >= 0 && to <= from ? PyCode_Addr2Line(code, static_cast<int>(to)) : -1;
+    if (line < 0 || line != PyCode_Addr2Line(code, static_cast<int>(from))) {
+        if (monitoring_disable != nullptr) {
+            Py_INCREF(monitoring_disable);
+            return monitoring_disable;
+        }
+        Py_RETURN_NONE;
+    }
+    const std::uint64_t epoch = monitoring_epoch(false);
+    if (epoch != 0) {
+        emit(epoch, EventKind::py_line, code_location(code), static_cast<std::uint64_t>(line));
+    }
+    Py_RETURN_NONE;
+}
+
+// RAISE and EXCEPTION_HANDLED: (code, offset, exception).
+inline void monitoring_exception(PyObject* const* args, Py_ssize_t nargs, bool handled) {
+    PyCodeObject* code = event_code(args, nargs);
+    const std::uint64_t epoch = code != nullptr && nargs >= 3 ? monitoring_epoch(false) : 0;
+    if (epoch == 0) {
+        return;
+    }
+    PendingExceptionGuard pending;
+    const long offset = PyLong_AsLong(args[1]);
+    PyErr_Clear();
+    int line = offset >= 0 ? PyCode_Addr2Line(code, static_cast<int>(offset)) : -1;
+    if (handled) {
+        // The handler starts with PUSH_EXC_INFO, which has no line; the trace
+        // function calls it handled at the handler's first line. Handlers the
+        // compiler added (the generator's StopIteration guard, the cleanup
+        // before a re-raise) have none: not handled here.
+        const long end = static_cast<long>(Py_SIZE(code)) * 2;
+        for (long at = offset + 2; line < 0 && at < end && at <= offset + 4; at += 2) {
+            line = PyCode_Addr2Line(code, static_cast<int>(at));
+        }
+        if (line < 0) {
+            return;
+        }
+    }
+    const SourceLocation* location = code_location(code);
+    const std::uint64_t payload = line > 0 ? static_cast<std::uint64_t>(line) : 0;
+    if (handled) {
+        emit(epoch, EventKind::py_exception, location, payload, event_flags::exception);
+        return;
+    }
+    emit(epoch, EventKind::py_exception, location, payload);
+    PyObject* exception = args[2];
+    if (exception_details.load(std::memory_order_relaxed) && PyExceptionInstance_Check(exception)) {
+        emit(epoch, EventKind::exception_info, exception_type_location(Py_TYPE(exception)),
+             static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(exception)));
+    }
+}
+
+inline PyObject* monitoring_raise(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    monitoring_exception(args, nargs, false);
+    Py_RETURN_NONE;
+}
+
+inline PyObject* monitoring_exception_handled(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    monitoring_exception(args, nargs, true);
+    Py_RETURN_NONE;
+}
+
+#define PYCROSCOPE_MONITORING_DEF(name, function, doc)                                                                 \
+    PyMethodDef { name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&function)), METH_FASTCALL, doc }
+inline PyMethodDef monitoring_defs[] = {
+    PYCROSCOPE_MONITORING_DEF("pycroscope_py_start", monitoring_py_start, "Pycroscope: a Python frame starts"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_py_resume", monitoring_py_resume, "Pycroscope: a frame resumes"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_py_throw", monitoring_py_throw, "Pycroscope: a throw into a frame"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_py_return", monitoring_py_return, "Pycroscope: a frame returns or yields"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_py_unwind", monitoring_py_unwind, "Pycroscope: an exception leaves a frame"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_call", monitoring_call, "Pycroscope: a call (C calls recorded)"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_c_return", monitoring_c_return_event, "Pycroscope: a C call returns"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_c_raise", monitoring_c_raise, "Pycroscope: a C call raises"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_line", monitoring_line, "Pycroscope: a line runs"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_jump", monitoring_jump, "Pycroscope: a jump (a loop on one line)"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_raise", monitoring_raise, "Pycroscope: an exception is raised here"),
+    PYCROSCOPE_MONITORING_DEF("pycroscope_handled", monitoring_exception_handled, "Pycroscope: a handler runs"),
+};
+#undef PYCROSCOPE_MONITORING_DEF
+
+enum class MonitoringWant : std::uint8_t { always, c_calls, lines, exceptions };
+struct MonitoringEvent {
+    const char* event;
+    PyMethodDef* function;
+    MonitoringWant want;
+};
+inline const MonitoringEvent monitoring_events[] = {
+    {"PY_START", &monitoring_defs[0], MonitoringWant::always},
+    {"PY_RESUME", &monitoring_defs[1], MonitoringWant::always},
+    {"PY_THROW", &monitoring_defs[2], MonitoringWant::always},
+    {"PY_RETURN", &monitoring_defs[3], MonitoringWant::always},
+    {"PY_YIELD", &monitoring_defs[3], MonitoringWant::always},
+    {"PY_UNWIND", &monitoring_defs[4], MonitoringWant::always},
+    {"CALL", &monitoring_defs[5], MonitoringWant::c_calls},
+    {"C_RETURN", &monitoring_defs[6], MonitoringWant::c_calls},
+    {"C_RAISE", &monitoring_defs[7], MonitoringWant::c_calls},
+    {"LINE", &monitoring_defs[8], MonitoringWant::lines},
+    {"JUMP", &monitoring_defs[9], MonitoringWant::lines},
+    {"RAISE", &monitoring_defs[10], MonitoringWant::exceptions},
+    {"EXCEPTION_HANDLED", &monitoring_defs[11], MonitoringWant::exceptions},
+};
+
+inline bool monitoring_wanted(MonitoringWant want, const TracerOptions& options) noexcept {
+    switch (want) {
+    case MonitoringWant::always: return true;
+    case MonitoringWant::c_calls: return options.c_calls;
+    case MonitoringWant::lines: return options.lines;
+    case MonitoringWant::exceptions: return options.exceptions;
+    }
+    return false;
+}
+
+// "4 (coverage), 3 (debugger)": who holds the tool ids the backend may use.
+inline std::string monitoring_tool_owners(PyObject* monitoring) {
+    std::string out;
+    for (int tool : discovery_tool_ids) {
+        PyObject* owner = monitoring != nullptr ? PyObject_CallMethod(monitoring, "get_tool", "i", tool) : nullptr;
+        const char* name = owner != nullptr && PyUnicode_Check(owner) ? PyUnicode_AsUTF8(owner) : nullptr;
+        out += (out.empty() ? "" : ", ") + std::to_string(tool) + " (" + (name != nullptr ? name : "?") + ")";
+        Py_XDECREF(owner);
+        PyErr_Clear();
+    }
+    return out;
+}
+
+inline void stop_monitoring_backend(int tool) {
+    PendingExceptionGuard keep;                           // an exception the caller has set survives
+    PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
+    if (monitoring == nullptr) {
+        return;
+    }
+    call_monitoring(monitoring, "set_events", "ii", tool, 0);
+    PyObject* events = PyObject_GetAttrString(monitoring, "events");
+    for (const MonitoringEvent& entry : monitoring_events) {
+        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, entry.event) : nullptr;
+        if (event != nullptr) {
+            call_monitoring(monitoring, "register_callback", "iOO", tool, event, Py_None);
+        }
+        Py_XDECREF(event);
+    }
+    Py_XDECREF(events);
+    PyErr_Clear();
+    call_monitoring(monitoring, "free_tool_id", "i", tool);
+}
+
+inline int start_monitoring_backend(const TracerOptions& options, std::string& why) {
+    PendingExceptionGuard keep;                           // an exception the caller has set survives
+    PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
+    const int tool = free_discovery_tool();
+    if (monitoring == nullptr || tool < 0) {
+        why = "sys.monitoring tool ids 4 and 3 are both in use: " + monitoring_tool_owners(monitoring);
+        return -1;
+    }
+    if (!call_monitoring(monitoring, "use_tool_id", "is", tool, "pycroscope")) {
+        why =
+            "sys.monitoring refused tool id " + std::to_string(tool) + " (" + monitoring_tool_owners(monitoring) + ")";
+        return -1;
+    }
+    if (monitoring_missing == nullptr) {
+        monitoring_missing = PyObject_GetAttrString(monitoring, "MISSING"); // kept for the process
+        PyErr_Clear();
+    }
+    if (monitoring_disable == nullptr) {
+        monitoring_disable = PyObject_GetAttrString(monitoring, "DISABLE"); // kept for the process
+        PyErr_Clear();
+    }
+    PyObject* events = PyObject_GetAttrString(monitoring, "events");
+    bool ok = events != nullptr;
+    long mask = 0;
+    for (const MonitoringEvent& entry : monitoring_events) {
+        if (!ok || !monitoring_wanted(entry.want, options)) {
+            continue;
+        }
+        PyObject* event = PyObject_GetAttrString(events, entry.event);
+        PyObject* function = event != nullptr ? PyCFunction_New(entry.function, nullptr) : nullptr;
+        const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
+        ok = bit > 0 && function != nullptr &&
+             call_monitoring(monitoring, "register_callback", "iOO", tool, event, function);
+        mask |= ok ? bit : 0;
+        Py_XDECREF(function);
+        Py_XDECREF(event);
+    }
+    Py_XDECREF(events);
+    PyErr_Clear();
+    ok = ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
+    if (!ok) {
+        stop_monitoring_backend(tool);
+        why = "sys.monitoring refused the events of tool id " + std::to_string(tool);
+        return -1;
+    }
+    return tool;
+}
+
+} // namespace detail
+} // namespace python
+} // namespace pycroscope
+
+#endif
+// ---- end pycroscope/python/tracer/monitoring_backend.hpp ----
 // ---- end pycroscope/python/tracer/tracer.hpp ----
 
 #include <algorithm>
@@ -19155,6 +19750,7 @@ struct DirectReader {
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace pycroscope {
 namespace python {
@@ -19407,7 +20003,12 @@ inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t ma
                                 index < 0 || index > (1 << 28) ? -1
                                                                  : static_cast<int>(index) * static_cast<int>(sizeof(_Py_CODEUNIT)),
                                 reinterpret_cast<std::uintptr_t>(cframe_address), address, frame.owner == 1};
-            if (frame.is_entry || frame.previous == address) {
+            // is_entry is a bool in a copy of memory that may be torn: read
+            // its byte, since loading a bool that is neither 0 nor 1 is UB.
+            unsigned char entry = 0;
+            std::memcpy(&entry, reinterpret_cast<const unsigned char*>(&frame) + offsetof(compat::InterpreterFrame, is_entry),
+                        sizeof entry);
+            if (entry != 0 || frame.previous == address) {
                 break;
             }
             address = frame.previous;
@@ -28538,6 +29139,7 @@ inline std::string complexity_line(const std::string& function, const model::Cal
 } // namespace pycroscope
 // ---- end pycroscope/sinks/complexity_section.hpp ----
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -28561,9 +29163,15 @@ struct ProfileOptions {
     // Empty: ./profiling_results/<YYYYmmdd-HHMMSS>/, with -2, -3, ... appended
     // when that directory exists. Otherwise created if missing and reused if present.
     std::string output_dir;
-    bool minimal = false;        // Python functions only (no C calls): the eval_frame backend
-    bool lines = false;          // line events (profile backend with a trace function)
-    std::optional<bool> c_calls; // default: on unless minimal or backend eval_frame
+    // The mode (docs/cli.md, "Modes"): what is recorded when no option below
+    // says otherwise. The default costs little: Python calls on the cheapest
+    // backend, sampled memory, GC, imports, I/O, system. minimal: Python calls
+    // and the per-operation collectors only. full: everything, on the profile
+    // backend (C calls, lines, exceptions, every allocation).
+    bool minimal = false;
+    bool full = false;
+    std::optional<bool> lines;   // line events (profile backend with a trace function); default: full
+    std::optional<bool> c_calls; // C calls (profile or monitoring backend); default: full, unless backend eval_frame
     Backend backend = Backend::automatic;
     // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
     python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
@@ -28609,8 +29217,14 @@ struct ProfileOptions {
     // Allocations of the PyMem domains (memory section, memory.folded, the
     // chrome trace's memory counter). memory_sample_bytes: 0 records every
     // allocation, N about one per N bytes (MemoryOptions::sample_bytes).
-    bool memory = true;
-    std::uint64_t memory_sample_bytes = 0;
+    // Unset, records_memory() and memory_sample_interval() decide by mode.
+    std::optional<bool> memory;
+    std::optional<std::uint64_t> memory_sample_bytes;
+    // The session metadata key naming the mode (session.json "metadata").
+    static constexpr const char* mode_metadata_key = "profile_mode";
+    // The default mode's memory sampling interval: the peak and the top
+    // allocation sites at a small fraction of full tracking's cost (memory.md).
+    static constexpr std::uint64_t default_memory_sample_bytes = 64 * 1024;
     // Sampling mode: the Sampler instead of the tracer; stacks.folded holds
     // sample counts and session.json a "hotspots" section.
     bool sample = false;
@@ -28619,12 +29233,11 @@ struct ProfileOptions {
     // threads (false, the default) or wall time of every thread (true).
     bool sample_wall_clock = false;
     // Resource collectors (sections gc, imports, io, exceptions, system).
-    // Exceptions need the profile backend's trace function, which sees every
-    // line: off with minimal, eval_frame or sample.
+    // Exceptions: unset, records_exceptions() decides by mode and version.
     bool gc = true;
     bool imports = true;
     bool io = true;
-    bool exceptions = true;
+    std::optional<bool> exceptions;
     bool system = true;
     std::chrono::milliseconds system_interval{100};
     std::vector<SystemAlertRule> system_alerts;
@@ -28654,30 +29267,72 @@ struct ProfileOptions {
     // its metadata, so a capture keeps it (sinks/complexity_section.hpp).
     Config session_config() const {
         Config resolved = config;
+        const bool named = std::any_of(resolved.metadata.begin(), resolved.metadata.end(),
+                                       [](const auto& entry) { return entry.first == mode_metadata_key; });
+        if (!named) {
+            resolved.metadata.emplace_back(mode_metadata_key, mode_name());
+        }
         if (!complexity_function.empty()) {
             resolved.metadata.emplace_back(sinks::complexity_metadata_key, complexity_function);
         }
         return resolved;
     }
 
+    // The mode's name, as session.json and the summary print it.
+    const char* mode_name() const noexcept { return sample ? "sample" : minimal ? "minimal" : full ? "full" : "default"; }
+
+    // Allocations are tracked: unless memory says otherwise, in the default
+    // and full modes, and with sample or minimal only when a sampling
+    // interval is given (those modes stay near the cost of their tracer).
+    bool records_memory() const noexcept {
+        return memory.value_or(memory_sample_bytes.has_value() || (!sample && !minimal));
+    }
+    // 0: every allocation (full mode); else about one record per N bytes.
+    std::uint64_t memory_sample_interval() const noexcept {
+        return memory_sample_bytes.value_or(full ? 0 : default_memory_sample_bytes);
+    }
+    // Raised and caught exceptions are recorded: by default in full mode,
+    // and where they come cheap (sys.monitoring's RAISE and EXCEPTION_HANDLED
+    // on 3.12+; before, they need a trace function that sees every line).
+    // Never with minimal, sample or the eval_frame backend.
+    static constexpr bool cheap_exceptions = PYCROSCOPE_HAS_SYS_MONITORING != 0;
+    bool records_exceptions() const noexcept {
+        const bool cheap = cheap_exceptions && backend != Backend::profile;
+        return exceptions.value_or(full || cheap) && !sample && !minimal && backend != Backend::eval_frame;
+    }
+
     // The MemoryCollector options these resolve to.
     MemoryOptions memory_options() const {
         MemoryOptions resolved;
-        resolved.enabled = memory;
-        resolved.sample_bytes = memory_sample_bytes;
+        resolved.enabled = records_memory();
+        resolved.sample_bytes = memory_sample_interval();
         return resolved;
+    }
+
+    // Throws ConfigError on a contradiction between the mode and the options.
+    void check_mode() const {
+        if (static_cast<int>(minimal) + static_cast<int>(full) + static_cast<int>(sample) > 1) {
+            throw ConfigError("choose one mode: minimal, full or sample");
+        }
+        if (memory == false && memory_sample_bytes.has_value()) {
+            throw ConfigError("memory sampling and no memory tracking contradict each other");
+        }
     }
 
     // The tracer options these resolve to; throws ConfigError on a contradiction.
     TracerOptions tracer_options() const {
+        check_mode();
         TracerOptions tracer;
         tracer.backend = backend;
-        tracer.lines = lines;
+        tracer.lines = lines.value_or(full);
         tracer.on_conflict = on_conflict;
         if (minimal && c_calls.value_or(false)) {
             throw ConfigError("minimal profiling records Python functions only; it cannot be combined with C calls");
         }
-        const bool c = c_calls.value_or(!minimal && backend != Backend::eval_frame);
+        if (minimal && lines.value_or(false)) {
+            throw ConfigError("minimal profiling records Python functions only; it cannot be combined with lines");
+        }
+        const bool c = c_calls.value_or(full && backend != Backend::eval_frame);
         if (backend == Backend::eval_frame) {
 #if !PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
             throw ConfigError("the eval_frame backend is not available on Python " PY_VERSION
@@ -28686,7 +29341,7 @@ struct ProfileOptions {
             if (c) {
                 throw ConfigError("the eval_frame backend sees Python functions only; it cannot record C calls");
             }
-            if (lines) {
+            if (tracer.lines) {
                 throw ConfigError("the eval_frame backend cannot record lines; use the profile backend");
             }
         }
@@ -30445,12 +31100,10 @@ public:
         tracer.options = tracer_options_;
         tracer.options.deferred = true; // start() may precede Py_Initialize: see attach_python()
         tracer.options.enabled = !options_.sample;
-        exceptions_ = options_.exceptions && !options_.sample && !options_.minimal &&
-                      tracer.options.backend != Backend::eval_frame;
-        if (exceptions_) {
-            tracer.options.exceptions = true;
-            tracer.options.backend = Backend::profile;
-        }
+        // The automatic backend picks the one that can record them: the
+        // profile backend's trace function on 3.9-3.11, sys.monitoring on 3.12+.
+        exceptions_ = options_.records_exceptions();
+        tracer.options.exceptions = exceptions_;
         // Started by attach_python(), once the interpreter runs.
         session_.collector<ExceptionCollector>().enabled = false;
         session_.collector<GcCollector>().enabled = false;
@@ -30504,7 +31157,7 @@ public:
         }
         MemoryCollector& memory = session_.collector<MemoryCollector>();
         memory.options = options_.memory_options();
-        if (options_.memory) {
+        if (options_.records_memory()) {
             memory_model_ = add_memory_model(session_);
         }
         session_.core().add_processor(profile_model_);
@@ -30560,7 +31213,7 @@ public:
         const std::pair<bool, const char*> exports[] = {{options_.perfetto, "perfetto"},
                                                         {options_.speedscope, "speedscope"},
                                                         {options_.pprof, "pprof"},
-                                                        {options_.pprof && options_.memory, "pprof-alloc"},
+                                                        {options_.pprof && options_.records_memory(), "pprof-alloc"},
                                                         {options_.callgrind, "callgrind"}};
         for (const auto& format : exports) {
             if (format.first) {
@@ -30669,7 +31322,7 @@ public:
         const std::pair<bool, const char*> optional[] = {
             {exceptions_, ExceptionCollector::name}, {options_.gc, GcCollector::name},
             {options_.imports, ImportCollector::name}, {options_.io, IoCollector::name},
-            {options_.memory, MemoryCollector::name},  {options_.system, SystemMonitor::name}};
+            {options_.records_memory(), MemoryCollector::name},  {options_.system, SystemMonitor::name}};
         for (const auto& collector : optional) {
             if (collector.first) {
                 names.push_back(collector.second);
@@ -30718,9 +31371,10 @@ public:
             return out;
         }
         std::snprintf(line, sizeof line,
-                      "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), backend %s\n",
+                      "pycroscope: %.3f s profiled, %llu events (%llu lost), %zu thread(s), %s mode, backend %s\n",
                       static_cast<double>(s.duration_ns) / 1e9, static_cast<unsigned long long>(s.total_events),
-                      static_cast<unsigned long long>(s.total_lost), s.threads.size(), to_string(backend()));
+                      static_cast<unsigned long long>(s.total_lost), s.threads.size(), options_.mode_name(),
+                      to_string(backend()));
         out += line;
         if (top > 0) {
             report::TerminalSummaryOptions summary;
@@ -30888,8 +31542,9 @@ using python::ProfileHandler;
 namespace pydetail = ::pycroscope::python::detail;
 
 // Reads the keyword arguments of pycroscope.profile(**options) for the
-// default handler. Accepted: output_dir (str/PathLike/None), minimal, lines,
-// c_calls (bools), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
+// default handler. Accepted: output_dir (str/PathLike/None), the modes
+// minimal and full, lines, c_calls, memory, exceptions (bools), memory_sample
+// (bytes), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
 // or an iterable of those names), sample, rate, and the pattern pass's
 // patterns (bool or the command's --patterns list), pattern_severity and
 // patterns_include_libraries. GIL held.
@@ -30908,6 +31563,28 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
             result.output_dir = value == Py_None ? std::string() : pydetail::path_arg(value);
         } else if (name == "minimal") {
             result.minimal = pydetail::truth_arg(value);
+        } else if (name == "full") {
+            result.full = pydetail::truth_arg(value);
+        } else if (name == "memory") {
+            if (value != Py_None) {
+                result.memory = pydetail::truth_arg(value);
+            }
+        } else if (name == "memory_sample") {
+            // Bytes per allocation record (0: every allocation); None: the mode's choice.
+            if (value != Py_None) {
+                const long long bytes = PyLong_Check(value) ? PyLong_AsLongLong(value) : -1;
+                if (bytes == -1 && PyErr_Occurred()) {
+                    throw PythonErrorSet();
+                }
+                if (!PyLong_Check(value) || bytes < 0) {
+                    throw ConfigError("memory_sample must be a number of bytes, 0 or more (0: every allocation)");
+                }
+                result.memory_sample_bytes = static_cast<std::uint64_t>(bytes);
+            }
+        } else if (name == "exceptions") {
+            if (value != Py_None) {
+                result.exceptions = pydetail::truth_arg(value);
+            }
         } else if (name == "lines") {
             result.lines = pydetail::truth_arg(value);
         } else if (name == "c_calls") {
@@ -30922,9 +31599,13 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
                 result.backend = Backend::eval_frame;
             } else if (backend == "profile") {
                 result.backend = Backend::profile;
+            } else if (backend == "monitoring" && PYCROSCOPE_HAS_SYS_MONITORING) {
+                result.backend = Backend::monitoring;
+            } else if (backend == "monitoring") {
+                throw ConfigError("the monitoring backend needs Python 3.12 or newer (this is " PY_VERSION ")");
             } else {
                 throw ConfigError("unknown backend '" + std::string(backend) +
-                                  "' (accepted: auto, eval_frame, profile)");
+                                  "' (accepted: auto, eval_frame, profile, monitoring)");
             }
         } else if (name == "sample") {
             result.sample = pydetail::truth_arg(value);
@@ -31002,7 +31683,8 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
             result.patterns.include_libraries = pydetail::truth_arg(value);
         } else {
             throw OptionError("profile() got an unexpected keyword argument '" + name +
-                              "' (accepted: output_dir, minimal, lines, c_calls, backend, sinks, sample, rate, "
+                              "' (accepted: output_dir, minimal, full, lines, c_calls, memory, memory_sample, exceptions, "
+                              "backend, sinks, sample, rate, "
                               "patterns, pattern_severity, patterns_include_libraries)");
         }
     }
