@@ -18578,24 +18578,30 @@ inline int free_discovery_tool() {
     return -1;
 }
 
-inline void stop_monitoring_discovery(int tool) {
-    PendingExceptionGuard keep; // an exception the caller has set survives
-    PyObject* monitoring = PySys_GetObject("monitoring");
+// Turns tool's events off, unregisters the callback of each entry's event
+// (entries: anything with a .event name) and frees the tool id.
+template <class Entries>
+void release_monitoring_tool(int tool, const Entries& entries) {
+    PendingExceptionGuard keep;                           // an exception the caller has set survives
+    PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
     if (monitoring == nullptr) {
         return;
     }
     call_monitoring(monitoring, "set_events", "ii", tool, 0);
     PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    for (const MonitoringCallback& callback : discovery_events) {
-        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, callback.event) : nullptr;
+    for (const auto& entry : entries) {
+        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, entry.event) : nullptr;
         if (event != nullptr) {
             call_monitoring(monitoring, "register_callback", "iOO", tool, event, Py_None);
         }
         Py_XDECREF(event);
     }
     Py_XDECREF(events);
+    PyErr_Clear();
     call_monitoring(monitoring, "free_tool_id", "i", tool);
 }
+
+inline void stop_monitoring_discovery(int tool) { release_monitoring_tool(tool, discovery_events); }
 
 // Claims tool and turns discovery on; false (and nothing claimed) on failure.
 inline bool start_monitoring_discovery(int tool) {
@@ -19510,25 +19516,7 @@ inline std::string monitoring_tool_owners(PyObject* monitoring) {
     return out;
 }
 
-inline void stop_monitoring_backend(int tool) {
-    PendingExceptionGuard keep;                           // an exception the caller has set survives
-    PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
-    if (monitoring == nullptr) {
-        return;
-    }
-    call_monitoring(monitoring, "set_events", "ii", tool, 0);
-    PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    for (const MonitoringEvent& entry : monitoring_events) {
-        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, entry.event) : nullptr;
-        if (event != nullptr) {
-            call_monitoring(monitoring, "register_callback", "iOO", tool, event, Py_None);
-        }
-        Py_XDECREF(event);
-    }
-    Py_XDECREF(events);
-    PyErr_Clear();
-    call_monitoring(monitoring, "free_tool_id", "i", tool);
-}
+inline void stop_monitoring_backend(int tool) { release_monitoring_tool(tool, monitoring_events); }
 
 inline int start_monitoring_backend(const TracerOptions& options, std::string& why) {
     PendingExceptionGuard keep;                           // an exception the caller has set survives

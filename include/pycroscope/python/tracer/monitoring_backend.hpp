@@ -371,25 +371,7 @@ inline std::string monitoring_tool_owners(PyObject* monitoring) {
     return out;
 }
 
-inline void stop_monitoring_backend(int tool) {
-    PendingExceptionGuard keep;                           // an exception the caller has set survives
-    PyObject* monitoring = PySys_GetObject("monitoring"); // borrowed
-    if (monitoring == nullptr) {
-        return;
-    }
-    call_monitoring(monitoring, "set_events", "ii", tool, 0);
-    PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    for (const MonitoringEvent& entry : monitoring_events) {
-        PyObject* event = events != nullptr ? PyObject_GetAttrString(events, entry.event) : nullptr;
-        if (event != nullptr) {
-            call_monitoring(monitoring, "register_callback", "iOO", tool, event, Py_None);
-        }
-        Py_XDECREF(event);
-    }
-    Py_XDECREF(events);
-    PyErr_Clear();
-    call_monitoring(monitoring, "free_tool_id", "i", tool);
-}
+inline void stop_monitoring_backend(int tool) { release_monitoring_tool(tool, monitoring_events); }
 
 inline int start_monitoring_backend(const TracerOptions& options, std::string& why) {
     PendingExceptionGuard keep;                           // an exception the caller has set survives
