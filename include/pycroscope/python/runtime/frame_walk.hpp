@@ -52,7 +52,7 @@ inline const CodeUnit* code_start(PyCodeObject* code) noexcept {
 }
 // Code units from code's first one to instr, or -1: computed on addresses
 // only, because code may come from a torn read and is validated later.
-inline std::ptrdiff_t code_unit_index(const void* code, const void* instr) noexcept {
+inline std::ptrdiff_t unchecked_code_unit_index(const void* code, const void* instr) noexcept {
     if (code == nullptr) {
         return -1;
     }
@@ -245,7 +245,7 @@ inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t ma
                 break;
             }
             auto* code = reinterpret_cast<PyCodeObject*>(frame.f_code_or_executable);
-            const std::ptrdiff_t index = detail::code_unit_index(code, frame.instr);
+            const std::ptrdiff_t index = detail::unchecked_code_unit_index(code, frame.instr);
             out[n++] = RawFrame{code,
                                 index < 0 || index > (1 << 28) ? -1
                                                                  : static_cast<int>(index) * static_cast<int>(sizeof(detail::CodeUnit)),
@@ -273,7 +273,7 @@ inline std::size_t walk_raw(PyThreadState* tstate, RawFrame* out, std::size_t ma
                 break;
             }
             PyCodeObject* code = frame.f_code;
-            const std::ptrdiff_t index = detail::code_unit_index(code, frame.prev_instr);
+            const std::ptrdiff_t index = detail::unchecked_code_unit_index(code, frame.prev_instr);
             out[n++] = RawFrame{code,
                                 index < 0 || index > (1 << 28) ? -1
                                                                  : static_cast<int>(index) * static_cast<int>(sizeof(_Py_CODEUNIT)),
