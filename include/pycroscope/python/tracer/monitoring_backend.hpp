@@ -394,25 +394,9 @@ inline int start_monitoring_backend(const TracerOptions& options, std::string& w
         monitoring_disable = PyObject_GetAttrString(monitoring, "DISABLE"); // kept for the process
         PyErr_Clear();
     }
-    PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    bool ok = events != nullptr;
-    long mask = 0;
-    for (const MonitoringEvent& entry : monitoring_events) {
-        if (!ok || !monitoring_wanted(entry.want, options)) {
-            continue;
-        }
-        PyObject* event = PyObject_GetAttrString(events, entry.event);
-        PyObject* function = event != nullptr ? PyCFunction_New(entry.function, nullptr) : nullptr;
-        const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
-        ok = bit > 0 && function != nullptr &&
-             call_monitoring(monitoring, "register_callback", "iOO", tool, event, function);
-        mask |= ok ? bit : 0;
-        Py_XDECREF(function);
-        Py_XDECREF(event);
-    }
-    Py_XDECREF(events);
-    PyErr_Clear();
-    ok = ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
+    const bool ok = enable_monitoring_events(monitoring, tool, monitoring_events, [&](const MonitoringEvent& entry) {
+        return monitoring_wanted(entry.want, options);
+    });
     if (!ok) {
         stop_monitoring_backend(tool);
         why = "sys.monitoring refused the events of tool id " + std::to_string(tool);
