@@ -18603,6 +18603,32 @@ void release_monitoring_tool(int tool, const Entries& entries) {
 
 inline void stop_monitoring_discovery(int tool) { release_monitoring_tool(tool, discovery_events); }
 
+// Registers the callback of each entry that wanted(entry) accepts (entries:
+// anything with .event and .function) and turns those events on for tool;
+// false at the first refusal (the caller releases the tool).
+template <class Entries, class Wanted>
+bool enable_monitoring_events(PyObject* monitoring, int tool, const Entries& entries, Wanted&& wanted) {
+    PyObject* events = PyObject_GetAttrString(monitoring, "events");
+    bool ok = events != nullptr;
+    long mask = 0;
+    for (const auto& entry : entries) {
+        if (!ok || !wanted(entry)) {
+            continue;
+        }
+        PyObject* event = PyObject_GetAttrString(events, entry.event);
+        PyObject* function = event != nullptr ? PyCFunction_New(entry.function, nullptr) : nullptr;
+        const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
+        ok = bit > 0 && function != nullptr &&
+             call_monitoring(monitoring, "register_callback", "iOO", tool, event, function);
+        mask |= ok ? bit : 0;
+        Py_XDECREF(function);
+        Py_XDECREF(event);
+    }
+    Py_XDECREF(events);
+    PyErr_Clear();
+    return ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
+}
+
 // Claims tool and turns discovery on; false (and nothing claimed) on failure.
 inline bool start_monitoring_discovery(int tool) {
     PendingExceptionGuard keep; // an exception the caller has set survives
@@ -18611,21 +18637,7 @@ inline bool start_monitoring_discovery(int tool) {
         PyErr_Clear();
         return false;
     }
-    PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    bool ok = events != nullptr;
-    long mask = 0;
-    for (const MonitoringCallback& callback : discovery_events) {
-        PyObject* event = ok ? PyObject_GetAttrString(events, callback.event) : nullptr;
-        PyObject* function = event != nullptr ? PyCFunction_New(callback.function, nullptr) : nullptr;
-        const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
-        ok = bit > 0 && function != nullptr &&
-             call_monitoring(monitoring, "register_callback", "iOO", tool, event, function);
-        mask |= ok ? bit : 0;
-        Py_XDECREF(function);
-        Py_XDECREF(event);
-    }
-    ok = ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
-    Py_XDECREF(events);
+    const bool ok = enable_monitoring_events(monitoring, tool, discovery_events, [](const auto&) { return true; });
     if (!ok) {
         stop_monitoring_discovery(tool);
     }
@@ -19539,25 +19551,9 @@ inline int start_monitoring_backend(const TracerOptions& options, std::string& w
         monitoring_disable = PyObject_GetAttrString(monitoring, "DISABLE"); // kept for the process
         PyErr_Clear();
     }
-    PyObject* events = PyObject_GetAttrString(monitoring, "events");
-    bool ok = events != nullptr;
-    long mask = 0;
-    for (const MonitoringEvent& entry : monitoring_events) {
-        if (!ok || !monitoring_wanted(entry.want, options)) {
-            continue;
-        }
-        PyObject* event = PyObject_GetAttrString(events, entry.event);
-        PyObject* function = event != nullptr ? PyCFunction_New(entry.function, nullptr) : nullptr;
-        const long bit = event != nullptr ? PyLong_AsLong(event) : -1;
-        ok = bit > 0 && function != nullptr &&
-             call_monitoring(monitoring, "register_callback", "iOO", tool, event, function);
-        mask |= ok ? bit : 0;
-        Py_XDECREF(function);
-        Py_XDECREF(event);
-    }
-    Py_XDECREF(events);
-    PyErr_Clear();
-    ok = ok && call_monitoring(monitoring, "set_events", "il", tool, mask);
+    const bool ok = enable_monitoring_events(monitoring, tool, monitoring_events, [&](const MonitoringEvent& entry) {
+        return monitoring_wanted(entry.want, options);
+    });
     if (!ok) {
         stop_monitoring_backend(tool);
         why = "sys.monitoring refused the events of tool id " + std::to_string(tool);
@@ -29334,6 +29330,7 @@ struct ProfileOptions {
             }
         }
         tracer.c_calls = c;
+        tracer.exceptions = records_exceptions();
         return tracer;
     }
 };
@@ -31088,10 +31085,9 @@ public:
         tracer.options = tracer_options_;
         tracer.options.deferred = true; // start() may precede Py_Initialize: see attach_python()
         tracer.options.enabled = !options_.sample;
-        // The automatic backend picks the one that can record them: the
+        // The automatic backend picks the one that can record exceptions: the
         // profile backend's trace function on 3.9-3.11, sys.monitoring on 3.12+.
-        exceptions_ = options_.records_exceptions();
-        tracer.options.exceptions = exceptions_;
+        exceptions_ = tracer.options.exceptions;
         // Started by attach_python(), once the interpreter runs.
         session_.collector<ExceptionCollector>().enabled = false;
         session_.collector<GcCollector>().enabled = false;

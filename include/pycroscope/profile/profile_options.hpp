@@ -217,6 +217,7 @@ struct ProfileOptions {
             }
         }
         tracer.c_calls = c;
+        tracer.exceptions = records_exceptions();
         return tracer;
     }
 };

@@ -73,10 +73,9 @@ public:
         tracer.options = tracer_options_;
         tracer.options.deferred = true; // start() may precede Py_Initialize: see attach_python()
         tracer.options.enabled = !options_.sample;
-        // The automatic backend picks the one that can record them: the
+        // The automatic backend picks the one that can record exceptions: the
         // profile backend's trace function on 3.9-3.11, sys.monitoring on 3.12+.
-        exceptions_ = options_.records_exceptions();
-        tracer.options.exceptions = exceptions_;
+        exceptions_ = tracer.options.exceptions;
         // Started by attach_python(), once the interpreter runs.
         session_.collector<ExceptionCollector>().enabled = false;
         session_.collector<GcCollector>().enabled = false;
