@@ -8,6 +8,7 @@
 
 #include <pycroscope/core/session.hpp>
 #include <pycroscope/core/zone.hpp>
+#include <pycroscope/model/profile_builder.hpp>
 #include <pycroscope/sinks/json_summary_sink.hpp>
 
 #include <gtest/gtest.h>
@@ -240,6 +241,29 @@ TEST(JsonSummarySink, OutputDoesNotDependOnBatching) {
         } else {
             EXPECT_EQ(text, first) << "batch " << batch;
         }
+    }
+}
+
+// With the session's ProfileBuilder the zones, per-location totals and
+// unmatched ends come from its Profile: the same file, one tree fewer.
+TEST(JsonSummarySink, ZonesFromTheProfileBuilderEqualItsOwnTree) {
+    TempDir dir;
+    Synthetic s = make_stream();
+    s.end(2, &loc_b, 3400); // nothing open at stop: open spans end at stop in one, at their last event in the other
+    JsonSummarySink own(dir.file("own.json"));
+    s.play(own, 3500, 3);
+    auto builder = std::make_shared<pycroscope::model::ProfileBuilder>();
+    JsonSummarySink shared(dir.file("shared.json"));
+    shared.use_profile(builder);
+    s.play(*builder, shared, 3500, 2);
+    const std::string text = sink_test::read_file(shared.path());
+    EXPECT_EQ(text, sink_test::read_file(own.path()));
+    EXPECT_NE(text.find("\"name\":\"R\""), std::string::npos);
+    ASSERT_EQ(shared.location_stats().size(), own.location_stats().size());
+    for (std::size_t i = 0; i < own.location_stats().size(); ++i) {
+        EXPECT_EQ(shared.location_stats()[i].location, own.location_stats()[i].location);
+        EXPECT_EQ(shared.location_stats()[i].count, own.location_stats()[i].count);
+        EXPECT_EQ(shared.location_stats()[i].self_ns, own.location_stats()[i].self_ns);
     }
 }
 

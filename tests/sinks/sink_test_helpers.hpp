@@ -8,6 +8,7 @@
 #include "support/json.hpp"
 
 #include <pycroscope/core/event.hpp>
+#include <pycroscope/core/event_processor.hpp>
 #include <pycroscope/core/session_info.hpp>
 #include <pycroscope/core/sink.hpp>
 #include <pycroscope/core/source_location.hpp>
@@ -225,6 +226,29 @@ public:
         sink.open(info);
         consume_all(sink, batch);
         sink.close(summary(stop_ticks));
+    }
+
+    // As a session drains into a drain-side model and a sink: each batch to
+    // the processor first, and the processor closes before the sink.
+    void play(pycroscope::EventProcessor& processor, pycroscope::Sink& sink, std::uint64_t stop_ticks,
+              std::size_t batch = 3) const {
+        processor.open(info);
+        sink.open(info);
+        for (const auto& entry : threads_) {
+            pycroscope::ThreadInfo t = thread_info(entry.first);
+            const auto& list = entry.second.events;
+            for (std::size_t at = 0; at < list.size(); at += batch) {
+                const std::size_t n = std::min(batch, list.size() - at);
+                t.events = at + n;
+                std::vector<pycroscope::Event> copy(list.begin() + static_cast<std::ptrdiff_t>(at),
+                                                    list.begin() + static_cast<std::ptrdiff_t>(at + n));
+                processor.process(t, copy.data(), n);
+                sink.consume(t, list.data() + at, n);
+            }
+        }
+        const pycroscope::SessionSummary end = summary(stop_ticks);
+        processor.close(end);
+        sink.close(end);
     }
 
     void consume_all(pycroscope::Sink& sink, std::size_t batch = 3) const {

@@ -3,8 +3,13 @@
 // counts, per-location counts with inclusive and self time, marks, counters,
 // frame statistics and the session metadata. Other layers add sections with
 // add_section() (the Python layer adds "functions", for example).
+//
+// In a traced run the spans and lines can come from a model::ProfileBuilder
+// fed the same events (use_profile()): the drain thread then keeps one call
+// tree per thread instead of two.
 
 #include "pycroscope/core/call_tree.hpp"
+#include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 #include "pycroscope/sinks/line_profile.hpp"
@@ -13,6 +18,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -55,6 +61,12 @@ public:
         }
         sections_.emplace_back(std::move(key), std::move(writer));
     }
+
+    // Zones, per-location totals and lines from this builder's Profile instead
+    // of this sink's own tree. The builder must be a processor of the same
+    // session (processors close before sinks) and the run traced: a sampled
+    // Profile counts samples, not nanoseconds. Call before the session starts.
+    void use_profile(std::shared_ptr<const model::ProfileBuilder> builder) { builder_ = std::move(builder); }
 
     // Merged per-location totals; valid during and after close().
     const std::vector<LocationStats>& location_stats() const noexcept { return stats_; }
@@ -125,8 +137,10 @@ protected:
                 break;
             }
             default:
-                state.tree.add(e);
-                state.lines.add(e, line_table_);
+                if (!builder_) {
+                    state.tree.add(e);
+                    state.lines.add(e, line_table_);
+                }
                 break;
             }
         }
@@ -138,10 +152,12 @@ protected:
         std::uint64_t unmatched = 0;
         std::unordered_map<const SourceLocation*, FrameStats> frames;
         threads_.for_each([&](std::uint32_t, ThreadState& state) {
-            state.tree.finish(summary.stop_ticks);
-            state.lines.finish(summary.stop_ticks, line_table_);
-            unmatched += state.tree.unmatched_ends();
-            accumulate_totals(state.tree, totals);
+            if (!builder_) {
+                state.tree.finish(summary.stop_ticks);
+                state.lines.finish(summary.stop_ticks, line_table_);
+                unmatched += state.tree.unmatched_ends();
+                accumulate_totals(state.tree, totals);
+            }
             for (const auto& entry : state.frames) {
                 FrameStats& merged = frames[entry.first];
                 merged.count += entry.second.count;
@@ -152,6 +168,16 @@ protected:
             }
         });
         stats_.clear();
+        if (builder_) {
+            const model::Profile& profile = builder_->profile();
+            unmatched = profile.unmatched_ends;
+            for (const model::Function& f : profile.functions) {
+                if (f.location != nullptr) {
+                    stats_.push_back(LocationStats{f.location, f.calls, f.resumes, static_cast<double>(f.inclusive),
+                                                   static_cast<double>(f.self)});
+                }
+            }
+        }
         for (const auto& entry : totals) {
             stats_.push_back(LocationStats{entry.first, entry.second.count, entry.second.resumes,
                                            info.ticks_to_ns(entry.second.inclusive_ticks),
@@ -262,6 +288,23 @@ protected:
 private:
     // Per-line hits and time (line mode), ordered by file and line.
     void write_lines(JsonWriter& json, const SessionInfo& info) const {
+        if (builder_) {
+            // Profile lines are already ordered by file, line and function.
+            const model::Profile& profile = builder_->profile();
+            json.key("lines").begin_array();
+            for (const model::Line& line : profile.lines) {
+                json.begin_object()
+                    .field("file", line.file)
+                    .field("line", line.line)
+                    .field("function", line.function < profile.functions.size() ? profile.functions[line.function].name
+                                                                                : std::string())
+                    .field("hits", line.hits)
+                    .field("time_ns", line.time)
+                    .end_object();
+            }
+            json.end_array();
+            return;
+        }
         std::vector<std::pair<LineKey, LineTotals>> lines(line_table_.begin(), line_table_.end());
         std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) {
             const int order = std::string_view(a.first.function->file).compare(b.first.function->file);
@@ -307,6 +350,7 @@ private:
     }
 
     std::vector<std::pair<std::string, Section>> sections_;
+    std::shared_ptr<const model::ProfileBuilder> builder_;
     PerThreadState<ThreadState> threads_;
     std::unordered_map<const SourceLocation*, CounterStats> counters_;
     std::unordered_map<const SourceLocation*, std::uint64_t> marks_;
