@@ -6,6 +6,7 @@
 
 #include <pycroscope/core/session.hpp>
 #include <pycroscope/core/zone.hpp>
+#include <pycroscope/model/profile_builder.hpp>
 #include <pycroscope/sinks/folded_stack_sink.hpp>
 
 #include <gtest/gtest.h>
@@ -96,6 +97,29 @@ TEST(FoldedStackSink, SyntheticLinesMergedAcrossThreads) {
                     "Z 110\n"
                     "ns::f:g h 10\n"
                     "worker:1;[3 events lost] 1\n");
+}
+
+// From the session's ProfileBuilder: the same lines without a second walk
+// of the events. A span open at stop ends at its thread's last event there,
+// as in session.json's functions, not at the stop.
+TEST(FoldedStackSink, LinesFromTheProfileBuilderEqualItsOwnTree) {
+    TempDir dir;
+    Synthetic s = make_stream();
+    auto builder = std::make_shared<pycroscope::model::ProfileBuilder>();
+    FoldedStackSink shared(dir.file("shared.folded"), builder);
+    s.play(*builder, shared, 200, 2);
+    EXPECT_EQ(sink_test::read_file(dir.file("shared.folded")), "main;A 120\n"
+                                                               "main;A;B 60\n"
+                                                               "main;A;B;C 20\n"
+                                                               "worker:1;A 20\n"
+                                                               "worker:1;A;B 10\n"
+                                                               "worker:1;X;Y 10\n"
+                                                               "worker:1;ns::f:g h 10\n"
+                                                               "worker:1;[3 events lost] 1\n");
+    s.end(2, &loc_z, 150);
+    FoldedStackSink shared_closed(dir.file("closed.folded"), builder);
+    s.play(*builder, shared_closed, 200, 5);
+    EXPECT_EQ(sink_test::read_file(dir.file("closed.folded")), play(s, dir.file("own.folded"), {}, 200));
 }
 
 TEST(FoldedStackSink, OutputDoesNotDependOnBatching) {

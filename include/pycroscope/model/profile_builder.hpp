@@ -19,6 +19,7 @@
 
 #include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/core/event_processor.hpp"
+#include "pycroscope/core/location_tree.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/model/line_profile.hpp"
 #include "pycroscope/model/pair_ids.hpp"
@@ -64,6 +65,19 @@ public:
         return found == function_ids_.end() ? no_index : found->second;
     }
 
+    // Also keeps each thread's call paths with their self time, recursion
+    // not folded: the data of stacks.folded (sinks/folded_stack_sink.hpp),
+    // for one walk of the span events instead of two. Set before the run.
+    void keep_thread_paths(bool keep) noexcept { keep_paths_ = keep; }
+
+    struct ThreadPaths {
+        std::uint32_t thread = 0;           // session thread index
+        const LocationTree* tree = nullptr; // the thread's paths; node 0 is the root
+        std::vector<std::uint64_t> self_ns; // by node
+    };
+    // Valid after close() of a traced run with keep_thread_paths(true).
+    const std::vector<ThreadPaths>& thread_paths() const noexcept { return thread_paths_; }
+
     // Forgets everything fed so far; info gives the clock of the next run.
     void reset(const SessionInfo& info) {
         info_ = info;
@@ -75,6 +89,7 @@ public:
         nodes_.assign(1, TreeNode{});
         node_ids_.clear();
         threads_.clear();
+        thread_paths_.clear();
         line_table_.clear();
         samples_.clear();
         max_depth_ = 0;
@@ -117,6 +132,7 @@ public:
     // Closes what is still open and converts to the Profile. wall: the session's duration.
     void finish(const SessionSummary& summary) {
         profile_ = Profile{};
+        thread_paths_.clear();
         profile_.wall_ns = summary.duration_ns > 0 ? static_cast<std::uint64_t>(summary.duration_ns) : 0;
         // In sampling mode the GC and import collectors still record spans:
         // the samples, not those few spans, are the run's profile.
@@ -134,6 +150,7 @@ private:
         std::uint32_t edge;
         std::uint32_t outer_node; // the function's innermost node before this frame (no_index: outermost)
         bool outer_edge;
+        std::uint32_t path; // node in the thread's paths (keep_thread_paths)
         std::uint64_t child_ticks;
     };
     using Frame = SpanStack<Open>::Frame;
@@ -167,6 +184,8 @@ private:
         std::vector<std::uint32_t> node_of; // by function id: innermost active node, or no_index
         std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
         LineProfile lines;
+        LocationTree paths;                     // keep_thread_paths
+        std::vector<std::uint64_t> path_self;   // by node of paths, in ticks
     };
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
@@ -254,7 +273,10 @@ private:
         totals.resumes += counted && resume ? 1 : 0;
         nodes_[node].calls += call;
         state.node_of[f] = node;
-        state.stack.push(e.location(), e.timestamp, Open{f, node, edge, outer, outer_edge, 0});
+        const std::uint32_t path =
+            keep_paths_ ? state.paths.child(parent != nullptr ? parent->path : LocationTree::root, e.location())
+                        : LocationTree::root;
+        state.stack.push(e.location(), e.timestamp, Open{f, node, edge, outer, outer_edge, path, 0});
         max_depth_ = std::max<std::uint64_t>(max_depth_, state.stack.depth());
     }
 
@@ -271,6 +293,12 @@ private:
         totals.self += self;
         totals.inclusive += outermost ? duration : 0;
         state.node_of[open.function] = open.outer_node;
+        if (keep_paths_) {
+            if (open.path >= state.path_self.size()) {
+                state.path_self.resize(std::max<std::size_t>(state.paths.size(), 2 * state.path_self.size()), 0);
+            }
+            state.path_self[open.path] += self;
+        }
         TreeNode& node = nodes_[open.node];
         node.self += self;
         node.inclusive += outermost ? duration : 0;
@@ -362,6 +390,21 @@ private:
         }
         if (!profile_.tree.empty()) {
             profile_.tree[0].inclusive = profile_.total;
+        }
+        thread_paths_.clear();
+        if (keep_paths_) {
+            for (const auto& slot : threads_) {
+                if (slot) {
+                    ThreadPaths paths;
+                    paths.thread = slot->index;
+                    paths.tree = &slot->paths;
+                    paths.self_ns.reserve(slot->path_self.size());
+                    for (const std::uint64_t ticks : slot->path_self) {
+                        paths.self_ns.push_back(ns(ticks));
+                    }
+                    thread_paths_.push_back(std::move(paths));
+                }
+            }
         }
         for (const auto& entry : line_table_) {
             Line line;
@@ -530,6 +573,8 @@ private:
     LineTable line_table_;
     model::SampleProfile samples_;
     std::uint64_t max_depth_ = 0;
+    bool keep_paths_ = false;
+    std::vector<ThreadPaths> thread_paths_;
     const SourceLocation* last_location_ = nullptr;
     std::uint32_t last_function_ = no_index;
 };

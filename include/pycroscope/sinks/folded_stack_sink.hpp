@@ -7,14 +7,20 @@
 // as a stream, each bounded (see folded_lines.hpp): deep recursion costs a
 // line per depth, not a path per line. Threads come in name order, and
 // within one the stacks depth first, callees in name order.
+//
+// Given the session's model::ProfileBuilder (a processor, closed before the
+// sinks), the sink writes the builder's per-thread paths instead of walking
+// the span events again; in a traced run the two give the same stacks.
 
 #include "pycroscope/core/call_tree.hpp"
+#include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/folded_lines.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +37,11 @@ class FoldedStackSink : public FileSink {
 public:
     explicit FoldedStackSink(std::string path, FoldedStackOptions options = {})
         : FileSink("folded stacks", std::move(path)), options_(options) {}
+    // A traced run's stacks from the builder's thread paths (it keeps them from now on).
+    FoldedStackSink(std::string path, std::shared_ptr<model::ProfileBuilder> builder, FoldedStackOptions options = {})
+        : FileSink("folded stacks", std::move(path)), options_(options), builder_(std::move(builder)) {
+        builder_->keep_thread_paths(true);
+    }
 
 protected:
     void open_(const SessionInfo& info) override {
@@ -39,6 +50,9 @@ protected:
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        if (builder_) {
+            return;
+        }
         CallTree& tree = trees_[thread.index];
         for (std::size_t i = 0; i < count; ++i) {
             tree.add(events[i]);
@@ -49,22 +63,31 @@ protected:
         struct Thread {
             std::string frame; // escaped thread name
             const CallTree* tree;
+            const model::ProfileBuilder::ThreadPaths* paths;
             std::uint64_t lost;
         };
         std::vector<Thread> threads;
         std::vector<bool> has_tree;
-        trees_.for_each([&](std::uint32_t index, CallTree& tree) {
+        auto add_thread = [&](std::uint32_t index, const CallTree* tree, const model::ProfileBuilder::ThreadPaths* paths) {
             has_tree.resize(std::max<std::size_t>(has_tree.size(), index + 1), false);
             has_tree[index] = true;
-            tree.finish(summary.stop_ticks);
             const ThreadInfo* thread = summary.thread(index);
-            Thread entry{{}, &tree, thread != nullptr ? thread->lost : 0};
+            Thread entry{{}, tree, paths, thread != nullptr ? thread->lost : 0};
             append_folded_frame(entry.frame, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
             threads.push_back(std::move(entry));
+        };
+        if (builder_) {
+            for (const auto& paths : builder_->thread_paths()) {
+                add_thread(paths.thread, nullptr, &paths);
+            }
+        }
+        trees_.for_each([&](std::uint32_t index, CallTree& tree) {
+            tree.finish(summary.stop_ticks);
+            add_thread(index, &tree, nullptr);
         });
         for (const auto& thread : summary.threads) {
             if (thread.lost > 0 && (thread.index >= has_tree.size() || !has_tree[thread.index])) {
-                Thread entry{{}, nullptr, thread.lost};
+                Thread entry{{}, nullptr, nullptr, thread.lost};
                 append_folded_frame(entry.frame, thread.name);
                 threads.push_back(std::move(entry));
             }
@@ -101,6 +124,16 @@ protected:
                                    std::string_view(nodes[b].location->display_name());
                         });
                 }
+                if (thread.paths != nullptr) {
+                    write_paths(*thread.paths, [&](std::uint64_t ns) {
+                        line.clear();
+                        if (thread_frames) {
+                            line = thread.frame;
+                        }
+                        path.render(line, thread_frames);
+                        emit(std::string_view(line), ns);
+                    }, path);
+                }
                 if (thread.lost > 0) {
                     line = thread.frame;
                     line += ";[";
@@ -113,7 +146,50 @@ protected:
     }
 
 private:
+    // Depth first through one thread's paths, callees in name order (as
+    // CallTree::walk above): emit(ns) for each node with self time, with
+    // path holding the frames down to it.
+    template <class Emit>
+    static void write_paths(const model::ProfileBuilder::ThreadPaths& paths, Emit&& emit, FoldedPath& path) {
+        const LocationTree& tree = *paths.tree;
+        std::vector<std::vector<std::uint32_t>> children(tree.size());
+        for (std::uint32_t n = 1; n < tree.size(); ++n) {
+            children[tree.parent(n)].push_back(n);
+        }
+        for (auto& list : children) {
+            std::stable_sort(list.begin(), list.end(), [&](std::uint32_t a, std::uint32_t b) {
+                return std::string_view(tree.location(a)->display_name()) <
+                       std::string_view(tree.location(b)->display_name());
+            });
+        }
+        path.clear();
+        struct Level {
+            std::uint32_t node;
+            std::size_t next; // into children[node]
+        };
+        std::vector<Level> levels{Level{LocationTree::root, 0}};
+        while (!levels.empty()) {
+            Level& level = levels.back();
+            const std::vector<std::uint32_t>& list = children[level.node];
+            if (level.next == list.size()) {
+                levels.pop_back();
+                if (!levels.empty()) {
+                    path.pop();
+                }
+                continue;
+            }
+            const std::uint32_t node = list[level.next++];
+            path.push(tree.location(node)->display_name());
+            const std::uint64_t ns = node < paths.self_ns.size() ? paths.self_ns[node] : 0;
+            if (ns != 0) {
+                emit(ns);
+            }
+            levels.push_back(Level{node, 0});
+        }
+    }
+
     FoldedStackOptions options_;
+    std::shared_ptr<model::ProfileBuilder> builder_;
     PerThreadState<CallTree> trees_;
 };
 
