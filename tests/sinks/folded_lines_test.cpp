@@ -5,6 +5,7 @@
 #include "sinks/sink_test_helpers.hpp"
 #include "support/sample_events.hpp"
 
+#include <pycroscope/model/memory_model.hpp>
 #include <pycroscope/sinks/folded_lines.hpp>
 #include <pycroscope/sinks/folded_stack_sink.hpp>
 #include <pycroscope/sinks/memory_folded_sink.hpp>
@@ -210,6 +211,46 @@ TEST(MemoryFoldedSink, DeepRecursionWritesOneShortLinePerAllocatingDepth) {
     EXPECT_EQ(lines[1], "main;f;f;f:4 8");
     EXPECT_EQ(lines[16], "main;f [x17];f:4 8");
     EXPECT_EQ(lines.back(), "main;f [x30000];f:4 8");
+}
+
+// Written from the session's memory model (which follows the stacks anyway),
+// the file is the one the sink writes by following them itself.
+TEST(MemoryFoldedSink, FromTheMemoryModelEqualsItsOwnWalk) {
+    TempDir dir;
+    Synthetic s;
+    s.thread(1, "main");
+    s.thread(2, "worker");
+    std::uint64_t t = 0;
+    auto alloc = [&](std::uint32_t thread, const SourceLocation* line, std::uint64_t bytes) {
+        ++t;
+        Event e{t, pycroscope::location_id(line), 0x1000 + 16 * t, 0, EventKind::mem_alloc, 0, 0};
+        pycroscope::set_memory_bytes(e, bytes);
+        s.add(thread, e);
+    };
+    alloc(1, nullptr, 100); // before any frame: "[no Python frame]"
+    for (int i = 0; i < 40; ++i) {
+        s.begin(1, &loc_f, ++t);
+        alloc(1, &loc_line, 8);
+        s.begin(2, &loc_g, ++t);
+        alloc(2, &loc_line, 3);
+        alloc(2, nullptr, 5);
+        if (i % 3 == 0) {
+            s.end(2, &loc_g, ++t);
+        }
+    }
+    for (int i = 0; i < 40; ++i) {
+        s.end(1, &loc_f, ++t);
+    }
+    pycroscope::sinks::MemoryFoldedSink own(dir.file("own.folded"));
+    s.play(own, t + 1, 7);
+    auto model = std::make_shared<pycroscope::model::MemoryModel>();
+    pycroscope::sinks::MemoryFoldedSink shared(dir.file("shared.folded"), model);
+    s.play(*model, shared, t + 1, 3);
+    const std::string text = sink_test::read_file(dir.file("shared.folded"));
+    EXPECT_EQ(text, sink_test::read_file(dir.file("own.folded")));
+    EXPECT_NE(text.find("main;[no Python frame] 100\n"), std::string::npos);
+    EXPECT_NE(text.find("\nworker;g;[no Python frame] "), std::string::npos);
+    EXPECT_NE(text.find("\nworker;g;g;f:4 "), std::string::npos);
 }
 
 TEST(SampledStackSink, ACutSampleKeepsItsMarkerAndDeepRunsFold) {

@@ -24,6 +24,7 @@
 // such as the session.json sections, which run after the model's close()).
 
 #include "pycroscope/model/address_map.hpp"
+#include "pycroscope/model/allocation_stacks.hpp"
 #include "pycroscope/core/compiler.hpp"
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/event_processor.hpp"
@@ -141,6 +142,7 @@ public:
         }
         threads_.clear();
         tree_.clear();
+        stacks_.clear();
         live_bytes_ = 0;
         live_count_ = 0;
         peak_bytes_ = 0;
@@ -209,6 +211,11 @@ public:
     std::size_t snapshots() const noexcept { return snapshots_; }
     std::uint64_t snapshot_interval_ticks() const noexcept { return interval_ticks_; }
     const SessionInfo& info() const noexcept { return info_; }
+
+    // Bytes allocated per (thread, stack, line), freed or not: memory.folded.
+    // Leaves are nodes of tree().
+    const AllocationStacks& allocation_stacks() const noexcept { return stacks_; }
+    const LocationTree& tree() const noexcept { return tree_; }
 
     MemoryPeak peak() const {
         MemoryPeak peak;
@@ -326,6 +333,7 @@ private:
     void on_alloc(Event& e, const StackPosition& position, std::uint32_t thread) {
         const std::uint64_t address = e.payload;
         const std::uint64_t bytes = memory_bytes(e);
+        stacks_.add(tree_, thread, position.node(), e.location(), bytes);
         const std::uint32_t site = site_of(e.location(), position.zone());
         MemorySite& s = sites_[site];
         ++allocations_;
@@ -479,6 +487,7 @@ private:
     SiteCacheSlot site_cache_[site_cache_size];
     std::vector<std::unique_ptr<StackPosition>> threads_;
     LocationTree tree_;
+    AllocationStacks stacks_;
     std::int64_t live_bytes_ = 0;
     std::int64_t live_count_ = 0;
     std::uint64_t peak_bytes_ = 0;

@@ -9,6 +9,8 @@
 // depth first through the call paths.
 
 #include "pycroscope/core/location_tree.hpp"
+#include "pycroscope/model/allocation_stacks.hpp"
+#include "pycroscope/model/memory_model.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/folded_lines.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
@@ -18,38 +20,42 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace pycroscope {
 namespace sinks {
 
-// The last frame of allocations made with no Python code running.
-inline constexpr SourceLocation unattributed_allocation{"[no Python frame]", "[no Python frame]", "", 0,
-                                                        LocationKind::other};
+using model::unattributed_allocation;
 
 class MemoryFoldedSink : public FileSink {
 public:
+    // Follows the span and allocation events itself.
     explicit MemoryFoldedSink(std::string path, FoldedStackOptions options = {})
         : FileSink("memory flame graph", std::move(path)), options_(options) {}
+    // Writes what the session's memory model (a processor of the same
+    // session, closed before this sink) gathered: one walk of the events.
+    MemoryFoldedSink(std::string path, std::shared_ptr<const model::MemoryModel> memory, FoldedStackOptions options = {})
+        : FileSink("memory flame graph", std::move(path)), options_(options), memory_(std::move(memory)) {}
 
 protected:
     void open_(const SessionInfo& info) override {
         FileSink::open_(info);
         positions_.clear();
         tree_.clear();
-        bytes_.clear();
-        leaf_cache_.assign(leaf_cache_size, LeafCacheSlot{});
+        stacks_.clear();
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        if (memory_) {
+            return;
+        }
         StackPosition& position = positions_[thread.index];
         for (std::size_t i = 0; i < count; ++i) {
             const Event& e = events[i];
             if (e.kind == EventKind::mem_alloc) {
-                const SourceLocation* line = e.location() != nullptr ? e.location() : &unattributed_allocation;
-                *leaf_bytes(thread.index, position.node(), line) += memory_bytes(e);
+                stacks_.add(tree_, thread.index, position.node(), e.location(), memory_bytes(e));
             } else if (e.kind != EventKind::mem_free) {
                 position.add(e, tree_);
             }
@@ -57,23 +63,11 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
+        const LocationTree& tree = memory_ ? memory_->tree() : tree_;
         // (leaf, thread, bytes) by leaf, and the tree's child lists, for one
         // depth-first walk that renders each line from the path it is on.
-        struct Leaf {
-            std::uint32_t node;
-            std::uint32_t thread;
-            std::uint64_t bytes;
-        };
-        std::vector<Leaf> leaves;
-        for (const auto& entry : bytes_) {
-            if (entry.second != 0) {
-                leaves.push_back(Leaf{static_cast<std::uint32_t>(entry.first),
-                                      static_cast<std::uint32_t>(entry.first >> 32), entry.second});
-            }
-        }
-        std::sort(leaves.begin(), leaves.end(), [](const Leaf& a, const Leaf& b) {
-            return a.node != b.node ? a.node < b.node : a.thread < b.thread;
-        });
+        using Leaf = model::AllocationStacks::Leaf;
+        const std::vector<Leaf> leaves = memory_ ? memory_->allocation_stacks().leaves() : stacks_.leaves();
         std::vector<std::string> thread_frames;
         auto thread_frame = [&](std::uint32_t index) -> const std::string& {
             if (index >= thread_frames.size()) {
@@ -87,11 +81,11 @@ protected:
             return frame;
         };
         constexpr std::uint32_t none = 0xffffffffu;
-        const std::size_t size = tree_.size();
+        const std::size_t size = tree.size();
         std::vector<std::uint32_t> first_child(size, none);
         std::vector<std::uint32_t> next_sibling(size, none);
         for (std::size_t n = size; n-- > 1;) {
-            const std::uint32_t parent = tree_.parent(static_cast<std::uint32_t>(n));
+            const std::uint32_t parent = tree.parent(static_cast<std::uint32_t>(n));
             next_sibling[n] = first_child[parent];
             first_child[parent] = static_cast<std::uint32_t>(n);
         }
@@ -110,7 +104,7 @@ protected:
                     }
                     continue;
                 }
-                path.push(tree_.location(node)->display_name());
+                path.push(tree.location(node)->display_name());
                 auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
                                               [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
                 for (auto it = range.first; it != range.second; ++it) {
@@ -127,35 +121,11 @@ protected:
     }
 
 private:
-    // Allocations come from a few (stack, line) pairs at a time: a small
-    // direct-mapped cache of their counters saves the two hash lookups per
-    // event. The counters live in bytes_'s nodes, whose addresses are stable.
-    struct LeafCacheSlot {
-        std::uint32_t thread = 0;
-        std::uint32_t parent = 0;
-        const SourceLocation* line = nullptr;
-        std::uint64_t* bytes = nullptr;
-    };
-    static constexpr unsigned leaf_cache_bits = 10;
-    static constexpr std::size_t leaf_cache_size = std::size_t{1} << leaf_cache_bits;
-
-    std::uint64_t* leaf_bytes(std::uint32_t thread, std::uint32_t parent, const SourceLocation* line) {
-        const std::uint64_t hash =
-            ((static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(line)) >> 3) ^
-             (static_cast<std::uint64_t>(parent) << 20) ^ thread) * 0x9E3779B97F4A7C15ull;
-        LeafCacheSlot& slot = leaf_cache_[static_cast<std::size_t>(hash >> (64 - leaf_cache_bits))];
-        if (slot.bytes == nullptr || slot.line != line || slot.parent != parent || slot.thread != thread) {
-            const std::uint32_t leaf = tree_.child(parent, line);
-            slot = LeafCacheSlot{thread, parent, line, &bytes_[(static_cast<std::uint64_t>(thread) << 32) | leaf]};
-        }
-        return slot.bytes;
-    }
-
     FoldedStackOptions options_;
+    std::shared_ptr<const model::MemoryModel> memory_;
     PerThreadState<StackPosition> positions_;
     LocationTree tree_;
-    std::unordered_map<std::uint64_t, std::uint64_t> bytes_; // (thread index << 32 | leaf) -> bytes
-    std::vector<LeafCacheSlot> leaf_cache_ = std::vector<LeafCacheSlot>(leaf_cache_size);
+    model::AllocationStacks stacks_;
 };
 
 } // namespace sinks
