@@ -71,6 +71,11 @@ public:
         bool bytes_known() const noexcept { return count > 0 && measured == count; }
     };
 
+    // c_call_spans: the run records C calls, which time I/O calls and need
+    // the span stack. Without them only the audit events count, and the
+    // model skips the span events, most of a traced run's events.
+    explicit IoModel(bool c_call_spans = true) : c_call_spans_(c_call_spans) {}
+
     std::string describe() const override { return "io model"; }
 
     // In order of first sight; valid after the final drain.
@@ -99,10 +104,12 @@ public:
                     entry.bytes += e.payload;
                 }
                 // sys.audit() is how Python code raises its own events: its span times nothing.
-                if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
+                if (c_call_spans_ && !stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
                     stack.back().site = index;
                 }
+            } else if (!c_call_spans_) {
+                continue;
             } else if (opens_span(e.kind)) {
                 stack.push_back(Open{e.kind, e.location(), e.timestamp, static_cast<std::uint32_t>(e.payload), no_site});
             } else if (closes_span(e.kind) && !stack.empty()) {
@@ -183,6 +190,7 @@ private:
         return sites_.size() - 1;
     }
 
+    bool c_call_spans_;
     std::vector<Site> sites_;
     std::map<std::tuple<std::string, std::uint32_t, std::string, std::string>, std::size_t> index_;
     sinks::PerThreadState<std::vector<Open>> threads_;

@@ -237,6 +237,44 @@ TEST(IoCollector, CountsWithoutTheTracerAndStopsRecording) {
     EXPECT_EQ(counts, expected);
 }
 
+// Without C-call spans (the default mode's tracer) the model skips the span
+// events and counts the same sites as one that follows them.
+TEST(IoCollector, WithoutCCallSpansTheModelSkipsTheSpans) {
+    ensure_python();
+    const std::string file = "io_no_c_calls.py";
+    Ref ns = exec_module(kIo, file);
+    ASSERT_TRUE(ns);
+    TempDir work;
+    const std::string directory = work.file("");
+    Ref args(Py_BuildValue("(s)", directory.c_str()));
+    pycroscope::Session<py::PythonTracer, py::IoCollector> session;
+    auto following = std::make_shared<pycroscope::model::IoModel>(true);
+    auto skipping = std::make_shared<pycroscope::model::IoModel>(false);
+    session.core().add_processor(following);
+    session.core().add_processor(skipping);
+    session.collector<py::PythonTracer>().options.c_calls = false;
+    session.start();
+    Ref result = call(ns.get(), "run", args.get());
+    session.stop();
+    ASSERT_TRUE(result);
+    std::map<std::string, std::uint64_t> counts;
+    ASSERT_EQ(skipping->sites().size(), following->sites().size());
+    for (std::size_t i = 0; i < following->sites().size(); ++i) {
+        const auto& a = following->sites()[i];
+        const auto& b = skipping->sites()[i];
+        EXPECT_EQ(std::tie(a.file, a.line, a.function, a.operation, a.count, a.timed, a.measured, a.bytes),
+                  std::tie(b.file, b.line, b.function, b.operation, b.count, b.timed, b.measured, b.bytes));
+        if (b.file == file) {
+            counts[b.operation] += b.count;
+        }
+    }
+    std::map<std::string, std::uint64_t> expected = {{"open", 5}, {"os.listdir", 1}, {"os.remove", 1}};
+#if PY_VERSION_HEX >= 0x030C0000
+    expected["time.sleep"] = 1;
+#endif
+    EXPECT_EQ(counts, expected);
+}
+
 constexpr const char* kOsBytes = R"PY(
 import os
 
