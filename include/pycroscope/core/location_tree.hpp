@@ -18,18 +18,31 @@ class LocationTree {
 public:
     static constexpr std::uint32_t root = 0;
 
-    LocationTree() { nodes_.push_back(Node{nullptr, root}); }
+    LocationTree() { nodes_.push_back(Node{nullptr, root, {}, 0}); }
 
     // The node for location called from parent, made on first sight.
+    // A parent calls the same few children again and again: its last two
+    // sit in front of the hash map.
     std::uint32_t child(std::uint32_t parent, const SourceLocation* location) {
+        Node& from = nodes_[parent];
+        for (const Recent& recent : from.recent) {
+            if (recent.location == location && recent.node != root) {
+                return recent.node;
+            }
+        }
         const Key key{parent, location};
         auto found = index_.find(key);
+        std::uint32_t node;
         if (found != index_.end()) {
-            return found->second;
+            node = found->second;
+        } else {
+            node = static_cast<std::uint32_t>(nodes_.size());
+            nodes_.push_back(Node{location, parent, {}, 0});
+            index_.emplace(key, node);
         }
-        const auto node = static_cast<std::uint32_t>(nodes_.size());
-        nodes_.push_back(Node{location, parent});
-        index_.emplace(key, node);
+        Node& cached = nodes_[parent]; // push_back may have moved it
+        cached.recent[cached.next_recent] = Recent{location, node};
+        cached.next_recent ^= 1;
         return node;
     }
 
@@ -47,14 +60,20 @@ public:
     }
 
     void clear() {
-        nodes_.resize(1);
+        nodes_.assign(1, Node{nullptr, root, {}, 0});
         index_.clear();
     }
 
 private:
+    struct Recent {
+        const SourceLocation* location = nullptr;
+        std::uint32_t node = root; // root: empty
+    };
     struct Node {
         const SourceLocation* location;
         std::uint32_t parent;
+        Recent recent[2];
+        std::uint32_t next_recent;
     };
     struct Key {
         std::uint32_t parent;
