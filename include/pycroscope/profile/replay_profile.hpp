@@ -235,6 +235,9 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
             }
             if (options.json) {
                 json = std::make_shared<sinks::JsonSummarySink>((dir / "session.json").string());
+                if (!out.sampled) {
+                    json->use_profile(builder);
+                }
                 const sinks::JsonSummarySink* source_sink = json.get();
                 const model::ProfileBuilder* graph = builder.get();
                 json->add_section("functions", [source_sink, graph](sinks::JsonWriter& w, const SessionSummary&) {
@@ -261,13 +264,14 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
             if (sampled_stacks) {
                 files.push_back(sampled_stacks);
             } else if (options.folded) {
-                auto folded = std::make_shared<sinks::FoldedStackSink>((dir / "stacks.folded").string());
+                auto folded = std::make_shared<sinks::FoldedStackSink>((dir / "stacks.folded").string(), builder);
                 sinks.push_back(folded);
                 files.push_back(folded);
                 if (has_memory) {
-                    auto memory = std::make_shared<sinks::MemoryFoldedSink>((dir / "memory.folded").string());
-                    sinks.push_back(memory);
-                    files.push_back(memory);
+                    auto folded_memory =
+                        std::make_shared<sinks::MemoryFoldedSink>((dir / "memory.folded").string(), memory);
+                    sinks.push_back(folded_memory);
+                    files.push_back(folded_memory);
                 }
             }
             if (options.chrome) {

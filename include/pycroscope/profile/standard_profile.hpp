@@ -99,7 +99,7 @@ public:
             session_.core().add_processor(import_model_);
         }
         if (options_.io) {
-            io_model_ = std::make_shared<model::IoModel>();
+            io_model_ = std::make_shared<model::IoModel>(tracer_options_.c_calls && !options_.sample);
             session_.core().add_processor(io_model_);
         }
         if (exceptions_) {
@@ -135,6 +135,9 @@ public:
         session_.core().add_processor(profile_model_);
         if (options_.json) {
             json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
+            if (!options_.sample) {
+                json_->use_profile(profile_model_);
+            }
             add_summary_sections(*json_, tracer, profile_model_.get());
             sinks::add_profile_sections(*json_, *profile_model_);
             if (sample_profile_ != nullptr) {
@@ -169,9 +172,9 @@ public:
         if (sampled_stacks_ != nullptr) {
             add_file(sampled_stacks_);
         } else if (options_.folded) {
-            add_file(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string()));
+            add_file(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string(), profile_model_));
             if (memory_model_) {
-                add_file(session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string()));
+                add_file(session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string(), memory_model_));
             }
         }
         if (options_.chrome) {
