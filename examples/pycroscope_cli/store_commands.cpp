@@ -1096,7 +1096,6 @@ st::Manifest begin_manifest(int argc, char** argv, int script_index, const char*
         }
     }
     m.host = st::host_name();
-    m.git = st::git_state(m.script);
     return m;
 }
 
@@ -1114,6 +1113,7 @@ void record_session_manifest(const std::string& dir, int argc, char** argv, int 
                              const char* python_version, std::int64_t start_unix_ns, int exit_status) {
     try {
         st::Manifest m = begin_manifest(argc, argv, script_index, python_version, start_unix_ns);
+        m.git = st::git_state(m.script);
         m.duration_ns = unix_time_ns() - start_unix_ns;
         m.exit_status = exit_status;
         write_manifest_or_warn(dir, m);
@@ -1127,6 +1127,7 @@ namespace {
 struct PendingManifest {
     std::string dir;
     st::Manifest manifest;
+    st::GitProbe git;
     long long pid = 0;
     bool armed = false;
 };
@@ -1138,6 +1139,7 @@ void write_pending_manifest(int status) {
         return; // a fork child exiting: the session is the parent's
     }
     p.armed = false;
+    p.manifest.git = p.git.finish();
     p.manifest.duration_ns = unix_time_ns() - p.manifest.start_unix_ns;
     p.manifest.exit_status = status;
     p.manifest.finished = true;
@@ -1160,17 +1162,27 @@ void record_session_manifest_at_exit(const std::string& dir, int argc, char** ar
         std::fprintf(stderr, "pycroscope: warning: manifest.json not written in %s: %s\n", dir.c_str(), e.what());
         return;
     }
+    pending_manifest.git = st::GitProbe::start(pending_manifest.manifest.script);
     pending_manifest.dir = dir;
     pending_manifest.pid = static_cast<long long>(::getpid());
     pending_manifest.armed = true;
-    // Written now as well, unfinished: a run killed by a signal (SIGKILL, a
-    // crash) never reaches exit, and its folder still says what it was.
-    pending_manifest.manifest.finished = false;
-    pending_manifest.manifest.exit_status = -1;
-    write_manifest_or_warn(dir, pending_manifest.manifest);
 #if defined(__GLIBC__)
     ::on_exit(&manifest_on_exit, nullptr);
 #else
     std::atexit(&manifest_at_exit);
 #endif
+}
+
+void write_started_session_manifest() {
+    PendingManifest& p = pending_manifest;
+    if (!p.armed) {
+        return;
+    }
+    // Written now as well, unfinished: a run killed by a signal (SIGKILL, a
+    // crash) never reaches exit, and its folder still says what it was.
+    st::Manifest started = p.manifest;
+    started.git = p.git.finish();
+    started.finished = false;
+    started.exit_status = -1;
+    write_manifest_or_warn(p.dir, started);
 }

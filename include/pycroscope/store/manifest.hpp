@@ -15,6 +15,7 @@
 #include "pycroscope/core/json_reader.hpp"
 #include "pycroscope/sinks/atomic_file.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
+#include "pycroscope/store/git_state.hpp"
 #include "pycroscope/store/store_error.hpp"
 
 #include <cstdint>
@@ -29,12 +30,6 @@
 
 namespace pycroscope {
 namespace store {
-
-struct GitState {
-    bool known = false; // the script is inside a git work tree
-    std::string commit;
-    bool dirty = false;
-};
 
 struct Manifest {
     std::string script; // absolute, normalised
@@ -75,65 +70,6 @@ inline std::string host_name() {
     }
 #endif
     return {};
-}
-
-namespace detail {
-
-// The first line a shell command prints (empty when it fails).
-inline std::string command_output(const std::string& command, bool& ok) {
-    ok = false;
-#if defined(__unix__) || defined(__APPLE__)
-    std::FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) {
-        return {};
-    }
-    std::string out;
-    char buffer[256];
-    std::size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-        out.append(buffer, n);
-    }
-    ok = ::pclose(pipe) == 0;
-    return out;
-#else
-    (void)command;
-    return {};
-#endif
-}
-
-inline std::string shell_quote(const std::string& text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'') {
-            out += "'\\''";
-        } else {
-            out += c;
-        }
-    }
-    return out + "'";
-}
-
-} // namespace detail
-
-// The commit and dirty state of the git work tree holding the script, when
-// git is installed and the script is in one.
-inline GitState git_state(const std::string& script_path) {
-    GitState state;
-    const std::string dir = std::filesystem::path(script_path).parent_path().string();
-    const std::string git = "git -C " + detail::shell_quote(dir.empty() ? "." : dir) + " ";
-    bool ok = false;
-    std::string head = detail::command_output(git + "rev-parse HEAD 2>/dev/null", ok);
-    while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) {
-        head.pop_back();
-    }
-    if (!ok || head.empty()) {
-        return state;
-    }
-    const std::string status = detail::command_output(git + "status --porcelain --untracked-files=no 2>/dev/null", ok);
-    state.known = true;
-    state.commit = head;
-    state.dirty = ok && !status.empty();
-    return state;
 }
 
 inline std::string manifest_json(const Manifest& m) {
