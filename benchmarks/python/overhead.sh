@@ -17,6 +17,9 @@
 #   noop_eval, clock_eval, noop_profile   the floors under the backends, from
 #             floor_launcher.c: a PEP 523 function that does nothing, the same
 #             reading the clock twice per frame, a C profile function that does nothing
+#   noop_monitoring, clock_monitoring   (3.12+) the same for sys.monitoring: a
+#             tool with the --minimal events whose C callbacks do nothing (or
+#             read the clock)
 #
 # The launchers (plain's stand-ins for shared and the floors) link the static
 # libpython when the installation ships one, as the command does
@@ -105,7 +108,7 @@ fi
 
 read -r -a modes <<<"${MODES:-plain shared cprofile off noop_eval minimal default full sample}"
 floor_python="$scratch/floor_python3"
-if [[ " ${modes[*]} " == *" noop_"* || " ${modes[*]} " == *" clock_eval "* ]]; then
+if [[ " ${modes[*]} " == *" noop_"* || " ${modes[*]} " == *" clock_"* ]]; then
     # shellcheck disable=SC2046
     floor_link=("${static_link[@]}")
     if [[ ${#floor_link[@]} -eq 0 ]]; then
@@ -126,7 +129,8 @@ declare -A label=([plain]="python3" [shared]="python3 on libpython.so" [cprofile
                   [off]="collectors off" [minimal]="--minimal" [default]="default" [full]="--full"
                   [sample]="--sample" [minimal_profile]="--minimal --backend profile"
                   [noop_eval]="no-op PEP 523 function" [clock_eval]="PEP 523 + 2 clock reads"
-                  [noop_profile]="no-op C profile function")
+                  [noop_profile]="no-op C profile function" [noop_monitoring]="no-op sys.monitoring tool"
+                  [clock_monitoring]="sys.monitoring tool + clock read")
 
 # run_once MODE SCRIPT -> prints "WALL CPU" in seconds (CPU = user + system,
 # all threads: less sensitive than wall time to other load on the machine).
@@ -144,8 +148,8 @@ run_once() {
     full) cmd=("$cli" profile --full "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     sample) cmd=("$cli" profile --sample "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
     minimal_profile) cmd=("$cli" profile --minimal --backend profile "${sinks[@]}" --top 0 --output-dir "$out" "$script") ;;
-    noop_eval | clock_eval | noop_profile) cmd=(env PYCROSCOPE_FLOOR="$mode" "$floor_python" "$script") ;;
-    *) echo "error: unknown mode '$mode' (plain shared cprofile off minimal default full sample minimal_profile noop_eval clock_eval noop_profile)" >&2; exit 2 ;;
+    noop_eval | clock_eval | noop_profile | noop_monitoring | clock_monitoring) cmd=(env PYCROSCOPE_FLOOR="$mode" "$floor_python" "$script") ;;
+    *) echo "error: unknown mode '$mode' (plain shared cprofile off minimal default full sample minimal_profile noop_eval clock_eval noop_profile noop_monitoring clock_monitoring)" >&2; exit 2 ;;
     esac
     "$timer" -f '%e %U %S' -o "$scratch/time" "${cmd[@]}" >"$scratch/stdout" 2>"$scratch/stderr" || status=$?
     if [[ $status -ne 0 ]]; then
