@@ -37,6 +37,7 @@
 
 #include "pycroscope/model/sample_decoder.hpp"
 #include "pycroscope/model/address_map.hpp"
+#include "pycroscope/model/allocation_stacks.hpp"
 #include "pycroscope/model/memory_model.hpp"
 #include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/model/sample_slices.hpp"
@@ -87,6 +88,7 @@
 #include "pycroscope/analysis/step_detection.hpp"
 
 #include "pycroscope/store/comparison_report.hpp"
+#include "pycroscope/store/git_state.hpp"
 #include "pycroscope/store/manifest.hpp"
 #include "pycroscope/store/session_archive.hpp"
 #include "pycroscope/store/session_runs.hpp"

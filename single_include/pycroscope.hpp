@@ -954,18 +954,31 @@ class LocationTree {
 public:
     static constexpr std::uint32_t root = 0;
 
-    LocationTree() { nodes_.push_back(Node{nullptr, root}); }
+    LocationTree() { nodes_.push_back(Node{nullptr, root, {}, 0}); }
 
     // The node for location called from parent, made on first sight.
+    // A parent calls the same few children again and again: its last two
+    // sit in front of the hash map.
     std::uint32_t child(std::uint32_t parent, const SourceLocation* location) {
+        Node& from = nodes_[parent];
+        for (const Recent& recent : from.recent) {
+            if (recent.location == location && recent.node != root) {
+                return recent.node;
+            }
+        }
         const Key key{parent, location};
         auto found = index_.find(key);
+        std::uint32_t node;
         if (found != index_.end()) {
-            return found->second;
+            node = found->second;
+        } else {
+            node = static_cast<std::uint32_t>(nodes_.size());
+            nodes_.push_back(Node{location, parent, {}, 0});
+            index_.emplace(key, node);
         }
-        const auto node = static_cast<std::uint32_t>(nodes_.size());
-        nodes_.push_back(Node{location, parent});
-        index_.emplace(key, node);
+        Node& cached = nodes_[parent]; // push_back may have moved it
+        cached.recent[cached.next_recent] = Recent{location, node};
+        cached.next_recent ^= 1;
         return node;
     }
 
@@ -983,14 +996,20 @@ public:
     }
 
     void clear() {
-        nodes_.resize(1);
+        nodes_.assign(1, Node{nullptr, root, {}, 0});
         index_.clear();
     }
 
 private:
+    struct Recent {
+        const SourceLocation* location = nullptr;
+        std::uint32_t node = root; // root: empty
+    };
     struct Node {
         const SourceLocation* location;
         std::uint32_t parent;
+        Recent recent[2];
+        std::uint32_t next_recent;
     };
     struct Key {
         std::uint32_t parent;
@@ -4210,6 +4229,93 @@ private:
 } // namespace model
 } // namespace pycroscope
 // ---- end pycroscope/model/address_map.hpp ----
+// ---- begin pycroscope/model/allocation_stacks.hpp ----
+// Bytes allocated per (thread, call stack, allocating line): the data of
+// memory.folded. The stack is a node of a LocationTree followed by a
+// StackPosition; the allocating line becomes a leaf under it. The memory
+// model keeps one for its own tree, so the memory flame graph needs no
+// second walk of the span events.
+
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+// The leaf of allocations made with no Python code running.
+inline constexpr SourceLocation unattributed_allocation{"[no Python frame]", "[no Python frame]", "", 0,
+                                                        LocationKind::other};
+
+class AllocationStacks {
+public:
+    struct Leaf {
+        std::uint32_t node; // the allocating line's node in the tree
+        std::uint32_t thread;
+        std::uint64_t bytes;
+    };
+
+    void clear() {
+        bytes_.clear();
+        cache_.assign(cache_size, CacheSlot{});
+    }
+
+    // Adds bytes allocated by thread at line (null: no Python frame) with the
+    // stack at node stack of tree.
+    void add(LocationTree& tree, std::uint32_t thread, std::uint32_t stack, const SourceLocation* line,
+             std::uint64_t bytes) {
+        if (line == nullptr) {
+            line = &unattributed_allocation;
+        }
+        // Allocations come from a few (stack, line) pairs at a time: a small
+        // direct-mapped cache of their counters saves two hash lookups. The
+        // counters live in bytes_'s nodes, whose addresses are stable.
+        const std::uint64_t hash = ((static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(line)) >> 3) ^
+                                    (static_cast<std::uint64_t>(stack) << 20) ^ thread) *
+                                   0x9E3779B97F4A7C15ull;
+        CacheSlot& slot = cache_[static_cast<std::size_t>(hash >> (64 - cache_bits))];
+        if (slot.bytes == nullptr || slot.line != line || slot.stack != stack || slot.thread != thread) {
+            const std::uint32_t leaf = tree.child(stack, line);
+            slot = CacheSlot{thread, stack, line, &bytes_[(static_cast<std::uint64_t>(thread) << 32) | leaf]};
+        }
+        *slot.bytes += bytes;
+    }
+
+    // Every leaf with bytes, ordered by node, then thread.
+    std::vector<Leaf> leaves() const {
+        std::vector<Leaf> out;
+        for (const auto& entry : bytes_) {
+            if (entry.second != 0) {
+                out.push_back(Leaf{static_cast<std::uint32_t>(entry.first),
+                                   static_cast<std::uint32_t>(entry.first >> 32), entry.second});
+            }
+        }
+        std::sort(out.begin(), out.end(), [](const Leaf& a, const Leaf& b) {
+            return a.node != b.node ? a.node < b.node : a.thread < b.thread;
+        });
+        return out;
+    }
+
+private:
+    struct CacheSlot {
+        std::uint32_t thread = 0;
+        std::uint32_t stack = 0;
+        const SourceLocation* line = nullptr;
+        std::uint64_t* bytes = nullptr;
+    };
+    static constexpr unsigned cache_bits = 10;
+    static constexpr std::size_t cache_size = std::size_t{1} << cache_bits;
+
+    std::unordered_map<std::uint64_t, std::uint64_t> bytes_; // (thread << 32 | leaf node) -> bytes
+    std::vector<CacheSlot> cache_ = std::vector<CacheSlot>(cache_size);
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/allocation_stacks.hpp ----
 // ---- begin pycroscope/model/memory_model.hpp ----
 // The memory model: an EventProcessor that follows every mem_alloc and
 // mem_free (core/event.hpp) on the drain thread and
@@ -4347,6 +4453,7 @@ public:
         }
         threads_.clear();
         tree_.clear();
+        stacks_.clear();
         live_bytes_ = 0;
         live_count_ = 0;
         peak_bytes_ = 0;
@@ -4415,6 +4522,11 @@ public:
     std::size_t snapshots() const noexcept { return snapshots_; }
     std::uint64_t snapshot_interval_ticks() const noexcept { return interval_ticks_; }
     const SessionInfo& info() const noexcept { return info_; }
+
+    // Bytes allocated per (thread, stack, line), freed or not: memory.folded.
+    // Leaves are nodes of tree().
+    const AllocationStacks& allocation_stacks() const noexcept { return stacks_; }
+    const LocationTree& tree() const noexcept { return tree_; }
 
     MemoryPeak peak() const {
         MemoryPeak peak;
@@ -4532,6 +4644,7 @@ private:
     void on_alloc(Event& e, const StackPosition& position, std::uint32_t thread) {
         const std::uint64_t address = e.payload;
         const std::uint64_t bytes = memory_bytes(e);
+        stacks_.add(tree_, thread, position.node(), e.location(), bytes);
         const std::uint32_t site = site_of(e.location(), position.zone());
         MemorySite& s = sites_[site];
         ++allocations_;
@@ -4685,6 +4798,7 @@ private:
     SiteCacheSlot site_cache_[site_cache_size];
     std::vector<std::unique_ptr<StackPosition>> threads_;
     LocationTree tree_;
+    AllocationStacks stacks_;
     std::int64_t live_bytes_ = 0;
     std::int64_t live_count_ = 0;
     std::uint64_t peak_bytes_ = 0;
@@ -5276,7 +5390,963 @@ private:
 // counts, per-location counts with inclusive and self time, marks, counters,
 // frame statistics and the session metadata. Other layers add sections with
 // add_section() (the Python layer adds "functions", for example).
+//
+// In a traced run the spans and lines can come from a model::ProfileBuilder
+// fed the same events (use_profile()): the drain thread then keeps one call
+// tree per thread instead of two.
 
+// ---- begin pycroscope/model/profile_builder.hpp ----
+// Builds the Profile (model/profile.hpp) from the event stream on the drain
+// thread. An EventProcessor, so the Profile is complete before any sink
+// closes and session.json sections can be written from it:
+//
+//     auto builder = std::make_shared<model::ProfileBuilder>();
+//     session.core().add_processor(builder);
+//     ...
+//     session.stop();
+//     const model::Profile& profile = builder->profile();
+//
+// Traced spans (py_call/c_call/py_resume/zone_begin and their ends) give
+// functions, edges and the tree in nanoseconds; py_line events give lines;
+// stack samples (sample + sample_frame) give the same in samples instead
+// when the run has any (model::SampleProfile decodes them). Per event the
+// work is a few array updates and at most two hash lookups (function and
+// tree child); the state grows with distinct functions, pairs and paths,
+// never with the run's length.
+
+// ---- begin pycroscope/model/line_profile.hpp ----
+// Per-line hits and time from py_line events, as line_profiler reports them:
+// a line's time runs from its line event to the next line event of the same
+// frame, or to the frame's return, and so includes the calls it makes.
+
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+struct LineKey {
+    const SourceLocation* function;
+    std::uint32_t line;
+    bool operator==(const LineKey& other) const noexcept {
+        return function == other.function && line == other.line;
+    }
+};
+
+struct LineKeyHash {
+    std::size_t operator()(const LineKey& key) const noexcept {
+        return std::hash<const void*>()(key.function) ^ (static_cast<std::size_t>(key.line) * 0x9e3779b97f4a7c15ull);
+    }
+};
+
+struct LineTotals {
+    std::uint64_t hits = 0;
+    std::uint64_t ticks = 0;
+};
+
+using LineTable = std::unordered_map<LineKey, LineTotals, LineKeyHash>;
+
+// One thread's line timing. Feed every event of the thread in order.
+class LineProfile {
+public:
+    void add(const Event& event, LineTable& table) {
+        if (!lines_seen_) {
+            // No line event yet on this thread (a run without lines): only
+            // the depth matters, so the calls and returns cost a counter.
+            if (opens_span(event.kind)) {
+                ++blank_depth_;
+            } else if (closes_span(event.kind)) {
+                blank_depth_ -= blank_depth_ > 0 ? 1 : 0;
+            } else if (event.kind == EventKind::py_line) {
+                lines_seen_ = true;
+                open_.assign(blank_depth_, Pending{nullptr, 0, 0});
+                add(event, table);
+            }
+            return;
+        }
+        if (opens_span(event.kind)) {
+            open_.push_back(Pending{nullptr, 0, 0});
+        } else if (closes_span(event.kind)) {
+            if (!open_.empty()) {
+                settle(open_.back(), event.timestamp, table);
+                open_.pop_back();
+            }
+        } else if (event.kind == EventKind::py_line) {
+            if (open_.empty()) {
+                open_.push_back(Pending{nullptr, 0, 0}); // line of a frame entered before recording
+            }
+            Pending& current = open_.back();
+            settle(current, event.timestamp, table);
+            current = Pending{event.location(), static_cast<std::uint32_t>(event.payload), event.timestamp};
+            table[LineKey{current.function, current.line}].hits += 1;
+        }
+    }
+
+    // Lines still running at stop are timed up to then.
+    void finish(std::uint64_t timestamp, LineTable& table) {
+        for (auto& pending : open_) {
+            settle(pending, timestamp, table);
+        }
+        open_.clear();
+        blank_depth_ = 0;
+    }
+
+private:
+    struct Pending {
+        const SourceLocation* function;
+        std::uint32_t line;
+        std::uint64_t since;
+    };
+
+    static void settle(Pending& pending, std::uint64_t now, LineTable& table) {
+        if (pending.function != nullptr && now >= pending.since) {
+            table[LineKey{pending.function, pending.line}].ticks += now - pending.since;
+        }
+        pending.function = nullptr;
+    }
+
+    std::vector<Pending> open_;
+    std::size_t blank_depth_ = 0; // open spans before the first line event
+    bool lines_seen_ = false;
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/line_profile.hpp ----
+// ---- begin pycroscope/model/pair_ids.hpp ----
+// Ids of (a, b) pairs of small integers (a caller and its callee, a call-tree
+// node and a function), looked up on every call the drain thread processes.
+// A caller calls the same few functions again and again: the last few pairs
+// of each a sit in front of the hash map.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+class PairIds {
+public:
+    static constexpr std::uint32_t none = 0xffffffffu;
+
+    // The id of (a, b), or none.
+    std::uint32_t find(std::uint32_t a, std::uint32_t b) {
+        if (a < recent_.size()) {
+            for (const Entry& entry : recent_[a].entries) {
+                if (entry.b == b && entry.id != none) {
+                    return entry.id;
+                }
+            }
+        }
+        const auto found = ids_.find(key(a, b));
+        if (found == ids_.end()) {
+            return none;
+        }
+        remember(a, b, found->second);
+        return found->second;
+    }
+
+    void add(std::uint32_t a, std::uint32_t b, std::uint32_t id) {
+        ids_.emplace(key(a, b), id);
+        remember(a, b, id);
+    }
+
+    void clear() {
+        ids_.clear();
+        recent_.clear();
+    }
+
+private:
+    struct Entry {
+        std::uint32_t b = none;
+        std::uint32_t id = none;
+    };
+    struct Recent {
+        std::array<Entry, 4> entries{};
+        std::uint32_t next = 0;
+    };
+
+    struct KeyHash {
+        std::size_t operator()(std::uint64_t key) const noexcept {
+            key ^= key >> 33;
+            key *= 0xff51afd7ed558ccdull;
+            key ^= key >> 33;
+            return static_cast<std::size_t>(key);
+        }
+    };
+
+    static std::uint64_t key(std::uint32_t a, std::uint32_t b) noexcept {
+        return (static_cast<std::uint64_t>(a) << 32) | b;
+    }
+
+    void remember(std::uint32_t a, std::uint32_t b, std::uint32_t id) {
+        if (a >= recent_.size()) {
+            recent_.resize(std::max<std::size_t>(std::size_t{a} + 1, 2 * recent_.size()));
+        }
+        Recent& recent = recent_[a];
+        recent.entries[recent.next++ % recent.entries.size()] = Entry{b, id};
+    }
+
+    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> ids_;
+    std::vector<Recent> recent_;
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/pair_ids.hpp ----
+// ---- begin pycroscope/model/profile.hpp ----
+// The Profile: one aggregate of a run that every later pass reads (hotspots,
+// reports, compare, exporters) instead of raw events. Built on the drain
+// thread by model::ProfileBuilder, or read back from session.json by
+// model::load_profile(). Plain data: names are copied, so a Profile outlives
+// the interpreter and the session.
+//
+//   functions  every span kind (Python and C functions, native and dynamic
+//              zones, GC collections, imports): calls, resumes, self and
+//              inclusive weight, and the per-thread split
+//   edges      caller -> callee pairs with calls, inclusive and self weight
+//   tree       the calling-context tree, recursion folded (see below)
+//   lines      per-line hits and time (line mode) or samples (sampling mode)
+//
+// Weights are nanoseconds for a traced run and samples for a sampled one
+// (unit). Inclusive weight is never double-counted under recursion: only the
+// outermost activation of a function (or of a caller -> callee pair) adds it.
+//
+// The tree folds recursion: a call to a function already on the thread's
+// path re-enters that ancestor's node instead of growing the tree, so its
+// size is bounded by the distinct recursion-free paths of the program, not
+// by the run's length or depth (a 50,000-deep recursion is one node).
+
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+constexpr std::uint32_t no_index = 0xffffffffu;
+
+enum class Unit : std::uint8_t {
+    nanoseconds = 0, // traced: span durations
+    samples = 1,     // sampled: stack samples (wall-clock view, idle included)
+};
+
+inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
+
+
+// A thread's share of one function.
+struct ThreadShare {
+    std::uint32_t thread = 0; // index into Profile::threads
+    std::uint64_t calls = 0;
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    bool operator==(const ThreadShare& o) const noexcept {
+        return thread == o.thread && calls == o.calls && self == o.self && inclusive == o.inclusive;
+    }
+};
+
+struct Function {
+    std::string name;
+    std::string file;
+    std::uint32_t line = 0;
+    LocationKind kind = LocationKind::other;
+    std::uint64_t calls = 0;   // fresh entries (0 in a sampled profile)
+    std::uint64_t resumes = 0; // generator and coroutine re-entries
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t unclosed = 0; // spans still open at stop, closed at their thread's last event
+    std::vector<ThreadShare> threads; // by thread index
+    // The live location when built from events; null when loaded from a file.
+    const SourceLocation* location = nullptr;
+
+    bool operator==(const Function& o) const {
+        return name == o.name && file == o.file && line == o.line && kind == o.kind && calls == o.calls &&
+               resumes == o.resumes && self == o.self && inclusive == o.inclusive && unclosed == o.unclosed &&
+               threads == o.threads;
+    }
+};
+
+// Calls from caller to callee. inclusive: the callee's time under this
+// caller (outermost activation of the pair only); self: the callee's self
+// time under this caller.
+struct Edge {
+    std::uint32_t caller = no_index; // index into Profile::functions
+    std::uint32_t callee = no_index;
+    std::uint64_t calls = 0;
+    std::uint64_t inclusive = 0;
+    std::uint64_t self = 0;
+    bool operator==(const Edge& o) const noexcept {
+        return caller == o.caller && callee == o.callee && calls == o.calls && inclusive == o.inclusive &&
+               self == o.self;
+    }
+};
+
+// A node of the calling-context tree. Node 0 is the root (function
+// no_index); a parent's index is always lower than its children's.
+struct TreeNode {
+    std::uint32_t function = no_index;
+    std::uint32_t parent = no_index;
+    std::uint64_t calls = 0; // includes folded recursive calls
+    std::uint64_t self = 0;
+    std::uint64_t inclusive = 0; // outermost activations only
+    bool operator==(const TreeNode& o) const noexcept {
+        return function == o.function && parent == o.parent && calls == o.calls && self == o.self &&
+               inclusive == o.inclusive;
+    }
+};
+
+// One source line. Traced (line mode): hits and time from the line's event
+// to the frame's next line event or return (calls included, as
+// line_profiler counts). Sampled: time = samples whose innermost frame was
+// on the line, total = samples with the line anywhere on the stack.
+struct Line {
+    std::string file;
+    std::uint32_t line = 0;
+    std::uint32_t function = no_index; // index into Profile::functions
+    std::uint64_t hits = 0;
+    std::uint64_t time = 0;
+    std::uint64_t total = 0;
+    bool operator==(const Line& o) const {
+        return file == o.file && line == o.line && function == o.function && hits == o.hits && time == o.time &&
+               total == o.total;
+    }
+};
+
+struct Thread {
+    std::uint32_t index = 0; // session index (traced) or order of first sample (sampled)
+    std::uint64_t os_tid = 0;
+    std::string name;
+    std::uint64_t total = 0; // weight of its outermost spans (or its samples)
+    bool operator==(const Thread& o) const {
+        return index == o.index && os_tid == o.os_tid && name == o.name && total == o.total;
+    }
+};
+
+struct Profile {
+    static constexpr int schema_version = 1;
+
+    Unit unit = Unit::nanoseconds;
+    std::uint64_t wall_ns = 0; // the session's duration
+    // The denominator of every share: the weight of all outermost spans of
+    // all threads (the sum of every function's self), or all samples.
+    std::uint64_t total = 0;
+    std::uint64_t unclosed_spans = 0; // spans closed at their thread's last event
+    std::uint64_t unmatched_ends = 0; // ends whose begin was lost
+    std::uint64_t max_depth = 0;      // deepest span stack seen
+    std::uint64_t tree_pruned = 0;    // tree nodes left out when written (see profile_json.hpp)
+    std::vector<Thread> threads;
+    std::vector<Function> functions;
+    std::vector<Edge> edges; // ordered by caller, then callee
+    std::vector<TreeNode> tree;
+    std::vector<Line> lines; // ordered by file, line, function
+
+    // Indexes into edges of the calls into / out of function f.
+    std::vector<std::uint32_t> callers_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].callee == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    std::vector<std::uint32_t> callees_of(std::uint32_t f) const {
+        std::vector<std::uint32_t> out;
+        for (std::uint32_t i = 0; i < edges.size(); ++i) {
+            if (edges[i].caller == f) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    // The first function with this name (and file, when not empty), or no_index.
+    std::uint32_t find(const std::string& name, const std::string& file = {}) const {
+        for (std::uint32_t i = 0; i < functions.size(); ++i) {
+            if (functions[i].name == name && (file.empty() || functions[i].file == file)) {
+                return i;
+            }
+        }
+        return no_index;
+    }
+    const Edge* edge(std::uint32_t caller, std::uint32_t callee) const {
+        for (const Edge& e : edges) {
+            if (e.caller == caller && e.callee == callee) {
+                return &e;
+            }
+        }
+        return nullptr;
+    }
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile.hpp ----
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pycroscope {
+namespace model {
+
+class ProfileBuilder : public EventProcessor {
+public:
+    std::string describe() const override { return "profile model"; }
+
+    void open(const SessionInfo& info) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        reset(info);
+    }
+
+    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        add(thread, events, count);
+    }
+
+    void close(const SessionSummary& summary) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finish(summary);
+    }
+
+    // Valid after close() (the session's stop()).
+    const Profile& profile() const noexcept { return profile_; }
+
+    // The Profile's index of a live location, or no_index.
+    std::uint32_t function_index(const SourceLocation* location) const {
+        const auto found = function_ids_.find(location);
+        return found == function_ids_.end() ? no_index : found->second;
+    }
+
+    // Also keeps each thread's call paths with their self time, recursion
+    // not folded: the data of stacks.folded (sinks/folded_stack_sink.hpp),
+    // for one walk of the span events instead of two. Set before the run.
+    void keep_thread_paths(bool keep) noexcept { keep_paths_ = keep; }
+
+    struct ThreadPaths {
+        std::uint32_t thread = 0;           // session thread index
+        const LocationTree* tree = nullptr; // the thread's paths; node 0 is the root
+        std::vector<std::uint64_t> self_ns; // by node
+    };
+    // Valid after close() of a traced run with keep_thread_paths(true).
+    const std::vector<ThreadPaths>& thread_paths() const noexcept { return thread_paths_; }
+
+    // Forgets everything fed so far; info gives the clock of the next run.
+    void reset(const SessionInfo& info) {
+        info_ = info;
+        profile_ = Profile{};
+        functions_.clear();
+        function_ids_.clear();
+        edges_.clear();
+        edge_ids_.clear();
+        nodes_.assign(1, TreeNode{});
+        node_ids_.clear();
+        threads_.clear();
+        thread_paths_.clear();
+        line_table_.clear();
+        samples_.clear();
+        max_depth_ = 0;
+        last_location_ = nullptr;
+        last_function_ = no_index;
+    }
+
+    // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
+    void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
+        ThreadState& state = thread_state(thread);
+        for (std::size_t i = 0; i < count; ++i) {
+            const Event& e = events[i];
+            switch (e.kind) {
+            case EventKind::py_call:
+            case EventKind::c_call:
+            case EventKind::py_resume:
+            case EventKind::zone_begin:
+                state.last = std::max(state.last, e.timestamp);
+                enter(state, e);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::py_return:
+            case EventKind::c_return:
+            case EventKind::zone_end:
+                state.last = std::max(state.last, e.timestamp);
+                leave(state, e.location(), e.timestamp);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::py_line:
+                state.last = std::max(state.last, e.timestamp);
+                state.lines.add(e, line_table_);
+                break;
+            case EventKind::sample:
+            case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
+            default: break;
+            }
+        }
+    }
+
+    // Closes what is still open and converts to the Profile. wall: the session's duration.
+    void finish(const SessionSummary& summary) {
+        profile_ = Profile{};
+        thread_paths_.clear();
+        profile_.wall_ns = summary.duration_ns > 0 ? static_cast<std::uint64_t>(summary.duration_ns) : 0;
+        // In sampling mode the GC and import collectors still record spans:
+        // the samples, not those few spans, are the run's profile.
+        if (samples_.samples().all() == 0) {
+            finish_traced(summary);
+        } else {
+            finish_sampled();
+        }
+    }
+
+private:
+    struct Open {
+        std::uint32_t function;
+        std::uint32_t node;
+        std::uint32_t edge;
+        std::uint32_t outer_node; // the function's innermost node before this frame (no_index: outermost)
+        bool outer_edge;
+        std::uint32_t path; // node in the thread's paths (keep_thread_paths)
+        std::uint64_t child_ticks;
+    };
+    using Frame = SpanStack<Open>::Frame;
+
+    struct Totals {
+        std::uint64_t calls = 0;
+        std::uint64_t resumes = 0;
+        std::uint64_t self = 0;
+        std::uint64_t inclusive = 0;
+        std::uint64_t unclosed = 0;
+    };
+    struct FunctionState {
+        const SourceLocation* location;
+        Totals totals;
+    };
+    struct EdgeState {
+        std::uint32_t caller;
+        std::uint32_t callee;
+        std::uint64_t calls = 0;
+        std::uint64_t inclusive = 0;
+        std::uint64_t self = 0;
+    };
+    struct ThreadState {
+        std::uint32_t index = 0;
+        std::uint64_t os_tid = 0;
+        std::string name;
+        std::uint64_t last = 0;  // latest timestamp seen
+        std::uint64_t total = 0; // ticks of outermost spans
+        SpanStack<Open> stack;
+        std::vector<Totals> functions;      // by function id
+        std::vector<std::uint32_t> node_of; // by function id: innermost active node, or no_index
+        std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
+        LineProfile lines;
+        LocationTree paths;                     // keep_thread_paths
+        std::vector<std::uint64_t> path_self;   // by node of paths, in ticks
+    };
+    ThreadState& thread_state(const ThreadInfo& thread) {
+        if (thread.index >= threads_.size()) {
+            threads_.resize(thread.index + 1);
+        }
+        auto& slot = threads_[thread.index];
+        if (!slot) {
+            slot = std::make_unique<ThreadState>();
+            slot->index = thread.index;
+        }
+        slot->os_tid = thread.os_tid;
+        slot->name = thread.name;
+        return *slot;
+    }
+
+    std::uint32_t function_id(const SourceLocation* location) {
+        if (location == last_location_ && last_function_ != no_index) {
+            return last_function_;
+        }
+        auto found = function_ids_.find(location);
+        std::uint32_t id;
+        if (found != function_ids_.end()) {
+            id = found->second;
+        } else {
+            id = static_cast<std::uint32_t>(functions_.size());
+            functions_.push_back(FunctionState{location, Totals{}});
+            function_ids_.emplace(location, id);
+        }
+        last_location_ = location;
+        last_function_ = id;
+        return id;
+    }
+
+    std::uint32_t edge_id(std::uint32_t caller, std::uint32_t callee) {
+        const std::uint32_t found = edge_ids_.find(caller, callee);
+        if (found != PairIds::none) {
+            return found;
+        }
+        const auto id = static_cast<std::uint32_t>(edges_.size());
+        edges_.push_back(EdgeState{caller, callee});
+        edge_ids_.add(caller, callee, id);
+        return id;
+    }
+
+    std::uint32_t tree_child(std::uint32_t parent, std::uint32_t function) {
+        const std::uint32_t found = node_ids_.find(parent, function);
+        if (found != PairIds::none) {
+            return found;
+        }
+        const auto id = static_cast<std::uint32_t>(nodes_.size());
+        TreeNode node;
+        node.function = function;
+        node.parent = parent;
+        nodes_.push_back(node);
+        node_ids_.add(parent, function, id);
+        return id;
+    }
+
+    void enter(ThreadState& state, const Event& e) {
+        const std::uint32_t f = function_id(e.location());
+        if (f >= state.functions.size()) {
+            const std::size_t size = std::max<std::size_t>(functions_.size(), 2 * state.functions.size());
+            state.functions.resize(size);
+            state.node_of.resize(size, no_index);
+        }
+        const bool counted = (e.flags & event_flags::synthetic) == 0;
+        const bool resume = e.kind == EventKind::py_resume;
+        const std::uint64_t call = counted && !resume ? 1 : 0;
+        const Open* parent = state.stack.empty() ? nullptr : &state.stack.top().payload;
+
+        const std::uint32_t outer = state.node_of[f];
+        const std::uint32_t node = outer != no_index ? outer : tree_child(parent != nullptr ? parent->node : 0, f);
+        std::uint32_t edge = no_index;
+        bool outer_edge = false;
+        if (parent != nullptr) {
+            edge = edge_id(parent->function, f);
+            if (edge >= state.edge_depth.size()) {
+                state.edge_depth.resize(std::max<std::size_t>(edges_.size(), 2 * state.edge_depth.size()), 0);
+            }
+            outer_edge = state.edge_depth[edge]++ == 0;
+            edges_[edge].calls += call;
+        }
+        Totals& totals = state.functions[f];
+        totals.calls += call;
+        totals.resumes += counted && resume ? 1 : 0;
+        nodes_[node].calls += call;
+        state.node_of[f] = node;
+        const std::uint32_t path =
+            keep_paths_ ? state.paths.child(parent != nullptr ? parent->path : LocationTree::root, e.location())
+                        : LocationTree::root;
+        state.stack.push(e.location(), e.timestamp, Open{f, node, edge, outer, outer_edge, path, 0});
+        max_depth_ = std::max<std::uint64_t>(max_depth_, state.stack.depth());
+    }
+
+    void leave(ThreadState& state, const SourceLocation* location, std::uint64_t timestamp) {
+        state.stack.pop(location, timestamp, [&](const Frame& frame, std::uint64_t end) { close(state, frame, end); });
+    }
+
+    void close(ThreadState& state, const Frame& frame, std::uint64_t end) {
+        const Open& open = frame.payload;
+        const std::uint64_t duration = end > frame.begin ? end - frame.begin : 0;
+        const std::uint64_t self = duration > open.child_ticks ? duration - open.child_ticks : 0;
+        const bool outermost = open.outer_node == no_index;
+        Totals& totals = state.functions[open.function];
+        totals.self += self;
+        totals.inclusive += outermost ? duration : 0;
+        state.node_of[open.function] = open.outer_node;
+        if (keep_paths_) {
+            if (open.path >= state.path_self.size()) {
+                state.path_self.resize(std::max<std::size_t>(state.paths.size(), 2 * state.path_self.size()), 0);
+            }
+            state.path_self[open.path] += self;
+        }
+        TreeNode& node = nodes_[open.node];
+        node.self += self;
+        node.inclusive += outermost ? duration : 0;
+        if (open.edge != no_index) {
+            EdgeState& edge = edges_[open.edge];
+            edge.self += self;
+            edge.inclusive += open.outer_edge ? duration : 0;
+            --state.edge_depth[open.edge];
+        }
+        if (!state.stack.empty()) {
+            state.stack.top().payload.child_ticks += duration;
+        } else {
+            state.total += duration;
+        }
+    }
+
+    std::uint64_t ns(std::uint64_t ticks) const {
+        return static_cast<std::uint64_t>(info_.ticks_to_ns(ticks) + 0.5);
+    }
+
+    Function make_function(const SourceLocation* location) const {
+        Function f;
+        f.location = location;
+        if (location != nullptr) {
+            const char* name = location->display_name();
+            f.name = name != nullptr ? name : "";
+            f.file = location->file != nullptr ? location->file : "";
+            f.line = location->line;
+            f.kind = location->kind;
+        }
+        return f;
+    }
+
+    void finish_traced(const SessionSummary& summary) {
+        profile_.unit = Unit::nanoseconds;
+        for (auto& slot : threads_) {
+            if (!slot) {
+                continue;
+            }
+            ThreadState& state = *slot;
+            // A thread still in a call at stop: its spans end at its last event.
+            while (!state.stack.empty()) {
+                ++state.functions[state.stack.top().payload.function].unclosed;
+                ++profile_.unclosed_spans;
+                const Frame top = state.stack.top();
+                leave(state, top.location, state.last);
+            }
+            state.lines.finish(state.last, line_table_);
+            profile_.unmatched_ends += state.stack.unmatched_ends();
+        }
+        (void)summary;
+        profile_.max_depth = max_depth_;
+        for (const auto& fs : functions_) {
+            profile_.functions.push_back(make_function(fs.location));
+        }
+        for (const auto& slot : threads_) {
+            if (!slot) {
+                continue;
+            }
+            const ThreadState& state = *slot;
+            const auto t = static_cast<std::uint32_t>(profile_.threads.size());
+            profile_.threads.push_back(Thread{state.index, state.os_tid, state.name, ns(state.total)});
+            profile_.total += ns(state.total);
+            for (std::uint32_t f = 0; f < state.functions.size() && f < functions_.size(); ++f) {
+                const Totals& totals = state.functions[f];
+                if (totals.calls == 0 && totals.resumes == 0 && totals.self == 0 && totals.inclusive == 0 &&
+                    totals.unclosed == 0) {
+                    continue;
+                }
+                Function& out = profile_.functions[f];
+                out.calls += totals.calls;
+                out.resumes += totals.resumes;
+                out.self += ns(totals.self);
+                out.inclusive += ns(totals.inclusive);
+                out.unclosed += totals.unclosed;
+                out.threads.push_back(ThreadShare{t, totals.calls, ns(totals.self), ns(totals.inclusive)});
+            }
+        }
+        for (const auto& e : edges_) {
+            profile_.edges.push_back(Edge{e.caller, e.callee, e.calls, ns(e.inclusive), ns(e.self)});
+        }
+        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
+            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
+        });
+        profile_.tree = nodes_;
+        for (auto& node : profile_.tree) {
+            node.self = ns(node.self);
+            node.inclusive = ns(node.inclusive);
+        }
+        if (!profile_.tree.empty()) {
+            profile_.tree[0].inclusive = profile_.total;
+        }
+        thread_paths_.clear();
+        if (keep_paths_) {
+            for (const auto& slot : threads_) {
+                if (slot) {
+                    ThreadPaths paths;
+                    paths.thread = slot->index;
+                    paths.tree = &slot->paths;
+                    paths.self_ns.reserve(slot->path_self.size());
+                    for (const std::uint64_t ticks : slot->path_self) {
+                        paths.self_ns.push_back(ns(ticks));
+                    }
+                    thread_paths_.push_back(std::move(paths));
+                }
+            }
+        }
+        for (const auto& entry : line_table_) {
+            Line line;
+            line.file = entry.first.function != nullptr && entry.first.function->file != nullptr
+                            ? entry.first.function->file
+                            : "";
+            line.line = entry.first.line;
+            line.function = function_id_for_line(entry.first.function);
+            line.hits = entry.second.hits;
+            line.time = ns(entry.second.ticks);
+            line.total = line.time;
+            profile_.lines.push_back(std::move(line));
+        }
+        sort_lines();
+    }
+
+    // Lines name their function's location; one never entered gets a function entry of its own.
+    std::uint32_t function_id_for_line(const SourceLocation* location) {
+        const auto found = function_ids_.find(location);
+        if (found != function_ids_.end()) {
+            return found->second;
+        }
+        const auto id = static_cast<std::uint32_t>(profile_.functions.size());
+        profile_.functions.push_back(make_function(location));
+        function_ids_.emplace(location, id);
+        functions_.push_back(FunctionState{location, Totals{}});
+        return id;
+    }
+
+    void sort_lines() {
+        std::sort(profile_.lines.begin(), profile_.lines.end(), [this](const Line& a, const Line& b) {
+            if (a.file != b.file) {
+                return a.file < b.file;
+            }
+            if (a.line != b.line) {
+                return a.line < b.line;
+            }
+            return profile_.functions[a.function].name < profile_.functions[b.function].name;
+        });
+    }
+
+    // Sampling: every stack adds its samples to each function on it once
+    // (inclusive), to its leaf (self), to each caller -> callee pair once,
+    // and to the folded tree path.
+    void finish_sampled() {
+        profile_.unit = Unit::samples;
+        profile_.total = samples_.samples().all();
+        // Spans recorded beside the samples are not part of a sampled profile.
+        functions_.clear();
+        function_ids_.clear();
+        edges_.clear();
+        edge_ids_.clear();
+        last_location_ = nullptr;
+        last_function_ = no_index;
+        nodes_.assign(1, TreeNode{});
+        node_ids_.clear();
+        for (const auto& t : samples_.threads()) {
+            profile_.threads.push_back(Thread{static_cast<std::uint32_t>(profile_.threads.size()), t.os_tid, t.name,
+                                              t.samples.all()});
+        }
+        std::vector<std::uint64_t> seen_function, seen_edge;
+        std::vector<std::uint32_t> path_nodes;
+        std::uint64_t sequence = 0;
+        std::vector<std::vector<Totals>> per_thread(profile_.threads.size());
+        samples_.for_each_stack([&](const model::SampledThread& thread,
+                                    const std::vector<const SourceLocation*>& frames,
+                                    const model::SampleCounts& counts) {
+            const std::uint64_t weight = counts.all();
+            ++sequence;
+            std::uint32_t t = 0;
+            while (t < profile_.threads.size() && profile_.threads[t].os_tid != thread.os_tid) {
+                ++t;
+            }
+            std::vector<Totals>& thread_totals = per_thread[t];
+            std::uint32_t node = 0;
+            std::uint32_t previous = no_index;
+            path_nodes.clear();
+            max_depth_ = std::max<std::uint64_t>(max_depth_, frames.size());
+            for (std::size_t i = 0; i < frames.size(); ++i) {
+                const std::uint32_t f = function_id(frames[i]);
+                if (f >= seen_function.size()) {
+                    seen_function.resize(functions_.size(), 0);
+                }
+                if (f >= thread_totals.size()) {
+                    thread_totals.resize(functions_.size());
+                }
+                const bool leaf = i + 1 == frames.size();
+                const bool first = seen_function[f] != sequence;
+                seen_function[f] = sequence;
+                Totals& totals = functions_[f].totals;
+                totals.inclusive += first ? weight : 0;
+                totals.self += leaf ? weight : 0;
+                thread_totals[f].inclusive += first ? weight : 0;
+                thread_totals[f].self += leaf ? weight : 0;
+                if (previous != no_index) {
+                    const std::uint32_t e = edge_id(previous, f);
+                    if (e >= seen_edge.size()) {
+                        seen_edge.resize(edges_.size(), 0);
+                    }
+                    edges_[e].inclusive += seen_edge[e] != sequence ? weight : 0;
+                    edges_[e].self += leaf ? weight : 0;
+                    seen_edge[e] = sequence;
+                }
+                // Fold: a function already on the path re-enters its node.
+                std::uint32_t folded = no_index;
+                for (const std::uint32_t n : path_nodes) {
+                    if (nodes_[n].function == f) {
+                        folded = n;
+                        break;
+                    }
+                }
+                node = folded != no_index ? folded : tree_child(node, f);
+                if (folded == no_index) {
+                    nodes_[node].inclusive += weight;
+                    path_nodes.push_back(node);
+                }
+                nodes_[node].self += leaf ? weight : 0;
+                previous = f;
+            }
+        });
+        profile_.max_depth = max_depth_;
+        for (const auto& fs : functions_) {
+            Function f = make_function(fs.location);
+            f.self = fs.totals.self;
+            f.inclusive = fs.totals.inclusive;
+            profile_.functions.push_back(std::move(f));
+        }
+        for (std::uint32_t t = 0; t < per_thread.size(); ++t) {
+            for (std::uint32_t f = 0; f < per_thread[t].size(); ++f) {
+                if (per_thread[t][f].inclusive > 0) {
+                    profile_.functions[f].threads.push_back(
+                        ThreadShare{t, 0, per_thread[t][f].self, per_thread[t][f].inclusive});
+                }
+            }
+        }
+        for (const auto& e : edges_) {
+            profile_.edges.push_back(Edge{e.caller, e.callee, 0, e.inclusive, e.self});
+        }
+        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
+            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
+        });
+        nodes_[0].inclusive = profile_.total;
+        profile_.tree = nodes_;
+        for (const auto& l : samples_.lines()) {
+            Line line;
+            line.file = l.function != nullptr && l.function->file != nullptr ? l.function->file : "";
+            line.line = l.line;
+            line.function = function_id_for_line(l.function);
+            line.time = l.self.all();
+            line.total = l.total.all();
+            profile_.lines.push_back(std::move(line));
+        }
+        sort_lines();
+    }
+
+    std::mutex mutex_;
+    SessionInfo info_;
+    Profile profile_;
+    std::vector<FunctionState> functions_;
+    std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
+    std::vector<EdgeState> edges_;
+    PairIds edge_ids_; // (caller, callee) -> edges_
+    std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
+    PairIds node_ids_; // (parent node, function) -> nodes_
+    std::vector<std::unique_ptr<ThreadState>> threads_;
+    LineTable line_table_;
+    model::SampleProfile samples_;
+    std::uint64_t max_depth_ = 0;
+    bool keep_paths_ = false;
+    std::vector<ThreadPaths> thread_paths_;
+    const SourceLocation* last_location_ = nullptr;
+    std::uint32_t last_function_ = no_index;
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/profile_builder.hpp ----
 // ---- begin pycroscope/sinks/file_sink.hpp ----
 // A sink that writes one file, committed atomically at close. Derived sinks
 // call file() to write and implement the remaining hooks.
@@ -5786,108 +6856,6 @@ private:
 // ---- begin pycroscope/sinks/line_profile.hpp ----
 // Line timing moved to the model layer; the sinks keep their names for it.
 
-// ---- begin pycroscope/model/line_profile.hpp ----
-// Per-line hits and time from py_line events, as line_profiler reports them:
-// a line's time runs from its line event to the next line event of the same
-// frame, or to the frame's return, and so includes the calls it makes.
-
-
-#include <cstddef>
-#include <cstdint>
-#include <unordered_map>
-#include <vector>
-
-namespace pycroscope {
-namespace model {
-
-struct LineKey {
-    const SourceLocation* function;
-    std::uint32_t line;
-    bool operator==(const LineKey& other) const noexcept {
-        return function == other.function && line == other.line;
-    }
-};
-
-struct LineKeyHash {
-    std::size_t operator()(const LineKey& key) const noexcept {
-        return std::hash<const void*>()(key.function) ^ (static_cast<std::size_t>(key.line) * 0x9e3779b97f4a7c15ull);
-    }
-};
-
-struct LineTotals {
-    std::uint64_t hits = 0;
-    std::uint64_t ticks = 0;
-};
-
-using LineTable = std::unordered_map<LineKey, LineTotals, LineKeyHash>;
-
-// One thread's line timing. Feed every event of the thread in order.
-class LineProfile {
-public:
-    void add(const Event& event, LineTable& table) {
-        if (!lines_seen_) {
-            // No line event yet on this thread (a run without lines): only
-            // the depth matters, so the calls and returns cost a counter.
-            if (opens_span(event.kind)) {
-                ++blank_depth_;
-            } else if (closes_span(event.kind)) {
-                blank_depth_ -= blank_depth_ > 0 ? 1 : 0;
-            } else if (event.kind == EventKind::py_line) {
-                lines_seen_ = true;
-                open_.assign(blank_depth_, Pending{nullptr, 0, 0});
-                add(event, table);
-            }
-            return;
-        }
-        if (opens_span(event.kind)) {
-            open_.push_back(Pending{nullptr, 0, 0});
-        } else if (closes_span(event.kind)) {
-            if (!open_.empty()) {
-                settle(open_.back(), event.timestamp, table);
-                open_.pop_back();
-            }
-        } else if (event.kind == EventKind::py_line) {
-            if (open_.empty()) {
-                open_.push_back(Pending{nullptr, 0, 0}); // line of a frame entered before recording
-            }
-            Pending& current = open_.back();
-            settle(current, event.timestamp, table);
-            current = Pending{event.location(), static_cast<std::uint32_t>(event.payload), event.timestamp};
-            table[LineKey{current.function, current.line}].hits += 1;
-        }
-    }
-
-    // Lines still running at stop are timed up to then.
-    void finish(std::uint64_t timestamp, LineTable& table) {
-        for (auto& pending : open_) {
-            settle(pending, timestamp, table);
-        }
-        open_.clear();
-        blank_depth_ = 0;
-    }
-
-private:
-    struct Pending {
-        const SourceLocation* function;
-        std::uint32_t line;
-        std::uint64_t since;
-    };
-
-    static void settle(Pending& pending, std::uint64_t now, LineTable& table) {
-        if (pending.function != nullptr && now >= pending.since) {
-            table[LineKey{pending.function, pending.line}].ticks += now - pending.since;
-        }
-        pending.function = nullptr;
-    }
-
-    std::vector<Pending> open_;
-    std::size_t blank_depth_ = 0; // open spans before the first line event
-    bool lines_seen_ = false;
-};
-
-} // namespace model
-} // namespace pycroscope
-// ---- end pycroscope/model/line_profile.hpp ----
 
 namespace pycroscope {
 namespace sinks {
@@ -5948,6 +6916,7 @@ private:
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -5990,6 +6959,12 @@ public:
         }
         sections_.emplace_back(std::move(key), std::move(writer));
     }
+
+    // Zones, per-location totals and lines from this builder's Profile instead
+    // of this sink's own tree. The builder must be a processor of the same
+    // session (processors close before sinks) and the run traced: a sampled
+    // Profile counts samples, not nanoseconds. Call before the session starts.
+    void use_profile(std::shared_ptr<const model::ProfileBuilder> builder) { builder_ = std::move(builder); }
 
     // Merged per-location totals; valid during and after close().
     const std::vector<LocationStats>& location_stats() const noexcept { return stats_; }
@@ -6060,8 +7035,10 @@ protected:
                 break;
             }
             default:
-                state.tree.add(e);
-                state.lines.add(e, line_table_);
+                if (!builder_) {
+                    state.tree.add(e);
+                    state.lines.add(e, line_table_);
+                }
                 break;
             }
         }
@@ -6073,10 +7050,12 @@ protected:
         std::uint64_t unmatched = 0;
         std::unordered_map<const SourceLocation*, FrameStats> frames;
         threads_.for_each([&](std::uint32_t, ThreadState& state) {
-            state.tree.finish(summary.stop_ticks);
-            state.lines.finish(summary.stop_ticks, line_table_);
-            unmatched += state.tree.unmatched_ends();
-            accumulate_totals(state.tree, totals);
+            if (!builder_) {
+                state.tree.finish(summary.stop_ticks);
+                state.lines.finish(summary.stop_ticks, line_table_);
+                unmatched += state.tree.unmatched_ends();
+                accumulate_totals(state.tree, totals);
+            }
             for (const auto& entry : state.frames) {
                 FrameStats& merged = frames[entry.first];
                 merged.count += entry.second.count;
@@ -6087,6 +7066,16 @@ protected:
             }
         });
         stats_.clear();
+        if (builder_) {
+            const model::Profile& profile = builder_->profile();
+            unmatched = profile.unmatched_ends;
+            for (const model::Function& f : profile.functions) {
+                if (f.location != nullptr) {
+                    stats_.push_back(LocationStats{f.location, f.calls, f.resumes, static_cast<double>(f.inclusive),
+                                                   static_cast<double>(f.self)});
+                }
+            }
+        }
         for (const auto& entry : totals) {
             stats_.push_back(LocationStats{entry.first, entry.second.count, entry.second.resumes,
                                            info.ticks_to_ns(entry.second.inclusive_ticks),
@@ -6197,6 +7186,23 @@ protected:
 private:
     // Per-line hits and time (line mode), ordered by file and line.
     void write_lines(JsonWriter& json, const SessionInfo& info) const {
+        if (builder_) {
+            // Profile lines are already ordered by file, line and function.
+            const model::Profile& profile = builder_->profile();
+            json.key("lines").begin_array();
+            for (const model::Line& line : profile.lines) {
+                json.begin_object()
+                    .field("file", line.file)
+                    .field("line", line.line)
+                    .field("function", line.function < profile.functions.size() ? profile.functions[line.function].name
+                                                                                : std::string())
+                    .field("hits", line.hits)
+                    .field("time_ns", line.time)
+                    .end_object();
+            }
+            json.end_array();
+            return;
+        }
         std::vector<std::pair<LineKey, LineTotals>> lines(line_table_.begin(), line_table_.end());
         std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) {
             const int order = std::string_view(a.first.function->file).compare(b.first.function->file);
@@ -6242,6 +7248,7 @@ private:
     }
 
     std::vector<std::pair<std::string, Section>> sections_;
+    std::shared_ptr<const model::ProfileBuilder> builder_;
     PerThreadState<ThreadState> threads_;
     std::unordered_map<const SourceLocation*, CounterStats> counters_;
     std::unordered_map<const SourceLocation*, std::uint64_t> marks_;
@@ -6770,6 +7777,11 @@ public:
         bool bytes_known() const noexcept { return count > 0 && measured == count; }
     };
 
+    // c_call_spans: the run records C calls, which time I/O calls and need
+    // the span stack. Without them only the audit events count, and the
+    // model skips the span events, most of a traced run's events.
+    explicit IoModel(bool c_call_spans = true) : c_call_spans_(c_call_spans) {}
+
     std::string describe() const override { return "io model"; }
 
     // In order of first sight; valid after the final drain.
@@ -6798,10 +7810,12 @@ public:
                     entry.bytes += e.payload;
                 }
                 // sys.audit() is how Python code raises its own events: its span times nothing.
-                if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
+                if (c_call_spans_ && !stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
                     stack.back().site = index;
                 }
+            } else if (!c_call_spans_) {
+                continue;
             } else if (opens_span(e.kind)) {
                 stack.push_back(Open{e.kind, e.location(), e.timestamp, static_cast<std::uint32_t>(e.payload), no_site});
             } else if (closes_span(e.kind) && !stack.empty()) {
@@ -6882,6 +7896,7 @@ private:
         return sites_.size() - 1;
     }
 
+    bool c_call_spans_;
     std::vector<Site> sites_;
     std::map<std::tuple<std::string, std::uint32_t, std::string, std::string>, std::size_t> index_;
     sinks::PerThreadState<std::vector<Open>> threads_;
@@ -6981,194 +7996,6 @@ inline void add_io_section(sinks::JsonSummarySink& sink, IoModel& model) {
 // under that caller; a callee's share is the part of the function's
 // inclusive weight spent in that callee.
 
-// ---- begin pycroscope/model/profile.hpp ----
-// The Profile: one aggregate of a run that every later pass reads (hotspots,
-// reports, compare, exporters) instead of raw events. Built on the drain
-// thread by model::ProfileBuilder, or read back from session.json by
-// model::load_profile(). Plain data: names are copied, so a Profile outlives
-// the interpreter and the session.
-//
-//   functions  every span kind (Python and C functions, native and dynamic
-//              zones, GC collections, imports): calls, resumes, self and
-//              inclusive weight, and the per-thread split
-//   edges      caller -> callee pairs with calls, inclusive and self weight
-//   tree       the calling-context tree, recursion folded (see below)
-//   lines      per-line hits and time (line mode) or samples (sampling mode)
-//
-// Weights are nanoseconds for a traced run and samples for a sampled one
-// (unit). Inclusive weight is never double-counted under recursion: only the
-// outermost activation of a function (or of a caller -> callee pair) adds it.
-//
-// The tree folds recursion: a call to a function already on the thread's
-// path re-enters that ancestor's node instead of growing the tree, so its
-// size is bounded by the distinct recursion-free paths of the program, not
-// by the run's length or depth (a 50,000-deep recursion is one node).
-
-
-#include <cstdint>
-#include <string>
-#include <vector>
-
-namespace pycroscope {
-namespace model {
-
-constexpr std::uint32_t no_index = 0xffffffffu;
-
-enum class Unit : std::uint8_t {
-    nanoseconds = 0, // traced: span durations
-    samples = 1,     // sampled: stack samples (wall-clock view, idle included)
-};
-
-inline const char* to_string(Unit unit) noexcept { return unit == Unit::samples ? "samples" : "ns"; }
-
-
-// A thread's share of one function.
-struct ThreadShare {
-    std::uint32_t thread = 0; // index into Profile::threads
-    std::uint64_t calls = 0;
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0;
-    bool operator==(const ThreadShare& o) const noexcept {
-        return thread == o.thread && calls == o.calls && self == o.self && inclusive == o.inclusive;
-    }
-};
-
-struct Function {
-    std::string name;
-    std::string file;
-    std::uint32_t line = 0;
-    LocationKind kind = LocationKind::other;
-    std::uint64_t calls = 0;   // fresh entries (0 in a sampled profile)
-    std::uint64_t resumes = 0; // generator and coroutine re-entries
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0;
-    std::uint64_t unclosed = 0; // spans still open at stop, closed at their thread's last event
-    std::vector<ThreadShare> threads; // by thread index
-    // The live location when built from events; null when loaded from a file.
-    const SourceLocation* location = nullptr;
-
-    bool operator==(const Function& o) const {
-        return name == o.name && file == o.file && line == o.line && kind == o.kind && calls == o.calls &&
-               resumes == o.resumes && self == o.self && inclusive == o.inclusive && unclosed == o.unclosed &&
-               threads == o.threads;
-    }
-};
-
-// Calls from caller to callee. inclusive: the callee's time under this
-// caller (outermost activation of the pair only); self: the callee's self
-// time under this caller.
-struct Edge {
-    std::uint32_t caller = no_index; // index into Profile::functions
-    std::uint32_t callee = no_index;
-    std::uint64_t calls = 0;
-    std::uint64_t inclusive = 0;
-    std::uint64_t self = 0;
-    bool operator==(const Edge& o) const noexcept {
-        return caller == o.caller && callee == o.callee && calls == o.calls && inclusive == o.inclusive &&
-               self == o.self;
-    }
-};
-
-// A node of the calling-context tree. Node 0 is the root (function
-// no_index); a parent's index is always lower than its children's.
-struct TreeNode {
-    std::uint32_t function = no_index;
-    std::uint32_t parent = no_index;
-    std::uint64_t calls = 0; // includes folded recursive calls
-    std::uint64_t self = 0;
-    std::uint64_t inclusive = 0; // outermost activations only
-    bool operator==(const TreeNode& o) const noexcept {
-        return function == o.function && parent == o.parent && calls == o.calls && self == o.self &&
-               inclusive == o.inclusive;
-    }
-};
-
-// One source line. Traced (line mode): hits and time from the line's event
-// to the frame's next line event or return (calls included, as
-// line_profiler counts). Sampled: time = samples whose innermost frame was
-// on the line, total = samples with the line anywhere on the stack.
-struct Line {
-    std::string file;
-    std::uint32_t line = 0;
-    std::uint32_t function = no_index; // index into Profile::functions
-    std::uint64_t hits = 0;
-    std::uint64_t time = 0;
-    std::uint64_t total = 0;
-    bool operator==(const Line& o) const {
-        return file == o.file && line == o.line && function == o.function && hits == o.hits && time == o.time &&
-               total == o.total;
-    }
-};
-
-struct Thread {
-    std::uint32_t index = 0; // session index (traced) or order of first sample (sampled)
-    std::uint64_t os_tid = 0;
-    std::string name;
-    std::uint64_t total = 0; // weight of its outermost spans (or its samples)
-    bool operator==(const Thread& o) const {
-        return index == o.index && os_tid == o.os_tid && name == o.name && total == o.total;
-    }
-};
-
-struct Profile {
-    static constexpr int schema_version = 1;
-
-    Unit unit = Unit::nanoseconds;
-    std::uint64_t wall_ns = 0; // the session's duration
-    // The denominator of every share: the weight of all outermost spans of
-    // all threads (the sum of every function's self), or all samples.
-    std::uint64_t total = 0;
-    std::uint64_t unclosed_spans = 0; // spans closed at their thread's last event
-    std::uint64_t unmatched_ends = 0; // ends whose begin was lost
-    std::uint64_t max_depth = 0;      // deepest span stack seen
-    std::uint64_t tree_pruned = 0;    // tree nodes left out when written (see profile_json.hpp)
-    std::vector<Thread> threads;
-    std::vector<Function> functions;
-    std::vector<Edge> edges; // ordered by caller, then callee
-    std::vector<TreeNode> tree;
-    std::vector<Line> lines; // ordered by file, line, function
-
-    // Indexes into edges of the calls into / out of function f.
-    std::vector<std::uint32_t> callers_of(std::uint32_t f) const {
-        std::vector<std::uint32_t> out;
-        for (std::uint32_t i = 0; i < edges.size(); ++i) {
-            if (edges[i].callee == f) {
-                out.push_back(i);
-            }
-        }
-        return out;
-    }
-    std::vector<std::uint32_t> callees_of(std::uint32_t f) const {
-        std::vector<std::uint32_t> out;
-        for (std::uint32_t i = 0; i < edges.size(); ++i) {
-            if (edges[i].caller == f) {
-                out.push_back(i);
-            }
-        }
-        return out;
-    }
-    // The first function with this name (and file, when not empty), or no_index.
-    std::uint32_t find(const std::string& name, const std::string& file = {}) const {
-        for (std::uint32_t i = 0; i < functions.size(); ++i) {
-            if (functions[i].name == name && (file.empty() || functions[i].file == file)) {
-                return i;
-            }
-        }
-        return no_index;
-    }
-    const Edge* edge(std::uint32_t caller, std::uint32_t callee) const {
-        for (const Edge& e : edges) {
-            if (e.caller == caller && e.callee == callee) {
-                return &e;
-            }
-        }
-        return nullptr;
-    }
-};
-
-} // namespace model
-} // namespace pycroscope
-// ---- end pycroscope/model/profile.hpp ----
 
 #include <algorithm>
 #include <cstddef>
@@ -12538,6 +13365,10 @@ private:
 // as a stream, each bounded (see folded_lines.hpp): deep recursion costs a
 // line per depth, not a path per line. Threads come in name order, and
 // within one the stacks depth first, callees in name order.
+//
+// Given the session's model::ProfileBuilder (a processor, closed before the
+// sinks), the sink writes the builder's per-thread paths instead of walking
+// the span events again; in a traced run the two give the same stacks.
 
 // ---- begin pycroscope/sinks/folded_lines.hpp ----
 // Folded-stack lines ("a;b;c 1234") written as a stream, whatever the depth.
@@ -12788,6 +13619,7 @@ void write_folded_stream(AtomicFile& file, Generate&& generate) {
 // ---- end pycroscope/sinks/folded_lines.hpp ----
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12804,6 +13636,11 @@ class FoldedStackSink : public FileSink {
 public:
     explicit FoldedStackSink(std::string path, FoldedStackOptions options = {})
         : FileSink("folded stacks", std::move(path)), options_(options) {}
+    // A traced run's stacks from the builder's thread paths (it keeps them from now on).
+    FoldedStackSink(std::string path, std::shared_ptr<model::ProfileBuilder> builder, FoldedStackOptions options = {})
+        : FileSink("folded stacks", std::move(path)), options_(options), builder_(std::move(builder)) {
+        builder_->keep_thread_paths(true);
+    }
 
 protected:
     void open_(const SessionInfo& info) override {
@@ -12812,6 +13649,9 @@ protected:
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        if (builder_) {
+            return;
+        }
         CallTree& tree = trees_[thread.index];
         for (std::size_t i = 0; i < count; ++i) {
             tree.add(events[i]);
@@ -12822,22 +13662,31 @@ protected:
         struct Thread {
             std::string frame; // escaped thread name
             const CallTree* tree;
+            const model::ProfileBuilder::ThreadPaths* paths;
             std::uint64_t lost;
         };
         std::vector<Thread> threads;
         std::vector<bool> has_tree;
-        trees_.for_each([&](std::uint32_t index, CallTree& tree) {
+        auto add_thread = [&](std::uint32_t index, const CallTree* tree, const model::ProfileBuilder::ThreadPaths* paths) {
             has_tree.resize(std::max<std::size_t>(has_tree.size(), index + 1), false);
             has_tree[index] = true;
-            tree.finish(summary.stop_ticks);
             const ThreadInfo* thread = summary.thread(index);
-            Thread entry{{}, &tree, thread != nullptr ? thread->lost : 0};
+            Thread entry{{}, tree, paths, thread != nullptr ? thread->lost : 0};
             append_folded_frame(entry.frame, thread != nullptr ? thread->name : "thread-" + std::to_string(index));
             threads.push_back(std::move(entry));
+        };
+        if (builder_) {
+            for (const auto& paths : builder_->thread_paths()) {
+                add_thread(paths.thread, nullptr, &paths);
+            }
+        }
+        trees_.for_each([&](std::uint32_t index, CallTree& tree) {
+            tree.finish(summary.stop_ticks);
+            add_thread(index, &tree, nullptr);
         });
         for (const auto& thread : summary.threads) {
             if (thread.lost > 0 && (thread.index >= has_tree.size() || !has_tree[thread.index])) {
-                Thread entry{{}, nullptr, thread.lost};
+                Thread entry{{}, nullptr, nullptr, thread.lost};
                 append_folded_frame(entry.frame, thread.name);
                 threads.push_back(std::move(entry));
             }
@@ -12874,6 +13723,16 @@ protected:
                                    std::string_view(nodes[b].location->display_name());
                         });
                 }
+                if (thread.paths != nullptr) {
+                    write_paths(*thread.paths, [&](std::uint64_t ns) {
+                        line.clear();
+                        if (thread_frames) {
+                            line = thread.frame;
+                        }
+                        path.render(line, thread_frames);
+                        emit(std::string_view(line), ns);
+                    }, path);
+                }
                 if (thread.lost > 0) {
                     line = thread.frame;
                     line += ";[";
@@ -12886,7 +13745,50 @@ protected:
     }
 
 private:
+    // Depth first through one thread's paths, callees in name order (as
+    // CallTree::walk above): emit(ns) for each node with self time, with
+    // path holding the frames down to it.
+    template <class Emit>
+    static void write_paths(const model::ProfileBuilder::ThreadPaths& paths, Emit&& emit, FoldedPath& path) {
+        const LocationTree& tree = *paths.tree;
+        std::vector<std::vector<std::uint32_t>> children(tree.size());
+        for (std::uint32_t n = 1; n < tree.size(); ++n) {
+            children[tree.parent(n)].push_back(n);
+        }
+        for (auto& list : children) {
+            std::stable_sort(list.begin(), list.end(), [&](std::uint32_t a, std::uint32_t b) {
+                return std::string_view(tree.location(a)->display_name()) <
+                       std::string_view(tree.location(b)->display_name());
+            });
+        }
+        path.clear();
+        struct Level {
+            std::uint32_t node;
+            std::size_t next; // into children[node]
+        };
+        std::vector<Level> levels{Level{LocationTree::root, 0}};
+        while (!levels.empty()) {
+            Level& level = levels.back();
+            const std::vector<std::uint32_t>& list = children[level.node];
+            if (level.next == list.size()) {
+                levels.pop_back();
+                if (!levels.empty()) {
+                    path.pop();
+                }
+                continue;
+            }
+            const std::uint32_t node = list[level.next++];
+            path.push(tree.location(node)->display_name());
+            const std::uint64_t ns = node < paths.self_ns.size() ? paths.self_ns[node] : 0;
+            if (ns != 0) {
+                emit(ns);
+            }
+            levels.push_back(Level{node, 0});
+        }
+    }
+
     FoldedStackOptions options_;
+    std::shared_ptr<model::ProfileBuilder> builder_;
     PerThreadState<CallTree> trees_;
 };
 
@@ -12900,624 +13802,6 @@ private:
 // file, line, calls, time_ns, self_ns), heaviest first. Written the same by
 // the live tracer's sections and by a replay.
 
-// ---- begin pycroscope/model/profile_builder.hpp ----
-// Builds the Profile (model/profile.hpp) from the event stream on the drain
-// thread. An EventProcessor, so the Profile is complete before any sink
-// closes and session.json sections can be written from it:
-//
-//     auto builder = std::make_shared<model::ProfileBuilder>();
-//     session.core().add_processor(builder);
-//     ...
-//     session.stop();
-//     const model::Profile& profile = builder->profile();
-//
-// Traced spans (py_call/c_call/py_resume/zone_begin and their ends) give
-// functions, edges and the tree in nanoseconds; py_line events give lines;
-// stack samples (sample + sample_frame) give the same in samples instead
-// when the run has any (model::SampleProfile decodes them). Per event the
-// work is a few array updates and at most two hash lookups (function and
-// tree child); the state grows with distinct functions, pairs and paths,
-// never with the run's length.
-
-// ---- begin pycroscope/model/pair_ids.hpp ----
-// Ids of (a, b) pairs of small integers (a caller and its callee, a call-tree
-// node and a function), looked up on every call the drain thread processes.
-// A caller calls the same few functions again and again: the last few pairs
-// of each a sit in front of the hash map.
-
-#include <algorithm>
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <unordered_map>
-#include <vector>
-
-namespace pycroscope {
-namespace model {
-
-class PairIds {
-public:
-    static constexpr std::uint32_t none = 0xffffffffu;
-
-    // The id of (a, b), or none.
-    std::uint32_t find(std::uint32_t a, std::uint32_t b) {
-        if (a < recent_.size()) {
-            for (const Entry& entry : recent_[a].entries) {
-                if (entry.b == b && entry.id != none) {
-                    return entry.id;
-                }
-            }
-        }
-        const auto found = ids_.find(key(a, b));
-        if (found == ids_.end()) {
-            return none;
-        }
-        remember(a, b, found->second);
-        return found->second;
-    }
-
-    void add(std::uint32_t a, std::uint32_t b, std::uint32_t id) {
-        ids_.emplace(key(a, b), id);
-        remember(a, b, id);
-    }
-
-    void clear() {
-        ids_.clear();
-        recent_.clear();
-    }
-
-private:
-    struct Entry {
-        std::uint32_t b = none;
-        std::uint32_t id = none;
-    };
-    struct Recent {
-        std::array<Entry, 4> entries{};
-        std::uint32_t next = 0;
-    };
-
-    struct KeyHash {
-        std::size_t operator()(std::uint64_t key) const noexcept {
-            key ^= key >> 33;
-            key *= 0xff51afd7ed558ccdull;
-            key ^= key >> 33;
-            return static_cast<std::size_t>(key);
-        }
-    };
-
-    static std::uint64_t key(std::uint32_t a, std::uint32_t b) noexcept {
-        return (static_cast<std::uint64_t>(a) << 32) | b;
-    }
-
-    void remember(std::uint32_t a, std::uint32_t b, std::uint32_t id) {
-        if (a >= recent_.size()) {
-            recent_.resize(std::max<std::size_t>(std::size_t{a} + 1, 2 * recent_.size()));
-        }
-        Recent& recent = recent_[a];
-        recent.entries[recent.next++ % recent.entries.size()] = Entry{b, id};
-    }
-
-    std::unordered_map<std::uint64_t, std::uint32_t, KeyHash> ids_;
-    std::vector<Recent> recent_;
-};
-
-} // namespace model
-} // namespace pycroscope
-// ---- end pycroscope/model/pair_ids.hpp ----
-
-#include <algorithm>
-#include <cstdint>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <vector>
-
-namespace pycroscope {
-namespace model {
-
-class ProfileBuilder : public EventProcessor {
-public:
-    std::string describe() const override { return "profile model"; }
-
-    void open(const SessionInfo& info) override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        reset(info);
-    }
-
-    void process(const ThreadInfo& thread, Event* events, std::size_t count) override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        add(thread, events, count);
-    }
-
-    void close(const SessionSummary& summary) override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        finish(summary);
-    }
-
-    // Valid after close() (the session's stop()).
-    const Profile& profile() const noexcept { return profile_; }
-
-    // The Profile's index of a live location, or no_index.
-    std::uint32_t function_index(const SourceLocation* location) const {
-        const auto found = function_ids_.find(location);
-        return found == function_ids_.end() ? no_index : found->second;
-    }
-
-    // Forgets everything fed so far; info gives the clock of the next run.
-    void reset(const SessionInfo& info) {
-        info_ = info;
-        profile_ = Profile{};
-        functions_.clear();
-        function_ids_.clear();
-        edges_.clear();
-        edge_ids_.clear();
-        nodes_.assign(1, TreeNode{});
-        node_ids_.clear();
-        threads_.clear();
-        line_table_.clear();
-        samples_.clear();
-        max_depth_ = 0;
-        last_location_ = nullptr;
-        last_function_ = no_index;
-    }
-
-    // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
-    void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
-        ThreadState& state = thread_state(thread);
-        for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
-            switch (e.kind) {
-            case EventKind::py_call:
-            case EventKind::c_call:
-            case EventKind::py_resume:
-            case EventKind::zone_begin:
-                state.last = std::max(state.last, e.timestamp);
-                enter(state, e);
-                state.lines.add(e, line_table_);
-                break;
-            case EventKind::py_return:
-            case EventKind::c_return:
-            case EventKind::zone_end:
-                state.last = std::max(state.last, e.timestamp);
-                leave(state, e.location(), e.timestamp);
-                state.lines.add(e, line_table_);
-                break;
-            case EventKind::py_line:
-                state.last = std::max(state.last, e.timestamp);
-                state.lines.add(e, line_table_);
-                break;
-            case EventKind::sample:
-            case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
-            default: break;
-            }
-        }
-    }
-
-    // Closes what is still open and converts to the Profile. wall: the session's duration.
-    void finish(const SessionSummary& summary) {
-        profile_ = Profile{};
-        profile_.wall_ns = summary.duration_ns > 0 ? static_cast<std::uint64_t>(summary.duration_ns) : 0;
-        // In sampling mode the GC and import collectors still record spans:
-        // the samples, not those few spans, are the run's profile.
-        if (samples_.samples().all() == 0) {
-            finish_traced(summary);
-        } else {
-            finish_sampled();
-        }
-    }
-
-private:
-    struct Open {
-        std::uint32_t function;
-        std::uint32_t node;
-        std::uint32_t edge;
-        std::uint32_t outer_node; // the function's innermost node before this frame (no_index: outermost)
-        bool outer_edge;
-        std::uint64_t child_ticks;
-    };
-    using Frame = SpanStack<Open>::Frame;
-
-    struct Totals {
-        std::uint64_t calls = 0;
-        std::uint64_t resumes = 0;
-        std::uint64_t self = 0;
-        std::uint64_t inclusive = 0;
-        std::uint64_t unclosed = 0;
-    };
-    struct FunctionState {
-        const SourceLocation* location;
-        Totals totals;
-    };
-    struct EdgeState {
-        std::uint32_t caller;
-        std::uint32_t callee;
-        std::uint64_t calls = 0;
-        std::uint64_t inclusive = 0;
-        std::uint64_t self = 0;
-    };
-    struct ThreadState {
-        std::uint32_t index = 0;
-        std::uint64_t os_tid = 0;
-        std::string name;
-        std::uint64_t last = 0;  // latest timestamp seen
-        std::uint64_t total = 0; // ticks of outermost spans
-        SpanStack<Open> stack;
-        std::vector<Totals> functions;      // by function id
-        std::vector<std::uint32_t> node_of; // by function id: innermost active node, or no_index
-        std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
-        LineProfile lines;
-    };
-    ThreadState& thread_state(const ThreadInfo& thread) {
-        if (thread.index >= threads_.size()) {
-            threads_.resize(thread.index + 1);
-        }
-        auto& slot = threads_[thread.index];
-        if (!slot) {
-            slot = std::make_unique<ThreadState>();
-            slot->index = thread.index;
-        }
-        slot->os_tid = thread.os_tid;
-        slot->name = thread.name;
-        return *slot;
-    }
-
-    std::uint32_t function_id(const SourceLocation* location) {
-        if (location == last_location_ && last_function_ != no_index) {
-            return last_function_;
-        }
-        auto found = function_ids_.find(location);
-        std::uint32_t id;
-        if (found != function_ids_.end()) {
-            id = found->second;
-        } else {
-            id = static_cast<std::uint32_t>(functions_.size());
-            functions_.push_back(FunctionState{location, Totals{}});
-            function_ids_.emplace(location, id);
-        }
-        last_location_ = location;
-        last_function_ = id;
-        return id;
-    }
-
-    std::uint32_t edge_id(std::uint32_t caller, std::uint32_t callee) {
-        const std::uint32_t found = edge_ids_.find(caller, callee);
-        if (found != PairIds::none) {
-            return found;
-        }
-        const auto id = static_cast<std::uint32_t>(edges_.size());
-        edges_.push_back(EdgeState{caller, callee});
-        edge_ids_.add(caller, callee, id);
-        return id;
-    }
-
-    std::uint32_t tree_child(std::uint32_t parent, std::uint32_t function) {
-        const std::uint32_t found = node_ids_.find(parent, function);
-        if (found != PairIds::none) {
-            return found;
-        }
-        const auto id = static_cast<std::uint32_t>(nodes_.size());
-        TreeNode node;
-        node.function = function;
-        node.parent = parent;
-        nodes_.push_back(node);
-        node_ids_.add(parent, function, id);
-        return id;
-    }
-
-    void enter(ThreadState& state, const Event& e) {
-        const std::uint32_t f = function_id(e.location());
-        if (f >= state.functions.size()) {
-            const std::size_t size = std::max<std::size_t>(functions_.size(), 2 * state.functions.size());
-            state.functions.resize(size);
-            state.node_of.resize(size, no_index);
-        }
-        const bool counted = (e.flags & event_flags::synthetic) == 0;
-        const bool resume = e.kind == EventKind::py_resume;
-        const std::uint64_t call = counted && !resume ? 1 : 0;
-        const Open* parent = state.stack.empty() ? nullptr : &state.stack.top().payload;
-
-        const std::uint32_t outer = state.node_of[f];
-        const std::uint32_t node = outer != no_index ? outer : tree_child(parent != nullptr ? parent->node : 0, f);
-        std::uint32_t edge = no_index;
-        bool outer_edge = false;
-        if (parent != nullptr) {
-            edge = edge_id(parent->function, f);
-            if (edge >= state.edge_depth.size()) {
-                state.edge_depth.resize(std::max<std::size_t>(edges_.size(), 2 * state.edge_depth.size()), 0);
-            }
-            outer_edge = state.edge_depth[edge]++ == 0;
-            edges_[edge].calls += call;
-        }
-        Totals& totals = state.functions[f];
-        totals.calls += call;
-        totals.resumes += counted && resume ? 1 : 0;
-        nodes_[node].calls += call;
-        state.node_of[f] = node;
-        state.stack.push(e.location(), e.timestamp, Open{f, node, edge, outer, outer_edge, 0});
-        max_depth_ = std::max<std::uint64_t>(max_depth_, state.stack.depth());
-    }
-
-    void leave(ThreadState& state, const SourceLocation* location, std::uint64_t timestamp) {
-        state.stack.pop(location, timestamp, [&](const Frame& frame, std::uint64_t end) { close(state, frame, end); });
-    }
-
-    void close(ThreadState& state, const Frame& frame, std::uint64_t end) {
-        const Open& open = frame.payload;
-        const std::uint64_t duration = end > frame.begin ? end - frame.begin : 0;
-        const std::uint64_t self = duration > open.child_ticks ? duration - open.child_ticks : 0;
-        const bool outermost = open.outer_node == no_index;
-        Totals& totals = state.functions[open.function];
-        totals.self += self;
-        totals.inclusive += outermost ? duration : 0;
-        state.node_of[open.function] = open.outer_node;
-        TreeNode& node = nodes_[open.node];
-        node.self += self;
-        node.inclusive += outermost ? duration : 0;
-        if (open.edge != no_index) {
-            EdgeState& edge = edges_[open.edge];
-            edge.self += self;
-            edge.inclusive += open.outer_edge ? duration : 0;
-            --state.edge_depth[open.edge];
-        }
-        if (!state.stack.empty()) {
-            state.stack.top().payload.child_ticks += duration;
-        } else {
-            state.total += duration;
-        }
-    }
-
-    std::uint64_t ns(std::uint64_t ticks) const {
-        return static_cast<std::uint64_t>(info_.ticks_to_ns(ticks) + 0.5);
-    }
-
-    Function make_function(const SourceLocation* location) const {
-        Function f;
-        f.location = location;
-        if (location != nullptr) {
-            const char* name = location->display_name();
-            f.name = name != nullptr ? name : "";
-            f.file = location->file != nullptr ? location->file : "";
-            f.line = location->line;
-            f.kind = location->kind;
-        }
-        return f;
-    }
-
-    void finish_traced(const SessionSummary& summary) {
-        profile_.unit = Unit::nanoseconds;
-        for (auto& slot : threads_) {
-            if (!slot) {
-                continue;
-            }
-            ThreadState& state = *slot;
-            // A thread still in a call at stop: its spans end at its last event.
-            while (!state.stack.empty()) {
-                ++state.functions[state.stack.top().payload.function].unclosed;
-                ++profile_.unclosed_spans;
-                const Frame top = state.stack.top();
-                leave(state, top.location, state.last);
-            }
-            state.lines.finish(state.last, line_table_);
-            profile_.unmatched_ends += state.stack.unmatched_ends();
-        }
-        (void)summary;
-        profile_.max_depth = max_depth_;
-        for (const auto& fs : functions_) {
-            profile_.functions.push_back(make_function(fs.location));
-        }
-        for (const auto& slot : threads_) {
-            if (!slot) {
-                continue;
-            }
-            const ThreadState& state = *slot;
-            const auto t = static_cast<std::uint32_t>(profile_.threads.size());
-            profile_.threads.push_back(Thread{state.index, state.os_tid, state.name, ns(state.total)});
-            profile_.total += ns(state.total);
-            for (std::uint32_t f = 0; f < state.functions.size() && f < functions_.size(); ++f) {
-                const Totals& totals = state.functions[f];
-                if (totals.calls == 0 && totals.resumes == 0 && totals.self == 0 && totals.inclusive == 0 &&
-                    totals.unclosed == 0) {
-                    continue;
-                }
-                Function& out = profile_.functions[f];
-                out.calls += totals.calls;
-                out.resumes += totals.resumes;
-                out.self += ns(totals.self);
-                out.inclusive += ns(totals.inclusive);
-                out.unclosed += totals.unclosed;
-                out.threads.push_back(ThreadShare{t, totals.calls, ns(totals.self), ns(totals.inclusive)});
-            }
-        }
-        for (const auto& e : edges_) {
-            profile_.edges.push_back(Edge{e.caller, e.callee, e.calls, ns(e.inclusive), ns(e.self)});
-        }
-        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
-            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
-        });
-        profile_.tree = nodes_;
-        for (auto& node : profile_.tree) {
-            node.self = ns(node.self);
-            node.inclusive = ns(node.inclusive);
-        }
-        if (!profile_.tree.empty()) {
-            profile_.tree[0].inclusive = profile_.total;
-        }
-        for (const auto& entry : line_table_) {
-            Line line;
-            line.file = entry.first.function != nullptr && entry.first.function->file != nullptr
-                            ? entry.first.function->file
-                            : "";
-            line.line = entry.first.line;
-            line.function = function_id_for_line(entry.first.function);
-            line.hits = entry.second.hits;
-            line.time = ns(entry.second.ticks);
-            line.total = line.time;
-            profile_.lines.push_back(std::move(line));
-        }
-        sort_lines();
-    }
-
-    // Lines name their function's location; one never entered gets a function entry of its own.
-    std::uint32_t function_id_for_line(const SourceLocation* location) {
-        const auto found = function_ids_.find(location);
-        if (found != function_ids_.end()) {
-            return found->second;
-        }
-        const auto id = static_cast<std::uint32_t>(profile_.functions.size());
-        profile_.functions.push_back(make_function(location));
-        function_ids_.emplace(location, id);
-        functions_.push_back(FunctionState{location, Totals{}});
-        return id;
-    }
-
-    void sort_lines() {
-        std::sort(profile_.lines.begin(), profile_.lines.end(), [this](const Line& a, const Line& b) {
-            if (a.file != b.file) {
-                return a.file < b.file;
-            }
-            if (a.line != b.line) {
-                return a.line < b.line;
-            }
-            return profile_.functions[a.function].name < profile_.functions[b.function].name;
-        });
-    }
-
-    // Sampling: every stack adds its samples to each function on it once
-    // (inclusive), to its leaf (self), to each caller -> callee pair once,
-    // and to the folded tree path.
-    void finish_sampled() {
-        profile_.unit = Unit::samples;
-        profile_.total = samples_.samples().all();
-        // Spans recorded beside the samples are not part of a sampled profile.
-        functions_.clear();
-        function_ids_.clear();
-        edges_.clear();
-        edge_ids_.clear();
-        last_location_ = nullptr;
-        last_function_ = no_index;
-        nodes_.assign(1, TreeNode{});
-        node_ids_.clear();
-        for (const auto& t : samples_.threads()) {
-            profile_.threads.push_back(Thread{static_cast<std::uint32_t>(profile_.threads.size()), t.os_tid, t.name,
-                                              t.samples.all()});
-        }
-        std::vector<std::uint64_t> seen_function, seen_edge;
-        std::vector<std::uint32_t> path_nodes;
-        std::uint64_t sequence = 0;
-        std::vector<std::vector<Totals>> per_thread(profile_.threads.size());
-        samples_.for_each_stack([&](const model::SampledThread& thread,
-                                    const std::vector<const SourceLocation*>& frames,
-                                    const model::SampleCounts& counts) {
-            const std::uint64_t weight = counts.all();
-            ++sequence;
-            std::uint32_t t = 0;
-            while (t < profile_.threads.size() && profile_.threads[t].os_tid != thread.os_tid) {
-                ++t;
-            }
-            std::vector<Totals>& thread_totals = per_thread[t];
-            std::uint32_t node = 0;
-            std::uint32_t previous = no_index;
-            path_nodes.clear();
-            max_depth_ = std::max<std::uint64_t>(max_depth_, frames.size());
-            for (std::size_t i = 0; i < frames.size(); ++i) {
-                const std::uint32_t f = function_id(frames[i]);
-                if (f >= seen_function.size()) {
-                    seen_function.resize(functions_.size(), 0);
-                }
-                if (f >= thread_totals.size()) {
-                    thread_totals.resize(functions_.size());
-                }
-                const bool leaf = i + 1 == frames.size();
-                const bool first = seen_function[f] != sequence;
-                seen_function[f] = sequence;
-                Totals& totals = functions_[f].totals;
-                totals.inclusive += first ? weight : 0;
-                totals.self += leaf ? weight : 0;
-                thread_totals[f].inclusive += first ? weight : 0;
-                thread_totals[f].self += leaf ? weight : 0;
-                if (previous != no_index) {
-                    const std::uint32_t e = edge_id(previous, f);
-                    if (e >= seen_edge.size()) {
-                        seen_edge.resize(edges_.size(), 0);
-                    }
-                    edges_[e].inclusive += seen_edge[e] != sequence ? weight : 0;
-                    edges_[e].self += leaf ? weight : 0;
-                    seen_edge[e] = sequence;
-                }
-                // Fold: a function already on the path re-enters its node.
-                std::uint32_t folded = no_index;
-                for (const std::uint32_t n : path_nodes) {
-                    if (nodes_[n].function == f) {
-                        folded = n;
-                        break;
-                    }
-                }
-                node = folded != no_index ? folded : tree_child(node, f);
-                if (folded == no_index) {
-                    nodes_[node].inclusive += weight;
-                    path_nodes.push_back(node);
-                }
-                nodes_[node].self += leaf ? weight : 0;
-                previous = f;
-            }
-        });
-        profile_.max_depth = max_depth_;
-        for (const auto& fs : functions_) {
-            Function f = make_function(fs.location);
-            f.self = fs.totals.self;
-            f.inclusive = fs.totals.inclusive;
-            profile_.functions.push_back(std::move(f));
-        }
-        for (std::uint32_t t = 0; t < per_thread.size(); ++t) {
-            for (std::uint32_t f = 0; f < per_thread[t].size(); ++f) {
-                if (per_thread[t][f].inclusive > 0) {
-                    profile_.functions[f].threads.push_back(
-                        ThreadShare{t, 0, per_thread[t][f].self, per_thread[t][f].inclusive});
-                }
-            }
-        }
-        for (const auto& e : edges_) {
-            profile_.edges.push_back(Edge{e.caller, e.callee, 0, e.inclusive, e.self});
-        }
-        std::sort(profile_.edges.begin(), profile_.edges.end(), [](const Edge& a, const Edge& b) {
-            return a.caller != b.caller ? a.caller < b.caller : a.callee < b.callee;
-        });
-        nodes_[0].inclusive = profile_.total;
-        profile_.tree = nodes_;
-        for (const auto& l : samples_.lines()) {
-            Line line;
-            line.file = l.function != nullptr && l.function->file != nullptr ? l.function->file : "";
-            line.line = l.line;
-            line.function = function_id_for_line(l.function);
-            line.time = l.self.all();
-            line.total = l.total.all();
-            profile_.lines.push_back(std::move(line));
-        }
-        sort_lines();
-    }
-
-    std::mutex mutex_;
-    SessionInfo info_;
-    Profile profile_;
-    std::vector<FunctionState> functions_;
-    std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
-    std::vector<EdgeState> edges_;
-    PairIds edge_ids_; // (caller, callee) -> edges_
-    std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
-    PairIds node_ids_; // (parent node, function) -> nodes_
-    std::vector<std::unique_ptr<ThreadState>> threads_;
-    LineTable line_table_;
-    model::SampleProfile samples_;
-    std::uint64_t max_depth_ = 0;
-    const SourceLocation* last_location_ = nullptr;
-    std::uint32_t last_function_ = no_index;
-};
-
-} // namespace model
-} // namespace pycroscope
-// ---- end pycroscope/model/profile_builder.hpp ----
 
 #include <algorithm>
 #include <cstdint>
@@ -13809,38 +14093,42 @@ inline std::string format_hotspot_report(const model::SampleProfile& profile, co
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace pycroscope {
 namespace sinks {
 
-// The last frame of allocations made with no Python code running.
-inline constexpr SourceLocation unattributed_allocation{"[no Python frame]", "[no Python frame]", "", 0,
-                                                        LocationKind::other};
+using model::unattributed_allocation;
 
 class MemoryFoldedSink : public FileSink {
 public:
+    // Follows the span and allocation events itself.
     explicit MemoryFoldedSink(std::string path, FoldedStackOptions options = {})
         : FileSink("memory flame graph", std::move(path)), options_(options) {}
+    // Writes what the session's memory model (a processor of the same
+    // session, closed before this sink) gathered: one walk of the events.
+    MemoryFoldedSink(std::string path, std::shared_ptr<const model::MemoryModel> memory, FoldedStackOptions options = {})
+        : FileSink("memory flame graph", std::move(path)), options_(options), memory_(std::move(memory)) {}
 
 protected:
     void open_(const SessionInfo& info) override {
         FileSink::open_(info);
         positions_.clear();
         tree_.clear();
-        bytes_.clear();
-        leaf_cache_.assign(leaf_cache_size, LeafCacheSlot{});
+        stacks_.clear();
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        if (memory_) {
+            return;
+        }
         StackPosition& position = positions_[thread.index];
         for (std::size_t i = 0; i < count; ++i) {
             const Event& e = events[i];
             if (e.kind == EventKind::mem_alloc) {
-                const SourceLocation* line = e.location() != nullptr ? e.location() : &unattributed_allocation;
-                *leaf_bytes(thread.index, position.node(), line) += memory_bytes(e);
+                stacks_.add(tree_, thread.index, position.node(), e.location(), memory_bytes(e));
             } else if (e.kind != EventKind::mem_free) {
                 position.add(e, tree_);
             }
@@ -13848,23 +14136,11 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
+        const LocationTree& tree = memory_ ? memory_->tree() : tree_;
         // (leaf, thread, bytes) by leaf, and the tree's child lists, for one
         // depth-first walk that renders each line from the path it is on.
-        struct Leaf {
-            std::uint32_t node;
-            std::uint32_t thread;
-            std::uint64_t bytes;
-        };
-        std::vector<Leaf> leaves;
-        for (const auto& entry : bytes_) {
-            if (entry.second != 0) {
-                leaves.push_back(Leaf{static_cast<std::uint32_t>(entry.first),
-                                      static_cast<std::uint32_t>(entry.first >> 32), entry.second});
-            }
-        }
-        std::sort(leaves.begin(), leaves.end(), [](const Leaf& a, const Leaf& b) {
-            return a.node != b.node ? a.node < b.node : a.thread < b.thread;
-        });
+        using Leaf = model::AllocationStacks::Leaf;
+        const std::vector<Leaf> leaves = memory_ ? memory_->allocation_stacks().leaves() : stacks_.leaves();
         std::vector<std::string> thread_frames;
         auto thread_frame = [&](std::uint32_t index) -> const std::string& {
             if (index >= thread_frames.size()) {
@@ -13878,11 +14154,11 @@ protected:
             return frame;
         };
         constexpr std::uint32_t none = 0xffffffffu;
-        const std::size_t size = tree_.size();
+        const std::size_t size = tree.size();
         std::vector<std::uint32_t> first_child(size, none);
         std::vector<std::uint32_t> next_sibling(size, none);
         for (std::size_t n = size; n-- > 1;) {
-            const std::uint32_t parent = tree_.parent(static_cast<std::uint32_t>(n));
+            const std::uint32_t parent = tree.parent(static_cast<std::uint32_t>(n));
             next_sibling[n] = first_child[parent];
             first_child[parent] = static_cast<std::uint32_t>(n);
         }
@@ -13901,7 +14177,7 @@ protected:
                     }
                     continue;
                 }
-                path.push(tree_.location(node)->display_name());
+                path.push(tree.location(node)->display_name());
                 auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
                                               [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
                 for (auto it = range.first; it != range.second; ++it) {
@@ -13918,35 +14194,11 @@ protected:
     }
 
 private:
-    // Allocations come from a few (stack, line) pairs at a time: a small
-    // direct-mapped cache of their counters saves the two hash lookups per
-    // event. The counters live in bytes_'s nodes, whose addresses are stable.
-    struct LeafCacheSlot {
-        std::uint32_t thread = 0;
-        std::uint32_t parent = 0;
-        const SourceLocation* line = nullptr;
-        std::uint64_t* bytes = nullptr;
-    };
-    static constexpr unsigned leaf_cache_bits = 10;
-    static constexpr std::size_t leaf_cache_size = std::size_t{1} << leaf_cache_bits;
-
-    std::uint64_t* leaf_bytes(std::uint32_t thread, std::uint32_t parent, const SourceLocation* line) {
-        const std::uint64_t hash =
-            ((static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(line)) >> 3) ^
-             (static_cast<std::uint64_t>(parent) << 20) ^ thread) * 0x9E3779B97F4A7C15ull;
-        LeafCacheSlot& slot = leaf_cache_[static_cast<std::size_t>(hash >> (64 - leaf_cache_bits))];
-        if (slot.bytes == nullptr || slot.line != line || slot.parent != parent || slot.thread != thread) {
-            const std::uint32_t leaf = tree_.child(parent, line);
-            slot = LeafCacheSlot{thread, parent, line, &bytes_[(static_cast<std::uint64_t>(thread) << 32) | leaf]};
-        }
-        return slot.bytes;
-    }
-
     FoldedStackOptions options_;
+    std::shared_ptr<const model::MemoryModel> memory_;
     PerThreadState<StackPosition> positions_;
     LocationTree tree_;
-    std::unordered_map<std::uint64_t, std::uint64_t> bytes_; // (thread index << 32 | leaf) -> bytes
-    std::vector<LeafCacheSlot> leaf_cache_ = std::vector<LeafCacheSlot>(leaf_cache_size);
+    model::AllocationStacks stacks_;
 };
 
 } // namespace sinks
@@ -14854,6 +15106,270 @@ inline std::string comparison_json(const analysis::Comparison& c, const Comparis
 } // namespace store
 } // namespace pycroscope
 // ---- end pycroscope/store/comparison_report.hpp ----
+// ---- begin pycroscope/store/git_state.hpp ----
+// The git commit and dirty state of the work tree holding a script, for the
+// manifest. The commit is read from the repository's files (HEAD, the ref,
+// packed-refs): no process. The dirty check is one `git diff --quiet HEAD`
+// started by GitProbe::start() and waited for by finish(), so a caller can
+// overlap it with other start-up work (the command starts the interpreter
+// meanwhile); the child is reaped by its pid before the script runs, so the
+// script never sees it.
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <system_error>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char** environ; // POSIX: the process's environment, for posix_spawnp
+#endif
+
+namespace pycroscope {
+namespace store {
+
+struct GitState {
+    bool known = false; // the script is inside a git work tree
+    std::string commit;
+    bool dirty = false;
+};
+
+namespace detail {
+
+inline std::string first_line(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string line;
+    if (in) {
+        std::getline(in, line);
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+        line.pop_back();
+    }
+    return line;
+}
+
+inline bool is_object_name(const std::string& text) {
+    if (text.size() != 40 && text.size() != 64) { // SHA-1 or SHA-256
+        return false;
+    }
+    for (const char c : text) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The git directory of the work tree holding dir (.git, or the directory a
+// .git file names for worktrees and submodules), and its common directory.
+inline bool find_git_dir(std::filesystem::path dir, std::filesystem::path& git_dir, std::filesystem::path& common) {
+    std::error_code error;
+    for (;;) {
+        const std::filesystem::path dot_git = dir / ".git";
+        if (std::filesystem::is_directory(dot_git, error)) {
+            git_dir = dot_git;
+            break;
+        }
+        if (std::filesystem::is_regular_file(dot_git, error)) {
+            const std::string line = first_line(dot_git);
+            if (line.rfind("gitdir: ", 0) != 0) {
+                return false;
+            }
+            git_dir = std::filesystem::path(line.substr(8));
+            if (git_dir.is_relative()) {
+                git_dir = dir / git_dir;
+            }
+            break;
+        }
+        if (!dir.has_parent_path() || dir.parent_path() == dir) {
+            return false;
+        }
+        dir = dir.parent_path();
+    }
+    common = git_dir;
+    const std::string common_line = first_line(git_dir / "commondir");
+    if (!common_line.empty()) {
+        common = std::filesystem::path(common_line).is_relative() ? git_dir / common_line
+                                                                  : std::filesystem::path(common_line);
+    }
+    return true;
+}
+
+// The commit HEAD names, from the files; empty when they say something this
+// reader does not follow (then git itself is asked).
+inline std::string read_head_commit(const std::filesystem::path& git_dir, const std::filesystem::path& common) {
+    std::string head = first_line(git_dir / "HEAD");
+    for (int depth = 0; depth < 5 && head.rfind("ref: ", 0) == 0; ++depth) {
+        const std::string ref = head.substr(5);
+        if (ref.find("..") != std::string::npos) {
+            return {};
+        }
+        std::string target = first_line(git_dir / ref);
+        if (target.empty()) {
+            target = first_line(common / ref);
+        }
+        if (target.empty()) {
+            std::ifstream packed(common / "packed-refs", std::ios::binary);
+            std::string line;
+            while (std::getline(packed, line)) {
+                const std::size_t space = line.find(' ');
+                if (space != std::string::npos && line.compare(space + 1, std::string::npos, ref) == 0) {
+                    target = line.substr(0, space);
+                    break;
+                }
+            }
+        }
+        head = target;
+    }
+    return is_object_name(head) ? head : std::string();
+}
+
+// The first line a command prints (empty when it fails).
+inline std::string git_output(const std::string& dir, const char* arguments, bool& ok) {
+    ok = false;
+#if defined(__unix__) || defined(__APPLE__)
+    std::string command = "git -C '";
+    for (char c : dir) {
+        command += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    command += "' ";
+    command += arguments;
+    command += " 2>/dev/null";
+    std::FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        return {};
+    }
+    std::string out;
+    char buffer[256];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
+        out.append(buffer, n);
+    }
+    ok = ::pclose(pipe) == 0;
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
+        out.pop_back();
+    }
+    return out;
+#else
+    (void)dir;
+    (void)arguments;
+    return {};
+#endif
+}
+
+} // namespace detail
+
+// start() reads the commit and starts the dirty check; finish() waits for it.
+class GitProbe {
+public:
+    static GitProbe start(const std::string& script_path) {
+        GitProbe probe;
+        std::error_code error;
+        std::filesystem::path dir = std::filesystem::absolute(script_path, error).parent_path();
+        if (error || dir.empty()) {
+            dir = std::filesystem::current_path(error);
+        }
+        probe.dir_ = dir.string();
+        std::filesystem::path git_dir, common;
+        // GIT_DIR and friends change what git would read: then git answers.
+        const bool plain_layout = std::getenv("GIT_DIR") == nullptr && std::getenv("GIT_WORK_TREE") == nullptr;
+        if (plain_layout) {
+            if (!detail::find_git_dir(dir, git_dir, common)) {
+                return probe; // not in a work tree
+            }
+            probe.state_.commit = detail::read_head_commit(git_dir, common);
+        }
+        if (probe.state_.commit.empty()) {
+            bool ok = false;
+            probe.state_.commit = detail::git_output(probe.dir_, "rev-parse HEAD", ok);
+            if (!ok || !detail::is_object_name(probe.state_.commit)) {
+                probe.state_.commit.clear();
+                return probe;
+            }
+        }
+        probe.state_.known = true;
+        probe.spawn_dirty_check();
+        return probe;
+    }
+
+    GitProbe() = default;
+    GitProbe(GitProbe&& other) noexcept : dir_(std::move(other.dir_)), state_(std::move(other.state_)), pid_(other.pid_) {
+        other.pid_ = -1;
+    }
+    GitProbe& operator=(GitProbe&& other) noexcept {
+        if (this != &other) {
+            finish();
+            dir_ = std::move(other.dir_);
+            state_ = std::move(other.state_);
+            pid_ = other.pid_;
+            other.pid_ = -1;
+        }
+        return *this;
+    }
+    GitProbe(const GitProbe&) = delete;
+    GitProbe& operator=(const GitProbe&) = delete;
+    ~GitProbe() { finish(); }
+
+    // Waits for the dirty check (once) and returns the state.
+    const GitState& finish() {
+#if defined(__unix__) || defined(__APPLE__)
+        if (pid_ > 0) {
+            int status = 0;
+            pid_t done;
+            do {
+                done = ::waitpid(pid_, &status, 0);
+            } while (done < 0 && errno == EINTR);
+            // git diff --quiet: 1 when the work tree or the index differs from HEAD.
+            state_.dirty = done == pid_ && WIFEXITED(status) && WEXITSTATUS(status) == 1;
+            pid_ = -1;
+        }
+#endif
+        return state_;
+    }
+
+private:
+    void spawn_dirty_check() {
+#if defined(__unix__) || defined(__APPLE__)
+        posix_spawn_file_actions_t actions;
+        if (posix_spawn_file_actions_init(&actions) != 0) {
+            return;
+        }
+        for (int fd = 0; fd <= 2; ++fd) {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+        }
+        std::string dir = dir_;
+        char git[] = "git", c[] = "-C", diff[] = "diff", quiet[] = "--quiet", head[] = "HEAD", dashes[] = "--";
+        char* argv[] = {git, c, &dir[0], diff, quiet, head, dashes, nullptr};
+        pid_t pid = -1;
+        if (posix_spawnp(&pid, "git", &actions, nullptr, argv, environ) == 0) {
+            pid_ = pid;
+        }
+        posix_spawn_file_actions_destroy(&actions);
+#endif
+    }
+
+    std::string dir_;
+    GitState state_;
+#if defined(__unix__) || defined(__APPLE__)
+    pid_t pid_ = -1;
+#else
+    int pid_ = -1;
+#endif
+};
+
+// The commit and dirty state of the git work tree holding the script, when
+// the script is in one (and, for the dirty state, git is installed).
+inline GitState git_state(const std::string& script_path) { return GitProbe::start(script_path).finish(); }
+
+} // namespace store
+} // namespace pycroscope
+// ---- end pycroscope/store/git_state.hpp ----
 // ---- begin pycroscope/store/manifest.hpp ----
 // manifest.json: what a session folder holds a run of, written next to
 // session.json by `pycroscope profile` so the store can list, group and
@@ -14906,12 +15422,6 @@ private:
 namespace pycroscope {
 namespace store {
 
-struct GitState {
-    bool known = false; // the script is inside a git work tree
-    std::string commit;
-    bool dirty = false;
-};
-
 struct Manifest {
     std::string script; // absolute, normalised
     std::vector<std::string> args;
@@ -14951,65 +15461,6 @@ inline std::string host_name() {
     }
 #endif
     return {};
-}
-
-namespace detail {
-
-// The first line a shell command prints (empty when it fails).
-inline std::string command_output(const std::string& command, bool& ok) {
-    ok = false;
-#if defined(__unix__) || defined(__APPLE__)
-    std::FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) {
-        return {};
-    }
-    std::string out;
-    char buffer[256];
-    std::size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-        out.append(buffer, n);
-    }
-    ok = ::pclose(pipe) == 0;
-    return out;
-#else
-    (void)command;
-    return {};
-#endif
-}
-
-inline std::string shell_quote(const std::string& text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'') {
-            out += "'\\''";
-        } else {
-            out += c;
-        }
-    }
-    return out + "'";
-}
-
-} // namespace detail
-
-// The commit and dirty state of the git work tree holding the script, when
-// git is installed and the script is in one.
-inline GitState git_state(const std::string& script_path) {
-    GitState state;
-    const std::string dir = std::filesystem::path(script_path).parent_path().string();
-    const std::string git = "git -C " + detail::shell_quote(dir.empty() ? "." : dir) + " ";
-    bool ok = false;
-    std::string head = detail::command_output(git + "rev-parse HEAD 2>/dev/null", ok);
-    while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) {
-        head.pop_back();
-    }
-    if (!ok || head.empty()) {
-        return state;
-    }
-    const std::string status = detail::command_output(git + "status --porcelain --untracked-files=no 2>/dev/null", ok);
-    state.known = true;
-    state.commit = head;
-    state.dirty = ok && !status.empty();
-    return state;
 }
 
 inline std::string manifest_json(const Manifest& m) {
@@ -31111,7 +31562,7 @@ public:
             session_.core().add_processor(import_model_);
         }
         if (options_.io) {
-            io_model_ = std::make_shared<model::IoModel>();
+            io_model_ = std::make_shared<model::IoModel>(tracer_options_.c_calls && !options_.sample);
             session_.core().add_processor(io_model_);
         }
         if (exceptions_) {
@@ -31147,6 +31598,9 @@ public:
         session_.core().add_processor(profile_model_);
         if (options_.json) {
             json_ = session_.add_sink<sinks::JsonSummarySink>((dir_ / "session.json").string());
+            if (!options_.sample) {
+                json_->use_profile(profile_model_);
+            }
             add_summary_sections(*json_, tracer, profile_model_.get());
             sinks::add_profile_sections(*json_, *profile_model_);
             if (sample_profile_ != nullptr) {
@@ -31181,9 +31635,9 @@ public:
         if (sampled_stacks_ != nullptr) {
             add_file(sampled_stacks_);
         } else if (options_.folded) {
-            add_file(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string()));
+            add_file(session_.add_sink<sinks::FoldedStackSink>((dir_ / "stacks.folded").string(), profile_model_));
             if (memory_model_) {
-                add_file(session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string()));
+                add_file(session_.add_sink<sinks::MemoryFoldedSink>((dir_ / "memory.folded").string(), memory_model_));
             }
         }
         if (options_.chrome) {
