@@ -777,7 +777,6 @@ int main(int argc, char** argv) {
         return code;
     }
     PyConfig_Clear(&config);
-    write_started_session_manifest(); // git's dirty check ran while the interpreter started
 
     // The GIL is held from here until Py_RunMain.
     const long long pid = current_pid();

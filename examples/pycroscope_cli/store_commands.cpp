@@ -1162,27 +1162,22 @@ void record_session_manifest_at_exit(const std::string& dir, int argc, char** ar
         std::fprintf(stderr, "pycroscope: warning: manifest.json not written in %s: %s\n", dir.c_str(), e.what());
         return;
     }
+    // git's dirty check runs beside the profiled program; its answer is in
+    // the manifest written at exit.
     pending_manifest.git = st::GitProbe::start(pending_manifest.manifest.script);
     pending_manifest.dir = dir;
     pending_manifest.pid = static_cast<long long>(::getpid());
     pending_manifest.armed = true;
+    // Written now as well, unfinished: a run killed by a signal (SIGKILL, a
+    // crash) never reaches exit, and its folder still says what it was.
+    st::Manifest started = pending_manifest.manifest;
+    started.git = pending_manifest.git.state();
+    started.finished = false;
+    started.exit_status = -1;
+    write_manifest_or_warn(dir, started);
 #if defined(__GLIBC__)
     ::on_exit(&manifest_on_exit, nullptr);
 #else
     std::atexit(&manifest_at_exit);
 #endif
-}
-
-void write_started_session_manifest() {
-    PendingManifest& p = pending_manifest;
-    if (!p.armed) {
-        return;
-    }
-    // Written now as well, unfinished: a run killed by a signal (SIGKILL, a
-    // crash) never reaches exit, and its folder still says what it was.
-    st::Manifest started = p.manifest;
-    started.git = p.git.finish();
-    started.finished = false;
-    started.exit_status = -1;
-    write_manifest_or_warn(p.dir, started);
 }

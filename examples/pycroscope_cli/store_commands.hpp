@@ -26,9 +26,5 @@ void record_session_manifest(const std::string& dir, int argc, char** argv, int 
 // (glibc's on_exit; elsewhere atexit and exit_status -1): Python's
 // sys.exit() ends the process inside Py_RunMain, never returning to main.
 // Not in a fork child, and not when the process dies by a signal or _exit.
-// The git dirty check (a git process) runs from this call until
-// write_started_session_manifest(), which writes the manifest unfinished so a
-// run killed by a signal still leaves one: start the interpreter in between.
 void record_session_manifest_at_exit(const std::string& dir, int argc, char** argv, int script_index,
                                      const char* python_version, std::int64_t start_unix_ns);
-void write_started_session_manifest();

@@ -9,9 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include <sys/wait.h>
 
 namespace git_state_test {
 namespace {
@@ -108,6 +111,12 @@ TEST(GitState, TheDirtyCheckRunsBesideTheCaller) {
               "ok");
     write_text(tmp.path() / "app.py", "x = 2\n");
     st::GitProbe probe = st::GitProbe::start((tmp.path() / "app.py").string());
+    // While git runs, this process has no child: the profiled program's
+    // os.wait() or SIGCHLD handler never meets one of ours.
+    errno = 0;
+    EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+    EXPECT_EQ(errno, ECHILD);
+    EXPECT_TRUE(probe.state().known);
     const st::GitState& state = probe.finish();
     EXPECT_TRUE(state.known);
     EXPECT_TRUE(state.dirty);
