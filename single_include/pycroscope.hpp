@@ -15110,10 +15110,9 @@ inline std::string comparison_json(const analysis::Comparison& c, const Comparis
 // The git commit and dirty state of the work tree holding a script, for the
 // manifest. The commit is read from the repository's files (HEAD, the ref,
 // packed-refs): no process. The dirty check is one `git diff --quiet HEAD`
-// started by GitProbe::start() and waited for by finish(), so a caller can
-// overlap it with other start-up work (the command starts the interpreter
-// meanwhile); the child is reaped by its pid before the script runs, so the
-// script never sees it.
+// started by GitProbe::start() and read by finish(), so a caller can overlap
+// it with its own work (the command runs the whole profiled program
+// meanwhile); it runs detached, so the program never sees a child of ours.
 
 #include <cerrno>
 #include <cstdio>
@@ -15125,6 +15124,7 @@ inline std::string comparison_json(const analysis::Comparison& c, const Comparis
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15299,68 +15299,114 @@ public:
     }
 
     GitProbe() = default;
-    GitProbe(GitProbe&& other) noexcept : dir_(std::move(other.dir_)), state_(std::move(other.state_)), pid_(other.pid_) {
-        other.pid_ = -1;
+    GitProbe(GitProbe&& other) noexcept
+        : dir_(std::move(other.dir_)), state_(std::move(other.state_)), result_fd_(other.result_fd_) {
+        other.result_fd_ = -1;
     }
     GitProbe& operator=(GitProbe&& other) noexcept {
         if (this != &other) {
-            finish();
+            close_result();
             dir_ = std::move(other.dir_);
             state_ = std::move(other.state_);
-            pid_ = other.pid_;
-            other.pid_ = -1;
+            result_fd_ = other.result_fd_;
+            other.result_fd_ = -1;
         }
         return *this;
     }
     GitProbe(const GitProbe&) = delete;
     GitProbe& operator=(const GitProbe&) = delete;
-    ~GitProbe() { finish(); }
+    ~GitProbe() { close_result(); }
 
-    // Waits for the dirty check (once) and returns the state.
-    const GitState& finish() {
+    // The state so far: the commit; dirty only once finish() read it.
+    const GitState& state() const noexcept { return state_; }
+
+    // Waits (at most timeout_ms) for the dirty check, once, and returns the state.
+    const GitState& finish(int timeout_ms = 5000) {
 #if defined(__unix__) || defined(__APPLE__)
-        if (pid_ > 0) {
-            int status = 0;
-            pid_t done;
-            do {
-                done = ::waitpid(pid_, &status, 0);
-            } while (done < 0 && errno == EINTR);
+        if (result_fd_ >= 0) {
+            std::string out;
+            char buffer[16];
+            pollfd readable{result_fd_, POLLIN, 0};
+            for (;;) {
+                const int ready = ::poll(&readable, 1, timeout_ms);
+                if (ready < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (ready <= 0) {
+                    break; // git is stuck (a network file system, a lock): dirty stays unknown
+                }
+                const ssize_t n = ::read(result_fd_, buffer, sizeof buffer);
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (n <= 0) {
+                    break;
+                }
+                out.append(buffer, static_cast<std::size_t>(n));
+            }
             // git diff --quiet: 1 when the work tree or the index differs from HEAD.
-            state_.dirty = done == pid_ && WIFEXITED(status) && WEXITSTATUS(status) == 1;
-            pid_ = -1;
+            state_.dirty = out == "1\n";
+            close_result();
         }
+#else
+        (void)timeout_ms;
 #endif
         return state_;
     }
 
 private:
+    // `git diff --quiet HEAD` in a job the shell detaches: the shell exits at
+    // once and is reaped here, and git's exit goes to init, so the profiled
+    // program (its os.wait(), its SIGCHLD handler) never sees a child of ours.
+    // The job writes git's exit status to a pipe that finish() reads.
     void spawn_dirty_check() {
 #if defined(__unix__) || defined(__APPLE__)
-        posix_spawn_file_actions_t actions;
-        if (posix_spawn_file_actions_init(&actions) != 0) {
+        int fds[2];
+        if (::pipe(fds) != 0) {
             return;
         }
-        for (int fd = 0; fd <= 2; ++fd) {
-            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+        ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+        ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+        posix_spawn_file_actions_t actions;
+        if (posix_spawn_file_actions_init(&actions) != 0) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            return;
         }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
         std::string dir = dir_;
-        char git[] = "git", c[] = "-C", diff[] = "diff", quiet[] = "--quiet", head[] = "HEAD", dashes[] = "--";
-        char* argv[] = {git, c, &dir[0], diff, quiet, head, dashes, nullptr};
+        char sh[] = "sh", c[] = "-c",
+             script[] = "(git -C \"$0\" diff --quiet HEAD -- >/dev/null 2>&1; echo $?) &";
+        char* argv[] = {sh, c, script, &dir[0], nullptr};
         pid_t pid = -1;
-        if (posix_spawnp(&pid, "git", &actions, nullptr, argv, environ) == 0) {
-            pid_ = pid;
-        }
+        const bool spawned = posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, environ) == 0;
         posix_spawn_file_actions_destroy(&actions);
+        ::close(fds[1]);
+        if (!spawned) {
+            ::close(fds[0]);
+            return;
+        }
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        result_fd_ = fds[0];
 #endif
+    }
+
+    void close_result() noexcept {
+#if defined(__unix__) || defined(__APPLE__)
+        if (result_fd_ >= 0) {
+            ::close(result_fd_);
+        }
+#endif
+        result_fd_ = -1;
     }
 
     std::string dir_;
     GitState state_;
-#if defined(__unix__) || defined(__APPLE__)
-    pid_t pid_ = -1;
-#else
-    int pid_ = -1;
-#endif
+    int result_fd_ = -1;
 };
 
 // The commit and dirty state of the git work tree holding the script, when
