@@ -16,11 +16,15 @@
 // work is a few array updates and at most two hash lookups (function and
 // tree child); the state grows with distinct functions, pairs and paths,
 // never with the run's length.
+//
+// With set_overhead(), every timestamp is first compensated for the tracer's
+// own cost (model/overhead_compensation.hpp); call counts are unchanged.
 
 #include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/core/event_processor.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/model/line_profile.hpp"
+#include "pycroscope/model/overhead_compensation.hpp"
 #include "pycroscope/model/pair_ids.hpp"
 #include "pycroscope/model/profile.hpp"
 
@@ -64,6 +68,23 @@ public:
         return found == function_ids_.end() ? no_index : found->second;
     }
 
+    // The tracer's cost per traced event, subtracted from every later event
+    // of every thread (OverheadShift); ns_per_event 0 turns it off. Kept
+    // across runs; events already fed keep their times.
+    void set_overhead(const OverheadBias& bias) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        bias_ = bias;
+        for (auto& slot : threads_) {
+            if (slot) {
+                compensated_ += slot->shift.ticks_per_event() > 0.0 ? slot->shift.counted() : 0;
+                slot->shift = make_shift();
+            }
+        }
+    }
+    const OverheadBias& overhead() const noexcept { return bias_; }
+    // Traced events whose cost was subtracted (valid after close()).
+    std::uint64_t compensated_events() const noexcept { return compensated_; }
+
     // Forgets everything fed so far; info gives the clock of the next run.
     void reset(const SessionInfo& info) {
         info_ = info;
@@ -80,13 +101,15 @@ public:
         max_depth_ = 0;
         last_location_ = nullptr;
         last_function_ = no_index;
+        compensated_ = 0;
     }
 
     // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
     void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
         ThreadState& state = thread_state(thread);
         for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
+            Event e = events[i];
+            e.timestamp = state.shift.apply(e);
             switch (e.kind) {
             case EventKind::py_call:
             case EventKind::c_call:
@@ -167,7 +190,12 @@ private:
         std::vector<std::uint32_t> node_of; // by function id: innermost active node, or no_index
         std::vector<std::uint32_t> edge_depth; // by edge id: activations on the stack
         LineProfile lines;
+        OverheadShift shift;
     };
+    OverheadShift make_shift() const {
+        const double ns_per_tick = info_.calibration.ns_per_tick;
+        return OverheadShift(bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0);
+    }
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
             threads_.resize(thread.index + 1);
@@ -176,6 +204,7 @@ private:
         if (!slot) {
             slot = std::make_unique<ThreadState>();
             slot->index = thread.index;
+            slot->shift = make_shift();
         }
         slot->os_tid = thread.os_tid;
         slot->name = thread.name;
@@ -319,6 +348,7 @@ private:
                 leave(state, top.location, state.last);
             }
             state.lines.finish(state.last, line_table_);
+            compensated_ += state.shift.ticks_per_event() > 0.0 ? state.shift.counted() : 0;
             profile_.unmatched_ends += state.stack.unmatched_ends();
         }
         (void)summary;
@@ -532,6 +562,8 @@ private:
     std::uint64_t max_depth_ = 0;
     const SourceLocation* last_location_ = nullptr;
     std::uint32_t last_function_ = no_index;
+    OverheadBias bias_;
+    std::uint64_t compensated_ = 0;
 };
 
 } // namespace model
