@@ -26,7 +26,7 @@ namespace {
 constexpr int exit_usage = 2;
 
 const char* const calibrate_usage =
-    "usage: pycroscope calibrate [--backend NAME] [--runs N]\n"
+    "usage: pycroscope calibrate [--backend NAME] [--attempts N]\n"
     "\n"
     "Measures what profiling costs on this machine and Python, and how well it is\n"
     "compensated: the clock's source, resolution and cost per read; the cost of one\n"
@@ -34,12 +34,12 @@ const char* const calibrate_usage =
     "measures it at start and subtracts it; and an accuracy check: functions of known\n"
     "cost (10 us to 10 ms, some calling thousands of empty functions, under a deep\n"
     "recursion), their self time per call unprofiled against what the profile reports,\n"
-    "with and without compensation.\n"
+    "with and without compensation (per function, the fastest of a few attempts).\n"
     "\n"
     "options:\n"
     "  --backend NAME     the accuracy check's backend: auto (default), eval_frame, profile,\n"
     "                     monitoring (3.12+)\n"
-    "  --runs N           traced runs of the accuracy workload, 1..100 (default 3)\n"
+    "  --attempts N       attempts of the accuracy check, 1..100 (default 5)\n"
     "  -h, --help         show this help\n"
     "\n"
     "exit status: 0; 1 when the interpreter or a measurement failed; 2 for a usage error\n";
@@ -105,15 +105,16 @@ void print_overheads() {
     }
 }
 
-bool print_accuracy(pycroscope::python::Backend backend, int runs) {
+bool print_accuracy(pycroscope::python::Backend backend, int attempts) {
     using namespace pycroscope::python;
-    const AccuracyCheck check = check_accuracy(backend, runs);
+    const AccuracyCheck check = check_accuracy(backend, attempts);
     if (!check.error.empty()) {
         std::fprintf(stderr, "pycroscope calibrate: the accuracy check failed: %s\n", check.error.c_str());
         return false;
     }
-    std::printf("\naccuracy check (backend %s, %.1f ns per event subtracted; self time per call, %d traced runs)\n",
-                to_string(check.overhead.backend), check.overhead.ns_per_event, runs);
+    std::printf("\naccuracy check (backend %s, %.1f ns per event subtracted; self time per call, fastest of %d "
+                "attempts)\n",
+                to_string(check.overhead.backend), check.overhead.ns_per_event, attempts);
     std::printf("  %-12s %9s %13s %15s %8s %13s %8s\n", "function", "children", "unprofiled", "compensated", "error",
                 "raw", "error");
     double worst_compensated = 0.0;
@@ -151,7 +152,7 @@ bool start_interpreter() {
 } // namespace
 
 const char* const calibrate_command_overview =
-    "  pycroscope calibrate [--backend NAME] [--runs N]\n"
+    "  pycroscope calibrate [--backend NAME] [--attempts N]\n"
     "                     the clock, each backend's cost per event, and compensation's accuracy\n";
 
 bool is_calibrate_command(int argc, char** argv) { return argc >= 2 && std::string_view(argv[1]) == "calibrate"; }
@@ -159,7 +160,7 @@ bool is_calibrate_command(int argc, char** argv) { return argc >= 2 && std::stri
 int run_calibrate_command(int argc, char** argv) {
     using pycroscope::python::Backend;
     Backend backend = Backend::automatic;
-    int runs = 3;
+    int attempts = 5;
     for (int i = 2; i < argc; ++i) {
         const std::string_view arg = argv[i];
         std::string value;
@@ -184,17 +185,17 @@ int run_calibrate_command(int argc, char** argv) {
             }
             continue;
         }
-        found = pycroscope_cli::option_value(argc, argv, i, "--runs", value);
+        found = pycroscope_cli::option_value(argc, argv, i, "--attempts", value);
         if (found < 0) {
-            return usage_error("--runs needs a number from 1 to 100");
+            return usage_error("--attempts needs a number from 1 to 100");
         }
         if (found > 0) {
             char* end = nullptr;
             const long n = std::strtol(value.c_str(), &end, 10);
             if (value.empty() || *end != '\0' || n < 1 || n > 100) {
-                return usage_error("--runs needs a number from 1 to 100");
+                return usage_error("--attempts needs a number from 1 to 100");
             }
-            runs = static_cast<int>(n);
+            attempts = static_cast<int>(n);
             continue;
         }
         return usage_error("unknown option '" + std::string(arg) + "'");
@@ -207,7 +208,7 @@ int run_calibrate_command(int argc, char** argv) {
         std::printf("pycroscope calibrate (Python %s)\n\n", PY_VERSION);
         print_clock();
         print_overheads();
-        ok = print_accuracy(backend, runs);
+        ok = print_accuracy(backend, attempts);
     } catch (const std::exception& error) {
         std::fprintf(stderr, "pycroscope calibrate: %s\n", error.what());
         ok = false;

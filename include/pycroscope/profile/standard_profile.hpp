@@ -244,7 +244,12 @@ public:
         if (!probe_) {
             measure_untraced(); // the tracer was deferred: it is not installed yet
         }
-        session_.collector<PythonTracer>().attach();
+        try {
+            session_.collector<PythonTracer>().attach();
+        } catch (...) {
+            probe_.reset(); // with the GIL
+            throw;
+        }
         calibrate();
         session_.collector<Sampler>().attach();
         SessionCore& core = session_.core();
@@ -469,9 +474,8 @@ private:
 
     static std::size_t top_answers(std::size_t top) { return std::min<std::size_t>(top, 5); }
 
-    // The traced half of the calibration, with the tracer attached; the
-    // result goes to the profile model (and session.json) or says why not.
-    // The untraced half, before the tracer is installed (GIL held).
+    // Overhead compensation (docs/calibration.md). The untraced half of the
+    // calibration, before the tracer is installed (GIL held).
     void measure_untraced() {
         untraced_ = -1.0;
         if (options_.compensate_overhead && !options_.sample) {
@@ -479,6 +483,8 @@ private:
             untraced_ = probe_->ok() ? probe_->ns_per_call(calibration_options_) : -1.0;
         }
     }
+    // The traced half, with the tracer attached; the result goes to the
+    // profile model (and session.json), or the note says why not.
     void calibrate() {
         std::unique_ptr<OverheadProbe> probe = std::move(probe_);
         const double untraced = untraced_;

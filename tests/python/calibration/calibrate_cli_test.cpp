@@ -43,7 +43,7 @@ protected:
 };
 
 TEST_F(CalibrateCliTest, PrintsClockBackendsAndAccuracy) {
-    const ProcessResult run = run_process({cli, "calibrate", "--runs", "1"}, dir_);
+    const ProcessResult run = run_process({cli, "calibrate", "--attempts", "1"}, dir_);
     ASSERT_EQ(run.status, 0) << run.err;
     for (const char* text : {"clock\n", "  source ", "  resolution ", "  cost per read ", "per-event overhead",
                              "ns/event", "accuracy check", "fixed_10us", "fixed_10ms", "fan_1ms", "compensated",
@@ -63,7 +63,7 @@ TEST_F(CalibrateCliTest, PrintsClockBackendsAndAccuracy) {
 }
 
 TEST_F(CalibrateCliTest, BackendOptionPicksTheCheckedBackend) {
-    const ProcessResult run = run_process({cli, "calibrate", "--runs=1", "--backend", "profile"}, dir_);
+    const ProcessResult run = run_process({cli, "calibrate", "--attempts=1", "--backend", "profile"}, dir_);
     ASSERT_EQ(run.status, 0) << run.err;
     EXPECT_NE(run.out.find("accuracy check (backend profile,"), std::string::npos) << run.out;
 }
@@ -71,9 +71,9 @@ TEST_F(CalibrateCliTest, BackendOptionPicksTheCheckedBackend) {
 TEST_F(CalibrateCliTest, BadFlagsAreUsageErrors) {
     for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
              {cli, "calibrate", "--no-such-flag"},
-             {cli, "calibrate", "--runs"},
-             {cli, "calibrate", "--runs", "0"},
-             {cli, "calibrate", "--runs", "many"},
+             {cli, "calibrate", "--attempts"},
+             {cli, "calibrate", "--attempts", "0"},
+             {cli, "calibrate", "--attempts", "many"},
              {cli, "calibrate", "--backend", "turbo"},
              {cli, "calibrate", "extra"},
          }) {

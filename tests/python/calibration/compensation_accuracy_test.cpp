@@ -173,7 +173,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, CompensationAccuracyTest, ::testing::Values(true
 TEST(CompensationAccuracyCheckTest, EveryBackendRunsTheCheck) {
     pycroscope_test::ensure_python();
     for (const python::Backend backend : python::available_backends()) {
-        const python::AccuracyCheck check = python::check_accuracy(backend, 1);
+        const python::AccuracyCheck check = python::check_accuracy(backend, 2);
         ASSERT_TRUE(check.error.empty()) << python::to_string(backend) << ": " << check.error;
         EXPECT_EQ(check.overhead.backend, backend);
         ASSERT_EQ(check.compensated.size(), 5u);
