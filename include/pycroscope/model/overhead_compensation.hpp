@@ -14,11 +14,17 @@
 // than the bias (noise, or a cost below the average) the later event keeps
 // the earlier one's time, so no duration goes negative. Lines are shifted
 // with the calls but their own events are not counted: their cost is not measured.
+//
+// A profile records its bias in the event stream, as a counter event of
+// overhead_bias_location on the calibrating thread (value: ns per event), so
+// that a capture replayed later is compensated exactly as the live run was.
 
 #include "pycroscope/core/event.hpp"
+#include "pycroscope/core/source_location.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace pycroscope {
@@ -31,6 +37,27 @@ struct OverheadBias {
     double untraced_ns_per_call = 0.0;
     double traced_ns_per_call = 0.0;
 };
+
+// The counter whose events carry the bias (ns per event).
+inline constexpr SourceLocation overhead_bias_location{"pycroscope.overhead_ns_per_event", "", "", 0,
+                                                       LocationKind::counter};
+
+// An event setting the bias: by name, as a replay has its own locations.
+inline bool is_overhead_bias_event(const Event& e) noexcept {
+    if (e.kind != EventKind::counter) {
+        return false;
+    }
+    const SourceLocation* location = e.location();
+    return location == &overhead_bias_location ||
+           (location != nullptr && location->kind == LocationKind::counter && location->name != nullptr &&
+            std::strcmp(location->name, overhead_bias_location.name) == 0);
+}
+
+inline double overhead_bias_value(const Event& e) noexcept {
+    double value;
+    std::memcpy(&value, &e.payload, sizeof value);
+    return value;
+}
 
 // True for the events whose hook cost the bias stands for.
 constexpr bool is_compensated_event(const Event& e) noexcept {

@@ -17,8 +17,9 @@
 // tree child); the state grows with distinct functions, pairs and paths,
 // never with the run's length.
 //
-// With set_overhead(), every timestamp is first compensated for the tracer's
-// own cost (model/overhead_compensation.hpp); call counts are unchanged.
+// With set_overhead(), or from an overhead bias event in the stream on,
+// every timestamp is first compensated for the tracer's own cost
+// (model/overhead_compensation.hpp); call counts are unchanged.
 
 #include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/core/event_processor.hpp"
@@ -74,12 +75,7 @@ public:
     void set_overhead(const OverheadBias& bias) {
         std::lock_guard<std::mutex> lock(mutex_);
         bias_ = bias;
-        for (auto& slot : threads_) {
-            if (slot) {
-                compensated_ += slot->shift.ticks_per_event() > 0.0 ? slot->shift.counted() : 0;
-                slot->shift = make_shift();
-            }
-        }
+        restart_shifts();
     }
     const OverheadBias& overhead() const noexcept { return bias_; }
     // Traced events whose cost was subtracted (valid after close()).
@@ -132,6 +128,12 @@ public:
                 break;
             case EventKind::sample:
             case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
+            case EventKind::counter:
+                if (is_overhead_bias_event(e)) {
+                    bias_.ns_per_event = overhead_bias_value(e);
+                    restart_shifts();
+                }
+                break;
             default: break;
             }
         }
@@ -192,6 +194,15 @@ private:
         LineProfile lines;
         OverheadShift shift;
     };
+    // Every thread counts its events from here, with the current bias.
+    void restart_shifts() {
+        for (auto& slot : threads_) {
+            if (slot) {
+                compensated_ += slot->shift.ticks_per_event() > 0.0 ? slot->shift.counted() : 0;
+                slot->shift = make_shift();
+            }
+        }
+    }
     OverheadShift make_shift() const {
         const double ns_per_tick = info_.calibration.ns_per_tick;
         return OverheadShift(bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0);

@@ -6,6 +6,7 @@
 #include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/capture/capture_sink.hpp"
 #include "pycroscope/core/session.hpp"
+#include "pycroscope/core/zone.hpp"
 #include "pycroscope/model/call_size_model.hpp"
 #include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/report/terminal_summary.hpp"
@@ -166,7 +167,7 @@ public:
                 sinks::add_complexity_section(*json_, options_.complexity_function, *call_size_model_);
             }
             if (!options_.sample) {
-                sinks::add_compensation_section(*json_, *profile_model_, &compensation_note_);
+                sinks::add_compensation_section(*json_, *profile_model_, &measured_bias_, &compensation_note_);
             }
             sinks::add_answer_sections(*json_, answers_, options_.patterns);
             add_file(json_);
@@ -489,6 +490,7 @@ private:
         std::unique_ptr<OverheadProbe> probe = std::move(probe_);
         const double untraced = untraced_;
         overhead_ = OverheadMeasurement{};
+        measured_bias_ = model::OverheadBias{};
         profile_model_->set_overhead(model::OverheadBias{});
         if (!probe) {
             compensation_note_ = options_.sample ? "sampling mode" : "turned off";
@@ -505,8 +507,13 @@ private:
             return;
         }
         compensation_note_ = overhead_.ns_per_event > 0.0 ? "" : "the measured cost per event was not above zero";
-        profile_model_->set_overhead(model::OverheadBias{overhead_.ns_per_event, to_string(running),
-                                                         overhead_.untraced_ns_per_call, overhead_.traced_ns_per_call});
+        measured_bias_ = model::OverheadBias{overhead_.ns_per_event, to_string(running), overhead_.untraced_ns_per_call,
+                                             overhead_.traced_ns_per_call};
+        // In the stream, so the profile model applies it from here on, and a
+        // capture replayed later does the same.
+        if (overhead_.ns_per_event > 0.0) {
+            pycroscope::counter(&model::overhead_bias_location, overhead_.ns_per_event);
+        }
     }
 
     // Runs at the first section that needs them, on the thread that stops
@@ -548,6 +555,7 @@ private:
     std::unique_ptr<OverheadProbe> probe_; // between the untraced and traced halves
     double untraced_ = -1.0;
     OverheadMeasurement overhead_;
+    model::OverheadBias measured_bias_; // what overhead_ gave, for session.json
     std::string compensation_note_ = "not measured"; // why there is no compensation
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;

@@ -21,11 +21,14 @@ namespace sinks {
 
 constexpr const char* compensation_section_key = "overhead_compensation";
 
-// reason: why there is no compensation; read at close, so it may be set after this call.
+// measured: what the calibration gave (backend, timings); reason: why there
+// is no compensation. Both read at close, so they may be set after this
+// call. Whether it is enabled, and with what bias, is the builder's.
 inline void add_compensation_section(JsonSummarySink& sink, const model::ProfileBuilder& builder,
-                                     const std::string* reason) {
-    sink.add_section(compensation_section_key, [&builder, reason](JsonWriter& json, const SessionSummary&) {
-        const model::OverheadBias& bias = builder.overhead();
+                                     const model::OverheadBias* measured, const std::string* reason) {
+    sink.add_section(compensation_section_key, [&builder, measured, reason](JsonWriter& json, const SessionSummary&) {
+        model::OverheadBias bias = measured != nullptr ? *measured : builder.overhead();
+        bias.ns_per_event = builder.overhead().ns_per_event;
         const bool enabled = bias.ns_per_event > 0.0;
         json.begin_object().field("enabled", enabled);
         if (!bias.backend.empty()) {
