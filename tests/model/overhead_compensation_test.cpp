@@ -180,6 +180,43 @@ TEST(OverheadCompensationTest, BiasSetMidRunCountsFromThere) {
     EXPECT_EQ(run.builder->compensated_events(), 3u);
 }
 
+Event bias_event(std::uint64_t t, const SourceLocation& l, double ns) {
+    return Event{t, location_id(&l), double_bits(ns), 0, EventKind::counter, 0, 0};
+}
+
+TEST(OverheadCompensationTest, BiasEventInTheStreamStartsCompensation) {
+    // As a live run records it, and as a replay reads it back: the same
+    // counter name at another address.
+    constexpr SourceLocation replayed{"pycroscope.overhead_ns_per_event", "", "", 0, LocationKind::counter};
+    for (const SourceLocation* location : {&model::overhead_bias_location, &replayed}) {
+        Feed run;
+        std::vector<Event> events{bias_event(0, *location, 10.0)};
+        for (const Event& e : two_children()) {
+            events.push_back(e);
+        }
+        run.feed(1, events);
+        const Profile& p = run.finish();
+        EXPECT_EQ(fn(p, "main").inclusive, 350u);
+        EXPECT_EQ(fn(p, "main").self, 260u);
+        EXPECT_EQ(fn(p, "g").self, 50u);
+        EXPECT_DOUBLE_EQ(run.builder->overhead().ns_per_event, 10.0);
+        EXPECT_EQ(run.builder->compensated_events(), 6u);
+    }
+}
+
+TEST(OverheadCompensationTest, OtherCountersAreNotBiasEvents) {
+    constexpr SourceLocation other{"rss_mb", "", "", 0, LocationKind::counter};
+    Feed run;
+    std::vector<Event> events{bias_event(0, other, 10.0)};
+    for (const Event& e : two_children()) {
+        events.push_back(e);
+    }
+    run.feed(1, events);
+    const Profile& p = run.finish();
+    EXPECT_EQ(fn(p, "main").inclusive, 400u);
+    EXPECT_EQ(run.builder->compensated_events(), 0u);
+}
+
 TEST(OverheadCompensationTest, BiasInNanosecondsIsConvertedToTicks) {
     Feed run;
     run.summary.info.calibration.ns_per_tick = 0.5; // 2 ticks per ns
