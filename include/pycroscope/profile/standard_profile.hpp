@@ -5,8 +5,8 @@
 
 #include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/capture/capture_sink.hpp"
+#include "pycroscope/core/recorder.hpp"
 #include "pycroscope/core/session.hpp"
-#include "pycroscope/core/zone.hpp"
 #include "pycroscope/model/call_size_model.hpp"
 #include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/report/terminal_summary.hpp"
@@ -512,7 +512,7 @@ private:
         // In the stream, so the profile model applies it from here on, and a
         // capture replayed later does the same.
         if (overhead_.ns_per_event > 0.0) {
-            pycroscope::counter(&model::overhead_bias_location, overhead_.ns_per_event);
+            pycroscope::record(EventKind::counter, &model::overhead_bias_location, double_bits(overhead_.ns_per_event));
         }
     }
 
