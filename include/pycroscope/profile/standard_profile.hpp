@@ -509,11 +509,7 @@ private:
         compensation_note_ = overhead_.ns_per_event > 0.0 ? "" : "the measured cost per event was not above zero";
         measured_bias_ = model::OverheadBias{overhead_.ns_per_event, to_string(running), overhead_.untraced_ns_per_call,
                                              overhead_.traced_ns_per_call};
-        // In the stream, so the profile model applies it from here on, and a
-        // capture replayed later does the same.
-        if (overhead_.ns_per_event > 0.0) {
-            pycroscope::record(EventKind::counter, &model::overhead_bias_location, double_bits(overhead_.ns_per_event));
-        }
+        profile_model_->set_overhead(measured_bias_);
     }
 
     // Runs at the first section that needs them, on the thread that stops
