@@ -15,9 +15,9 @@
 // the earlier one's time, so no duration goes negative. Lines are shifted
 // with the calls but their own events are not counted: their cost is not measured.
 //
-// A profile records its bias in the event stream, as a counter event of
-// overhead_bias_location on the calibrating thread (value: ns per event), so
-// that a capture replayed later is compensated exactly as the live run was.
+// A bias can also come in the event stream, as a counter event of
+// overhead_bias_location (value: ns per event), for captures; StandardProfile
+// does not record it yet (docs/calibration.md).
 
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/source_location.hpp"
