@@ -45,6 +45,7 @@
 #include "pycroscope/model/gc_model.hpp"
 #include "pycroscope/model/import_model.hpp"
 #include "pycroscope/model/io_model.hpp"
+#include "pycroscope/model/overhead_compensation.hpp"
 
 #include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/analysis/findings.hpp"
@@ -69,6 +70,7 @@
 #include "pycroscope/sinks/atomic_file.hpp"
 #include "pycroscope/sinks/base_sink.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/compensation_section.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
 #include "pycroscope/sinks/function_entries.hpp"

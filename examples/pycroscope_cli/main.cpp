@@ -6,6 +6,7 @@
 //   pycroscope report | export ...   a recorded capture, replayed (replay_commands.cpp)
 //   pycroscope list | show | compare | history | export-session | import-session,
 //   profile --runs N ...             the session store (store_commands.cpp)
+//   pycroscope calibrate             the clock, each backend's cost, compensation (calibrate_command.cpp)
 //
 // The script runs in an embedded interpreter (the libpython this binary links)
 // configured like the real `python3`: sys.executable is that interpreter,
@@ -42,6 +43,7 @@
 
 #include "pattern_flags.hpp"
 #include "option_value.hpp"
+#include "calibrate_command.hpp"
 #include "replay_commands.hpp"
 #include "store_commands.hpp"
 
@@ -119,6 +121,8 @@ const char* const usage_text =
     "                     capture.pycro is the compact binary capture), chrome (trace.json), perfetto,\n"
     "                     speedscope, pprof, callgrind (see docs/exporters.md)\n"
     "  --backend NAME     auto (default), eval_frame, profile or monitoring (3.12+)\n"
+    "  --no-compensation  keep the tracer's own cost in the times (by default its cost per event is\n"
+    "                     measured at start and subtracted; session.json \"overhead_compensation\")\n"
     "  --on-conflict POLICY  when the script sets its own profile/trace function (sys.setprofile,\n"
     "                     sys.settrace, threading.settrace, a debugger, doctest): chain (default: both\n"
     "                     run, the script behaves as under python3), step_aside (that thread goes\n"
@@ -176,8 +180,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
         std::printf("commands:\n"
                     "  pycroscope profile [OPTIONS] SCRIPT [ARGS...]\n"
                     "                     runs SCRIPT and profiles it (below)\n"
-                    "%s%s\n",
-                    replay_commands_overview, store_commands_overview);
+                    "%s%s%s\n",
+                    replay_commands_overview, store_commands_overview, calibrate_command_overview);
         print_usage(stdout);
         return 0;
     }
@@ -187,7 +191,7 @@ int parse(int argc, char** argv, Command& command, bool& done) {
     }
     if (verb != "profile") {
         return usage_error("unknown command '" + std::string(verb) + "' (commands: profile, report, export, list, show, "
-                           "export-session, import-session, compare, history)");
+                           "export-session, import-session, compare, history, calibrate)");
     }
     pycroscope::profile::ProfileOptions& options = command.options;
     bool line_flag = false;
@@ -239,6 +243,8 @@ int parse(int argc, char** argv, Command& command, bool& done) {
                 return usage_error("--memory-sample needs a number of bytes (0: every allocation)");
             }
             options.memory_sample_bytes = bytes;
+        } else if (arg == "--no-compensation") {
+            options.compensate_overhead = false;
         } else if (arg == "--no-gc") {
             options.gc = false;
         } else if (arg == "--no-imports") {
@@ -657,6 +663,9 @@ std::string virtualenv_python() {
 } // namespace
 
 int main(int argc, char** argv) {
+    if (is_calibrate_command(argc, argv)) {
+        return run_calibrate_command(argc, argv); // an interpreter of its own, no script
+    }
     if (argc >= 2 && is_replay_command(argv[1])) {
         return run_replay_command(argc, argv); // no interpreter: the capture is replayed
     }

@@ -16,12 +16,17 @@
 // work is a few array updates and at most two hash lookups (function and
 // tree child); the state grows with distinct functions, pairs and paths,
 // never with the run's length.
+//
+// With set_overhead(), or from an overhead bias event in the stream on,
+// every timestamp is first compensated for the tracer's own cost
+// (model/overhead_compensation.hpp); call counts are unchanged.
 
 #include "pycroscope/model/sample_profile.hpp"
 #include "pycroscope/core/event_processor.hpp"
 #include "pycroscope/core/location_tree.hpp"
 #include "pycroscope/core/span_stack.hpp"
 #include "pycroscope/model/line_profile.hpp"
+#include "pycroscope/model/overhead_compensation.hpp"
 #include "pycroscope/model/pair_ids.hpp"
 #include "pycroscope/model/profile.hpp"
 
@@ -78,6 +83,18 @@ public:
     // Valid after close() of a traced run with keep_thread_paths(true).
     const std::vector<ThreadPaths>& thread_paths() const noexcept { return thread_paths_; }
 
+    // The tracer's cost per traced event, subtracted from every later event
+    // of every thread (OverheadShift); ns_per_event 0 turns it off. Kept
+    // across runs; events already fed keep their times.
+    void set_overhead(const OverheadBias& bias) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        bias_ = bias;
+        restart_shifts();
+    }
+    const OverheadBias& overhead() const noexcept { return bias_; }
+    // Traced events whose cost was subtracted (valid after close()).
+    std::uint64_t compensated_events() const noexcept { return compensated_; }
+
     // Forgets everything fed so far; info gives the clock of the next run.
     void reset(const SessionInfo& info) {
         info_ = info;
@@ -95,13 +112,15 @@ public:
         max_depth_ = 0;
         last_location_ = nullptr;
         last_function_ = no_index;
+        compensated_ = 0;
     }
 
     // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
     void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
         ThreadState& state = thread_state(thread);
         for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
+            Event e = events[i];
+            e.timestamp = state.shift.apply(e);
             switch (e.kind) {
             case EventKind::py_call:
             case EventKind::c_call:
@@ -124,6 +143,12 @@ public:
                 break;
             case EventKind::sample:
             case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
+            case EventKind::counter:
+                if (is_overhead_bias_event(e)) {
+                    bias_.ns_per_event = overhead_bias_value(e);
+                    restart_shifts();
+                }
+                break;
             default: break;
             }
         }
@@ -186,7 +211,21 @@ private:
         LineProfile lines;
         LocationTree paths;                     // keep_thread_paths
         std::vector<std::uint64_t> path_self;   // by node of paths, in ticks
+        OverheadShift shift;
     };
+    // Every thread counts its events from here, with the current bias.
+    void restart_shifts() {
+        for (auto& slot : threads_) {
+            if (slot) {
+                compensated_ += slot->shift.ticks_per_event() > 0.0 ? slot->shift.counted() : 0;
+                slot->shift = make_shift();
+            }
+        }
+    }
+    OverheadShift make_shift() const {
+        const double ns_per_tick = info_.calibration.ns_per_tick;
+        return OverheadShift(bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0);
+    }
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
             threads_.resize(thread.index + 1);
@@ -195,6 +234,7 @@ private:
         if (!slot) {
             slot = std::make_unique<ThreadState>();
             slot->index = thread.index;
+            slot->shift = make_shift();
         }
         slot->os_tid = thread.os_tid;
         slot->name = thread.name;
@@ -347,6 +387,7 @@ private:
                 leave(state, top.location, state.last);
             }
             state.lines.finish(state.last, line_table_);
+            compensated_ += state.shift.ticks_per_event() > 0.0 ? state.shift.counted() : 0;
             profile_.unmatched_ends += state.stack.unmatched_ends();
         }
         (void)summary;
@@ -577,6 +618,8 @@ private:
     std::vector<ThreadPaths> thread_paths_;
     const SourceLocation* last_location_ = nullptr;
     std::uint32_t last_function_ = no_index;
+    OverheadBias bias_;
+    std::uint64_t compensated_ = 0;
 };
 
 } // namespace model

@@ -24,7 +24,7 @@ namespace pydetail = ::pycroscope::python::detail;
 // Reads the keyword arguments of pycroscope.profile(**options) for the
 // default handler. Accepted: output_dir (str/PathLike/None), the modes
 // minimal and full, lines, c_calls, memory, exceptions (bools), memory_sample
-// (bytes), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
+// (bytes), compensate (bool: subtract the tracer's own cost), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
 // or an iterable of those names), sample, rate, and the pattern pass's
 // patterns (bool or the command's --patterns list), pattern_severity and
 // patterns_include_libraries. GIL held.
@@ -45,6 +45,8 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
             result.minimal = pydetail::truth_arg(value);
         } else if (name == "full") {
             result.full = pydetail::truth_arg(value);
+        } else if (name == "compensate") {
+            result.compensate_overhead = pydetail::truth_arg(value);
         } else if (name == "memory") {
             if (value != Py_None) {
                 result.memory = pydetail::truth_arg(value);
@@ -164,7 +166,7 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
         } else {
             throw OptionError("profile() got an unexpected keyword argument '" + name +
                               "' (accepted: output_dir, minimal, full, lines, c_calls, memory, memory_sample, exceptions, "
-                              "backend, sinks, sample, rate, "
+                              "backend, sinks, sample, rate, compensate, "
                               "patterns, pattern_severity, patterns_include_libraries)");
         }
     }

@@ -44,6 +44,11 @@ struct ProfileOptions {
     std::optional<bool> lines;   // line events (profile backend with a trace function); default: full
     std::optional<bool> c_calls; // C calls (profile or monitoring backend); default: full, unless backend eval_frame
     Backend backend = Backend::automatic;
+    // Overhead compensation: the tracer's cost per event is measured when it
+    // attaches (python/calibration/overhead_calibration.hpp) and subtracted
+    // from self and inclusive times (model/overhead_compensation.hpp);
+    // session.json "overhead_compensation" says what was subtracted.
+    bool compensate_overhead = true;
     // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
     python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
     // By default the outputs that fit a person's disk: every event goes to the

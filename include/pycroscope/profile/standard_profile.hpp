@@ -5,6 +5,7 @@
 
 #include "pycroscope/analysis/answers.hpp"
 #include "pycroscope/capture/capture_sink.hpp"
+#include "pycroscope/core/recorder.hpp"
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/model/call_size_model.hpp"
 #include "pycroscope/model/profile_builder.hpp"
@@ -13,6 +14,7 @@
 #include "pycroscope/profile/profile_options.hpp"
 #include "pycroscope/report/terminal_text.hpp"
 #include "pycroscope/python/analysis/source_findings.hpp"
+#include "pycroscope/python/calibration/overhead_calibration.hpp"
 #include "pycroscope/python/exceptions/exception_collector.hpp"
 #include "pycroscope/python/gc/gc_collector.hpp"
 #include "pycroscope/python/imports/import_collector.hpp"
@@ -26,6 +28,7 @@
 #include "pycroscope/report/markdown_report.hpp"
 #include "pycroscope/sinks/answer_sections.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/compensation_section.hpp"
 #include "pycroscope/sinks/complexity_section.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
@@ -166,6 +169,9 @@ public:
             if (call_size_model_) {
                 sinks::add_complexity_section(*json_, options_.complexity_function, *call_size_model_);
             }
+            if (!options_.sample) {
+                sinks::add_compensation_section(*json_, *profile_model_, &measured_bias_, &compensation_note_);
+            }
             sinks::add_answer_sections(*json_, answers_, options_.patterns);
             add_file(json_);
         }
@@ -218,7 +224,16 @@ public:
         if (call_size_model_) {
             watch_function(options_.complexity_function, options_.script); // before the script's code is seen
         }
-        session_.start();
+        probe_.reset();
+        if (Py_IsInitialized()) {
+            measure_untraced(); // the tracer installs as the session starts
+        }
+        try {
+            session_.start();
+        } catch (...) {
+            probe_.reset(); // with the GIL, which start() holds
+            throw;
+        }
         if (Py_IsInitialized()) {
             attach_python();
         }
@@ -230,7 +245,16 @@ public:
             return;
         }
         attached_ = true;
-        session_.collector<PythonTracer>().attach();
+        if (!probe_) {
+            measure_untraced(); // the tracer was deferred: it is not installed yet
+        }
+        try {
+            session_.collector<PythonTracer>().attach();
+        } catch (...) {
+            probe_.reset(); // with the GIL
+            throw;
+        }
+        calibrate();
         session_.collector<Sampler>().attach();
         SessionCore& core = session_.core();
         start_late(session_.collector<ExceptionCollector>(), exceptions_, core);
@@ -238,6 +262,8 @@ public:
         start_late(session_.collector<ImportCollector>(), options_.imports, core);
         start_late(session_.collector<IoCollector>(), options_.io, core);
     }
+    // The tracer's cost measured at attach (valid when compensation is on).
+    const OverheadMeasurement& overhead() const noexcept { return overhead_; }
     // Throws SinkError (after writing every output it could) when one failed.
     SessionSummary stop() {
         struct Unwatch {
@@ -452,6 +478,43 @@ private:
 
     static std::size_t top_answers(std::size_t top) { return std::min<std::size_t>(top, 5); }
 
+    // Overhead compensation (docs/calibration.md). The untraced half of the
+    // calibration, before the tracer is installed (GIL held).
+    void measure_untraced() {
+        untraced_ = -1.0;
+        if (options_.compensate_overhead && !options_.sample) {
+            probe_ = std::make_unique<OverheadProbe>();
+            untraced_ = probe_->ok() ? probe_->ns_per_call(calibration_options_) : -1.0;
+        }
+    }
+    // The traced half, with the tracer attached; the result goes to the
+    // profile model (and session.json), or the note says why not.
+    void calibrate() {
+        std::unique_ptr<OverheadProbe> probe = std::move(probe_);
+        const double untraced = untraced_;
+        overhead_ = OverheadMeasurement{};
+        measured_bias_ = model::OverheadBias{};
+        profile_model_->set_overhead(model::OverheadBias{});
+        if (!probe) {
+            compensation_note_ = options_.sample ? "sampling mode" : "turned off";
+            return;
+        }
+        if (!probe->ok()) {
+            compensation_note_ = probe->error();
+            return;
+        }
+        const Backend running = session_.collector<PythonTracer>().backend();
+        overhead_ = overhead_from(running, calibration_options_, untraced, probe->traced_ns_per_call(calibration_options_));
+        if (!overhead_.valid) {
+            compensation_note_ = overhead_.error;
+            return;
+        }
+        compensation_note_ = overhead_.ns_per_event > 0.0 ? "" : "the measured cost per event was not above zero";
+        measured_bias_ = model::OverheadBias{overhead_.ns_per_event, to_string(running), overhead_.untraced_ns_per_call,
+                                             overhead_.traced_ns_per_call};
+        profile_model_->set_overhead(measured_bias_);
+    }
+
     // Runs at the first section that needs them, on the thread that stops
     // the session (which holds, or can take, the GIL).
     analysis::Answers compute_answers(const SessionSummary& summary) const {
@@ -487,6 +550,12 @@ private:
     std::shared_ptr<model::CallSizeModel> call_size_model_; // --complexity
     bool exceptions_ = false; // exception collection resolved from the options
     bool attached_ = false;
+    CalibrationOptions calibration_options_;
+    std::unique_ptr<OverheadProbe> probe_; // between the untraced and traced halves
+    double untraced_ = -1.0;
+    OverheadMeasurement overhead_;
+    model::OverheadBias measured_bias_; // what overhead_ gave, for session.json
+    std::string compensation_note_ = "not measured"; // why there is no compensation
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;
     std::vector<Output> outputs_; // in files_'s order

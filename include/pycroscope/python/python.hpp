@@ -25,3 +25,6 @@
 #include "pycroscope/python/exceptions/exception_collector.hpp"
 #include "pycroscope/python/runtime/shutdown.hpp"
 #include "pycroscope/python/module/module.hpp"
+#include "pycroscope/python/calibration/overhead_calibration.hpp"
+#include "pycroscope/python/calibration/accuracy_workload.hpp"
+#include "pycroscope/python/calibration/accuracy_check.hpp"
