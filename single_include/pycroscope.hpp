@@ -5413,6 +5413,10 @@ private:
 // work is a few array updates and at most two hash lookups (function and
 // tree child); the state grows with distinct functions, pairs and paths,
 // never with the run's length.
+//
+// With set_overhead(), or from an overhead bias event in the stream on,
+// every timestamp is first compensated for the tracer's own cost
+// (model/overhead_compensation.hpp); call counts are unchanged.
 
 // ---- begin pycroscope/model/line_profile.hpp ----
 // Per-line hits and time from py_line events, as line_profiler reports them:
@@ -5516,6 +5520,108 @@ private:
 } // namespace model
 } // namespace pycroscope
 // ---- end pycroscope/model/line_profile.hpp ----
+// ---- begin pycroscope/model/overhead_compensation.hpp ----
+// Subtracts the tracer's own cost from a thread's timeline.
+//
+// Every traced event (a call or return recorded by a tracing hook) costs
+// about the same time, some before its timestamp is read and some after.
+// Shifting each event of a thread back by bias x (traced events before it on
+// that thread) removes exactly that cost from every interval: a span that
+// contains k traced events loses k x bias, so a function's self time loses
+// the cost of its own call and return and of each child's call and return,
+// and its children's inclusive times lose theirs. The bias is measured at
+// start (python/calibration/overhead_calibration.hpp).
+//
+// Timestamps never go backwards: where the gap between two events is shorter
+// than the bias (noise, or a cost below the average) the later event keeps
+// the earlier one's time, so no duration goes negative. Lines are shifted
+// with the calls but their own events are not counted: their cost is not measured.
+//
+// A bias can also come in the event stream, as a counter event of
+// overhead_bias_location (value: ns per event), for captures; StandardProfile
+// does not record it yet (docs/calibration.md).
+
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace pycroscope {
+namespace model {
+
+// The per-event cost subtracted from a run, and the measurement it came from.
+struct OverheadBias {
+    double ns_per_event = 0.0; // 0: no compensation
+    std::string backend;       // the tracing backend it was measured on
+    double untraced_ns_per_call = 0.0;
+    double traced_ns_per_call = 0.0;
+};
+
+// The counter whose events carry the bias (ns per event).
+inline constexpr SourceLocation overhead_bias_location{"pycroscope.overhead_ns_per_event", "", "", 0,
+                                                       LocationKind::counter};
+
+// An event setting the bias: by name, as a replay has its own locations.
+inline bool is_overhead_bias_event(const Event& e) noexcept {
+    if (e.kind != EventKind::counter) {
+        return false;
+    }
+    const SourceLocation* location = e.location();
+    return location == &overhead_bias_location ||
+           (location != nullptr && location->kind == LocationKind::counter && location->name != nullptr &&
+            std::strcmp(location->name, overhead_bias_location.name) == 0);
+}
+
+inline double overhead_bias_value(const Event& e) noexcept {
+    double value;
+    std::memcpy(&value, &e.payload, sizeof value);
+    return value;
+}
+
+// True for the events whose hook cost the bias stands for.
+constexpr bool is_compensated_event(const Event& e) noexcept {
+    switch (e.kind) {
+    case EventKind::py_call:
+    case EventKind::py_return:
+    case EventKind::py_resume:
+    case EventKind::c_call:
+    case EventKind::c_return: return (e.flags & event_flags::synthetic) == 0;
+    default: return false;
+    }
+}
+
+// One thread's shift. ticks_per_event: the bias in the session's clock ticks.
+class OverheadShift {
+public:
+    OverheadShift() = default;
+    explicit OverheadShift(double ticks_per_event) : ticks_per_event_(std::max(0.0, ticks_per_event)) {}
+
+    // The event's compensated timestamp; call once per event, in the thread's order.
+    std::uint64_t apply(const Event& e) noexcept {
+        std::uint64_t t = e.timestamp;
+        if (ticks_per_event_ > 0.0) {
+            const auto shift = static_cast<std::uint64_t>(ticks_per_event_ * static_cast<double>(counted_) + 0.5);
+            t = t > shift ? t - shift : 0;
+            t = std::max(t, last_);
+            last_ = t;
+        }
+        counted_ += is_compensated_event(e) ? 1 : 0;
+        return t;
+    }
+
+    std::uint64_t counted() const noexcept { return counted_; }
+    double ticks_per_event() const noexcept { return ticks_per_event_; }
+
+private:
+    double ticks_per_event_ = 0.0;
+    std::uint64_t counted_ = 0; // compensated events seen
+    std::uint64_t last_ = 0;    // latest compensated timestamp
+};
+
+} // namespace model
+} // namespace pycroscope
+// ---- end pycroscope/model/overhead_compensation.hpp ----
 // ---- begin pycroscope/model/pair_ids.hpp ----
 // Ids of (a, b) pairs of small integers (a caller and its callee, a call-tree
 // node and a function), looked up on every call the drain thread processes.
@@ -5843,6 +5949,18 @@ public:
     // Valid after close() of a traced run with keep_thread_paths(true).
     const std::vector<ThreadPaths>& thread_paths() const noexcept { return thread_paths_; }
 
+    // The tracer's cost per traced event, subtracted from every later event
+    // of every thread (OverheadShift); ns_per_event 0 turns it off. Kept
+    // across runs; events already fed keep their times.
+    void set_overhead(const OverheadBias& bias) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        bias_ = bias;
+        restart_shifts();
+    }
+    const OverheadBias& overhead() const noexcept { return bias_; }
+    // Traced events whose cost was subtracted (valid after close()).
+    std::uint64_t compensated_events() const noexcept { return compensated_; }
+
     // Forgets everything fed so far; info gives the clock of the next run.
     void reset(const SessionInfo& info) {
         info_ = info;
@@ -5860,13 +5978,15 @@ public:
         max_depth_ = 0;
         last_location_ = nullptr;
         last_function_ = no_index;
+        compensated_ = 0;
     }
 
     // Feeds a run of one thread's events (for replay and tests; process() locks and calls this).
     void add(const ThreadInfo& thread, const Event* events, std::size_t count) {
         ThreadState& state = thread_state(thread);
         for (std::size_t i = 0; i < count; ++i) {
-            const Event& e = events[i];
+            Event e = events[i];
+            e.timestamp = state.shift.apply(e);
             switch (e.kind) {
             case EventKind::py_call:
             case EventKind::c_call:
@@ -5889,6 +6009,12 @@ public:
                 break;
             case EventKind::sample:
             case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
+            case EventKind::counter:
+                if (is_overhead_bias_event(e)) {
+                    bias_.ns_per_event = overhead_bias_value(e);
+                    restart_shifts();
+                }
+                break;
             default: break;
             }
         }
@@ -5951,7 +6077,21 @@ private:
         LineProfile lines;
         LocationTree paths;                     // keep_thread_paths
         std::vector<std::uint64_t> path_self;   // by node of paths, in ticks
+        OverheadShift shift;
     };
+    // Every thread counts its events from here, with the current bias.
+    void restart_shifts() {
+        for (auto& slot : threads_) {
+            if (slot) {
+                compensated_ += slot->shift.ticks_per_event() > 0.0 ? slot->shift.counted() : 0;
+                slot->shift = make_shift();
+            }
+        }
+    }
+    OverheadShift make_shift() const {
+        const double ns_per_tick = info_.calibration.ns_per_tick;
+        return OverheadShift(bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0);
+    }
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
             threads_.resize(thread.index + 1);
@@ -5960,6 +6100,7 @@ private:
         if (!slot) {
             slot = std::make_unique<ThreadState>();
             slot->index = thread.index;
+            slot->shift = make_shift();
         }
         slot->os_tid = thread.os_tid;
         slot->name = thread.name;
@@ -6112,6 +6253,7 @@ private:
                 leave(state, top.location, state.last);
             }
             state.lines.finish(state.last, line_table_);
+            compensated_ += state.shift.ticks_per_event() > 0.0 ? state.shift.counted() : 0;
             profile_.unmatched_ends += state.stack.unmatched_ends();
         }
         (void)summary;
@@ -6342,6 +6484,8 @@ private:
     std::vector<ThreadPaths> thread_paths_;
     const SourceLocation* last_location_ = nullptr;
     std::uint32_t last_function_ = no_index;
+    OverheadBias bias_;
+    std::uint64_t compensated_ = 0;
 };
 
 } // namespace model
@@ -13356,6 +13500,56 @@ private:
 } // namespace sinks
 } // namespace pycroscope
 // ---- end pycroscope/sinks/chrome_trace_sink.hpp ----
+// ---- begin pycroscope/sinks/compensation_section.hpp ----
+// The "overhead_compensation" section of session.json: what was subtracted
+// from the traced times (model/overhead_compensation.hpp), so a reader knows:
+//
+//   {"enabled": true, "backend": "eval_frame", "ns_per_event": 21.4,
+//    "untraced_ns_per_call": 38.0, "traced_ns_per_call": 80.8,
+//    "events": 123456, "subtracted_ns": 2641978}
+//
+// subtracted_ns is ns_per_event x events: an upper bound, as no duration is
+// taken below zero. Disabled (or not measured): {"enabled": false, ...} with
+// "reason" saying why.
+
+
+#include <string>
+
+namespace pycroscope {
+namespace sinks {
+
+constexpr const char* compensation_section_key = "overhead_compensation";
+
+// measured: what the calibration gave (backend, timings); reason: why there
+// is no compensation. Both read at close, so they may be set after this
+// call. Whether it is enabled, and with what bias, is the builder's.
+inline void add_compensation_section(JsonSummarySink& sink, const model::ProfileBuilder& builder,
+                                     const model::OverheadBias* measured, const std::string* reason) {
+    sink.add_section(compensation_section_key, [&builder, measured, reason](JsonWriter& json, const SessionSummary&) {
+        model::OverheadBias bias = measured != nullptr ? *measured : builder.overhead();
+        bias.ns_per_event = builder.overhead().ns_per_event;
+        const bool enabled = bias.ns_per_event > 0.0;
+        json.begin_object().field("enabled", enabled);
+        if (!bias.backend.empty()) {
+            json.field("backend", bias.backend)
+                .field("ns_per_event", bias.ns_per_event)
+                .field("untraced_ns_per_call", bias.untraced_ns_per_call)
+                .field("traced_ns_per_call", bias.traced_ns_per_call);
+        }
+        if (enabled) {
+            json.field("events", builder.compensated_events())
+                .field("subtracted_ns",
+                       static_cast<std::uint64_t>(bias.ns_per_event * static_cast<double>(builder.compensated_events()) + 0.5));
+        } else {
+            json.field("reason", reason != nullptr && !reason->empty() ? *reason : std::string("no overhead measured"));
+        }
+        json.end_object();
+    });
+}
+
+} // namespace sinks
+} // namespace pycroscope
+// ---- end pycroscope/sinks/compensation_section.hpp ----
 // ---- begin pycroscope/sinks/folded_stack_sink.hpp ----
 // Folded stacks ("a;b;c 1234" per line), the input of flamegraph.pl, inferno
 // and speedscope. Each line is a distinct stack with its self time in ns.
@@ -13827,6 +14021,10 @@ inline void write_call_edges(JsonWriter& json, const model::Profile& profile,
     json.end_array();
 }
 
+inline std::size_t profile_size(const model::Profile* profile) noexcept {
+    return profile != nullptr ? profile->functions.size() : 0;
+}
+
 inline void write_function_entries(JsonWriter& json, const JsonSummarySink& sink, LocationKind kind,
                                    const model::ProfileBuilder* builder) {
     // The call graph by function, heaviest first (traced runs only: weights in ns).
@@ -13855,15 +14053,19 @@ inline void write_function_entries(JsonWriter& json, const JsonSummarySink& sink
         if (stats.location->kind != kind) {
             continue;
         }
+        // Times from the Profile when there is one: overhead-compensated
+        // there (model/overhead_compensation.hpp), as its callers' and callees' are.
+        const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
+        const bool modelled = f < profile_size(profile);
         json.begin_object()
             .field("name", stats.location->display_name())
             .field("file", stats.location->file)
             .field("line", stats.location->line)
             .field("calls", stats.count)
             .field("resumes", stats.resumes)
-            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
-            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
-        const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
+            .field("inclusive_ns", modelled ? profile->functions[f].inclusive
+                                            : static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
+            .field("self_ns", modelled ? profile->functions[f].self : static_cast<std::uint64_t>(stats.self_ns + 0.5));
         if (f < callers.size()) {
             json.key("callers");
             write_call_edges(json, *profile, callers[f], true);
@@ -26774,6 +26976,646 @@ inline void register_builtin_module() {
 } // namespace python
 } // namespace pycroscope
 // ---- end pycroscope/python/module/module.hpp ----
+// ---- begin pycroscope/python/calibration/overhead_calibration.hpp ----
+// What one traced event costs, measured on real Python code under the real
+// hook, as cProfile's calibration does: a loop of calls to an empty function,
+// timed untraced and traced; the difference per call, halved (a call and its
+// return are two events), is the per-event bias model::OverheadShift subtracts.
+//
+// Two ways to measure:
+//  - inside a session that records (StandardProfile::attach_python()): the
+//    untraced loop before the tracer attaches, the traced one after. While
+//    the traced loop runs, this thread's events go to a scratch ring; the
+//    probe's own calls are dropped and every other event (the thread's first
+//    synthetic frames, allocations) is handed on to the thread's buffer, so
+//    nothing of the probe reaches the profile and nothing else is lost.
+//  - with a session of its own per backend (measure_backend_overhead(), for
+//    `pycroscope calibrate`): only when no other session records.
+// Each repetition takes a fraction of a millisecond; the minimum is kept.
+// All of it needs the GIL.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+
+struct CalibrationOptions {
+    std::size_t calls = 2000; // calls per repetition (a multiple of 10)
+    int repetitions = 5;      // the fastest is kept
+};
+
+struct OverheadMeasurement {
+    Backend backend = Backend::automatic;
+    std::size_t calls = 0;
+    int repetitions = 0;
+    double untraced_ns_per_call = 0.0;
+    double traced_ns_per_call = 0.0;
+    double ns_per_event = 0.0; // (traced - untraced) / 2, never negative
+    bool valid = false;
+    std::string error; // why not valid
+};
+
+// The probe: an empty function and a loop calling it, compiled once.
+class OverheadProbe {
+public:
+    OverheadProbe() {
+        static const char* const source = "def _pycroscope_calibration_empty():\n"
+                                          "    pass\n"
+                                          "def _pycroscope_calibration_loop(n):\n"
+                                          "    f = _pycroscope_calibration_empty\n"
+                                          "    i = 0\n"
+                                          "    while i < n:\n"
+                                          "        f(); f(); f(); f(); f(); f(); f(); f(); f(); f()\n"
+                                          "        i += 1\n";
+        PyObject* code = Py_CompileString(source, "<pycroscope calibration>", Py_file_input);
+        if (code == nullptr) {
+            fail();
+            return;
+        }
+        globals_ = PyDict_New();
+        if (globals_ == nullptr || PyDict_SetItemString(globals_, "__builtins__", PyEval_GetBuiltins()) != 0) {
+            Py_DECREF(code);
+            fail();
+            return;
+        }
+        PyObject* result = PyEval_EvalCode(code, globals_, globals_);
+        Py_DECREF(code);
+        if (result == nullptr) {
+            fail();
+            return;
+        }
+        Py_DECREF(result);
+        loop_ = PyDict_GetItemString(globals_, "_pycroscope_calibration_loop"); // borrowed
+        PyObject* empty = PyDict_GetItemString(globals_, "_pycroscope_calibration_empty");
+        if (loop_ == nullptr || empty == nullptr || !PyFunction_Check(loop_) || !PyFunction_Check(empty)) {
+            loop_ = nullptr;
+            error_ = "the calibration functions were not defined";
+            return;
+        }
+        locations_[0] = code_location(reinterpret_cast<PyCodeObject*>(PyFunction_GetCode(loop_)));
+        locations_[1] = code_location(reinterpret_cast<PyCodeObject*>(PyFunction_GetCode(empty)));
+    }
+    ~OverheadProbe() { Py_XDECREF(globals_); }
+    OverheadProbe(const OverheadProbe&) = delete;
+    OverheadProbe& operator=(const OverheadProbe&) = delete;
+
+    bool ok() const noexcept { return loop_ != nullptr; }
+    const std::string& error() const noexcept { return error_; }
+    // True for the probe's own calls and returns.
+    bool owns(const Event& e) const noexcept {
+        const SourceLocation* location = e.location();
+        return location != nullptr && (location == locations_[0] || location == locations_[1]);
+    }
+
+    // Nanoseconds per call of the fastest of options.repetitions runs, with
+    // whatever hooks are installed; negative on a Python error.
+    double ns_per_call(const CalibrationOptions& options) {
+        const std::size_t rounds = std::max<std::size_t>(1, options.calls / 10);
+        double best = std::numeric_limits<double>::infinity();
+        for (int r = 0; r <= options.repetitions; ++r) { // the first run warms up
+            const double ns = run(rounds);
+            if (ns < 0) {
+                return -1.0;
+            }
+            if (r > 0) {
+                best = std::min(best, ns);
+            }
+        }
+        return best / static_cast<double>(rounds * 10);
+    }
+
+    // As ns_per_call(), while the tracer records this thread: its events go
+    // to a scratch ring, and all but the probe's own are handed on to the
+    // thread's buffer after each repetition.
+    double traced_ns_per_call(const CalibrationOptions& options) {
+        const std::uint64_t epoch = detail::python_epoch.load(std::memory_order_relaxed);
+        pycroscope::detail::ThreadSlot& slot = pycroscope::detail::tls_slot;
+        if (epoch == 0 || (slot.epoch != epoch && pycroscope::detail::attach_current_thread(epoch) == nullptr)) {
+            return ns_per_call(options); // nothing records: nothing to divert
+        }
+        ThreadBuffer* real = slot.buffer;
+        const std::size_t rounds = std::max<std::size_t>(1, options.calls / 10);
+        std::size_t capacity = 64;
+        while (capacity < rounds * 20 + 256) {
+            capacity *= 2;
+        }
+        ThreadBuffer scratch(capacity, OverflowPolicy::drop_newest, real->index, real->os_tid, "calibration");
+        std::vector<Event> drained(capacity);
+        double best = std::numeric_limits<double>::infinity();
+        for (int r = 0; r <= options.repetitions; ++r) {
+            slot.buffer = &scratch;
+            const double ns = run(rounds);
+            slot.buffer = real;
+            std::size_t n;
+            while ((n = scratch.ring.pop(drained.data(), drained.size())) > 0) {
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (!owns(drained[i])) {
+                        real->ring.push(drained[i]);
+                    }
+                }
+            }
+            if (ns < 0) {
+                return -1.0;
+            }
+            if (r > 0) {
+                best = std::min(best, ns);
+            }
+        }
+        return best / static_cast<double>(rounds * 10);
+    }
+
+private:
+    void fail() {
+        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+        PyErr_Fetch(&type, &value, &traceback);
+        error_ = "the calibration code failed";
+        if (value != nullptr) {
+            if (PyObject* text = PyObject_Str(value)) {
+                if (const char* utf8 = PyUnicode_AsUTF8(text)) {
+                    error_ += std::string(": ") + utf8;
+                }
+                Py_DECREF(text);
+            }
+        }
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        PyErr_Clear();
+    }
+
+    double run(std::size_t rounds) {
+        PyObject* n = PyLong_FromSize_t(rounds);
+        if (n == nullptr) {
+            PyErr_Clear();
+            return -1.0;
+        }
+        const std::int64_t begin = clock::steady_ns();
+        PyObject* result = PyObject_CallFunctionObjArgs(loop_, n, nullptr);
+        const std::int64_t end = clock::steady_ns();
+        Py_DECREF(n);
+        if (result == nullptr) {
+            PyErr_Clear();
+            return -1.0;
+        }
+        Py_DECREF(result);
+        return static_cast<double>(end - begin);
+    }
+
+    PyObject* globals_ = nullptr;
+    PyObject* loop_ = nullptr; // borrowed from globals_
+    const SourceLocation* locations_[2] = {nullptr, nullptr};
+    std::string error_;
+};
+
+// The measurement from the two loop timings.
+inline OverheadMeasurement overhead_from(Backend backend, const CalibrationOptions& options, double untraced,
+                                         double traced) {
+    OverheadMeasurement m;
+    m.backend = backend;
+    m.calls = options.calls;
+    m.repetitions = options.repetitions;
+    if (untraced < 0 || traced < 0) {
+        m.error = "the calibration loop raised";
+        return m;
+    }
+    m.untraced_ns_per_call = untraced;
+    m.traced_ns_per_call = traced;
+    m.ns_per_event = std::max(0.0, (traced - untraced) / 2.0);
+    m.valid = true;
+    return m;
+}
+
+// The backends this Python has, in the order `pycroscope calibrate` prints them.
+inline std::vector<Backend> available_backends() {
+    std::vector<Backend> out;
+#if PYCROSCOPE_HAS_EVAL_FRAME_BACKEND
+    out.push_back(Backend::eval_frame);
+#endif
+    out.push_back(Backend::profile);
+#if PYCROSCOPE_HAS_SYS_MONITORING
+    out.push_back(Backend::monitoring);
+#endif
+    return out;
+}
+
+// One backend's per-event cost, with a session of its own that records
+// Python calls only (no sink keeps them). Throws SessionError when another
+// session records. Needs the GIL.
+inline OverheadMeasurement measure_backend_overhead(Backend backend, const CalibrationOptions& options = {}) {
+    OverheadProbe probe;
+    if (!probe.ok()) {
+        OverheadMeasurement m;
+        m.backend = backend;
+        m.error = probe.error();
+        return m;
+    }
+    const double untraced = probe.ns_per_call(options);
+    Session<PythonTracer> session;
+    PythonTracer& tracer = session.collector<PythonTracer>();
+    tracer.options.backend = backend;
+    tracer.options.c_calls = false;
+    tracer.options.lines = false;
+    tracer.options.exceptions = false;
+    session.start();
+    const double traced = probe.traced_ns_per_call(options);
+    const Backend running = tracer.backend();
+    session.stop();
+    return overhead_from(running, options, untraced, traced);
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/calibration/overhead_calibration.hpp ----
+// ---- begin pycroscope/python/calibration/accuracy_workload.hpp ----
+// A workload of known cost for checking overhead compensation: functions
+// doing a fixed amount of work (iterating prebuilt lists: no call, no
+// allocation) sized at load to
+// about 10 us, 1 ms and 10 ms, and "fan" functions doing fixed work plus
+// many calls of an empty function. A busy loop reports its own duration
+// whatever the tracer costs; a fan's self time also carries the tracer's
+// cost of each child's call and return, so without compensation it reads
+// too high. All run at the bottom of a deep recursion.
+//
+//     AccuracyWorkload workload;              // GIL held
+//     auto truth = workload.unprofiled();      // per call, untraced
+//     ... start a profile ...; workload.run(); ... stop ...
+//     auto rows = compare_self_times(profile, truth);
+//
+// "Unprofiled" is each function's time per call timed in Python around the
+// call: its self time, as the empty children's bodies take a few ns.
+
+
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+
+struct AccuracyTarget {
+    std::string function;
+    double unprofiled_ns = 0.0; // per call
+    std::uint64_t calls = 0;    // calls per run()
+    std::uint64_t children = 0; // empty children per call
+};
+
+struct AccuracyRow {
+    std::string function;
+    std::uint64_t children = 0;
+    double unprofiled_ns = 0.0;
+    double reported_ns = 0.0; // self time per call in the profile
+    std::uint64_t calls = 0;  // calls in the profile
+    double error() const noexcept { return unprofiled_ns > 0 ? reported_ns / unprofiled_ns - 1.0 : 0.0; }
+};
+
+class AccuracyWorkload {
+public:
+    static constexpr const char* file_name = "<pycroscope accuracy>";
+
+    // depth: the recursion the checked functions run under.
+    explicit AccuracyWorkload(int depth = 40) : depth_(depth) {
+        static const char* const source = R"PY(
+from time import perf_counter_ns
+
+# The work is iteration over prebuilt lists: no allocation, so allocation
+# hooks (memory tracking) add nothing to it, and no call.
+def leaf():
+    pass
+
+def _work(outer, inner, kids):
+    x = None
+    for a in outer:
+        for b in inner:
+            x = b
+    for c in kids:
+        leaf()
+    return x
+
+def fixed_10us(outer, inner, kids):
+    x = None
+    for a in outer:
+        for b in inner:
+            x = b
+    for c in kids:
+        leaf()
+    return x
+
+def fixed_1ms(outer, inner, kids):
+    x = None
+    for a in outer:
+        for b in inner:
+            x = b
+    for c in kids:
+        leaf()
+    return x
+
+def fixed_10ms(outer, inner, kids):
+    x = None
+    for a in outer:
+        for b in inner:
+            x = b
+    for c in kids:
+        leaf()
+    return x
+
+def fan_100us(outer, inner, kids):
+    x = None
+    for a in outer:
+        for b in inner:
+            x = b
+    for c in kids:
+        leaf()
+    return x
+
+def fan_1ms(outer, inner, kids):
+    x = None
+    for a in outer:
+        for b in inner:
+            x = b
+    for c in kids:
+        leaf()
+    return x
+
+_inner = [None] * 100
+
+def _iterations_per_us():
+    outer = [None] * 1000
+    best = None
+    for _ in range(7):
+        t0 = perf_counter_ns()
+        _work(outer, _inner, ())
+        t = perf_counter_ns() - t0
+        best = t if best is None or t < best else best
+    return 100000 * 1000.0 / max(best, 1)
+
+# name: (function, work in us, empty children per call, calls per run). A
+# fan's children (each a loop step and a call, some 30 ns untraced) make up
+# about a third of its time.
+_plan = {
+    "fixed_10us": (fixed_10us, 10, 0, 20),
+    "fixed_1ms": (fixed_1ms, 1000, 0, 1),
+    "fixed_10ms": (fixed_10ms, 10000, 0, 1),
+    "fan_100us": (fan_100us, 60, 1000, 4),
+    "fan_1ms": (fan_1ms, 600, 10000, 1),
+}
+_jobs = []
+
+def setup():
+    per_us = _iterations_per_us()
+    del _jobs[:]
+    for name, (f, us, k, calls) in _plan.items():
+        outer = [None] * max(1, int(us * per_us / len(_inner)))
+        _jobs.append((name, f, outer, [None] * k, calls))
+    return [(name, len(kids), calls) for name, f, outer, kids, calls in _jobs]
+
+def unprofiled(trials):
+    out = []
+    for name, f, outer, kids, calls in _jobs:
+        best = None
+        for _ in range(trials):
+            total = 0
+            for _ in range(calls):
+                t0 = perf_counter_ns()
+                f(outer, _inner, kids)
+                total += perf_counter_ns() - t0
+            t = total / calls
+            best = t if best is None or t < best else best
+        out.append(best)
+    return out
+
+def descend(depth):
+    if depth > 0:
+        return descend(depth - 1)
+    for name, f, outer, kids, calls in _jobs:
+        for _ in range(calls):
+            f(outer, _inner, kids)
+    return 0
+)PY";
+        PyObject* code = Py_CompileString(source, file_name, Py_file_input);
+        if (code == nullptr) {
+            fail();
+            return;
+        }
+        globals_ = PyDict_New();
+        if (globals_ == nullptr || PyDict_SetItemString(globals_, "__builtins__", PyEval_GetBuiltins()) != 0) {
+            Py_DECREF(code);
+            fail();
+            return;
+        }
+        PyObject* result = PyEval_EvalCode(code, globals_, globals_);
+        Py_DECREF(code);
+        if (result == nullptr) {
+            fail();
+            return;
+        }
+        Py_DECREF(result);
+        PyObject* plan = call("setup", nullptr);
+        if (plan == nullptr) {
+            return;
+        }
+        for (Py_ssize_t i = 0; i < PyList_Size(plan); ++i) {
+            PyObject* item = PyList_GetItem(plan, i);
+            AccuracyTarget target;
+            target.function = PyUnicode_AsUTF8(PyTuple_GetItem(item, 0));
+            target.children = PyLong_AsUnsignedLongLong(PyTuple_GetItem(item, 1));
+            target.calls = PyLong_AsUnsignedLongLong(PyTuple_GetItem(item, 2));
+            targets_.push_back(target);
+        }
+        Py_DECREF(plan);
+        ok_ = true;
+    }
+    ~AccuracyWorkload() { Py_XDECREF(globals_); }
+    AccuracyWorkload(const AccuracyWorkload&) = delete;
+    AccuracyWorkload& operator=(const AccuracyWorkload&) = delete;
+
+    bool ok() const noexcept { return ok_; }
+    const std::string& error() const noexcept { return error_; }
+
+    // Each checked function's untraced time per call: the fastest of trials
+    // runs of its calls (empty when the code raised).
+    std::vector<AccuracyTarget> unprofiled(int trials = 3) {
+        PyObject* n = PyLong_FromLong(trials);
+        PyObject* times = call("unprofiled", n);
+        Py_XDECREF(n);
+        if (times == nullptr) {
+            return {};
+        }
+        std::vector<AccuracyTarget> out = targets_;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            out[i].unprofiled_ns = PyFloat_AsDouble(PyList_GetItem(times, static_cast<Py_ssize_t>(i)));
+        }
+        Py_DECREF(times);
+        return out;
+    }
+
+    // One run: every checked function its calls times, under the recursion.
+    bool run() {
+        PyObject* depth = PyLong_FromLong(depth_);
+        PyObject* result = call("descend", depth);
+        Py_XDECREF(depth);
+        Py_XDECREF(result);
+        return result != nullptr;
+    }
+
+private:
+    PyObject* call(const char* name, PyObject* arg) {
+        PyObject* function = globals_ != nullptr ? PyDict_GetItemString(globals_, name) : nullptr;
+        if (function == nullptr) {
+            error_ = std::string("the accuracy workload has no ") + name;
+            return nullptr;
+        }
+        PyObject* result = PyObject_CallFunctionObjArgs(function, arg, nullptr);
+        if (result == nullptr) {
+            fail();
+        }
+        return result;
+    }
+    void fail() {
+        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+        PyErr_Fetch(&type, &value, &traceback);
+        error_ = "the accuracy workload failed";
+        if (value != nullptr) {
+            if (PyObject* text = PyObject_Str(value)) {
+                if (const char* utf8 = PyUnicode_AsUTF8(text)) {
+                    error_ += std::string(": ") + utf8;
+                }
+                Py_DECREF(text);
+            }
+        }
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        PyErr_Clear();
+    }
+
+    int depth_;
+    PyObject* globals_ = nullptr;
+    bool ok_ = false;
+    std::vector<AccuracyTarget> targets_;
+    std::string error_;
+};
+
+// The reported self time per call of each target in a traced profile of
+// run()s (functions of the workload's file, by name).
+inline std::vector<AccuracyRow> compare_self_times(const model::Profile& profile,
+                                                   const std::vector<AccuracyTarget>& targets) {
+    std::vector<AccuracyRow> rows;
+    for (const AccuracyTarget& target : targets) {
+        AccuracyRow row;
+        row.function = target.function;
+        row.children = target.children;
+        row.unprofiled_ns = target.unprofiled_ns;
+        for (const model::Function& f : profile.functions) {
+            if (f.file == AccuracyWorkload::file_name && f.name == target.function) {
+                row.calls += f.calls;
+                row.reported_ns += static_cast<double>(f.self);
+            }
+        }
+        row.reported_ns = row.calls > 0 ? row.reported_ns / static_cast<double>(row.calls) : 0.0;
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/calibration/accuracy_workload.hpp ----
+// ---- begin pycroscope/python/calibration/accuracy_check.hpp ----
+// The accuracy check `pycroscope calibrate` prints: the accuracy workload
+// (accuracy_workload.hpp) timed untraced, then traced on one backend in a
+// session of its own, read by two profile models fed the same events, one
+// compensated with the per-event cost measured at start and one not; a few
+// attempts, the fastest kept per function. Needs the GIL and no other
+// session recording.
+
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pycroscope {
+namespace python {
+
+struct AccuracyCheck {
+    OverheadMeasurement overhead;     // the bias subtracted (the last attempt's)
+    std::vector<AccuracyRow> compensated;
+    std::vector<AccuracyRow> raw;     // the same runs, nothing subtracted
+    std::string error;                // empty when the check ran
+};
+
+// attempts: each times the workload untraced, then traced once in a session
+// of its own; per function, each side keeps its fastest attempt (a busy
+// machine preempts some of them).
+inline AccuracyCheck check_accuracy(Backend backend = Backend::automatic, int attempts = 5) {
+    AccuracyCheck check;
+    AccuracyWorkload workload;
+    OverheadProbe probe;
+    if (!workload.ok() || !probe.ok()) {
+        check.error = !workload.ok() ? workload.error() : probe.error();
+        return check;
+    }
+    const CalibrationOptions options;
+    std::vector<AccuracyTarget> truth;
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+        const std::vector<AccuracyTarget> targets = workload.unprofiled(1);
+        const double untraced = probe.ns_per_call(options);
+        if (targets.empty()) {
+            check.error = workload.error();
+            return check;
+        }
+        Session<PythonTracer> session;
+        PythonTracer& tracer = session.collector<PythonTracer>();
+        tracer.options.backend = backend;
+        tracer.options.c_calls = false;
+        const auto compensated = std::make_shared<model::ProfileBuilder>();
+        const auto raw = std::make_shared<model::ProfileBuilder>();
+        session.core().add_processor(compensated);
+        session.core().add_processor(raw);
+        session.start();
+        const Backend running = tracer.backend();
+        check.overhead = overhead_from(running, options, untraced, probe.traced_ns_per_call(options));
+        compensated->set_overhead(model::OverheadBias{check.overhead.ns_per_event, to_string(running),
+                                                      check.overhead.untraced_ns_per_call,
+                                                      check.overhead.traced_ns_per_call});
+        const bool ran = workload.run();
+        session.stop();
+        if (!ran) {
+            check.error = workload.error();
+            return check;
+        }
+        const std::vector<AccuracyRow> c = compare_self_times(compensated->profile(), targets);
+        const std::vector<AccuracyRow> r = compare_self_times(raw->profile(), targets);
+        if (attempt == 0) {
+            truth = targets;
+            check.compensated = c;
+            check.raw = r;
+            continue;
+        }
+        for (std::size_t i = 0; i < targets.size() && i < c.size() && i < r.size(); ++i) {
+            truth[i].unprofiled_ns = std::min(truth[i].unprofiled_ns, targets[i].unprofiled_ns);
+            check.compensated[i].reported_ns = std::min(check.compensated[i].reported_ns, c[i].reported_ns);
+            check.raw[i].reported_ns = std::min(check.raw[i].reported_ns, r[i].reported_ns);
+            check.compensated[i].calls += c[i].calls;
+            check.raw[i].calls += r[i].calls;
+        }
+    }
+    for (std::size_t i = 0; i < truth.size() && i < check.compensated.size() && i < check.raw.size(); ++i) {
+        check.compensated[i].unprofiled_ns = truth[i].unprofiled_ns;
+        check.raw[i].unprofiled_ns = truth[i].unprofiled_ns;
+    }
+    return check;
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/calibration/accuracy_check.hpp ----
 // ---- end pycroscope/python/python.hpp ----
 // ---- begin pycroscope/python/analysis/source_findings.hpp ----
 // The source pass of the findings: a Python script run by the profiled
@@ -29654,6 +30496,11 @@ struct ProfileOptions {
     std::optional<bool> lines;   // line events (profile backend with a trace function); default: full
     std::optional<bool> c_calls; // C calls (profile or monitoring backend); default: full, unless backend eval_frame
     Backend backend = Backend::automatic;
+    // Overhead compensation: the tracer's cost per event is measured when it
+    // attaches (python/calibration/overhead_calibration.hpp) and subtracted
+    // from self and inclusive times (model/overhead_compensation.hpp);
+    // session.json "overhead_compensation" says what was subtracted.
+    bool compensate_overhead = true;
     // The program's own sys.setprofile/settrace: chain keeps it working as without the profiler.
     python::ConflictPolicy on_conflict = python::ConflictPolicy::chain;
     // By default the outputs that fit a person's disk: every event goes to the
@@ -31675,6 +32522,9 @@ public:
             if (call_size_model_) {
                 sinks::add_complexity_section(*json_, options_.complexity_function, *call_size_model_);
             }
+            if (!options_.sample) {
+                sinks::add_compensation_section(*json_, *profile_model_, &measured_bias_, &compensation_note_);
+            }
             sinks::add_answer_sections(*json_, answers_, options_.patterns);
             add_file(json_);
         }
@@ -31727,7 +32577,16 @@ public:
         if (call_size_model_) {
             watch_function(options_.complexity_function, options_.script); // before the script's code is seen
         }
-        session_.start();
+        probe_.reset();
+        if (Py_IsInitialized()) {
+            measure_untraced(); // the tracer installs as the session starts
+        }
+        try {
+            session_.start();
+        } catch (...) {
+            probe_.reset(); // with the GIL, which start() holds
+            throw;
+        }
         if (Py_IsInitialized()) {
             attach_python();
         }
@@ -31739,7 +32598,16 @@ public:
             return;
         }
         attached_ = true;
-        session_.collector<PythonTracer>().attach();
+        if (!probe_) {
+            measure_untraced(); // the tracer was deferred: it is not installed yet
+        }
+        try {
+            session_.collector<PythonTracer>().attach();
+        } catch (...) {
+            probe_.reset(); // with the GIL
+            throw;
+        }
+        calibrate();
         session_.collector<Sampler>().attach();
         SessionCore& core = session_.core();
         start_late(session_.collector<ExceptionCollector>(), exceptions_, core);
@@ -31747,6 +32615,8 @@ public:
         start_late(session_.collector<ImportCollector>(), options_.imports, core);
         start_late(session_.collector<IoCollector>(), options_.io, core);
     }
+    // The tracer's cost measured at attach (valid when compensation is on).
+    const OverheadMeasurement& overhead() const noexcept { return overhead_; }
     // Throws SinkError (after writing every output it could) when one failed.
     SessionSummary stop() {
         struct Unwatch {
@@ -31961,6 +32831,43 @@ private:
 
     static std::size_t top_answers(std::size_t top) { return std::min<std::size_t>(top, 5); }
 
+    // Overhead compensation (docs/calibration.md). The untraced half of the
+    // calibration, before the tracer is installed (GIL held).
+    void measure_untraced() {
+        untraced_ = -1.0;
+        if (options_.compensate_overhead && !options_.sample) {
+            probe_ = std::make_unique<OverheadProbe>();
+            untraced_ = probe_->ok() ? probe_->ns_per_call(calibration_options_) : -1.0;
+        }
+    }
+    // The traced half, with the tracer attached; the result goes to the
+    // profile model (and session.json), or the note says why not.
+    void calibrate() {
+        std::unique_ptr<OverheadProbe> probe = std::move(probe_);
+        const double untraced = untraced_;
+        overhead_ = OverheadMeasurement{};
+        measured_bias_ = model::OverheadBias{};
+        profile_model_->set_overhead(model::OverheadBias{});
+        if (!probe) {
+            compensation_note_ = options_.sample ? "sampling mode" : "turned off";
+            return;
+        }
+        if (!probe->ok()) {
+            compensation_note_ = probe->error();
+            return;
+        }
+        const Backend running = session_.collector<PythonTracer>().backend();
+        overhead_ = overhead_from(running, calibration_options_, untraced, probe->traced_ns_per_call(calibration_options_));
+        if (!overhead_.valid) {
+            compensation_note_ = overhead_.error;
+            return;
+        }
+        compensation_note_ = overhead_.ns_per_event > 0.0 ? "" : "the measured cost per event was not above zero";
+        measured_bias_ = model::OverheadBias{overhead_.ns_per_event, to_string(running), overhead_.untraced_ns_per_call,
+                                             overhead_.traced_ns_per_call};
+        profile_model_->set_overhead(measured_bias_);
+    }
+
     // Runs at the first section that needs them, on the thread that stops
     // the session (which holds, or can take, the GIL).
     analysis::Answers compute_answers(const SessionSummary& summary) const {
@@ -31996,6 +32903,12 @@ private:
     std::shared_ptr<model::CallSizeModel> call_size_model_; // --complexity
     bool exceptions_ = false; // exception collection resolved from the options
     bool attached_ = false;
+    CalibrationOptions calibration_options_;
+    std::unique_ptr<OverheadProbe> probe_; // between the untraced and traced halves
+    double untraced_ = -1.0;
+    OverheadMeasurement overhead_;
+    model::OverheadBias measured_bias_; // what overhead_ gave, for session.json
+    std::string compensation_note_ = "not measured"; // why there is no compensation
     const model::SampleProfile* sample_profile_ = nullptr; // sampling mode only
     std::vector<std::string> files_;
     std::vector<Output> outputs_; // in files_'s order
@@ -32028,7 +32941,7 @@ namespace pydetail = ::pycroscope::python::detail;
 // Reads the keyword arguments of pycroscope.profile(**options) for the
 // default handler. Accepted: output_dir (str/PathLike/None), the modes
 // minimal and full, lines, c_calls, memory, exceptions (bools), memory_sample
-// (bytes), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
+// (bytes), compensate (bool: subtract the tracer's own cost), backend ("auto", "eval_frame", "profile"), sinks ("json,folded,chrome"
 // or an iterable of those names), sample, rate, and the pattern pass's
 // patterns (bool or the command's --patterns list), pattern_severity and
 // patterns_include_libraries. GIL held.
@@ -32049,6 +32962,8 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
             result.minimal = pydetail::truth_arg(value);
         } else if (name == "full") {
             result.full = pydetail::truth_arg(value);
+        } else if (name == "compensate") {
+            result.compensate_overhead = pydetail::truth_arg(value);
         } else if (name == "memory") {
             if (value != Py_None) {
                 result.memory = pydetail::truth_arg(value);
@@ -32168,7 +33083,7 @@ inline ProfileOptions profile_options_from_kwargs(PyObject* options) {
         } else {
             throw OptionError("profile() got an unexpected keyword argument '" + name +
                               "' (accepted: output_dir, minimal, full, lines, c_calls, memory, memory_sample, exceptions, "
-                              "backend, sinks, sample, rate, "
+                              "backend, sinks, sample, rate, compensate, "
                               "patterns, pattern_severity, patterns_include_libraries)");
         }
     }
