@@ -608,7 +608,9 @@ private:
     std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
     std::vector<EdgeState> edges_;
     PairIds edge_ids_; // (caller, callee) -> edges_
-    std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
+    // Sized, not brace-initialised: g++ 12 -O3 warns (maybe-uninitialized) on
+    // copying from the initializer_list temporary.
+    std::vector<TreeNode> nodes_ = std::vector<TreeNode>(1); // node 0: the root
     PairIds node_ids_; // (parent node, function) -> nodes_
     std::vector<std::unique_ptr<ThreadState>> threads_;
     LineTable line_table_;
