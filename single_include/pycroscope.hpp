@@ -6474,7 +6474,9 @@ private:
     std::unordered_map<const SourceLocation*, std::uint32_t> function_ids_;
     std::vector<EdgeState> edges_;
     PairIds edge_ids_; // (caller, callee) -> edges_
-    std::vector<TreeNode> nodes_{TreeNode{}}; // node 0: the root
+    // Sized, not brace-initialised: g++ 12 -O3 warns (maybe-uninitialized) on
+    // copying from the initializer_list temporary.
+    std::vector<TreeNode> nodes_ = std::vector<TreeNode>(1); // node 0: the root
     PairIds node_ids_; // (parent node, function) -> nodes_
     std::vector<std::unique_ptr<ThreadState>> threads_;
     LineTable line_table_;
@@ -14021,10 +14023,6 @@ inline void write_call_edges(JsonWriter& json, const model::Profile& profile,
     json.end_array();
 }
 
-inline std::size_t profile_size(const model::Profile* profile) noexcept {
-    return profile != nullptr ? profile->functions.size() : 0;
-}
-
 inline void write_function_entries(JsonWriter& json, const JsonSummarySink& sink, LocationKind kind,
                                    const model::ProfileBuilder* builder) {
     // The call graph by function, heaviest first (traced runs only: weights in ns).
@@ -14053,19 +14051,17 @@ inline void write_function_entries(JsonWriter& json, const JsonSummarySink& sink
         if (stats.location->kind != kind) {
             continue;
         }
-        // Times from the Profile when there is one: overhead-compensated
-        // there (model/overhead_compensation.hpp), as its callers' and callees' are.
+        // The sink's times: the Profile's own (overhead-compensated) when the
+        // sink reads the ProfileBuilder (JsonSummarySink::use_profile).
         const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
-        const bool modelled = f < profile_size(profile);
         json.begin_object()
             .field("name", stats.location->display_name())
             .field("file", stats.location->file)
             .field("line", stats.location->line)
             .field("calls", stats.count)
             .field("resumes", stats.resumes)
-            .field("inclusive_ns", modelled ? profile->functions[f].inclusive
-                                            : static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
-            .field("self_ns", modelled ? profile->functions[f].self : static_cast<std::uint64_t>(stats.self_ns + 0.5));
+            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
+            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
         if (f < callers.size()) {
             json.key("callers");
             write_call_edges(json, *profile, callers[f], true);
@@ -26994,6 +26990,65 @@ inline void register_builtin_module() {
 // Each repetition takes a fraction of a millisecond; the minimum is kept.
 // All of it needs the GIL.
 
+// ---- begin pycroscope/python/runtime/python_source.hpp ----
+// Python source run by the SDK itself (calibration probes, the source pass),
+// in a namespace of its own so that nothing of the profiled program's
+// __main__ is touched. GIL held.
+
+
+#include <string>
+
+namespace pycroscope {
+namespace python {
+
+// The pending Python exception as text ("Python error" when it has none),
+// cleared.
+inline std::string take_python_error() {
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    std::string text = "Python error";
+    if (value != nullptr) {
+        if (PyObject* str = PyObject_Str(value)) {
+            if (const char* utf8 = PyUnicode_AsUTF8(str)) {
+                text = utf8;
+            }
+            Py_DECREF(str);
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return text;
+}
+
+// Compiles source as file_name and runs it in a fresh namespace holding only
+// __builtins__. Returns that namespace (a new reference), or nullptr with the
+// exception pending.
+inline PyObject* run_in_fresh_namespace(const char* source, const char* file_name) {
+    PyObject* code = Py_CompileString(source, file_name, Py_file_input);
+    if (code == nullptr) {
+        return nullptr;
+    }
+    PyObject* globals = PyDict_New();
+    if (globals == nullptr || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) != 0) {
+        Py_DECREF(code);
+        Py_XDECREF(globals);
+        return nullptr;
+    }
+    PyObject* result = PyEval_EvalCode(code, globals, globals);
+    Py_DECREF(code);
+    if (result == nullptr) {
+        Py_DECREF(globals);
+        return nullptr;
+    }
+    Py_DECREF(result);
+    return globals;
+}
+
+} // namespace python
+} // namespace pycroscope
+// ---- end pycroscope/python/runtime/python_source.hpp ----
 
 #include <algorithm>
 #include <cstdint>
@@ -27032,24 +27087,11 @@ public:
                                           "    while i < n:\n"
                                           "        f(); f(); f(); f(); f(); f(); f(); f(); f(); f()\n"
                                           "        i += 1\n";
-        PyObject* code = Py_CompileString(source, "<pycroscope calibration>", Py_file_input);
-        if (code == nullptr) {
+        globals_ = run_in_fresh_namespace(source, "<pycroscope calibration>");
+        if (globals_ == nullptr) {
             fail();
             return;
         }
-        globals_ = PyDict_New();
-        if (globals_ == nullptr || PyDict_SetItemString(globals_, "__builtins__", PyEval_GetBuiltins()) != 0) {
-            Py_DECREF(code);
-            fail();
-            return;
-        }
-        PyObject* result = PyEval_EvalCode(code, globals_, globals_);
-        Py_DECREF(code);
-        if (result == nullptr) {
-            fail();
-            return;
-        }
-        Py_DECREF(result);
         loop_ = PyDict_GetItemString(globals_, "_pycroscope_calibration_loop"); // borrowed
         PyObject* empty = PyDict_GetItemString(globals_, "_pycroscope_calibration_empty");
         if (loop_ == nullptr || empty == nullptr || !PyFunction_Check(loop_) || !PyFunction_Check(empty)) {
@@ -27130,23 +27172,7 @@ public:
     }
 
 private:
-    void fail() {
-        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
-        PyErr_Fetch(&type, &value, &traceback);
-        error_ = "the calibration code failed";
-        if (value != nullptr) {
-            if (PyObject* text = PyObject_Str(value)) {
-                if (const char* utf8 = PyUnicode_AsUTF8(text)) {
-                    error_ += std::string(": ") + utf8;
-                }
-                Py_DECREF(text);
-            }
-        }
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(traceback);
-        PyErr_Clear();
-    }
+    void fail() { error_ = "the calibration code failed: " + take_python_error(); }
 
     double run(std::size_t rounds) {
         PyObject* n = PyLong_FromSize_t(rounds);
@@ -27397,24 +27423,11 @@ def descend(depth):
             f(outer, _inner, kids)
     return 0
 )PY";
-        PyObject* code = Py_CompileString(source, file_name, Py_file_input);
-        if (code == nullptr) {
+        globals_ = run_in_fresh_namespace(source, file_name);
+        if (globals_ == nullptr) {
             fail();
             return;
         }
-        globals_ = PyDict_New();
-        if (globals_ == nullptr || PyDict_SetItemString(globals_, "__builtins__", PyEval_GetBuiltins()) != 0) {
-            Py_DECREF(code);
-            fail();
-            return;
-        }
-        PyObject* result = PyEval_EvalCode(code, globals_, globals_);
-        Py_DECREF(code);
-        if (result == nullptr) {
-            fail();
-            return;
-        }
-        Py_DECREF(result);
         PyObject* plan = call("setup", nullptr);
         if (plan == nullptr) {
             return;
@@ -27476,23 +27489,7 @@ private:
         }
         return result;
     }
-    void fail() {
-        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
-        PyErr_Fetch(&type, &value, &traceback);
-        error_ = "the accuracy workload failed";
-        if (value != nullptr) {
-            if (PyObject* text = PyObject_Str(value)) {
-                if (const char* utf8 = PyUnicode_AsUTF8(text)) {
-                    error_ += std::string(": ") + utf8;
-                }
-                Py_DECREF(text);
-            }
-        }
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(traceback);
-        PyErr_Clear();
-    }
+    void fail() { error_ = "the accuracy workload failed: " + take_python_error(); }
 
     int depth_;
     PyObject* globals_ = nullptr;
@@ -28186,56 +28183,29 @@ inline std::string source_findings_script() {
 }
 
 namespace source_findings_detail {
-// The Python error as text, cleared.
-inline std::string fetch_error() {
-    PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
-    PyErr_Fetch(&type, &value, &trace);
-    std::string text = "Python error";
-    if (value != nullptr) {
-        PyObject* str = PyObject_Str(value);
-        if (str != nullptr) {
-            const char* utf8 = PyUnicode_AsUTF8(str);
-            if (utf8 != nullptr) {
-                text = utf8;
-            }
-            Py_DECREF(str);
-        }
-    }
-    PyErr_Clear();
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(trace);
-    return text;
-}
 
 inline analysis::SourceFacts run(const std::vector<std::string>& files, bool include_libraries) {
-    PyObject* globals = PyDict_New();
+    PyObject* globals = run_in_fresh_namespace(source_findings_script().c_str(), "<pycroscope source pass>");
     if (globals == nullptr) {
-        throw std::runtime_error("source pass: " + fetch_error());
+        throw std::runtime_error("source pass: " + take_python_error());
     }
     PyObject* result = nullptr;
     std::string failure;
-    if (PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0) {
-        PyObject* ran = PyRun_String(source_findings_script().c_str(), Py_file_input, globals, globals);
-        if (ran != nullptr) {
-            Py_DECREF(ran);
-            PyObject* list = PyList_New(0);
-            for (const std::string& file : files) {
-                PyObject* name = PyUnicode_DecodeFSDefaultAndSize(file.data(), static_cast<Py_ssize_t>(file.size()));
-                if (name == nullptr || PyList_Append(list, name) != 0) {
-                    Py_XDECREF(name);
-                    Py_CLEAR(list);
-                    break;
-                }
-                Py_DECREF(name);
-            }
-            PyObject* analyse = PyDict_GetItemString(globals, "analyse"); // borrowed
-            if (list != nullptr && analyse != nullptr) {
-                result = PyObject_CallFunction(analyse, "OO", list, include_libraries ? Py_True : Py_False);
-            }
-            Py_XDECREF(list);
+    PyObject* list = PyList_New(0);
+    for (const std::string& file : files) {
+        PyObject* name = PyUnicode_DecodeFSDefaultAndSize(file.data(), static_cast<Py_ssize_t>(file.size()));
+        if (list == nullptr || name == nullptr || PyList_Append(list, name) != 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(list);
+            break;
         }
+        Py_DECREF(name);
     }
+    PyObject* analyse = PyDict_GetItemString(globals, "analyse"); // borrowed
+    if (list != nullptr && analyse != nullptr) {
+        result = PyObject_CallFunction(analyse, "OO", list, include_libraries ? Py_True : Py_False);
+    }
+    Py_XDECREF(list);
     std::string json;
     if (result != nullptr && PyUnicode_Check(result)) {
         Py_ssize_t size = 0;
@@ -28245,7 +28215,7 @@ inline analysis::SourceFacts run(const std::vector<std::string>& files, bool inc
         }
     }
     if (json.empty()) {
-        failure = PyErr_Occurred() != nullptr ? fetch_error() : std::string("no result");
+        failure = PyErr_Occurred() != nullptr ? take_python_error() : std::string("no result");
     }
     Py_XDECREF(result);
     Py_DECREF(globals);

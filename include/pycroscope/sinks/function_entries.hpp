@@ -35,10 +35,6 @@ inline void write_call_edges(JsonWriter& json, const model::Profile& profile,
     json.end_array();
 }
 
-inline std::size_t profile_size(const model::Profile* profile) noexcept {
-    return profile != nullptr ? profile->functions.size() : 0;
-}
-
 inline void write_function_entries(JsonWriter& json, const JsonSummarySink& sink, LocationKind kind,
                                    const model::ProfileBuilder* builder) {
     // The call graph by function, heaviest first (traced runs only: weights in ns).
@@ -67,19 +63,17 @@ inline void write_function_entries(JsonWriter& json, const JsonSummarySink& sink
         if (stats.location->kind != kind) {
             continue;
         }
-        // Times from the Profile when there is one: overhead-compensated
-        // there (model/overhead_compensation.hpp), as its callers' and callees' are.
+        // The sink's times: the Profile's own (overhead-compensated) when the
+        // sink reads the ProfileBuilder (JsonSummarySink::use_profile).
         const std::uint32_t f = profile != nullptr ? builder->function_index(stats.location) : model::no_index;
-        const bool modelled = f < profile_size(profile);
         json.begin_object()
             .field("name", stats.location->display_name())
             .field("file", stats.location->file)
             .field("line", stats.location->line)
             .field("calls", stats.count)
             .field("resumes", stats.resumes)
-            .field("inclusive_ns", modelled ? profile->functions[f].inclusive
-                                            : static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
-            .field("self_ns", modelled ? profile->functions[f].self : static_cast<std::uint64_t>(stats.self_ns + 0.5));
+            .field("inclusive_ns", static_cast<std::uint64_t>(stats.inclusive_ns + 0.5))
+            .field("self_ns", static_cast<std::uint64_t>(stats.self_ns + 0.5));
         if (f < callers.size()) {
             json.key("callers");
             write_call_edges(json, *profile, callers[f], true);

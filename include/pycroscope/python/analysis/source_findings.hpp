@@ -10,6 +10,7 @@
 
 #include "pycroscope/analysis/source_facts.hpp"
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/runtime/python_source.hpp"
 
 #include <chrono>
 #include <stdexcept>
@@ -569,56 +570,29 @@ inline std::string source_findings_script() {
 }
 
 namespace source_findings_detail {
-// The Python error as text, cleared.
-inline std::string fetch_error() {
-    PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
-    PyErr_Fetch(&type, &value, &trace);
-    std::string text = "Python error";
-    if (value != nullptr) {
-        PyObject* str = PyObject_Str(value);
-        if (str != nullptr) {
-            const char* utf8 = PyUnicode_AsUTF8(str);
-            if (utf8 != nullptr) {
-                text = utf8;
-            }
-            Py_DECREF(str);
-        }
-    }
-    PyErr_Clear();
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(trace);
-    return text;
-}
 
 inline analysis::SourceFacts run(const std::vector<std::string>& files, bool include_libraries) {
-    PyObject* globals = PyDict_New();
+    PyObject* globals = run_in_fresh_namespace(source_findings_script().c_str(), "<pycroscope source pass>");
     if (globals == nullptr) {
-        throw std::runtime_error("source pass: " + fetch_error());
+        throw std::runtime_error("source pass: " + take_python_error());
     }
     PyObject* result = nullptr;
     std::string failure;
-    if (PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0) {
-        PyObject* ran = PyRun_String(source_findings_script().c_str(), Py_file_input, globals, globals);
-        if (ran != nullptr) {
-            Py_DECREF(ran);
-            PyObject* list = PyList_New(0);
-            for (const std::string& file : files) {
-                PyObject* name = PyUnicode_DecodeFSDefaultAndSize(file.data(), static_cast<Py_ssize_t>(file.size()));
-                if (name == nullptr || PyList_Append(list, name) != 0) {
-                    Py_XDECREF(name);
-                    Py_CLEAR(list);
-                    break;
-                }
-                Py_DECREF(name);
-            }
-            PyObject* analyse = PyDict_GetItemString(globals, "analyse"); // borrowed
-            if (list != nullptr && analyse != nullptr) {
-                result = PyObject_CallFunction(analyse, "OO", list, include_libraries ? Py_True : Py_False);
-            }
-            Py_XDECREF(list);
+    PyObject* list = PyList_New(0);
+    for (const std::string& file : files) {
+        PyObject* name = PyUnicode_DecodeFSDefaultAndSize(file.data(), static_cast<Py_ssize_t>(file.size()));
+        if (list == nullptr || name == nullptr || PyList_Append(list, name) != 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(list);
+            break;
         }
+        Py_DECREF(name);
     }
+    PyObject* analyse = PyDict_GetItemString(globals, "analyse"); // borrowed
+    if (list != nullptr && analyse != nullptr) {
+        result = PyObject_CallFunction(analyse, "OO", list, include_libraries ? Py_True : Py_False);
+    }
+    Py_XDECREF(list);
     std::string json;
     if (result != nullptr && PyUnicode_Check(result)) {
         Py_ssize_t size = 0;
@@ -628,7 +602,7 @@ inline analysis::SourceFacts run(const std::vector<std::string>& files, bool inc
         }
     }
     if (json.empty()) {
-        failure = PyErr_Occurred() != nullptr ? fetch_error() : std::string("no result");
+        failure = PyErr_Occurred() != nullptr ? take_python_error() : std::string("no result");
     }
     Py_XDECREF(result);
     Py_DECREF(globals);

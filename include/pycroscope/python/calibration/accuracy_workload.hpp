@@ -19,6 +19,7 @@
 #include "pycroscope/model/profile.hpp"
 
 #include "pycroscope/python/runtime/cpython.hpp"
+#include "pycroscope/python/runtime/python_source.hpp"
 
 #include <cmath>
 #include <string>
@@ -166,24 +167,11 @@ def descend(depth):
             f(outer, _inner, kids)
     return 0
 )PY";
-        PyObject* code = Py_CompileString(source, file_name, Py_file_input);
-        if (code == nullptr) {
+        globals_ = run_in_fresh_namespace(source, file_name);
+        if (globals_ == nullptr) {
             fail();
             return;
         }
-        globals_ = PyDict_New();
-        if (globals_ == nullptr || PyDict_SetItemString(globals_, "__builtins__", PyEval_GetBuiltins()) != 0) {
-            Py_DECREF(code);
-            fail();
-            return;
-        }
-        PyObject* result = PyEval_EvalCode(code, globals_, globals_);
-        Py_DECREF(code);
-        if (result == nullptr) {
-            fail();
-            return;
-        }
-        Py_DECREF(result);
         PyObject* plan = call("setup", nullptr);
         if (plan == nullptr) {
             return;
@@ -245,23 +233,7 @@ private:
         }
         return result;
     }
-    void fail() {
-        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
-        PyErr_Fetch(&type, &value, &traceback);
-        error_ = "the accuracy workload failed";
-        if (value != nullptr) {
-            if (PyObject* text = PyObject_Str(value)) {
-                if (const char* utf8 = PyUnicode_AsUTF8(text)) {
-                    error_ += std::string(": ") + utf8;
-                }
-                Py_DECREF(text);
-            }
-        }
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(traceback);
-        PyErr_Clear();
-    }
+    void fail() { error_ = "the accuracy workload failed: " + take_python_error(); }
 
     int depth_;
     PyObject* globals_ = nullptr;

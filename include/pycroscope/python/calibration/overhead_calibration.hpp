@@ -22,6 +22,7 @@
 #include "pycroscope/core/thread_buffer.hpp"
 #include "pycroscope/core/thread_registry.hpp"
 #include "pycroscope/python/runtime/code_registry.hpp"
+#include "pycroscope/python/runtime/python_source.hpp"
 #include "pycroscope/python/tracer/tracer.hpp"
 
 #include <algorithm>
@@ -61,24 +62,11 @@ public:
                                           "    while i < n:\n"
                                           "        f(); f(); f(); f(); f(); f(); f(); f(); f(); f()\n"
                                           "        i += 1\n";
-        PyObject* code = Py_CompileString(source, "<pycroscope calibration>", Py_file_input);
-        if (code == nullptr) {
+        globals_ = run_in_fresh_namespace(source, "<pycroscope calibration>");
+        if (globals_ == nullptr) {
             fail();
             return;
         }
-        globals_ = PyDict_New();
-        if (globals_ == nullptr || PyDict_SetItemString(globals_, "__builtins__", PyEval_GetBuiltins()) != 0) {
-            Py_DECREF(code);
-            fail();
-            return;
-        }
-        PyObject* result = PyEval_EvalCode(code, globals_, globals_);
-        Py_DECREF(code);
-        if (result == nullptr) {
-            fail();
-            return;
-        }
-        Py_DECREF(result);
         loop_ = PyDict_GetItemString(globals_, "_pycroscope_calibration_loop"); // borrowed
         PyObject* empty = PyDict_GetItemString(globals_, "_pycroscope_calibration_empty");
         if (loop_ == nullptr || empty == nullptr || !PyFunction_Check(loop_) || !PyFunction_Check(empty)) {
@@ -159,23 +147,7 @@ public:
     }
 
 private:
-    void fail() {
-        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
-        PyErr_Fetch(&type, &value, &traceback);
-        error_ = "the calibration code failed";
-        if (value != nullptr) {
-            if (PyObject* text = PyObject_Str(value)) {
-                if (const char* utf8 = PyUnicode_AsUTF8(text)) {
-                    error_ += std::string(": ") + utf8;
-                }
-                Py_DECREF(text);
-            }
-        }
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(traceback);
-        PyErr_Clear();
-    }
+    void fail() { error_ = "the calibration code failed: " + take_python_error(); }
 
     double run(std::size_t rounds) {
         PyObject* n = PyLong_FromSize_t(rounds);
