@@ -5,10 +5,12 @@
 #include "pycroscope/core/session.hpp"
 #include "pycroscope/core/zone.hpp"
 #include "support/recording_sink.hpp"
+#include "support/sanitizers.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -97,6 +99,47 @@ TEST(Session, InfoDescribesTheRun) {
     EXPECT_EQ(info.calibration.source, pycroscope::clock::Source::steady);
     EXPECT_GT(info.start_unix_ns, 0);
 }
+
+#if defined(__linux__)
+// Resident bytes of this process (/proc/self/statm).
+std::uint64_t resident_bytes() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (f != nullptr) {
+        if (std::fscanf(f, "%llu %llu", &size, &resident) != 2) {
+            resident = 0;
+        }
+        std::fclose(f);
+    }
+    return static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// A new thread's first event: how much its buffer of 1 Mi events (32 MiB) made resident.
+std::uint64_t resident_growth_of_a_new_threads_buffer(bool prefault) {
+    Config config = small_config();
+    config.buffer_capacity = std::size_t{1} << 20;
+    config.prefault_buffers = prefault;
+    Session<NativeZones> session(config);
+    session.start();
+    std::uint64_t grown = 0;
+    std::thread([&grown] {
+        const std::uint64_t before = resident_bytes();
+        record_zones(1);
+        const std::uint64_t after = resident_bytes();
+        grown = after > before ? after - before : 0;
+    }).join();
+    session.stop();
+    return grown;
+}
+
+TEST(Session, PrefaultedBuffersAreWrittenWhenTheThreadAttachesAndOthersAsUsed) {
+    const std::uint64_t mib = 1u << 20;
+    if (!pycroscope_test::under_sanitizer) { // a sanitizer's allocator may write its own metadata
+        EXPECT_LT(resident_growth_of_a_new_threads_buffer(false), 8 * mib); // a page or two
+    }
+    EXPECT_GE(resident_growth_of_a_new_threads_buffer(true), 30 * mib);
+}
+#endif
 
 TEST(Session, SummaryCountsEventsPerThread) {
     Session<NativeZones> session(small_config());

@@ -40,6 +40,13 @@ struct Config {
     // capacity * 32 bytes, and that is all the memory a thread ever gets.
     std::size_t buffer_capacity = std::size_t{1} << 16;
     OverflowPolicy overflow = OverflowPolicy::block;
+    // Write each thread buffer's memory when the thread attaches, so that its
+    // first pass through the buffer takes no page faults. Unset, those faults
+    // land inside whatever span is open at the time (one per 128 events, and
+    // on a virtual machine a first touch can cost tens of microseconds); set,
+    // each thread commits its whole buffer at its first event, in that
+    // event's span. For measurements where the first events' timing matters.
+    bool prefault_buffers = false;
     // The longest the drain thread sleeps between passes (it sleeps less
     // while a buffer fills fast): the delay before a streaming sink sees an event.
     std::chrono::microseconds drain_interval{1000};

@@ -55,8 +55,10 @@ constexpr bool little_endian = false; // unknown: the field-by-field path is rig
 class RingBuffer {
 public:
     // capacity must be a power of two (Config::effective_capacity()).
-    RingBuffer(std::size_t capacity, OverflowPolicy policy)
-        : slots_(new Slot[capacity]), mask_(capacity - 1), capacity_(capacity), policy_(policy),
+    // prefault: write the slots now (value-initialise) rather than on first use.
+    RingBuffer(std::size_t capacity, OverflowPolicy policy, bool prefault = false)
+        : slots_(prefault ? new Slot[capacity]() : new Slot[capacity]), mask_(capacity - 1), capacity_(capacity),
+          policy_(policy),
           limit_(policy == OverflowPolicy::overwrite_oldest ? 0 : capacity) {}
 
     RingBuffer(const RingBuffer&) = delete;

@@ -177,7 +177,7 @@ public:
 
         epoch_ = detail::last_epoch().fetch_add(1) + 1;
         registry_ = std::make_unique<detail::ThreadRegistry>(info_.buffer_capacity, config_.overflow, epoch_,
-                                                             &SessionCore::wake_drain, this);
+                                                             &SessionCore::wake_drain, this, config_.prefault_buffers);
         {
             std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
             detail::active_registry() = registry_.get();

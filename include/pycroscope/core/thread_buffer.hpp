@@ -29,8 +29,8 @@ inline std::uint64_t current_thread_handle() noexcept {
 
 struct ThreadBuffer {
     ThreadBuffer(std::size_t capacity, OverflowPolicy policy, std::uint32_t index_, std::uint64_t os_tid_,
-                 std::string name_)
-        : ring(capacity, policy), index(index_), os_tid(os_tid_), name(std::move(name_)) {}
+                 std::string name_, bool prefault = false)
+        : ring(capacity, policy, prefault), index(index_), os_tid(os_tid_), name(std::move(name_)) {}
 
     RingBuffer ring;
     const std::uint32_t index;  // 1, 2, ... in order of first event in the session

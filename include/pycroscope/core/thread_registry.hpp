@@ -51,8 +51,9 @@ inline std::atomic<std::uint64_t> session_epoch{0};
 class ThreadRegistry {
 public:
     ThreadRegistry(std::size_t capacity, OverflowPolicy policy, std::uint64_t epoch,
-                   void (*waker)(void*) = nullptr, void* waker_context = nullptr)
-        : capacity_(capacity), policy_(policy), epoch_(epoch), waker_(waker), waker_context_(waker_context) {}
+                   void (*waker)(void*) = nullptr, void* waker_context = nullptr, bool prefault = false)
+        : capacity_(capacity), policy_(policy), epoch_(epoch), waker_(waker), waker_context_(waker_context),
+          prefault_(prefault) {}
 
     std::uint64_t epoch() const noexcept { return epoch_; }
 
@@ -62,7 +63,7 @@ public:
         if (name.empty()) {
             name = "thread-" + std::to_string(index);
         }
-        auto buffer = std::make_shared<ThreadBuffer>(capacity_, policy_, index, os_tid, std::move(name));
+        auto buffer = std::make_shared<ThreadBuffer>(capacity_, policy_, index, os_tid, std::move(name), prefault_);
         buffer->ring.set_waker(waker_, waker_context_);
         live_.push_back(buffer);
         return buffer;
@@ -109,6 +110,7 @@ private:
     const std::uint64_t epoch_;
     void (*const waker_)(void*);
     void* const waker_context_;
+    const bool prefault_;
     mutable std::mutex mutex_;
     std::uint32_t last_index_ = 0;
     std::vector<std::shared_ptr<ThreadBuffer>> live_;
