@@ -5,6 +5,7 @@
 #include "sinks/export_tools.hpp"
 #include "sinks/sink_test_helpers.hpp"
 
+#include <pycroscope/model/profile_builder.hpp>
 #include <pycroscope/sinks/callgrind_sink.hpp>
 #include <pycroscope/sinks/json_summary_sink.hpp>
 
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace callgrind_sink_test {
@@ -104,6 +106,34 @@ TEST(CallgrindSink, InclusiveCostOfAFunctionIsItsSpan) {
     const auto inclusive = annotate(dir.file("callgrind.out"), true);
     EXPECT_EQ(inclusive.at("app.cpp:work"), 150u - 105u);
     EXPECT_EQ(inclusive.at("/src/mod.py:helper"), 190u - 160u);
+}
+
+TEST(CallgrindSink, FromTheProfileBuilderSelfTimesAreTheProfiles) {
+    // The Profile's times: spans open at stop end at their thread's last
+    // event, as in session.json (the walk ends them at stop).
+    EXPORT_TEST_REQUIRE_COMMAND("callgrind_annotate");
+    TempDir dir;
+    auto s = export_test::rich_stream(false);
+    const auto builder = std::make_shared<pycroscope::model::ProfileBuilder>();
+    CallgrindSink modelled(dir.file("modelled.out"), builder);
+    s.play(*builder, modelled, export_test::rich_stop);
+    std::map<std::string, std::uint64_t> expected;
+    for (const auto& f : builder->profile().functions) {
+        std::string name = f.name == "<lambda>" ? f.name + "'" + std::to_string(f.line) : f.name;
+        if (f.self > 0) {
+            expected[callgrind_file(f.location) + ":" + name] = f.self;
+        }
+    }
+    ASSERT_GE(expected.size(), 3u);
+    auto costs = annotate(dir.file("modelled.out"));
+    for (auto it = costs.begin(); it != costs.end();) {
+        it = it->second == 0 ? costs.erase(it) : std::next(it);
+    }
+    EXPECT_EQ(costs, expected);
+    const auto inclusive = annotate(dir.file("modelled.out"), true);
+    EXPECT_EQ(inclusive.at("app.cpp:work"), 150u - 105u);
+    EXPECT_EQ(inclusive.at("/src/mod.py:helper"), 190u - 160u);
+    EXPECT_EQ(inclusive.at("/src/mod.py:<lambda>'31"), 131u - 121u); // a resume inside it
 }
 
 TEST(CallgrindSink, FileUsesNameCompressionAndDeclaresItsEvents) {

@@ -6,7 +6,11 @@
 // (nanoseconds of wall-clock time, as traced); positions are source lines:
 // a function's costs sit on its first line, calls go to the callee's.
 //
-// Functions are the span locations of every thread, merged. callgrind names
+// Functions are the span locations of every thread, merged: from the
+// session's ProfileBuilder in a traced run (its functions and edges, so the
+// times are session.json's, overhead-compensated, and spans open at stop end
+// at their thread's last event), else from a call tree per thread kept here
+// (raw times, open spans end at stop). callgrind names
 // a function by file and name, so two locations that share both (two
 // lambdas of one file) are told apart by a suffix "'<line>". File and
 // function names are compressed ("(id) name" the first time, "(id)" after).
@@ -14,6 +18,7 @@
 // it equals JsonSummarySink's self_ns of that location.
 
 #include "pycroscope/core/call_tree.hpp"
+#include "pycroscope/model/profile_builder.hpp"
 #include "pycroscope/sinks/file_sink.hpp"
 #include "pycroscope/sinks/json_writer.hpp"
 #include "pycroscope/sinks/per_thread_state.hpp"
@@ -35,6 +40,10 @@ namespace sinks {
 class CallgrindSink : public FileSink {
 public:
     explicit CallgrindSink(std::string path) : FileSink("callgrind profile", std::move(path)) {}
+    // A traced run's functions and edges from the builder, which the session
+    // feeds and finishes before this sink closes.
+    CallgrindSink(std::string path, std::shared_ptr<const model::ProfileBuilder> builder)
+        : FileSink("callgrind profile", std::move(path)), builder_(std::move(builder)) {}
 
 protected:
     void open_(const SessionInfo& info) override {
@@ -43,6 +52,9 @@ protected:
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        if (builder_) {
+            return;
+        }
         CallTree& tree = trees_[thread.index];
         for (std::size_t i = 0; i < count; ++i) {
             tree.add(events[i]);
@@ -50,29 +62,10 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        struct Edge {
-            std::uint64_t calls = 0;
-            std::uint64_t inclusive_ticks = 0;
-        };
-        struct Function {
-            std::uint64_t self_ticks = 0;
-            std::map<const SourceLocation*, Edge> callees; // ordered below by name
-        };
-        std::unordered_map<const SourceLocation*, Function> functions;
-        trees_.for_each([&](std::uint32_t, CallTree& tree) {
-            tree.finish(summary.stop_ticks);
-            const auto& nodes = tree.nodes();
-            for (std::size_t i = 1; i < nodes.size(); ++i) {
-                const CallTree::Node& node = nodes[i];
-                Function& f = functions[node.location];
-                f.self_ticks += node.self_ticks;
-                if (node.parent != 0) {
-                    Edge& edge = functions[nodes[node.parent].location].callees[node.location];
-                    edge.calls += node.count + node.resumes;
-                    edge.inclusive_ticks += node.inclusive_ticks;
-                }
-            }
-        });
+        // Ticks from the call trees, nanoseconds from the Profile.
+        std::unordered_map<const SourceLocation*, Function> functions =
+            builder_ ? from_profile(builder_->profile()) : from_trees(summary);
+        const bool in_ns = builder_ != nullptr;
         names_ = unique_names(functions);
         std::vector<const SourceLocation*> order;
         for (const auto& entry : functions) {
@@ -83,7 +76,7 @@ protected:
         });
 
         auto to_ns = [&](std::uint64_t ticks) {
-            return static_cast<std::uint64_t>(summary.info.ticks_to_ns(ticks) + 0.5);
+            return in_ns ? ticks : static_cast<std::uint64_t>(summary.info.ticks_to_ns(ticks) + 0.5);
         };
         std::uint64_t total = 0;
         for (const auto& entry : functions) {
@@ -135,6 +128,53 @@ protected:
     }
 
 private:
+    struct Edge {
+        std::uint64_t calls = 0;
+        std::uint64_t inclusive_ticks = 0;
+    };
+    struct Function {
+        std::uint64_t self_ticks = 0;
+        std::map<const SourceLocation*, Edge> callees; // ordered below by name
+    };
+
+    std::unordered_map<const SourceLocation*, Function> from_trees(const SessionSummary& summary) {
+        std::unordered_map<const SourceLocation*, Function> functions;
+        trees_.for_each([&](std::uint32_t, CallTree& tree) {
+            tree.finish(summary.stop_ticks);
+            const auto& nodes = tree.nodes();
+            for (std::size_t i = 1; i < nodes.size(); ++i) {
+                const CallTree::Node& node = nodes[i];
+                Function& f = functions[node.location];
+                f.self_ticks += node.self_ticks;
+                if (node.parent != 0) {
+                    Edge& edge = functions[nodes[node.parent].location].callees[node.location];
+                    edge.calls += node.count + node.resumes;
+                    edge.inclusive_ticks += node.inclusive_ticks;
+                }
+            }
+        });
+        return functions;
+    }
+
+    // The Profile's times are nanoseconds already (a sampled Profile has no spans to show).
+    static std::unordered_map<const SourceLocation*, Function> from_profile(const model::Profile& profile) {
+        std::unordered_map<const SourceLocation*, Function> functions;
+        if (profile.unit != model::Unit::nanoseconds) {
+            return functions;
+        }
+        for (const model::Function& f : profile.functions) {
+            functions[f.location].self_ticks += f.self;
+        }
+        for (const model::Edge& e : profile.edges) {
+            Edge& edge = functions[profile.functions[e.caller].location].callees[profile.functions[e.callee].location];
+            // A generator resumed under a caller is an activation without a
+            // call; callgrind reads the cost after "calls=0" as self time.
+            edge.calls += std::max<std::uint64_t>(e.calls, 1);
+            edge.inclusive_ticks += e.inclusive;
+        }
+        return functions;
+    }
+
     static std::uint32_t line_of(const SourceLocation* location) noexcept {
         return location != nullptr ? location->line : 0;
     }
@@ -206,6 +246,7 @@ private:
         append_line_safe(out, name);
     }
 
+    std::shared_ptr<const model::ProfileBuilder> builder_; // traced runs: times from its Profile
     PerThreadState<CallTree> trees_;
     std::unordered_map<const SourceLocation*, std::string> names_;
     std::unordered_map<std::string, std::uint64_t> file_ids_;

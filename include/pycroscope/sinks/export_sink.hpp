@@ -55,8 +55,11 @@ inline std::string export_file_name(std::string_view format) {
 
 // The sink writing format to path. sample_interval_ns: the sampling interval
 // of a sampling run (0 when unknown), for the formats that show time per sample.
+// profile: a traced run's model, which the aggregate formats read their times
+// from (as session.json does) instead of walking the events again.
 inline std::shared_ptr<FileSink> make_export_sink(std::string_view format, const std::string& path,
-                                              std::uint64_t sample_interval_ns = 0) {
+                                              std::uint64_t sample_interval_ns = 0,
+                                              std::shared_ptr<const model::ProfileBuilder> profile = nullptr) {
     if (format == "chrome") {
         auto sink = std::make_shared<ChromeTraceSink>(path);
         sink->set_sample_interval_ns(sample_interval_ns);
@@ -79,7 +82,7 @@ inline std::shared_ptr<FileSink> make_export_sink(std::string_view format, const
         return sink;
     }
     if (format == "callgrind") {
-        return std::make_shared<CallgrindSink>(path);
+        return profile ? std::make_shared<CallgrindSink>(path, std::move(profile)) : std::make_shared<CallgrindSink>(path);
     }
     throw ConfigError("unknown export format '" + std::string(format) + "' (accepted: " + export_format_list() + ")");
 }
