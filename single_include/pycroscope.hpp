@@ -600,6 +600,13 @@ struct Config {
     // capacity * 32 bytes, and that is all the memory a thread ever gets.
     std::size_t buffer_capacity = std::size_t{1} << 16;
     OverflowPolicy overflow = OverflowPolicy::block;
+    // Write each thread buffer's memory when the thread attaches, so that its
+    // first pass through the buffer takes no page faults. Unset, those faults
+    // land inside whatever span is open at the time (one per 128 events, and
+    // on a virtual machine a first touch can cost tens of microseconds); set,
+    // each thread commits its whole buffer at its first event, in that
+    // event's span. For measurements where the first events' timing matters.
+    bool prefault_buffers = false;
     // The longest the drain thread sleeps between passes (it sleeps less
     // while a buffer fills fast): the delay before a streaming sink sees an event.
     std::chrono::microseconds drain_interval{1000};
@@ -1325,8 +1332,10 @@ constexpr bool little_endian = false; // unknown: the field-by-field path is rig
 class RingBuffer {
 public:
     // capacity must be a power of two (Config::effective_capacity()).
-    RingBuffer(std::size_t capacity, OverflowPolicy policy)
-        : slots_(new Slot[capacity]), mask_(capacity - 1), capacity_(capacity), policy_(policy),
+    // prefault: write the slots now (value-initialise) rather than on first use.
+    RingBuffer(std::size_t capacity, OverflowPolicy policy, bool prefault = false)
+        : slots_(prefault ? new Slot[capacity]() : new Slot[capacity]), mask_(capacity - 1), capacity_(capacity),
+          policy_(policy),
           limit_(policy == OverflowPolicy::overwrite_oldest ? 0 : capacity) {}
 
     RingBuffer(const RingBuffer&) = delete;
@@ -1722,8 +1731,8 @@ inline std::uint64_t current_thread_handle() noexcept {
 
 struct ThreadBuffer {
     ThreadBuffer(std::size_t capacity, OverflowPolicy policy, std::uint32_t index_, std::uint64_t os_tid_,
-                 std::string name_)
-        : ring(capacity, policy), index(index_), os_tid(os_tid_), name(std::move(name_)) {}
+                 std::string name_, bool prefault = false)
+        : ring(capacity, policy, prefault), index(index_), os_tid(os_tid_), name(std::move(name_)) {}
 
     RingBuffer ring;
     const std::uint32_t index;  // 1, 2, ... in order of first event in the session
@@ -1786,8 +1795,9 @@ inline std::atomic<std::uint64_t> session_epoch{0};
 class ThreadRegistry {
 public:
     ThreadRegistry(std::size_t capacity, OverflowPolicy policy, std::uint64_t epoch,
-                   void (*waker)(void*) = nullptr, void* waker_context = nullptr)
-        : capacity_(capacity), policy_(policy), epoch_(epoch), waker_(waker), waker_context_(waker_context) {}
+                   void (*waker)(void*) = nullptr, void* waker_context = nullptr, bool prefault = false)
+        : capacity_(capacity), policy_(policy), epoch_(epoch), waker_(waker), waker_context_(waker_context),
+          prefault_(prefault) {}
 
     std::uint64_t epoch() const noexcept { return epoch_; }
 
@@ -1797,7 +1807,7 @@ public:
         if (name.empty()) {
             name = "thread-" + std::to_string(index);
         }
-        auto buffer = std::make_shared<ThreadBuffer>(capacity_, policy_, index, os_tid, std::move(name));
+        auto buffer = std::make_shared<ThreadBuffer>(capacity_, policy_, index, os_tid, std::move(name), prefault_);
         buffer->ring.set_waker(waker_, waker_context_);
         live_.push_back(buffer);
         return buffer;
@@ -1844,6 +1854,7 @@ private:
     const std::uint64_t epoch_;
     void (*const waker_)(void*);
     void* const waker_context_;
+    const bool prefault_;
     mutable std::mutex mutex_;
     std::uint32_t last_index_ = 0;
     std::vector<std::shared_ptr<ThreadBuffer>> live_;
@@ -2797,7 +2808,7 @@ public:
 
         epoch_ = detail::last_epoch().fetch_add(1) + 1;
         registry_ = std::make_unique<detail::ThreadRegistry>(info_.buffer_capacity, config_.overflow, epoch_,
-                                                             &SessionCore::wake_drain, this);
+                                                             &SessionCore::wake_drain, this, config_.prefault_buffers);
         {
             std::lock_guard<std::mutex> lock(detail::active_registry_mutex());
             detail::active_registry() = registry_.get();
@@ -5537,9 +5548,11 @@ private:
 // the earlier one's time, so no duration goes negative. Lines are shifted
 // with the calls but their own events are not counted: their cost is not measured.
 //
-// A bias can also come in the event stream, as a counter event of
-// overhead_bias_location (value: ns per event), for captures; StandardProfile
-// does not record it yet (docs/calibration.md).
+// The measurement travels in the event stream, so that a capture replays
+// with the same compensation as the live run: counter events on the thread
+// that calibrated, the timings first and the bias (overhead_bias_location,
+// value: ns per event, function: the backend) last. Compensation starts at
+// the bias event, for every thread; a later one changes the bias from there.
 
 
 #include <algorithm>
@@ -5558,22 +5571,60 @@ struct OverheadBias {
     double traced_ns_per_call = 0.0;
 };
 
-// The counter whose events carry the bias (ns per event).
+// The counters that carry the measurement. The bias's location names the
+// backend in its function field (overhead_bias_location_for()).
 inline constexpr SourceLocation overhead_bias_location{"pycroscope.overhead_ns_per_event", "", "", 0,
                                                        LocationKind::counter};
+inline constexpr SourceLocation overhead_untraced_location{"pycroscope.overhead_untraced_ns_per_call", "", "", 0,
+                                                           LocationKind::counter};
+inline constexpr SourceLocation overhead_traced_location{"pycroscope.overhead_traced_ns_per_call", "", "", 0,
+                                                         LocationKind::counter};
 
-// An event setting the bias: by name, as a replay has its own locations.
-inline bool is_overhead_bias_event(const Event& e) noexcept {
-    if (e.kind != EventKind::counter) {
-        return false;
-    }
-    const SourceLocation* location = e.location();
-    return location == &overhead_bias_location ||
-           (location != nullptr && location->kind == LocationKind::counter && location->name != nullptr &&
-            std::strcmp(location->name, overhead_bias_location.name) == 0);
+// The bias counter naming backend (static storage: recorded locations live
+// as long as the session).
+inline const SourceLocation& overhead_bias_location_for(const std::string& backend) noexcept {
+    static constexpr SourceLocation eval_frame{"pycroscope.overhead_ns_per_event", "eval_frame", "", 0,
+                                               LocationKind::counter};
+    static constexpr SourceLocation profile{"pycroscope.overhead_ns_per_event", "profile", "", 0,
+                                            LocationKind::counter};
+    static constexpr SourceLocation monitoring{"pycroscope.overhead_ns_per_event", "monitoring", "", 0,
+                                               LocationKind::counter};
+    return backend == "eval_frame" ? eval_frame
+           : backend == "profile"  ? profile
+           : backend == "monitoring" ? monitoring
+                                     : overhead_bias_location;
 }
 
-inline double overhead_bias_value(const Event& e) noexcept {
+enum class OverheadCounter { none, bias, untraced, traced };
+
+// Which of the measurement's counters e is: by name, as a replay has its own
+// locations.
+inline OverheadCounter overhead_counter_of(const Event& e) noexcept {
+    if (e.kind != EventKind::counter) {
+        return OverheadCounter::none;
+    }
+    const SourceLocation* location = e.location();
+    if (location == nullptr || location->name == nullptr || std::strncmp(location->name, "pycroscope.overhead_", 20) != 0) {
+        return OverheadCounter::none;
+    }
+    for (const auto& known : {std::make_pair(&overhead_bias_location, OverheadCounter::bias),
+                              std::make_pair(&overhead_untraced_location, OverheadCounter::untraced),
+                              std::make_pair(&overhead_traced_location, OverheadCounter::traced)}) {
+        if (std::strcmp(location->name, known.first->name) == 0) {
+            return known.second;
+        }
+    }
+    return OverheadCounter::none;
+}
+
+// True for the profiler's own counters, which no view shows as the program's.
+inline bool is_overhead_counter_event(const Event& e) noexcept {
+    return overhead_counter_of(e) != OverheadCounter::none;
+}
+
+inline bool is_overhead_bias_event(const Event& e) noexcept { return overhead_counter_of(e) == OverheadCounter::bias; }
+
+inline double overhead_counter_value(const Event& e) noexcept {
     double value;
     std::memcpy(&value, &e.payload, sizeof value);
     return value;
@@ -5600,23 +5651,38 @@ public:
     // The event's compensated timestamp; call once per event, in the thread's order.
     std::uint64_t apply(const Event& e) noexcept {
         std::uint64_t t = e.timestamp;
-        if (ticks_per_event_ > 0.0) {
-            const auto shift = static_cast<std::uint64_t>(ticks_per_event_ * static_cast<double>(counted_) + 0.5);
+        if (ticks_per_event_ > 0.0 || base_ > 0.0) {
+            const auto shift =
+                static_cast<std::uint64_t>(base_ + ticks_per_event_ * static_cast<double>(counted_) + 0.5);
             t = t > shift ? t - shift : 0;
             t = std::max(t, last_);
             last_ = t;
         }
-        counted_ += is_compensated_event(e) ? 1 : 0;
+        if (is_compensated_event(e)) {
+            ++counted_;
+            subtracted_ += ticks_per_event_ > 0.0 ? 1 : 0;
+        }
         return t;
     }
 
-    std::uint64_t counted() const noexcept { return counted_; }
+    // A new bias for the events from here on. What was subtracted so far
+    // stays subtracted, so no interval spanning the change jumps.
+    void rebias(double ticks_per_event) noexcept {
+        base_ += ticks_per_event_ * static_cast<double>(counted_);
+        counted_ = 0;
+        ticks_per_event_ = std::max(0.0, ticks_per_event);
+    }
+
+    // Traced events whose cost was subtracted.
+    std::uint64_t subtracted_events() const noexcept { return subtracted_; }
     double ticks_per_event() const noexcept { return ticks_per_event_; }
 
 private:
     double ticks_per_event_ = 0.0;
-    std::uint64_t counted_ = 0; // compensated events seen
-    std::uint64_t last_ = 0;    // latest compensated timestamp
+    double base_ = 0.0;            // ticks subtracted under earlier biases
+    std::uint64_t counted_ = 0;    // compensated events seen under this bias
+    std::uint64_t subtracted_ = 0; // compensated events seen under any bias above zero
+    std::uint64_t last_ = 0;       // latest compensated timestamp
 };
 
 } // namespace model
@@ -5955,9 +6021,12 @@ public:
     void set_overhead(const OverheadBias& bias) {
         std::lock_guard<std::mutex> lock(mutex_);
         bias_ = bias;
-        restart_shifts();
+        rebias_threads();
     }
     const OverheadBias& overhead() const noexcept { return bias_; }
+    // false: raw times, whatever bias is set or comes in the stream (still
+    // read into overhead()). Set before the events.
+    void compensate(bool on) noexcept { compensate_ = on; }
     // Traced events whose cost was subtracted (valid after close()).
     std::uint64_t compensated_events() const noexcept { return compensated_; }
 
@@ -6010,10 +6079,7 @@ public:
             case EventKind::sample:
             case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
             case EventKind::counter:
-                if (is_overhead_bias_event(e)) {
-                    bias_.ns_per_event = overhead_bias_value(e);
-                    restart_shifts();
-                }
+                take_overhead_counter(e);
                 break;
             default: break;
             }
@@ -6079,18 +6145,31 @@ private:
         std::vector<std::uint64_t> path_self;   // by node of paths, in ticks
         OverheadShift shift;
     };
-    // Every thread counts its events from here, with the current bias.
-    void restart_shifts() {
+    // Every thread's events from here on get the current bias.
+    void rebias_threads() {
         for (auto& slot : threads_) {
             if (slot) {
-                compensated_ += slot->shift.ticks_per_event() > 0.0 ? slot->shift.counted() : 0;
-                slot->shift = make_shift();
+                slot->shift.rebias(bias_ticks());
             }
         }
     }
-    OverheadShift make_shift() const {
+    double bias_ticks() const noexcept {
         const double ns_per_tick = info_.calibration.ns_per_tick;
-        return OverheadShift(bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0);
+        return compensate_ && bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0;
+    }
+    OverheadShift make_shift() const { return OverheadShift(bias_ticks()); }
+    // The calibration's counters (model/overhead_compensation.hpp).
+    void take_overhead_counter(const Event& e) {
+        switch (overhead_counter_of(e)) {
+        case OverheadCounter::bias:
+            bias_.ns_per_event = overhead_counter_value(e);
+            bias_.backend = e.location()->function != nullptr ? e.location()->function : "";
+            rebias_threads();
+            break;
+        case OverheadCounter::untraced: bias_.untraced_ns_per_call = overhead_counter_value(e); break;
+        case OverheadCounter::traced: bias_.traced_ns_per_call = overhead_counter_value(e); break;
+        case OverheadCounter::none: break;
+        }
     }
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
@@ -6253,7 +6332,7 @@ private:
                 leave(state, top.location, state.last);
             }
             state.lines.finish(state.last, line_table_);
-            compensated_ += state.shift.ticks_per_event() > 0.0 ? state.shift.counted() : 0;
+            compensated_ += state.shift.subtracted_events();
             profile_.unmatched_ends += state.stack.unmatched_ends();
         }
         (void)summary;
@@ -6488,6 +6567,7 @@ private:
     std::uint32_t last_function_ = no_index;
     OverheadBias bias_;
     std::uint64_t compensated_ = 0;
+    bool compensate_ = true;
 };
 
 } // namespace model
@@ -7157,6 +7237,9 @@ protected:
             case EventKind::mem_free: break;
             case EventKind::instant: ++marks_[e.location()]; break;
             case EventKind::counter: {
+                if (model::is_overhead_counter_event(e)) {
+                    break; // the profiler's own (the overhead_compensation section)
+                }
                 CounterStats& c = counters_[e.location()];
                 const double v = e.value();
                 ++c.samples;
@@ -13258,7 +13341,7 @@ protected:
             } else if (e.kind == EventKind::frame_mark) {
                 begin_event(",\n{\"ph\":\"i\",\"s\":\"p\"", state, e.timestamp, e.location());
                 out_ += '}';
-            } else if (e.kind == EventKind::counter) {
+            } else if (e.kind == EventKind::counter && !model::is_overhead_counter_event(e)) {
                 begin_event(",\n{\"ph\":\"C\"", state, e.timestamp, e.location());
                 literal(",\"args\":{\"value\":");
                 append_double(out_, e.value());
@@ -27567,7 +27650,9 @@ inline AccuracyCheck check_accuracy(Backend backend = Backend::automatic, int at
             check.error = workload.error();
             return check;
         }
-        Session<PythonTracer> session;
+        Config config;
+        config.prefault_buffers = true; // no page faults in the timed spans (core/config.hpp)
+        Session<PythonTracer> session(config);
         PythonTracer& tracer = session.collector<PythonTracer>();
         tracer.options.backend = backend;
         tracer.options.c_calls = false;
@@ -30721,7 +30806,11 @@ inline std::filesystem::path make_output_dir(const std::string& requested) {
 // (nanoseconds of wall-clock time, as traced); positions are source lines:
 // a function's costs sit on its first line, calls go to the callee's.
 //
-// Functions are the span locations of every thread, merged. callgrind names
+// Functions are the span locations of every thread, merged: from the
+// session's ProfileBuilder in a traced run (its functions and edges, so the
+// times are session.json's, overhead-compensated, and spans open at stop end
+// at their thread's last event), else from a call tree per thread kept here
+// (raw times, open spans end at stop). callgrind names
 // a function by file and name, so two locations that share both (two
 // lambdas of one file) are told apart by a suffix "'<line>". File and
 // function names are compressed ("(id) name" the first time, "(id)" after).
@@ -30745,6 +30834,10 @@ namespace sinks {
 class CallgrindSink : public FileSink {
 public:
     explicit CallgrindSink(std::string path) : FileSink("callgrind profile", std::move(path)) {}
+    // A traced run's functions and edges from the builder, which the session
+    // feeds and finishes before this sink closes.
+    CallgrindSink(std::string path, std::shared_ptr<const model::ProfileBuilder> builder)
+        : FileSink("callgrind profile", std::move(path)), builder_(std::move(builder)) {}
 
 protected:
     void open_(const SessionInfo& info) override {
@@ -30753,6 +30846,9 @@ protected:
     }
 
     void sink_it_(const ThreadInfo& thread, const Event* events, std::size_t count) override {
+        if (builder_) {
+            return;
+        }
         CallTree& tree = trees_[thread.index];
         for (std::size_t i = 0; i < count; ++i) {
             tree.add(events[i]);
@@ -30760,29 +30856,10 @@ protected:
     }
 
     void close_(const SessionSummary& summary) override {
-        struct Edge {
-            std::uint64_t calls = 0;
-            std::uint64_t inclusive_ticks = 0;
-        };
-        struct Function {
-            std::uint64_t self_ticks = 0;
-            std::map<const SourceLocation*, Edge> callees; // ordered below by name
-        };
-        std::unordered_map<const SourceLocation*, Function> functions;
-        trees_.for_each([&](std::uint32_t, CallTree& tree) {
-            tree.finish(summary.stop_ticks);
-            const auto& nodes = tree.nodes();
-            for (std::size_t i = 1; i < nodes.size(); ++i) {
-                const CallTree::Node& node = nodes[i];
-                Function& f = functions[node.location];
-                f.self_ticks += node.self_ticks;
-                if (node.parent != 0) {
-                    Edge& edge = functions[nodes[node.parent].location].callees[node.location];
-                    edge.calls += node.count + node.resumes;
-                    edge.inclusive_ticks += node.inclusive_ticks;
-                }
-            }
-        });
+        // Ticks from the call trees, nanoseconds from the Profile.
+        std::unordered_map<const SourceLocation*, Function> functions =
+            builder_ ? from_profile(builder_->profile()) : from_trees(summary);
+        const bool in_ns = builder_ != nullptr;
         names_ = unique_names(functions);
         std::vector<const SourceLocation*> order;
         for (const auto& entry : functions) {
@@ -30793,7 +30870,7 @@ protected:
         });
 
         auto to_ns = [&](std::uint64_t ticks) {
-            return static_cast<std::uint64_t>(summary.info.ticks_to_ns(ticks) + 0.5);
+            return in_ns ? ticks : static_cast<std::uint64_t>(summary.info.ticks_to_ns(ticks) + 0.5);
         };
         std::uint64_t total = 0;
         for (const auto& entry : functions) {
@@ -30845,6 +30922,53 @@ protected:
     }
 
 private:
+    struct Edge {
+        std::uint64_t calls = 0;
+        std::uint64_t inclusive_ticks = 0;
+    };
+    struct Function {
+        std::uint64_t self_ticks = 0;
+        std::map<const SourceLocation*, Edge> callees; // ordered below by name
+    };
+
+    std::unordered_map<const SourceLocation*, Function> from_trees(const SessionSummary& summary) {
+        std::unordered_map<const SourceLocation*, Function> functions;
+        trees_.for_each([&](std::uint32_t, CallTree& tree) {
+            tree.finish(summary.stop_ticks);
+            const auto& nodes = tree.nodes();
+            for (std::size_t i = 1; i < nodes.size(); ++i) {
+                const CallTree::Node& node = nodes[i];
+                Function& f = functions[node.location];
+                f.self_ticks += node.self_ticks;
+                if (node.parent != 0) {
+                    Edge& edge = functions[nodes[node.parent].location].callees[node.location];
+                    edge.calls += node.count + node.resumes;
+                    edge.inclusive_ticks += node.inclusive_ticks;
+                }
+            }
+        });
+        return functions;
+    }
+
+    // The Profile's times are nanoseconds already (a sampled Profile has no spans to show).
+    static std::unordered_map<const SourceLocation*, Function> from_profile(const model::Profile& profile) {
+        std::unordered_map<const SourceLocation*, Function> functions;
+        if (profile.unit != model::Unit::nanoseconds) {
+            return functions;
+        }
+        for (const model::Function& f : profile.functions) {
+            functions[f.location].self_ticks += f.self;
+        }
+        for (const model::Edge& e : profile.edges) {
+            Edge& edge = functions[profile.functions[e.caller].location].callees[profile.functions[e.callee].location];
+            // A generator resumed under a caller is an activation without a
+            // call; callgrind reads the cost after "calls=0" as self time.
+            edge.calls += std::max<std::uint64_t>(e.calls, 1);
+            edge.inclusive_ticks += e.inclusive;
+        }
+        return functions;
+    }
+
     static std::uint32_t line_of(const SourceLocation* location) noexcept {
         return location != nullptr ? location->line : 0;
     }
@@ -30916,6 +31040,7 @@ private:
         append_line_safe(out, name);
     }
 
+    std::shared_ptr<const model::ProfileBuilder> builder_; // traced runs: times from its Profile
     PerThreadState<CallTree> trees_;
     std::unordered_map<const SourceLocation*, std::string> names_;
     std::unordered_map<std::string, std::uint64_t> file_ids_;
@@ -31234,6 +31359,9 @@ protected:
                        e.kind == EventKind::io_call) {
                 write_event(state.sequence, e.timestamp, perfetto_fields::type_instant, state.track, e.location());
             } else if (e.kind == EventKind::counter) {
+                if (model::is_overhead_counter_event(e)) {
+                    continue; // the profiler's own
+                }
                 write_counter(state.sequence, e.timestamp, counter_track(e.location()), e.value());
             } else if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
                 sample_streams_.push(thread.index, e, [&](const model::SampleView& sample) {
@@ -32330,8 +32458,11 @@ inline std::string export_file_name(std::string_view format) {
 
 // The sink writing format to path. sample_interval_ns: the sampling interval
 // of a sampling run (0 when unknown), for the formats that show time per sample.
+// profile: a traced run's model, which the aggregate formats read their times
+// from (as session.json does) instead of walking the events again.
 inline std::shared_ptr<FileSink> make_export_sink(std::string_view format, const std::string& path,
-                                              std::uint64_t sample_interval_ns = 0) {
+                                              std::uint64_t sample_interval_ns = 0,
+                                              std::shared_ptr<const model::ProfileBuilder> profile = nullptr) {
     if (format == "chrome") {
         auto sink = std::make_shared<ChromeTraceSink>(path);
         sink->set_sample_interval_ns(sample_interval_ns);
@@ -32354,7 +32485,7 @@ inline std::shared_ptr<FileSink> make_export_sink(std::string_view format, const
         return sink;
     }
     if (format == "callgrind") {
-        return std::make_shared<CallgrindSink>(path);
+        return profile ? std::make_shared<CallgrindSink>(path, std::move(profile)) : std::make_shared<CallgrindSink>(path);
     }
     throw ConfigError("unknown export format '" + std::string(format) + "' (accepted: " + export_format_list() + ")");
 }
@@ -32522,7 +32653,9 @@ public:
         for (const auto& format : exports) {
             if (format.first) {
                 const std::string path = (dir_ / sinks::export_file_name(format.second)).string();
-                const std::shared_ptr<sinks::FileSink> sink = sinks::make_export_sink(format.second, path, interval_ns);
+                const std::shared_ptr<sinks::FileSink> sink = sinks::make_export_sink(
+                    format.second, path, interval_ns,
+                    options_.sample ? nullptr : std::shared_ptr<const model::ProfileBuilder>(profile_model_));
                 session_.add_sink(sink);
                 add_file(sink);
             }
@@ -32835,7 +32968,16 @@ private:
         compensation_note_ = overhead_.ns_per_event > 0.0 ? "" : "the measured cost per event was not above zero";
         measured_bias_ = model::OverheadBias{overhead_.ns_per_event, to_string(running), overhead_.untraced_ns_per_call,
                                              overhead_.traced_ns_per_call};
-        profile_model_->set_overhead(measured_bias_);
+        // Into the event stream, so that a capture replays with the same
+        // compensation; the model takes it from there.
+        const bool recorded =
+            record(EventKind::counter, &model::overhead_untraced_location, double_bits(overhead_.untraced_ns_per_call)) &&
+            record(EventKind::counter, &model::overhead_traced_location, double_bits(overhead_.traced_ns_per_call)) &&
+            record(EventKind::counter, &model::overhead_bias_location_for(measured_bias_.backend),
+                   double_bits(overhead_.ns_per_event));
+        if (!recorded) {
+            profile_model_->set_overhead(measured_bias_); // lost to a full ring: this run only
+        }
     }
 
     // Runs at the first section that needs them, on the thread that stops

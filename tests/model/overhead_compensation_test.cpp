@@ -72,7 +72,23 @@ TEST(OverheadShiftTest, ShiftsEachEventByTheEventsBeforeIt) {
         out.push_back(shift.apply(e));
     }
     EXPECT_EQ(out, (std::vector<std::uint64_t>{0, 90, 130, 170, 220, 350}));
-    EXPECT_EQ(shift.counted(), 6u);
+    EXPECT_EQ(shift.subtracted_events(), 6u);
+}
+
+TEST(OverheadShiftTest, RebiasKeepsWhatWasSubtractedSoNothingJumps) {
+    model::OverheadShift shift(10.0);
+    const std::vector<Event> events = two_children();
+    std::vector<std::uint64_t> out;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (i == 3) {
+            shift.rebias(5.0); // 30 subtracted so far stays; 5 per event from here
+        }
+        out.push_back(shift.apply(events[i]));
+    }
+    EXPECT_EQ(out, (std::vector<std::uint64_t>{0, 90, 130, 170, 225, 360}));
+    shift.rebias(5.0); // the same bias again changes nothing
+    EXPECT_EQ(shift.apply(event(500, main_fn, EventKind::py_call)), 455u);
+    EXPECT_EQ(shift.subtracted_events(), 7u);
 }
 
 TEST(OverheadShiftTest, ZeroBiasKeepsTimestamps) {
@@ -80,7 +96,7 @@ TEST(OverheadShiftTest, ZeroBiasKeepsTimestamps) {
     for (const Event& e : two_children()) {
         EXPECT_EQ(shift.apply(e), e.timestamp);
     }
-    EXPECT_EQ(shift.counted(), 6u);
+    EXPECT_EQ(shift.subtracted_events(), 0u);
 }
 
 TEST(OverheadShiftTest, FractionalBiasRoundsTheAccumulatedShift) {
@@ -202,6 +218,65 @@ TEST(OverheadCompensationTest, BiasEventInTheStreamStartsCompensation) {
         EXPECT_DOUBLE_EQ(run.builder->overhead().ns_per_event, 10.0);
         EXPECT_EQ(run.builder->compensated_events(), 6u);
     }
+}
+
+TEST(OverheadCompensationTest, TheBiasEventAgainMidSpanChangesNothing) {
+    // A live run used to set the bias directly and then meet its event in
+    // the stream: the second start counted from zero again, and a span open
+    // across it got all the earlier subtraction back.
+    Feed once, twice;
+    std::vector<Event> first{bias_event(0, model::overhead_bias_location, 10.0)};
+    std::vector<Event> rest;
+    const std::vector<Event> events = two_children();
+    first.insert(first.end(), events.begin(), events.begin() + 4);
+    rest.assign(events.begin() + 4, events.end());
+    once.feed(1, first);
+    once.feed(1, rest);
+    twice.feed(1, first);
+    twice.feed(1, {bias_event(230, model::overhead_bias_location, 10.0)});
+    twice.feed(1, rest);
+    const Profile& a = once.finish();
+    const Profile& b = twice.finish();
+    EXPECT_EQ(fn(b, "main").inclusive, fn(a, "main").inclusive);
+    EXPECT_EQ(fn(b, "main").self, fn(a, "main").self);
+    EXPECT_EQ(fn(b, "g").self, fn(a, "g").self);
+    EXPECT_EQ(fn(b, "main").inclusive, 350u);
+}
+
+TEST(OverheadCompensationTest, TheMeasurementTravelsAsCountersAndTheBiasNamesItsBackend) {
+    constexpr SourceLocation untraced{"pycroscope.overhead_untraced_ns_per_call", "", "", 0, LocationKind::counter};
+    constexpr SourceLocation traced{"pycroscope.overhead_traced_ns_per_call", "", "", 0, LocationKind::counter};
+    Feed run;
+    std::vector<Event> events{bias_event(0, untraced, 22.5), bias_event(0, traced, 43.5),
+                              bias_event(0, model::overhead_bias_location_for("monitoring"), 10.5)};
+    for (const Event& e : events) {
+        EXPECT_TRUE(model::is_overhead_counter_event(e));
+    }
+    run.feed(1, events);
+    run.feed(1, two_children());
+    run.finish();
+    const model::OverheadBias& bias = run.builder->overhead();
+    EXPECT_EQ(bias.backend, "monitoring");
+    EXPECT_DOUBLE_EQ(bias.ns_per_event, 10.5);
+    EXPECT_DOUBLE_EQ(bias.untraced_ns_per_call, 22.5);
+    EXPECT_DOUBLE_EQ(bias.traced_ns_per_call, 43.5);
+    EXPECT_EQ(model::overhead_bias_location_for("eval_frame").function, std::string("eval_frame"));
+    EXPECT_EQ(model::overhead_bias_location_for("profile").function, std::string("profile"));
+    EXPECT_FALSE(model::is_overhead_counter_event(event(0, main_fn, EventKind::py_call)));
+}
+
+TEST(OverheadCompensationTest, AModelToldNotToCompensateReadsTheBiasButKeepsRawTimes) {
+    Feed run;
+    run.builder->compensate(false);
+    std::vector<Event> events{bias_event(0, model::overhead_bias_location, 10.0)};
+    for (const Event& e : two_children()) {
+        events.push_back(e);
+    }
+    run.feed(1, events);
+    const Profile& p = run.finish();
+    EXPECT_EQ(fn(p, "main").inclusive, 400u);
+    EXPECT_DOUBLE_EQ(run.builder->overhead().ns_per_event, 10.0);
+    EXPECT_EQ(run.builder->compensated_events(), 0u);
 }
 
 TEST(OverheadCompensationTest, OtherCountersAreNotBiasEvents) {

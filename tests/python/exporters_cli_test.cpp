@@ -62,9 +62,9 @@ TEST_F(ExportersCli, EveryExportOfATracedRunIsReadByItsTool) {
     EXPORT_TEST_REQUIRE_PROTOC();
     EXPORT_TEST_REQUIRE_COMMAND("gzip");
     EXPORT_TEST_REQUIRE_COMMAND("callgrind_annotate");
-    // Uncompensated: the exporters write the raw events' times (docs/calibration.md), and
-    // callgrind's self times are compared with session.json's below.
-    const auto result = profile("--no-compensation --sinks json,perfetto,speedscope,pprof,callgrind");
+    // Compensated (the default): callgrind's times come from the Profile, as
+    // session.json's do, and are compared with them below.
+    const auto result = profile("--sinks json,perfetto,speedscope,pprof,callgrind");
     ASSERT_EQ(result.status, 0) << result.output;
     EXPECT_NE(result.output.find("610 2000"), std::string::npos) << result.output;
     EXPECT_FALSE(fs::exists(out("trace.json")));

@@ -286,6 +286,21 @@ TEST(JsonSummarySink, TicksAreConvertedWithTheCalibration) {
     EXPECT_EQ(doc.at("frames")[0].at("mean_ns").as_number(), 7.5);
 }
 
+TEST(JsonSummarySink, TheProfilersOwnCalibrationCountersAreNoCounters) {
+    TempDir dir;
+    Synthetic s;
+    s.thread(1, "t");
+    s.counter(1, &pycroscope::model::overhead_untraced_location, 5, 22.0);
+    s.counter(1, &pycroscope::model::overhead_bias_location_for("eval_frame"), 6, 10.0);
+    s.counter(1, &loc_k, 7, 1.0);
+    s.span(1, &loc_a, 10, 20);
+    JsonSummarySink sink(dir.file("s.json"));
+    s.play(sink, 30);
+    const json::Value doc = json::parse_file(sink.path());
+    ASSERT_EQ(doc.at("counters").size(), 1u);
+    EXPECT_EQ(doc.at("counters")[0].at("name").as_string(), "K");
+}
+
 TEST(JsonSummarySink, UnnamedZoneUsesTheFunctionAndEmptySectionsAreValid) {
     TempDir dir;
     Synthetic s;

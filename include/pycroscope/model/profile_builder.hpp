@@ -89,9 +89,12 @@ public:
     void set_overhead(const OverheadBias& bias) {
         std::lock_guard<std::mutex> lock(mutex_);
         bias_ = bias;
-        restart_shifts();
+        rebias_threads();
     }
     const OverheadBias& overhead() const noexcept { return bias_; }
+    // false: raw times, whatever bias is set or comes in the stream (still
+    // read into overhead()). Set before the events.
+    void compensate(bool on) noexcept { compensate_ = on; }
     // Traced events whose cost was subtracted (valid after close()).
     std::uint64_t compensated_events() const noexcept { return compensated_; }
 
@@ -144,10 +147,7 @@ public:
             case EventKind::sample:
             case EventKind::sample_frame: samples_.consume(thread.index, &e, 1); break;
             case EventKind::counter:
-                if (is_overhead_bias_event(e)) {
-                    bias_.ns_per_event = overhead_bias_value(e);
-                    restart_shifts();
-                }
+                take_overhead_counter(e);
                 break;
             default: break;
             }
@@ -213,18 +213,31 @@ private:
         std::vector<std::uint64_t> path_self;   // by node of paths, in ticks
         OverheadShift shift;
     };
-    // Every thread counts its events from here, with the current bias.
-    void restart_shifts() {
+    // Every thread's events from here on get the current bias.
+    void rebias_threads() {
         for (auto& slot : threads_) {
             if (slot) {
-                compensated_ += slot->shift.ticks_per_event() > 0.0 ? slot->shift.counted() : 0;
-                slot->shift = make_shift();
+                slot->shift.rebias(bias_ticks());
             }
         }
     }
-    OverheadShift make_shift() const {
+    double bias_ticks() const noexcept {
         const double ns_per_tick = info_.calibration.ns_per_tick;
-        return OverheadShift(bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0);
+        return compensate_ && bias_.ns_per_event > 0.0 && ns_per_tick > 0.0 ? bias_.ns_per_event / ns_per_tick : 0.0;
+    }
+    OverheadShift make_shift() const { return OverheadShift(bias_ticks()); }
+    // The calibration's counters (model/overhead_compensation.hpp).
+    void take_overhead_counter(const Event& e) {
+        switch (overhead_counter_of(e)) {
+        case OverheadCounter::bias:
+            bias_.ns_per_event = overhead_counter_value(e);
+            bias_.backend = e.location()->function != nullptr ? e.location()->function : "";
+            rebias_threads();
+            break;
+        case OverheadCounter::untraced: bias_.untraced_ns_per_call = overhead_counter_value(e); break;
+        case OverheadCounter::traced: bias_.traced_ns_per_call = overhead_counter_value(e); break;
+        case OverheadCounter::none: break;
+        }
     }
     ThreadState& thread_state(const ThreadInfo& thread) {
         if (thread.index >= threads_.size()) {
@@ -387,7 +400,7 @@ private:
                 leave(state, top.location, state.last);
             }
             state.lines.finish(state.last, line_table_);
-            compensated_ += state.shift.ticks_per_event() > 0.0 ? state.shift.counted() : 0;
+            compensated_ += state.shift.subtracted_events();
             profile_.unmatched_ends += state.stack.unmatched_ends();
         }
         (void)summary;
@@ -622,6 +635,7 @@ private:
     std::uint32_t last_function_ = no_index;
     OverheadBias bias_;
     std::uint64_t compensated_ = 0;
+    bool compensate_ = true;
 };
 
 } // namespace model

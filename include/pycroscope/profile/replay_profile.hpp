@@ -39,6 +39,7 @@
 #include "pycroscope/report/markdown_report.hpp"
 #include "pycroscope/sinks/answer_sections.hpp"
 #include "pycroscope/sinks/chrome_trace_sink.hpp"
+#include "pycroscope/sinks/compensation_section.hpp"
 #include "pycroscope/sinks/complexity_section.hpp"
 #include "pycroscope/sinks/export_sink.hpp"
 #include "pycroscope/sinks/folded_stack_sink.hpp"
@@ -258,6 +259,11 @@ inline ReplayOutcome replay_report(const std::string& source, const ReplayOption
                 if (call_sizes) {
                     sinks::add_complexity_section(*json, watched, *call_sizes);
                 }
+                if (!out.sampled) {
+                    // The calibration's counters in the capture give the builder its bias.
+                    static const std::string no_bias = "no calibration in the capture";
+                    sinks::add_compensation_section(*json, *builder, nullptr, &no_bias);
+                }
                 sinks.push_back(json);
                 files.push_back(json);
             }
@@ -313,15 +319,22 @@ inline ReplayOutcome replay_export(const std::string& source, const std::string&
     std::string dir = path.empty() ? std::string() : detail::folder_of(path);
     ReplayOutcome outcome = detail::run_replay(
         source, dir,
-        [&](const SessionInfo&, ReplayOutcome& out, std::vector<std::shared_ptr<EventProcessor>>&,
+        [&](const SessionInfo&, ReplayOutcome& out, std::vector<std::shared_ptr<EventProcessor>>& processors,
             std::vector<std::shared_ptr<Sink>>& sinks, std::vector<std::shared_ptr<sinks::FileSink>>& files) {
             const std::string target =
                 path.empty() ? (std::filesystem::path(out.output_dir) / file_name).string() : path;
             if (std::filesystem::path(target) == std::filesystem::path(out.capture)) {
                 throw ConfigError("pycroscope: refusing to overwrite the capture itself: '" + target + "'");
             }
+            // The times of a traced run's callgrind profile come from the
+            // Profile, as session.json's do (compensated alike).
+            std::shared_ptr<model::ProfileBuilder> profile;
+            if (format == "callgrind" && !out.sampled) {
+                profile = std::make_shared<model::ProfileBuilder>();
+                processors.push_back(profile);
+            }
             // The sampling interval is not recorded in the capture: 0 (unknown).
-            auto sink = sinks::make_export_sink(format, target, 0);
+            auto sink = sinks::make_export_sink(format, target, 0, profile);
             sinks.push_back(sink);
             files.push_back(sink);
         });

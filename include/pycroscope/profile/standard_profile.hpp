@@ -199,7 +199,9 @@ public:
         for (const auto& format : exports) {
             if (format.first) {
                 const std::string path = (dir_ / sinks::export_file_name(format.second)).string();
-                const std::shared_ptr<sinks::FileSink> sink = sinks::make_export_sink(format.second, path, interval_ns);
+                const std::shared_ptr<sinks::FileSink> sink = sinks::make_export_sink(
+                    format.second, path, interval_ns,
+                    options_.sample ? nullptr : std::shared_ptr<const model::ProfileBuilder>(profile_model_));
                 session_.add_sink(sink);
                 add_file(sink);
             }
@@ -512,7 +514,16 @@ private:
         compensation_note_ = overhead_.ns_per_event > 0.0 ? "" : "the measured cost per event was not above zero";
         measured_bias_ = model::OverheadBias{overhead_.ns_per_event, to_string(running), overhead_.untraced_ns_per_call,
                                              overhead_.traced_ns_per_call};
-        profile_model_->set_overhead(measured_bias_);
+        // Into the event stream, so that a capture replays with the same
+        // compensation; the model takes it from there.
+        const bool recorded =
+            record(EventKind::counter, &model::overhead_untraced_location, double_bits(overhead_.untraced_ns_per_call)) &&
+            record(EventKind::counter, &model::overhead_traced_location, double_bits(overhead_.traced_ns_per_call)) &&
+            record(EventKind::counter, &model::overhead_bias_location_for(measured_bias_.backend),
+                   double_bits(overhead_.ns_per_event));
+        if (!recorded) {
+            profile_model_->set_overhead(measured_bias_); // lost to a full ring: this run only
+        }
     }
 
     // Runs at the first section that needs them, on the thread that stops

@@ -7,6 +7,7 @@
 // Stack samples become slices rebuilt from consecutive samples (see
 // analysis/sample_slices.hpp) on a track per sampled thread, tid = os_tid.
 
+#include "pycroscope/model/overhead_compensation.hpp"
 #include "pycroscope/model/sample_decoder.hpp"
 #include "pycroscope/model/sample_slices.hpp"
 #include "pycroscope/core/span_stack.hpp"
@@ -84,7 +85,7 @@ protected:
             } else if (e.kind == EventKind::frame_mark) {
                 begin_event(",\n{\"ph\":\"i\",\"s\":\"p\"", state, e.timestamp, e.location());
                 out_ += '}';
-            } else if (e.kind == EventKind::counter) {
+            } else if (e.kind == EventKind::counter && !model::is_overhead_counter_event(e)) {
                 begin_event(",\n{\"ph\":\"C\"", state, e.timestamp, e.location());
                 literal(",\"args\":{\"value\":");
                 append_double(out_, e.value());

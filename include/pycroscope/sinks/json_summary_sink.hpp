@@ -113,6 +113,9 @@ protected:
             case EventKind::mem_free: break;
             case EventKind::instant: ++marks_[e.location()]; break;
             case EventKind::counter: {
+                if (model::is_overhead_counter_event(e)) {
+                    break; // the profiler's own (the overhead_compensation section)
+                }
                 CounterStats& c = counters_[e.location()];
                 const double v = e.value();
                 ++c.samples;

@@ -27,6 +27,7 @@
 // begin is dropped and spans still open at stop end at stop (SpanStack), so
 // every track is balanced.
 
+#include "pycroscope/model/overhead_compensation.hpp"
 #include "pycroscope/model/sample_decoder.hpp"
 #include "pycroscope/model/sample_slices.hpp"
 #include "pycroscope/core/span_stack.hpp"
@@ -182,6 +183,9 @@ protected:
                        e.kind == EventKind::io_call) {
                 write_event(state.sequence, e.timestamp, perfetto_fields::type_instant, state.track, e.location());
             } else if (e.kind == EventKind::counter) {
+                if (model::is_overhead_counter_event(e)) {
+                    continue; // the profiler's own
+                }
                 write_counter(state.sequence, e.timestamp, counter_track(e.location()), e.value());
             } else if (e.kind == EventKind::sample || e.kind == EventKind::sample_frame) {
                 sample_streams_.push(thread.index, e, [&](const model::SampleView& sample) {

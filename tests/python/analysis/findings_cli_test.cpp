@@ -105,10 +105,9 @@ protected:
                 fs::copy_file(entry.path(), corpus_ / entry.path().filename());
             }
         }
-        // --no-compensation: a replayed capture is not overhead-compensated
-        // (docs/calibration.md), and the live findings are compared with it exactly.
+        // Compensated live and replayed alike: the findings are compared exactly.
         live_ = run_command({cli, "profile", "--output-dir", (root_ / "live").string(), "--sinks", "json,capture",
-                     "--no-system", "--no-compensation", (corpus_ / "run_corpus.py").string()},
+                     "--no-system", (corpus_ / "run_corpus.py").string()},
                     root_);
         lines_ = run_command({cli, "profile", "--line", "--output-dir", (root_ / "lines").string(), "--sinks", "json",
                       "--no-system", (corpus_ / "run_corpus.py").string()},

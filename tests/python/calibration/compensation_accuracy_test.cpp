@@ -55,8 +55,13 @@ Outcome profile_workload(python::AccuracyWorkload& workload, const std::vector<p
     // Room for every event of a run: a full ring makes the thread wait for
     // the drain (back-pressure, not the per-event cost measured here).
     o.config.buffer_capacity = std::size_t{1} << 20;
+    // Written before the run: a first touch of each page inside the run
+    // lands in whatever span is open (tens of us a page on a VM), and which
+    // span depends on the number of events before it.
+    o.config.prefault_buffers = true;
     profile::StandardProfile p(o);
     const auto raw = std::make_shared<model::ProfileBuilder>();
+    raw->compensate(false); // the profile's bias comes in the stream
     p.session().core().add_processor(raw);
     p.start();
     for (int r = 0; r < runs; ++r) {

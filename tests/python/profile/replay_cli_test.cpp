@@ -83,9 +83,9 @@ def main():
 
 print(main())
 )PY";
-        // --no-compensation: a replay is not overhead-compensated (docs/calibration.md).
+        // Overhead-compensated (the default): the calibration travels in the capture.
         const ProcessResult run = pycroscope({"profile", "--output-dir", (dir_ / "out").string(), "--sinks",
-                                              "json,folded,capture", "--no-compensation", "scripts/work.py"});
+                                              "json,folded,capture", "scripts/work.py"});
         ASSERT_EQ(run.status, 0) << run.err;
         ASSERT_TRUE(fs::exists(dir_ / "out" / "capture.pycro")) << run.err;
     }
@@ -139,6 +139,18 @@ TEST_F(ReplayCliTest, ReportReplaysTheCaptureIntoTheSameStacksAndFunctions) {
     }
     EXPECT_TRUE(found_leaf);
     const json::Value doc = json::parse_file((dir_ / "out2" / "session.json").string());
+    const json::Value live_doc = json::parse_file((dir_ / "out" / "session.json").string());
+    const json::Value& compensation = doc.at("overhead_compensation");
+    const json::Value& live_compensation = live_doc.at("overhead_compensation");
+    if (live_compensation.at("enabled").as_bool()) { // a bias above zero was measured
+        EXPECT_TRUE(compensation.at("enabled").as_bool());
+        for (const char* field : {"ns_per_event", "untraced_ns_per_call", "traced_ns_per_call"}) {
+            EXPECT_EQ(compensation.at(field).as_number(), live_compensation.at(field).as_number()) << field;
+        }
+        EXPECT_EQ(compensation.at("backend").as_string(), live_compensation.at("backend").as_string());
+        EXPECT_EQ(compensation.at("events").as_int(), live_compensation.at("events").as_int());
+        EXPECT_GT(compensation.at("events").as_int(), 9800);
+    }
     EXPECT_GT(doc.at("profile").at("functions").size(), 0u);
     EXPECT_GT(doc.at("functions")[0].at("callers").size() + doc.at("functions")[0].at("callees").size(), 0u);
     for (const char* file : {"report.html", "report.md"}) {

@@ -47,7 +47,9 @@ inline AccuracyCheck check_accuracy(Backend backend = Backend::automatic, int at
             check.error = workload.error();
             return check;
         }
-        Session<PythonTracer> session;
+        Config config;
+        config.prefault_buffers = true; // no page faults in the timed spans (core/config.hpp)
+        Session<PythonTracer> session(config);
         PythonTracer& tracer = session.collector<PythonTracer>();
         tracer.options.backend = backend;
         tracer.options.c_calls = false;
