@@ -32,6 +32,7 @@
 #include "pycroscope/core/thread_buffer.hpp"
 #include "pycroscope/core/thread_info.hpp"
 #include "pycroscope/core/thread_registry.hpp"
+#include "pycroscope/core/tree_walk.hpp"
 #include "pycroscope/core/zone.hpp"
 #include "pycroscope/core/zone_stack.hpp"
 

@@ -305,6 +305,59 @@ private:
 
 } // namespace pycroscope
 // ---- end pycroscope/core/span_stack.hpp ----
+// ---- begin pycroscope/core/tree_walk.hpp ----
+// Depth-first over a tree of node indices rooted at 0, without recursion (the
+// profiled program's depth is not ours to spend). Shared by CallTree and
+// LocationTree, which link their children differently.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace pycroscope {
+namespace detail {
+
+// children(parent, out) appends parent's children to out. enter(node) runs
+// before the node's children, leave(node) after; the root is neither
+// entered nor left. With sorted, each node's children come in the order of
+// order(a, b), else as children() gave them.
+template <class Children, class Enter, class Leave, class Order>
+void walk_tree(Children&& children, Enter&& enter, Leave&& leave, Order&& order, bool sorted) {
+    struct Level {
+        std::size_t begin; // into pending
+        std::size_t next;
+    };
+    std::vector<std::uint32_t> pending; // children of every level on the path
+    std::vector<Level> levels;
+    auto open = [&](std::uint32_t parent) {
+        const std::size_t begin = pending.size();
+        children(parent, pending);
+        if (sorted) {
+            std::stable_sort(pending.begin() + static_cast<std::ptrdiff_t>(begin), pending.end(), order);
+        }
+        levels.push_back(Level{begin, begin});
+    };
+    open(0);
+    while (!levels.empty()) {
+        Level& level = levels.back();
+        if (level.next == pending.size()) {
+            pending.resize(level.begin);
+            levels.pop_back();
+            if (!levels.empty()) {
+                leave(pending[levels.back().next - 1]);
+            }
+            continue;
+        }
+        const std::uint32_t node = pending[level.next++];
+        enter(node);
+        open(node);
+    }
+}
+
+} // namespace detail
+} // namespace pycroscope
+// ---- end pycroscope/core/tree_walk.hpp ----
 
 #include <algorithm>
 #include <cstddef>
@@ -384,37 +437,13 @@ public:
     }
     template <class Enter, class Leave, class Order>
     void walk(Enter&& enter, Leave&& leave, Order&& order, bool sorted = true) const {
-        struct Level {
-            std::size_t begin; // into pending
-            std::size_t next;
-        };
-        std::vector<std::uint32_t> pending; // children of every level on the path
-        std::vector<Level> levels;
-        auto open = [&](std::uint32_t parent) {
-            const std::size_t begin = pending.size();
-            for (std::uint32_t c = nodes_[parent].first_child; c != no_node; c = nodes_[c].next_sibling) {
-                pending.push_back(c);
-            }
-            if (sorted) {
-                std::stable_sort(pending.begin() + static_cast<std::ptrdiff_t>(begin), pending.end(), order);
-            }
-            levels.push_back(Level{begin, begin});
-        };
-        open(0);
-        while (!levels.empty()) {
-            Level& level = levels.back();
-            if (level.next == pending.size()) {
-                pending.resize(level.begin);
-                levels.pop_back();
-                if (!levels.empty()) {
-                    leave(pending[levels.back().next - 1]);
+        detail::walk_tree(
+            [this](std::uint32_t parent, std::vector<std::uint32_t>& out) {
+                for (std::uint32_t c = nodes_[parent].first_child; c != no_node; c = nodes_[c].next_sibling) {
+                    out.push_back(c);
                 }
-                continue;
-            }
-            const std::uint32_t node = pending[level.next++];
-            enter(node);
-            open(node);
-        }
+            },
+            enter, leave, order, sorted);
     }
 
 private:
@@ -950,6 +979,7 @@ void forget_in_forked_child() {
 // remember "the stack at this moment" without copying it.
 
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
@@ -992,6 +1022,32 @@ public:
     const SourceLocation* location(std::uint32_t node) const noexcept { return nodes_[node].location; }
     std::uint32_t parent(std::uint32_t node) const noexcept { return nodes_[node].parent; }
     std::size_t size() const noexcept { return nodes_.size(); }
+
+    // Depth-first over the non-root nodes, as CallTree::walk: enter(node)
+    // before its children, leave(node) after; children in the order of
+    // order(a, b), or in the order they were made without one.
+    template <class Enter, class Leave>
+    void walk(Enter&& enter, Leave&& leave) const {
+        walk(enter, leave, [](std::uint32_t, std::uint32_t) { return false; }, false);
+    }
+    template <class Enter, class Leave, class Order>
+    void walk(Enter&& enter, Leave&& leave, Order&& order, bool sorted = true) const {
+        constexpr std::uint32_t none = 0xffffffffu;
+        std::vector<std::uint32_t> first_child(nodes_.size(), none);
+        std::vector<std::uint32_t> next_sibling(nodes_.size(), none);
+        for (std::size_t n = nodes_.size(); n-- > 1;) {
+            const std::uint32_t parent = nodes_[n].parent;
+            next_sibling[n] = first_child[parent];
+            first_child[parent] = static_cast<std::uint32_t>(n);
+        }
+        detail::walk_tree(
+            [&](std::uint32_t parent, std::vector<std::uint32_t>& out) {
+                for (std::uint32_t c = first_child[parent]; c != none; c = next_sibling[c]) {
+                    out.push_back(c);
+                }
+            },
+            enter, leave, order, sorted);
+    }
 
     // The locations from the outermost frame down to node.
     std::vector<const SourceLocation*> path(std::uint32_t node) const {
@@ -8039,7 +8095,7 @@ public:
                     entry.bytes += e.payload;
                 }
                 // sys.audit() is how Python code raises its own events: its span times nothing.
-                if (c_call_spans_ && !stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
+                if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
                     stack.back().site = index;
                 }
@@ -14003,14 +14059,28 @@ protected:
                         });
                 }
                 if (thread.paths != nullptr) {
-                    write_paths(*thread.paths, [&](std::uint64_t ns) {
-                        line.clear();
-                        if (thread_frames) {
-                            line = thread.frame;
-                        }
-                        path.render(line, thread_frames);
-                        emit(std::string_view(line), ns);
-                    }, path);
+                    const LocationTree& tree = *thread.paths->tree;
+                    const std::vector<std::uint64_t>& self_ns = thread.paths->self_ns;
+                    path.clear();
+                    tree.walk(
+                        [&](std::uint32_t node) {
+                            path.push(tree.location(node)->display_name());
+                            const std::uint64_t ns = node < self_ns.size() ? self_ns[node] : 0;
+                            if (ns == 0) {
+                                return;
+                            }
+                            line.clear();
+                            if (thread_frames) {
+                                line = thread.frame;
+                            }
+                            path.render(line, thread_frames);
+                            emit(std::string_view(line), ns);
+                        },
+                        [&](std::uint32_t) { path.pop(); },
+                        [&](std::uint32_t a, std::uint32_t b) {
+                            return std::string_view(tree.location(a)->display_name()) <
+                                   std::string_view(tree.location(b)->display_name());
+                        });
                 }
                 if (thread.lost > 0) {
                     line = thread.frame;
@@ -14024,48 +14094,6 @@ protected:
     }
 
 private:
-    // Depth first through one thread's paths, callees in name order (as
-    // CallTree::walk above): emit(ns) for each node with self time, with
-    // path holding the frames down to it.
-    template <class Emit>
-    static void write_paths(const model::ProfileBuilder::ThreadPaths& paths, Emit&& emit, FoldedPath& path) {
-        const LocationTree& tree = *paths.tree;
-        std::vector<std::vector<std::uint32_t>> children(tree.size());
-        for (std::uint32_t n = 1; n < tree.size(); ++n) {
-            children[tree.parent(n)].push_back(n);
-        }
-        for (auto& list : children) {
-            std::stable_sort(list.begin(), list.end(), [&](std::uint32_t a, std::uint32_t b) {
-                return std::string_view(tree.location(a)->display_name()) <
-                       std::string_view(tree.location(b)->display_name());
-            });
-        }
-        path.clear();
-        struct Level {
-            std::uint32_t node;
-            std::size_t next; // into children[node]
-        };
-        std::vector<Level> levels{Level{LocationTree::root, 0}};
-        while (!levels.empty()) {
-            Level& level = levels.back();
-            const std::vector<std::uint32_t>& list = children[level.node];
-            if (level.next == list.size()) {
-                levels.pop_back();
-                if (!levels.empty()) {
-                    path.pop();
-                }
-                continue;
-            }
-            const std::uint32_t node = list[level.next++];
-            path.push(tree.location(node)->display_name());
-            const std::uint64_t ns = node < paths.self_ns.size() ? paths.self_ns[node] : 0;
-            if (ns != 0) {
-                emit(ns);
-            }
-            levels.push_back(Level{node, 0});
-        }
-    }
-
     FoldedStackOptions options_;
     std::shared_ptr<model::ProfileBuilder> builder_;
     PerThreadState<CallTree> trees_;
@@ -14418,8 +14446,8 @@ protected:
 
     void close_(const SessionSummary& summary) override {
         const LocationTree& tree = memory_ ? memory_->tree() : tree_;
-        // (leaf, thread, bytes) by leaf, and the tree's child lists, for one
-        // depth-first walk that renders each line from the path it is on.
+        // (leaf, thread, bytes) by leaf, for one depth-first walk that
+        // renders each line from the path it is on.
         using Leaf = model::AllocationStacks::Leaf;
         const std::vector<Leaf> leaves = memory_ ? memory_->allocation_stacks().leaves() : stacks_.leaves();
         std::vector<std::string> thread_frames;
@@ -14434,43 +14462,25 @@ protected:
             }
             return frame;
         };
-        constexpr std::uint32_t none = 0xffffffffu;
-        const std::size_t size = tree.size();
-        std::vector<std::uint32_t> first_child(size, none);
-        std::vector<std::uint32_t> next_sibling(size, none);
-        for (std::size_t n = size; n-- > 1;) {
-            const std::uint32_t parent = tree.parent(static_cast<std::uint32_t>(n));
-            next_sibling[n] = first_child[parent];
-            first_child[parent] = static_cast<std::uint32_t>(n);
-        }
         FoldedPath path(options_.folding);
         std::string line;
         write_folded_stream(file(), [&](auto&& emit) {
             path.clear();
-            std::vector<std::uint32_t> stack{first_child[LocationTree::root]}; // next child to visit, per level
-            while (!stack.empty()) {
-                const std::uint32_t node = stack.back();
-                if (node == none) {
-                    stack.pop_back();
-                    if (!stack.empty()) {
-                        path.pop();
-                        stack.back() = next_sibling[stack.back()];
+            tree.walk(
+                [&](std::uint32_t node) {
+                    path.push(tree.location(node)->display_name());
+                    auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
+                                                  [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
+                    for (auto it = range.first; it != range.second; ++it) {
+                        line.clear();
+                        if (options_.thread_frames) {
+                            line = thread_frame(it->thread);
+                        }
+                        path.render(line, options_.thread_frames);
+                        emit(std::string_view(line), it->bytes);
                     }
-                    continue;
-                }
-                path.push(tree.location(node)->display_name());
-                auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
-                                              [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
-                for (auto it = range.first; it != range.second; ++it) {
-                    line.clear();
-                    if (options_.thread_frames) {
-                        line = thread_frame(it->thread);
-                    }
-                    path.render(line, options_.thread_frames);
-                    emit(std::string_view(line), it->bytes);
-                }
-                stack.push_back(first_child[node]);
-            }
+                },
+                [&](std::uint32_t) { path.pop(); });
         });
     }
 

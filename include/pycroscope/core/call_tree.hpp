@@ -5,6 +5,7 @@
 
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/span_stack.hpp"
+#include "pycroscope/core/tree_walk.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -84,37 +85,13 @@ public:
     }
     template <class Enter, class Leave, class Order>
     void walk(Enter&& enter, Leave&& leave, Order&& order, bool sorted = true) const {
-        struct Level {
-            std::size_t begin; // into pending
-            std::size_t next;
-        };
-        std::vector<std::uint32_t> pending; // children of every level on the path
-        std::vector<Level> levels;
-        auto open = [&](std::uint32_t parent) {
-            const std::size_t begin = pending.size();
-            for (std::uint32_t c = nodes_[parent].first_child; c != no_node; c = nodes_[c].next_sibling) {
-                pending.push_back(c);
-            }
-            if (sorted) {
-                std::stable_sort(pending.begin() + static_cast<std::ptrdiff_t>(begin), pending.end(), order);
-            }
-            levels.push_back(Level{begin, begin});
-        };
-        open(0);
-        while (!levels.empty()) {
-            Level& level = levels.back();
-            if (level.next == pending.size()) {
-                pending.resize(level.begin);
-                levels.pop_back();
-                if (!levels.empty()) {
-                    leave(pending[levels.back().next - 1]);
+        detail::walk_tree(
+            [this](std::uint32_t parent, std::vector<std::uint32_t>& out) {
+                for (std::uint32_t c = nodes_[parent].first_child; c != no_node; c = nodes_[c].next_sibling) {
+                    out.push_back(c);
                 }
-                continue;
-            }
-            const std::uint32_t node = pending[level.next++];
-            enter(node);
-            open(node);
-        }
+            },
+            enter, leave, order, sorted);
     }
 
 private:

@@ -6,7 +6,9 @@
 
 #include "pycroscope/core/event.hpp"
 #include "pycroscope/core/source_location.hpp"
+#include "pycroscope/core/tree_walk.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
@@ -49,6 +51,32 @@ public:
     const SourceLocation* location(std::uint32_t node) const noexcept { return nodes_[node].location; }
     std::uint32_t parent(std::uint32_t node) const noexcept { return nodes_[node].parent; }
     std::size_t size() const noexcept { return nodes_.size(); }
+
+    // Depth-first over the non-root nodes, as CallTree::walk: enter(node)
+    // before its children, leave(node) after; children in the order of
+    // order(a, b), or in the order they were made without one.
+    template <class Enter, class Leave>
+    void walk(Enter&& enter, Leave&& leave) const {
+        walk(enter, leave, [](std::uint32_t, std::uint32_t) { return false; }, false);
+    }
+    template <class Enter, class Leave, class Order>
+    void walk(Enter&& enter, Leave&& leave, Order&& order, bool sorted = true) const {
+        constexpr std::uint32_t none = 0xffffffffu;
+        std::vector<std::uint32_t> first_child(nodes_.size(), none);
+        std::vector<std::uint32_t> next_sibling(nodes_.size(), none);
+        for (std::size_t n = nodes_.size(); n-- > 1;) {
+            const std::uint32_t parent = nodes_[n].parent;
+            next_sibling[n] = first_child[parent];
+            first_child[parent] = static_cast<std::uint32_t>(n);
+        }
+        detail::walk_tree(
+            [&](std::uint32_t parent, std::vector<std::uint32_t>& out) {
+                for (std::uint32_t c = first_child[parent]; c != none; c = next_sibling[c]) {
+                    out.push_back(c);
+                }
+            },
+            enter, leave, order, sorted);
+    }
 
     // The locations from the outermost frame down to node.
     std::vector<const SourceLocation*> path(std::uint32_t node) const {

@@ -125,14 +125,28 @@ protected:
                         });
                 }
                 if (thread.paths != nullptr) {
-                    write_paths(*thread.paths, [&](std::uint64_t ns) {
-                        line.clear();
-                        if (thread_frames) {
-                            line = thread.frame;
-                        }
-                        path.render(line, thread_frames);
-                        emit(std::string_view(line), ns);
-                    }, path);
+                    const LocationTree& tree = *thread.paths->tree;
+                    const std::vector<std::uint64_t>& self_ns = thread.paths->self_ns;
+                    path.clear();
+                    tree.walk(
+                        [&](std::uint32_t node) {
+                            path.push(tree.location(node)->display_name());
+                            const std::uint64_t ns = node < self_ns.size() ? self_ns[node] : 0;
+                            if (ns == 0) {
+                                return;
+                            }
+                            line.clear();
+                            if (thread_frames) {
+                                line = thread.frame;
+                            }
+                            path.render(line, thread_frames);
+                            emit(std::string_view(line), ns);
+                        },
+                        [&](std::uint32_t) { path.pop(); },
+                        [&](std::uint32_t a, std::uint32_t b) {
+                            return std::string_view(tree.location(a)->display_name()) <
+                                   std::string_view(tree.location(b)->display_name());
+                        });
                 }
                 if (thread.lost > 0) {
                     line = thread.frame;
@@ -146,48 +160,6 @@ protected:
     }
 
 private:
-    // Depth first through one thread's paths, callees in name order (as
-    // CallTree::walk above): emit(ns) for each node with self time, with
-    // path holding the frames down to it.
-    template <class Emit>
-    static void write_paths(const model::ProfileBuilder::ThreadPaths& paths, Emit&& emit, FoldedPath& path) {
-        const LocationTree& tree = *paths.tree;
-        std::vector<std::vector<std::uint32_t>> children(tree.size());
-        for (std::uint32_t n = 1; n < tree.size(); ++n) {
-            children[tree.parent(n)].push_back(n);
-        }
-        for (auto& list : children) {
-            std::stable_sort(list.begin(), list.end(), [&](std::uint32_t a, std::uint32_t b) {
-                return std::string_view(tree.location(a)->display_name()) <
-                       std::string_view(tree.location(b)->display_name());
-            });
-        }
-        path.clear();
-        struct Level {
-            std::uint32_t node;
-            std::size_t next; // into children[node]
-        };
-        std::vector<Level> levels{Level{LocationTree::root, 0}};
-        while (!levels.empty()) {
-            Level& level = levels.back();
-            const std::vector<std::uint32_t>& list = children[level.node];
-            if (level.next == list.size()) {
-                levels.pop_back();
-                if (!levels.empty()) {
-                    path.pop();
-                }
-                continue;
-            }
-            const std::uint32_t node = list[level.next++];
-            path.push(tree.location(node)->display_name());
-            const std::uint64_t ns = node < paths.self_ns.size() ? paths.self_ns[node] : 0;
-            if (ns != 0) {
-                emit(ns);
-            }
-            levels.push_back(Level{node, 0});
-        }
-    }
-
     FoldedStackOptions options_;
     std::shared_ptr<model::ProfileBuilder> builder_;
     PerThreadState<CallTree> trees_;

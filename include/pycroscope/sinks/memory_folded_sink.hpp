@@ -64,8 +64,8 @@ protected:
 
     void close_(const SessionSummary& summary) override {
         const LocationTree& tree = memory_ ? memory_->tree() : tree_;
-        // (leaf, thread, bytes) by leaf, and the tree's child lists, for one
-        // depth-first walk that renders each line from the path it is on.
+        // (leaf, thread, bytes) by leaf, for one depth-first walk that
+        // renders each line from the path it is on.
         using Leaf = model::AllocationStacks::Leaf;
         const std::vector<Leaf> leaves = memory_ ? memory_->allocation_stacks().leaves() : stacks_.leaves();
         std::vector<std::string> thread_frames;
@@ -80,43 +80,25 @@ protected:
             }
             return frame;
         };
-        constexpr std::uint32_t none = 0xffffffffu;
-        const std::size_t size = tree.size();
-        std::vector<std::uint32_t> first_child(size, none);
-        std::vector<std::uint32_t> next_sibling(size, none);
-        for (std::size_t n = size; n-- > 1;) {
-            const std::uint32_t parent = tree.parent(static_cast<std::uint32_t>(n));
-            next_sibling[n] = first_child[parent];
-            first_child[parent] = static_cast<std::uint32_t>(n);
-        }
         FoldedPath path(options_.folding);
         std::string line;
         write_folded_stream(file(), [&](auto&& emit) {
             path.clear();
-            std::vector<std::uint32_t> stack{first_child[LocationTree::root]}; // next child to visit, per level
-            while (!stack.empty()) {
-                const std::uint32_t node = stack.back();
-                if (node == none) {
-                    stack.pop_back();
-                    if (!stack.empty()) {
-                        path.pop();
-                        stack.back() = next_sibling[stack.back()];
+            tree.walk(
+                [&](std::uint32_t node) {
+                    path.push(tree.location(node)->display_name());
+                    auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
+                                                  [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
+                    for (auto it = range.first; it != range.second; ++it) {
+                        line.clear();
+                        if (options_.thread_frames) {
+                            line = thread_frame(it->thread);
+                        }
+                        path.render(line, options_.thread_frames);
+                        emit(std::string_view(line), it->bytes);
                     }
-                    continue;
-                }
-                path.push(tree.location(node)->display_name());
-                auto range = std::equal_range(leaves.begin(), leaves.end(), Leaf{node, 0, 0},
-                                              [](const Leaf& a, const Leaf& b) { return a.node < b.node; });
-                for (auto it = range.first; it != range.second; ++it) {
-                    line.clear();
-                    if (options_.thread_frames) {
-                        line = thread_frame(it->thread);
-                    }
-                    path.render(line, options_.thread_frames);
-                    emit(std::string_view(line), it->bytes);
-                }
-                stack.push_back(first_child[node]);
-            }
+                },
+                [&](std::uint32_t) { path.pop(); });
         });
     }
 
