@@ -234,31 +234,33 @@ public:
               std::size_t batch = 3) const {
         processor.open(info);
         sink.open(info);
-        for (const auto& entry : threads_) {
-            pycroscope::ThreadInfo t = thread_info(entry.first);
-            const auto& list = entry.second.events;
-            for (std::size_t at = 0; at < list.size(); at += batch) {
-                const std::size_t n = std::min(batch, list.size() - at);
-                t.events = at + n;
-                std::vector<pycroscope::Event> copy(list.begin() + static_cast<std::ptrdiff_t>(at),
-                                                    list.begin() + static_cast<std::ptrdiff_t>(at + n));
-                processor.process(t, copy.data(), n);
-                sink.consume(t, list.data() + at, n);
-            }
-        }
+        for_each_batch(batch, [&](const pycroscope::ThreadInfo& t, const pycroscope::Event* events, std::size_t n) {
+            std::vector<pycroscope::Event> copy(events, events + n);
+            processor.process(t, copy.data(), n);
+            sink.consume(t, events, n);
+        });
         const pycroscope::SessionSummary end = summary(stop_ticks);
         processor.close(end);
         sink.close(end);
     }
 
     void consume_all(pycroscope::Sink& sink, std::size_t batch = 3) const {
+        for_each_batch(batch, [&](const pycroscope::ThreadInfo& t, const pycroscope::Event* events, std::size_t n) {
+            sink.consume(t, events, n);
+        });
+    }
+
+    // Each thread's events in batches of batch, as the drain hands them on:
+    // f(thread info, events, count), with the thread's delivered count so far.
+    template <class F>
+    void for_each_batch(std::size_t batch, F&& f) const {
         for (const auto& entry : threads_) {
             pycroscope::ThreadInfo t = thread_info(entry.first);
             const auto& list = entry.second.events;
             for (std::size_t at = 0; at < list.size(); at += batch) {
                 const std::size_t n = std::min(batch, list.size() - at);
                 t.events = at + n;
-                sink.consume(t, list.data() + at, n);
+                f(t, list.data() + at, n);
             }
         }
     }
