@@ -104,7 +104,7 @@ public:
                     entry.bytes += e.payload;
                 }
                 // sys.audit() is how Python code raises its own events: its span times nothing.
-                if (c_call_spans_ && !stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
+                if (!stack.empty() && stack.back().kind == EventKind::c_call && stack.back().site == no_site &&
                     std::strcmp(stack.back().location->display_name(), "sys.audit") != 0) {
                     stack.back().site = index;
                 }
